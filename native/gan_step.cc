@@ -1,0 +1,189 @@
+#include "gan_step.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/GradMode.h>
+#include <c10/util/Exception.h>
+#include <cmath>
+
+namespace ltg {
+
+GanStep::GanStep(Sequential g, Sequential d, std::shared_ptr<Optimizer> og, std::shared_ptr<Optimizer> od, GanSpec s)
+    : G(std::move(g)), D(std::move(d)), optG(std::move(og)), optD(std::move(od)), spec(s) {
+  auto gp = G.parameters();
+  auto dp = D.parameters();
+  TORCH_CHECK(!gp.empty() && !dp.empty(), "GanStep: generator and discriminator need parameters");
+  device = gp[0].device();
+  dtype = gp[0].scalar_type();
+  for (const auto& p : dp)
+    TORCH_CHECK(p.device() == device, "GanStep: generator is on ", device, " but a discriminator parameter is on ", p.device(), "; move both to one device");
+  TORCH_CHECK(G.inFeatures() == -1 || G.inFeatures() == spec.zDim, "GanStep: noise dimension ", spec.zDim, " does not match the generator's input width ",
+              G.inFeatures());
+}
+
+at::Tensor GanStep::noise(int64_t n) const {
+  auto opts = at::TensorOptions().dtype(dtype).device(device);
+  if (spec.normalNoise) return at::randn({n, spec.zDim}, opts);
+  return at::rand({n, spec.zDim}, opts) * (spec.high - spec.low) + spec.low;
+}
+
+at::Tensor GanStep::loss(const at::Tensor& out, double label) const {
+  at::Tensor target = at::full_like(out, label);
+  return spec.logits ? at::binary_cross_entropy_with_logits(out, target) : at::binary_cross_entropy(out, target);
+}
+
+at::Tensor GanStep::meanProb(const at::Tensor& out) const {
+  at::NoGradGuard ng;
+  return spec.logits ? at::sigmoid(out).mean() : out.mean();
+}
+
+void GanStep::checkBatch(const at::Tensor& real) const {
+  int64_t width = D.inFeatures();
+  TORCH_CHECK(real.dim() == 2 && (width < 0 || real.size(1) == width), "real batch: expected shape [batch, ", width, "], got ", real.sizes());
+  TORCH_CHECK(real.size(0) > 0, "real batch: batch size must be at least 1, got 0");
+  TORCH_CHECK(real.scalar_type() == dtype, "real batch: expected dtype ", dtype, " (the models' dtype), got ", real.scalar_type(),
+              " (uint8 images go through trainEpoch, which normalizes them)");
+  TORCH_CHECK(real.device() == device, "real batch: expected device ", device, " (the models' device), got ", real.device());
+}
+
+// Keep the last good weights: a non-finite loss stops the step before its optimizer runs. On CPU the
+// check is free; on CUDA it would force a sync per step, so there it runs at progress reports.
+void GanStep::checkFinite(const at::Tensor& l, const char* which) const {
+  if (device.is_cpu()) {
+    double v = l.item<double>();
+    TORCH_CHECK(std::isfinite(v), which, " loss is ", v, " at step ", stepCount_ + 1, "; training stopped before this update, weights are those of the last good step");
+  }
+}
+
+StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& zIn) {
+  checkBatch(real);
+  int64_t n = real.size(0);
+  at::Tensor z = zIn.defined() ? zIn : noise(n);
+  TORCH_CHECK(z.dim() == 2 && z.size(0) == n && z.size(1) == spec.zDim, "noise: expected shape [", n, ", ", spec.zDim, "], got ", z.sizes());
+  optD->zeroGrad();
+  at::Tensor fake;
+  if (spec.detachFakeForD && !spec.reuseFakeForG) {
+    // Its graph would be discarded by the detach anyway: skip building it (same values, less work).
+    at::NoGradGuard ng;
+    fake = G.forward(z);
+  } else {
+    fake = G.forward(z);
+  }
+  at::Tensor dRealOut = D.forward(real);
+  at::Tensor lossReal = loss(dRealOut, spec.realLabel);
+  at::Tensor fakeIn = spec.detachFakeForD ? fake.detach() : fake;
+  StepTensors r;
+  if (spec.separateDBackward) {
+    checkFinite(lossReal, "discriminator (real)");
+    lossReal.backward();
+    at::Tensor dFakeOut = D.forward(fakeIn);
+    at::Tensor lossFake = loss(dFakeOut, spec.fakeLabel);
+    checkFinite(lossFake, "discriminator (fake)");
+    lossFake.backward({}, spec.reuseFakeForG && !spec.detachFakeForD);
+    r.dLoss = (lossReal + lossFake).detach();
+    r.dFake = meanProb(dFakeOut);
+  } else {
+    at::Tensor dFakeOut = D.forward(fakeIn);
+    at::Tensor lossFake = loss(dFakeOut, spec.fakeLabel);
+    at::Tensor dLoss = spec.dLossMean ? (lossReal + lossFake) / 2 : lossReal + lossFake;
+    checkFinite(dLoss, "discriminator");
+    // A non-detached fake that G reuses needs G's graph kept for G's backward (seed 003).
+    dLoss.backward({}, spec.reuseFakeForG && !spec.detachFakeForD);
+    r.dLoss = dLoss.detach();
+    r.dFake = meanProb(dFakeOut);
+  }
+  r.dReal = meanProb(dRealOut);
+  optD->step();
+  fake_ = spec.reuseFakeForG ? fake : at::Tensor();
+  return r;
+}
+
+StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn) {
+  at::Tensor fake;
+  if (spec.reuseFakeForG && fake_.defined()) {
+    fake = fake_;
+  } else {
+    TORCH_CHECK(n > 0, "generator step: batch size must be at least 1, got ", n);
+    at::Tensor z = zIn.defined() ? zIn : noise(n);
+    TORCH_CHECK(z.dim() == 2 && z.size(1) == spec.zDim, "noise: expected shape [", n, ", ", spec.zDim, "], got ", z.sizes());
+    fake = G.forward(z);
+  }
+  fake_ = at::Tensor();
+  optG->zeroGrad();
+  at::Tensor out = D.forward(fake);
+  at::Tensor gLoss = loss(out, 1.0);  // flipped labels: G wants D to call its fakes real
+  checkFinite(gLoss, "generator");
+  gLoss.backward();
+  optG->step();
+  StepTensors r;
+  r.gLoss = gLoss.detach();
+  r.dFake = meanProb(out);
+  return r;
+}
+
+StepTensors GanStep::step(const at::Tensor& real, const at::Tensor& zD, const at::Tensor& zG) {
+  StepTensors d = stepD(real, zD);
+  StepTensors g = stepG(real.size(0), zG);
+  ++stepCount_;
+  return {d.dLoss, g.gLoss, d.dReal, d.dFake};
+}
+
+EpochResult GanStep::trainEpoch(const at::Tensor& data, const EpochOptions& opt, const std::function<void(const Progress&)>& onProgress,
+                                const std::atomic<bool>& stop) {
+  int64_t n = data.size(0);
+  TORCH_CHECK(opt.batchSize >= 1, "batchSize must be at least 1, got ", opt.batchSize);
+  TORCH_CHECK(opt.batchSize <= n, "batchSize ", opt.batchSize, " is larger than the dataset (", n, " images)");
+  int64_t steps = opt.dropLast ? n / opt.batchSize : (n + opt.batchSize - 1) / opt.batchSize;
+  at::Tensor perm;
+  if (opt.shuffle) {
+    // A seeded generator of its own: the global one stays reserved for noise and dropout.
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(opt.seed);
+    perm = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong)).to(data.device());
+  }
+  std::vector<at::Tensor> record;
+  at::Tensor sums = at::zeros({4}, at::TensorOptions().dtype(at::kDouble).device(device));
+  at::Tensor since = at::zeros({4}, sums.options());
+  int64_t sinceCount = 0;
+  EpochResult res;
+  for (int64_t s = 0; s < steps; ++s) {
+    if (stop.load()) {
+      res.steps = s;
+      TORCH_CHECK(false, "epoch cancelled at step ", s, " of ", steps);
+    }
+    int64_t start = s * opt.batchSize, len = std::min(opt.batchSize, n - start);
+    at::Tensor batch = opt.shuffle ? data.index_select(0, perm.narrow(0, start, len)) : data.narrow(0, start, len);
+    if (batch.scalar_type() == at::kByte) {
+      batch = batch.to(dtype).div_(255);
+      if (opt.normalizeMinusOneOne) batch.sub_(0.5).div_(0.5);
+    } else if (batch.scalar_type() != dtype) {
+      batch = batch.to(dtype);
+    }
+    if (batch.dim() > 2) batch = batch.flatten(1);
+    StepTensors r = step(batch, {}, {});
+    at::Tensor row = at::stack({r.dLoss, r.gLoss, r.dReal, r.dFake}).to(at::kDouble);
+    sums.add_(row);
+    since.add_(row);
+    ++sinceCount;
+    if (opt.recordSteps) record.push_back(row.to(at::kFloat));
+    res.images += len;
+    bool report = onProgress && (sinceCount >= opt.progressEvery || s + 1 == steps);
+    if (report) {
+      at::Tensor m = (since / double(sinceCount)).to(at::kCPU);
+      auto a = m.accessor<double, 1>();
+      TORCH_CHECK(std::isfinite(a[0]) && std::isfinite(a[1]), "non-finite loss (D ", a[0], ", G ", a[1], ") by step ", s + 1);
+      onProgress({s + 1, steps, a[0], a[1], a[2], a[3]});
+      since.zero_();
+      sinceCount = 0;
+    }
+  }
+  res.steps = steps;
+  at::Tensor m = (sums / double(std::max<int64_t>(steps, 1))).to(at::kCPU);
+  auto a = m.accessor<double, 1>();
+  res.dLoss = a[0];
+  res.gLoss = a[1];
+  res.dReal = a[2];
+  res.dFake = a[3];
+  if (opt.recordSteps && !record.empty()) res.perStep = at::stack(record).to(at::kCPU);
+  return res;
+}
+
+}  // namespace ltg

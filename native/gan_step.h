@@ -1,0 +1,86 @@
+// The fused GAN training step: a whole discriminator update and generator update in one native call,
+// covering the variants of the seeds' scripts (see ts/train/step-spec.ts), and the epoch loop over a
+// device-resident dataset. Plain C++ over LibTorch; the N-API side is gan_step_wrap.cc.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "optim.h"
+#include "sequential.h"
+
+namespace ltg {
+
+struct GanSpec {
+  bool logits = true;        // BCEWithLogits on D's logits, else BCE on D's probabilities
+  double realLabel = 1, fakeLabel = 0;
+  bool dLossMean = false;    // (real + fake) / 2 instead of real + fake
+  bool detachFakeForD = true;
+  bool reuseFakeForG = false;
+  bool separateDBackward = false;
+  bool normalNoise = true;   // randn, else rand * (high - low) + low
+  int64_t zDim = 100;
+  double low = -1, high = 1;
+};
+
+// Losses and mean D outputs of one step, as 0-dim tensors on the training device (no sync).
+struct StepTensors {
+  at::Tensor dLoss, gLoss, dReal, dFake;
+};
+
+struct EpochOptions {
+  int64_t batchSize = 64;
+  bool shuffle = true;
+  bool dropLast = false;
+  uint64_t seed = 0;
+  bool normalizeMinusOneOne = true;  // uint8 data: x/255 then (x - 0.5) / 0.5, as ToTensor+Normalize
+  int64_t progressEvery = 50;
+  bool recordSteps = false;
+};
+
+struct EpochResult {
+  int64_t steps = 0, images = 0;
+  double dLoss = 0, gLoss = 0, dReal = 0, dFake = 0;  // means over the epoch's steps
+  at::Tensor perStep;                                  // [steps, 4] float32 on CPU when recorded
+};
+
+struct Progress {
+  int64_t step, totalSteps;
+  double dLoss, gLoss, dReal, dFake;  // means over the steps since the last report
+};
+
+class GanStep {
+ public:
+  GanStep(Sequential g, Sequential d, std::shared_ptr<Optimizer> optG, std::shared_ptr<Optimizer> optD, GanSpec spec);
+
+  at::Tensor noise(int64_t n) const;
+  // The D update; z is D's noise (drawn when undefined). Keeps the fake batch when G reuses it.
+  StepTensors stepD(const at::Tensor& real, const at::Tensor& z);
+  // The G update on n samples; z is G's noise (drawn when undefined and not reusing D's fake).
+  StepTensors stepG(int64_t n, const at::Tensor& z);
+  StepTensors step(const at::Tensor& real, const at::Tensor& zD, const at::Tensor& zG);
+
+  // Throws (c10::Error) when the batch's shape, dtype or device does not fit the models.
+  void checkBatch(const at::Tensor& real) const;
+  EpochResult trainEpoch(const at::Tensor& data, const EpochOptions& opt, const std::function<void(const Progress&)>& onProgress,
+                         const std::atomic<bool>& stop);
+
+  Sequential G, D;
+  std::shared_ptr<Optimizer> optG, optD;
+  GanSpec spec;
+  at::Device device = at::kCPU;
+  at::ScalarType dtype = at::kFloat;
+  std::atomic<bool> busy{false};
+
+ private:
+  at::Tensor loss(const at::Tensor& out, double label) const;
+  at::Tensor meanProb(const at::Tensor& out) const;
+  void checkFinite(const at::Tensor& loss, const char* which) const;
+  at::Tensor fake_;  // D's fake batch, kept for G when reuseFakeForG
+  int64_t stepCount_ = 0;
+};
+
+}  // namespace ltg

@@ -1,0 +1,179 @@
+#include "bindings.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/Version.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <c10/core/GradMode.h>
+#include <dlfcn.h>
+
+#include "errors.h"
+#include "tensor_wrap.h"
+
+namespace ltg {
+
+namespace {
+
+int cudaDeviceCount() {
+  try {
+    return at::detail::getCUDAHooks().hasCUDA() ? int(at::detail::getCUDAHooks().deviceCount()) : 0;
+  } catch (const std::exception&) {
+    return 0;  // no driver, or a CPU-only LibTorch: CUDA is simply unavailable
+  }
+}
+
+at::Generator generatorFor(Napi::Env env, const Napi::Value& device) {
+  std::string d = device.IsString() ? device.As<Napi::String>().Utf8Value() : "cpu";
+  c10::Device dev = parseDevice(env, d);
+  if (dev.is_cpu()) return at::detail::getDefaultCPUGenerator();
+  if (dev.is_cuda() && !dev.has_index()) dev = c10::Device(c10::kCUDA, 0);
+  if (dev.is_cuda() && dev.index() >= cudaDeviceCount()) throwError(env, "no CUDA device " + d + " (CUDA devices: " + std::to_string(cudaDeviceCount()) + ")");
+  return at::globalContext().defaultGenerator(dev);
+}
+
+Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    double d = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : NAN;
+    if (!std::isfinite(d) || d != double(int64_t(d))) throwType(env, "manualSeed: expected an integer seed, got " + info[0].ToString().Utf8Value());
+    uint64_t seed = uint64_t(int64_t(d));
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_current_seed(seed);
+    }
+    for (int i = 0; i < cudaDeviceCount(); ++i) {
+      auto gen = at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, c10::DeviceIndex(i)));
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_current_seed(seed);
+    }
+    return env.Undefined();
+  });
+}
+
+// getRngState(device = 'cpu') -> uint8 tensor, as torch.get_rng_state()
+Napi::Value GetRngState(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto gen = generatorFor(env, info[0]);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    return TensorWrap::New(env, gen.get_state());
+  });
+}
+
+Napi::Value SetRngState(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    const at::Tensor& state = TensorWrap::Get(env, info[0], "setRngState(state)");
+    auto gen = generatorFor(env, info[1]);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
+    return env.Undefined();
+  });
+}
+
+// Grad mode is thread-local in LibTorch; this sets the main thread's. Workers set their own.
+Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
+  bool prev = c10::GradMode::is_enabled();
+  c10::GradMode::set_enabled(info[0].ToBoolean().Value());
+  return Napi::Boolean::New(info.Env(), prev);
+}
+
+Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), c10::GradMode::is_enabled()); }
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    double d = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+    if (!(d >= 1) || d != double(int(d))) throwType(env, "setNumThreads: expected a positive integer, got " + info[0].ToString().Utf8Value());
+    at::set_num_threads(int(d));
+    return env.Undefined();
+  });
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
+
+Napi::Value CudaIsAvailable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), cudaDeviceCount() > 0); }
+
+Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), cudaDeviceCount()); }
+
+Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    if (cudaDeviceCount() > 0) at::detail::getCUDAHooks().deviceSynchronize(at::detail::getCUDAHooks().getCurrentDevice());
+    return env.Undefined();
+  });
+}
+
+// Device names through the CUDA driver API, loaded at run time: no CUDA headers or toolkit needed
+// to build, and nothing is loaded on a machine without a driver.
+std::vector<std::string> deviceNames(int n) {
+  std::vector<std::string> out;
+  if (n == 0) return out;
+  void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!lib) return out;
+  using InitFn = int (*)(unsigned);
+  using GetFn = int (*)(int*, int);
+  using NameFn = int (*)(char*, int, int);
+  auto init = reinterpret_cast<InitFn>(dlsym(lib, "cuInit"));
+  auto get = reinterpret_cast<GetFn>(dlsym(lib, "cuDeviceGet"));
+  auto name = reinterpret_cast<NameFn>(dlsym(lib, "cuDeviceGetName"));
+  if (init && get && name && init(0) == 0) {
+    for (int i = 0; i < n; ++i) {
+      int dev = 0;
+      char buf[256] = {0};
+      if (get(&dev, i) == 0 && name(buf, sizeof buf, dev) == 0) out.emplace_back(buf);
+    }
+  }
+  return out;  // the driver stays loaded: CUDA itself uses it
+}
+
+std::string configValue(const std::string& config, const std::string& key) {
+  auto pos = config.find(key + "=");
+  if (pos == std::string::npos) return "";
+  pos += key.size() + 1;
+  auto end = config.find_first_of(", \n", pos);
+  return config.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto o = Napi::Object::New(env);
+    o.Set("builtWith", LTG_LIBTORCH_VERSION);
+    o.Set("cudaBuild", bool(LTG_CUDA_BUILD));
+    int n = cudaDeviceCount();
+    o.Set("cudaAvailable", n > 0);
+    o.Set("cudaDeviceCount", n);
+    auto names = Napi::Array::New(env);
+    auto list = deviceNames(n);
+    for (size_t i = 0; i < list.size(); ++i) names.Set(uint32_t(i), list[i]);
+    o.Set("cudaDevices", names);
+    o.Set("numThreads", at::get_num_threads());
+    o.Set("numInteropThreads", at::get_num_interop_threads());
+    std::string config = at::show_config();
+    std::string blas = configValue(config, "BLAS_INFO");
+    o.Set("blas", blas.empty() ? "unknown" : blas);
+    o.Set("parallelInfo", at::get_parallel_info());
+    o.Set("config", config);
+    return o;
+  });
+}
+
+}  // namespace
+
+void InitRuntime(Napi::Env env, Napi::Object exports) {
+  exports.Set("manualSeed", Napi::Function::New<ManualSeed>(env));
+  exports.Set("getRngState", Napi::Function::New<GetRngState>(env));
+  exports.Set("setRngState", Napi::Function::New<SetRngState>(env));
+  exports.Set("setGradEnabled", Napi::Function::New<SetGradEnabled>(env));
+  exports.Set("isGradEnabled", Napi::Function::New<IsGradEnabled>(env));
+  exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env));
+  exports.Set("getNumThreads", Napi::Function::New<GetNumThreads>(env));
+  exports.Set("cudaIsAvailable", Napi::Function::New<CudaIsAvailable>(env));
+  exports.Set("cudaDeviceCount", Napi::Function::New<CudaDeviceCount>(env));
+  exports.Set("cudaSynchronize", Napi::Function::New<CudaSynchronize>(env));
+  exports.Set("info", Napi::Function::New<Info>(env));
+}
+
+}  // namespace ltg

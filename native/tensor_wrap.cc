@@ -1,0 +1,300 @@
+#include "tensor_wrap.h"
+
+#include <cstring>
+#include <sstream>
+
+#include "addon_data.h"
+#include "errors.h"
+
+namespace ltg {
+
+namespace {
+
+struct DtypeName {
+  const char* name;
+  c10::ScalarType type;
+};
+const DtypeName kDtypes[] = {
+    {"float32", at::kFloat}, {"float64", at::kDouble}, {"float16", at::kHalf}, {"bfloat16", at::kBFloat16},
+    {"int64", at::kLong},    {"int32", at::kInt},      {"int16", at::kShort},  {"int8", at::kChar},
+    {"uint8", at::kByte},    {"bool", at::kBool},
+};
+
+std::string shapeStr(at::IntArrayRef s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << "]";
+  return o.str();
+}
+
+}  // namespace
+
+c10::ScalarType parseDtype(Napi::Env env, const std::string& name) {
+  for (const auto& d : kDtypes)
+    if (name == d.name) return d.type;
+  std::string valid;
+  for (const auto& d : kDtypes) valid += std::string(valid.empty() ? "" : ", ") + d.name;
+  throwType(env, "unknown dtype '" + name + "' (expected one of " + valid + ")");
+}
+
+std::string dtypeName(c10::ScalarType t) {
+  for (const auto& d : kDtypes)
+    if (t == d.type) return d.name;
+  return c10::toString(t);
+}
+
+c10::Device parseDevice(Napi::Env env, const std::string& name) {
+  try {
+    return c10::Device(name);
+  } catch (const c10::Error&) {
+    throwType(env, "invalid device '" + name + "' (expected 'cpu', 'cuda' or 'cuda:N')");
+  }
+}
+
+void TensorWrap::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(
+      env, "NativeTensor",
+      {
+          InstanceMethod<&TensorWrap::Dispose>("dispose"),
+          InstanceMethod<&TensorWrap::IsDisposed>("isDisposed"),
+          InstanceMethod<&TensorWrap::Shape>("shape"),
+          InstanceMethod<&TensorWrap::Dtype>("dtype"),
+          InstanceMethod<&TensorWrap::Device>("device"),
+          InstanceMethod<&TensorWrap::RequiresGrad>("requiresGrad"),
+          InstanceMethod<&TensorWrap::SetRequiresGrad>("setRequiresGrad"),
+          InstanceMethod<&TensorWrap::Grad>("grad"),
+          InstanceMethod<&TensorWrap::SetGrad>("setGrad"),
+          InstanceMethod<&TensorWrap::Backward>("backward"),
+          InstanceMethod<&TensorWrap::Item>("item"),
+          InstanceMethod<&TensorWrap::ToTypedArray>("toTypedArray"),
+          InstanceMethod<&TensorWrap::IsLeaf>("isLeaf"),
+          InstanceMethod<&TensorWrap::SameAs>("sameAs"),
+          InstanceMethod<&TensorWrap::Nbytes>("nbytes"),
+      });
+  addonData(env).tensorCtor = Napi::Persistent(ctor);
+  exports.Set("NativeTensor", ctor);
+}
+
+TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorWrap>(info), env_(info.Env()) {}
+
+TensorWrap::~TensorWrap() { release(); }
+
+void TensorWrap::reset(at::Tensor t) {
+  release();
+  t_ = std::move(t);
+  disposed_ = false;
+  // Bytes this handle keeps alive (a view reports its own extent, not its whole storage).
+  if (t_.defined() && t_.device().is_cpu()) {
+    reported_ = static_cast<int64_t>(t_.numel() * t_.element_size());
+    if (reported_ > 0) Napi::MemoryManagement::AdjustExternalMemory(env_, reported_);
+  }
+}
+
+void TensorWrap::release() {
+  if (reported_ > 0) Napi::MemoryManagement::AdjustExternalMemory(env_, -reported_);
+  reported_ = 0;
+  t_ = at::Tensor();
+  disposed_ = true;
+}
+
+Napi::Object TensorWrap::New(Napi::Env env, at::Tensor t) {
+  Napi::Object obj = addonData(env).tensorCtor.New({});
+  Unwrap(obj)->reset(std::move(t));
+  return obj;
+}
+
+bool TensorWrap::IsTensor(Napi::Env env, const Napi::Value& v) {
+  return v.IsObject() && v.As<Napi::Object>().InstanceOf(addonData(env).tensorCtor.Value());
+}
+
+const at::Tensor& TensorWrap::Get(Napi::Env env, const Napi::Value& v, const char* what) {
+  if (!IsTensor(env, v)) throwType(env, std::string(what) + ": expected a Tensor, got " + (v.IsObject() ? "an object" : v.ToString().Utf8Value()));
+  return Unwrap(v.As<Napi::Object>())->live(env);
+}
+
+const at::Tensor& TensorWrap::live(Napi::Env env) const {
+  if (disposed_ || !t_.defined()) throwError(env, "this tensor was disposed and cannot be used again");
+  return t_;
+}
+
+Napi::Value TensorWrap::Dispose(const Napi::CallbackInfo& info) {
+  release();
+  return info.Env().Undefined();
+}
+
+Napi::Value TensorWrap::IsDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed_); }
+
+Napi::Value TensorWrap::Shape(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  const auto& t = live(env);
+  auto arr = Napi::Array::New(env, t.dim());
+  for (int64_t i = 0; i < t.dim(); ++i) arr.Set(uint32_t(i), Napi::Number::New(env, double(t.size(i))));
+  return arr;
+}
+
+Napi::Value TensorWrap::Dtype(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), dtypeName(live(info.Env()).scalar_type()));
+}
+
+Napi::Value TensorWrap::Device(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), live(info.Env()).device().str());
+}
+
+Napi::Value TensorWrap::RequiresGrad(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), live(info.Env()).requires_grad());
+}
+
+Napi::Value TensorWrap::SetRequiresGrad(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    live(env).set_requires_grad(info[0].ToBoolean().Value());
+    return env.Undefined();
+  });
+}
+
+Napi::Value TensorWrap::Grad(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  const auto& g = live(env).grad();
+  if (!g.defined()) return env.Null();
+  return New(env, g);
+}
+
+Napi::Value TensorWrap::SetGrad(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto& t = const_cast<at::Tensor&>(live(env));
+    if (info[0].IsNull() || info[0].IsUndefined())
+      t.mutable_grad().reset();
+    else
+      t.mutable_grad() = Get(env, info[0], "grad");
+    return env.Undefined();
+  });
+}
+
+// backward(gradient?, retainGraph?)
+Napi::Value TensorWrap::Backward(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    const auto& t = live(env);
+    if (!t.requires_grad())
+      throwError(env, "backward(): this tensor does not require grad and has no grad_fn (was it computed under noGrad, or from tensors without requiresGrad?)");
+    at::Tensor grad;
+    if (info.Length() > 0 && !info[0].IsNull() && !info[0].IsUndefined()) grad = Get(env, info[0], "backward(gradient)");
+    else if (t.numel() != 1)
+      throwError(env, "backward(): grad can be implicitly created only for scalar outputs, got shape " + shapeStr(t.sizes()));
+    bool retain = info.Length() > 1 && info[1].ToBoolean().Value();
+    t.backward(grad, retain);
+    return env.Undefined();
+  });
+}
+
+Napi::Value TensorWrap::Item(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    const auto& t = live(env);
+    if (t.numel() != 1)
+      throwError(env, "item(): a Tensor with " + std::to_string(t.numel()) + " elements (shape " + shapeStr(t.sizes()) + ") cannot be converted to a number");
+    if (t.scalar_type() == at::kBool) return Napi::Boolean::New(env, t.item<bool>());
+    return Napi::Number::New(env, t.item<double>());
+  });
+}
+
+// Copies the data out (contiguous, CPU) into a fresh typed array of the matching element type.
+Napi::Value TensorWrap::ToTypedArray(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    at::Tensor t = live(env).detach().to(at::kCPU).contiguous();
+    size_t n = size_t(t.numel());
+    auto copy = [&](auto typed) {
+      std::memcpy(typed.Data(), t.data_ptr(), n * t.element_size());
+      return typed;
+    };
+    switch (t.scalar_type()) {
+      case at::kFloat: return copy(Napi::Float32Array::New(env, n));
+      case at::kDouble: return copy(Napi::Float64Array::New(env, n));
+      case at::kLong: return copy(Napi::BigInt64Array::New(env, n));
+      case at::kInt: return copy(Napi::Int32Array::New(env, n));
+      case at::kShort: return copy(Napi::Int16Array::New(env, n));
+      case at::kChar: return copy(Napi::Int8Array::New(env, n));
+      case at::kByte: case at::kBool: return copy(Napi::Uint8Array::New(env, n));
+      case at::kHalf: case at::kBFloat16: {
+        at::Tensor f = t.to(at::kFloat);
+        auto out = Napi::Float32Array::New(env, n);
+        std::memcpy(out.Data(), f.data_ptr(), n * sizeof(float));
+        return out;
+      }
+      default: throwType(env, "toTypedArray: unsupported dtype " + dtypeName(t.scalar_type()));
+    }
+  });
+}
+
+Napi::Value TensorWrap::IsLeaf(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), live(info.Env()).is_leaf()); }
+
+Napi::Value TensorWrap::SameAs(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  if (!IsTensor(env, info[0])) return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(env, live(env).is_same(Unwrap(info[0].As<Napi::Object>())->live(env)));
+}
+
+Napi::Value TensorWrap::Nbytes(const Napi::CallbackInfo& info) {
+  const auto& t = live(info.Env());
+  return Napi::Number::New(info.Env(), double(t.numel() * t.element_size()));
+}
+
+namespace {
+
+// fromTypedArray(data: TypedArray, shape: number[], dtype: string, device: string)
+Napi::Value FromTypedArray(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    if (!info[0].IsTypedArray()) throwType(env, "tensor data: expected a TypedArray");
+    auto ta = info[0].As<Napi::TypedArray>();
+    if (!info[1].IsArray()) throwType(env, "tensor shape: expected an array of non-negative integers");
+    auto arr = info[1].As<Napi::Array>();
+    std::vector<int64_t> shape;
+    int64_t numel = 1;
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value v = arr.Get(i);
+      double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+      if (!(d >= 0) || d != double(int64_t(d))) throwType(env, "tensor shape: expected non-negative integers, got " + v.ToString().Utf8Value() + " at index " + std::to_string(i));
+      shape.push_back(int64_t(d));
+      numel *= int64_t(d);
+    }
+    c10::ScalarType src;
+    switch (ta.TypedArrayType()) {
+      case napi_float32_array: src = at::kFloat; break;
+      case napi_float64_array: src = at::kDouble; break;
+      case napi_bigint64_array: src = at::kLong; break;
+      case napi_int32_array: src = at::kInt; break;
+      case napi_int16_array: src = at::kShort; break;
+      case napi_int8_array: src = at::kChar; break;
+      case napi_uint8_array: case napi_uint8_clamped_array: src = at::kByte; break;
+      default: throwType(env, "tensor data: unsupported TypedArray type (use Float32Array, Float64Array, BigInt64Array, Int32Array, Int16Array, Int8Array or Uint8Array)");
+    }
+    if (int64_t(ta.ElementLength()) != numel)
+      throwError(env, "tensor data has " + std::to_string(ta.ElementLength()) + " elements but shape " + shapeStr(shape) + " needs " + std::to_string(numel));
+    c10::ScalarType dst = parseDtype(env, info[2].As<Napi::String>().Utf8Value());
+    c10::Device dev = parseDevice(env, info[3].As<Napi::String>().Utf8Value());
+    at::Tensor t = at::empty(shape, at::TensorOptions().dtype(src));
+    if (numel > 0) std::memcpy(t.data_ptr(), static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), size_t(numel) * t.element_size());
+    if (src == at::kByte && dst == at::kBool) t = t.ne(0);
+    if (t.scalar_type() != dst || dev != t.device()) t = t.to(dev, dst);
+    return TensorWrap::New(env, std::move(t));
+  });
+}
+
+}  // namespace
+
+void InitTensorFunctions(Napi::Env env, Napi::Object exports) {
+  exports.Set("fromTypedArray", Napi::Function::New<FromTypedArray>(env, "fromTypedArray"));
+}
+
+}  // namespace ltg
+
+namespace ltg {
+void InitTensorModule(Napi::Env env, Napi::Object exports) {
+  TensorWrap::Init(env, exports);
+  InitTensorFunctions(env, exports);
+}
+}  // namespace ltg

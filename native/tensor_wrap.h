@@ -1,0 +1,57 @@
+// TensorWrap: the JS handle of one at::Tensor. Freed by dispose() or by the GC finalizer; V8 is told
+// how many bytes each handle keeps alive so that GC pressure reflects native memory.
+#pragma once
+#include <ATen/ATen.h>
+#include <napi.h>
+
+namespace ltg {
+
+class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports);
+  static Napi::Object New(Napi::Env env, at::Tensor t);
+  static bool IsTensor(Napi::Env env, const Napi::Value& v);
+  // The tensor behind a JS value; a TypeError naming `what` if it is not a live tensor handle.
+  static const at::Tensor& Get(Napi::Env env, const Napi::Value& v, const char* what);
+
+  explicit TensorWrap(const Napi::CallbackInfo& info);
+  ~TensorWrap() override;
+
+  const at::Tensor& tensor() const { return t_; }
+
+ private:
+  void reset(at::Tensor t);
+  void release();
+  const at::Tensor& live(Napi::Env env) const;
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value IsDisposed(const Napi::CallbackInfo& info);
+  Napi::Value Shape(const Napi::CallbackInfo& info);
+  Napi::Value Dtype(const Napi::CallbackInfo& info);
+  Napi::Value Device(const Napi::CallbackInfo& info);
+  Napi::Value RequiresGrad(const Napi::CallbackInfo& info);
+  Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info);
+  Napi::Value Grad(const Napi::CallbackInfo& info);
+  Napi::Value SetGrad(const Napi::CallbackInfo& info);
+  Napi::Value Backward(const Napi::CallbackInfo& info);
+  Napi::Value Item(const Napi::CallbackInfo& info);
+  Napi::Value ToTypedArray(const Napi::CallbackInfo& info);
+  Napi::Value IsLeaf(const Napi::CallbackInfo& info);
+  Napi::Value SameAs(const Napi::CallbackInfo& info);
+  Napi::Value Nbytes(const Napi::CallbackInfo& info);
+
+  at::Tensor t_;
+  bool disposed_ = false;
+  int64_t reported_ = 0;
+  Napi::Env env_;
+};
+
+// dtype names as in the TS facade ('float32', 'float64', 'int64', 'int32', 'uint8', 'bool', ...).
+c10::ScalarType parseDtype(Napi::Env env, const std::string& name);
+std::string dtypeName(c10::ScalarType t);
+c10::Device parseDevice(Napi::Env env, const std::string& name);
+
+// Module-level functions: fromTypedArray(data, shape, dtype, device).
+void InitTensorFunctions(Napi::Env env, Napi::Object exports);
+
+}  // namespace ltg

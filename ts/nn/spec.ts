@@ -1,0 +1,16 @@
+/**
+ * Plain-data description of a module tree. Presets are written in it, `nn.fromSpec` builds facade
+ * modules from it, and the fused native trainer receives the same description together with the
+ * modules' parameter tensors. Field names follow torch.nn's constructor arguments (camelCase).
+ */
+export type ModuleSpec =
+  | { type: 'Linear'; inFeatures: number; outFeatures: number; bias?: boolean }
+  | { type: 'ReLU' }
+  | { type: 'LeakyReLU'; negativeSlope?: number }
+  | { type: 'Tanh' }
+  | { type: 'Sigmoid' }
+  | { type: 'Dropout'; p?: number }
+  | { type: 'BatchNorm1d'; numFeatures: number; eps?: number; momentum?: number }
+  | { type: 'Flatten'; startDim?: number; endDim?: number }
+  | { type: 'Unflatten'; dim: number; unflattenedSize: number[] }
+  | { type: 'Sequential'; children: ModuleSpec[] };

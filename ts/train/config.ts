@@ -1,0 +1,343 @@
+/**
+ * Run configuration: a JSON file or object naming a preset plus overrides, validated strictly, then
+ * resolved against the preset and the machine into everything a training run needs.
+ *
+ * Keys (all optional):
+ *   preset       one of the preset names (default 'vanilla')
+ *   epochs       integer >= 1 (overrides the preset's)
+ *   batchSize    integer >= 1 (overrides the preset's)
+ *   lr           number > 0, the optimizer's learning rate (G and D alike)
+ *   betas        [beta1, beta2], each in [0, 1) (Adam only)
+ *   zDim         integer >= 1: noise dimension; rewrites G's first Linear and the noise spec
+ *   device       'auto' | 'cpu' | 'cuda' (default 'auto': CUDA when available, else CPU)
+ *   seed         integer >= 0: RNG seed; absent means not seeded (non-deterministic)
+ *   saveDir      non-empty string (default 'runs')
+ *   saveEvery    integer >= 0: checkpoint every n epochs (default 10; 0 disables periodic checkpoints)
+ *   sampleEvery  integer >= 0: sample grid every n epochs (default 1; 0 disables)
+ *   verbose      0-3 (default 1), see VERBOSE_LEVELS
+ *   threads      integer >= 1: CPU intra-op threads (absent: LibTorch's default)
+ *   resume       non-empty string: checkpoint path to resume from
+ *   data         { dataset: 'mnist' | 'fashion-mnist', root?: string, download?: boolean (default true) }
+ *
+ * Relative paths (saveDir, resume, data.root) are kept as written; callers resolve them (against
+ * the working directory).
+ */
+import * as fs from 'node:fs';
+import { z } from 'zod';
+import { DEFAULT_PRESET, getPreset, PRESET_NAMES, suggest, withZDim, type Preset, type PresetName } from './presets';
+
+/**
+ * What each `verbose` level prints (seed 000's levels; each level includes the ones below it):
+ * 0 nothing, 1 the model architecture, 2 also the optimizer, 3 also parameter counts per layer.
+ */
+export const VERBOSE_LEVELS = Object.freeze({
+  0: 'nothing',
+  1: 'model architecture (generator and discriminator)',
+  2: 'model architecture and optimizer settings',
+  3: 'model architecture, optimizer settings and parameter counts per layer',
+} as const);
+
+export type VerboseLevel = 0 | 1 | 2 | 3;
+export type DeviceOption = 'auto' | 'cpu' | 'cuda';
+export type DatasetName = 'mnist' | 'fashion-mnist';
+
+/** Defaults for the run options (the training hyper-parameters' defaults come from the preset). */
+export const CONFIG_DEFAULTS = Object.freeze({
+  preset: DEFAULT_PRESET,
+  device: 'auto' as DeviceOption,
+  saveDir: 'runs',
+  saveEvery: 10,
+  sampleEvery: 1,
+  verbose: 1 as VerboseLevel,
+  data: Object.freeze({ dataset: 'mnist' as DatasetName, download: true }),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Schema. Each leaf's error message is the "expected ..." form; formatIssue adds path and value.
+
+const expected = (form: string) => ({ error: () => form });
+
+const intAtLeast = (min: number) => {
+  const form = `an integer >= ${min}`;
+  return z.int(expected(form)).min(min, expected(form));
+};
+const nonEmptyString = z.string(expected('a non-empty string')).min(1, expected('a non-empty string'));
+const beta = z
+  .number(expected('a number in [0, 1)'))
+  .min(0, expected('a number in [0, 1)'))
+  .lt(1, expected('a number in [0, 1)'));
+
+const DataSchema = z.strictObject(
+  {
+    dataset: z.enum(['mnist', 'fashion-mnist'], expected('"mnist" or "fashion-mnist"')),
+    root: nonEmptyString.optional(),
+    download: z.boolean(expected('a boolean')).optional(),
+  },
+  expected('an object { dataset, root?, download? }'),
+);
+
+export const RunConfigSchema = z.strictObject(
+  {
+    preset: z.enum(PRESET_NAMES as [PresetName, ...PresetName[]], expected(`one of ${PRESET_NAMES.join(', ')}`)).optional(),
+    epochs: intAtLeast(1).optional(),
+    batchSize: intAtLeast(1).optional(),
+    lr: z.number(expected('a number > 0')).gt(0, expected('a number > 0')).optional(),
+    betas: z.tuple([beta, beta], expected('an array of two numbers [beta1, beta2], each in [0, 1)')).optional(),
+    zDim: intAtLeast(1).optional(),
+    device: z.enum(['auto', 'cpu', 'cuda'], expected('"auto", "cpu" or "cuda"')).optional(),
+    seed: intAtLeast(0).optional(),
+    saveDir: nonEmptyString.optional(),
+    saveEvery: intAtLeast(0).optional(),
+    sampleEvery: intAtLeast(0).optional(),
+    verbose: z
+      .int(expected('an integer from 0 to 3'))
+      .min(0, expected('an integer from 0 to 3'))
+      .max(3, expected('an integer from 0 to 3'))
+      .optional(),
+    threads: intAtLeast(1).optional(),
+    resume: nonEmptyString.optional(),
+    data: DataSchema.optional(),
+  },
+  expected('a JSON object'),
+);
+
+/** A validated run config, as written (no defaults applied). */
+export interface RunConfig {
+  preset?: PresetName;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  betas?: [number, number];
+  zDim?: number;
+  device?: DeviceOption;
+  seed?: number;
+  saveDir?: string;
+  saveEvery?: number;
+  sampleEvery?: number;
+  verbose?: VerboseLevel;
+  threads?: number;
+  resume?: string;
+  data?: { dataset: DatasetName; root?: string; download?: boolean };
+}
+
+/** Everything a run needs: the preset with the overrides merged in, and the run options. */
+export interface ResolvedConfig {
+  /** The effective preset: `name` is the chosen preset's, epochs/batchSize/optimizer/zDim as overridden. */
+  preset: Preset;
+  device: 'cpu' | 'cuda';
+  /** RNG seed; undefined when the config gave none (not seeded). */
+  seed: number | undefined;
+  saveDir: string;
+  /** Checkpoint every n epochs; 0 means no periodic checkpoints. */
+  saveEvery: number;
+  /** Sample grid every n epochs; 0 means none. */
+  sampleEvery: number;
+  verbose: VerboseLevel;
+  threads: number | undefined;
+  resume: string | undefined;
+  data: { dataset: DatasetName; root: string | undefined; download: boolean };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+export interface ConfigIssue {
+  /** Key path inside the config ([] for the whole config or the file). */
+  path: (string | number)[];
+  /** Self-contained message, e.g. 'config.batchSize: expected an integer >= 1, got 0'. */
+  message: string;
+}
+
+/** A config that cannot be used. `message` lists every issue, one per line, prefixed by `source`. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly issues: ConfigIssue[];
+  readonly source: string | undefined;
+
+  constructor(issues: ConfigIssue[], source?: string) {
+    super(issues.map((i) => (source ? `${source}: ${i.message}` : i.message)).join('\n'));
+    this.issues = issues;
+    this.source = source;
+  }
+}
+
+const ROOT_KEYS = Object.keys(RunConfigSchema.shape);
+const DATA_KEYS = Object.keys(DataSchema.shape);
+
+/** 'config', 'config.batchSize', 'config.betas[1]', 'config.data.root'. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>(
+    (acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : `${acc}.${String(k)}`),
+    'config',
+  );
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): { present: boolean; value: unknown } {
+  let cur: unknown = input;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object' || !Object.prototype.hasOwnProperty.call(cur, k)) {
+      return { present: false, value: undefined };
+    }
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return { present: true, value: cur };
+}
+
+/** Short rendering of an offending value: 0, "abc", null, [0.5], an object, NaN. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (value === null) return 'null';
+  if (Array.isArray(value)) {
+    let s: string | undefined;
+    try {
+      s = JSON.stringify(value);
+    } catch {
+      s = undefined;
+    }
+    return s !== undefined && s.length <= 40 ? s : `an array of ${value.length} items`;
+  }
+  if (typeof value === 'object') return 'an object';
+  return `a ${typeof value}`;
+}
+
+function formatIssue(issue: z.core.$ZodIssue, input: unknown): ConfigIssue[] {
+  const path = issue.path as (string | number)[];
+  if (issue.code === 'unrecognized_keys') {
+    const allowed = path.length === 0 ? ROOT_KEYS : path.length === 1 && path[0] === 'data' ? DATA_KEYS : [];
+    return issue.keys.map((key) => {
+      const hint = suggest(key, allowed);
+      const tail = hint ? ` (did you mean "${hint}"?)` : allowed.length ? `; valid keys: ${allowed.join(', ')}` : '';
+      return { path: [...path, key], message: `${formatPath(path)}: unknown key ${JSON.stringify(key)}${tail}` };
+    });
+  }
+  const { present, value } = valueAt(input, path);
+  if (path.length === 1 && path[0] === 'preset' && typeof value === 'string') {
+    const hint = suggest(value, PRESET_NAMES);
+    return [
+      {
+        path,
+        message:
+          `config.preset: unknown preset ${JSON.stringify(value)}${hint ? ` (did you mean "${hint}"?)` : ''}; ` +
+          `valid presets: ${PRESET_NAMES.join(', ')}`,
+      },
+    ];
+  }
+  if (!present && path.length > 0) {
+    const key = path[path.length - 1];
+    return [{ path, message: `${formatPath(path.slice(0, -1))}: missing required key ${JSON.stringify(key)} (expected ${issue.message})` }];
+  }
+  return [{ path, message: `${formatPath(path)}: expected ${issue.message}, got ${describeValue(value)}` }];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing and resolution
+
+/**
+ * Validates a run config (parsed JSON or an object). Throws ConfigError listing every problem.
+ * Returns the config as written, without defaults (so configs can be layered before resolving).
+ * `source` (e.g. the file name) prefixes the error messages.
+ */
+export function parseConfig(input: unknown, source?: string): RunConfig {
+  const result = RunConfigSchema.safeParse(input);
+  if (result.success) return result.data as RunConfig;
+  throw new ConfigError(
+    result.error.issues.flatMap((i) => formatIssue(i, input)),
+    source,
+  );
+}
+
+/** Reads and validates a JSON run config file. Missing file, unreadable file and bad JSON are ConfigErrors naming the file. */
+export function loadConfigFile(path: string): RunConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'config file not found'
+        : code === 'EISDIR'
+          ? 'is a directory, not a config file'
+          : `cannot read config file: ${(err as Error).message}`;
+    throw new ConfigError([{ path: [], message: why }], path);
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError([{ path: [], message: `invalid JSON: ${withLineColumn((err as Error).message, text)}` }], path);
+  }
+  return parseConfig(json, path);
+}
+
+/** Appends '(line L, column C)' to a JSON.parse message that only gives 'position N'. */
+function withLineColumn(message: string, text: string): string {
+  const m = /at position (\d+)/.exec(message);
+  if (!m || /line \d+/.test(message)) return message;
+  const before = text.slice(0, Number(m[1]));
+  const line = before.split('\n').length;
+  const column = Number(m[1]) - (before.lastIndexOf('\n') + 1) + 1;
+  return `${message} (line ${line}, column ${column})`;
+}
+
+/**
+ * Applies the config to its preset and the machine: the preset (default 'vanilla') with epochs,
+ * batchSize, lr, betas and zDim merged in, the device resolved ('auto' -> 'cuda' when
+ * `cudaAvailable`, else 'cpu'; 'cuda' without CUDA is a ConfigError), and every default filled in.
+ * The config is validated again, so unvalidated objects are safe to pass.
+ */
+export function resolveConfig(config: RunConfig, env: { cudaAvailable: boolean }, source?: string): ResolvedConfig {
+  const c = parseConfig(config, source);
+  let preset = getPreset(c.preset ?? CONFIG_DEFAULTS.preset);
+  const issues: ConfigIssue[] = [];
+
+  if (c.epochs !== undefined) preset.epochs = c.epochs;
+  if (c.batchSize !== undefined) preset.batchSize = c.batchSize;
+  if (c.lr !== undefined) preset.optimizer.lr = c.lr;
+  if (c.betas !== undefined) {
+    if (preset.optimizer.type === 'adam') preset.optimizer.betas = [c.betas[0], c.betas[1]];
+    else {
+      issues.push({
+        path: ['betas'],
+        message: `config.betas: preset "${preset.name}" uses the ${preset.optimizer.type} optimizer, which has no betas`,
+      });
+    }
+  }
+  if (c.zDim !== undefined) preset = withZDim(preset, c.zDim);
+
+  const requested = c.device ?? CONFIG_DEFAULTS.device;
+  let device: 'cpu' | 'cuda';
+  if (requested === 'auto') device = env.cudaAvailable ? 'cuda' : 'cpu';
+  else {
+    device = requested;
+    if (requested === 'cuda' && !env.cudaAvailable) {
+      issues.push({
+        path: ['device'],
+        message:
+          'config.device: "cuda" was requested but CUDA is not available (no CUDA build of LibTorch or no usable GPU); ' +
+          'use "auto" or "cpu"',
+      });
+    }
+  }
+  if (issues.length) throw new ConfigError(issues, source);
+
+  return {
+    preset,
+    device,
+    seed: c.seed,
+    saveDir: c.saveDir ?? CONFIG_DEFAULTS.saveDir,
+    saveEvery: c.saveEvery ?? CONFIG_DEFAULTS.saveEvery,
+    sampleEvery: c.sampleEvery ?? CONFIG_DEFAULTS.sampleEvery,
+    verbose: c.verbose ?? CONFIG_DEFAULTS.verbose,
+    threads: c.threads,
+    resume: c.resume,
+    data: {
+      dataset: c.data?.dataset ?? CONFIG_DEFAULTS.data.dataset,
+      root: c.data?.root,
+      download: c.data?.download ?? CONFIG_DEFAULTS.data.download,
+    },
+  };
+}
