@@ -153,6 +153,13 @@ class Converter {
   }
 
   int64_t toInt(const Napi::Value& v, const std::string& arg) {
+    // ScalarType and MemoryFormat arguments are ints in the schema; accept their names.
+    if (v.IsString()) {
+      std::string s = v.As<Napi::String>().Utf8Value();
+      if (s == "contiguous") return int64_t(c10::MemoryFormat::Contiguous);
+      if (s == "preserve") return int64_t(c10::MemoryFormat::Preserve);
+      return int64_t(parseDtype(env_, s));
+    }
     if (v.IsBigInt()) {
       bool lossless;
       return v.As<Napi::BigInt>().Int64Value(&lossless);

@@ -29,7 +29,10 @@ export interface LibTorchInfo {
   cxx11Abi: 0 | 1;
   /** C++ standard its headers need (ATen from 2.10 on requires C++20). */
   cxxStandard: 17 | 20;
-  /** Libraries to link, in dependency order (names without lib/.so). */
+  /**
+   * Libraries to link and preload, in dependency order (names without lib/.so). libtorch.so itself is
+   * an empty shim in recent LibTorch and is neither needed nor kept loaded by a preload.
+   */
   libraries: string[];
   /** Directories of CUDA runtime headers shipped beside a pip CUDA build (for ATen/cuda headers). */
   cudaIncludeDirs: string[];
@@ -118,7 +121,6 @@ function describe(
   }
   const libraries = ['c10', 'torch_cpu'];
   if (cuda) libraries.push('c10_cuda', 'torch_cuda');
-  libraries.push('torch');
   const cudaIncludeDirs: string[] = [];
   if (cuda && source === 'python') {
     // pip's CUDA wheels (nvidia-cuda-runtime) ship cuda_runtime_api.h beside torch.

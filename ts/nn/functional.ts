@@ -1,0 +1,56 @@
+/** torch.nn.functional, camelCased. Each function calls the ATen op PyTorch's would. */
+import { callOp, Tensor } from '../tensor/tensor';
+
+export type Reduction = 'none' | 'mean' | 'sum';
+const REDUCTION: Record<Reduction, number> = { none: 0, mean: 1, sum: 2 };
+
+function reduction(r: Reduction | undefined): number {
+  const v = REDUCTION[r ?? 'mean'];
+  if (v === undefined) throw new TypeError(`reduction: expected 'none', 'mean' or 'sum', got ${JSON.stringify(r)}`);
+  return v;
+}
+
+function sameShape(fn: string, input: Tensor, target: Tensor): void {
+  if (!(input instanceof Tensor) || !(target instanceof Tensor)) throw new TypeError(`${fn}: input and target must be Tensors`);
+  const a = input.shape;
+  const b = target.shape;
+  if (a.join() !== b.join()) {
+    throw new Error(`${fn}: Using a target size ([${b.join(', ')}]) that is different to the input size ([${a.join(', ')}]) is deprecated. Please ensure they have the same size.`);
+  }
+}
+
+export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  return callOp('aten::linear', '', [input, weight, bias ?? null]) as Tensor;
+}
+export const relu = (x: Tensor) => callOp('aten::relu', '', [x]) as Tensor;
+export const leakyRelu = (x: Tensor, negativeSlope = 0.01) => callOp('aten::leaky_relu', '', [x, negativeSlope]) as Tensor;
+export const sigmoid = (x: Tensor) => callOp('aten::sigmoid', '', [x]) as Tensor;
+export const tanh = (x: Tensor) => callOp('aten::tanh', '', [x]) as Tensor;
+export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
+  if (!(p >= 0 && p <= 1)) throw new RangeError(`dropout probability has to be between 0 and 1, but got ${p}`);
+  return callOp('aten::dropout', '', [x, p, training]) as Tensor;
+}
+export function batchNorm(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  training: boolean,
+  momentum: number,
+  eps: number,
+): Tensor {
+  return callOp('aten::batch_norm', '', [x, weight, bias, runningMean, runningVar, training, momentum, eps, true]) as Tensor;
+}
+
+export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts: { reduction?: Reduction; weight?: Tensor; posWeight?: Tensor } = {}): Tensor {
+  sameShape('binaryCrossEntropyWithLogits', input, target);
+  return callOp('aten::binary_cross_entropy_with_logits', '', [input, target, opts.weight ?? null, opts.posWeight ?? null, reduction(opts.reduction)]) as Tensor;
+}
+export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: { reduction?: Reduction; weight?: Tensor } = {}): Tensor {
+  sameShape('binaryCrossEntropy', input, target);
+  return callOp('aten::binary_cross_entropy', '', [input, target, opts.weight ?? null, reduction(opts.reduction)]) as Tensor;
+}
+export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
+  return callOp('aten::mse_loss', '', [input, target, reduction(opts.reduction)]) as Tensor;
+}

@@ -1,0 +1,128 @@
+/** optim.Adam and optim.SGD over the native optimizers (which follow PyTorch's update rules exactly). */
+import { loadAddon, type NativeOptimizer } from '../native/addon';
+import { Tensor } from '../tensor/tensor';
+
+export interface ParamGroup {
+  lr: number;
+  [k: string]: unknown;
+}
+
+/** Serialized like PyTorch's optimizer.state_dict(): per-parameter state and one param group. */
+export interface OptimizerStateDict {
+  state: Record<number, Record<string, Tensor | number>>;
+  param_groups: (Record<string, unknown> & { params: number[] })[];
+}
+
+function checkParams(params: unknown, who: string): Tensor[] {
+  if (!Array.isArray(params) || params.length === 0) throw new TypeError(`${who}: params must be a non-empty array of Tensors (e.g. model.parameters())`);
+  params.forEach((p, i) => {
+    if (!(p instanceof Tensor)) throw new TypeError(`${who}: params[${i}] is not a Tensor`);
+  });
+  return params as Tensor[];
+}
+
+const SNAKE: Record<string, string> = { expAvg: 'exp_avg', expAvgSq: 'exp_avg_sq', maxExpAvgSq: 'max_exp_avg_sq', momentumBuffer: 'momentum_buffer' };
+const CAMEL = Object.fromEntries(Object.entries(SNAKE).map(([k, v]) => [v, k]));
+
+export abstract class Optimizer {
+  /** @internal */ readonly _native: NativeOptimizer;
+  readonly params: Tensor[];
+  protected abstract readonly hyper: Record<string, unknown>;
+
+  protected constructor(params: Tensor[], native: NativeOptimizer) {
+    this.params = params;
+    this._native = native;
+  }
+  /** One group, as most scripts use; setting `paramGroups[0].lr` changes the learning rate. */
+  get paramGroups(): ParamGroup[] {
+    const native = this._native;
+    const hyper = this.hyper;
+    return [
+      new Proxy({ ...hyper, lr: native.getLr() } as ParamGroup, {
+        set(target, key, value) {
+          if (key === 'lr') native.setLr(value);
+          (target as unknown as Record<string | symbol, unknown>)[key] = value;
+          return true;
+        },
+      }),
+    ];
+  }
+  step(): void {
+    this._native.step();
+  }
+  /** Sets every gradient to null (PyTorch's default set_to_none=True). */
+  zeroGrad(): void {
+    this._native.zeroGrad();
+  }
+  stateDict(): OptimizerStateDict {
+    const state: OptimizerStateDict['state'] = {};
+    this._native.getState().forEach((s, i) => {
+      if (!s) return;
+      const entry: Record<string, Tensor | number> = {};
+      for (const [k, v] of Object.entries(s)) {
+        if (v === null) continue;
+        entry[SNAKE[k] ?? k] = typeof v === 'number' ? v : new Tensor(v);
+      }
+      state[i] = entry;
+    });
+    return { state, param_groups: [{ ...this.hyper, lr: this._native.getLr(), params: this.params.map((_, i) => i) }] };
+  }
+  loadStateDict(sd: OptimizerStateDict): void {
+    const group = sd?.param_groups?.[0];
+    if (!group || !Array.isArray(group.params)) throw new Error('optimizer loadStateDict: missing param_groups[0].params');
+    if (group.params.length !== this.params.length) {
+      throw new Error(`optimizer loadStateDict: the state has ${group.params.length} parameters, this optimizer has ${this.params.length}`);
+    }
+    if (typeof group.lr === 'number') this._native.setLr(group.lr);
+    for (let i = 0; i < this.params.length; i++) {
+      const s = sd.state[i];
+      if (!s) {
+        this._native.setState(i, null);
+        continue;
+      }
+      const native: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(s)) native[CAMEL[k] ?? k] = v instanceof Tensor ? v._native : v;
+      this._native.setState(i, native);
+    }
+  }
+}
+
+export interface AdamOptions {
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+  amsgrad?: boolean;
+  maximize?: boolean;
+}
+
+export class Adam extends Optimizer {
+  protected readonly hyper: Record<string, unknown>;
+  constructor(params: Tensor[], opts: AdamOptions = {}) {
+    const ps = checkParams(params, 'Adam');
+    const betas = opts.betas ?? [0.9, 0.999];
+    if (!Array.isArray(betas) || betas.length !== 2) throw new TypeError(`Adam: betas must be [beta1, beta2], got ${JSON.stringify(betas)}`);
+    const o = { lr: opts.lr ?? 1e-3, beta1: betas[0], beta2: betas[1], eps: opts.eps ?? 1e-8, weightDecay: opts.weightDecay ?? 0, amsgrad: !!opts.amsgrad, maximize: !!opts.maximize };
+    super(ps, new (loadAddon().NativeAdam)(ps.map((p) => p._native), o));
+    this.hyper = { betas, eps: o.eps, weight_decay: o.weightDecay, amsgrad: o.amsgrad, maximize: o.maximize };
+  }
+}
+
+export interface SGDOptions {
+  lr?: number;
+  momentum?: number;
+  dampening?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+  maximize?: boolean;
+}
+
+export class SGD extends Optimizer {
+  protected readonly hyper: Record<string, unknown>;
+  constructor(params: Tensor[], opts: SGDOptions = {}) {
+    const ps = checkParams(params, 'SGD');
+    const o = { lr: opts.lr ?? 1e-3, momentum: opts.momentum ?? 0, dampening: opts.dampening ?? 0, weightDecay: opts.weightDecay ?? 0, nesterov: !!opts.nesterov, maximize: !!opts.maximize };
+    super(ps, new (loadAddon().NativeSGD)(ps.map((p) => p._native), o));
+    this.hyper = { momentum: o.momentum, dampening: o.dampening, weight_decay: o.weightDecay, nesterov: o.nesterov, maximize: o.maximize };
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Deterministic freeing of native tensors. `scope(fn)` frees every tensor created while fn runs,
+ * except those it returns (found in arrays and plain objects) and those passed to `keep()`.
+ * GC finalizers remain the last resort for tensors that escape both.
+ */
+export interface Disposable {
+  dispose(): void;
+  readonly isDisposed: boolean;
+}
+
+const stack: Set<Disposable>[] = [];
+
+/** @internal called by every new Tensor. */
+export function track(t: Disposable): void {
+  if (stack.length) stack[stack.length - 1].add(t);
+}
+
+/** Exempts tensors from the enclosing scopes' cleanup. */
+export function keep<T extends Disposable>(t: T): T {
+  for (const s of stack) s.delete(t);
+  return t;
+}
+
+function collect(value: unknown, out: Set<unknown>, depth = 0): void {
+  if (value === null || typeof value !== 'object' || depth > 4) return;
+  if (out.has(value)) return;
+  out.add(value);
+  if (Array.isArray(value)) for (const v of value) collect(v, out, depth + 1);
+  else if (value instanceof Map) for (const v of value.values()) collect(v, out, depth + 1);
+  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, out, depth + 1);
+}
+
+export function scope<T>(fn: () => T): T {
+  const mine = new Set<Disposable>();
+  stack.push(mine);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    stack.pop();
+    for (const t of mine) t.dispose();
+    throw e;
+  }
+  stack.pop();
+  if (result instanceof Promise) {
+    for (const t of mine) t.dispose();
+    throw new TypeError('scope(fn): fn must be synchronous (tensors of an async function cannot be tracked across awaits)');
+  }
+  const returned = new Set<unknown>();
+  collect(result, returned);
+  const parent = stack[stack.length - 1];
+  for (const t of mine) {
+    if (returned.has(t)) parent?.add(t);
+    else t.dispose();
+  }
+  return result;
+}

@@ -1,0 +1,173 @@
+/** The `torch` namespace: tensor creation, RNG, grad mode, devices and threads, as in PyTorch. */
+import { loadAddon } from '../native/addon';
+import { checkDevice, checkDtype, type Device, type DType } from './dtype';
+import { keep, scope } from './scope';
+import { callOp, Tensor } from './tensor';
+
+export interface TensorOptions {
+  dtype?: DType;
+  device?: Device;
+  requiresGrad?: boolean;
+}
+
+function opts(o: TensorOptions = {}, dflt: DType = 'float32'): { dtype: DType; device: Device } {
+  return { dtype: o.dtype === undefined ? dflt : checkDtype(o.dtype), device: o.device === undefined ? 'cpu' : checkDevice(o.device) };
+}
+
+function finish(t: Tensor, o: TensorOptions = {}): Tensor {
+  if (o.requiresGrad) t.requiresGrad = true;
+  return t;
+}
+
+function shapeOf(shape: unknown, what: string): number[] {
+  if (typeof shape === 'number') shape = [shape];
+  if (!Array.isArray(shape) || shape.some((d) => typeof d !== 'number' || !Number.isInteger(d) || d < 0)) {
+    throw new TypeError(`${what}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+  return shape as number[];
+}
+
+type Nested = number | boolean | Nested[];
+
+function inferShape(data: Nested, what: string): number[] {
+  const shape: number[] = [];
+  let cur: Nested = data;
+  while (Array.isArray(cur)) {
+    shape.push(cur.length);
+    cur = cur[0];
+  }
+  const flatLen = shape.reduce((a, b) => a * b, 1);
+  const flat = Array.isArray(data) ? (data as unknown[]).flat(Infinity) : [data];
+  if (flat.length !== flatLen) throw new TypeError(`${what}: nested arrays are ragged (expected ${flatLen} numbers for shape [${shape}], found ${flat.length})`);
+  return shape;
+}
+
+const typedDtype = (a: ArrayBufferView): DType | null =>
+  a instanceof Float32Array ? 'float32'
+  : a instanceof Float64Array ? 'float64'
+  : a instanceof BigInt64Array ? 'int64'
+  : a instanceof Int32Array ? 'int32'
+  : a instanceof Int16Array ? 'int16'
+  : a instanceof Int8Array ? 'int8'
+  : a instanceof Uint8Array || a instanceof Uint8ClampedArray ? 'uint8'
+  : null;
+
+/**
+ * torch.tensor: from a typed array with a shape, from nested arrays, or from a number. Nested arrays
+ * default to float32 (JS numbers do not say int or float); pass { dtype: 'int64' } for integers.
+ */
+export function tensor(data: ArrayBufferView | Nested, shapeOrOpts?: number[] | TensorOptions, maybeOpts?: TensorOptions): Tensor {
+  const shapeArg = Array.isArray(shapeOrOpts) ? shapeOrOpts : undefined;
+  const o = (Array.isArray(shapeOrOpts) ? maybeOpts : shapeOrOpts) ?? {};
+  const addon = loadAddon();
+  if (ArrayBuffer.isView(data)) {
+    const src = typedDtype(data);
+    if (!src) throw new TypeError('torch.tensor: unsupported typed array (use Float32Array, Float64Array, BigInt64Array, Int32Array, Int16Array, Int8Array or Uint8Array)');
+    const len = (data as unknown as ArrayLike<unknown>).length;
+    const shape = shapeArg ? shapeOf(shapeArg, 'torch.tensor') : [len];
+    const { dtype, device } = opts(o, src);
+    return finish(new Tensor(addon.fromTypedArray(data, shape, dtype, device)), o);
+  }
+  if (typeof data === 'number' || typeof data === 'boolean') {
+    const { dtype, device } = opts(o, typeof data === 'boolean' ? 'bool' : 'float32');
+    const t = new Tensor(addon.fromTypedArray(new Float64Array([Number(data)]), [], dtype, device));
+    return finish(t, o);
+  }
+  if (!Array.isArray(data)) throw new TypeError(`torch.tensor: expected a typed array, nested arrays or a number, got ${typeof data}`);
+  const shape = inferShape(data, 'torch.tensor');
+  const flat = (data as unknown[]).flat(Infinity);
+  const bad = flat.findIndex((v) => typeof v !== 'number' && typeof v !== 'boolean');
+  if (bad >= 0) throw new TypeError(`torch.tensor: element ${bad} is ${JSON.stringify(flat[bad])}, expected a number`);
+  const { dtype, device } = opts(o);
+  const t = new Tensor(addon.fromTypedArray(Float64Array.from(flat as number[], Number), shapeArg ?? shape, dtype, device));
+  return finish(t, o);
+}
+
+function factory(name: string, overload: string, args: unknown[], o: TensorOptions = {}, dflt: DType = 'float32'): Tensor {
+  const { dtype, device } = opts(o, dflt);
+  return finish(callOp(name, overload, args, { dtype, device, layout: null, pin_memory: null }) as Tensor, o);
+}
+
+export const zeros = (shape: number[] | number, o?: TensorOptions) => factory('aten::zeros', '', [shapeOf(shape, 'zeros')], o);
+export const ones = (shape: number[] | number, o?: TensorOptions) => factory('aten::ones', '', [shapeOf(shape, 'ones')], o);
+export const empty = (shape: number[] | number, o?: TensorOptions) => factory('aten::empty', 'memory_format', [shapeOf(shape, 'empty')], o);
+export function full(shape: number[] | number, value: number, o?: TensorOptions): Tensor {
+  if (typeof value !== 'number') throw new TypeError(`full: fill value must be a number, got ${JSON.stringify(value)}`);
+  return factory('aten::full', '', [shapeOf(shape, 'full'), value], o);
+}
+/** Uniform on [0, 1), from the global generator (equal to PyTorch's after the same manualSeed). */
+export const rand = (shape: number[] | number, o?: TensorOptions) => factory('aten::rand', '', [shapeOf(shape, 'rand')], o);
+/** Standard normal, from the global generator (equal to PyTorch's after the same manualSeed). */
+export const randn = (shape: number[] | number, o?: TensorOptions) => factory('aten::randn', '', [shapeOf(shape, 'randn')], o);
+/** Integers in [low, high), int64 by default. */
+export function randint(low: number, high: number, shape: number[] | number, o?: TensorOptions): Tensor {
+  return factory('aten::randint', 'low', [low, high, shapeOf(shape, 'randint')], o, 'int64');
+}
+export function randperm(n: number, o?: TensorOptions): Tensor {
+  return factory('aten::randperm', '', [n], o, 'int64');
+}
+/** arange(end) or arange(start, end, step); int64 when all arguments are integers, as in PyTorch. */
+export function arange(start: number, end?: number, step = 1, o?: TensorOptions): Tensor {
+  if (end === undefined) [start, end] = [0, start];
+  const allInt = [start, end, step].every(Number.isInteger);
+  return factory('aten::arange', 'start_step', [start, end, step], o, allInt ? 'int64' : 'float32');
+}
+export const zerosLike = (t: Tensor) => callOp('aten::zeros_like', '', [t]) as Tensor;
+export const onesLike = (t: Tensor) => callOp('aten::ones_like', '', [t]) as Tensor;
+export const randnLike = (t: Tensor) => callOp('aten::randn_like', '', [t]) as Tensor;
+export const fullLike = (t: Tensor, v: number) => callOp('aten::full_like', '', [t, v]) as Tensor;
+
+export const cat = (tensors: Tensor[], dim = 0) => callOp('aten::cat', '', [tensors, dim]) as Tensor;
+export const stack = (tensors: Tensor[], dim = 0) => callOp('aten::stack', '', [tensors, dim]) as Tensor;
+export const matmul = (a: Tensor, b: Tensor) => a.matmul(b);
+export const sigmoid = (t: Tensor) => t.sigmoid();
+export const tanh = (t: Tensor) => t.tanh();
+export const maximum = (a: Tensor, b: Tensor) => callOp('aten::maximum', '', [a, b]) as Tensor;
+export const where = (cond: Tensor, a: Tensor, b: Tensor) => callOp('aten::where', 'self', [cond, a, b]) as Tensor;
+
+/** Seeds the global CPU (and CUDA) generators, as torch.manual_seed. */
+export function manualSeed(seed: number): void {
+  loadAddon().manualSeed(seed);
+}
+export function getRngState(device: Device = 'cpu'): Tensor {
+  return new Tensor(loadAddon().getRngState(device));
+}
+export function setRngState(state: Tensor, device: Device = 'cpu'): void {
+  loadAddon().setRngState(state._native, device);
+}
+
+/** Runs fn with gradient tracking off on this thread, as `with torch.no_grad():`. fn must be synchronous. */
+export function noGrad<T>(fn: () => T): T {
+  const addon = loadAddon();
+  const prev = addon.setGradEnabled(false);
+  try {
+    const r = fn();
+    if (r instanceof Promise) throw new TypeError('noGrad(fn): fn must be synchronous (grad mode is per thread and would leak across awaits)');
+    return r;
+  } finally {
+    addon.setGradEnabled(prev);
+  }
+}
+export function enableGrad<T>(fn: () => T): T {
+  const addon = loadAddon();
+  const prev = addon.setGradEnabled(true);
+  try {
+    return fn();
+  } finally {
+    addon.setGradEnabled(prev);
+  }
+}
+export const isGradEnabled = () => loadAddon().isGradEnabled();
+
+export function setNumThreads(n: number): void {
+  loadAddon().setNumThreads(n);
+}
+export const getNumThreads = () => loadAddon().getNumThreads();
+
+export const cuda = {
+  isAvailable: (): boolean => loadAddon().cudaIsAvailable(),
+  deviceCount: (): number => loadAddon().cudaDeviceCount(),
+  synchronize: (): void => loadAddon().cudaSynchronize(),
+};
+
+export { scope, keep, Tensor };

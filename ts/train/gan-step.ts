@@ -1,0 +1,140 @@
+/**
+ * GanStep: the fused native training step over facade modules (same parameter tensors, no copies) and
+ * their optimizers. `step()` runs a whole D update and G update in one native call; `trainEpoch()`
+ * runs an epoch over a device-resident dataset on a worker thread, off the event loop.
+ */
+import { loadAddon, type NativeGanStep } from '../native/addon';
+import { toNativeLayers } from '../nn/from-spec';
+import { type Module } from '../nn/module';
+import { type Optimizer } from '../optim/optimizer';
+import { Tensor } from '../tensor/tensor';
+import { type GanStepSpec } from './step-spec';
+
+export interface StepResult {
+  dLoss: number;
+  gLoss: number;
+  /** mean D(x) over the real batch */
+  dReal: number;
+  /** mean D(G(z)) over D's fake batch */
+  dFake: number;
+}
+
+export interface EpochProgress extends StepResult {
+  step: number;
+  totalSteps: number;
+}
+
+export interface EpochOptions {
+  batchSize: number;
+  shuffle?: boolean;
+  dropLast?: boolean;
+  /** Seed of the epoch's own shuffling generator (the global generator stays for noise and dropout). */
+  seed?: number;
+  /** For uint8 datasets: '[-1,1]' ((x/255 - 0.5) / 0.5, as ToTensor + Normalize(0.5, 0.5)) or '[0,1]'. */
+  normalize?: '[-1,1]' | '[0,1]';
+  /** Report progress every this many steps (default 50). */
+  progressEvery?: number;
+  onProgress?: (p: EpochProgress) => void;
+  /** Return per-step losses as a [steps, 4] Float32Array (dLoss, gLoss, dReal, dFake). */
+  recordSteps?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface EpochResult extends StepResult {
+  steps: number;
+  images: number;
+  seconds: number;
+  imagesPerSec: number;
+  perStep?: Float32Array;
+}
+
+export class GanStep {
+  /** @internal */ readonly _native: NativeGanStep;
+  constructor(
+    readonly generator: Module,
+    readonly discriminator: Module,
+    readonly optG: Optimizer,
+    readonly optD: Optimizer,
+    readonly spec: GanStepSpec,
+  ) {
+    this._native = new (loadAddon().NativeGanStep)({
+      g: toNativeLayers(generator),
+      d: toNativeLayers(discriminator),
+      optG: optG._native,
+      optD: optD._native,
+      spec,
+    });
+  }
+
+  private syncModes(): void {
+    this._native.setTraining(this.generator.training, this.discriminator.training);
+  }
+
+  /** One D update then one G update. zD/zG override the noise (parity tests feed PyTorch's). */
+  step(real: Tensor, noise: { zD?: Tensor; zG?: Tensor } = {}): StepResult {
+    this.syncModes();
+    return this._native.step(real._native, noise.zD?._native ?? null, noise.zG?._native ?? null);
+  }
+  trainDiscriminator(real: Tensor, z?: Tensor): Pick<StepResult, 'dLoss' | 'dReal' | 'dFake'> {
+    this.syncModes();
+    return this._native.stepD(real._native, z?._native ?? null);
+  }
+  trainGenerator(batchSize: number, z?: Tensor): Pick<StepResult, 'gLoss' | 'dFake'> {
+    this.syncModes();
+    return this._native.stepG(batchSize, z?._native ?? null);
+  }
+  /** Noise from the spec's distribution, on the models' device. */
+  noise(n: number): Tensor {
+    return new Tensor(this._native.noise(n));
+  }
+  get busy(): boolean {
+    return this._native.isBusy();
+  }
+
+  /**
+   * Trains one epoch on a worker thread. `data` is [N, 784] (or [N, 28, 28]) uint8 or float, already
+   * on the models' device. Rejects with an AbortError when `signal` aborts (at a step boundary).
+   */
+  async trainEpoch(data: Tensor, opts: EpochOptions): Promise<EpochResult> {
+    if (!(data instanceof Tensor)) throw new TypeError('trainEpoch: data must be a Tensor');
+    if (opts.signal?.aborted) throw abortError('epoch aborted before it started');
+    this.syncModes();
+    const t0 = performance.now();
+    const promise = this._native.trainEpoch(
+      data._native,
+      {
+        batchSize: opts.batchSize,
+        shuffle: opts.shuffle ?? true,
+        dropLast: opts.dropLast ?? false,
+        seed: opts.seed ?? 0,
+        normalize: opts.normalize ?? '[-1,1]',
+        progressEvery: opts.progressEvery ?? 50,
+        recordSteps: !!opts.recordSteps,
+      },
+      opts.onProgress,
+    );
+    const onAbort = () => this._native.requestStop();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const r = await promise;
+      const seconds = (performance.now() - t0) / 1000;
+      let perStep: Float32Array | undefined;
+      if (r.perStep) {
+        perStep = r.perStep.toTypedArray() as Float32Array;
+        r.perStep.dispose();
+      }
+      return { steps: r.steps, images: r.images, dLoss: r.dLoss, gLoss: r.gLoss, dReal: r.dReal, dFake: r.dFake, seconds, imagesPerSec: r.images / seconds, perStep };
+    } catch (e) {
+      if ((e as Error).name === 'AbortError') throw abortError((e as Error).message);
+      throw e;
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+function abortError(message: string): Error {
+  const e = new Error(message);
+  e.name = 'AbortError';
+  return e;
+}
