@@ -1,0 +1,76 @@
+/**
+ * The GAN step written imperatively on the facade, op for op as a PyTorch script would (and in the
+ * same order as the fused native step). It is the reference the fused step is tested against, the
+ * "imperative loop" of the benchmark, and a readable port of the seeds' training loops.
+ */
+import * as F from '../nn/functional';
+import { type Module } from '../nn/module';
+import { type Optimizer } from '../optim/optimizer';
+import { scope } from '../tensor/scope';
+import { Tensor } from '../tensor/tensor';
+import * as torch from '../tensor/torch';
+import { type StepResult } from './gan-step';
+import { type GanStepSpec } from './step-spec';
+
+export function makeNoise(spec: GanStepSpec, n: number, device: torch.TensorOptions['device'] = 'cpu'): Tensor {
+  const { dist, dim, low = -1, high = 1 } = spec.noise;
+  if (dist === 'normal') return torch.randn([n, dim], { device });
+  return scope(() => torch.rand([n, dim], { device }).mul(high - low).add(low));
+}
+
+export function imperativeStep(
+  G: Module,
+  D: Module,
+  optG: Optimizer,
+  optD: Optimizer,
+  spec: GanStepSpec,
+  real: Tensor,
+  noise: { zD?: Tensor; zG?: Tensor } = {},
+): StepResult {
+  return scope(() => {
+    const n = real.shape[0];
+    const device = real.device;
+    const loss = (out: Tensor, label: number) => {
+      const target = torch.fullLike(out, label);
+      return spec.loss === 'bceWithLogits' ? F.binaryCrossEntropyWithLogits(out, target) : F.binaryCrossEntropy(out, target);
+    };
+    const prob = (out: Tensor) => torch.noGrad(() => (spec.loss === 'bceWithLogits' ? out.sigmoid().mean() : out.mean()).item());
+    const reuse = spec.gNoise === 'reuse';
+    const retain = reuse && !spec.detachFakeForD;
+
+    // Discriminator: real batch -> realLabel, fake batch -> fakeLabel.
+    optD.zeroGrad();
+    const zD = noise.zD ?? makeNoise(spec, n, device);
+    const fake = spec.detachFakeForD && !reuse ? torch.noGrad(() => G.forward(zD)) : G.forward(zD);
+    const dRealOut = D.forward(real);
+    const lossReal = loss(dRealOut, spec.realLabel);
+    const fakeIn = spec.detachFakeForD ? fake.detach() : fake;
+    let dLoss: number;
+    let dFakeOut: Tensor;
+    if (spec.separateDBackward) {
+      lossReal.backward();
+      dFakeOut = D.forward(fakeIn);
+      const lossFake = loss(dFakeOut, spec.fakeLabel);
+      lossFake.backward(null, { retainGraph: retain });
+      dLoss = lossReal.add(lossFake).item();
+    } else {
+      dFakeOut = D.forward(fakeIn);
+      const lossFake = loss(dFakeOut, spec.fakeLabel);
+      const sum = lossReal.add(lossFake);
+      const total = spec.dLossReduction === 'mean' ? sum.div(2) : sum;
+      total.backward(null, { retainGraph: retain });
+      dLoss = total.item();
+    }
+    const dReal = prob(dRealOut);
+    const dFake = prob(dFakeOut);
+    optD.step();
+
+    // Generator: flipped labels, on D's fake batch or on fresh noise.
+    const fakeG = reuse ? fake : G.forward(noise.zG ?? makeNoise(spec, n, device));
+    optG.zeroGrad();
+    const gLoss = loss(D.forward(fakeG), 1.0);
+    gLoss.backward();
+    optG.step();
+    return { dLoss, gLoss: gLoss.item(), dReal, dFake };
+  });
+}
