@@ -6,7 +6,6 @@
   # headers: node-gyp rebuild --nodedir=<node's prefix, e.g. /usr>  (scripts/install.js does this).
   # No precompiled header here (gyp's make generator has none), so it compiles slower than cmake-js.
   'variables': {
-    'lt_include_dirs': '<!(node lib/native/locate-libtorch.js --field includeDirs)',
     'lt_cuda_include_dirs': '<!(node lib/native/locate-libtorch.js --field cudaIncludeDirs)',
     'lt_lib_dir': '<!(node lib/native/locate-libtorch.js --field libDir)',
     'lt_version': '<!(node lib/native/locate-libtorch.js --field version)',
@@ -17,6 +16,8 @@
   'targets': [
     {
       'target_name': 'libtorch_gan',
+      # gyp drops a leading "lib" from module names; keep the file name the loader and prebuildify expect.
+      'product_name': 'libtorch_gan',
       'sources': [ '<!@(node -p "require(\'fs\').readdirSync(\'native\').filter(f => f.endsWith(\'.cc\')).sort().map(f => \'native/\' + f).join(\' \')")' ],
       'include_dirs': [
         '<!(node -p "require(\'node-addon-api\').include_dir")',
@@ -33,7 +34,7 @@
       # node's common.gypi compiles C++ as gnu++17 without RTTI and exceptions; LibTorch needs all three.
       'cflags!': [ '-fno-exceptions', '-Wextra' ],
       'cflags_cc!': [ '-fno-rtti', '-fno-exceptions', '-std=gnu++17' ],
-      'cflags': [ '-fexceptions', '-fvisibility=hidden', '-Wall', '-Wno-unused-parameter', '-fPIC', '-O2' ],
+      'cflags': [ '-fexceptions', '-fvisibility=hidden' ],
       'cflags_cc': [ '-std=c++<(lt_cxx_standard)', '-frtti', '-fexceptions' ],
       'ldflags': [
         '-Wl,--enable-new-dtags',

@@ -109,7 +109,10 @@ bool TensorWrap::IsTensor(Napi::Env env, const Napi::Value& v) {
 }
 
 const at::Tensor& TensorWrap::Get(Napi::Env env, const Napi::Value& v, const char* what) {
-  if (!IsTensor(env, v)) throwType(env, std::string(what) + ": expected a Tensor, got " + (v.IsObject() ? "an object" : v.ToString().Utf8Value()));
+  if (!IsTensor(env, v)) {
+    std::string got = v.IsString() ? "'" + v.As<Napi::String>().Utf8Value() + "'" : v.IsObject() ? "an object" : v.ToString().Utf8Value();
+    throwType(env, std::string(what) + ": expected a Tensor, got " + got);
+  }
   return Unwrap(v.As<Napi::Object>())->live(env);
 }
 

@@ -6,6 +6,10 @@ import { loadAddon, type NativeOp, type NativeTensor } from '../native/addon';
 import { checkDevice, checkDtype, type Device, type DType } from './dtype';
 import { track } from './scope';
 
+// Node 20 defines Symbol.dispose on its main realm only; define it where missing (vm contexts such as
+// jest's) so that `using t = ...` works there too.
+(Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
+
 const opCache = new Map<string, NativeOp>();
 
 function op(name: string, overload = ''): NativeOp {
