@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs everything a fresh machine needs, LibTorch included, then builds the package:
+#   1. PyPI's torch (a CUDA build of LibTorch that also runs on CPU) into a project-local .venv,
+#      reused when present; also numpy, safetensors and tensorboard, the reference readers of the tests;
+#   2. npm dependencies, the TypeScript build and the native addon (npm install runs scripts/install.js).
+# Optional Debian packages (chromium, dataset-fashion-mnist) let more tests run; they skip without them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON_BOOTSTRAP:-python3}
+if ! .venv/bin/python -c "import torch, numpy, safetensors, tensorboard" 2>/dev/null; then
+  "$PY" -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check torch numpy safetensors tensorboard
+fi
+export PYTHON="$PWD/.venv/bin/python"
+if [ "${LTG_APT:-1}" = 1 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium dataset-fashion-mnist >/dev/null) \
+    || echo "setup: optional Debian packages (chromium, dataset-fashion-mnist) not installed; their tests will skip"
+fi
+npm install --no-audit --no-fund

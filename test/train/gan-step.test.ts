@@ -1,0 +1,142 @@
+import { BCELoss } from '../../ts/nn/loss';
+import { fromSpec } from '../../ts/nn/from-spec';
+import { Adam } from '../../ts/optim/optimizer';
+import * as torch from '../../ts/tensor/torch';
+import { GanStep } from '../../ts/train/gan-step';
+import { imperativeStep } from '../../ts/train/imperative-step';
+import { presets } from '../../ts/train/presets';
+
+function vanilla(seed = 1) {
+  torch.manualSeed(seed);
+  const p = presets.vanilla;
+  const G = fromSpec(p.generator);
+  const D = fromSpec(p.discriminator);
+  const optG = new Adam(G.parameters(), { lr: 2e-4 });
+  const optD = new Adam(D.parameters(), { lr: 2e-4 });
+  return { p, G, D, optG, optD, gan: new GanStep(G, D, optG, optD, p.step) };
+}
+
+describe('GanStep', () => {
+  it('step returns finite losses and D outputs in (0, 1), and changes the weights', () => {
+    const { gan, G } = vanilla();
+    const before = G.parameters()[0].clone();
+    const r = gan.step(torch.rand([32, 784]).mul(2).sub(1));
+    expect(r.dLoss).toBeGreaterThan(0);
+    expect(r.gLoss).toBeGreaterThan(0);
+    expect(r.dReal).toBeGreaterThan(0);
+    expect(r.dReal).toBeLessThan(1);
+    expect(r.dFake).toBeGreaterThan(0);
+    expect(G.parameters()[0].allclose(before, 0, 0)).toBe(false);
+  });
+
+  it('trainDiscriminator + trainGenerator equal one step', () => {
+    const a = vanilla(5);
+    const x = torch.rand([16, 784]);
+    torch.manualSeed(9);
+    const s = a.gan.step(x);
+    const b = vanilla(5);
+    torch.manualSeed(9);
+    const d = b.gan.trainDiscriminator(x);
+    const g = b.gan.trainGenerator(16);
+    expect(d.dLoss).toBe(s.dLoss);
+    expect(g.gLoss).toBe(s.gLoss);
+  });
+
+  it('bad batches: width, dtype, batch size 0 give clear errors', () => {
+    const { gan } = vanilla();
+    expect(() => gan.step(torch.rand([8, 100]))).toThrow('real batch: expected shape [batch, 784], got [8, 100]');
+    expect(() => gan.step(torch.rand([8, 784], { dtype: 'float64' }))).toThrow(/expected dtype Float \(the models' dtype\), got Double/);
+    expect(() => gan.step(torch.rand([0, 784]))).toThrow(/batch size must be at least 1, got 0/);
+  });
+
+  it('trainEpoch: bad options and datasets are rejected', async () => {
+    const { gan } = vanilla();
+    const data = torch.randint(0, 256, [50, 784], { dtype: 'uint8' });
+    await expect(gan.trainEpoch(data, { batchSize: 0 })).rejects.toThrow(/batchSize must be a positive integer, got 0/);
+    await expect(gan.trainEpoch(data, { batchSize: 51 })).rejects.toThrow(/batchSize 51 is larger than the dataset \(50 images\)/);
+    await expect(gan.trainEpoch(torch.zeros([10, 100], { dtype: 'uint8' }), { batchSize: 5 })).rejects.toThrow(/100 values each.*expects 784/);
+  });
+
+  it('a NaN loss stops training with an error naming the step, weights untouched', () => {
+    torch.manualSeed(1);
+    const p = presets.udacity; // logits + BCEWithLogits: NaN flows into the loss
+    const G = fromSpec(p.generator);
+    const D = fromSpec(p.discriminator);
+    const gan = new GanStep(G, D, new Adam(G.parameters()), new Adam(D.parameters()), p.step);
+    gan.step(torch.rand([8, 784]));
+    const before = D.parameters()[0].clone();
+    expect(() => gan.step(torch.full([8, 784], NaN))).toThrow(/discriminator loss is -?nan at step 2; training stopped before this update/);
+    expect(D.parameters()[0].allclose(before, 0, 0)).toBe(true);
+    // With a sigmoid D (BCELoss), ATen itself refuses NaN probabilities, also before any update.
+    expect(() => vanilla().gan.step(torch.full([8, 784], NaN))).toThrow(/between 0 and 1/);
+  });
+
+  it('trainEpoch runs off the event loop: a timer keeps firing on time', async () => {
+    const { gan } = vanilla();
+    const data = torch.randint(0, 256, [3000, 784], { dtype: 'uint8' });
+    const gaps: number[] = [];
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      gaps.push(now - last);
+      last = now;
+    }, 10);
+    const r = await gan.trainEpoch(data, { batchSize: 100 });
+    clearInterval(timer);
+    expect(r.steps).toBe(30);
+    expect(r.seconds).toBeGreaterThan(0.2);
+    // The epoch took r.seconds; a blocked loop would show one gap of about that length.
+    expect(gaps.length).toBeGreaterThan(r.seconds * 1000 / 10 / 4);
+    expect(Math.max(...gaps)).toBeLessThan(Math.max(250, (r.seconds * 1000) / 3));
+  });
+
+  it('two trainings of one model cannot run at once', async () => {
+    const { gan } = vanilla();
+    const data = torch.randint(0, 256, [2000, 784], { dtype: 'uint8' });
+    const first = gan.trainEpoch(data, { batchSize: 100 });
+    expect(gan.busy).toBe(true);
+    await expect(gan.trainEpoch(data, { batchSize: 100 })).rejects.toThrow(/busy: an epoch is training on a worker thread/);
+    expect(() => gan.step(torch.rand([4, 784]))).toThrow(/busy/);
+    await first;
+    expect(gan.busy).toBe(false);
+  });
+
+  it('an AbortSignal cancels at a step boundary; progress is reported', async () => {
+    const { gan } = vanilla();
+    const data = torch.randint(0, 256, [5000, 784], { dtype: 'uint8' });
+    const ac = new AbortController();
+    const seen: number[] = [];
+    const p = gan.trainEpoch(data, { batchSize: 50, progressEvery: 2, onProgress: (e) => {
+      seen.push(e.step);
+      if (e.step >= 4) ac.abort();
+    }, signal: ac.signal });
+    await expect(p).rejects.toMatchObject({ name: 'AbortError', message: expect.stringMatching(/epoch cancelled at step \d+ of 100/) });
+    expect(seen[0]).toBe(2);
+    expect(seen[seen.length - 1]).toBeLessThan(100);
+    expect(gan.busy).toBe(false);
+  });
+
+  it('disposing the dataset handle mid-epoch cannot crash the epoch', async () => {
+    const { gan } = vanilla();
+    const data = torch.randint(0, 256, [1000, 784], { dtype: 'uint8' });
+    const p = gan.trainEpoch(data, { batchSize: 100 });
+    data.dispose();
+    const r = await p;
+    expect(r.steps).toBe(10);
+  });
+
+  it('imperative reference step and BCE loss agree with the fused step on a sigmoid D', () => {
+    const a = vanilla(11);
+    const x = torch.rand([8, 784]);
+    const z = torch.randn([8, 100]);
+    const zg = torch.randn([8, 100]);
+    torch.manualSeed(2);
+    const s = a.gan.step(x, { zD: z, zG: zg });
+    const b = vanilla(11);
+    torch.manualSeed(2);
+    const t = imperativeStep(b.G, b.D, b.optG, b.optD, b.p.step, x, { zD: z, zG: zg });
+    expect(t.dLoss).toBeCloseTo(s.dLoss, 6);
+    expect(t.gLoss).toBeCloseTo(s.gLoss, 6);
+    expect(new BCELoss().forward(torch.full([2, 1], 0.5), torch.ones([2, 1])).item()).toBeCloseTo(Math.log(2), 6);
+  });
+});
