@@ -73,6 +73,12 @@ export abstract class Optimizer {
     if (group.params.length !== this.params.length) {
       throw new Error(`optimizer loadStateDict: the state has ${group.params.length} parameters, this optimizer has ${this.params.length}`);
     }
+    // Hyperparameters other than lr live in the native optimizer: they must already agree.
+    for (const [k, v] of Object.entries(this.hyper)) {
+      if (k in group && JSON.stringify(group[k]) !== JSON.stringify(v)) {
+        throw new Error(`optimizer loadStateDict: ${k}: the state has ${JSON.stringify(group[k])}, this optimizer ${JSON.stringify(v)}; construct the optimizer with the checkpoint's hyperparameters`);
+      }
+    }
     if (typeof group.lr === 'number') this._native.setLr(group.lr);
     for (let i = 0; i < this.params.length; i++) {
       const s = sd.state[i];
