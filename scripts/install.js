@@ -1,0 +1,262 @@
+#!/usr/bin/env node
+// npm's install hook (also what `npm rebuild libtorch-gan` runs). In order:
+//   1. a git clone has no lib/: compile the TypeScript (needs the dev dependencies);
+//   2. find LibTorch (lib/native/locate-libtorch.js); none found: say where it looks, exit 1;
+//   3. a binary built for that LibTorch (version, C++ ABI, CUDA) is already here: build/Release (a source
+//      build) or prebuilds/<platform>-<arch> (shipped in the package): use it, after a quick load test;
+//   4. otherwise build from source: cmake-js (scripts/build-native.js) when cmake and a C++ compiler are
+//      on PATH, else node-gyp (binding.gyp, local Node headers only) when a compiler and make are;
+//   5. otherwise fail with what was found, what the prebuild is for, and how to fix it.
+// Environment: LIBTORCH_GAN_SKIP_INSTALL=1 skips all of it (CI steps that build explicitly);
+// LIBTORCH_GAN_BUILD_FROM_SOURCE=1 ignores binaries already here and builds.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const platformDir = `${process.platform}-${process.arch}`;
+const sourceDir = path.join(root, 'build', 'Release');
+const prebuildDir = path.join(root, 'prebuilds', platformDir);
+const INFO_FILE = 'libtorch-gan.json';
+
+function log(msg) {
+  console.log(`libtorch-gan: ${msg}`);
+}
+
+function fail(msg) {
+  console.error(`libtorch-gan: ${msg}`);
+  process.exit(1);
+}
+
+function truthy(v) {
+  return !!v && !/^(0|false|no|off)$/i.test(v);
+}
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+  if (r.error) return { ok: false, why: r.error.message };
+  return { ok: r.status === 0, why: r.status === null ? `killed by ${r.signal}` : `exit code ${r.status}` };
+}
+
+/** An executable named `name` on PATH (what `which` does, without needing `which`). */
+function onPath(name) {
+  if (name.includes('/')) return isExecutable(name) ? name : null;
+  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
+    if (!dir) continue;
+    const file = path.join(dir, name);
+    if (isExecutable(file)) return file;
+  }
+  return null;
+}
+
+function isExecutable(file) {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function resolveFrom(id) {
+  try {
+    return require.resolve(id, { paths: [root] });
+  } catch {
+    return null;
+  }
+}
+
+// 1. lib/ is the compiled TypeScript; the npm package ships it, a git clone does not.
+function ensureLib() {
+  if (fs.existsSync(path.join(root, 'lib', 'native', 'locate-libtorch.js'))) return;
+  const tsc = resolveFrom('typescript/bin/tsc');
+  if (!tsc) fail('lib/ is missing and TypeScript is not installed: run `npm install` (with dev dependencies), then `npm run build:ts`.');
+  log('lib/ is missing: compiling the TypeScript (npm run build:ts)');
+  let r = run(process.execPath, [tsc, '-p', 'tsconfig.build.json']);
+  if (r.ok) r = run(process.execPath, [path.join(root, 'scripts', 'esm-wrapper.js')]);
+  if (!r.ok) fail(`compiling the TypeScript failed (${r.why})`);
+}
+
+/** The .node binary in `dir` and the build info written beside it, or null. */
+function binaryIn(dir) {
+  let files;
+  try {
+    files = fs.readdirSync(dir);
+  } catch {
+    return null;
+  }
+  const bin = files.find((f) => f.endsWith('.node'));
+  if (!bin) return null;
+  let info = null;
+  try {
+    info = JSON.parse(fs.readFileSync(path.join(dir, INFO_FILE), 'utf8'));
+  } catch {
+    // no or unreadable build info: treated as built for an unknown LibTorch
+  }
+  return { file: path.join(dir, bin), info };
+}
+
+/** Why `bin` cannot run with LibTorch `lt`, or null when it can. */
+function mismatch(bin, lt) {
+  const b = bin.info;
+  if (!b) return `no ${INFO_FILE} beside it (unknown LibTorch)`;
+  if (b.libtorchVersion !== lt.version) return `built for LibTorch ${b.libtorchVersion}`;
+  if (Number(b.cxx11Abi) !== lt.cxx11Abi) return `built with _GLIBCXX_USE_CXX11_ABI=${b.cxx11Abi}, LibTorch uses ${lt.cxx11Abi}`;
+  // A CUDA build links libtorch_cuda, which a CPU-only LibTorch lacks (the other way round loads, CPU-only).
+  if (b.cuda && !lt.cuda) return `built for a CUDA LibTorch ${b.libtorchVersion}, found a CPU-only one`;
+  return null;
+}
+
+function describeBinary(bin) {
+  const b = bin.info;
+  if (!b) return 'an unknown LibTorch';
+  const cuda = b.cuda ? `CUDA ${b.cudaVersion ?? '?'}` : 'CPU-only';
+  return `LibTorch ${b.libtorchVersion} (${cuda}, _GLIBCXX_USE_CXX11_ABI=${b.cxx11Abi})`;
+}
+
+function describeLibTorch(lt) {
+  return `LibTorch ${lt.fullVersion} at ${lt.root}`;
+}
+
+/** Loads the addon the way the package does, in a child process; returns an error message or null. */
+function loadTest() {
+  const addon = path.join(root, 'lib', 'native', 'addon.js');
+  const code = `try { require(${JSON.stringify(addon)}).loadAddon() } catch (e) { process.stderr.write(String(e && e.message || e)); process.exit(1) }`;
+  const r = spawnSync(process.execPath, ['-e', code], { cwd: root, encoding: 'utf8', timeout: 120000 });
+  if (r.status === 0) return null;
+  return (r.stderr || r.error?.message || `exit code ${r.status}`).trim().split('\n')[0];
+}
+
+// Node's headers, never downloaded: <prefix of this node>/include/node, else /usr/include/node.
+function nodeDir() {
+  const own = path.resolve(process.execPath, '..', '..');
+  if (fs.existsSync(path.join(own, 'include', 'node', 'node_api.h'))) return own;
+  if (fs.existsSync('/usr/include/node/node_api.h')) return '/usr';
+  return null;
+}
+
+function findNodeGyp() {
+  const candidates = [resolveFrom('node-gyp/bin/node-gyp.js'), process.env.npm_config_node_gyp];
+  if (process.env.npm_execpath) candidates.push(path.resolve(process.env.npm_execpath, '..', '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  candidates.push(path.resolve(process.execPath, '..', '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  return candidates.find((f) => f && f.endsWith('.js') && fs.existsSync(f)) ?? null;
+}
+
+function findCompiler() {
+  const cxx = process.env.CXX && process.env.CXX.trim().split(/\s+/)[0];
+  if (cxx) return onPath(cxx);
+  return onPath('c++') || onPath('g++') || onPath('clang++');
+}
+
+/** How this machine can build from source: { tool, run() } or { reason } when it cannot. */
+function builder(lt) {
+  const cxx = findCompiler();
+  const cmake = onPath('cmake');
+  if (cxx && cmake) {
+    return {
+      tool: 'cmake-js',
+      run: () => run(process.execPath, [path.join(root, 'scripts', 'build-native.js')]),
+    };
+  }
+  const missing = [];
+  if (!cxx) missing.push('no C++ compiler (c++, g++ or clang++) on PATH');
+  if (!cmake) missing.push('no cmake on PATH');
+  if (!cxx) return { reason: missing.join(' and ') };
+  // The node-gyp fallback: a compiler, make, Python (for gyp) and Node's headers.
+  const nodeGyp = findNodeGyp();
+  const dir = nodeDir();
+  const python = process.env.PYTHON || lt.python || onPath('python3');
+  const gypMissing = [];
+  if (!onPath('make')) gypMissing.push('make');
+  if (!nodeGyp) gypMissing.push('node-gyp');
+  if (!python) gypMissing.push('python3');
+  if (!dir) gypMissing.push(`Node's headers (include/node/node_api.h under ${path.resolve(process.execPath, '..', '..')} or /usr)`);
+  if (gypMissing.length) return { reason: `${missing[0]}, and the node-gyp fallback lacks ${gypMissing.join(', ')}` };
+  return {
+    tool: 'node-gyp',
+    run: () => {
+      const jobs = String(require('node:os').availableParallelism());
+      const r = run(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${dir}`, `--python=${python}`, '-j', jobs], {
+        env: { ...process.env, PYTHON: python },
+      });
+      if (r.ok) {
+        const { buildInfo } = require('./build-native.js');
+        fs.writeFileSync(path.join(sourceDir, INFO_FILE), JSON.stringify(buildInfo(lt), null, 2) + '\n');
+      }
+      return r;
+    },
+  };
+}
+
+function main() {
+  if (truthy(process.env.LIBTORCH_GAN_SKIP_INSTALL)) {
+    log('LIBTORCH_GAN_SKIP_INSTALL is set: not looking for LibTorch or building the addon');
+    return;
+  }
+  ensureLib();
+
+  let lt;
+  try {
+    lt = require(path.join(root, 'lib', 'native', 'locate-libtorch.js')).locateLibTorch();
+  } catch (e) {
+    fail(e.message);
+  }
+
+  const force = truthy(process.env.LIBTORCH_GAN_BUILD_FROM_SOURCE);
+  const source = binaryIn(sourceDir);
+  const prebuild = binaryIn(prebuildDir);
+  const prebuildOk = prebuild && !mismatch(prebuild, lt);
+
+  let loadErr = null; // why a binary built for this LibTorch still does not load
+  if (!force && source && !mismatch(source, lt)) {
+    loadErr = loadTest();
+    if (!loadErr) return log(`using the existing source build for ${describeLibTorch(lt)}`);
+    log(`the source build in build/Release does not load: ${loadErr}`);
+  } else if (!force && prebuildOk && !source) {
+    loadErr = loadTest();
+    if (!loadErr) return log(`using the prebuilt binary for ${describeBinary(prebuild)} (${describeLibTorch(lt)})`);
+    log(`the prebuilt binary does not load: ${loadErr}`);
+  }
+
+  const b = builder(lt);
+  if (b.run) {
+    const why = force
+      ? 'LIBTORCH_GAN_BUILD_FROM_SOURCE is set'
+      : loadErr
+        ? 'the binary here does not load'
+        : prebuild
+          ? `the prebuilt binary is ${mismatch(prebuild, lt)}`
+          : 'no prebuilt binary';
+    log(`building from source with ${b.tool} against ${describeLibTorch(lt)} (${why}); this takes a few minutes`);
+    const r = b.run();
+    if (!r.ok) fail(`building from source with ${b.tool} failed (${r.why}); see the output above`);
+    const err = loadTest();
+    if (err) fail(`the binary just built does not load: ${err}`);
+    return log(`built ${path.relative(root, binaryIn(sourceDir).file)} for LibTorch ${lt.version}`);
+  }
+
+  if (!force && prebuildOk && source && mismatch(source, lt)) {
+    // A stale source build (for another LibTorch) would shadow the matching prebuild in the loader.
+    log(`removing ${path.relative(root, source.file)} (${mismatch(source, lt)})`);
+    fs.rmSync(source.file, { force: true });
+    loadErr = loadTest();
+    if (!loadErr) return log(`using the prebuilt binary for ${describeBinary(prebuild)} (${describeLibTorch(lt)})`);
+  }
+  if (loadErr) {
+    fail(`found ${describeLibTorch(lt)}, but its binary does not load (${loadErr}); cannot build from source: ${b.reason}.\n` +
+      'Fix: install g++ and cmake (e.g. sudo apt-get install g++ cmake), then run: npm rebuild libtorch-gan');
+  }
+
+  const fixes = [];
+  const pb = prebuild?.info;
+  if (pb && pb.libtorchVersion !== lt.version) fixes.push(`install the LibTorch it was built for: python3 -m pip install torch==${pb.libtorchVersion} (or point LIBTORCH at one)`);
+  fixes.push('install g++ and cmake (e.g. sudo apt-get install g++ cmake), then run: npm rebuild libtorch-gan');
+  fail(
+    `found ${describeLibTorch(lt)}; ` +
+      (prebuild ? `the prebuilt binary is for ${describeBinary(prebuild)}` : `there is no prebuilt binary for ${platformDir}`) +
+      `; cannot build from source: ${b.reason}.\nFix: ${fixes.join('\n  or: ')}`,
+  );
+}
+
+main();
