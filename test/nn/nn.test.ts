@@ -46,7 +46,7 @@ describe('nn', () => {
     expect(d.forward(x).eq(0).sum().item()).toBe(0);
     const bn = new BatchNorm1d(2);
     bn.forward(torch.tensor([[1, 2], [3, 6]]));
-    expect(bn.stateDict().running_mean.tolist().map((v) => Number((v as number).toFixed(4)))).toEqual([0.2, 0.4]);
+    expect((bn.stateDict().running_mean.tolist() as number[]).map((v) => Number(v.toFixed(4)))).toEqual([0.2, 0.4]);
     expect(bn.stateDict().num_batches_tracked.item()).toBe(1);
     bn.eval();
     bn.forward(torch.tensor([[1, 2], [3, 6]]));

@@ -72,7 +72,7 @@ describe('ops match PyTorch semantics', () => {
     expect(x.clamp(2, 3).tolist()).toEqual([[2, 2], [3, 3]]);
     expect(x.gt(2).tolist()).toEqual([[0, 0], [1, 1]]);
     expect(x.argmax().item()).toBe(3);
-    expect(torch.tensor([-1, 0, 2]).leakyRelu(0.1).tolist().map((v) => Math.round((v as number) * 10) / 10)).toEqual([-0.1, 0, 2]);
+    expect((torch.tensor([-1, 0, 2]).leakyRelu(0.1).tolist() as number[]).map((v) => Math.round(v * 10) / 10)).toEqual([-0.1, 0, 2]);
     expect(torch.tensor([0]).sigmoid().item()).toBe(0.5);
     expect(torch.tensor([1]).log().item()).toBe(0);
     expect(x.to('float64').dtype).toBe('float64');
