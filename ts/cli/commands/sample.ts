@@ -1,0 +1,54 @@
+/** `libtorch-gan sample`: images from a trained run's generator, as a PNG grid. */
+import * as path from 'node:path';
+import * as torch from '../../tensor/torch';
+import { sample, saveSamples } from '../../train/sample';
+import { BIN, choiceFlag, EXIT, intFlag, parseCommandArgs, stringFlag, UsageError, writeLine, type CliIO } from './common';
+
+const NAME = 'sample';
+
+export const SAMPLE_OPTIONS = {
+  checkpoint: { type: 'string' },
+  count: { type: 'string' },
+  out: { type: 'string' },
+  seed: { type: 'string' },
+  nrow: { type: 'string' },
+  device: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const SAMPLE_HELP = `Usage: ${BIN} sample --checkpoint RUN_DIR [options]
+
+Generates images with a trained run's generator (rebuilt from RUN_DIR/config.json, weights from
+RUN_DIR/generator.safetensors) and writes them as a PNG grid.
+
+Options:
+  --checkpoint RUN_DIR  the run folder (e.g. runs/run-1); may also be given as the only argument
+  --count N             number of images (default 64)
+  --out FILE            PNG file to write (default samples.png)
+  --seed N              noise seed (default: random; printed)
+  --nrow N              images per grid row (default 8)
+  --device DEVICE       auto | cpu | cuda (default cpu)
+  -h, --help            show this help`;
+
+export async function sampleCommand(args: string[], io: CliIO): Promise<number> {
+  const { values: v, positionals } = parseCommandArgs(NAME, args, SAMPLE_OPTIONS, { positionals: 1 });
+  if (v.help) {
+    writeLine(io.stdout, SAMPLE_HELP);
+    return EXIT.OK;
+  }
+  if (v.checkpoint !== undefined && positionals.length) throw new UsageError(`give the run folder once (--checkpoint or as an argument), got both`, NAME);
+  const runDir = stringFlag(NAME, 'checkpoint', v.checkpoint, 'a run folder') ?? positionals[0];
+  if (!runDir) throw new UsageError('missing --checkpoint RUN_DIR (the run folder to sample from, e.g. runs/run-1)', NAME);
+  const count = intFlag(NAME, 'count', v.count, 1) ?? 64;
+  const seed = intFlag(NAME, 'seed', v.seed, 0);
+  const nrow = intFlag(NAME, 'nrow', v.nrow, 1) ?? 8;
+  const out = stringFlag(NAME, 'out', v.out, 'a file name') ?? 'samples.png';
+  const dev = choiceFlag(NAME, 'device', v.device, ['auto', 'cpu', 'cuda'] as const) ?? 'cpu';
+  const cuda = torch.cuda.isAvailable();
+  if (dev === 'cuda' && !cuda) throw new UsageError('--device cuda: CUDA is not available (no CUDA build of LibTorch or no usable GPU); use auto or cpu', NAME);
+  const device = dev === 'auto' ? (cuda ? 'cuda' : 'cpu') : dev;
+  const s = sample({ checkpoint: runDir, count, seed, device });
+  saveSamples(out, s, { nrow });
+  writeLine(io.stdout, `Wrote ${count} samples (seed ${s.seed}) to ${path.relative(process.cwd(), path.resolve(out)) || out}`);
+  return EXIT.OK;
+}

