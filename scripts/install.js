@@ -8,7 +8,9 @@
 //      on PATH, else node-gyp (binding.gyp, local Node headers only) when a compiler and make are;
 //   5. otherwise fail with what was found, what the prebuild is for, and how to fix it.
 // Environment: LIBTORCH_GAN_SKIP_INSTALL=1 skips all of it (CI steps that build explicitly);
-// LIBTORCH_GAN_BUILD_FROM_SOURCE=1 ignores binaries already here and builds.
+// LIBTORCH_GAN_BUILD_FROM_SOURCE=1 (or `npm install --build-from-source`) ignores binaries already here
+// and builds. With install scripts off (--ignore-scripts, npm's allowScripts, pnpm) nothing runs here,
+// and the loader (lib/native/addon.js) still takes a matching prebuild, or explains the mismatch.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -203,7 +205,7 @@ function main() {
     fail(e.message);
   }
 
-  const force = truthy(process.env.LIBTORCH_GAN_BUILD_FROM_SOURCE);
+  const force = truthy(process.env.LIBTORCH_GAN_BUILD_FROM_SOURCE) || truthy(process.env.npm_config_build_from_source);
   const source = binaryIn(sourceDir);
   const prebuild = binaryIn(prebuildDir);
   const prebuildOk = prebuild && !mismatch(prebuild, lt);
@@ -222,7 +224,7 @@ function main() {
   const b = builder(lt);
   if (b.run) {
     const why = force
-      ? 'LIBTORCH_GAN_BUILD_FROM_SOURCE is set'
+      ? 'asked to build from source'
       : loadErr
         ? 'the binary here does not load'
         : prebuild

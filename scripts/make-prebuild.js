@@ -17,10 +17,17 @@ const outDir = path.join(root, 'prebuilds', platformDir);
 const release = path.join(root, 'build', 'Release');
 const shim = path.join(__dirname, 'prebuildify-cmake-shim.js');
 
+function run(args) {
+  const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+  if (r.error) throw r.error;
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
 function main() {
   if (!fs.existsSync(path.join(root, 'lib', 'native', 'locate-libtorch.js'))) {
-    console.error('lib/ is missing: run `npm run build:ts` first');
-    process.exit(1);
+    console.log('lib/ is missing: compiling the TypeScript (npm run build:ts)');
+    run([require.resolve('typescript/bin/tsc', { paths: [root] }), '-p', 'tsconfig.build.json']);
+    run([path.join(root, 'scripts', 'esm-wrapper.js')]);
   }
   // Old binaries here would be ambiguous: the loader takes the first *.node it finds.
   fs.mkdirSync(outDir, { recursive: true });
@@ -30,10 +37,7 @@ function main() {
   fs.chmodSync(shim, 0o755); // prebuildify spawns it directly (no shell)
 
   const bin = require.resolve('prebuildify/bin.js', { paths: [root] });
-  const args = [bin, '--napi', '--strip', '--target', `node@${process.versions.node}`, '--node-gyp', shim];
-  const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
-  if (r.error) throw r.error;
-  if (r.status !== 0) process.exit(r.status ?? 1);
+  run([bin, '--napi', '--strip', '--target', `node@${process.versions.node}`, '--node-gyp', shim]);
 
   const built = fs.readdirSync(outDir).filter((f) => f.endsWith('.node'));
   if (built.length !== 1) throw new Error(`expected one .node in ${outDir}, found: ${built.join(', ') || 'none'}`);

@@ -1,0 +1,257 @@
+/**
+ * Acceptance test for installing the npm package on a machine without a C++ toolchain:
+ * `npm pack` (in a temporary copy of the package, so prepack's TypeScript build never touches this
+ * checkout), then `npm install <tarball>` into an empty project with a PATH that holds only node,
+ * npm, npx and sh (no g++, c++, cc or cmake). The prebuilt binary must be picked up, and both
+ * `require` and `import` must run a tensor op. A copy whose prebuild claims another LibTorch version
+ * must fail to install with the clear "found X; prebuilt for Y" message.
+ *
+ * Slow (minutes): `npm run test:install`. Needs LibTorch through PYTHON (default: this checkout's
+ * .venv/bin/python) and npm's registry or cache for the package's dependencies. Runs
+ * `npm run prebuilds` first when prebuilds/<platform>-<arch> has no binary or one older than native/.
+ * LTG_KEEP_TMP=1 keeps the temporary directory.
+ */
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+jest.setTimeout(15 * 60 * 1000);
+
+const repo = path.resolve(__dirname, '..', '..');
+const platformDir = `${process.platform}-${process.arch}`;
+const prebuildDir = path.join(repo, 'prebuilds', platformDir);
+const python = process.env.PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
+const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { name: string; version: string; files: string[] };
+const hasCli = fs.existsSync(path.join(repo, 'ts', 'cli', 'main.ts'));
+
+let work = '';
+let tarball = '';
+let binDir = '';
+let prebuildInfo: { libtorchVersion: string; cxx11Abi: number } = { libtorchVersion: '', cxx11Abi: 1 };
+
+type Result = SpawnSyncReturns<string>;
+
+function sh(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Result {
+  const r = spawnSync(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, encoding: 'utf8', timeout: opts.timeoutMs ?? 10 * 60 * 1000 });
+  if (r.error) throw r.error;
+  return r;
+}
+
+function describeRun(what: string, r: Result): string {
+  return `${what} exited with ${r.status ?? r.signal}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
+}
+
+function ok(what: string, r: Result): Result {
+  if (r.status !== 0) throw new Error(describeRun(what, r));
+  return r;
+}
+
+/** The environment of a machine without a toolchain: PATH is binDir only; nothing else of ours leaks in. */
+function bareEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: binDir, HOME: os.homedir(), PYTHON: python, TMPDIR: os.tmpdir(), LANG: 'C.UTF-8' };
+  // Registry access as configured for this user (proxies, a mirror).
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^(https?_proxy|no_proxy|npm_config_registry|npm_config_cache|npm_config_userconfig)$/i.test(k)) env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
+function npm(args: string[], cwd: string, extra: NodeJS.ProcessEnv = {}): Result {
+  return sh(path.join(binDir, 'npm'), args, { cwd, env: bareEnv(extra) });
+}
+
+function newProject(name: string): string {
+  const dir = path.join(work, name);
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true }, null, 2));
+  return dir;
+}
+
+const INSTALL_FLAGS = ['--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', '--loglevel=warn'];
+
+/** Builds the prebuild when it is missing or older than the native sources. */
+function ensurePrebuild(): void {
+  const bin = fs.existsSync(prebuildDir) ? fs.readdirSync(prebuildDir).find((f) => f.endsWith('.node')) : undefined;
+  const info = path.join(prebuildDir, 'libtorch-gan.json');
+  const newestSource = Math.max(
+    ...['CMakeLists.txt', ...fs.readdirSync(path.join(repo, 'native')).map((f) => path.join('native', f))].map((f) => fs.statSync(path.join(repo, f)).mtimeMs),
+  );
+  const fresh = bin && fs.existsSync(info) && fs.statSync(path.join(prebuildDir, bin)).mtimeMs >= newestSource;
+  if (!fresh) {
+    console.log(`prebuilds/${platformDir}: ${bin ? 'older than native/' : 'no binary'}; running npm run prebuilds (a few minutes)`);
+    ok('npm run prebuilds', sh(process.execPath, [path.join(repo, 'scripts', 'make-prebuild.js')], { cwd: repo, env: { ...process.env, PYTHON: python } }));
+  }
+  prebuildInfo = JSON.parse(fs.readFileSync(info, 'utf8'));
+}
+
+/** A bin dir with node, npm, npx and sh only. */
+function makeBareBin(): void {
+  binDir = path.join(work, 'bin');
+  fs.mkdirSync(binDir);
+  const which = (name: string) => {
+    const r = sh('/bin/sh', ['-c', `command -v ${name}`], { cwd: work });
+    if (r.status !== 0) throw new Error(`${name} is not on PATH`);
+    return fs.realpathSync(r.stdout.trim());
+  };
+  fs.symlinkSync(process.execPath, path.join(binDir, 'node'));
+  fs.symlinkSync(which('npm'), path.join(binDir, 'npm'));
+  fs.symlinkSync(which('npx'), path.join(binDir, 'npx'));
+  fs.symlinkSync('/bin/sh', path.join(binDir, 'sh'));
+}
+
+/** npm pack in a copy of the package (prepack compiles the TypeScript there). */
+function pack(): void {
+  const copy = path.join(work, 'src');
+  fs.mkdirSync(copy);
+  const entries = new Set([...pkg.files, 'package.json', 'tsconfig.json', 'tsconfig.build.json', 'ts/']);
+  for (const e of entries) {
+    const from = path.join(repo, e);
+    if (e === 'lib/' || !fs.existsSync(from)) continue; // lib/ is rebuilt by prepack
+    fs.cpSync(from, path.join(copy, e), { recursive: true });
+  }
+  fs.symlinkSync(path.join(repo, 'node_modules'), path.join(copy, 'node_modules'));
+  // The full PATH here: prepack runs tsc.
+  const r = ok('npm pack', sh('npm', ['pack', '--pack-destination', work, '--json', '--loglevel=warn'], { cwd: copy }));
+  const json = r.stdout.slice(r.stdout.indexOf('['));
+  const [{ filename, files }] = JSON.parse(json) as { filename: string; files: { path: string }[] }[];
+  tarball = path.join(work, filename);
+  const paths = files.map((f) => f.path);
+  for (const want of [
+    'lib/index.js',
+    'lib/index.mjs',
+    'lib/native/locate-libtorch.js',
+    `prebuilds/${platformDir}/libtorch-gan.json`,
+    'native/addon.cc',
+    'scripts/install.js',
+    'scripts/build-native.js',
+    'CMakeLists.txt',
+    'binding.gyp',
+  ]) {
+    expect(paths).toContain(want);
+  }
+  expect(paths.filter((p) => p.startsWith(`prebuilds/${platformDir}/`) && p.endsWith('.node'))).toHaveLength(1);
+  expect(paths.some((p) => p.startsWith('build/') || p.startsWith('ts/') || p.startsWith('node_modules/'))).toBe(false);
+}
+
+beforeAll(() => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-install-'));
+  ensurePrebuild();
+  makeBareBin();
+  pack();
+}, 15 * 60 * 1000);
+
+afterAll(() => {
+  if (work && !process.env.LTG_KEEP_TMP) fs.rmSync(work, { recursive: true, force: true });
+  else if (work) console.log(`kept ${work}`);
+});
+
+test('the bare PATH has no C++ compiler and no cmake', () => {
+  for (const tool of ['g++', 'c++', 'cc', 'cmake', 'gcc', 'clang++', 'make']) {
+    // `command -v` is `which` built into sh (no /usr/bin/which needed).
+    const r = sh('/bin/sh', ['-c', `command -v ${tool}`], { cwd: work, env: bareEnv() });
+    expect({ tool, found: r.stdout.trim() }).toEqual({ tool, found: '' });
+    expect(r.status).not.toBe(0);
+  }
+  expect(ok('command -v node', sh('/bin/sh', ['-c', 'command -v node npm'], { cwd: work, env: bareEnv() })).stdout).toContain(binDir);
+});
+
+describe('installed from the tarball without a compiler', () => {
+  let app = '';
+
+  beforeAll(() => {
+    app = newProject('app');
+    const r = npm(['install', tarball, ...INSTALL_FLAGS], app);
+    if (r.status !== 0) throw new Error(describeRun('npm install <tarball>', r));
+    // --foreground-scripts shows the install hook's one line.
+    expect(r.stdout + r.stderr).toMatch(new RegExp(`libtorch-gan: using the prebuilt binary for LibTorch ${prebuildInfo.libtorchVersion.replace(/\./g, '\\.')}`));
+  }, 15 * 60 * 1000);
+
+  test('nothing was compiled: no build/ in the installed package', () => {
+    expect(fs.existsSync(path.join(app, 'node_modules', pkg.name, 'build'))).toBe(false);
+    expect(fs.readdirSync(path.join(app, 'node_modules', pkg.name, 'prebuilds', platformDir))).toContain('libtorch-gan.node');
+  });
+
+  test('require() runs a tensor op with the prebuilt binary', () => {
+    fs.writeFileSync(
+      path.join(app, 'req.cjs'),
+      "const { torch, info } = require('libtorch-gan');\n" +
+        'const i = info();\n' +
+        'console.log(JSON.stringify({ sum: torch.ones([2, 2]).add(1).sum().item(), kind: i.binary.kind, file: i.binary.file, version: i.libtorch.version }));\n',
+    );
+    const r = ok('node req.cjs', sh(path.join(binDir, 'node'), ['req.cjs'], { cwd: app, env: bareEnv() }));
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(out.sum).toBe(8);
+    expect(out.kind).toBe('prebuild');
+    expect(out.file).toBe(path.join(app, 'node_modules', pkg.name, 'prebuilds', platformDir, 'libtorch-gan.node'));
+    expect(out.version).toBe(prebuildInfo.libtorchVersion);
+  });
+
+  test('import() runs a tensor op (ES module entry)', () => {
+    fs.writeFileSync(
+      path.join(app, 'imp.mjs'),
+      "import lt, { torch } from 'libtorch-gan';\n" +
+        "const dyn = await import('libtorch-gan');\n" +
+        'console.log(JSON.stringify({ sum: torch.ones([2, 2]).add(1).sum().item(), same: dyn.torch === lt.torch && lt.torch === torch }));\n',
+    );
+    const r = ok('node imp.mjs', sh(path.join(binDir, 'node'), ['imp.mjs'], { cwd: app, env: bareEnv() }));
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ sum: 8, same: true });
+  });
+
+  test('installed with --ignore-scripts (npm allowScripts, pnpm), the prebuild still loads', () => {
+    const bare = newProject('app-ignore-scripts');
+    ok('npm install --ignore-scripts', npm(['install', tarball, ...INSTALL_FLAGS, '--ignore-scripts'], bare));
+    const code = "const { torch } = require('libtorch-gan'); console.log(torch.ones([2, 2]).add(1).sum().item());";
+    const r = ok('node -e', sh(path.join(binDir, 'node'), ['-e', code], { cwd: bare, env: bareEnv() }));
+    expect(r.stdout.trim()).toBe('8');
+  });
+
+  (hasCli ? test : test.skip)(
+    hasCli ? 'npx libtorch-gan info reports the LibTorch found' : 'TODO: npx libtorch-gan info (lib/cli/main.js is not written yet)',
+    () => {
+      const r = ok('npx libtorch-gan info', sh(path.join(binDir, 'npx'), ['--no-install', 'libtorch-gan', 'info'], { cwd: app, env: bareEnv() }));
+      expect(r.stdout).toContain(prebuildInfo.libtorchVersion);
+    },
+  );
+});
+
+describe('a prebuild for another LibTorch, without a compiler', () => {
+  let fakeTarball = '';
+  let fakeVersion = '';
+
+  beforeAll(() => {
+    const dir = path.join(work, 'mismatch');
+    fs.mkdirSync(dir);
+    ok('tar x', sh('tar', ['xzf', tarball, '-C', dir], { cwd: work }));
+    const infoFile = path.join(dir, 'package', 'prebuilds', platformDir, 'libtorch-gan.json');
+    const info = JSON.parse(fs.readFileSync(infoFile, 'utf8'));
+    const [major, minor] = String(info.libtorchVersion).split('.').map(Number);
+    fakeVersion = `${major}.${minor + 1}.0`;
+    fs.writeFileSync(infoFile, JSON.stringify({ ...info, libtorchVersion: fakeVersion }, null, 2) + '\n');
+    fakeTarball = path.join(work, 'libtorch-gan-mismatch.tgz');
+    ok('tar c', sh('tar', ['czf', fakeTarball, '-C', dir, 'package'], { cwd: work }));
+  });
+
+  test('npm install fails with "found X; prebuilt for Y; no compiler" and the fixes', () => {
+    const app = newProject('app-mismatch');
+    const r = npm(['install', fakeTarball, ...INSTALL_FLAGS], app);
+    const out = r.stdout + r.stderr;
+    expect(r.status).not.toBe(0);
+    expect(out).toContain(`libtorch-gan: found LibTorch ${prebuildInfo.libtorchVersion}`);
+    expect(out).toContain(`the prebuilt binary is for LibTorch ${fakeVersion}`);
+    expect(out).toMatch(/cannot build from source: no C\+\+ compiler .* and no cmake/);
+    expect(out).toContain(`torch==${fakeVersion}`);
+    expect(out).toContain('npm rebuild libtorch-gan');
+    expect(fs.existsSync(path.join(app, 'node_modules', pkg.name))).toBe(false);
+  });
+
+  test('installed with LIBTORCH_GAN_SKIP_INSTALL=1, loading fails with the same diagnosis', () => {
+    const app = newProject('app-mismatch-skip');
+    ok('npm install (skip)', npm(['install', fakeTarball, ...INSTALL_FLAGS], app, { LIBTORCH_GAN_SKIP_INSTALL: '1' }));
+    fs.writeFileSync(path.join(app, 'req.cjs'), "const { torch } = require('libtorch-gan');\ntorch.ones([2, 2]);\n");
+    const r = sh(path.join(binDir, 'node'), ['req.cjs'], { cwd: app, env: bareEnv() });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(`built for LibTorch ${fakeVersion}, but LibTorch ${prebuildInfo.libtorchVersion} was found`);
+    expect(r.stderr).toContain('npm rebuild libtorch-gan');
+  });
+});
