@@ -19,3 +19,6 @@ export { locateLibTorch, LibTorchNotFoundError, type LibTorchInfo } from './nati
 export * as data from './data/index';
 export { presets, getPreset, DEFAULT_PRESET, type Preset } from './train/presets';
 export { parseConfig, loadConfigFile, resolveConfig, ConfigError, type RunConfig, type ResolvedConfig } from './train/config';
+export { Trainer, type TrainResult } from './train/trainer';
+export { sample, saveSamples } from './train/sample';
+export { imperativeStep } from './train/imperative-step';

@@ -161,6 +161,15 @@ export function optimizerFromSafetensors(loaded: safetensors.Loaded, name = 'opt
 
 let tmpCounter = 0;
 
+/**
+ * @internal The file operations saveCheckpoint uses, replaceable in tests to simulate a crash at
+ * a given point (node:fs's own functions cannot be spied on).
+ */
+export const checkpointFs = {
+  rename: (from: string, to: string): void => fs.renameSync(from, to),
+  writeTemp: (dir: string, name: string, data: Uint8Array): string => writeTempFile(dir, name, data),
+};
+
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
@@ -246,8 +255,8 @@ export function saveCheckpoint(runDir: string, parts: CheckpointParts): { path: 
   // 1. temporary files, complete and fsync'ed
   const temps: [string, string][] = [];
   try {
-    for (const [name, bytes] of contents) temps.push([name, writeTempFile(runDir, name, bytes)]);
-    temps.push([CHECKPOINT_FILES.trainer, writeTempFile(runDir, CHECKPOINT_FILES.trainer, json)]);
+    for (const [name, bytes] of contents) temps.push([name, checkpointFs.writeTemp(runDir, name, bytes)]);
+    temps.push([CHECKPOINT_FILES.trainer, checkpointFs.writeTemp(runDir, CHECKPOINT_FILES.trainer, json)]);
   } catch (e) {
     for (const [, tmp] of temps) fs.rmSync(tmp, { force: true });
     throw e;
@@ -282,7 +291,7 @@ export function saveCheckpoint(runDir: string, parts: CheckpointParts): { path: 
     fsyncDir(runDir);
     // 3. the data files, then 4. trainer.json (the commit)
     for (const [name, tmp] of temps) {
-      fs.renameSync(tmp, path.join(runDir, name));
+      checkpointFs.rename(tmp, path.join(runDir, name));
       pending.delete(tmp);
     }
     fsyncDir(runDir);

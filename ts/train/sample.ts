@@ -46,12 +46,23 @@ export function drawNoise(spec: NoiseSpec, n: number, opts: { seed?: number } = 
         })
       : torch.randn([n, spec.dim]);
   if (opts.seed === undefined) return draw();
-  if (!Number.isSafeInteger(opts.seed) || opts.seed < 0) throw new RangeError(`seed: expected an integer >= 0, got ${opts.seed}`);
+  const seed = opts.seed;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed: expected an integer >= 0, got ${seed}`);
+  return withRngState(() => {
+    torch.manualSeed(seed);
+    return draw();
+  });
+}
+
+/**
+ * Runs `fn` and then puts the global generators back as they were (CPU, and CUDA when available),
+ * so that whatever `fn` draws (or seeds) does not change later draws.
+ */
+export function withRngState<T>(fn: () => T): T {
   const cpu = torch.getRngState('cpu');
   const cuda = torch.cuda.isAvailable() ? torch.getRngState('cuda') : null;
   try {
-    torch.manualSeed(opts.seed);
-    return draw();
+    return fn();
   } finally {
     torch.setRngState(cpu, 'cpu');
     if (cuda) torch.setRngState(cuda, 'cuda');
@@ -98,7 +109,8 @@ export interface RunInfo {
   dataset: { name: string; images: number; source?: string };
   config: ResolvedConfig;
   runConfig: unknown;
-  resumes: { time: string; fromEpoch: number; packageVersion: string }[];
+  /** One entry per resumption: when, after which epoch, and the config given to it. */
+  resumes: { time: string; fromEpoch: number; packageVersion: string; runConfig?: unknown }[];
 }
 
 /** Reads `<runDir>/config.json`; throws a CheckpointError naming the problem. */
@@ -142,7 +154,8 @@ export interface SampleOptions {
 
 /**
  * Rebuilds G from the run's config.json preset, loads generator.safetensors (verified against
- * trainer.json when there is one) and generates `count` images from seeded noise.
+ * trainer.json when there is one) and generates `count` images from seeded noise. The global
+ * random generators are left as they were.
  */
 export function sample(opts: SampleOptions): Samples {
   const runDir = opts.checkpoint;
@@ -156,14 +169,15 @@ export function sample(opts: SampleOptions): Samples {
     : path.join(runDir, CHECKPOINT_FILES.generator);
   if (!fs.existsSync(file)) throw new CheckpointError(`${runDir} has no ${CHECKPOINT_FILES.generator} (no checkpoint was written yet)`);
   const seed = opts.seed ?? randomSeed();
-  return torch.scope(() => {
+  // building G initializes its weights from the global generator: leave that as it was
+  return withRngState(() => torch.scope(() => {
     const G = fromSpec(preset.generator, { device });
     G.loadStateDict(safetensors.loadFile(file, { device }));
     const z = drawNoise(preset.step.noise, count, { seed });
     const images = generate(G, z, device);
     G.dispose();
     return { images, shape: [count, IMAGE_SIDE, IMAGE_SIDE] as [number, number, number], range: preset.normalize, seed };
-  });
+  }));
 }
 
 /**

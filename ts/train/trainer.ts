@@ -8,13 +8,13 @@
  *   events.out.tfevents.*       TensorBoard: per-report scalars (loss/d, loss/g, D(x), D(G(z)), images_per_sec),
  *                               per-epoch scalars (epoch/*), the real images and the fixed-noise samples
  *   real.png                    the first 64 training images
- *   samples/epoch-NNN.png       8x8 grids of G's images from fixed noise, every `sampleEvery` epochs
+ *   samples/epoch-NNN.png       8x8 grids of G's images from fixed noise, every `sampleEvery` epochs and at the last
  *   losses.csv                  every step's losses (step, epoch, d_loss, g_loss, d_real, d_fake)
  *   loss.png, loss.svg          the loss plot, every `saveEvery` epochs and at the end
  *   checkpoint files            every `saveEvery` epochs and at the end (see checkpoint.ts)
  *   report.html                 at the end
  *
- * The Trainer never prints: it emits 'step', 'epoch', 'checkpoint' and 'warning' events.
+ * The Trainer never prints: it emits 'step', 'epoch', 'checkpoint', 'warning' and 'download' events.
  *
  * Reproducibility: noise and dropout come from the global generator, each epoch's shuffling from
  * its own seed derived from the run's (`shuffleSeedFor`). A checkpoint stores the generator's
@@ -26,6 +26,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { type DownloadProgress } from '../data/download';
 import { MNIST, FashionMNIST, type ImageDataset } from '../data/mnist';
 import { writeFileAtomic } from '../logging/fsutil';
 import { saveImageGrid } from '../logging/grid';
@@ -114,6 +115,8 @@ export interface TrainerEvents {
   checkpoint: [TrainerCheckpointEvent];
   /** Something that did not stop training failed (e.g. rendering the loss plot). */
   warning: [Error];
+  /** Dataset download progress (only when the data is not found locally and config.data.download is on). */
+  download: [DownloadProgress];
 }
 
 export interface TrainResult {
@@ -335,7 +338,12 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     // data, uploaded once
     const ds =
       this.opts.dataset ??
-      (await (cfg.data.dataset === 'fashion-mnist' ? FashionMNIST : MNIST)({ train: true, root: cfg.data.root, download: cfg.data.download }));
+      (await (cfg.data.dataset === 'fashion-mnist' ? FashionMNIST : MNIST)({
+        train: true,
+        root: cfg.data.root,
+        download: cfg.data.download,
+        onProgress: (p) => this.emit('download', p),
+      }));
     if (ds.height * ds.width !== IMAGE_FEATURES) {
       throw new Error(`the presets train on ${IMAGE_SIDE}x${IMAGE_SIDE} images; the dataset has ${ds.height}x${ds.width}`);
     }
@@ -364,15 +372,27 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       if (ckpt.fixedNoise) {
         this.fixedNoise.dispose();
         this.fixedNoise = ckpt.fixedNoise.to(cfg.device);
+        if (this.fixedNoise !== ckpt.fixedNoise) ckpt.fixedNoise.dispose();
       }
+      // the module weights were copied in place; the optimizer may hold on to its state tensors
+      for (const t of [...Object.values(ckpt.generator), ...Object.values(ckpt.discriminator), ckpt.rng.cpu]) t.dispose();
+      ckpt.rng.cuda?.dispose();
       this.epoch = ckpt.state.epoch;
       this.globalStep = ckpt.state.globalStep;
       this.shuffleSeed = ckpt.state.shuffleSeed;
       this.lastCheckpointStep = this.globalStep;
       this.runDir = resumeDir;
+      // config.json describes the run as it now continues (epochs, device, ... may have changed)
       this.runInfo = {
         ...stored,
-        resumes: [...(stored.resumes ?? []), { time: new Date().toISOString(), fromEpoch: this.epoch, packageVersion: this.runtime().packageVersion }],
+        device: cfg.device,
+        limit: limit ?? null,
+        dataset: { name: ds.name, images: n, source: ds.source },
+        config: cfg,
+        resumes: [
+          ...(stored.resumes ?? []),
+          { time: new Date().toISOString(), fromEpoch: this.epoch, packageVersion: this.runtime().packageVersion, runConfig: isResolved(this.given) ? null : this.given },
+        ],
       };
       this.losses = this.readLosses(this.epoch, this.globalStep);
     } else {
@@ -502,6 +522,12 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     let interrupted: TrainResult['interrupted'] = null;
     let aborted = false;
 
+    // A listener that throws inside a progress report (called from the native side) stops the
+    // epoch through this controller; the error is then thrown from train().
+    const internal = new AbortController();
+    let listenerError: unknown;
+    const stop = signal ? AbortSignal.any([signal, internal.signal]) : internal.signal;
+
     for (let epoch = firstEpoch; epoch <= epochs; epoch++) {
       const stepsBefore = this.globalStep;
       const adamBefore = optimizerSteps(this.optimizerG);
@@ -509,7 +535,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       const t0 = performance.now();
       let r: EpochResult;
       try {
-        if (signal?.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+        if (stop.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
         r = await this.gan.trainEpoch(this.data, {
           batchSize: preset.batchSize,
           shuffle: true,
@@ -517,13 +543,19 @@ export class Trainer extends EventEmitter<TrainerEvents> {
           normalize: preset.normalize,
           progressEvery: this.progressEvery(),
           recordSteps: true,
-          signal,
+          signal: stop,
           onProgress: (p) => {
             lastReported = p.step;
-            this.onProgress(epoch, p, stepsBefore, t0);
+            try {
+              this.onProgress(epoch, p, stepsBefore, t0);
+            } catch (e) {
+              listenerError ??= e;
+              internal.abort();
+            }
           },
         });
       } catch (e) {
+        if (listenerError !== undefined) throw listenerError;
         if (!isAbortError(e)) throw e;
         const adamNow = optimizerSteps(this.optimizerG);
         const partial = adamNow !== undefined && adamBefore !== undefined ? adamNow - adamBefore : lastReported;
@@ -532,6 +564,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
         aborted = true;
         break;
       }
+      if (listenerError !== undefined) throw listenerError;
       this.epoch = epoch;
       this.globalStep = stepsBefore + r.steps;
       steps += r.steps;

@@ -1,5 +1,5 @@
 /** `libtorch-gan train`: a training run with progress, a summary, and Ctrl-C that saves a checkpoint. */
-import { loadConfigFile, ConfigError, VERBOSE_LEVELS, type ResolvedConfig, type RunConfig } from '../../train/config';
+import { loadConfigFile, ConfigError, type ResolvedConfig, type RunConfig } from '../../train/config';
 import { countParameters, PRESET_NAMES, DEFAULT_PRESET, type OptimizerSpec, type PresetName } from '../../train/presets';
 import { Trainer, type TrainResult } from '../../train/trainer';
 import { TrainingProgress } from '../progress';
@@ -76,9 +76,9 @@ Options:
   --save-every N        checkpoint and loss plot every N epochs, 0 = only at the end (default 10)
   --sample-every N      sample grid every N epochs, 0 = none (default 1)
   --seed N              seed the RNG (runs with the same seed and device repeat exactly)
-  --verbose N           0-3 (default 1): ${Object.entries(VERBOSE_LEVELS)
-    .map(([k, v]) => `${k} ${k === '0' ? 'nothing but errors' : v.replace('model architecture', 'architecture')}`)
-    .join('; ')}
+  --verbose N           0 nothing but errors; 1 progress, run summary and the architectures
+                        (default); 2 also the optimizer and D(x), D(G(z)); 3 also parameter
+                        counts per layer
   --threads N           CPU threads for LibTorch
   --resume RUN_DIR      continue a run from its last checkpoint, in the same folder
                         (--epochs sets the new total)
@@ -223,6 +223,17 @@ export async function trainCommand(args: string[], io: CliIO): Promise<number> {
   const { config, limit, given } = parsed;
 
   const trainer = new Trainer(config, { limit });
+  const verboseGiven = config.verbose ?? 1;
+  let lastFile = '';
+  let lastTime = 0;
+  trainer.on('download', (p) => {
+    const now = Date.now();
+    if (verboseGiven < 1 || (p.file === lastFile && now - lastTime < 2000 && p.receivedBytes !== p.totalBytes)) return;
+    lastFile = p.file;
+    lastTime = now;
+    const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+    writeLine(io.stderr, `Downloading ${p.file} from ${p.url}: ${mb(p.receivedBytes)}${p.totalBytes ? ` of ${mb(p.totalBytes)}` : ''}`);
+  });
   try {
     await trainer.init();
   } catch (e) {
