@@ -1,5 +1,6 @@
-// Two projects: `unit` is the README's test command; `install` packs the package and installs the
-// tarball into an empty project without a compiler (slow, run by CI separately).
+// `unit` is the README's test command; `install` packs the package and installs the tarball into an
+// empty project without a compiler; `e2e` trains every preset on full MNIST via the CLI (both slower,
+// run by CI after the unit tests).
 const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
@@ -7,8 +8,10 @@ const common = {
 };
 module.exports = {
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/**/*.test.ts'], testPathIgnorePatterns: ['/install/'] },
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/**/*.test.ts'], testPathIgnorePatterns: ['/install/', '/e2e/'] },
     { ...common, displayName: 'install', testMatch: ['<rootDir>/test/install/**/*.test.ts'] },
+    // The seeds' workflow on full MNIST through the CLI (minutes; run by CI after the unit tests).
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
   ],
   testTimeout: 120000,
 };

@@ -7,6 +7,26 @@
 
 namespace ltg {
 
+namespace {
+// Turns requires_grad off for some parameters for a scope, restoring it after (even on error).
+class FreezeGuard {
+ public:
+  explicit FreezeGuard(std::vector<at::Tensor> params) : params_(std::move(params)) {
+    for (auto& p : params_) {
+      was_.push_back(p.requires_grad());
+      p.set_requires_grad(false);
+    }
+  }
+  ~FreezeGuard() {
+    for (size_t i = 0; i < params_.size(); ++i) params_[i].set_requires_grad(was_[i]);
+  }
+
+ private:
+  std::vector<at::Tensor> params_;
+  std::vector<bool> was_;
+};
+}  // namespace
+
 GanStep::GanStep(Sequential g, Sequential d, std::shared_ptr<Optimizer> og, std::shared_ptr<Optimizer> od, GanSpec s)
     : G(std::move(g)), D(std::move(d)), optG(std::move(og)), optD(std::move(od)), spec(s) {
   auto gp = G.parameters();
@@ -109,6 +129,9 @@ StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn) {
   }
   fake_ = at::Tensor();
   optG->zeroGrad();
+  // G's update needs gradients through D, not D's own weight gradients (a script computes those and
+  // throws them away at D's next zero_grad). Freezing D skips that work; losses and weights are equal.
+  FreezeGuard freezeD(D.parameters());
   at::Tensor out = D.forward(fake);
   at::Tensor gLoss = loss(out, 1.0);  // flipped labels: G wants D to call its fakes real
   checkFinite(gLoss, "generator");

@@ -8,6 +8,7 @@
 #include "gan_step.h"
 #include "optim_wrap.h"
 #include "tensor_wrap.h"
+#include "train_thread.h"
 
 namespace ltg {
 
@@ -83,6 +84,20 @@ Napi::Object resultToJs(Napi::Env env, const StepTensors& r) {
 
 class GanStepWrap;
 
+// Runs fused-step work on the training thread (see train_thread.h) with grad mode on and the calling
+// thread's intra-op thread count, so that only one thread of the process ever runs parallel work.
+template <typename F>
+auto onTrainThread(F&& fn) -> decltype(fn()) {
+  int threads = at::get_num_threads();
+  decltype(fn()) out;
+  runOnTrainThread([&] {
+    c10::AutoGradMode grad(true);
+    if (at::get_num_threads() != threads) at::set_num_threads(threads);
+    out = fn();
+  });
+  return out;
+}
+
 // Runs one epoch on a libuv worker thread; progress is queued to the JS thread.
 class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
  public:
@@ -95,12 +110,14 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute(const ExecutionProgress& progress) override {
-    // Grad mode and the intra-op thread count are per thread in LibTorch: set them here.
-    c10::AutoGradMode grad(true);
-    at::init_num_threads();
-    at::set_num_threads(threads_);
     try {
-      result_ = step_->trainEpoch(data_, opt_, [&](const Progress& p) { progress.Send(&p, 1); }, stop);
+      runOnTrainThread([&] {
+        // Grad mode and the intra-op thread count are per thread in LibTorch: set them there.
+        c10::AutoGradMode grad(true);
+        at::init_num_threads();
+        at::set_num_threads(threads_);
+        result_ = step_->trainEpoch(data_, opt_, [&](const Progress& p) { progress.Send(&p, 1); }, stop);
+      });
     } catch (const c10::Error& e) {
       SetError(e.what_without_backtrace());
     } catch (const std::exception& e) {
@@ -151,7 +168,8 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
                             {InstanceMethod<&GanStepWrap::Step>("step"), InstanceMethod<&GanStepWrap::StepD>("stepD"),
                              InstanceMethod<&GanStepWrap::StepG>("stepG"), InstanceMethod<&GanStepWrap::SetTraining>("setTraining"),
                              InstanceMethod<&GanStepWrap::TrainEpoch>("trainEpoch"), InstanceMethod<&GanStepWrap::RequestStop>("requestStop"),
-                             InstanceMethod<&GanStepWrap::IsBusy>("isBusy"), InstanceMethod<&GanStepWrap::Noise>("noise")});
+                             InstanceMethod<&GanStepWrap::IsBusy>("isBusy"), InstanceMethod<&GanStepWrap::Noise>("noise"),
+                             InstanceMethod<&GanStepWrap::Generate>("generate")});
     addonData(env).ganStepCtor = Napi::Persistent(ctor);
     exports.Set("NativeGanStep", ctor);
   }
@@ -205,8 +223,9 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
       ensureIdle(env);
-      const at::Tensor& real = TensorWrap::Get(env, info[0], "step(realBatch)");
-      return resultToJs(env, step_->step(real, optZ(env, info, 1, "step(zD)"), optZ(env, info, 2, "step(zG)")));
+      at::Tensor real = TensorWrap::Get(env, info[0], "step(realBatch)");
+      at::Tensor zD = optZ(env, info, 1, "step(zD)"), zG = optZ(env, info, 2, "step(zG)");
+      return resultToJs(env, onTrainThread([&] { return step_->step(real, zD, zG); }));
     });
   }
 
@@ -214,8 +233,9 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
       ensureIdle(env);
-      const at::Tensor& real = TensorWrap::Get(env, info[0], "trainDiscriminator(realBatch)");
-      return resultToJs(env, step_->stepD(real, optZ(env, info, 1, "trainDiscriminator(z)")));
+      at::Tensor real = TensorWrap::Get(env, info[0], "trainDiscriminator(realBatch)");
+      at::Tensor z = optZ(env, info, 1, "trainDiscriminator(z)");
+      return resultToJs(env, onTrainThread([&] { return step_->stepD(real, z); }));
     });
   }
 
@@ -225,7 +245,8 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       ensureIdle(env);
       double n = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
       if (!(n >= 1) || n != double(int64_t(n))) throwType(env, "trainGenerator(batchSize): expected a positive integer, got " + info[0].ToString().Utf8Value());
-      return resultToJs(env, step_->stepG(int64_t(n), optZ(env, info, 1, "trainGenerator(z)")));
+      at::Tensor z = optZ(env, info, 1, "trainGenerator(z)");
+      return resultToJs(env, onTrainThread([&] { return step_->stepG(int64_t(n), z); }));
     });
   }
 
@@ -233,6 +254,29 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     step_->G.training = info[0].ToBoolean().Value();
     step_->D.training = info[1].ToBoolean().Value();
     return info.Env().Undefined();
+  }
+
+  // generate(z): G's output for noise z in eval mode without grad (sample grids), on the training thread.
+  Napi::Value Generate(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      ensureIdle(env);
+      at::Tensor z = TensorWrap::Get(env, info[0], "generate(z)");
+      at::Tensor out = onTrainThread([&] {
+        at::NoGradGuard ng;
+        bool was = step_->G.training;
+        step_->G.training = false;
+        try {
+          at::Tensor y = step_->G.forward(z.to(step_->device));
+          step_->G.training = was;
+          return y;
+        } catch (...) {
+          step_->G.training = was;
+          throw;
+        }
+      });
+      return TensorWrap::New(env, out);
+    });
   }
 
   Napi::Value Noise(const Napi::CallbackInfo& info) {
@@ -264,9 +308,11 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       opt.normalizeMinusOneOne = str(o, "normalize") != "[0,1]";
       opt.progressEvery = std::max<int64_t>(1, int64_t(num(env, o, "progressEvery", 50)));
       opt.recordSteps = o.Has("recordSteps") && o.Get("recordSteps").ToBoolean().Value();
+      double threads = num(env, o, "threads", at::get_num_threads());
+      if (!(threads >= 1) || threads != double(int(threads))) throwError(env, "trainEpoch: threads must be a positive integer, got " + o.Get("threads").ToString().Utf8Value());
       Napi::Function cb = info.Length() > 2 && info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
       step_->busy = true;
-      worker_ = new EpochWorker(env, this, step_, data, opt, cb, at::get_num_threads());  // napi owns and deletes queued workers
+      worker_ = new EpochWorker(env, this, step_, data, opt, cb, int(threads));  // napi owns and deletes queued workers
       Ref();  // keep this handle alive until the worker finishes
       Napi::Promise p = worker_->promise();
       worker_->Queue();

@@ -68,6 +68,7 @@ export interface NativeGanStep {
   requestStop(): boolean;
   isBusy(): boolean;
   noise(n: number): NativeTensor;
+  generate(z: NativeTensor): NativeTensor;
 }
 
 export interface NativeInfo {

@@ -38,6 +38,8 @@ export interface EpochOptions {
   /** Return per-step losses as a [steps, 4] Float32Array (dLoss, gLoss, dReal, dFake). */
   recordSteps?: boolean;
   signal?: AbortSignal;
+  /** Intra-op threads of the worker thread (default: the calling thread's, see torch.getNumThreads()). */
+  threads?: number;
 }
 
 export interface EpochResult extends StepResult {
@@ -87,6 +89,14 @@ export class GanStep {
   noise(n: number): Tensor {
     return new Tensor(this._native.noise(n));
   }
+  /**
+   * G's output for noise z in eval mode without gradients (for sample grids). It runs on the training
+   * thread like step() and trainEpoch(): a process whose parallel LibTorch work all happens on one
+   * thread keeps OpenMP's fast spin-waiting (two computing threads made every step ~2x slower here).
+   */
+  generate(z: Tensor): Tensor {
+    return new Tensor(this._native.generate(z._native));
+  }
   get busy(): boolean {
     return this._native.isBusy();
   }
@@ -110,6 +120,7 @@ export class GanStep {
         normalize: opts.normalize ?? '[-1,1]',
         progressEvery: opts.progressEvery ?? 50,
         recordSteps: !!opts.recordSteps,
+        threads: opts.threads,
       },
       opts.onProgress,
     );

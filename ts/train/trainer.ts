@@ -493,7 +493,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const seed = opts.seed ?? randomSeed();
     const z = drawNoise(this.preset.step.noise, n, { seed });
     try {
-      return { images: generate(this.generator, z, this.device), shape: [n, IMAGE_SIDE, IMAGE_SIDE], range: this.preset.normalize, seed };
+      return { images: this.generateImages(z), shape: [n, IMAGE_SIDE, IMAGE_SIDE], range: this.preset.normalize, seed };
     } finally {
       z.dispose();
     }
@@ -757,8 +757,13 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     return points;
   }
 
+  /** Sample images through the fused step's training thread (keeps all parallel work on one thread). */
+  private generateImages(z: Tensor): Float32Array {
+    return torch.scope(() => this.gan.generate(z).to('cpu').toFloat32Array());
+  }
+
   private writeSampleGrid(epoch: number): string {
-    const images = generate(this.generator, this.fixedNoise, this.device);
+    const images = this.generateImages(this.fixedNoise);
     const batch = { data: images, shape: [SAMPLE_GRID_SIZE, IMAGE_SIDE, IMAGE_SIDE] };
     const file = path.join(this.runDir, 'samples', `epoch-${String(epoch).padStart(3, '0')}.png`);
     saveImageGrid(file, batch, { nrow: 8, range: this.preset.normalize });

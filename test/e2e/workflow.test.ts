@@ -1,0 +1,177 @@
+/**
+ * The seeds' workflow end to end, through the compiled CLI as a user runs it (jest project 'e2e',
+ * `npm run test:e2e`, run by CI): one full epoch of every preset on all 60,000 MNIST images on CPU,
+ * each into a new run folder with config and checkpoints; sampling a PNG from a checkpoint; exact
+ * resumption; a checkpoint loaded into PyTorch; and a 2-epoch run whose TensorBoard file Python's reader
+ * parses, whose PNGs decode and whose report renders in Chromium.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PNG } from 'pngjs';
+import { PRESET_NAMES } from '../../ts/train/presets';
+import { findPython, runPython } from '../helpers/python';
+
+const repo = path.resolve(__dirname, '..', '..');
+const MAIN = path.join(repo, 'lib', 'cli', 'main.js');
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-e2e-'));
+const py = findPython(['torch', 'tensorboard']);
+const chromium = '/usr/bin/chromium';
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+beforeAll(() => {
+  spawnSync(process.execPath, [path.join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: repo, stdio: 'ignore' });
+  expect(fs.existsSync(MAIN)).toBe(true);
+}, 120000);
+
+function cli(args: string[]): { code: number | null; stdout: string; stderr: string; seconds: number } {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, [MAIN, ...args], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, seconds: (performance.now() - t) / 1000 };
+}
+
+function runDirs(saveDir: string): string[] {
+  return fs.existsSync(saveDir) ? fs.readdirSync(saveDir).filter((d) => /^run-\d+$/.test(d)).sort() : [];
+}
+
+function decodePng(file: string): PNG {
+  return PNG.sync.read(fs.readFileSync(file));
+}
+
+const CHECKPOINT = ['generator.safetensors', 'discriminator.safetensors', 'optimizer_g.safetensors', 'optimizer_d.safetensors', 'rng.safetensors', 'trainer.json'];
+
+describe.each(PRESET_NAMES)('preset %s: one full MNIST epoch from the CLI, then a sample PNG', (preset) => {
+  const saveDir = path.join(root, `runs-${preset}`);
+  test('train --epochs 1 writes config and checkpoints into a new run folder; sample writes a PNG', () => {
+    const r = cli(['train', '--preset', preset, '--epochs', '1', '--save-dir', saveDir, '--seed', '1', '--device', 'cpu', '--verbose', '1']);
+    if (r.code !== 0) throw new Error(`train exited ${r.code}:\n${r.stderr}`);
+    process.stdout.write(`e2e: ${preset}: 1 epoch on 60,000 images in ${r.seconds.toFixed(1)} s\n`);
+    expect(runDirs(saveDir)).toEqual(['run-1']);
+    const run = path.join(saveDir, 'run-1');
+    const config = JSON.parse(fs.readFileSync(path.join(run, 'config.json'), 'utf8'));
+    expect(JSON.stringify(config)).toContain(`"${preset}"`);
+    for (const f of CHECKPOINT) expect(fs.existsSync(path.join(run, f))).toBe(true);
+    const state = JSON.parse(fs.readFileSync(path.join(run, 'trainer.json'), 'utf8')) as { epoch: number; preset: string; images: number };
+    expect([state.epoch, state.preset, state.images]).toEqual([1, preset, 60000]);
+    const out = path.join(root, `${preset}-samples.png`);
+    const s = cli(['sample', '--checkpoint', run, '--count', '64', '--out', out, '--seed', '3']);
+    if (s.code !== 0) throw new Error(`sample exited ${s.code}:\n${s.stderr}`);
+    const png = decodePng(out);
+    expect([png.width, png.height]).toEqual([242, 242]); // 8x8 grid of 28x28 with padding 2
+    const lum = new Set<number>();
+    for (let i = 0; i < png.data.length; i += 4) lum.add(png.data[i]);
+    expect(lum.size).toBeGreaterThan(50); // generated digits, not a flat image
+  }, 600000);
+});
+
+describe('resume, PyTorch checkpoint loading, observability (vanilla, 2 epochs on 6,000 images)', () => {
+  const straight = path.join(root, 'straight');
+  const split = path.join(root, 'split');
+  const common = ['--preset', 'vanilla', '--save-dir', '', '--seed', '7', '--limit', '6000', '--device', 'cpu', '--verbose', '0'];
+  const args = (dir: string, epochs: number) => ['train', ...common.map((a) => (a === '' ? dir : a)), '--epochs', String(epochs)];
+
+  beforeAll(() => {
+    for (const r of [cli(args(straight, 2)), cli(args(split, 1)), cli(['train', '--resume', path.join(split, 'run-1'), '--epochs', '2', '--verbose', '0'])]) {
+      if (r.code !== 0) throw new Error(`train exited ${r.code}:\n${r.stderr}`);
+    }
+  }, 900000);
+
+  test('1 epoch + resume gives exactly the losses and weights of 2 straight epochs', () => {
+    const a = path.join(straight, 'run-1');
+    const b = path.join(split, 'run-1');
+    expect(fs.readFileSync(path.join(b, 'losses.csv'), 'utf8')).toBe(fs.readFileSync(path.join(a, 'losses.csv'), 'utf8'));
+    for (const f of ['generator.safetensors', 'discriminator.safetensors']) {
+      expect(fs.readFileSync(path.join(b, f)).equals(fs.readFileSync(path.join(a, f)))).toBe(true);
+    }
+  });
+
+  (py ? test : test.skip)('the generator checkpoint loads into the PyTorch model with load_state_dict(strict=True)', () => {
+    const run = path.join(straight, 'run-1');
+    const code = `
+import json, torch, torch.nn as nn
+from safetensors.torch import load_file
+spec = json.load(open(${JSON.stringify(path.join(run, 'config.json'))}))
+def find(o):
+    if isinstance(o, dict):
+        if o.get('type') == 'Sequential' and 'children' in o and o['children'][0].get('inFeatures') == 100: return o
+        for v in o.values():
+            r = find(v)
+            if r: return r
+G = find(spec)
+layers = []
+for c in G['children']:
+    t = c['type']
+    layers.append(nn.Linear(c['inFeatures'], c['outFeatures']) if t == 'Linear' else nn.LeakyReLU(c.get('negativeSlope', 0.01)) if t == 'LeakyReLU' else nn.Tanh() if t == 'Tanh' else nn.Dropout(c.get('p', 0.5)))
+g = nn.Sequential(*layers)
+g.load_state_dict(load_file(${JSON.stringify(path.join(run, 'generator.safetensors'))}), strict=True)
+g.eval()
+with torch.no_grad():
+    print(json.dumps(list(g(torch.zeros(1, 100)).shape)), float(g(torch.zeros(1, 100)).abs().max()))
+`;
+    const [shape, maxAbs] = runPython(py!, ['-c', code]).trim().split(' ');
+    expect(JSON.parse(shape)).toEqual([1, 784]);
+    expect(Number(maxAbs)).toBeGreaterThan(0);
+    expect(Number(maxAbs)).toBeLessThanOrEqual(1); // tanh output
+  });
+
+  (py ? test : test.skip)('TensorBoard event file parses in Python’s reader with per-step and per-epoch scalars and images', () => {
+    const run = path.join(straight, 'run-1');
+    const code = `
+import glob, json, sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+files = glob.glob(${JSON.stringify(run)} + '/**/events.out.tfevents.*', recursive=True)
+ea = EventAccumulator(files[0], size_guidance={'scalars': 0, 'images': 0}); ea.Reload()
+tags = ea.Tags()
+print(json.dumps({'files': len(files), 'scalars': {t: [e.step for e in ea.Scalars(t)] for t in tags['scalars']}, 'images': {t: [[i.width, i.height] for i in ea.Images(t)] for t in tags['images']}}))
+`;
+    const r = JSON.parse(runPython(py!, ['-c', code])) as { files: number; scalars: Record<string, number[]>; images: Record<string, number[][]> };
+    expect(r.files).toBe(1);
+    const scalarTags = Object.keys(r.scalars);
+    expect(scalarTags.length).toBeGreaterThanOrEqual(8);
+    const perEpoch = scalarTags.filter((t) => r.scalars[t].length === 2);
+    const perStep = scalarTags.filter((t) => r.scalars[t].length > 2);
+    expect(perEpoch.length).toBeGreaterThanOrEqual(4);
+    expect(perStep.length).toBeGreaterThanOrEqual(4);
+    const sizes = Object.values(r.images).flat();
+    expect(sizes.length).toBeGreaterThanOrEqual(3); // real grid + one sample grid per epoch
+    for (const [w, h] of sizes) expect([w, h]).toEqual([242, 242]);
+  });
+
+  test('PNG grids and the loss plot decode; the loss plot is not blank', () => {
+    const run = path.join(straight, 'run-1');
+    const samples = fs.readdirSync(path.join(run, 'samples')).filter((f) => f.endsWith('.png')).sort();
+    expect(samples).toEqual(['epoch-001.png', 'epoch-002.png']);
+    for (const f of [...samples.map((s) => path.join('samples', s)), 'real.png']) {
+      const png = decodePng(path.join(run, f));
+      expect([png.width, png.height]).toEqual([242, 242]);
+    }
+    const plot = decodePng(path.join(run, 'loss.png'));
+    expect(plot.width).toBeGreaterThan(300);
+    const colors = new Set<number>();
+    for (let i = 0; i < plot.data.length; i += 4) colors.add(plot.data.readUInt32BE(i));
+    expect(colors.size).toBeGreaterThan(20);
+    expect(fs.readFileSync(path.join(run, 'loss.svg'), 'utf8')).toContain('<svg');
+  });
+
+  (fs.existsSync(chromium) ? test : test.skip)('report.html renders in headless Chromium with every image loaded', async () => {
+    const run = path.join(straight, 'run-1');
+    const r = cli(['report', run]);
+    expect(r.code).toBe(0);
+    const { chromium: pw } = await import('playwright-core');
+    const browser = await pw.launch({
+      executablePath: chromium,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`file://${path.join(run, 'report.html')}`);
+      await page.waitForLoadState('load');
+      const widths = await page.$$eval('img', (imgs) => imgs.map((i) => (i as unknown as { naturalWidth: number }).naturalWidth));
+      expect(widths.length).toBeGreaterThanOrEqual(4); // loss plot, real grid, two epoch grids
+      for (const w of widths) expect(w).toBeGreaterThan(0);
+    } finally {
+      await browser.close();
+    }
+  }, 120000);
+});
