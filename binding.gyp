@@ -34,7 +34,7 @@
       # node's common.gypi compiles C++ as gnu++17 without RTTI and exceptions; LibTorch needs all three.
       'cflags!': [ '-fno-exceptions', '-Wextra' ],
       'cflags_cc!': [ '-fno-rtti', '-fno-exceptions', '-std=gnu++17' ],
-      'cflags': [ '-fexceptions', '-fvisibility=hidden' ],
+      'cflags': [ '-fexceptions', '-fvisibility=hidden', '-fno-math-errno' ],  # -fno-math-errno: the fused Adam kernel vectorizes (as CMake sets for optim.cc)
       'cflags_cc': [ '-std=c++<(lt_cxx_standard)', '-frtti', '-fexceptions' ],
       'ldflags': [
         '-Wl,--enable-new-dtags',

@@ -46,13 +46,15 @@ function require_resolve(id) {
   return fileURLToPath(import.meta.resolve(id));
 }
 
-function build(preset) {
+// The fused path trains as the Trainer does, with Adam({ fused: true }); the imperative path with the
+// default single-tensor Adam, like the PyTorch script.
+function build(preset, fused = false) {
   const p = getPreset(preset);
   torch.manualSeed(0);
   const G = nn.fromSpec(p.generator, { device });
   const D = nn.fromSpec(p.discriminator, { device });
   const o = p.optimizer;
-  const mk = (m) => new optim.Adam(m.parameters(), { lr: o.lr, betas: o.betas, eps: o.eps });
+  const mk = (m) => new optim.Adam(m.parameters(), { lr: o.lr, betas: o.betas, eps: o.eps, fused });
   return { p, G, D, optG: mk(G), optD: mk(D) };
 }
 
@@ -92,7 +94,7 @@ function realBatch(p, batch) {
 // two threads (the imperative loop on the main thread, the fused step on its training thread) slows both.
 if (flag('--child')) {
   const [kind, preset, batch] = [opt('--kind'), opt('--preset'), Number(opt('--batch'))];
-  const a = build(preset);
+  const a = build(preset, kind === 'fused');
   let out;
   if (opt('--mode') === 'epoch') {
     const t0 = performance.now();
@@ -170,7 +172,10 @@ const section = [
   `Machine: ${cpu}, ${os.availableParallelism()} cores, ${threads} intra-op threads; LibTorch ${i.libtorch.fullVersion} (${i.blas}); ` +
     `Node ${process.version}; PyTorch ${py ? 'eager from ' + py : 'not run'}. Command: \`npm run bench${quick ? ' -- --quick' : ''}\`.`,
   '',
-  `Per-step figures: median of ${ROUNDS} interleaved rounds of ${STEPS} steps (after ${WARMUP} warm-up steps) per path. ` +
+  'Fused = `GanStep` (one native call per step; `trainEpoch` on its training thread) with `optim.Adam({ fused: true })`, as the Trainer and CLI train; ' +
+    'imperative = the facade, op by op, with the default single-tensor Adam; PyTorch eager = the same step in Python with its default Adam. ' +
+    'Each path runs in a process of its own. ' +
+    `Per-step figures: median of ${ROUNDS} interleaved rounds of ${STEPS} steps (after ${WARMUP} warm-up steps) per path. ` +
     'PyTorch eager runs the same canonical step as the fused one (test/parity/reference.py), including its no_grad generator forward for detached fakes, and logs `.item()` losses each step as scripts do.',
   '',
   '| architecture | batch | fused ms/step | imperative ms/step | PyTorch eager ms/step | fused / PyTorch | imperative / PyTorch | fused images/s |',

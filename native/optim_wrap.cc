@@ -84,7 +84,7 @@ class AdamWrap : public Napi::ObjectWrap<AdamWrap> {
       if (b1 < 0 || b1 >= 1) throwError(env, "Adam: invalid beta at index 0: " + std::to_string(b1) + " (expected 0 <= beta < 1)");
       if (b2 < 0 || b2 >= 1) throwError(env, "Adam: invalid beta at index 1: " + std::to_string(b2) + " (expected 0 <= beta < 1)");
       if (wd < 0) throwError(env, "Adam: invalid weight_decay " + std::to_string(wd) + " (expected >= 0)");
-      adam = std::make_shared<Adam>(std::move(params), lr, b1, b2, eps, wd, flag(o, "amsgrad"), flag(o, "maximize"));
+      adam = std::make_shared<Adam>(std::move(params), lr, b1, b2, eps, wd, flag(o, "amsgrad"), flag(o, "maximize"), flag(o, "fused"));
       base = adam;
     });
   }

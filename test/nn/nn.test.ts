@@ -111,6 +111,30 @@ describe('optim', () => {
     expect(optA.paramGroups[0].lr).toBe(0.02);
   });
 
+  it('Adam({ fused: true }) equals the single-tensor update up to rounding (weight decay, maximize too)', () => {
+    for (const extra of [{}, { weightDecay: 0.01 }, { maximize: true }]) {
+      torch.manualSeed(4);
+      const a = new Linear(300, 200);
+      const b = new Linear(300, 200);
+      b.loadStateDict(a.stateDict());
+      const optA = new Adam(a.parameters(), { lr: 1e-3, ...extra });
+      const optB = new Adam(b.parameters(), { lr: 1e-3, fused: true, ...extra });
+      for (let i = 0; i < 10; i++) {
+        const x = torch.randn([16, 300]);
+        for (const [m, o] of [[a, optA], [b, optB]] as const) {
+          o.zeroGrad();
+          m.forward(x).pow(2).mean().backward();
+          o.step();
+        }
+      }
+      const diff = a.weight.sub(b.weight).abs().max().item();
+      expect(diff).toBeLessThan(1e-6);
+      expect(a.weight.sub(b.weight.detach()).abs().sum().item()).toBeGreaterThanOrEqual(0);
+      expect(optB.stateDict().state[0].step).toBe(10);
+      expect(optB.stateDict().state[0].exp_avg).toBeDefined();
+    }
+  });
+
   it('bad hyperparameters are rejected with the value', () => {
     const l = new Linear(2, 2);
     expect(() => new Adam(l.parameters(), { lr: -1 })).toThrow(/invalid learning rate/);

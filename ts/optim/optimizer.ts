@@ -100,6 +100,11 @@ export interface AdamOptions {
   weightDecay?: number;
   amsgrad?: boolean;
   maximize?: boolean;
+  /**
+   * As PyTorch's fused=True: one native pass per parameter (float32 on CPU) instead of the
+   * single-tensor update's ~8 tensor ops. Same arithmetic; equal to the default up to rounding.
+   */
+  fused?: boolean;
 }
 
 export class Adam extends Optimizer {
@@ -108,9 +113,9 @@ export class Adam extends Optimizer {
     const ps = checkParams(params, 'Adam');
     const betas = opts.betas ?? [0.9, 0.999];
     if (!Array.isArray(betas) || betas.length !== 2) throw new TypeError(`Adam: betas must be [beta1, beta2], got ${JSON.stringify(betas)}`);
-    const o = { lr: opts.lr ?? 1e-3, beta1: betas[0], beta2: betas[1], eps: opts.eps ?? 1e-8, weightDecay: opts.weightDecay ?? 0, amsgrad: !!opts.amsgrad, maximize: !!opts.maximize };
+    const o = { lr: opts.lr ?? 1e-3, beta1: betas[0], beta2: betas[1], eps: opts.eps ?? 1e-8, weightDecay: opts.weightDecay ?? 0, amsgrad: !!opts.amsgrad, maximize: !!opts.maximize, fused: !!opts.fused };
     super(ps, new (loadAddon().NativeAdam)(ps.map((p) => p._native), o));
-    this.hyper = { betas, eps: o.eps, weight_decay: o.weightDecay, amsgrad: o.amsgrad, maximize: o.maximize };
+    this.hyper = { betas, eps: o.eps, weight_decay: o.weightDecay, amsgrad: o.amsgrad, maximize: o.maximize, fused: o.fused };
   }
 }
 
