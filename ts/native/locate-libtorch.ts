@@ -197,9 +197,18 @@ function fromSystem(): LibTorchInfo {
 
 let cached: LibTorchInfo | undefined;
 
+export interface LocateOptions {
+  /** Search again instead of returning the first result. */
+  refresh?: boolean;
+  /** Python interpreters to ask, instead of PYTHON, the project's .venv and python3. */
+  pythons?: string[];
+  /** Skip the system's LibTorch (for tests). */
+  noSystem?: boolean;
+}
+
 /** Finds LibTorch, or throws LibTorchNotFoundError naming the three ways to install it. */
-export function locateLibTorch(opts: { refresh?: boolean } = {}): LibTorchInfo {
-  if (cached && !opts.refresh) return cached;
+export function locateLibTorch(opts: LocateOptions = {}): LibTorchInfo {
+  if (cached && !opts.refresh && !opts.pythons && !opts.noSystem) return cached;
   const attempts: string[] = [];
   const env = process.env.LIBTORCH;
   if (env) {
@@ -211,17 +220,19 @@ export function locateLibTorch(opts: { refresh?: boolean } = {}): LibTorchInfo {
     }
   }
   attempts.push('LIBTORCH is not set');
-  for (const py of pythonCandidates()) {
+  for (const py of opts.pythons ?? pythonCandidates()) {
     try {
       return (cached = fromPython(py));
     } catch (e) {
       attempts.push(`Python ${py}: ${(e as Error).message}`);
     }
   }
-  try {
-    return (cached = fromSystem());
-  } catch (e) {
-    attempts.push(`system: ${(e as Error).message}`);
+  if (!opts.noSystem) {
+    try {
+      return (cached = fromSystem());
+    } catch (e) {
+      attempts.push(`system: ${(e as Error).message}`);
+    }
   }
   throw new LibTorchNotFoundError(attempts);
 }
