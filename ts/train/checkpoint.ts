@@ -311,26 +311,31 @@ export function hasCheckpoint(runDir: string): boolean {
   return fs.existsSync(path.join(runDir, CHECKPOINT_FILES.trainer));
 }
 
-/** Reads and checks trainer.json. */
-export function readTrainerState(runDir: string): TrainerState {
-  const file = path.join(runDir, CHECKPOINT_FILES.trainer);
+/**
+ * Reads and parses a JSON file of a run folder; every failure is a CheckpointError naming the file.
+ * `missing` words the error when the file does not exist.
+ */
+export function readRunJson<T>(file: string, missing: () => string): T {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      const why = fs.existsSync(runDir) ? 'has no checkpoint (trainer.json is missing)' : 'does not exist';
-      throw new CheckpointError(`${runDir} ${why}`);
-    }
-    throw new CheckpointError(`${file}: cannot read (${code ?? (e as Error).message})`);
+    throw new CheckpointError(code === 'ENOENT' ? missing() : `${file}: cannot read (${code ?? (e as Error).message})`);
   }
-  let state: TrainerState;
   try {
-    state = JSON.parse(text) as TrainerState;
+    return JSON.parse(text) as T;
   } catch (e) {
     throw new CheckpointError(`${file}: not valid JSON (${(e as Error).message})`);
   }
+}
+
+/** Reads and checks trainer.json. */
+export function readTrainerState(runDir: string): TrainerState {
+  const file = path.join(runDir, CHECKPOINT_FILES.trainer);
+  const state = readRunJson<TrainerState>(file, () =>
+    `${runDir} ${fs.existsSync(runDir) ? 'has no checkpoint (trainer.json is missing)' : 'does not exist'}`,
+  );
   if (state?.format !== CHECKPOINT_FORMAT || typeof state.files !== 'object' || !Number.isInteger(state.epoch)) {
     throw new CheckpointError(`${file}: not a libtorch-gan checkpoint (expected format "${CHECKPOINT_FORMAT}")`);
   }

@@ -12,7 +12,7 @@ import { type Device } from '../tensor/dtype';
 import * as safetensors from '../tensor/safetensors';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
-import { checkpointFile, CheckpointError, CHECKPOINT_FILES, hasCheckpoint } from './checkpoint';
+import { checkpointFile, CheckpointError, CHECKPOINT_FILES, hasCheckpoint, readRunJson } from './checkpoint';
 import { type ResolvedConfig } from './config';
 import { type Preset } from './presets';
 import { type NoiseSpec } from './step-spec';
@@ -116,24 +116,9 @@ export interface RunInfo {
 /** Reads `<runDir>/config.json`; throws a CheckpointError naming the problem. */
 export function readRunInfo(runDir: string): RunInfo {
   const file = path.join(runDir, 'config.json');
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw new CheckpointError(
-        fs.existsSync(runDir) ? `${runDir} is not a run folder (config.json is missing)` : `run folder ${runDir} does not exist`,
-      );
-    }
-    throw new CheckpointError(`${file}: cannot read (${code ?? (e as Error).message})`);
-  }
-  let info: RunInfo;
-  try {
-    info = JSON.parse(text) as RunInfo;
-  } catch (e) {
-    throw new CheckpointError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
+  const info = readRunJson<RunInfo>(file, () =>
+    fs.existsSync(runDir) ? `${runDir} is not a run folder (config.json is missing)` : `run folder ${runDir} does not exist`,
+  );
   const preset = info?.config?.preset as Preset | undefined;
   if (!preset || typeof preset !== 'object' || !preset.generator || !preset.step?.noise) {
     throw new CheckpointError(`${file}: not a libtorch-gan run config (config.preset is missing)`);
