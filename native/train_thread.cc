@@ -2,7 +2,6 @@
 
 #include <condition_variable>
 #include <deque>
-#include <exception>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -12,50 +11,52 @@ namespace ltg {
 
 namespace {
 
+// Shared by the handle and the thread, so it outlives whichever goes last (the thread, at exit).
+struct Queue {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::packaged_task<void()>> tasks;
+  bool stop = false;
+};
+
 class TrainThread {
  public:
-  TrainThread() : thread_([this] { loop(); }) {}
+  TrainThread() : q_(std::make_shared<Queue>()) {
+    std::thread([q = q_] {
+      for (;;) {
+        std::packaged_task<void()> task;
+        {
+          std::unique_lock<std::mutex> lock(q->mu);
+          q->cv.wait(lock, [&] { return q->stop || !q->tasks.empty(); });
+          if (q->stop) return;
+          task = std::move(q->tasks.front());
+          q->tasks.pop_front();
+        }
+        task();
+      }
+    }).detach();  // never joined: process exit must not wait for an epoch in flight
+  }
   ~TrainThread() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
+      std::lock_guard<std::mutex> lock(q_->mu);
+      q_->stop = true;
     }
-    cv_.notify_all();
-    // At process exit an epoch may still run (the process is going away): never block exit on it.
-    thread_.detach();
+    q_->cv.notify_all();
   }
 
   void run(const std::function<void()>& fn) {
     std::packaged_task<void()> task(fn);
     auto done = task.get_future();
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back(std::move(task));
+      std::lock_guard<std::mutex> lock(q_->mu);
+      q_->tasks.push_back(std::move(task));
     }
-    cv_.notify_one();
-    done.get();
+    q_->cv.notify_one();
+    done.get();  // rethrows the task's exception here
   }
 
  private:
-  void loop() {
-    for (;;) {
-      std::packaged_task<void()> task;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-        if (stop_) return;
-        task = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      task();
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::packaged_task<void()>> queue_;
-  bool stop_ = false;
-  std::thread thread_;
+  std::shared_ptr<Queue> q_;
 };
 
 }  // namespace
