@@ -95,6 +95,7 @@ function realBatch(p, batch) {
 if (flag('--child')) {
   const [kind, preset, batch] = [opt('--kind'), opt('--preset'), Number(opt('--batch'))];
   const a = build(preset, kind === 'fused');
+  if (kind === 'fused') torch.setFlushDenormal(true); // as the Trainer trains
   let out;
   if (opt('--mode') === 'epoch') {
     const t0 = performance.now();
@@ -172,7 +173,7 @@ const section = [
   `Machine: ${cpu}, ${os.availableParallelism()} cores, ${threads} intra-op threads; LibTorch ${i.libtorch.fullVersion} (${i.blas}); ` +
     `Node ${process.version}; PyTorch ${py ? 'eager from ' + py : 'not run'}. Command: \`npm run bench${quick ? ' -- --quick' : ''}\`.`,
   '',
-  'Fused = `GanStep` (one native call per step; `trainEpoch` on its training thread) with `optim.Adam({ fused: true })`, as the Trainer and CLI train; ' +
+  'Fused = `GanStep` (one native call per step; `trainEpoch` on its training thread) with `optim.Adam({ fused: true })` and denormals flushed to zero, as the Trainer and CLI train; ' +
     'imperative = the facade, op by op, with the default single-tensor Adam; PyTorch eager = the same step in Python with its default Adam. ' +
     'Each path runs in a process of its own. ' +
     `Per-step figures: median of ${ROUNDS} interleaved rounds of ${STEPS} steps (after ${WARMUP} warm-up steps) per path. ` +

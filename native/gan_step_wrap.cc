@@ -9,6 +9,7 @@
 #include "optim_wrap.h"
 #include "tensor_wrap.h"
 #include "train_thread.h"
+#include "fp_mode.h"
 
 namespace ltg {
 
@@ -93,6 +94,7 @@ auto onTrainThread(F&& fn) -> decltype(fn()) {
   runOnTrainThread([&] {
     c10::AutoGradMode grad(true);
     if (at::get_num_threads() != threads) at::set_num_threads(threads);
+    applyFlushDenormal();
     out = fn();
   });
   return out;
@@ -116,6 +118,7 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
         c10::AutoGradMode grad(true);
         at::init_num_threads();
         at::set_num_threads(threads_);
+        applyFlushDenormal();
         result_ = step_->trainEpoch(data_, opt_, [&](const Progress& p) { progress.Send(&p, 1); }, stop);
       });
     } catch (const c10::Error& e) {

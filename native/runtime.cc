@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 
 #include "errors.h"
+#include "fp_mode.h"
 #include "tensor_wrap.h"
 
 namespace ltg {
@@ -91,6 +92,10 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   });
 }
 
+// setFlushDenormal(on) -> supported, as torch.set_flush_denormal
+Napi::Value SetFlushDenormal(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), setFlushDenormal(info[0].ToBoolean().Value())); }
+Napi::Value GetFlushDenormal(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), flushDenormal()); }
+
 Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
 
 Napi::Value CudaIsAvailable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), cudaDeviceCount() > 0); }
@@ -170,6 +175,8 @@ void InitRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("isGradEnabled", Napi::Function::New<IsGradEnabled>(env));
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env));
   exports.Set("getNumThreads", Napi::Function::New<GetNumThreads>(env));
+  exports.Set("setFlushDenormal", Napi::Function::New<SetFlushDenormal>(env));
+  exports.Set("getFlushDenormal", Napi::Function::New<GetFlushDenormal>(env));
   exports.Set("cudaIsAvailable", Napi::Function::New<CudaIsAvailable>(env));
   exports.Set("cudaDeviceCount", Napi::Function::New<CudaDeviceCount>(env));
   exports.Set("cudaSynchronize", Napi::Function::New<CudaSynchronize>(env));

@@ -107,7 +107,7 @@ g = nn.Sequential(*layers)
 g.load_state_dict(load_file(${JSON.stringify(path.join(run, 'generator.safetensors'))}), strict=True)
 g.eval()
 with torch.no_grad():
-    print(json.dumps(list(g(torch.zeros(1, 100)).shape)), float(g(torch.zeros(1, 100)).abs().max()))
+    print(json.dumps(list(g(torch.zeros(1, 100)).shape), separators=(',', ':')), float(g(torch.zeros(1, 100)).abs().max()))
 `;
     const [shape, maxAbs] = runPython(py!, ['-c', code]).trim().split(' ');
     expect(JSON.parse(shape)).toEqual([1, 784]);

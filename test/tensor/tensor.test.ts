@@ -132,6 +132,22 @@ describe('autograd', () => {
   });
 });
 
+describe('setFlushDenormal', () => {
+  it('treats denormal floats as zero when on, as torch.set_flush_denormal', () => {
+    torch.setFlushDenormal(false); // another suite in this worker may have left it on
+    const tiny = torch.tensor(new Float32Array([1e-39]), [1]); // a float32 denormal
+    expect(tiny.mul(1).item()).toBeCloseTo(1e-39, 45);
+    try {
+      expect(torch.setFlushDenormal(true)).toBe(true);
+      expect(torch.getFlushDenormal()).toBe(true);
+      expect(tiny.mul(1).item()).toBe(0);
+    } finally {
+      torch.setFlushDenormal(false);
+    }
+    expect(tiny.mul(1).item()).toBeCloseTo(1e-39, 45);
+  });
+});
+
 describe('RNG parity with PyTorch', () => {
   it('randn after manualSeed(0) equals known PyTorch values', () => {
     torch.manualSeed(0);

@@ -54,7 +54,7 @@ describe('parseConfig', () => {
     ]);
     expect(messages(() => parseConfig({ foo: 1 }))).toEqual([
       'config: unknown key "foo"; valid keys: preset, epochs, batchSize, lr, betas, zDim, device, seed, saveDir, ' +
-        'saveEvery, sampleEvery, verbose, threads, resume, data',
+        'saveEvery, sampleEvery, verbose, threads, flushDenormal, resume, data',
     ]);
     expect(messages(() => parseConfig({ data: { dataset: 'mnist', rot: 'x' } }))).toEqual([
       'config.data: unknown key "rot" (did you mean "root"?)',
@@ -189,6 +189,7 @@ describe('resolveConfig', () => {
       sampleEvery: 1,
       verbose: 1,
       threads: undefined,
+      flushDenormal: true,
       resume: undefined,
       data: { dataset: 'mnist', root: undefined, download: true },
     });

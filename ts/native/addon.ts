@@ -95,6 +95,8 @@ export interface NativeAddon {
   isGradEnabled(): boolean;
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  setFlushDenormal(on: boolean): boolean;
+  getFlushDenormal(): boolean;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   cudaSynchronize(): void;

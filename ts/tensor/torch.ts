@@ -164,6 +164,16 @@ export function setNumThreads(n: number): void {
 }
 export const getNumThreads = () => loadAddon().getNumThreads();
 
+/**
+ * As torch.set_flush_denormal: treat denormal floats as zero on the CPU (false where unsupported).
+ * Off by default, as in PyTorch. Applies process-wide here: this thread and the fused trainer's.
+ * A training run whose values underflow can otherwise slow down several-fold (seed000: 5 -> 13 ms/step).
+ */
+export function setFlushDenormal(on: boolean): boolean {
+  return loadAddon().setFlushDenormal(on);
+}
+export const getFlushDenormal = () => loadAddon().getFlushDenormal();
+
 export const cuda = {
   isAvailable: (): boolean => loadAddon().cudaIsAvailable(),
   deviceCount: (): number => loadAddon().cudaDeviceCount(),

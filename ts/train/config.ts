@@ -16,6 +16,8 @@
  *   sampleEvery  integer >= 0: sample grid every n epochs (default 1; 0 disables)
  *   verbose      0-3 (default 1), see VERBOSE_LEVELS
  *   threads      integer >= 1: CPU intra-op threads (absent: LibTorch's default)
+ *   flushDenormal boolean (default true): treat denormal floats as zero, as torch.set_flush_denormal(True);
+ *                a run whose values underflow otherwise slows down several-fold
  *   resume       non-empty string: checkpoint path to resume from
  *   data         { dataset: 'mnist' | 'fashion-mnist', root?: string, download?: boolean (default true) }
  *
@@ -95,6 +97,7 @@ export const RunConfigSchema = z.strictObject(
       .max(3, expected('an integer from 0 to 3'))
       .optional(),
     threads: intAtLeast(1).optional(),
+    flushDenormal: z.boolean(expected('true or false')).optional(),
     resume: nonEmptyString.optional(),
     data: DataSchema.optional(),
   },
@@ -116,6 +119,7 @@ export interface RunConfig {
   sampleEvery?: number;
   verbose?: VerboseLevel;
   threads?: number;
+  flushDenormal?: boolean;
   resume?: string;
   data?: { dataset: DatasetName; root?: string; download?: boolean };
 }
@@ -134,6 +138,8 @@ export interface ResolvedConfig {
   sampleEvery: number;
   verbose: VerboseLevel;
   threads: number | undefined;
+  /** Denormal floats treated as zero during training (torch.setFlushDenormal). */
+  flushDenormal: boolean;
   resume: string | undefined;
   data: { dataset: DatasetName; root: string | undefined; download: boolean };
 }
@@ -333,6 +339,7 @@ export function resolveConfig(config: RunConfig, env: { cudaAvailable: boolean }
     sampleEvery: c.sampleEvery ?? CONFIG_DEFAULTS.sampleEvery,
     verbose: c.verbose ?? CONFIG_DEFAULTS.verbose,
     threads: c.threads,
+    flushDenormal: c.flushDenormal ?? true,
     resume: c.resume,
     data: {
       dataset: c.data?.dataset ?? CONFIG_DEFAULTS.data.dataset,

@@ -256,6 +256,7 @@ export function resumeConfig(stored: ResolvedConfig, given: RunConfig | Resolved
 }
 
 export class Trainer extends EventEmitter<TrainerEvents> {
+  private flushDenormalBefore = false;
   /** The effective config (after init()). */
   config!: ResolvedConfig;
   runDir!: string;
@@ -335,6 +336,10 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     }
     const cfg = this.config;
     if (cfg.threads !== undefined) torch.setNumThreads(cfg.threads);
+    // Underflowing values make CPU float math several-fold slower (seed000: 5 -> 13 ms/step); runs
+    // flush denormals to zero unless the config says otherwise (kept as stored when resuming).
+    this.flushDenormalBefore = torch.getFlushDenormal();
+    torch.setFlushDenormal(cfg.flushDenormal ?? true);
 
     // data, uploaded once
     const ds =
@@ -664,6 +669,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.writer = null;
     if (!this.initialized) return;
     this.initialized = false;
+    torch.setFlushDenormal(this.flushDenormalBefore); // the mode is process-wide: give it back
     this.data.dispose();
     this.fixedNoise.dispose();
     this.generator.dispose();
