@@ -129,7 +129,6 @@ describe('optim', () => {
       }
       const diff = a.weight.sub(b.weight).abs().max().item();
       expect(diff).toBeLessThan(1e-6);
-      expect(a.weight.sub(b.weight.detach()).abs().sum().item()).toBeGreaterThanOrEqual(0);
       expect(optB.stateDict().state[0].step).toBe(10);
       expect(optB.stateDict().state[0].exp_avg).toBeDefined();
     }
