@@ -168,10 +168,7 @@ EpochResult GanStep::trainEpoch(const at::Tensor& data, const EpochOptions& opt,
   int64_t sinceCount = 0;
   EpochResult res;
   for (int64_t s = 0; s < steps; ++s) {
-    if (stop.load()) {
-      res.steps = s;
-      TORCH_CHECK(false, "epoch cancelled at step ", s, " of ", steps);
-    }
+    TORCH_CHECK(!stop.load(), "epoch cancelled at step ", s, " of ", steps);
     int64_t start = s * opt.batchSize, len = std::min(opt.batchSize, n - start);
     at::Tensor batch = opt.shuffle ? data.index_select(0, perm.narrow(0, start, len)) : data.narrow(0, start, len);
     if (batch.scalar_type() == at::kByte) {

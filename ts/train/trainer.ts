@@ -50,7 +50,7 @@ import {
 import { ConfigError, parseConfig, resolveConfig, type ConfigIssue, type ResolvedConfig, type RunConfig } from './config';
 import { GanStep, type EpochProgress, type EpochResult, type StepResult } from './gan-step';
 import { type OptimizerSpec, type Preset } from './presets';
-import { drawNoise, generate, IMAGE_SIDE, randomSeed, readRunInfo, type RunInfo, type Samples } from './sample';
+import { drawNoise, IMAGE_SIDE, randomSeed, readRunInfo, type RunInfo, type Samples } from './sample';
 
 export const RUN_FORMAT = 'libtorch-gan-run/1';
 /** Images in the fixed-noise sample grids (8 x 8). */
