@@ -38,6 +38,7 @@ GanStep::GanStep(Sequential g, Sequential d, std::shared_ptr<Optimizer> og, std:
     TORCH_CHECK(p.device() == device, "GanStep: generator is on ", device, " but a discriminator parameter is on ", p.device(), "; move both to one device");
   TORCH_CHECK(G.inFeatures() == -1 || G.inFeatures() == spec.zDim, "GanStep: noise dimension ", spec.zDim, " does not match the generator's input width ",
               G.inFeatures());
+  bad_ = at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(device));
 }
 
 at::Tensor GanStep::noise(int64_t n) const {
@@ -74,6 +75,26 @@ void GanStep::checkFinite(const at::Tensor& l, const char* which) const {
   }
 }
 
+void GanStep::guardFinite(const at::Tensor& l, const char* which) {
+  if (!capturable) return checkFinite(l, which);
+  at::NoGradGuard ng;
+  bad_.copy_(at::maximum(bad_, at::isfinite(l.detach()).logical_not().to(bad_.scalar_type())));
+}
+
+void GanStep::update(Optimizer& opt) {
+  if (capturable) opt.stepCapturable(bad_);
+  else opt.step();
+}
+
+void GanStep::throwIfSkipped(const StepTensors& r, bool counted) {
+  if (!capturable || bad_.item<float>() == 0) return;
+  bad_.zero_();
+  int64_t k = counted ? stepCount_-- : stepCount_ + 1;
+  auto v = [](const at::Tensor& t) { return t.defined() ? t.item<double>() : 0.0; };
+  TORCH_CHECK(false, "non-finite loss (D ", v(r.dLoss), ", G ", v(r.gLoss), ") at step ", k,
+              "; its update was skipped, weights are those of the last good step");
+}
+
 StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& zIn) {
   checkBatch(real);
   int64_t n = real.size(0);
@@ -93,11 +114,11 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& zIn) {
   at::Tensor fakeIn = spec.detachFakeForD ? fake.detach() : fake;
   StepTensors r;
   if (spec.separateDBackward) {
-    checkFinite(lossReal, "discriminator (real)");
+    guardFinite(lossReal, "discriminator (real)");
     lossReal.backward();
     at::Tensor dFakeOut = D.forward(fakeIn);
     at::Tensor lossFake = loss(dFakeOut, spec.fakeLabel);
-    checkFinite(lossFake, "discriminator (fake)");
+    guardFinite(lossFake, "discriminator (fake)");
     lossFake.backward({}, spec.reuseFakeForG && !spec.detachFakeForD);
     r.dLoss = (lossReal + lossFake).detach();
     r.dFake = meanProb(dFakeOut);
@@ -105,14 +126,14 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& zIn) {
     at::Tensor dFakeOut = D.forward(fakeIn);
     at::Tensor lossFake = loss(dFakeOut, spec.fakeLabel);
     at::Tensor dLoss = spec.dLossMean ? (lossReal + lossFake) / 2 : lossReal + lossFake;
-    checkFinite(dLoss, "discriminator");
+    guardFinite(dLoss, "discriminator");
     // A non-detached fake that G reuses needs G's graph kept for G's backward (seed 003).
     dLoss.backward({}, spec.reuseFakeForG && !spec.detachFakeForD);
     r.dLoss = dLoss.detach();
     r.dFake = meanProb(dFakeOut);
   }
   r.dReal = meanProb(dRealOut);
-  optD->step();
+  update(*optD);
   fake_ = spec.reuseFakeForG ? fake : at::Tensor();
   return r;
 }
@@ -134,9 +155,9 @@ StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn) {
   FreezeGuard freezeD(D.parameters());
   at::Tensor out = D.forward(fake);
   at::Tensor gLoss = loss(out, 1.0);  // flipped labels: G wants D to call its fakes real
-  checkFinite(gLoss, "generator");
+  guardFinite(gLoss, "generator");
   gLoss.backward();
-  optG->step();
+  update(*optG);
   StepTensors r;
   r.gLoss = gLoss.detach();
   r.dFake = meanProb(out);
@@ -148,6 +169,82 @@ StepTensors GanStep::step(const at::Tensor& real, const at::Tensor& zD, const at
   StepTensors g = stepG(real.size(0), zG);
   ++stepCount_;
   return {d.dLoss, g.gLoss, d.dReal, d.dFake};
+}
+
+bool GanStep::graphUsable() const {
+  return cudaGraphs && capturable && device.is_cuda() && graphFailure_.empty() && cudaGraphsCompiled();
+}
+
+bool GanStep::graphCurrent() const {
+  return optG->version == graphVerG_ && optD->version == graphVerD_ && optG->lr == graphLrG_ && optD->lr == graphLrD_ && G.training == graphTrainG_ &&
+         D.training == graphTrainD_;
+}
+
+std::string GanStep::graphStatus() const {
+  if (!device.is_cuda()) return "off: not on a CUDA device";
+  if (!cudaGraphs) return "off: disabled (cudaGraphs: false)";
+  if (!capturable) return "off: needs capturable: true";
+  if (!cudaGraphsCompiled()) return "off: this build has no CUDA graph support (LibTorch's CUDA headers were not found at build time)";
+  if (!graphFailure_.empty()) return "off: capture failed: " + graphFailure_;
+  if (graph_) return "replaying (batch " + std::to_string(graphBatch_) + ")";
+  return "warming up";
+}
+
+StepTensors GanStep::stepAuto(const at::Tensor& real) {
+  SideStream side(device);
+  return stepAutoOnStream(real);
+}
+
+StepTensors GanStep::stepAutoOnStream(const at::Tensor& real) {
+  if (!graphUsable()) return step(real, {}, {});
+  checkBatch(real);
+  int64_t n = real.size(0);
+  if (graph_ && !graphCurrent()) {
+    graph_.reset();  // state the graph cannot see changed: capture again after a warm-up
+    warm_ = 0;
+  }
+  if (graph_) {
+    if (n != graphBatch_) return step(real, {}, {});  // an epoch's short last batch: eager, the graph kept
+    graphReal_.copy_(real);
+    graph_->replay();
+    ++stepCount_;
+    return graphOut_;
+  }
+  if (n != warmBatch_) {
+    warmBatch_ = n;
+    warm_ = 0;
+  }
+  // Eager steps first on this stream: lazy state (optimizer moments, cuBLAS workspaces) must exist
+  // before capture, as PyTorch's whole-network capture recipe does.
+  if (warm_ < kWarmupSteps) {
+    ++warm_;
+    return step(real, {}, {});
+  }
+  graphReal_ = real.clone();
+  auto graph = std::make_unique<StepGraph>();
+  StepTensors out;
+  std::string why;
+  int64_t count = stepCount_;
+  bool ok = graph->capture([&] { out = step(graphReal_, {}, {}); }, why);
+  stepCount_ = count;  // capture records the step without running it
+  fake_ = at::Tensor();
+  if (!ok) {
+    graphFailure_ = why.empty() ? "unknown error" : why;
+    graphReal_ = at::Tensor();
+    return step(real, {}, {});
+  }
+  graph_ = std::move(graph);
+  graphOut_ = out;
+  graphBatch_ = n;
+  graphVerG_ = optG->version;
+  graphVerD_ = optD->version;
+  graphLrG_ = optG->lr;
+  graphLrD_ = optD->lr;
+  graphTrainG_ = G.training;
+  graphTrainD_ = D.training;
+  graph_->replay();
+  ++stepCount_;
+  return graphOut_;
 }
 
 EpochResult GanStep::trainEpoch(const at::Tensor& data, const EpochOptions& opt, const std::function<void(const Progress&)>& onProgress,
@@ -162,10 +259,10 @@ EpochResult GanStep::trainEpoch(const at::Tensor& data, const EpochOptions& opt,
     auto gen = at::make_generator<at::CPUGeneratorImpl>(opt.seed);
     perm = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong)).to(data.device());
   }
-  std::vector<at::Tensor> record;
-  at::Tensor sums = at::zeros({4}, at::TensorOptions().dtype(at::kDouble).device(device));
-  at::Tensor since = at::zeros({4}, sums.options());
-  int64_t sinceCount = 0;
+  SideStream side(device);
+  // Per-step [dLoss, gLoss, dReal, dFake], kept on the device: reports and the epoch's means read it.
+  at::Tensor losses = at::empty({steps, 4}, at::TensorOptions().dtype(at::kDouble).device(device));
+  int64_t reported = 0;
   EpochResult res;
   for (int64_t s = 0; s < steps; ++s) {
     TORCH_CHECK(!stop.load(), "epoch cancelled at step ", s, " of ", steps);
@@ -178,31 +275,39 @@ EpochResult GanStep::trainEpoch(const at::Tensor& data, const EpochOptions& opt,
       batch = batch.to(dtype);
     }
     if (batch.dim() > 2) batch = batch.flatten(1);
-    StepTensors r = step(batch, {}, {});
-    at::Tensor row = at::stack({r.dLoss, r.gLoss, r.dReal, r.dFake}).to(at::kDouble);
-    sums.add_(row);
-    since.add_(row);
-    ++sinceCount;
-    if (opt.recordSteps) record.push_back(row.to(at::kFloat));
+    StepTensors r = stepAutoOnStream(batch);
+    losses.select(0, s).copy_(at::stack({r.dLoss, r.gLoss, r.dReal, r.dFake}));
     res.images += len;
-    bool report = onProgress && (sinceCount >= opt.progressEvery || s + 1 == steps);
-    if (report) {
-      at::Tensor m = (since / double(sinceCount)).to(at::kCPU);
-      auto a = m.accessor<double, 1>();
-      TORCH_CHECK(std::isfinite(a[0]) && std::isfinite(a[1]), "non-finite loss (D ", a[0], ", G ", a[1], ") by step ", s + 1);
-      onProgress({s + 1, steps, a[0], a[1], a[2], a[3]});
-      since.zero_();
-      sinceCount = 0;
+    if (s + 1 - reported < opt.progressEvery && s + 1 < steps) continue;
+    // A report: one small read back per progressEvery steps (the only sync of the loop on a device).
+    at::Tensor window = losses.narrow(0, reported, s + 1 - reported);
+    at::Tensor m = window.mean(0);
+    if (capturable) m = at::cat({m, bad_.to(at::kDouble).reshape({1})});
+    m = m.to(at::kCPU);
+    auto a = m.accessor<double, 1>();
+    if (capturable && a[4] != 0) {
+      at::Tensor rows = window.to(at::kCPU);
+      auto w = rows.accessor<double, 2>();
+      int64_t first = 0;
+      while (first + 1 < rows.size(0) && std::isfinite(w[first][0]) && std::isfinite(w[first][1])) ++first;
+      int64_t k = reported + first + 1, skipped = s + 1 - k;
+      bad_.zero_();
+      stepCount_ -= skipped + 1;
+      TORCH_CHECK(false, "non-finite loss (D ", w[first][0], ", G ", w[first][1], ") at step ", k, " of ", steps,
+                  "; training stopped: that update and the ", skipped, " after it were skipped, so the weights are those of step ", k - 1);
     }
+    TORCH_CHECK(std::isfinite(a[0]) && std::isfinite(a[1]), "non-finite loss (D ", a[0], ", G ", a[1], ") by step ", s + 1);
+    if (onProgress) onProgress({s + 1, steps, a[0], a[1], a[2], a[3]});
+    reported = s + 1;
   }
   res.steps = steps;
-  at::Tensor m = (sums / double(std::max<int64_t>(steps, 1))).to(at::kCPU);
+  at::Tensor m = losses.mean(0).to(at::kCPU);
   auto a = m.accessor<double, 1>();
   res.dLoss = a[0];
   res.gLoss = a[1];
   res.dReal = a[2];
   res.dFake = a[3];
-  if (opt.recordSteps && !record.empty()) res.perStep = at::stack(record).to(at::kCPU);
+  if (opt.recordSteps) res.perStep = losses.to(at::kFloat).to(at::kCPU);
   return res;
 }
 

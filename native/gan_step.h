@@ -11,6 +11,7 @@
 
 #include "optim.h"
 #include "sequential.h"
+#include "step_graph.h"
 
 namespace ltg {
 
@@ -62,6 +63,13 @@ class GanStep {
   // The G update on n samples; z is G's noise (drawn when undefined and not reusing D's fake).
   StepTensors stepG(int64_t n, const at::Tensor& z);
   StepTensors step(const at::Tensor& real, const at::Tensor& zD, const at::Tensor& zG);
+  // step(real) with noise drawn here; on CUDA, once warm, through a captured CUDA graph (graphStatus()).
+  // The returned tensors are the graph's static outputs: read them before the next step.
+  StepTensors stepAuto(const at::Tensor& real);
+  // Capturable mode: throws when a step since the last call had a non-finite loss (that update and
+  // any after it were skipped on the device), naming the step; counted says the step was a full step.
+  void throwIfSkipped(const StepTensors& r, bool counted);
+  std::string graphStatus() const;
 
   // Throws (c10::Error) when the batch's shape, dtype or device does not fit the models.
   void checkBatch(const at::Tensor& real) const;
@@ -74,13 +82,35 @@ class GanStep {
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;
   std::atomic<bool> busy{false};
+  // Sync-free mode (default on CUDA): optimizers update through stepCapturable and a non-finite loss
+  // skips updates on the device instead of a per-step host check. CUDA graphs need it.
+  bool capturable = false;
+  bool cudaGraphs = true;
 
  private:
   at::Tensor loss(const at::Tensor& out, double label) const;
   at::Tensor meanProb(const at::Tensor& out) const;
   void checkFinite(const at::Tensor& loss, const char* which) const;
+  void guardFinite(const at::Tensor& loss, const char* which);
+  void update(Optimizer& opt);
+  StepTensors stepAutoOnStream(const at::Tensor& real);
+  bool graphUsable() const;
+  bool graphCurrent() const;
   at::Tensor fake_;  // D's fake batch, kept for G when reuseFakeForG
   int64_t stepCount_ = 0;
+  at::Tensor bad_;   // capturable mode: 1 once a loss was non-finite; updates are skipped while set
+
+  // CUDA graph of one step: captured after kWarmupSteps eager steps of one batch size, replayed
+  // while the optimizers' state, learning rates and train/eval modes are those it captured.
+  static constexpr int kWarmupSteps = 3;
+  std::unique_ptr<StepGraph> graph_;
+  at::Tensor graphReal_;
+  StepTensors graphOut_;
+  int64_t graphBatch_ = -1, warmBatch_ = -1, warm_ = 0;
+  uint64_t graphVerG_ = 0, graphVerD_ = 0;
+  double graphLrG_ = 0, graphLrD_ = 0;
+  bool graphTrainG_ = true, graphTrainD_ = true;
+  std::string graphFailure_;  // set when capture failed: steps stay eager
 };
 
 }  // namespace ltg

@@ -172,7 +172,8 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
                              InstanceMethod<&GanStepWrap::StepG>("stepG"), InstanceMethod<&GanStepWrap::SetTraining>("setTraining"),
                              InstanceMethod<&GanStepWrap::TrainEpoch>("trainEpoch"), InstanceMethod<&GanStepWrap::RequestStop>("requestStop"),
                              InstanceMethod<&GanStepWrap::IsBusy>("isBusy"), InstanceMethod<&GanStepWrap::Noise>("noise"),
-                             InstanceMethod<&GanStepWrap::Generate>("generate")});
+                             InstanceMethod<&GanStepWrap::Generate>("generate"), InstanceMethod<&GanStepWrap::GraphStatus>("graphStatus"),
+                             InstanceMethod<&GanStepWrap::IsCapturable>("isCapturable")});
     addonData(env).ganStepCtor = Napi::Persistent(ctor);
     exports.Set("NativeGanStep", ctor);
   }
@@ -206,6 +207,10 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       spec.low = num(env, nz, "low", -1);
       spec.high = num(env, nz, "high", 1);
       step_ = std::make_shared<GanStep>(std::move(g), std::move(d), optG, optD, spec);
+      // Sync-free updates by default where a host check per step would stall the device.
+      auto flag = [&](const char* key, bool dflt) { return o.Has(key) && !o.Get(key).IsUndefined() ? o.Get(key).ToBoolean().Value() : dflt; };
+      step_->capturable = flag("capturable", step_->device.is_cuda());
+      step_->cudaGraphs = flag("cudaGraphs", true);
     });
   }
 
@@ -228,7 +233,11 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       ensureIdle(env);
       at::Tensor real = TensorWrap::Get(env, info[0], "step(realBatch)");
       at::Tensor zD = optZ(env, info, 1, "step(zD)"), zG = optZ(env, info, 2, "step(zG)");
-      return resultToJs(env, onTrainThread([&] { return step_->step(real, zD, zG); }));
+      return resultToJs(env, onTrainThread([&] {
+        StepTensors r = zD.defined() || zG.defined() ? step_->step(real, zD, zG) : step_->stepAuto(real);
+        step_->throwIfSkipped(r, true);
+        return r;
+      }));
     });
   }
 
@@ -238,7 +247,11 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       ensureIdle(env);
       at::Tensor real = TensorWrap::Get(env, info[0], "trainDiscriminator(realBatch)");
       at::Tensor z = optZ(env, info, 1, "trainDiscriminator(z)");
-      return resultToJs(env, onTrainThread([&] { return step_->stepD(real, z); }));
+      return resultToJs(env, onTrainThread([&] {
+        StepTensors r = step_->stepD(real, z);
+        step_->throwIfSkipped(r, false);
+        return r;
+      }));
     });
   }
 
@@ -249,7 +262,11 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       double n = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
       if (!(n >= 1) || n != double(int64_t(n))) throwType(env, "trainGenerator(batchSize): expected a positive integer, got " + info[0].ToString().Utf8Value());
       at::Tensor z = optZ(env, info, 1, "trainGenerator(z)");
-      return resultToJs(env, onTrainThread([&] { return step_->stepG(int64_t(n), z); }));
+      return resultToJs(env, onTrainThread([&] {
+        StepTensors r = step_->stepG(int64_t(n), z);
+        step_->throwIfSkipped(r, false);
+        return r;
+      }));
     });
   }
 
@@ -329,6 +346,8 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
   }
 
   Napi::Value IsBusy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), bool(step_->busy)); }
+  Napi::Value GraphStatus(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), step_->graphStatus()); }
+  Napi::Value IsCapturable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), step_->capturable); }
 
   std::shared_ptr<GanStep> step_;
   EpochWorker* worker_ = nullptr;
@@ -348,6 +367,7 @@ void EpochWorker::OnOK() {
   o.Set("dReal", result_.dReal);
   o.Set("dFake", result_.dFake);
   if (result_.perStep.defined()) o.Set("perStep", TensorWrap::New(env, result_.perStep));
+  o.Set("cudaGraph", owner_->step_->graphStatus());
   deferred_.Resolve(o);
 }
 

@@ -27,6 +27,12 @@ void Adam::step() {
       st->expAvgSq = at::zeros_like(param, at::MemoryFormat::Preserve);
       if (amsgrad) st->maxExpAvgSq = at::zeros_like(param, at::MemoryFormat::Preserve);
     }
+    if (st->stepT.defined()) {
+      // Back from capturable updates: the count moves to the host, so a captured graph is stale.
+      st->step = st->stepT.item<double>();
+      st->stepT.reset();
+      ++version;
+    }
     st->step += 1;
     if (fused && param.device().is_cpu() && param.scalar_type() == at::kFloat && param.is_contiguous() && grad.scalar_type() == at::kFloat) {
       if (amsgrad && !st->maxExpAvgSq.defined()) st->maxExpAvgSq = at::zeros_like(param, at::MemoryFormat::Preserve);
@@ -50,6 +56,36 @@ void Adam::step() {
     }
     param.addcdiv_(st->expAvg, denom, -stepSize);
   }
+}
+
+// torch.optim.adam._fused_adam: PyTorch's fused kernel over all parameters, step counts on the device.
+void Adam::stepCapturable(const at::Tensor& foundInf) {
+  at::NoGradGuard noGrad;
+  std::vector<at::Tensor> ps, gs, ms, vs, vmax, steps;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const at::Tensor& param = params_[i];
+    if (!param.grad().defined()) continue;
+    auto& st = state[i];
+    if (!st) {
+      st.emplace();
+      st->expAvg = at::zeros_like(param, at::MemoryFormat::Preserve);
+      st->expAvgSq = at::zeros_like(param, at::MemoryFormat::Preserve);
+    }
+    if (amsgrad && !st->maxExpAvgSq.defined()) st->maxExpAvgSq = at::zeros_like(param, at::MemoryFormat::Preserve);
+    if (!st->stepT.defined()) st->stepT = at::full({}, st->step, at::TensorOptions().dtype(at::kFloat).device(param.device()));
+    ps.push_back(param);
+    gs.push_back(param.grad());
+    ms.push_back(st->expAvg);
+    vs.push_back(st->expAvgSq);
+    if (amsgrad) vmax.push_back(st->maxExpAvgSq);
+    steps.push_back(st->stepT);
+  }
+  if (ps.empty()) return;
+  // A skipped update leaves the count too: add 1 - foundInf.
+  if (foundInf.defined()) at::_foreach_add_(steps, at::rsub(foundInf, 1));
+  else at::_foreach_add_(steps, 1);
+  at::_fused_adam_(ps, gs, ms, vs, vmax, steps, lr, beta1, beta2, weightDecay, eps, amsgrad, maximize, std::nullopt,
+                   foundInf.defined() ? std::optional<at::Tensor>(foundInf) : std::nullopt);
 }
 
 namespace {
@@ -107,6 +143,31 @@ SGD::SGD(std::vector<at::Tensor> params, double lr_, double m, double d, double 
   momentumBuffer.resize(params_.size());
 }
 
+// torch.optim.sgd._fused_sgd.
+void SGD::stepCapturable(const at::Tensor& foundInf) {
+  at::NoGradGuard noGrad;
+  std::vector<at::Tensor> ps, gs, bufs;
+  bool first = momentum != 0;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (!params_[i].grad().defined()) continue;
+    ps.push_back(params_[i]);
+    gs.push_back(params_[i].grad());
+    if (momentum != 0 && momentumBuffer[i].defined()) first = false;
+  }
+  if (ps.empty()) return;
+  if (momentum != 0) {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      if (!params_[i].grad().defined()) continue;
+      at::Tensor& buf = momentumBuffer[i];
+      // The first step copies the gradient in (empty is enough); a late parameter starts from zero.
+      if (!buf.defined()) buf = first ? at::empty_like(params_[i].grad()) : at::zeros_like(params_[i].grad());
+      bufs.push_back(buf);
+    }
+  }
+  at::_fused_sgd_(ps, gs, bufs, weightDecay, momentum, lr, dampening, nesterov, maximize, first, std::nullopt,
+                  foundInf.defined() ? std::optional<at::Tensor>(foundInf) : std::nullopt);
+}
+
 // torch.optim.sgd._single_tensor_sgd.
 void SGD::step() {
   at::NoGradGuard noGrad;
@@ -117,7 +178,10 @@ void SGD::step() {
     if (weightDecay != 0) grad = grad.add(param, weightDecay);
     if (momentum != 0) {
       at::Tensor& buf = momentumBuffer[i];
-      if (!buf.defined()) buf = grad.clone().detach();
+      if (!buf.defined()) {
+        buf = grad.clone().detach();
+        ++version;  // a new buffer: a graph captured before it would not see it
+      }
       else buf.mul_(momentum).add_(grad, 1 - dampening);
       grad = nesterov ? grad.add(buf, momentum) : buf;
     }

@@ -15,12 +15,19 @@ class Optimizer {
   explicit Optimizer(std::vector<at::Tensor> params) : params_(std::move(params)) {}
   virtual ~Optimizer() = default;
   virtual void step() = 0;
+  // The sync-free update of the fused step on a device, as PyTorch's fused/capturable optimizers: the
+  // bookkeeping stays on the device and nothing is read back, so a CUDA graph can capture it. Where
+  // foundInf (a 0-dim float tensor, or undefined) is 1 the update is skipped, on the device.
+  virtual void stepCapturable(const at::Tensor& foundInf) = 0;
   // set_to_none=True, PyTorch's default since 2.0.
   void zeroGrad() {
     for (auto& p : params_) p.mutable_grad().reset();
   }
   const std::vector<at::Tensor>& params() const { return params_; }
   double lr = 1e-3;
+  // Bumped by host-side changes a captured CUDA graph cannot see: state loaded, or a non-capturable
+  // step that replaced state tensors.
+  uint64_t version = 0;
 
  protected:
   std::vector<at::Tensor> params_;
@@ -29,6 +36,10 @@ class Optimizer {
 struct AdamState {
   double step = 0;  // PyTorch keeps a float32 scalar tensor; the value is an exact small integer
   at::Tensor expAvg, expAvgSq, maxExpAvgSq;
+  // The step count on the parameter's device (float32, 0-dim) once capturable updates ran; while
+  // defined it, not `step`, holds the count.
+  at::Tensor stepT;
+  double stepCount() const { return stepT.defined() ? stepT.item<double>() : step; }
 };
 
 class Adam : public Optimizer {
@@ -36,6 +47,7 @@ class Adam : public Optimizer {
   Adam(std::vector<at::Tensor> params, double lr, double beta1, double beta2, double eps, double weightDecay, bool amsgrad, bool maximize,
        bool fused = false);
   void step() override;
+  void stepCapturable(const at::Tensor& foundInf) override;
   double beta1, beta2, eps, weightDecay;
   bool amsgrad, maximize;
   // PyTorch's fused=True: one pass over each parameter (float32 on CPU) instead of ~8 tensor ops; the
@@ -51,6 +63,7 @@ class SGD : public Optimizer {
  public:
   SGD(std::vector<at::Tensor> params, double lr, double momentum, double dampening, double weightDecay, bool nesterov, bool maximize);
   void step() override;
+  void stepCapturable(const at::Tensor& foundInf) override;
   double momentum, dampening, weightDecay;
   bool nesterov, maximize;
   std::vector<at::Tensor> momentumBuffer;  // undefined until first step with momentum

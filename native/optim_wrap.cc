@@ -100,7 +100,7 @@ class AdamWrap : public Napi::ObjectWrap<AdamWrap> {
         continue;
       }
       auto o = Napi::Object::New(env);
-      o.Set("step", st->step);
+      o.Set("step", st->stepCount());
       o.Set("expAvg", tensorOrNull(env, st->expAvg));
       o.Set("expAvgSq", tensorOrNull(env, st->expAvgSq));
       o.Set("maxExpAvgSq", tensorOrNull(env, st->maxExpAvgSq));
@@ -118,6 +118,7 @@ class AdamWrap : public Napi::ObjectWrap<AdamWrap> {
       size_t i = size_t(d);
       if (info[1].IsNull() || info[1].IsUndefined()) {
         adam->state[i].reset();
+        ++adam->version;
         return env.Undefined();
       }
       auto o = info[1].As<Napi::Object>();
@@ -135,6 +136,7 @@ class AdamWrap : public Napi::ObjectWrap<AdamWrap> {
       st.maxExpAvgSq = load("maxExpAvgSq");
       if (!st.expAvg.defined() || !st.expAvgSq.defined()) throwError(env, "Adam.setState: expAvg and expAvgSq are required");
       adam->state[i] = st;
+      ++adam->version;
       return env.Undefined();
     });
   }

@@ -163,28 +163,35 @@ describe.each(NAMES)('parity with PyTorch: %s', (name) => {
   });
 
   // fused Adam is the Trainer's: one native pass per parameter, equal to PyTorch's update up to rounding.
-  test.each([['single-tensor', false], ['fused', true]])('fused native step with %s Adam reproduces PyTorch’s losses and weights', (_, fusedAdam) => {
+  // capturable is CUDA's default: PyTorch's own fused Adam/SGD kernels with step counts on the device.
+  test.each([
+    ['single-tensor', false, false],
+    ['fused', true, false],
+    ['capturable (PyTorch fused kernels)', false, true],
+  ])('fused native step with %s optimizer reproduces PyTorch’s losses and weights', (_, fusedAdam, capturable) => {
     const fx = load(name);
     const m = build(p, fusedAdam as boolean);
     const { zD, zG } = drawNoise(p);
     const xs = batches(p);
-    const gan = new GanStep(m.G, m.D, m.optG, m.optD, p.step);
+    const gan = new GanStep(m.G, m.D, m.optG, m.optD, p.step, { capturable: capturable as boolean });
+    expect(gan.capturable).toBe(capturable);
+    expect(gan.cudaGraph).toBe('off: not on a CUDA device');
     torch.manualSeed(99);
     const got = xs.map((x, i) => gan.step(x, { zD: zD[i], zG: zG[i] }));
     expectLosses(got, fx.steps);
     expectWeights(name, state(m.G, m.D), fx, 'final', atol);
   });
 
-  test('trainEpoch without shuffle equals the same sequence of step() calls', async () => {
+  test.each([false, true])('trainEpoch without shuffle equals the same sequence of step() calls (capturable: %s)', async (capturable) => {
     const a = build(p);
     drawNoise(p);
-    const ganA = new GanStep(a.G, a.D, a.optG, a.optD, p.step);
+    const ganA = new GanStep(a.G, a.D, a.optG, a.optD, p.step, { capturable });
     torch.manualSeed(99);
     const steps = batches(p).map((x) => ganA.step(x));
 
     const b = build(p);
     drawNoise(p);
-    const ganB = new GanStep(b.G, b.D, b.optG, b.optD, p.step);
+    const ganB = new GanStep(b.G, b.D, b.optG, b.optD, p.step, { capturable });
     torch.manualSeed(99);
     const r = await ganB.trainEpoch(rawBatches(p), { batchSize: p.batchSize, shuffle: false, normalize: p.normalize, recordSteps: true });
     expect(r.steps).toBe(STEPS);

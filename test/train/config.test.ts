@@ -54,7 +54,7 @@ describe('parseConfig', () => {
     ]);
     expect(messages(() => parseConfig({ foo: 1 }))).toEqual([
       'config: unknown key "foo"; valid keys: preset, epochs, batchSize, lr, betas, zDim, device, seed, saveDir, ' +
-        'saveEvery, sampleEvery, verbose, threads, flushDenormal, resume, data',
+        'saveEvery, sampleEvery, verbose, threads, flushDenormal, cudaGraphs, resume, data',
     ]);
     expect(messages(() => parseConfig({ data: { dataset: 'mnist', rot: 'x' } }))).toEqual([
       'config.data: unknown key "rot" (did you mean "root"?)',
@@ -190,6 +190,7 @@ describe('resolveConfig', () => {
       verbose: 1,
       threads: undefined,
       flushDenormal: true,
+      cudaGraphs: true,
       resume: undefined,
       data: { dataset: 'mnist', root: undefined, download: true },
     });

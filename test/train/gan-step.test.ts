@@ -2,6 +2,7 @@ import { BCELoss } from '../../ts/nn/loss';
 import { fromSpec } from '../../ts/nn/from-spec';
 import { Adam } from '../../ts/optim/optimizer';
 import * as torch from '../../ts/tensor/torch';
+import { Tensor } from '../../ts/tensor/tensor';
 import { GanStep } from '../../ts/train/gan-step';
 import { imperativeStep } from '../../ts/train/imperative-step';
 import { presets } from '../../ts/train/presets';
@@ -69,6 +70,60 @@ describe('GanStep', () => {
     expect(D.parameters()[0].allclose(before, 0, 0)).toBe(true);
     // With a sigmoid D (BCELoss), ATen itself refuses NaN probabilities, also before any update.
     expect(() => vanilla().gan.step(torch.full([8, 784], NaN))).toThrow(/between 0 and 1/);
+  });
+
+  // capturable is the CUDA default (no per-step host check); on CPU it runs the same code path.
+  function udacity(capturable: boolean) {
+    torch.manualSeed(1);
+    const p = presets.udacity; // logits + BCEWithLogits: NaN flows into the loss
+    const G = fromSpec(p.generator);
+    const D = fromSpec(p.discriminator);
+    const optG = new Adam(G.parameters());
+    const optD = new Adam(D.parameters());
+    return { G, D, optG, optD, gan: new GanStep(G, D, optG, optD, p.step, { capturable }) };
+  }
+  const weights = (m: { G: { parameters(): Tensor[] }; D: { parameters(): Tensor[] } }) =>
+    [...m.G.parameters(), ...m.D.parameters()].map((t) => t.clone());
+  const same = (a: Tensor[], b: Tensor[]) => a.every((t, i) => t.allclose(b[i], 0, 0));
+
+  it('capturable: a NaN loss skips its update on the device; the error names the step; training goes on after', () => {
+    const m = udacity(true);
+    expect(m.gan.capturable).toBe(true);
+    m.gan.step(torch.rand([8, 784]));
+    const before = weights(m);
+    expect(() => m.gan.step(torch.full([8, 784], NaN))).toThrow(/non-finite loss \(D -?nan, G [^)]*\) at step 2; its update was skipped, weights are those of the last good step/);
+    expect(same(weights(m), before)).toBe(true);
+    // The skipped step did not count: Adam's step count (kept on the device) is 1, then 2 after a good step.
+    expect(m.optD.stateDict().state[0].step).toBe(1);
+    const r = m.gan.step(torch.rand([8, 784]));
+    expect(Number.isFinite(r.dLoss)).toBe(true);
+    expect(same(weights(m), before)).toBe(false);
+    expect(m.optD.stateDict().state[0].step).toBe(2);
+    expect(m.optG.stateDict().state[0].step).toBe(2);
+    // An imperative optimizer step afterwards continues the count (it moves back to the host).
+    m.optD.step();
+    expect(m.optD.stateDict().state[0].step).toBe(3);
+  });
+
+  it('capturable trainEpoch: a NaN batch stops the epoch at the next report, weights those of the last good step', async () => {
+    const data = torch.rand([80, 784]).mul(2).sub(1);
+    data.narrow(0, 50, 10).fill_(NaN); // batch 6 of 8 (batchSize 10)
+    const a = udacity(true);
+    torch.manualSeed(3);
+    await expect(a.gan.trainEpoch(data, { batchSize: 10, shuffle: false, progressEvery: 4 })).rejects.toThrow(
+      /non-finite loss \(D -?nan, G [^)]*\) at step 6 of 8; training stopped: that update and the 2 after it were skipped, so the weights are those of step 5/,
+    );
+    expect(a.gan.busy).toBe(false);
+    // The same five good batches through a twin give the same weights.
+    const b = udacity(true);
+    torch.manualSeed(3);
+    await b.gan.trainEpoch(data.narrow(0, 0, 50), { batchSize: 10, shuffle: false });
+    expect(same(weights(a), weights(b))).toBe(true);
+    expect(a.optD.stateDict().state[0].step).toBe(5);
+    // Not sticky: the model trains on.
+    const r = await a.gan.trainEpoch(data.narrow(0, 0, 50), { batchSize: 10 });
+    expect(Number.isFinite(r.dLoss)).toBe(true);
+    expect(a.optD.stateDict().state[0].step).toBe(10);
   });
 
   it('trainEpoch runs off the event loop: a timer keeps firing on time', async () => {

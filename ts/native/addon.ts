@@ -52,6 +52,7 @@ export interface NativeEpochResult extends NativeStepResult {
   steps: number;
   images: number;
   perStep?: NativeTensor;
+  cudaGraph: string;
 }
 
 export interface NativeProgress extends NativeStepResult {
@@ -69,6 +70,8 @@ export interface NativeGanStep {
   isBusy(): boolean;
   noise(n: number): NativeTensor;
   generate(z: NativeTensor): NativeTensor;
+  graphStatus(): string;
+  isCapturable(): boolean;
 }
 
 export interface NativeInfo {

@@ -131,6 +131,16 @@ function describe(
       if (fs.existsSync(path.join(inc, 'cuda_runtime_api.h')) && fs.existsSync(path.join(inc, 'crt', 'host_defines.h'))) cudaIncludeDirs.push(inc);
     }
   }
+  if (cuda && cudaIncludeDirs.length === 0) {
+    // Otherwise an installed CUDA toolkit's headers (CUDA_HOME, CUDA_PATH, /usr/local/cuda).
+    for (const home of [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda']) {
+      const inc = home ? path.join(home, 'include') : '';
+      if (inc && fs.existsSync(path.join(inc, 'cuda_runtime_api.h')) && fs.existsSync(path.join(inc, 'crt', 'host_defines.h'))) {
+        cudaIncludeDirs.push(inc);
+        break;
+      }
+    }
+  }
   return {
     source,
     root,

@@ -18,6 +18,7 @@
  *   threads      integer >= 1: CPU intra-op threads (absent: LibTorch's default)
  *   flushDenormal boolean (default true): treat denormal floats as zero, as torch.set_flush_denormal(True);
  *                a run whose values underflow otherwise slows down several-fold
+ *   cudaGraphs   boolean (default true): on CUDA, replay each training step as a captured CUDA graph
  *   resume       non-empty string: checkpoint path to resume from
  *   data         { dataset: 'mnist' | 'fashion-mnist', root?: string, download?: boolean (default true) }
  *
@@ -98,6 +99,7 @@ export const RunConfigSchema = z.strictObject(
       .optional(),
     threads: intAtLeast(1).optional(),
     flushDenormal: z.boolean(expected('true or false')).optional(),
+    cudaGraphs: z.boolean(expected('true or false')).optional(),
     resume: nonEmptyString.optional(),
     data: DataSchema.optional(),
   },
@@ -120,6 +122,7 @@ export interface RunConfig {
   verbose?: VerboseLevel;
   threads?: number;
   flushDenormal?: boolean;
+  cudaGraphs?: boolean;
   resume?: string;
   data?: { dataset: DatasetName; root?: string; download?: boolean };
 }
@@ -140,6 +143,8 @@ export interface ResolvedConfig {
   threads: number | undefined;
   /** Denormal floats treated as zero during training (torch.setFlushDenormal). */
   flushDenormal: boolean;
+  /** On CUDA, training steps replayed as a captured CUDA graph (GanStepOptions.cudaGraphs). */
+  cudaGraphs: boolean;
   resume: string | undefined;
   data: { dataset: DatasetName; root: string | undefined; download: boolean };
 }
@@ -340,6 +345,7 @@ export function resolveConfig(config: RunConfig, env: { cudaAvailable: boolean }
     verbose: c.verbose ?? CONFIG_DEFAULTS.verbose,
     threads: c.threads,
     flushDenormal: c.flushDenormal ?? true,
+    cudaGraphs: c.cudaGraphs ?? true,
     resume: c.resume,
     data: {
       dataset: c.data?.dataset ?? CONFIG_DEFAULTS.data.dataset,

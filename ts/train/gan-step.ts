@@ -48,6 +48,25 @@ export interface EpochResult extends StepResult {
   seconds: number;
   imagesPerSec: number;
   perStep?: Float32Array;
+  /** The CUDA graph's state after the epoch (see GanStep.cudaGraph). */
+  cudaGraph: string;
+}
+
+export interface GanStepOptions {
+  /**
+   * Sync-free updates, as PyTorch's `Adam(capturable=True)` / `fused=True`: optimizer step counts stay on
+   * the device, Adam and SGD run PyTorch's fused kernels, and a non-finite loss skips that update (and
+   * all after it) on the device instead of a host check each step; the error comes at the next progress
+   * report (trainEpoch) or at once (step). CUDA graphs need it. Default: true on CUDA, false on CPU
+   * (where the host check is free and the single-tensor optimizers match PyTorch's defaults bit for bit).
+   */
+  capturable?: boolean;
+  /**
+   * On CUDA, capture the whole step (D and G updates, noise included) as a CUDA graph after 3 warm-up
+   * steps of one batch size and replay it (default true; needs capturable). It falls back to eager
+   * steps when capture fails, and captures again when optimizer state or learning rates are changed.
+   */
+  cudaGraphs?: boolean;
 }
 
 export class GanStep {
@@ -58,6 +77,7 @@ export class GanStep {
     readonly optG: Optimizer,
     readonly optD: Optimizer,
     readonly spec: GanStepSpec,
+    options: GanStepOptions = {},
   ) {
     this._native = new (loadAddon().NativeGanStep)({
       g: toNativeLayers(generator),
@@ -65,14 +85,31 @@ export class GanStep {
       optG: optG._native,
       optD: optD._native,
       spec,
+      capturable: options.capturable,
+      cudaGraphs: options.cudaGraphs,
     });
+  }
+
+  /** Whether updates run sync-free (see GanStepOptions.capturable). */
+  get capturable(): boolean {
+    return this._native.isCapturable();
+  }
+  /**
+   * The CUDA graph's state: 'off: <why>' (CPU, disabled, or capture failed with the reason),
+   * 'warming up', or 'replaying (batch N)'.
+   */
+  get cudaGraph(): string {
+    return this._native.graphStatus();
   }
 
   private syncModes(): void {
     this._native.setTraining(this.generator.training, this.discriminator.training);
   }
 
-  /** One D update then one G update. zD/zG override the noise (parity tests feed PyTorch's). */
+  /**
+   * One D update then one G update. zD/zG override the noise (parity tests feed PyTorch's); without
+   * them a CUDA step runs through the captured graph once warm.
+   */
   step(real: Tensor, noise: { zD?: Tensor; zG?: Tensor } = {}): StepResult {
     this.syncModes();
     return this._native.step(real._native, noise.zD?._native ?? null, noise.zG?._native ?? null);
@@ -134,7 +171,7 @@ export class GanStep {
         perStep = r.perStep.toTypedArray() as Float32Array;
         r.perStep.dispose();
       }
-      return { steps: r.steps, images: r.images, dLoss: r.dLoss, gLoss: r.gLoss, dReal: r.dReal, dFake: r.dFake, seconds, imagesPerSec: r.images / seconds, perStep };
+      return { steps: r.steps, images: r.images, dLoss: r.dLoss, gLoss: r.gLoss, dReal: r.dReal, dFake: r.dFake, seconds, imagesPerSec: r.images / seconds, perStep, cudaGraph: r.cudaGraph };
     } catch (e) {
       if ((e as Error).name === 'AbortError') throw abortError((e as Error).message);
       throw e;

@@ -367,7 +367,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.discriminator = fromSpec(preset.discriminator, { device: cfg.device });
     this.optimizerG = makeOptimizer(preset.optimizer, this.generator.parameters());
     this.optimizerD = makeOptimizer(preset.optimizer, this.discriminator.parameters());
-    this.gan = new GanStep(this.generator, this.discriminator, this.optimizerG, this.optimizerD, preset.step);
+    this.gan = new GanStep(this.generator, this.discriminator, this.optimizerG, this.optimizerD, preset.step, { cudaGraphs: cfg.cudaGraphs ?? true });
     const noise = drawNoise(preset.step.noise, SAMPLE_GRID_SIZE);
     this.fixedNoise = noise.to(cfg.device);
     if (this.fixedNoise !== noise) noise.dispose();
