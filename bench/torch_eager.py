@@ -25,7 +25,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--epoch", action="store_true", help="also time one full shuffled epoch over MNIST's 60k images")
     ap.add_argument("--mnist", required=True)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
+    dev = torch.device(args.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     torch.set_num_threads(args.threads)
     preset = json.load(sys.stdin)[args.preset]
     spec = preset["step"]
@@ -36,14 +39,16 @@ def main() -> None:
     lo, hi = noise.get("low", -1), noise.get("high", 1)
 
     def z(n):
-        return torch.randn(n, noise["dim"]) if noise["dist"] == "normal" else torch.rand(n, noise["dim"]) * (hi - lo) + lo
+        if noise["dist"] == "normal":
+            return torch.randn(n, noise["dim"], device=dev)
+        return torch.rand(n, noise["dim"], device=dev) * (hi - lo) + lo
 
     def loss(out, label):
         t = torch.full_like(out, float(label))
         return F.binary_cross_entropy_with_logits(out, t) if logits else F.binary_cross_entropy(out, t)
 
     torch.manual_seed(0)
-    g, d = build(preset["generator"]), build(preset["discriminator"])
+    g, d = build(preset["generator"]).to(dev), build(preset["discriminator"]).to(dev)
     opt_g, opt_d = make_optimizer(g.parameters(), preset["optimizer"]), make_optimizer(d.parameters(), preset["optimizer"])
 
     def step(x):
@@ -76,21 +81,24 @@ def main() -> None:
         return d_loss.item(), g_loss.item()  # scripts log their losses every step
 
     images = load_mnist_images(Path(args.mnist), 60000)
-    data = normalize(images, preset["normalize"]).reshape(60000, 784)
+    data = normalize(images, preset["normalize"]).reshape(60000, 784).to(dev)
     x = data[: args.batch].contiguous()
     for _ in range(args.warmup):
         step(x)
+    sync()
     t = time.perf_counter()
     for _ in range(args.steps):
         step(x)
+    sync()
     ms = (time.perf_counter() - t) / args.steps * 1000
-    out = {"msPerStep": ms, "imagesPerSec": args.batch / ms * 1000, "torch": torch.__version__, "threads": torch.get_num_threads()}
+    out = {"device": str(dev), "msPerStep": ms, "imagesPerSec": args.batch / ms * 1000, "torch": torch.__version__, "threads": torch.get_num_threads()}
     if args.epoch:
         gen = torch.Generator().manual_seed(1)
         t = time.perf_counter()
-        perm = torch.randperm(60000, generator=gen)
+        perm = torch.randperm(60000, generator=gen).to(dev)
         for i in range(0, 60000, args.batch):
             step(data[perm[i : i + args.batch]])
+        sync()
         out["epochSeconds"] = time.perf_counter() - t
     print(json.dumps(out))
 

@@ -4,6 +4,9 @@
 #include <c10/core/Event.h>
 #include <c10/core/impl/VirtualGuardImpl.h>
 
+#include <map>
+#include <mutex>
+
 #if LTG_WITH_CUDA
 #include <ATen/cuda/CUDAGraph.h>
 #endif
@@ -18,12 +21,25 @@ bool cudaGraphsCompiled() {
 #endif
 }
 
+namespace {
+// One side stream per device for the process: warm-up, capture and replays then share a stream, so
+// the per-stream state they create (cuBLAS workspaces) exists before capture, as PyTorch's recipe has it.
+c10::Stream sideStreamFor(const c10::impl::VirtualGuardImpl& impl, at::Device d) {
+  static std::mutex mu;
+  static std::map<int, c10::Stream> streams;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = streams.find(d.index());
+  if (it == streams.end()) it = streams.emplace(d.index(), impl.getStreamFromGlobalPool(d)).first;
+  return it->second;
+}
+}  // namespace
+
 // Streams and events through c10's device-generic interface: no CUDA headers needed here.
 struct SideStream::Impl {
   c10::impl::VirtualGuardImpl impl{c10::DeviceType::CUDA};
   c10::DeviceGuard deviceGuard;
   c10::Stream prev, side;
-  explicit Impl(at::Device d) : deviceGuard(d), prev(impl.getStream(d)), side(impl.getStreamFromGlobalPool(d)) {
+  explicit Impl(at::Device d) : deviceGuard(d), prev(impl.getStream(d)), side(sideStreamFor(impl, d)) {
     c10::Event ready(c10::DeviceType::CUDA);
     ready.record(prev);
     ready.block(side);
@@ -62,7 +78,9 @@ bool StepGraph::capture(const std::function<void()>& fn, std::string& why) {
     return false;
   };
   try {
-    impl_->graph.capture_begin();
+    // Thread-local mode: CUDA work of other threads (the JS thread, say) neither breaks the capture nor
+    // is captured; autograd's device thread launches onto the capturing stream and is captured.
+    impl_->graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
   } catch (const c10::Error& e) {
     why = e.what_without_backtrace();
     return false;

@@ -1,6 +1,6 @@
 import { BCELoss } from '../../ts/nn/loss';
 import { fromSpec } from '../../ts/nn/from-spec';
-import { Adam } from '../../ts/optim/optimizer';
+import { Adam, SGD } from '../../ts/optim/optimizer';
 import * as torch from '../../ts/tensor/torch';
 import { Tensor } from '../../ts/tensor/tensor';
 import { GanStep } from '../../ts/train/gan-step';
@@ -124,6 +124,31 @@ describe('GanStep', () => {
     const r = await a.gan.trainEpoch(data.narrow(0, 0, 50), { batchSize: 10 });
     expect(Number.isFinite(r.dLoss)).toBe(true);
     expect(a.optD.stateDict().state[0].step).toBe(10);
+  });
+
+  // Each pair differs in one hyperparameter: the capturable update must be far closer to the
+  // single-tensor one than that hyperparameter's own effect, so a dropped option would show.
+  it.each([
+    ['Adam amsgrad', (ps: Tensor[]) => new Adam(ps, { lr: 1e-3, amsgrad: true }), (ps: Tensor[]) => new Adam(ps, { lr: 1e-3 })],
+    ['Adam weight decay', (ps: Tensor[]) => new Adam(ps, { lr: 1e-3, weightDecay: 0.1 }), (ps: Tensor[]) => new Adam(ps, { lr: 1e-3 })],
+    ['SGD Nesterov momentum', (ps: Tensor[]) => new SGD(ps, { lr: 0.05, momentum: 0.9, nesterov: true }), (ps: Tensor[]) => new SGD(ps, { lr: 0.05, momentum: 0.9 })],
+    ['SGD weight decay', (ps: Tensor[]) => new SGD(ps, { lr: 0.05, weightDecay: 0.1 }), (ps: Tensor[]) => new SGD(ps, { lr: 0.05 })],
+  ])('capturable updates equal the single-tensor ones: %s', (_, mk, without) => {
+    const run = (capturable: boolean, make: (ps: Tensor[]) => Adam | SGD) => {
+      torch.manualSeed(4);
+      const p = presets.vanilla;
+      const G = fromSpec(p.generator);
+      const D = fromSpec(p.discriminator);
+      const gan = new GanStep(G, D, make(G.parameters()), make(D.parameters()), p.step, { capturable });
+      torch.manualSeed(5);
+      for (let i = 0; i < 12; i++) gan.step(torch.rand([16, 784]).mul(2).sub(1));
+      return weights({ G, D });
+    };
+    const diff = (a: Tensor[], b: Tensor[]) => Math.max(...a.map((t, i) => t.sub(b[i]).abs().max().item()));
+    const single = run(false, mk);
+    const same = diff(single, run(true, mk));
+    expect(same).toBeLessThan(1e-5);
+    expect(same * 10).toBeLessThan(diff(single, run(false, without)));
   });
 
   it('trainEpoch runs off the event loop: a timer keeps firing on time', async () => {

@@ -1,0 +1,117 @@
+/**
+ * CUDA: the fused step on a GPU against the same step on the CPU, the CUDA graph against eager steps,
+ * and the device-side NaN guard through a graph. Skipped where no CUDA device is present (CI); run on
+ * a GPU machine by scripts/device/check.sh.
+ */
+import { info } from '../../ts/native/info';
+import { fromSpec } from '../../ts/nn/from-spec';
+import { type Module } from '../../ts/nn/module';
+import { Adam } from '../../ts/optim/optimizer';
+import { Tensor } from '../../ts/tensor/tensor';
+import * as torch from '../../ts/tensor/torch';
+import { GanStep, type GanStepOptions } from '../../ts/train/gan-step';
+import { presets, type PresetName } from '../../ts/train/presets';
+
+const hasCuda = torch.cuda.isAvailable();
+const describeCuda = hasCuda ? describe : describe.skip;
+
+function model(name: PresetName, device: 'cpu' | 'cuda', options: GanStepOptions = {}, seed = 7) {
+  torch.manualSeed(seed);
+  const p = presets[name];
+  // Built on the CPU from one seed, then moved: both devices start from the same weights.
+  const G = fromSpec(p.generator).to(device);
+  const D = fromSpec(p.discriminator).to(device);
+  const mk = (m: Module) => new Adam(m.parameters(), { lr: p.optimizer.lr, betas: (p.optimizer as { betas?: [number, number] }).betas });
+  const optG = mk(G);
+  const optD = mk(D);
+  return { p, G, D, optG, optD, gan: new GanStep(G, D, optG, optD, p.step, options) };
+}
+
+const weights = (m: { G: Module; D: Module }) => [...m.G.parameters(), ...m.D.parameters()].map((t) => t.detach().cpu());
+function maxDiff(a: Tensor[], b: Tensor[]): number {
+  return Math.max(...a.map((t, i) => t.sub(b[i]).abs().max().item()));
+}
+
+describeCuda('CUDA (needs a GPU)', () => {
+  test('info lists the device; tensors round-trip', () => {
+    const i = info();
+    expect(i.cuda.isAvailable).toBe(true);
+    expect(i.cuda.devices.length).toBeGreaterThanOrEqual(1);
+    expect(i.cuda.devices[0].length).toBeGreaterThan(0);
+    const x = torch.rand([64, 784]);
+    const y = x.cuda().matmul(x.cuda().t()).cpu();
+    expect(y.device).toBe('cpu');
+    expect(y.allclose(x.matmul(x.t()), 1e-4, 1e-4)).toBe(true);
+  });
+
+  test('the fused step on CUDA computes what it computes on the CPU (same weights, batches, noise)', () => {
+    const gpu = model('vanilla', 'cuda');
+    const cpu = model('vanilla', 'cpu', { capturable: true }); // the same PyTorch fused Adam kernel, on the CPU
+    expect(gpu.gan.capturable).toBe(true);
+    for (let i = 0; i < 5; i++) {
+      const x = torch.rand([64, 784]).mul(2).sub(1);
+      const zD = torch.randn([64, 100]);
+      const zG = torch.randn([64, 100]);
+      const a = cpu.gan.step(x, { zD, zG });
+      const b = gpu.gan.step(x.cuda(), { zD: zD.cuda(), zG: zG.cuda() });
+      expect(b.dLoss).toBeCloseTo(a.dLoss, 4);
+      expect(b.gLoss).toBeCloseTo(a.gLoss, 4);
+      expect(b.dReal).toBeCloseTo(a.dReal, 4);
+    }
+    expect(maxDiff(weights(gpu), weights(cpu))).toBeLessThan(1e-4);
+  });
+
+  test.each(['vanilla', 'udacity', 'ganist'] as PresetName[])(
+    '%s: an epoch replayed as a CUDA graph equals eager steps; the short last batch runs eagerly',
+    async (name) => {
+      const n = 64 * 10 + 32;
+      const data = torch.randint(0, 256, [n, 784], { dtype: 'uint8' }).cuda();
+      const graphed = model(name, 'cuda');
+      const eager = model(name, 'cuda', { cudaGraphs: false });
+      const opts = { batchSize: 64, shuffle: true, seed: 1, normalize: graphed.p.normalize, recordSteps: true };
+      torch.manualSeed(11);
+      const a = await graphed.gan.trainEpoch(data, opts);
+      torch.manualSeed(11);
+      const b = await eager.gan.trainEpoch(data, opts);
+      expect(a.cudaGraph).toBe('replaying (batch 64)');
+      expect(b.cudaGraph).toBe('off: disabled (cudaGraphs: false)');
+      expect(a.steps).toBe(11);
+      const pa = a.perStep!;
+      const pb = b.perStep!;
+      for (let i = 0; i < pa.length; i++) expect(Math.abs(pa[i] - pb[i])).toBeLessThan(1e-4 * Math.max(1, Math.abs(pb[i])));
+      expect(maxDiff(weights(graphed), weights(eager))).toBeLessThan(1e-4);
+      // The graph survives the epoch boundary and keeps counting Adam's steps on the device.
+      await graphed.gan.trainEpoch(data, opts);
+      expect(graphed.gan.cudaGraph).toBe('replaying (batch 64)');
+      expect(graphed.optD.stateDict().state[0].step).toBe(22);
+    },
+  );
+
+  test('loading optimizer state drops the graph; it is captured again after a warm-up', () => {
+    const m = model('vanilla', 'cuda');
+    const x = torch.rand([32, 784]).cuda();
+    for (let i = 0; i < 5; i++) m.gan.step(x);
+    expect(m.gan.cudaGraph).toBe('replaying (batch 32)');
+    m.optD.loadStateDict(m.optD.stateDict());
+    m.gan.step(x);
+    expect(m.gan.cudaGraph).toBe('warming up');
+    for (let i = 0; i < 4; i++) m.gan.step(x);
+    expect(m.gan.cudaGraph).toBe('replaying (batch 32)');
+    expect(m.optD.stateDict().state[0].step).toBe(10);
+  });
+
+  test('a NaN batch inside a graphed epoch: the error names the step, weights are those of the step before', async () => {
+    const data = torch.rand([64 * 12, 784]).mul(2).sub(1);
+    data.narrow(0, 64 * 8, 64).fill_(NaN); // batch 9 of 12, after the graph was captured
+    const a = model('udacity', 'cuda'); // logits + BCEWithLogits: NaN flows into the loss
+    torch.manualSeed(3);
+    await expect(a.gan.trainEpoch(data.cuda(), { batchSize: 64, shuffle: false, progressEvery: 4 })).rejects.toThrow(
+      /at step 9 of 12; training stopped: that update and the 3 after it were skipped, so the weights are those of step 8/,
+    );
+    const b = model('udacity', 'cuda');
+    torch.manualSeed(3);
+    await b.gan.trainEpoch(data.narrow(0, 0, 64 * 8).cuda(), { batchSize: 64, shuffle: false });
+    expect(maxDiff(weights(a), weights(b))).toBeLessThan(1e-6);
+    expect(a.optD.stateDict().state[0].step).toBe(8);
+  });
+});
