@@ -253,6 +253,7 @@ EpochResult GanStep::trainEpoch(const at::Tensor& data, const EpochOptions& opt,
   TORCH_CHECK(opt.batchSize >= 1, "batchSize must be at least 1, got ", opt.batchSize);
   TORCH_CHECK(opt.batchSize <= n, "batchSize ", opt.batchSize, " is larger than the dataset (", n, " images)");
   int64_t steps = opt.dropLast ? n / opt.batchSize : (n + opt.batchSize - 1) / opt.batchSize;
+  TORCH_CHECK(opt.startStep >= 0 && opt.startStep < steps, "startStep must be in [0, ", steps, ") (the epoch has ", steps, " steps), got ", opt.startStep);
   at::Tensor perm;
   if (opt.shuffle) {
     // A seeded generator of its own: the global one stays reserved for noise and dropout.
@@ -260,12 +261,18 @@ EpochResult GanStep::trainEpoch(const at::Tensor& data, const EpochOptions& opt,
     perm = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong)).to(data.device());
   }
   SideStream side(device);
-  // Per-step [dLoss, gLoss, dReal, dFake], kept on the device: reports and the epoch's means read it.
-  at::Tensor losses = at::empty({steps, 4}, at::TensorOptions().dtype(at::kDouble).device(device));
-  int64_t reported = 0;
+  // Per-step [dLoss, gLoss, dReal, dFake] from startStep on, kept on the device: reports and the
+  // epoch's means read it.
+  const int64_t first = opt.startStep;
+  at::Tensor losses = at::empty({steps - first, 4}, at::TensorOptions().dtype(at::kDouble).device(device));
+  int64_t reported = first;
   EpochResult res;
-  for (int64_t s = 0; s < steps; ++s) {
-    TORCH_CHECK(!stop.load(), "epoch cancelled at step ", s, " of ", steps);
+  int64_t s = first;
+  for (; s < steps; ++s) {
+    if (stop.load()) {
+      res.aborted = true;  // at a step boundary: weights, optimizer state and RNG are those after step s
+      break;
+    }
     int64_t start = s * opt.batchSize, len = std::min(opt.batchSize, n - start);
     at::Tensor batch = opt.shuffle ? data.index_select(0, perm.narrow(0, start, len)) : data.narrow(0, start, len);
     if (batch.scalar_type() == at::kByte) {
@@ -276,11 +283,11 @@ EpochResult GanStep::trainEpoch(const at::Tensor& data, const EpochOptions& opt,
     }
     if (batch.dim() > 2) batch = batch.flatten(1);
     StepTensors r = stepAutoOnStream(batch);
-    losses.select(0, s).copy_(at::stack({r.dLoss, r.gLoss, r.dReal, r.dFake}));
+    losses.select(0, s - first).copy_(at::stack({r.dLoss, r.gLoss, r.dReal, r.dFake}));
     res.images += len;
     if (s + 1 - reported < opt.progressEvery && s + 1 < steps) continue;
     // A report: one small read back per progressEvery steps (the only sync of the loop on a device).
-    at::Tensor window = losses.narrow(0, reported, s + 1 - reported);
+    at::Tensor window = losses.narrow(0, reported - first, s + 1 - reported);
     at::Tensor m = window.mean(0);
     if (capturable) m = at::cat({m, bad_.to(at::kDouble).reshape({1})});
     m = m.to(at::kCPU);
@@ -289,25 +296,30 @@ EpochResult GanStep::trainEpoch(const at::Tensor& data, const EpochOptions& opt,
       at::Tensor rows = window.to(at::kCPU);
       auto w = rows.accessor<double, 2>();
       int64_t first = 0;
-      while (first + 1 < rows.size(0) && std::isfinite(w[first][0]) && std::isfinite(w[first][1])) ++first;
-      int64_t k = reported + first + 1, skipped = s + 1 - k;
+      int64_t bad = 0;
+      while (bad + 1 < rows.size(0) && std::isfinite(w[bad][0]) && std::isfinite(w[bad][1])) ++bad;
+      int64_t k = reported + bad + 1, skipped = s + 1 - k;
       bad_.zero_();
       stepCount_ -= skipped + 1;
-      TORCH_CHECK(false, "non-finite loss (D ", w[first][0], ", G ", w[first][1], ") at step ", k, " of ", steps,
+      TORCH_CHECK(false, "non-finite loss (D ", w[bad][0], ", G ", w[bad][1], ") at step ", k, " of ", steps,
                   "; training stopped: that update and the ", skipped, " after it were skipped, so the weights are those of step ", k - 1);
     }
     TORCH_CHECK(std::isfinite(a[0]) && std::isfinite(a[1]), "non-finite loss (D ", a[0], ", G ", a[1], ") by step ", s + 1);
     if (onProgress) onProgress({s + 1, steps, a[0], a[1], a[2], a[3]});
     reported = s + 1;
   }
-  res.steps = steps;
-  at::Tensor m = losses.mean(0).to(at::kCPU);
-  auto a = m.accessor<double, 1>();
-  res.dLoss = a[0];
-  res.gLoss = a[1];
-  res.dReal = a[2];
-  res.dFake = a[3];
-  if (opt.recordSteps) res.perStep = losses.to(at::kFloat).to(at::kCPU);
+  res.steps = s - first;
+  res.totalSteps = steps;
+  at::Tensor done = losses.narrow(0, 0, res.steps);
+  if (res.steps > 0) {
+    at::Tensor m = done.mean(0).to(at::kCPU);
+    auto a = m.accessor<double, 1>();
+    res.dLoss = a[0];
+    res.gLoss = a[1];
+    res.dReal = a[2];
+    res.dFake = a[3];
+  }
+  if (opt.recordSteps) res.perStep = done.to(at::kFloat).to(at::kCPU);
   return res;
 }
 

@@ -40,12 +40,15 @@ struct EpochOptions {
   bool normalizeMinusOneOne = true;  // uint8 data: x/255 then (x - 0.5) / 0.5, as ToTensor+Normalize
   int64_t progressEvery = 50;
   bool recordSteps = false;
+  int64_t startStep = 0;  // resume an epoch: skip its first startStep batches (same seeded order)
 };
 
 struct EpochResult {
-  int64_t steps = 0, images = 0;
+  int64_t steps = 0, images = 0;  // run by this call (from startStep)
+  int64_t totalSteps = 0;         // of the whole epoch
+  bool aborted = false;           // stopped at a step boundary by the stop flag
   double dLoss = 0, gLoss = 0, dReal = 0, dFake = 0;  // means over the epoch's steps
-  at::Tensor perStep;                                  // [steps, 4] float32 on CPU when recorded
+  at::Tensor perStep;                                  // [steps, 4] float32 on CPU when recorded (also when aborted)
 };
 
 struct Progress {

@@ -328,6 +328,9 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       opt.normalizeMinusOneOne = str(o, "normalize") != "[0,1]";
       opt.progressEvery = std::max<int64_t>(1, int64_t(num(env, o, "progressEvery", 50)));
       opt.recordSteps = o.Has("recordSteps") && o.Get("recordSteps").ToBoolean().Value();
+      double startStep = num(env, o, "startStep", 0);
+      if (!(startStep >= 0) || startStep != double(int64_t(startStep))) throwError(env, "trainEpoch: startStep must be an integer >= 0, got " + o.Get("startStep").ToString().Utf8Value());
+      opt.startStep = int64_t(startStep);
       double threads = num(env, o, "threads", at::get_num_threads());
       if (!(threads >= 1) || threads != double(int(threads))) throwError(env, "trainEpoch: threads must be a positive integer, got " + o.Get("threads").ToString().Utf8Value());
       Napi::Function cb = info.Length() > 2 && info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
@@ -359,6 +362,16 @@ void EpochWorker::OnOK() {
   Napi::Env env = Env();
   owner_->finish();
   owner_->Unref();
+  if (result_.aborted) {
+    // Rejected as an AbortError that says how far the epoch got, so a caller can checkpoint and resume it exactly.
+    Napi::Error err = Napi::Error::New(env, "epoch cancelled at step " + std::to_string(opt_.startStep + result_.steps) + " of " +
+                                                std::to_string(result_.totalSteps));
+    err.Set("name", Napi::String::New(env, "AbortError"));
+    err.Set("completedSteps", double(result_.steps));
+    if (result_.perStep.defined()) err.Set("perStep", TensorWrap::New(env, result_.perStep));
+    deferred_.Reject(err.Value());
+    return;
+  }
   auto o = Napi::Object::New(env);
   o.Set("steps", double(result_.steps));
   o.Set("images", double(result_.images));

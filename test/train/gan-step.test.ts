@@ -3,7 +3,7 @@ import { fromSpec } from '../../ts/nn/from-spec';
 import { Adam, SGD } from '../../ts/optim/optimizer';
 import * as torch from '../../ts/tensor/torch';
 import { Tensor } from '../../ts/tensor/tensor';
-import { GanStep } from '../../ts/train/gan-step';
+import { GanStep, type EpochAbortError } from '../../ts/train/gan-step';
 import { imperativeStep } from '../../ts/train/imperative-step';
 import { presets } from '../../ts/train/presets';
 
@@ -194,6 +194,35 @@ describe('GanStep', () => {
     expect(seen[0]).toBe(2);
     expect(seen[seen.length - 1]).toBeLessThan(100);
     expect(gan.busy).toBe(false);
+  });
+
+  it('an aborted epoch says how far it got; startStep resumes it exactly', async () => {
+    const data = torch.randint(0, 256, [2000, 784], { dtype: 'uint8' });
+    const opts = { batchSize: 100, seed: 3, recordSteps: true };
+    const a = vanilla(8);
+    torch.manualSeed(1);
+    const straight = await a.gan.trainEpoch(data, opts);
+
+    const b = vanilla(8);
+    torch.manualSeed(1);
+    const ac = new AbortController();
+    const err = (await b.gan
+      .trainEpoch(data, { ...opts, progressEvery: 1, signal: ac.signal, onProgress: (p) => p.step >= 3 && ac.abort() })
+      .catch((e: unknown) => e)) as EpochAbortError;
+    expect(err.name).toBe('AbortError');
+    const k = err.completedSteps;
+    expect(k).toBeGreaterThanOrEqual(3);
+    expect(k).toBeLessThan(20);
+    expect(err.message).toBe(`epoch cancelled at step ${k} of 20`);
+    expect(Array.from(err.perStep!)).toEqual(Array.from(straight.perStep!.subarray(0, k * 4)));
+    const seen: number[] = [];
+    const rest = await b.gan.trainEpoch(data, { ...opts, startStep: k, progressEvery: 1, onProgress: (p) => seen.push(p.step) });
+    expect(seen[0]).toBe(k + 1);
+    expect(rest.steps).toBe(20 - k);
+    expect(rest.images).toBe((20 - k) * 100);
+    expect(Array.from(rest.perStep!)).toEqual(Array.from(straight.perStep!.subarray(k * 4)));
+    expect(same(weights(b), weights(a))).toBe(true);
+    await expect(b.gan.trainEpoch(data, { ...opts, startStep: 20 })).rejects.toThrow('startStep must be in [0, 20) (the epoch has 20 steps), got 20');
   });
 
   it('disposing the dataset handle mid-epoch cannot crash the epoch', async () => {

@@ -40,9 +40,25 @@ export interface EpochOptions {
   signal?: AbortSignal;
   /** Intra-op threads of the worker thread (default: the calling thread's, see torch.getNumThreads()). */
   threads?: number;
+  /**
+   * Resume an interrupted epoch: skip its first `startStep` batches (with the same `seed`, the same
+   * order). Progress steps stay the epoch's; the result covers the steps this call ran.
+   */
+  startStep?: number;
+}
+
+/**
+ * The rejection of an aborted epoch (name 'AbortError'): training stopped at a step boundary after
+ * `completedSteps` steps of this call; `perStep` holds their losses when recordSteps was set.
+ */
+export interface EpochAbortError extends Error {
+  name: 'AbortError';
+  completedSteps: number;
+  perStep?: Float32Array;
 }
 
 export interface EpochResult extends StepResult {
+  /** Steps run by this call (from startStep), images they took, and their mean losses. */
   steps: number;
   images: number;
   seconds: number;
@@ -144,7 +160,7 @@ export class GanStep {
    */
   async trainEpoch(data: Tensor, opts: EpochOptions): Promise<EpochResult> {
     if (!(data instanceof Tensor)) throw new TypeError('trainEpoch: data must be a Tensor');
-    if (opts.signal?.aborted) throw abortError('epoch aborted before it started');
+    if (opts.signal?.aborted) throw Object.assign(abortError('epoch aborted before it started'), { completedSteps: 0 }) as EpochAbortError;
     this.syncModes();
     const t0 = performance.now();
     const promise = this._native.trainEpoch(
@@ -158,6 +174,7 @@ export class GanStep {
         progressEvery: opts.progressEvery ?? 50,
         recordSteps: !!opts.recordSteps,
         threads: opts.threads,
+        startStep: opts.startStep ?? 0,
       },
       opts.onProgress,
     );
@@ -173,7 +190,16 @@ export class GanStep {
       }
       return { steps: r.steps, images: r.images, dLoss: r.dLoss, gLoss: r.gLoss, dReal: r.dReal, dFake: r.dFake, seconds, imagesPerSec: r.images / seconds, perStep, cudaGraph: r.cudaGraph };
     } catch (e) {
-      if ((e as Error).name === 'AbortError') throw abortError((e as Error).message);
+      if ((e as Error).name === 'AbortError') {
+        const n = e as { completedSteps?: number; perStep?: { toTypedArray(): unknown; dispose(): void } };
+        const err = abortError((e as Error).message) as EpochAbortError;
+        err.completedSteps = n.completedSteps ?? 0;
+        if (n.perStep) {
+          err.perStep = n.perStep.toTypedArray() as Float32Array;
+          n.perStep.dispose();
+        }
+        throw err;
+      }
       throw e;
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
