@@ -273,9 +273,15 @@ print(json.dumps({'scalars': {k: [[e.step, e.value] for e in acc.Scalars(k)] for
 });
 
 describe('Trainer: stopping, crash safety', () => {
-  it('an abort inside an epoch writes a checkpoint marked interrupted; resuming trains that epoch again', async () => {
+  it('an abort inside an epoch writes a checkpoint marked interrupted; resuming continues that epoch exactly', async () => {
     // 1024 images: 11 steps per epoch, so that the abort at step 2 lands inside the first epoch
-    const t = await Trainer.create({ preset: 'vanilla', seed: 1, device: 'cpu', epochs: 3, saveDir: path.join(root, 'abort'), verbose: 0 }, { dataset: mnist, limit: 1024 });
+    const cfg = { preset: 'vanilla', seed: 1, device: 'cpu', saveDir: path.join(root, 'abort'), verbose: 0 } as const;
+    const straight = await Trainer.create({ ...cfg, epochs: 1 }, { dataset: mnist, limit: 1024 });
+    const evS = record(straight);
+    await straight.train();
+    straight.dispose();
+
+    const t = await Trainer.create({ ...cfg, epochs: 3 }, { dataset: mnist, limit: 1024 });
     const ev = record(t);
     const controller = new AbortController();
     t.on('step', (s) => {
@@ -286,22 +292,32 @@ describe('Trainer: stopping, crash safety', () => {
     expect(r.aborted).toBe(true);
     expect(r.epoch).toBe(0);
     expect(r.interrupted?.epoch).toBe(1);
-    expect(r.interrupted!.steps).toBeGreaterThanOrEqual(2);
-    expect(r.interrupted!.steps).toBeLessThan(11);
+    const k = r.interrupted!.steps;
+    expect(k).toBeGreaterThanOrEqual(2);
+    expect(k).toBeLessThan(11);
     expect(ev.epochs).toEqual([]);
     expect(ev.checkpoints).toHaveLength(1);
     const state = JSON.parse(fs.readFileSync(path.join(r.runDir, 'trainer.json'), 'utf8'));
-    expect(state).toMatchObject({ epoch: 0, globalStep: r.interrupted!.steps, interrupted: r.interrupted });
+    expect(state).toMatchObject({ epoch: 0, globalStep: k, interrupted: r.interrupted });
     const opt = safetensors.loadFileWithMetadata(path.join(r.runDir, 'optimizer_g.safetensors'));
-    expect(JSON.parse(opt.metadata.state)['0'].step).toBe(r.interrupted!.steps);
+    expect(JSON.parse(opt.metadata.state)['0'].step).toBe(k);
+    // the steps done before the stop are in losses.csv already
+    expect(csvRows(r.runDir)).toEqual(csvRows(straight.runDir).slice(0, k));
 
     const again = await Trainer.create({ resume: r.runDir, epochs: 1 }); // the run's limit (1024) and MNIST
     const ev2 = record(again);
     const r2 = await again.train();
     again.dispose();
-    expect(ev2.epochs.map((e) => e.epoch)).toEqual([1]);
-    expect(ev2.steps[0].globalStep).toBe(r.interrupted!.steps + 1);
-    expect(r2).toMatchObject({ aborted: false, epoch: 1, globalStep: r.interrupted!.steps + 11, images: 1024 });
+    expect(ev2.warnings).toEqual([]);
+    expect(ev2.epochs.map((e) => [e.epoch, e.steps, e.images])).toEqual([[1, 11, 1024]]);
+    expect(ev2.steps[0]).toMatchObject({ epoch: 1, step: k + 1, globalStep: k + 1 });
+    expect(r2).toMatchObject({ aborted: false, epoch: 1, globalStep: 11, steps: 11 - k, interrupted: null });
+    // exactly the uninterrupted epoch: its steps, its means, its final weights, optimizer and RNG state
+    expect(csvRows(r.runDir)).toEqual(csvRows(straight.runDir));
+    expect(losses(ev2.epochs[0])).toEqual(losses(evS.epochs[0]));
+    for (const f of ['generator.safetensors', 'discriminator.safetensors', 'optimizer_g.safetensors', 'optimizer_d.safetensors', 'rng.safetensors']) {
+      expect({ f, same: fs.readFileSync(path.join(r.runDir, f)).equals(fs.readFileSync(path.join(straight.runDir, f))) }).toEqual({ f, same: true });
+    }
   });
 
   it('a crash while replacing the checkpoint files leaves the previous checkpoint loadable', async () => {

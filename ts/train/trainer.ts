@@ -20,7 +20,9 @@
  * its own seed derived from the run's (`shuffleSeedFor`). A checkpoint stores the generator's
  * state, so a run resumed from an epoch-end checkpoint on the CPU gives exactly the losses the
  * uninterrupted run gives. A checkpoint written when training was stopped inside an epoch keeps
- * that epoch's partial progress; resuming trains that epoch again from its start.
+ * that epoch's partial progress (its steps are in losses.csv); resuming continues that epoch at its
+ * next batch, in the same order, so the resumed run, too, gives exactly the uninterrupted run's
+ * losses, epoch means and weights.
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -48,7 +50,7 @@ import {
   type TrainerState,
 } from './checkpoint';
 import { ConfigError, parseConfig, resolveConfig, type ConfigIssue, type ResolvedConfig, type RunConfig } from './config';
-import { GanStep, type EpochProgress, type EpochResult, type StepResult } from './gan-step';
+import { GanStep, type EpochAbortError, type EpochProgress, type EpochResult, type StepResult } from './gan-step';
 import { type OptimizerSpec, type Preset } from './presets';
 import { drawNoise, IMAGE_SIDE, randomSeed, readRunInfo, type RunInfo, type Samples } from './sample';
 
@@ -187,12 +189,19 @@ function makeOptimizer(spec: OptimizerSpec, params: Tensor[]): Optimizer {
   return new SGD(params, { lr: spec.lr, momentum: spec.momentum, dampening: spec.dampening, weightDecay: spec.weightDecay, nesterov: spec.nesterov });
 }
 
-/** The optimizer's step count (Adam keeps one per parameter), or undefined when it keeps none. */
-function optimizerSteps(opt: Optimizer): number | undefined {
-  return torch.scope(() => {
-    const s = opt.stateDict().state[0]?.step;
-    return typeof s === 'number' ? s : undefined;
-  });
+/** Mean of each of the 4 columns of per-step records [dLoss, gLoss, dReal, dFake]. */
+function stepMeans(per: Float32Array): StepResult {
+  const sums = [0, 0, 0, 0];
+  for (let i = 0; i < per.length; i++) sums[i % 4] += per[i];
+  const n = Math.max(1, per.length / 4);
+  return { dLoss: sums[0] / n, gLoss: sums[1] / n, dReal: sums[2] / n, dFake: sums[3] / n };
+}
+
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 function isAbortError(e: unknown): boolean {
@@ -289,6 +298,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   private lastCheckpointStep = -1;
   private lastPlotStep = -1;
   private initialized = false;
+  /** Resuming inside an epoch: its steps done before the stop and their losses (from losses.csv). */
+  private resumeWithin: { epoch: number; steps: number; perStep: Float32Array | null } | null = null;
 
   constructor(config: RunConfig | ResolvedConfig, opts: TrainerOptions = {}) {
     super();
@@ -400,7 +411,13 @@ export class Trainer extends EventEmitter<TrainerEvents> {
           { time: new Date().toISOString(), fromEpoch: this.epoch, packageVersion: this.runtime().packageVersion, runConfig: isResolved(this.given) ? null : this.given },
         ],
       };
-      this.losses = this.readLosses(this.epoch, this.globalStep);
+      this.losses = this.readLosses(this.globalStep);
+      const within = ckpt.state.interrupted;
+      if (within && within.epoch === this.epoch + 1 && within.steps > 0) {
+        const perStep = this.readEpochSteps(within.epoch, this.globalStep - within.steps, within.steps);
+        if (!perStep) this.emit('warning', new Error(`losses.csv lacks steps of the interrupted epoch ${within.epoch}: its means will cover the resumed steps only`));
+        this.resumeWithin = { epoch: within.epoch, steps: within.steps, perStep };
+      }
     } else {
       this.shuffleSeed = cfg.seed ?? randomSeed();
       this.runDir = createRunDir(cfg.saveDir);
@@ -535,13 +552,15 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const stop = signal ? AbortSignal.any([signal, internal.signal]) : internal.signal;
 
     for (let epoch = firstEpoch; epoch <= epochs; epoch++) {
-      const stepsBefore = this.globalStep;
-      const adamBefore = optimizerSteps(this.optimizerG);
-      let lastReported = 0;
+      // A resumed interrupted epoch continues at its next batch.
+      const within = this.resumeWithin?.epoch === epoch ? this.resumeWithin : null;
+      this.resumeWithin = null;
+      const startStep = within?.steps ?? 0;
+      const stepsBefore = this.globalStep - startStep; // global step before the epoch's first step
       const t0 = performance.now();
       let r: EpochResult;
       try {
-        if (stop.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+        if (stop.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError', completedSteps: 0 });
         r = await this.gan.trainEpoch(this.data, {
           batchSize: preset.batchSize,
           shuffle: true,
@@ -549,9 +568,9 @@ export class Trainer extends EventEmitter<TrainerEvents> {
           normalize: preset.normalize,
           progressEvery: this.progressEvery(),
           recordSteps: true,
+          startStep,
           signal: stop,
           onProgress: (p) => {
-            lastReported = p.step;
             try {
               this.onProgress(epoch, p, stepsBefore, t0);
             } catch (e) {
@@ -563,21 +582,33 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       } catch (e) {
         if (listenerError !== undefined) throw listenerError;
         if (!isAbortError(e)) throw e;
-        const adamNow = optimizerSteps(this.optimizerG);
-        const partial = adamNow !== undefined && adamBefore !== undefined ? adamNow - adamBefore : lastReported;
-        this.globalStep = stepsBefore + partial;
-        interrupted = partial > 0 ? { epoch, steps: partial } : null;
+        // Stopped at a step boundary: keep the steps done (losses.csv, then the checkpoint) to resume from.
+        const { completedSteps = 0, perStep } = e as EpochAbortError;
+        if (perStep) this.recordSteps(epoch, stepsBefore + startStep, perStep);
+        const done = startStep + completedSteps;
+        this.globalStep = stepsBefore + done;
+        interrupted = done > 0 ? { epoch, steps: done } : null;
         aborted = true;
         break;
       }
       if (listenerError !== undefined) throw listenerError;
-      this.epoch = epoch;
-      this.globalStep = stepsBefore + r.steps;
+      this.recordSteps(epoch, stepsBefore + startStep, r.perStep!);
       steps += r.steps;
       images += r.images;
       seconds += r.seconds;
+      // The epoch's means over all its steps, those before a resume included (computed here in both
+      // cases, so that a resumed epoch reports exactly what the uninterrupted one does).
+      const all = within?.perStep ? concat(within.perStep, r.perStep!) : within ? null : r.perStep!;
+      r = {
+        ...r,
+        ...(all ? stepMeans(all) : {}),
+        steps: startStep + r.steps,
+        images: Math.min(this.data.shape[0], startStep * preset.batchSize) + r.images,
+      };
+      this.epoch = epoch;
+      this.globalStep = stepsBefore + r.steps;
       last = r;
-      this.recordEpoch(epoch, stepsBefore, r);
+      this.recordEpoch(epoch, r);
 
       const isLast = epoch === epochs;
       const epochFiles: EpochFiles = {};
@@ -716,7 +747,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     });
   }
 
-  private recordEpoch(epoch: number, stepsBefore: number, r: EpochResult): void {
+  private recordEpoch(epoch: number, r: EpochResult): void {
     const w = this.writer;
     if (w) {
       w.addScalar('epoch/loss_d', r.dLoss, epoch);
@@ -726,8 +757,11 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       w.addScalar('epoch/images_per_sec', r.imagesPerSec, epoch);
       w.addScalar('epoch/seconds', r.seconds, epoch);
     }
-    const per = r.perStep;
-    if (!per) return;
+  }
+
+  /** Appends per-step losses ([dLoss, gLoss, dReal, dFake] each) after global step `stepsBefore` to losses.csv and the history. */
+  private recordSteps(epoch: number, stepsBefore: number, per: Float32Array): void {
+    if (per.length === 0) return;
     let csv = '';
     for (let i = 0; i * 4 < per.length; i++) {
       const step = stepsBefore + i + 1;
@@ -742,8 +776,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     writeFileAtomic(path.join(this.runDir, 'losses.csv'), `${LOSSES_HEADER}\n`);
   }
 
-  /** losses.csv up to the checkpoint (later lines came from epochs after it and are dropped). */
-  private readLosses(epoch: number, globalStep: number): LossPoint[] {
+  /** losses.csv up to the checkpoint (later lines came from steps after it and are dropped). */
+  private readLosses(globalStep: number): LossPoint[] {
     const file = path.join(this.runDir, 'losses.csv');
     let text = '';
     try {
@@ -756,12 +790,32 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const points: LossPoint[] = [];
     for (const line of lines.slice(1)) {
       const [s, e, d, g] = line.split(',');
-      if (!line || Number(e) > epoch || Number(s) > globalStep) continue;
+      if (!line || Number(s) > globalStep) continue;
       kept.push(line);
       points.push({ step: Number(s), epoch: Number(e), dLoss: Number(d), gLoss: Number(g) });
     }
     writeFileAtomic(file, `${kept.join('\n')}\n`);
     return points;
+  }
+
+  /** The per-step records of `epoch`'s steps first+1 .. first+count from losses.csv, or null when any is missing. */
+  private readEpochSteps(epoch: number, first: number, count: number): Float32Array | null {
+    let text = '';
+    try {
+      text = fs.readFileSync(path.join(this.runDir, 'losses.csv'), 'utf8');
+    } catch {
+      return null;
+    }
+    const out = new Float32Array(count * 4);
+    let found = 0;
+    for (const line of text.split('\n').slice(1)) {
+      const [s, e, ...v] = line.split(',').map(Number);
+      const i = s - first - 1;
+      if (e !== epoch || i < 0 || i >= count || v.length !== 4) continue;
+      out.set(v, i * 4);
+      found++;
+    }
+    return found === count ? out : null;
   }
 
   /** Sample images through the fused step's training thread (keeps all parallel work on one thread). */
