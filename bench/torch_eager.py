@@ -26,7 +26,10 @@ def main() -> None:
     ap.add_argument("--epoch", action="store_true", help="also time one full shuffled epoch over MNIST's 60k images")
     ap.add_argument("--mnist", required=True)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True), as the fused path trains")
     args = ap.parse_args()
+    if args.flush_denormal:
+        torch.set_flush_denormal(True)
     dev = torch.device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     torch.set_num_threads(args.threads)

@@ -86,13 +86,32 @@ void GanStep::update(Optimizer& opt) {
   else opt.step();
 }
 
-void GanStep::throwIfSkipped(const StepTensors& r, bool counted) {
-  if (!capturable || bad_.item<float>() == 0) return;
-  bad_.zero_();
-  int64_t k = counted ? stepCount_-- : stepCount_ + 1;
-  auto v = [](const at::Tensor& t) { return t.defined() ? t.item<double>() : 0.0; };
-  TORCH_CHECK(false, "non-finite loss (D ", v(r.dLoss), ", G ", v(r.gLoss), ") at step ", k,
-              "; its update was skipped, weights are those of the last good step");
+StepValues GanStep::finishStep(const StepTensors& r, bool counted) {
+  const at::Tensor* parts[4] = {&r.dLoss, &r.gLoss, &r.dReal, &r.dFake};
+  double v[5] = {0, 0, 0, 0, 0};
+  if (device.is_cpu() && !capturable) {
+    for (int i = 0; i < 4; ++i)
+      if (parts[i]->defined()) v[i] = parts[i]->item<double>();
+  } else {
+    // One device-to-host copy instead of one sync per value.
+    std::vector<at::Tensor> all;
+    for (auto* t : parts) all.push_back(t->defined() ? t->detach().reshape({1}).to(at::kDouble) : at::zeros({1}, bad_.options().dtype(at::kDouble)));
+    all.push_back(bad_.reshape({1}).to(at::kDouble));
+    at::Tensor host = at::cat(all).to(at::kCPU);
+    auto a = host.accessor<double, 1>();
+    for (int i = 0; i < 5; ++i) v[i] = a[i];
+  }
+  StepValues out;
+  std::optional<double>* fields[4] = {&out.dLoss, &out.gLoss, &out.dReal, &out.dFake};
+  for (int i = 0; i < 4; ++i)
+    if (parts[i]->defined()) *fields[i] = v[i];
+  if (capturable && v[4] != 0) {
+    bad_.zero_();
+    int64_t k = counted ? stepCount_-- : stepCount_ + 1;
+    std::string losses = (out.dLoss ? "D " + c10::str(*out.dLoss) : "") + (out.dLoss && out.gLoss ? ", " : "") + (out.gLoss ? "G " + c10::str(*out.gLoss) : "");
+    TORCH_CHECK(false, "non-finite loss (", losses, ") at step ", k, "; its update was skipped, weights are those of the last good step");
+  }
+  return out;
 }
 
 StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& zIn) {

@@ -32,6 +32,11 @@ struct StepTensors {
   at::Tensor dLoss, gLoss, dReal, dFake;
 };
 
+// A step's results on the host; a part the step does not produce (stepD has no gLoss) is empty.
+struct StepValues {
+  std::optional<double> dLoss, gLoss, dReal, dFake;
+};
+
 struct EpochOptions {
   int64_t batchSize = 64;
   bool shuffle = true;
@@ -69,9 +74,9 @@ class GanStep {
   // step(real) with noise drawn here; on CUDA, once warm, through a captured CUDA graph (graphStatus()).
   // The returned tensors are the graph's static outputs: read them before the next step.
   StepTensors stepAuto(const at::Tensor& real);
-  // Capturable mode: throws when a step since the last call had a non-finite loss (that update and
-  // any after it were skipped on the device), naming the step; counted says the step was a full step.
-  void throwIfSkipped(const StepTensors& r, bool counted);
+  // Reads a step's results back (on a device, in one copy with the skip flag) and, in capturable mode,
+  // throws when its update was skipped for a non-finite loss, naming the step; counted: a full step.
+  StepValues finishStep(const StepTensors& r, bool counted);
   std::string graphStatus() const;
 
   // Throws (c10::Error) when the batch's shape, dtype or device does not fit the models.

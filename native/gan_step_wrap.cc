@@ -71,10 +71,10 @@ Sequential layersFromJs(Napi::Env env, const Napi::Value& v, const char* which) 
   return seq;
 }
 
-Napi::Object resultToJs(Napi::Env env, const StepTensors& r) {
+Napi::Object resultToJs(Napi::Env env, const StepValues& r) {
   auto o = Napi::Object::New(env);
-  auto put = [&](const char* k, const at::Tensor& t) {
-    if (t.defined()) o.Set(k, t.item<double>());
+  auto put = [&](const char* k, const std::optional<double>& v) {
+    if (v) o.Set(k, *v);
   };
   put("dLoss", r.dLoss);
   put("gLoss", r.gLoss);
@@ -235,8 +235,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       at::Tensor zD = optZ(env, info, 1, "step(zD)"), zG = optZ(env, info, 2, "step(zG)");
       return resultToJs(env, onTrainThread([&] {
         StepTensors r = zD.defined() || zG.defined() ? step_->step(real, zD, zG) : step_->stepAuto(real);
-        step_->throwIfSkipped(r, true);
-        return r;
+        return step_->finishStep(r, true);
       }));
     });
   }
@@ -249,8 +248,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       at::Tensor z = optZ(env, info, 1, "trainDiscriminator(z)");
       return resultToJs(env, onTrainThread([&] {
         StepTensors r = step_->stepD(real, z);
-        step_->throwIfSkipped(r, false);
-        return r;
+        return step_->finishStep(r, false);
       }));
     });
   }
@@ -264,8 +262,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       at::Tensor z = optZ(env, info, 1, "trainGenerator(z)");
       return resultToJs(env, onTrainThread([&] {
         StepTensors r = step_->stepG(int64_t(n), z);
-        step_->throwIfSkipped(r, false);
-        return r;
+        return step_->finishStep(r, false);
       }));
     });
   }
