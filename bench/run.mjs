@@ -21,11 +21,11 @@ const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] 
 const quick = flag('--quick');
 const device = opt('--device', 'cpu');
 const threads = Number(opt('--threads', String(os.availableParallelism())));
-const STEPS = quick ? 8 : 20;
+const STEPS = quick ? 8 : 30;
 const WARMUP = quick ? 2 : 5;
 // This machine's speed drifts by tens of percent over minutes: the three paths are measured in
 // interleaved rounds and each reports its median round.
-const ROUNDS = quick ? 1 : 3;
+const ROUNDS = quick ? 1 : 5;
 const median = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
 torch.setNumThreads(threads);
 
