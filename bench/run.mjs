@@ -157,12 +157,16 @@ for (const { preset, batch } of configs) {
     const pt = runPython(preset, batch, false);
     if (pt) t.push(pt.msPerStep);
   }
-  const row = { preset, batch, torch: t.length ? median(t) : null };
-  for (const k of kinds) row[k] = median(per[k]);
+  const row = { preset, batch, torch: t.length ? median(t) : null, ratio: {} };
+  for (const k of kinds) {
+    row[k] = median(per[k]);
+    // The ratio pairs the paths round by round (measured back to back), so drift between rounds cancels.
+    row.ratio[k] = t.length === per[k].length ? median(per[k].map((v, i) => v / t[i])) : null;
+  }
   rows.push(row);
   const tm = row.torch;
   console.log(`${preset} batch ${batch}: ` + kinds.map((k) => `${k} ${ms2(row[k])} ms/step`).join(', ') + `, PyTorch eager ${tm ? ms2(tm) : 'n/a'}` +
-    (tm ? ' -> ' + kinds.map((k) => `${k}/PyTorch ${(row[k] / tm).toFixed(2)}x`).join(', ') : '') +
+    (tm ? ' -> ' + kinds.map((k) => `${k}/PyTorch ${row.ratio[k].toFixed(2)}x`).join(', ') : '') +
     ` (rounds: fused ${per.fused.map(ms2).join('/')}, PyTorch ${t.map(ms2).join('/')})`);
 }
 
@@ -207,14 +211,14 @@ const section = [
       : '') +
     '; imperative = the facade, op by op, with the default single-tensor Adam; PyTorch eager = the same step in Python with its default Adam. ' +
     'Each path runs in a process of its own. ' +
-    `Per-step figures: median of ${ROUNDS} interleaved rounds of ${STEPS} steps (after ${WARMUP} warm-up steps) per path. ` +
+    `Per-step figures: median of ${ROUNDS} interleaved rounds of ${STEPS} steps (after ${WARMUP} warm-up steps) per path; the ratios are medians of the per-round ratios (each round runs the paths back to back, so this VM's drift between rounds cancels). ` +
     'PyTorch eager runs the same canonical step as the fused one (test/parity/reference.py), including its no_grad generator forward for detached fakes, and logs `.item()` losses each step as scripts do; ' +
     '`GanStep.step()` likewise returns its losses as numbers each step. All paths flush denormals to zero (`torch.set_flush_denormal(True)` in Python), so the ratios compare the engines, not that setting. ' +
     `Epochs (shuffled, 60,000 images) are timed after the same warm-up; each figure is the best of ${EPOCH_ROUNDS} interleaved rounds.`,
   '',
   `| architecture | batch | ${kinds.map((k) => `${label[k]} ms/step`).join(' | ')} | PyTorch eager ms/step | ${kinds.map((k) => `${label[k]} / PyTorch`).join(' | ')} | fused images/s |`,
   `|---|---|${kinds.map(() => '---|').join('')}---|${kinds.map(() => '---|').join('')}---|`,
-  ...rows.map((r) => `| ${r.preset} | ${r.batch} | ${kinds.map((k) => fmt(r[k])).join(' | ')} | ${fmt(r.torch)} | ${kinds.map((k) => ratio(r[k], r.torch)).join(' | ')} | ${Math.round((r.batch / r.fused) * 1000)} |`),
+  ...rows.map((r) => `| ${r.preset} | ${r.batch} | ${kinds.map((k) => fmt(r[k])).join(' | ')} | ${fmt(r.torch)} | ${kinds.map((k) => (r.ratio[k] === null ? 'n/a' : `${r.ratio[k].toFixed(2)}x`)).join(' | ')} | ${Math.round((r.batch / r.fused) * 1000)} |`),
   '',
   ...(epochs.length
     ? [
