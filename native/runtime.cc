@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 
 #include "errors.h"
+#include "step_graph.h"
 #include "fp_mode.h"
 #include "tensor_wrap.h"
 
@@ -147,6 +148,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     auto o = Napi::Object::New(env);
     o.Set("builtWith", LTG_LIBTORCH_VERSION);
     o.Set("cudaBuild", bool(LTG_CUDA_BUILD));
+    o.Set("cudaGraphs", cudaGraphsCompiled());
     int n = cudaDeviceCount();
     o.Set("cudaAvailable", n > 0);
     o.Set("cudaDeviceCount", n);

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
+import { locateLibTorch } from '../../ts/native/locate-libtorch';
 import { info } from '../../ts/native/info';
 import { presets, PRESET_NAMES } from '../../ts/train/presets';
 
@@ -107,6 +108,10 @@ describe('libtorch-gan: help, version, presets, info', () => {
     expect(r.stdout).toContain(`LibTorch     ${i.libtorch.fullVersion}`);
     expect(r.stdout).toMatch(/^CUDA {9}(available|not available)/m);
     expect(r.stdout).toMatch(/^threads {6}\d+ intra-op/m);
+    // CUDA graphs are compiled in exactly when the LibTorch is a CUDA build whose CUDA headers were found
+    const lt = locateLibTorch();
+    expect(i.cuda.graphs).toBe(lt.cuda && lt.cudaIncludeDirs.length > 0);
+    expect(r.stdout).toContain(`CUDA graphs ${i.cuda.graphs ? 'compiled in' : 'not compiled in'}`);
   });
 });
 

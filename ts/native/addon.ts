@@ -77,6 +77,8 @@ export interface NativeGanStep {
 export interface NativeInfo {
   builtWith: string;
   cudaBuild: boolean;
+  /** CUDA graph capture compiled in (a CUDA LibTorch and its CUDA headers at build time). */
+  cudaGraphs: boolean;
   cudaAvailable: boolean;
   cudaDeviceCount: number;
   cudaDevices: string[];

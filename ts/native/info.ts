@@ -8,7 +8,7 @@ export interface RuntimeInfo {
   node: string;
   libtorch: { version: string; fullVersion: string; source: string; path: string; cudaBuild: boolean; cudaVersion: string | null; cxx11Abi: number };
   binary: { file: string; kind: string; builtWith: string };
-  cuda: { isAvailable: boolean; deviceCount: number; devices: string[] };
+  cuda: { isAvailable: boolean; deviceCount: number; devices: string[]; graphs: boolean };
   threads: { intraOp: number; interOp: number };
   blas: string;
 }
@@ -24,7 +24,7 @@ export function info(): RuntimeInfo {
     node: process.version,
     libtorch: { version: lt.version, fullVersion: lt.fullVersion, source: lt.source, path: lt.root, cudaBuild: n.cudaBuild, cudaVersion: lt.cudaVersion, cxx11Abi: lt.cxx11Abi },
     binary: { file: bin?.file ?? '', kind: bin?.kind ?? '', builtWith: n.builtWith },
-    cuda: { isAvailable: n.cudaAvailable, deviceCount: n.cudaDeviceCount, devices: n.cudaDevices },
+    cuda: { isAvailable: n.cudaAvailable, deviceCount: n.cudaDeviceCount, devices: n.cudaDevices, graphs: n.cudaGraphs },
     threads: { intraOp: n.numThreads, interOp: n.numInteropThreads },
     blas: n.blas,
   };
@@ -35,7 +35,7 @@ export function formatInfo(i: RuntimeInfo): string {
     `libtorch-gan ${i.packageVersion} (Node ${i.node})`,
     `LibTorch     ${i.libtorch.fullVersion} (${i.libtorch.source}) at ${i.libtorch.path}`,
     `  CUDA build ${i.libtorch.cudaBuild ? `yes (CUDA ${i.libtorch.cudaVersion ?? '?'})` : 'no'}, _GLIBCXX_USE_CXX11_ABI=${i.libtorch.cxx11Abi}`,
-    `binary       ${i.binary.file} (${i.binary.kind}, built with LibTorch ${i.binary.builtWith})`,
+    `binary       ${i.binary.file} (${i.binary.kind}, built with LibTorch ${i.binary.builtWith}; CUDA graphs ${i.cuda.graphs ? 'compiled in' : 'not compiled in'})`,
     `CUDA         ${i.cuda.isAvailable ? `available: ${i.cuda.deviceCount} device(s)` : 'not available'}`,
     ...i.cuda.devices.map((d, k) => `  cuda:${k}     ${d}`),
     `threads      ${i.threads.intraOp} intra-op, ${i.threads.interOp} inter-op`,
