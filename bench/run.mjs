@@ -228,7 +228,24 @@ const section = [
         '',
       ]
     : []),
+  ...targets().map((t) => `- ${t}`),
+  ...(targets().length ? [''] : []),
 ].join('\n');
+
+// The issue's targets, checked against this run's figures.
+function targets() {
+  const out = [];
+  for (const r of rows) {
+    if (!cuda && r.ratio.fused !== null) out.push(`target fused step <= 0.8x PyTorch eager (${r.preset}, batch ${r.batch}): ${r.ratio.fused.toFixed(2)}x, ${r.ratio.fused <= 0.8 ? 'met' : 'not met'}`);
+  }
+  for (const e of epochs) {
+    if (cuda && e.torch) {
+      const x = e.torch / e.fused;
+      out.push(`target full epoch >= 10x faster than PyTorch eager and under 0.1 s (${e.preset}, batch ${e.batch}): ${x.toFixed(1)}x, ${e.fused.toFixed(3)} s, ${x >= 10 && e.fused < 0.1 ? 'met' : 'not met'}`);
+    }
+  }
+  return out;
+}
 
 const file = path.join(here, 'RESULTS.md');
 const header = '# Benchmark results\n\nWritten by `npm run bench` (bench/run.mjs). Ratios below 1 mean faster than PyTorch eager on the same machine in the same run.\n\n';
@@ -236,4 +253,5 @@ const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : header;
 const marker = `## ${device.toUpperCase()}:`;
 const kept = old.split(/\n(?=## )/).filter((s) => !s.startsWith(marker) && !s.startsWith('# Benchmark')).join('\n');
 fs.writeFileSync(file, header + section + '\n' + (kept ? '\n' + kept.trim() + '\n' : ''));
+for (const t of targets()) console.log(t);
 console.log(`wrote ${path.relative(process.cwd(), file)}`);
