@@ -314,7 +314,6 @@ EpochResult GanStep::trainEpoch(const at::Tensor& data, const EpochOptions& opt,
     if (capturable && a[4] != 0) {
       at::Tensor rows = window.to(at::kCPU);
       auto w = rows.accessor<double, 2>();
-      int64_t first = 0;
       int64_t bad = 0;
       while (bad + 1 < rows.size(0) && std::isfinite(w[bad][0]) && std::isfinite(w[bad][1])) ++bad;
       int64_t k = reported + bad + 1, skipped = s + 1 - k;

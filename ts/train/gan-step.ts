@@ -3,7 +3,7 @@
  * their optimizers. `step()` runs a whole D update and G update in one native call; `trainEpoch()`
  * runs an epoch over a device-resident dataset on a worker thread, off the event loop.
  */
-import { loadAddon, type NativeGanStep } from '../native/addon';
+import { loadAddon, type NativeGanStep, type NativeTensor } from '../native/addon';
 import { toNativeLayers } from '../nn/from-spec';
 import { type Module } from '../nn/module';
 import { type Optimizer } from '../optim/optimizer';
@@ -160,7 +160,7 @@ export class GanStep {
    */
   async trainEpoch(data: Tensor, opts: EpochOptions): Promise<EpochResult> {
     if (!(data instanceof Tensor)) throw new TypeError('trainEpoch: data must be a Tensor');
-    if (opts.signal?.aborted) throw Object.assign(abortError('epoch aborted before it started'), { completedSteps: 0 }) as EpochAbortError;
+    if (opts.signal?.aborted) throw abortError('epoch aborted before it started', 0);
     this.syncModes();
     const t0 = performance.now();
     const promise = this._native.trainEpoch(
@@ -183,22 +183,12 @@ export class GanStep {
     try {
       const r = await promise;
       const seconds = (performance.now() - t0) / 1000;
-      let perStep: Float32Array | undefined;
-      if (r.perStep) {
-        perStep = r.perStep.toTypedArray() as Float32Array;
-        r.perStep.dispose();
-      }
+      const perStep = takeFloat32(r.perStep);
       return { steps: r.steps, images: r.images, dLoss: r.dLoss, gLoss: r.gLoss, dReal: r.dReal, dFake: r.dFake, seconds, imagesPerSec: r.images / seconds, perStep, cudaGraph: r.cudaGraph };
     } catch (e) {
       if ((e as Error).name === 'AbortError') {
-        const n = e as { completedSteps?: number; perStep?: { toTypedArray(): unknown; dispose(): void } };
-        const err = abortError((e as Error).message) as EpochAbortError;
-        err.completedSteps = n.completedSteps ?? 0;
-        if (n.perStep) {
-          err.perStep = n.perStep.toTypedArray() as Float32Array;
-          n.perStep.dispose();
-        }
-        throw err;
+        const n = e as { message: string; completedSteps?: number; perStep?: NativeTensor };
+        throw abortError(n.message, n.completedSteps ?? 0, takeFloat32(n.perStep));
       }
       throw e;
     } finally {
@@ -207,8 +197,18 @@ export class GanStep {
   }
 }
 
-function abortError(message: string): Error {
-  const e = new Error(message);
+function abortError(message: string, completedSteps: number, perStep?: Float32Array): EpochAbortError {
+  const e = new Error(message) as EpochAbortError;
   e.name = 'AbortError';
+  e.completedSteps = completedSteps;
+  if (perStep) e.perStep = perStep;
   return e;
+}
+
+/** A native [steps, 4] float tensor's values, the tensor freed at once. */
+function takeFloat32(t: NativeTensor | undefined): Float32Array | undefined {
+  if (!t) return undefined;
+  const out = t.toTypedArray() as Float32Array;
+  t.dispose();
+  return out;
 }
