@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { checkCompatible } from '../../ts/native/addon';
+import { checkCompatible } from '../../ts/native/load';
 import { LibTorchNotFoundError, locateLibTorch } from '../../ts/native/locate-libtorch';
 import { findPython } from '../helpers/python';
 

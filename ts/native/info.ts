@@ -1,7 +1,6 @@
 /** Runtime information: package and LibTorch versions, CUDA, threads and BLAS. */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { findBinary, libtorchInfo, loadAddon, packageRoot } from './addon';
+import { packageVersion } from '../util/package';
+import { findBinary, libtorchInfo, loadAddon } from './load';
 
 export interface RuntimeInfo {
   packageVersion: string;
@@ -18,9 +17,8 @@ export function info(): RuntimeInfo {
   const lt = libtorchInfo();
   const n = addon.info();
   const bin = findBinary();
-  const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
   return {
-    packageVersion: pkg.version,
+    packageVersion: packageVersion(),
     node: process.version,
     libtorch: { version: lt.version, fullVersion: lt.fullVersion, source: lt.source, path: lt.root, cudaBuild: n.cudaBuild, cudaVersion: lt.cudaVersion, cxx11Abi: lt.cxx11Abi },
     binary: { file: bin?.file ?? '', kind: bin?.kind ?? '', builtWith: n.builtWith },

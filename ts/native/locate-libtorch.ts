@@ -10,6 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { packageRoot } from '../util/package';
 
 export interface LibTorchInfo {
   /** How it was found. */
@@ -57,7 +58,6 @@ export class LibTorchNotFoundError extends Error {
   }
 }
 
-const packageRoot = path.resolve(__dirname, '..', '..');
 
 function readIf(file: string): string | null {
   try {
