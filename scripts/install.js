@@ -1,16 +1,19 @@
 #!/usr/bin/env node
 // npm's install hook (also what `npm rebuild libtorch-gan` runs). In order:
 //   1. a git clone has no lib/: compile the TypeScript (needs the dev dependencies);
-//   2. find LibTorch (lib/native/locate-libtorch.js); none found: say where it looks, exit 1;
-//   3. a binary built for that LibTorch (version, C++ ABI, CUDA) is already here: build/Release (a source
-//      build) or prebuilds/<platform>-<arch> (shipped in the package): use it, after a quick load test;
+//   2. find LibTorch (lib/native/locate-libtorch.js); none found: print the one command that installs
+//      the pinned version (package.json "libtorch.version") and where it looks, exit 1;
+//   3. a binary built for that LibTorch (version, C++ ABI, CUDA: the rule in lib/native/compat.js, which
+//      the loader applies too) is already here: build/Release (a source build) or
+//      prebuilds/<platform>-<arch> (shipped in the package): use it, after a quick load test;
 //   4. otherwise build from source: cmake-js (scripts/build-native.js) when cmake and a C++ compiler are
 //      on PATH, else node-gyp (binding.gyp, local Node headers only) when a compiler and make are;
-//   5. otherwise fail with what was found, what the prebuild is for, and how to fix it.
+//   5. otherwise fail with what was found, what the prebuild is for ("found X, prebuilt for Y"), and how
+//      to fix it.
 // Environment: LIBTORCH_GAN_SKIP_INSTALL=1 skips all of it (CI steps that build explicitly);
 // LIBTORCH_GAN_BUILD_FROM_SOURCE=1 (or `npm install --build-from-source`) ignores binaries already here
 // and builds. With install scripts off (--ignore-scripts, npm's allowScripts, pnpm) nothing runs here,
-// and the loader (lib/native/addon.js) still takes a matching prebuild, or explains the mismatch.
+// and the loader (lib/native/load.js) still takes a matching prebuild, or explains the mismatch.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -20,7 +23,7 @@ const root = path.resolve(__dirname, '..');
 const platformDir = `${process.platform}-${process.arch}`;
 const sourceDir = path.join(root, 'build', 'Release');
 const prebuildDir = path.join(root, 'prebuilds', platformDir);
-const INFO_FILE = 'libtorch-gan.json';
+const LIB_FILES = ['locate-libtorch.js', 'compat.js'];
 
 function log(msg) {
   console.log(`libtorch-gan: ${msg}`);
@@ -71,50 +74,13 @@ function resolveFrom(id) {
 
 // 1. lib/ is the compiled TypeScript; the npm package ships it, a git clone does not.
 function ensureLib() {
-  if (fs.existsSync(path.join(root, 'lib', 'native', 'locate-libtorch.js'))) return;
+  if (LIB_FILES.every((f) => fs.existsSync(path.join(root, 'lib', 'native', f)))) return;
   const tsc = resolveFrom('typescript/bin/tsc');
   if (!tsc) fail('lib/ is missing and TypeScript is not installed: run `npm install` (with dev dependencies), then `npm run build:ts`.');
-  log('lib/ is missing: compiling the TypeScript (npm run build:ts)');
+  log('lib/ is missing or incomplete: compiling the TypeScript (npm run build:ts)');
   let r = run(process.execPath, [tsc, '-p', 'tsconfig.build.json']);
   if (r.ok) r = run(process.execPath, [path.join(root, 'scripts', 'esm-wrapper.js')]);
   if (!r.ok) fail(`compiling the TypeScript failed (${r.why})`);
-}
-
-/** The .node binary in `dir` and the build info written beside it, or null. */
-function binaryIn(dir) {
-  let files;
-  try {
-    files = fs.readdirSync(dir);
-  } catch {
-    return null;
-  }
-  const bin = files.find((f) => f.endsWith('.node'));
-  if (!bin) return null;
-  let info = null;
-  try {
-    info = JSON.parse(fs.readFileSync(path.join(dir, INFO_FILE), 'utf8'));
-  } catch {
-    // no or unreadable build info: treated as built for an unknown LibTorch
-  }
-  return { file: path.join(dir, bin), info };
-}
-
-/** Why `bin` cannot run with LibTorch `lt`, or null when it can. */
-function mismatch(bin, lt) {
-  const b = bin.info;
-  if (!b) return `no ${INFO_FILE} beside it (unknown LibTorch)`;
-  if (b.libtorchVersion !== lt.version) return `built for LibTorch ${b.libtorchVersion}`;
-  if (Number(b.cxx11Abi) !== lt.cxx11Abi) return `built with _GLIBCXX_USE_CXX11_ABI=${b.cxx11Abi}, LibTorch uses ${lt.cxx11Abi}`;
-  // A CUDA build links libtorch_cuda, which a CPU-only LibTorch lacks (the other way round loads, CPU-only).
-  if (b.cuda && !lt.cuda) return `built for a CUDA LibTorch ${b.libtorchVersion}, found a CPU-only one`;
-  return null;
-}
-
-function describeBinary(bin) {
-  const b = bin.info;
-  if (!b) return 'an unknown LibTorch';
-  const cuda = b.cuda ? `CUDA ${b.cudaVersion ?? '?'}` : 'CPU-only';
-  return `LibTorch ${b.libtorchVersion} (${cuda}, _GLIBCXX_USE_CXX11_ABI=${b.cxx11Abi})`;
 }
 
 function describeLibTorch(lt) {
@@ -123,7 +89,7 @@ function describeLibTorch(lt) {
 
 /** Loads the addon the way the package does, in a child process; returns an error message or null. */
 function loadTest() {
-  const addon = path.join(root, 'lib', 'native', 'addon.js');
+  const addon = path.join(root, 'lib', 'native', 'load.js');
   const code = `try { require(${JSON.stringify(addon)}).loadAddon() } catch (e) { process.stderr.write(String(e && e.message || e)); process.exit(1) }`;
   const r = spawnSync(process.execPath, ['-e', code], { cwd: root, encoding: 'utf8', timeout: 120000 });
   if (r.status === 0) return null;
@@ -179,16 +145,22 @@ function builder(lt) {
     tool: 'node-gyp',
     run: () => {
       const jobs = String(require('node:os').availableParallelism());
+      const hash = compat().sourceHash(root);
       const r = run(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${dir}`, `--python=${python}`, '-j', jobs], {
         env: { ...process.env, PYTHON: python },
       });
       if (r.ok) {
         const { buildInfo } = require('./build-native.js');
-        fs.writeFileSync(path.join(sourceDir, INFO_FILE), JSON.stringify(buildInfo(lt), null, 2) + '\n');
+        fs.writeFileSync(path.join(sourceDir, compat().BUILD_INFO_FILE), JSON.stringify(buildInfo(lt, hash), null, 2) + '\n');
       }
       return r;
     },
   };
+}
+
+/** lib/native/compat.js: the binary-compatibility rule and the pinned LibTorch (after ensureLib). */
+function compat() {
+  return require(path.join(root, 'lib', 'native', 'compat.js'));
 }
 
 function main() {
@@ -197,6 +169,13 @@ function main() {
     return;
   }
   ensureLib();
+  const { binaryIn, incompatibility, describeBuild, pinnedLibTorch } = compat();
+  let pinned;
+  try {
+    pinned = pinnedLibTorch(root);
+  } catch (e) {
+    fail(e.message);
+  }
 
   let lt;
   try {
@@ -206,18 +185,23 @@ function main() {
   }
 
   const force = truthy(process.env.LIBTORCH_GAN_BUILD_FROM_SOURCE) || truthy(process.env.npm_config_build_from_source);
-  const source = binaryIn(sourceDir);
-  const prebuild = binaryIn(prebuildDir);
-  const prebuildOk = prebuild && !mismatch(prebuild, lt);
+  const source = binaryIn(sourceDir, 'source');
+  const prebuild = binaryIn(prebuildDir, 'prebuild');
+  const mismatch = (bin) => incompatibility(bin.info, lt, bin.infoError);
+  const prebuildOk = prebuild && !mismatch(prebuild);
+  const found = `found ${describeLibTorch(lt)}`;
+  // "prebuilt for LibTorch 2.16.0 (...)", plus the reason when the versions agree (ABI, CUDA, no info).
+  const prebuiltFor = (bin) =>
+    `prebuilt for ${describeBuild(bin.info)}` + (bin.info?.libtorchVersion === lt.version || !bin.info ? ` (${mismatch(bin)})` : '');
 
   let loadErr = null; // why a binary built for this LibTorch still does not load
-  if (!force && source && !mismatch(source, lt)) {
+  if (!force && source && !mismatch(source)) {
     loadErr = loadTest();
     if (!loadErr) return log(`using the existing source build for ${describeLibTorch(lt)}`);
     log(`the source build in build/Release does not load: ${loadErr}`);
   } else if (!force && prebuildOk && !source) {
     loadErr = loadTest();
-    if (!loadErr) return log(`using the prebuilt binary for ${describeBinary(prebuild)} (${describeLibTorch(lt)})`);
+    if (!loadErr) return log(`using the prebuilt binary for ${describeBuild(prebuild.info)} (${describeLibTorch(lt)})`);
     log(`the prebuilt binary does not load: ${loadErr}`);
   }
 
@@ -228,35 +212,36 @@ function main() {
       : loadErr
         ? 'the binary here does not load'
         : prebuild
-          ? `the prebuilt binary is ${mismatch(prebuild, lt)}`
+          ? `${found}, ${prebuiltFor(prebuild)}`
           : 'no prebuilt binary';
     log(`building from source with ${b.tool} against ${describeLibTorch(lt)} (${why}); this takes a few minutes`);
+    if (lt.version !== pinned) log(`note: this package pins LibTorch ${pinned} (what its prebuilt binary and tests are made for); building for ${lt.version}`);
     const r = b.run();
     if (!r.ok) fail(`building from source with ${b.tool} failed (${r.why}); see the output above`);
     const err = loadTest();
     if (err) fail(`the binary just built does not load: ${err}`);
-    return log(`built ${path.relative(root, binaryIn(sourceDir).file)} for LibTorch ${lt.version}`);
+    return log(`built ${path.relative(root, binaryIn(sourceDir, 'source').file)} for LibTorch ${lt.version}`);
   }
 
-  if (!force && prebuildOk && source && mismatch(source, lt)) {
+  if (!force && prebuildOk && source && mismatch(source)) {
     // A stale source build (for another LibTorch) would shadow the matching prebuild in the loader.
-    log(`removing ${path.relative(root, source.file)} (${mismatch(source, lt)})`);
+    log(`removing ${path.relative(root, source.file)} (${mismatch(source)})`);
     fs.rmSync(source.file, { force: true });
     loadErr = loadTest();
-    if (!loadErr) return log(`using the prebuilt binary for ${describeBinary(prebuild)} (${describeLibTorch(lt)})`);
+    if (!loadErr) return log(`using the prebuilt binary for ${describeBuild(prebuild.info)} (${describeLibTorch(lt)})`);
   }
   if (loadErr) {
-    fail(`found ${describeLibTorch(lt)}, but its binary does not load (${loadErr}); cannot build from source: ${b.reason}.\n` +
+    fail(`${found}, but its binary does not load (${loadErr}); cannot build from source: ${b.reason}.\n` +
       'Fix: install g++ and cmake (e.g. sudo apt-get install g++ cmake), then run: npm rebuild libtorch-gan');
   }
 
   const fixes = [];
-  const pb = prebuild?.info;
-  if (pb && pb.libtorchVersion !== lt.version) fixes.push(`install the LibTorch it was built for: python3 -m pip install torch==${pb.libtorchVersion} (or point LIBTORCH at one)`);
+  const want = prebuild?.info?.libtorchVersion ?? pinned;
+  if (want !== lt.version) fixes.push(`install the LibTorch it is built for: python3 -m pip install torch==${want} (or point LIBTORCH or PYTHON at one)`);
   fixes.push('install g++ and cmake (e.g. sudo apt-get install g++ cmake), then run: npm rebuild libtorch-gan');
   fail(
-    `found ${describeLibTorch(lt)}; ` +
-      (prebuild ? `the prebuilt binary is for ${describeBinary(prebuild)}` : `there is no prebuilt binary for ${platformDir}`) +
+    `${found}, ` +
+      (prebuild ? prebuiltFor(prebuild) : `no prebuilt binary for ${platformDir}`) +
       `; cannot build from source: ${b.reason}.\nFix: ${fixes.join('\n  or: ')}`,
   );
 }

@@ -1,7 +1,7 @@
 /**
  * Loads the native addon: finds LibTorch with the locator, checks that the binary was built for that
- * LibTorch version, preloads LibTorch's libraries (so a prebuilt binary works wherever LibTorch is
- * installed, without LD_LIBRARY_PATH), then loads the binary. Loading is lazy: importing the package
+ * LibTorch (the rule in compat.ts: version, C++ ABI, CUDA), preloads LibTorch's libraries (so a
+ * prebuilt binary works wherever LibTorch is installed, without LD_LIBRARY_PATH), then loads the binary. Loading is lazy: importing the package
  * does nothing until the first tensor is made.
  */
 import * as fs from 'node:fs';
@@ -9,15 +9,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { packageRoot } from '../util/package';
 import { type NativeAddon } from './addon';
+import { findBinary as findBinaryIn, incompatibilityMessage, type BinaryKind, type BuildInfo } from './compat';
 import { locateLibTorch, type LibTorchInfo } from './locate-libtorch';
 
-/** What the binary was built against (written next to it by the build). */
-export interface BuildInfo {
-  libtorchVersion: string;
-  cuda: boolean;
-  cudaVersion: string | null;
-  cxx11Abi: number;
-}
+export type { BuildInfo } from './compat';
 
 export class AddonLoadError extends Error {
   constructor(message: string) {
@@ -26,45 +21,19 @@ export class AddonLoadError extends Error {
   }
 }
 
-/** The binary to load: a source build in build/Release wins over a prebuild. */
-export function findBinary(root = packageRoot): { file: string; buildInfo: BuildInfo | null; kind: 'source' | 'prebuild' } | null {
-  const candidates: { dir: string; kind: 'source' | 'prebuild' }[] = [
-    { dir: path.join(root, 'build', 'Release'), kind: 'source' },
-    { dir: path.join(root, 'prebuilds', `${process.platform}-${process.arch}`), kind: 'prebuild' },
-  ];
-  for (const { dir, kind } of candidates) {
-    let files: string[];
-    try {
-      files = fs.readdirSync(dir);
-    } catch {
-      continue;
-    }
-    const bin = files.find((f) => f.endsWith('.node'));
-    if (!bin) continue;
-    const infoFile = path.join(dir, 'libtorch-gan.json');
-    const buildInfo = fs.existsSync(infoFile) ? (JSON.parse(fs.readFileSync(infoFile, 'utf8')) as BuildInfo) : null;
-    return { file: path.join(dir, bin), buildInfo, kind };
-  }
-  return null;
+/** The binary to load: a source build in build/Release wins over a prebuild (the rule in compat.ts). */
+export function findBinary(root = packageRoot): { file: string; buildInfo: BuildInfo | null; infoError: string | null; kind: BinaryKind } | null {
+  const b = findBinaryIn(root);
+  return b && { file: b.file, buildInfo: b.info, infoError: b.infoError, kind: b.kind };
 }
 
-/** Throws a clear error when the binary was built for another LibTorch than the one found. */
-export function checkCompatible(buildInfo: BuildInfo | null, lt: LibTorchInfo, kind: string): void {
-  if (!buildInfo) return;
-  if (buildInfo.libtorchVersion !== lt.version) {
-    throw new AddonLoadError(
-      `libtorch-gan's ${kind} binary was built for LibTorch ${buildInfo.libtorchVersion}, but LibTorch ${lt.version} was found ` +
-        `(${lt.source}: ${lt.root}).\nFix it in one of these ways:\n` +
-        `  - install the matching LibTorch: python3 -m pip install torch==${buildInfo.libtorchVersion} (or point LIBTORCH at one)\n` +
-        `  - rebuild from source against the one found: npm rebuild libtorch-gan (needs cmake and a C++ compiler)`,
-    );
-  }
-  if (buildInfo.cxx11Abi !== lt.cxx11Abi) {
-    throw new AddonLoadError(
-      `libtorch-gan's ${kind} binary uses _GLIBCXX_USE_CXX11_ABI=${buildInfo.cxx11Abi} but the LibTorch found (${lt.root}) uses ${lt.cxx11Abi}; ` +
-        'rebuild from source: npm rebuild libtorch-gan',
-    );
-  }
+/**
+ * Throws a clear error (found, built for, how to fix) when the binary cannot run with the LibTorch
+ * found: the rule install.js applies too (compat.ts).
+ */
+export function checkCompatible(buildInfo: BuildInfo | null, lt: LibTorchInfo, kind: BinaryKind, file = '', infoError: string | null = null): void {
+  const msg = incompatibilityMessage({ file, kind, info: buildInfo, infoError }, lt);
+  if (msg) throw new AddonLoadError(msg);
 }
 
 let addon: NativeAddon | undefined;
@@ -97,7 +66,7 @@ export function loadAddon(): NativeAddon {
         'Build it with: npm rebuild libtorch-gan   (or, in a clone: npm run build)',
     );
   }
-  checkCompatible(bin.buildInfo, lt, bin.kind);
+  checkCompatible(bin.buildInfo, lt, bin.kind, bin.file, bin.infoError);
   preload(lt);
   const mod = { exports: {} } as NodeJS.Module;
   try {

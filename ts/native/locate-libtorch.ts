@@ -1,7 +1,8 @@
 /**
  * The one LibTorch locator, used by the CMake build, the binding.gyp fallback and the runtime loader.
  * Order: the LIBTORCH environment variable (an unzipped official LibTorch), then Python's `torch`
- * package (PYTHON, the project's .venv, python3), then the system's (Debian's libtorch-dev).
+ * package (PYTHON, the .venv of the current folder, of INIT_CWD and of the package, python3), then
+ * the system's (Debian's libtorch-dev).
  *
  * Run as a script it prints what it found: `node lib/native/locate-libtorch.js [--json|--field NAME]`.
  * It never imports torch in Python (that takes seconds); it asks Python where the package is and reads
@@ -11,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { packageRoot } from '../util/package';
+import { pinnedLibTorch } from './compat';
 
 export interface LibTorchInfo {
   /** How it was found. */
@@ -41,13 +43,32 @@ export interface LibTorchInfo {
   python?: string;
 }
 
+/**
+ * The one command that installs the LibTorch the package is built for: in a git clone the setup script
+ * (a project-local .venv), else PyPI's torch at the pinned version in a .venv of the user's project.
+ */
+export function installCommand(root = packageRoot): string {
+  if (fs.existsSync(path.join(root, '.git')) && fs.existsSync(path.join(root, 'scripts', 'setup.sh'))) return 'bash scripts/setup.sh';
+  let pin = '';
+  try {
+    pin = `==${pinnedLibTorch(root)}`;
+  } catch {
+    // an unreadable pin: install the newest torch (the message still works)
+  }
+  return `python3 -m venv .venv && .venv/bin/python -m pip install torch${pin}`;
+}
+
 export class LibTorchNotFoundError extends Error {
   constructor(public readonly attempts: string[]) {
     super(
-      'LibTorch was not found. libtorch-gan looks in three places, in this order:\n' +
+      'LibTorch was not found. Install it (in your project\'s folder) with:\n' +
+        `    ${installCommand()}\n` +
+        'then run npm install again (npm rebuild libtorch-gan where the package is installed already).\n' +
+        'libtorch-gan looks in three places, in this order:\n' +
         '  1. the LIBTORCH environment variable: an unzipped LibTorch from https://pytorch.org\n' +
         '       export LIBTORCH=/path/to/libtorch\n' +
-        "  2. Python's torch package (the interpreter in PYTHON, the project's .venv, or python3):\n" +
+        "  2. Python's torch package (the interpreter in PYTHON, the .venv of the current folder or of the\n" +
+        '     folder npm was run in, or python3):\n' +
         '       python3 -m pip install torch        (or: export PYTHON=/path/to/python-with-torch)\n' +
         "  3. the system's LibTorch (Debian/Ubuntu):\n" +
         '       sudo apt-get install libtorch-dev libopenblas0-pthread\n' +
@@ -57,7 +78,6 @@ export class LibTorchNotFoundError extends Error {
     this.name = 'LibTorchNotFoundError';
   }
 }
-
 
 function readIf(file: string): string | null {
   try {
@@ -170,7 +190,9 @@ function fromRoot(root: string, source: LibTorchInfo['source'], extra: Parameter
 function pythonCandidates(): string[] {
   const list: string[] = [];
   if (process.env.PYTHON) list.push(process.env.PYTHON);
-  for (const base of [process.cwd(), packageRoot]) {
+  // INIT_CWD: the folder npm was run in (npm runs install scripts in the package's own folder).
+  for (const base of [process.cwd(), process.env.INIT_CWD, packageRoot]) {
+    if (!base) continue;
     const venv = path.join(base, '.venv', 'bin', 'python');
     if (fs.existsSync(venv) && !list.includes(venv)) list.push(venv);
   }
