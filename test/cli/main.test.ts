@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { locateLibTorch } from '../../ts/native/locate-libtorch';
 import { info } from '../../ts/native/info';
-import { presets, PRESET_NAMES } from '../../ts/train/presets';
+import { presets, PRESET_NAMES } from '../../ts/gan/presets';
 
 const repo = path.resolve(__dirname, '..', '..');
 const MAIN = path.join(repo, 'lib', 'cli', 'main.js');

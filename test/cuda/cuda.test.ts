@@ -9,8 +9,8 @@ import { type Module } from '../../ts/nn/module';
 import { Adam } from '../../ts/optim/optimizer';
 import { Tensor } from '../../ts/tensor/tensor';
 import * as torch from '../../ts/tensor/torch';
-import { GanStep, type GanStepOptions } from '../../ts/train/gan-step';
-import { presets, type PresetName } from '../../ts/train/presets';
+import { GanStep, type GanStepOptions } from '../../ts/gan/gan-step';
+import { presets, type PresetName } from '../../ts/gan/presets';
 
 const hasCuda = torch.cuda.isAvailable();
 const describeCuda = hasCuda ? describe : describe.skip;

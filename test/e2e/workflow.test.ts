@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
-import { PRESET_NAMES } from '../../ts/train/presets';
+import { PRESET_NAMES } from '../../ts/gan/presets';
 import { findPython, runPython } from '../helpers/python';
 
 const repo = path.resolve(__dirname, '..', '..');

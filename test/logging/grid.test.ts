@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { makeGrid, saveImageGrid } from '../../ts/logging/grid';
 import { encodePng, pngInfo } from '../../ts/logging/png';
+import { toUint8 } from '../../ts/util/pixels';
 import { tmpDir } from './tmp';
 
 /** 64 MNIST-size images in [-1,1]; image k has value v(k, y, x) (distinct per image and pixel). */
@@ -15,7 +16,8 @@ function mnistLike(n = 64, h = 28, w = 28): Float32Array {
 function v(k: number, y: number, x: number): number {
   return ((k * 7 + y * 3 + x * 5) % 101) / 50 - 1; // in [-1, 1]
 }
-const toByte = (u: number) => Math.floor((u + 1) * 127.5 + 0.5);
+// The package's one pixel convention (util/pixels.ts, proven against torchvision's save_image there).
+const toByte = (u: number) => toUint8(Float32Array.of(u), '[-1,1]')[0];
 
 describe('makeGrid / saveImageGrid', () => {
   it('writes 64 28x28 images as a 242x242 PNG (8 per row, padding 2) with the right pixels', () => {

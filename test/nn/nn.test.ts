@@ -5,9 +5,10 @@ import { Adam, SGD } from '../../ts/optim/optimizer';
 import * as torch from '../../ts/tensor/torch';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-import { makeNoise, imperativeStep } from '../../ts/train/imperative-step';
+import { imperativeStep } from '../../ts/gan/imperative-step';
+import { noise } from '../../ts/gan/noise';
 import { fromSpec } from '../../ts/nn/from-spec';
-import { presets } from '../../ts/train/presets';
+import { presets } from '../../ts/gan/presets';
 
 describe('nn', () => {
   const G = () => new Sequential(new Linear(100, 256), new LeakyReLU(0.2), new Sequential(new Linear(256, 784), new Tanh()));
@@ -164,7 +165,7 @@ describe('memory', () => {
         rss.push(process.memoryUsage().rss);
       }
     }
-    makeNoise(spec, 1).dispose();
+    noise(spec.noise, 1).dispose();
     const growthMiB = (rss[rss.length - 1] - rss[1]) / 2 ** 20;
     expect(rss).toHaveLength(10);
     expect(growthMiB).toBeLessThan(8);

@@ -17,9 +17,10 @@ import { Adam, type Optimizer, SGD } from '../../ts/optim/optimizer';
 import * as safetensors from '../../ts/tensor/safetensors';
 import { Tensor } from '../../ts/tensor/tensor';
 import * as torch from '../../ts/tensor/torch';
-import { GanStep, type StepResult } from '../../ts/train/gan-step';
-import { imperativeStep, makeNoise } from '../../ts/train/imperative-step';
-import { type Preset, presets } from '../../ts/train/presets';
+import { GanStep, type StepResult } from '../../ts/gan/gan-step';
+import { imperativeStep } from '../../ts/gan/imperative-step';
+import { noise } from '../../ts/gan/noise';
+import { type Preset, presets } from '../../ts/gan/presets';
 import { findPython, runPython } from '../helpers/python';
 
 interface TensorSummary {
@@ -82,8 +83,8 @@ function drawNoise(p: Preset): { zD: Tensor[]; zG: (Tensor | undefined)[] } {
   const zD: Tensor[] = [];
   const zG: (Tensor | undefined)[] = [];
   for (let i = 0; i < STEPS; i++) {
-    zD.push(makeNoise(p.step, p.batchSize));
-    zG.push(p.step.gNoise === 'fresh' ? makeNoise(p.step, p.batchSize) : undefined);
+    zD.push(noise(p.step.noise, p.batchSize));
+    zG.push(p.step.gNoise === 'fresh' ? noise(p.step.noise, p.batchSize) : undefined);
   }
   return { zD, zG };
 }

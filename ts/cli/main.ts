@@ -10,7 +10,7 @@ import { reportCommand, REPORT_HELP } from './commands/report';
 import { sampleCommand, SAMPLE_HELP } from './commands/sample';
 import { trainCommand, TRAIN_HELP } from './commands/train';
 import { BIN, EXIT, packageVersion, UsageError, writeLine, type CliIO } from './commands/common';
-import { suggest } from '../train/presets';
+import { suggest } from '../util/suggest';
 
 type Command = { run: (args: string[], io: CliIO) => Promise<number>; help: string; summary: string };
 

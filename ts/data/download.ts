@@ -8,9 +8,9 @@
  * fsync, rename. When every mirror fails, one DataError (code DOWNLOAD_FAILED) lists each mirror
  * with its reason. Progress goes to an optional callback; nothing is printed.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
+import { writeFileAtomicAsync } from '../util/fs';
 import { DataError, type MirrorFailure, describeError } from './errors';
 import { isGzip, maybeGunzip } from './idx';
 
@@ -89,7 +89,7 @@ export async function downloadIdxFile(file: string, sha256: string, opts: Downlo
       continue;
     }
     const dest = path.join(opts.dir, file);
-    await writeFileAtomic(dest, bytes);
+    await writeFileAtomicAsync(dest, bytes);
     return { path: dest, url, failures };
   }
   const lines = failures.map((f) => `  - ${f.url}: ${f.reason}`).join('\n');
@@ -155,36 +155,3 @@ async function fetchBytes(
   return out;
 }
 
-/**
- * Writes `bytes` to `dest` so that readers see either the old file or the complete new one: a
- * uniquely named temporary file in the same directory, fsync, rename over `dest`, then a
- * best-effort fsync of the directory. Creates the directory when missing.
- */
-export async function writeFileAtomic(dest: string, bytes: Uint8Array): Promise<void> {
-  const dir = path.dirname(dest);
-  await fs.promises.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(dest)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await fs.promises.open(tmp, 'wx', 0o644);
-  try {
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fs.promises.rename(tmp, dest);
-  } catch (err) {
-    await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
-    throw err;
-  }
-  try {
-    const dh = await fs.promises.open(dir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
-  } catch {
-    // Directory fsync is not supported everywhere; the rename itself is still atomic.
-  }
-}

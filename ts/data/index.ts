@@ -28,9 +28,7 @@ export {
   packagedDir,
 } from './catalog';
 export type { DatasetInfo, DatasetName, IdxFileInfo, Split } from './catalog';
-export { downloadIdxFile, mirrorUrl, sha256Hex, writeFileAtomic } from './download';
+export { downloadIdxFile, mirrorUrl, sha256Hex } from './download';
 export type { DownloadOptions, DownloadProgress, DownloadResult } from './download';
 export { FashionMNIST, MNIST, datasets, loadDataset } from './mnist';
 export type { DatasetOptions, ImageDataset, SourceKind } from './mnist';
-export { toFloat32, toUint8 } from './normalize';
-export type { PixelRange } from './normalize';

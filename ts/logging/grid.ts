@@ -1,7 +1,8 @@
+import { byteMapper, type PixelRange } from '../util/pixels';
 import { savePng, type PixelImage } from './png';
 
-/** Value range of the input images. Bytes (Uint8Array) are always '[0,255]'. */
-export type ImageRange = '[-1,1]' | '[0,1]' | '[0,255]';
+/** Value range of the input images: a float PixelRange, or '[0,255]' (bytes, always). */
+export type ImageRange = PixelRange | '[0,255]';
 
 /**
  * A batch of images as a flat typed array in row-major (C-contiguous) order, with shape
@@ -38,11 +39,9 @@ export interface GridImage extends PixelImage {
 }
 
 function toByteMapper(range: ImageRange): (v: number) => number {
-  // torchvision's save_image: x.mul(255).add_(0.5).clamp_(0, 255).to(uint8), i.e. floor(x*255 + 0.5).
-  const scale = range === '[-1,1]' ? 127.5 : range === '[0,1]' ? 255 : 1;
-  const offset = range === '[-1,1]' ? 1 : 0;
+  if (range !== '[0,255]') return byteMapper(range); // torchvision's save_image, as everywhere in the package
   return (v: number) => {
-    const x = Math.floor((v + offset) * scale + 0.5);
+    const x = Math.floor(v + 0.5);
     return x > 255 ? 255 : x >= 0 ? x : 0; // NaN fails both tests and becomes 0
   };
 }

@@ -19,4 +19,3 @@ export {
 export type { EpochMean, LossPlotOptions, LossPoint } from './plot';
 export { writeReport } from './report';
 export type { ReportContents, ReportOptions } from './report';
-export { writeFileAtomic } from './fsutil';

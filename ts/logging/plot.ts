@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Resvg } from '@resvg/resvg-js';
-import { writeFileAtomic } from './fsutil';
+import { writeFileAtomic } from '../util/fs';
 
 /** One training step's losses. `epoch` is the epoch the step belongs to (any numbering, e.g. 1-based). */
 export interface LossPoint {

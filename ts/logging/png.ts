@@ -1,5 +1,5 @@
 import { PNG, type ColorType } from 'pngjs';
-import { writeFileAtomic } from './fsutil';
+import { writeFileAtomic } from '../util/fs';
 
 /** Channels of an interleaved 8-bit pixel buffer: gray, gray+alpha, RGB, RGBA. */
 export type PixelChannels = 1 | 2 | 3 | 4;

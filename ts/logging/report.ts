@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from './fsutil';
+import { writeFileAtomic } from '../util/fs';
 import { pngInfo } from './png';
 
 export interface ReportOptions {

@@ -5,8 +5,8 @@
  * Python's safetensors.torch.load_file and the reverse (tested).
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { loadAddon } from '../native/addon';
+import { writeFileAtomic } from '../util/fs';
 import { checkDevice, type Device, type DType } from './dtype';
 import { Tensor } from './tensor';
 
@@ -58,23 +58,9 @@ export function save(tensors: Record<string, Tensor>, metadata?: Record<string, 
   return Buffer.concat([head, Buffer.from(json), ...chunks]);
 }
 
-/** Writes atomically: a temp file in the same folder, fsync, then rename over the target. */
+/** Writes atomically and durably (util/fs.ts: temporary file, fsync, rename, folder fsync). */
 export function saveFile(tensors: Record<string, Tensor>, file: string, metadata?: Record<string, string>): void {
   writeFileAtomic(file, save(tensors, metadata));
-}
-
-export function writeFileAtomic(file: string, data: Uint8Array): void {
-  const dir = path.dirname(path.resolve(file));
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
 }
 
 export interface Loaded {

@@ -2,10 +2,10 @@
  * What the CLI commands share: the I/O they write to, usage errors (exit 2) and argument parsing
  * with messages that name the flag and the expected form.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { suggest } from '../../train/presets';
+import { suggest } from '../../util/suggest';
+
+export { packageVersion } from '../../util/package';
 
 export const BIN = 'libtorch-gan';
 
@@ -129,15 +129,6 @@ export function stringFlag(command: string, flag: string, value: string | boolea
   const s = String(value);
   if (!s) throw new UsageError(`--${flag}: expected ${what}, got an empty string`, command);
   return s;
-}
-
-/** The package version, from package.json next to lib/ (or ts/ when run from source). */
-export function packageVersion(): string {
-  try {
-    return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
 }
 
 /** Left-aligned columns separated by two spaces; the last column is not padded. */

@@ -1,5 +1,5 @@
 /** `libtorch-gan presets`: the training presets as a table (or JSON). */
-import { DEFAULT_PRESET, presets, PRESET_NAMES } from '../../train/presets';
+import { DEFAULT_PRESET, presets, PRESET_NAMES } from '../../gan/presets';
 import { BIN, EXIT, formatTable, parseCommandArgs, writeLine, type CliIO } from './common';
 
 const NAME = 'presets';

@@ -1,7 +1,7 @@
 /** `libtorch-gan sample`: images from a trained run's generator, as a PNG grid. */
 import * as path from 'node:path';
 import * as torch from '../../tensor/torch';
-import { sample, saveSamples } from '../../train/sample';
+import { sample, saveSamples } from '../../run/sample';
 import { BIN, choiceFlag, EXIT, intFlag, parseCommandArgs, stringFlag, UsageError, writeLine, type CliIO } from './common';
 
 const NAME = 'sample';

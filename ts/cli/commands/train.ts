@@ -1,7 +1,7 @@
 /** `libtorch-gan train`: a training run with progress, a summary, and Ctrl-C that saves a checkpoint. */
-import { loadConfigFile, ConfigError, type ResolvedConfig, type RunConfig } from '../../train/config';
-import { countParameters, PRESET_NAMES, DEFAULT_PRESET, type OptimizerSpec, type PresetName } from '../../train/presets';
-import { Trainer, type TrainResult } from '../../train/trainer';
+import { loadConfigFile, ConfigError, type ResolvedConfig, type RunConfig } from '../../run/config';
+import { countParameters, PRESET_NAMES, DEFAULT_PRESET, type OptimizerSpec, type PresetName } from '../../gan/presets';
+import { Trainer, type TrainResult } from '../../run/trainer';
 import { TrainingProgress } from '../progress';
 import { formatRunSummary } from '../summary';
 import {

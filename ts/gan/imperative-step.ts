@@ -10,13 +10,8 @@ import { scope } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { type StepResult } from './gan-step';
+import { noise as drawNoise } from './noise';
 import { type GanStepSpec } from './step-spec';
-
-export function makeNoise(spec: GanStepSpec, n: number, device: torch.TensorOptions['device'] = 'cpu'): Tensor {
-  const { dist, dim, low = -1, high = 1 } = spec.noise;
-  if (dist === 'normal') return torch.randn([n, dim], { device });
-  return scope(() => torch.rand([n, dim], { device }).mul(high - low).add(low));
-}
 
 export function imperativeStep(
   G: Module,
@@ -40,7 +35,7 @@ export function imperativeStep(
 
     // Discriminator: real batch -> realLabel, fake batch -> fakeLabel.
     optD.zeroGrad();
-    const zD = noise.zD ?? makeNoise(spec, n, device);
+    const zD = noise.zD ?? drawNoise(spec.noise, n, { device });
     const fake = spec.detachFakeForD && !reuse ? torch.noGrad(() => G.forward(zD)) : G.forward(zD);
     const dRealOut = D.forward(real);
     const lossReal = loss(dRealOut, spec.realLabel);
@@ -66,7 +61,7 @@ export function imperativeStep(
     optD.step();
 
     // Generator: flipped labels, on D's fake batch or on fresh noise.
-    const fakeG = reuse ? fake : G.forward(noise.zG ?? makeNoise(spec, n, device));
+    const fakeG = reuse ? fake : G.forward(noise.zG ?? drawNoise(spec.noise, n, { device }));
     optG.zeroGrad();
     const gLoss = loss(D.forward(fakeG), 1.0);
     gLoss.backward();

@@ -17,7 +17,7 @@ import {
   restoreCheckpoint,
   saveCheckpoint,
   type CheckpointParts,
-} from '../../ts/train/checkpoint';
+} from '../../ts/run/checkpoint';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-ckpt-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));

@@ -9,8 +9,8 @@ import {
   resolveConfig,
   VERBOSE_LEVELS,
   type RunConfig,
-} from '../../ts/train/config';
-import { countParameters, presets } from '../../ts/train/presets';
+} from '../../ts/run/config';
+import { countParameters, presets } from '../../ts/gan/presets';
 
 /** The ConfigError thrown by fn (fails the test if none or another kind is thrown). */
 function configError(fn: () => unknown): ConfigError {

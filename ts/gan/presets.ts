@@ -8,7 +8,12 @@
  * `0.1.running_mean`, `4.weight`).
  */
 import type { ModuleSpec } from '../nn/spec';
+import { type PixelRange } from '../util/pixels';
+import { suggest } from '../util/suggest';
 import type { GanStepSpec } from './step-spec';
+
+/** Side length of the (square, single-channel) images the presets generate. */
+export const IMAGE_SIDE = 28;
 
 export type PresetName = 'seed000' | 'udacity' | 'ganist' | 'tensorboard' | 'vanilla';
 
@@ -50,7 +55,7 @@ export interface Preset {
   /** Noise dimension; always equal to `step.noise.dim` and to G's first Linear's inFeatures. */
   zDim: number;
   /** Pixel range of the training images: '[-1,1]' is (x - 0.5) / 0.5, '[0,1]' is ToTensor() only. */
-  normalize: '[-1,1]' | '[0,1]';
+  normalize: PixelRange;
 }
 
 /** Flattened MNIST image size (1 x 28 x 28). */
@@ -328,34 +333,4 @@ export function withZDim(preset: Preset, zDim: number): Preset {
   out.step.noise.dim = zDim;
   out.zDim = zDim;
   return out;
-}
-
-/** Levenshtein distance (small strings only). */
-function distance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0];
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j];
-      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length];
-}
-
-/** The closest candidate to `word` (case-insensitive edit distance <= max(2, len/3)), or undefined. */
-export function suggest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  const w = word.toLowerCase();
-  for (const c of candidates) {
-    const d = distance(w, c.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }

@@ -1,5 +1,5 @@
 /**
- * uint8 pixels <-> float32 values, with the same float32 arithmetic, in the same order, as
+ * The package's one pixel convention. uint8 pixels <-> float32 values, with the same float32 arithmetic, in the same order, as
  * PyTorch/torchvision, so results match bit for bit.
  *
  * toFloat32, for each pixel x in 0..255 (every step rounded to float32, as PyTorch does on float32
@@ -15,7 +15,17 @@
  * trunc(clamp(v * 255 + 0.5, 0, 255)). NaN maps to 0.
  */
 
+/** The value range of float images: '[-1,1]' (Tanh generators, Normalize(0.5, 0.5)) or '[0,1]' (Sigmoid, ToTensor). */
 export type PixelRange = '[-1,1]' | '[0,1]';
+export const PIXEL_RANGES: readonly PixelRange[] = Object.freeze(['[-1,1]', '[0,1]']);
+
+/** Throws a RangeError naming `what` and the bad value unless `range` is a PixelRange. */
+export function checkPixelRange(range: unknown, what = 'pixel range'): PixelRange {
+  if (!PIXEL_RANGES.includes(range as PixelRange)) {
+    throw new RangeError(`${what}: expected '[-1,1]' or '[0,1]', got ${JSON.stringify(range)}`);
+  }
+  return range as PixelRange;
+}
 
 const tables = new Map<PixelRange, Float32Array>();
 
@@ -28,7 +38,7 @@ function table(range: PixelRange): Float32Array {
       const unit = f(x / 255); // float32 division, correctly rounded (double rounding is exact here)
       if (range === '[0,1]') t[x] = unit;
       else if (range === '[-1,1]') t[x] = f(f(unit - 0.5) / 0.5);
-      else throw new RangeError(`unknown pixel range ${JSON.stringify(range)}; use '[-1,1]' or '[0,1]'`);
+      else checkPixelRange(range);
     }
     tables.set(range, t);
   }
@@ -54,25 +64,28 @@ export function toFloat32(images: Uint8Array, range: PixelRange, out?: Float32Ar
  * Converts float32 values in `range` back to uint8 pixels the way torchvision's save_image does
  * (see above). Writes into `out` when given, else into a new array; returns it.
  */
-export function toUint8(values: Float32Array, range: PixelRange, out?: Uint8Array): Uint8Array {
+export function toUint8(values: Float32Array | Float64Array, range: PixelRange, out?: Uint8Array): Uint8Array {
   const n = values.length;
   if (out !== undefined && out.length !== n) {
     throw new RangeError(`toUint8: out has length ${out.length}, expected ${n}`);
   }
-  let low: number, high: number;
-  if (range === '[-1,1]') [low, high] = [-1, 1];
-  else if (range === '[0,1]') [low, high] = [0, 1];
-  else throw new RangeError(`unknown pixel range ${JSON.stringify(range)}; use '[-1,1]' or '[0,1]'`);
+  const toByte = byteMapper(range);
+  const y = out ?? new Uint8Array(n);
+  for (let i = 0; i < n; i++) y[i] = toByte(values[i]!);
+  return y;
+}
+
+/** One value in `range` to its pixel byte, as toUint8 (for callers that lay pixels out themselves). */
+export function byteMapper(range: PixelRange): (v: number) => number {
+  const [low, high] = checkPixelRange(range) === '[-1,1]' ? [-1, 1] : [0, 1];
   const f = Math.fround;
   const span = f(high - low);
-  const y = out ?? new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    let v = values[i]!;
+  return (value: number) => {
+    let v = f(value);
     if (!(v >= low)) v = Number.isNaN(v) ? NaN : low;
     else if (v > high) v = high;
     v = f(f(v - low) / span);
     v = f(f(v * 255) + 0.5);
-    y[i] = v >= 255 ? 255 : v > 0 ? Math.trunc(v) : 0;
-  }
-  return y;
+    return v >= 255 ? 255 : v > 0 ? Math.trunc(v) : 0;
+  };
 }

@@ -10,7 +10,7 @@ import {
   withZDim,
   type Preset,
   type PresetName,
-} from '../../ts/train/presets';
+} from '../../ts/gan/presets';
 import { findPython, runPython } from '../helpers/python';
 
 type Linear = Extract<ModuleSpec, { type: 'Linear' }>;

@@ -7,9 +7,9 @@ import { MNIST, type ImageDataset } from '../../ts/data/mnist';
 import { info } from '../../ts/native/info';
 import * as safetensors from '../../ts/tensor/safetensors';
 import * as torch from '../../ts/tensor/torch';
-import { ConfigError } from '../../ts/train/config';
-import { checkpointFs, loadCheckpoint } from '../../ts/train/checkpoint';
-import { sample, saveSamples } from '../../ts/train/sample';
+import { ConfigError } from '../../ts/run/config';
+import { checkpointFs, loadCheckpoint } from '../../ts/run/checkpoint';
+import { sample, saveSamples } from '../../ts/run/sample';
 import {
   createRunDir,
   shuffleSeedFor,
@@ -18,7 +18,7 @@ import {
   type TrainerEpochEvent,
   type TrainerStepEvent,
   type TrainResult,
-} from '../../ts/train/trainer';
+} from '../../ts/run/trainer';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-trainer-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));

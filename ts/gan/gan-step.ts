@@ -8,6 +8,7 @@ import { toNativeLayers } from '../nn/from-spec';
 import { type Module } from '../nn/module';
 import { type Optimizer } from '../optim/optimizer';
 import { Tensor } from '../tensor/tensor';
+import { type PixelRange } from '../util/pixels';
 import { type GanStepSpec } from './step-spec';
 
 export interface StepResult {
@@ -31,7 +32,7 @@ export interface EpochOptions {
   /** Seed of the epoch's own shuffling generator (the global generator stays for noise and dropout). */
   seed?: number;
   /** For uint8 datasets: '[-1,1]' ((x/255 - 0.5) / 0.5, as ToTensor + Normalize(0.5, 0.5)) or '[0,1]'. */
-  normalize?: '[-1,1]' | '[0,1]';
+  normalize?: PixelRange;
   /** Report progress every this many steps (default 50). */
   progressEvery?: number;
   onProgress?: (p: EpochProgress) => void;
@@ -55,6 +56,11 @@ export interface EpochAbortError extends Error {
   name: 'AbortError';
   completedSteps: number;
   perStep?: Float32Array;
+}
+
+/** Whether `e` is the rejection of an aborted epoch. */
+export function isEpochAbort(e: unknown): e is EpochAbortError {
+  return e instanceof Error && e.name === 'AbortError';
 }
 
 export interface EpochResult extends StepResult {

@@ -1,5 +1,5 @@
 import { findPython, runPython } from '../helpers/python';
-import { toFloat32, toUint8 } from '../../ts/data';
+import { toFloat32, toUint8 } from '../../ts/util/pixels';
 
 const ALL = Uint8Array.from({ length: 256 }, (_, i) => i);
 const bits = (f: Float32Array) => Array.from(new Uint32Array(f.buffer, f.byteOffset, f.length));
@@ -40,7 +40,7 @@ describe('toFloat32', () => {
     expect(toFloat32(img, '[0,1]', out)).toBe(out);
     expect(Array.from(out)).toEqual([0, 1, Math.fround(0.2), 0, 1, Math.fround(0.4)]);
     expect(() => toFloat32(img, '[0,1]', new Float32Array(5))).toThrow(/length 5, expected 6/);
-    expect(() => toFloat32(img, '[0,2]' as never)).toThrow(/unknown pixel range/);
+    expect(() => toFloat32(img, '[0,2]' as never)).toThrow(/pixel range: expected '\[-1,1\]' or '\[0,1\]', got "\[0,2\]"/);
   });
 });
 

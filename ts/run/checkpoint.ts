@@ -26,11 +26,17 @@ import { type Module } from '../nn/module';
 import { type Optimizer, type OptimizerStateDict } from '../optim/optimizer';
 import { type Device } from '../tensor/dtype';
 import * as safetensors from '../tensor/safetensors';
-import { Tensor } from '../tensor/tensor';
+import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
+import { fsyncDir, writeTempFile } from '../util/fs';
+import { packageVersion } from '../util/package';
+import { optimizerFromSafetensors, optimizerToSafetensors } from './optimizer-state';
+import { CheckpointError, readRunJson } from './run-dir';
+
+export { CheckpointError } from './run-dir';
+export { optimizerFromSafetensors, optimizerToSafetensors, OPTIMIZER_FORMAT } from './optimizer-state';
 
 export const CHECKPOINT_FORMAT = 'libtorch-gan-checkpoint/1';
-export const OPTIMIZER_FORMAT = 'libtorch-gan-optimizer/1';
 
 /** File names inside the run folder. */
 export const CHECKPOINT_FILES = Object.freeze({
@@ -41,10 +47,6 @@ export const CHECKPOINT_FILES = Object.freeze({
   rng: 'rng.safetensors',
   trainer: 'trainer.json',
 } as const);
-
-export class CheckpointError extends Error {
-  override readonly name = 'CheckpointError';
-}
 
 export interface CheckpointFileInfo {
   bytes: number;
@@ -103,63 +105,7 @@ export interface CheckpointParts {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Optimizer state <-> safetensors
-
-/**
- * An optimizer's state dict as safetensors content: tensors 'state.<i>.<name>' and metadata
- * { format, type, param_groups (JSON), state (JSON: the numeric entries such as step counts),
- * param_names (JSON, optional) }.
- */
-export function optimizerToSafetensors(
-  sd: OptimizerStateDict,
-  opts: { type?: string; paramNames?: string[] } = {},
-): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
-  const tensors: Record<string, Tensor> = {};
-  const numbers: Record<string, Record<string, number>> = {};
-  for (const [i, entry] of Object.entries(sd.state)) {
-    for (const [k, v] of Object.entries(entry)) {
-      if (v instanceof Tensor) tensors[`state.${i}.${k}`] = v;
-      else if (typeof v === 'number') (numbers[i] ??= {})[k] = v;
-    }
-  }
-  const metadata: Record<string, string> = {
-    format: OPTIMIZER_FORMAT,
-    param_groups: JSON.stringify(sd.param_groups),
-    state: JSON.stringify(numbers),
-  };
-  if (opts.type) metadata.type = opts.type;
-  if (opts.paramNames) metadata.param_names = JSON.stringify(opts.paramNames);
-  return { tensors, metadata };
-}
-
-/** The inverse of optimizerToSafetensors. `name` is used in error messages. */
-export function optimizerFromSafetensors(loaded: safetensors.Loaded, name = 'optimizer'): OptimizerStateDict {
-  const { tensors, metadata } = loaded;
-  if (metadata.format !== OPTIMIZER_FORMAT) {
-    throw new CheckpointError(`${name}: not an optimizer checkpoint (metadata format is ${JSON.stringify(metadata.format)}, expected "${OPTIMIZER_FORMAT}")`);
-  }
-  let groups: OptimizerStateDict['param_groups'];
-  let numbers: Record<string, Record<string, number>>;
-  try {
-    groups = JSON.parse(metadata.param_groups);
-    numbers = JSON.parse(metadata.state ?? '{}');
-  } catch (e) {
-    throw new CheckpointError(`${name}: metadata is not valid JSON (${(e as Error).message})`);
-  }
-  const state: OptimizerStateDict['state'] = {};
-  for (const [i, entry] of Object.entries(numbers)) state[Number(i)] = { ...entry };
-  for (const [key, t] of Object.entries(tensors)) {
-    const m = /^state\.(\d+)\.(.+)$/.exec(key);
-    if (!m) throw new CheckpointError(`${name}: unexpected tensor ${JSON.stringify(key)} (expected 'state.<index>.<name>')`);
-    (state[Number(m[1])] ??= {})[m[2]] = t;
-  }
-  return { state, param_groups: groups };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Writing
-
-let tmpCounter = 0;
 
 /**
  * @internal The file operations saveCheckpoint uses, replaceable in tests to simulate a crash at
@@ -167,48 +113,11 @@ let tmpCounter = 0;
  */
 export const checkpointFs = {
   rename: (from: string, to: string): void => fs.renameSync(from, to),
-  writeTemp: (dir: string, name: string, data: Uint8Array): string => writeTempFile(dir, name, data),
+  writeTemp: (dir: string, name: string, data: Uint8Array): string => writeTempFile(path.join(dir, name), data),
 };
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-function writeTempFile(dir: string, name: string, data: Uint8Array): string {
-  const tmp = path.join(dir, `.${name}.${process.pid}.${++tmpCounter}.tmp`);
-  const fd = fs.openSync(tmp, 'wx');
-  try {
-    let off = 0;
-    while (off < data.byteLength) off += fs.writeSync(fd, data, off, data.byteLength - off);
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  return tmp;
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // some file systems do not support fsync on directories
-  }
-}
-
-function packageVersion(): string {
-  try {
-    return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
 }
 
 /**
@@ -311,25 +220,6 @@ export function hasCheckpoint(runDir: string): boolean {
   return fs.existsSync(path.join(runDir, CHECKPOINT_FILES.trainer));
 }
 
-/**
- * Reads and parses a JSON file of a run folder; every failure is a CheckpointError naming the file.
- * `missing` words the error when the file does not exist.
- */
-export function readRunJson<T>(file: string, missing: () => string): T {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new CheckpointError(code === 'ENOENT' ? missing() : `${file}: cannot read (${code ?? (e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (e) {
-    throw new CheckpointError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-}
-
 /** Reads and checks trainer.json. */
 export function readTrainerState(runDir: string): TrainerState {
   const file = path.join(runDir, CHECKPOINT_FILES.trainer);
@@ -414,4 +304,23 @@ export function restoreCheckpoint(
   into.optimizerD.loadStateDict(ckpt.optimizerD);
   torch.setRngState(ckpt.rng.cpu, 'cpu');
   if (ckpt.rng.cuda && into.device?.startsWith('cuda')) torch.setRngState(ckpt.rng.cuda, 'cuda');
+}
+
+/**
+ * Resuming a run: loads its checkpoint into live models and optimizers (restoreCheckpoint), frees
+ * the loaded copies, and returns the state and the stored fixed noise (on `into.device`).
+ */
+export function resumeCheckpoint(
+  runDir: string,
+  into: { generator: Module; discriminator: Module; optimizerG: Optimizer; optimizerD: Optimizer; device: Device },
+): { state: TrainerState; fixedNoise?: Tensor } {
+  const ckpt = loadCheckpoint(runDir, { device: into.device });
+  restoreCheckpoint(ckpt, into);
+  // the module weights were copied in place; the optimizers may hold on to their state tensors
+  for (const t of [...Object.values(ckpt.generator), ...Object.values(ckpt.discriminator), ckpt.rng.cpu]) t.dispose();
+  ckpt.rng.cuda?.dispose();
+  const stored = ckpt.fixedNoise;
+  const fixedNoise = stored?.to(into.device);
+  if (stored && fixedNoise !== stored) stored.dispose();
+  return { state: ckpt.state, fixedNoise };
 }

@@ -3,9 +3,9 @@ import { fromSpec } from '../../ts/nn/from-spec';
 import { Adam, SGD } from '../../ts/optim/optimizer';
 import * as torch from '../../ts/tensor/torch';
 import { Tensor } from '../../ts/tensor/tensor';
-import { GanStep, type EpochAbortError } from '../../ts/train/gan-step';
-import { imperativeStep } from '../../ts/train/imperative-step';
-import { presets } from '../../ts/train/presets';
+import { GanStep, type EpochAbortError } from '../../ts/gan/gan-step';
+import { imperativeStep } from '../../ts/gan/imperative-step';
+import { presets } from '../../ts/gan/presets';
 
 function vanilla(seed = 1) {
   torch.manualSeed(seed);

@@ -27,7 +27,11 @@
  */
 import * as fs from 'node:fs';
 import { z } from 'zod';
-import { DEFAULT_PRESET, getPreset, PRESET_NAMES, suggest, withZDim, type Preset, type PresetName } from './presets';
+import { DEFAULT_PRESET, getPreset, PRESET_NAMES, withZDim, type Preset, type PresetName } from '../gan/presets';
+import { suggest } from '../util/suggest';
+import { ConfigError, describeValue, formatPath, type ConfigIssue } from './config-errors';
+
+export { ConfigError, describeValue, formatPath, type ConfigIssue } from './config-errors';
 
 /**
  * What each `verbose` level prints (seed 000's levels; each level includes the ones below it):
@@ -150,38 +154,10 @@ export interface ResolvedConfig {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Errors
-
-export interface ConfigIssue {
-  /** Key path inside the config ([] for the whole config or the file). */
-  path: (string | number)[];
-  /** Self-contained message, e.g. 'config.batchSize: expected an integer >= 1, got 0'. */
-  message: string;
-}
-
-/** A config that cannot be used. `message` lists every issue, one per line, prefixed by `source`. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly issues: ConfigIssue[];
-  readonly source: string | undefined;
-
-  constructor(issues: ConfigIssue[], source?: string) {
-    super(issues.map((i) => (source ? `${source}: ${i.message}` : i.message)).join('\n'));
-    this.issues = issues;
-    this.source = source;
-  }
-}
+// Errors: zod's issues in our words
 
 const ROOT_KEYS = Object.keys(RunConfigSchema.shape);
 const DATA_KEYS = Object.keys(DataSchema.shape);
-
-/** 'config', 'config.batchSize', 'config.betas[1]', 'config.data.root'. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>(
-    (acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : `${acc}.${String(k)}`),
-    'config',
-  );
-}
 
 function valueAt(input: unknown, path: readonly PropertyKey[]): { present: boolean; value: unknown } {
   let cur: unknown = input;
@@ -192,25 +168,6 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): { present: boole
     cur = (cur as Record<PropertyKey, unknown>)[k];
   }
   return { present: true, value: cur };
-}
-
-/** Short rendering of an offending value: 0, "abc", null, [0.5], an object, NaN. */
-export function describeValue(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
-  if (value === null) return 'null';
-  if (Array.isArray(value)) {
-    let s: string | undefined;
-    try {
-      s = JSON.stringify(value);
-    } catch {
-      s = undefined;
-    }
-    return s !== undefined && s.length <= 40 ? s : `an array of ${value.length} items`;
-  }
-  if (typeof value === 'object') return 'an object';
-  return `a ${typeof value}`;
 }
 
 function formatIssue(issue: z.core.$ZodIssue, input: unknown): ConfigIssue[] {
@@ -352,5 +309,69 @@ export function resolveConfig(config: RunConfig, env: { cudaAvailable: boolean }
       root: c.data?.root,
       download: c.data?.download ?? CONFIG_DEFAULTS.data.download,
     },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resuming
+
+/** Whether `c` is already resolved (has the effective preset object). */
+export function isResolved(c: RunConfig | ResolvedConfig): c is ResolvedConfig {
+  return typeof (c as ResolvedConfig).preset === 'object' && (c as ResolvedConfig).preset !== null;
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * The config of a resumed run: the stored one, with the run options the caller gives (epochs,
+ * device, threads, verbose, saveEvery, sampleEvery, data) applied. Keys that define the model or
+ * the training (preset, batchSize, lr, betas, zDim, seed) must equal the stored ones.
+ */
+export function resumeConfig(stored: ResolvedConfig, given: RunConfig | ResolvedConfig, env: { cudaAvailable: boolean }, resumeDir: string): ResolvedConfig {
+  const issues: ConfigIssue[] = [];
+  const conflict = (key: string, was: unknown, now: unknown) =>
+    issues.push({
+      path: [key],
+      message: `config.${key}: the run in ${resumeDir} was trained with ${JSON.stringify(was)}, got ${JSON.stringify(now)}; a resumed run keeps its ${key} (leave it out)`,
+    });
+  if (isResolved(given)) {
+    if (given.preset.name !== stored.preset.name) conflict('preset', stored.preset.name, given.preset.name);
+    const { epochs: _a, ...g } = given.preset;
+    const { epochs: _b, ...s } = stored.preset;
+    if (!issues.length && !same(g, s)) {
+      issues.push({ path: ['preset'], message: `config.preset: differs from the preset the run in ${resumeDir} was trained with (only epochs may change when resuming)` });
+    }
+    if (issues.length) throw new ConfigError(issues);
+    return { ...stored, preset: { ...stored.preset, epochs: given.preset.epochs }, device: given.device, saveEvery: given.saveEvery, sampleEvery: given.sampleEvery, verbose: given.verbose, threads: given.threads, resume: resumeDir };
+  }
+  const c = parseConfig(given);
+  const p = stored.preset;
+  if (c.preset !== undefined && c.preset !== p.name) conflict('preset', p.name, c.preset);
+  if (c.batchSize !== undefined && c.batchSize !== p.batchSize) conflict('batchSize', p.batchSize, c.batchSize);
+  if (c.lr !== undefined && c.lr !== p.optimizer.lr) conflict('lr', p.optimizer.lr, c.lr);
+  if (c.betas !== undefined && !(p.optimizer.type === 'adam' && same(c.betas, p.optimizer.betas))) {
+    conflict('betas', p.optimizer.type === 'adam' ? p.optimizer.betas : null, c.betas);
+  }
+  if (c.zDim !== undefined && c.zDim !== p.zDim) conflict('zDim', p.zDim, c.zDim);
+  if (c.seed !== undefined && c.seed !== stored.seed) conflict('seed', stored.seed ?? null, c.seed);
+  // device, data etc. are validated by resolving them against the stored preset
+  let resolved: ResolvedConfig | undefined;
+  try {
+    resolved = resolveConfig({ ...c, preset: p.name, resume: undefined, betas: undefined, lr: undefined, zDim: undefined, batchSize: undefined }, env);
+  } catch (e) {
+    if (e instanceof ConfigError) issues.push(...e.issues);
+    else throw e;
+  }
+  if (issues.length || !resolved) throw new ConfigError(issues);
+  return {
+    ...stored,
+    preset: { ...p, epochs: c.epochs ?? p.epochs },
+    device: resolved.device,
+    saveEvery: c.saveEvery ?? stored.saveEvery,
+    sampleEvery: c.sampleEvery ?? stored.sampleEvery,
+    verbose: c.verbose ?? stored.verbose,
+    threads: c.threads ?? stored.threads,
+    data: c.data ? resolved.data : stored.data,
+    resume: resumeDir,
   };
 }

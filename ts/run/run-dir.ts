@@ -1,0 +1,219 @@
+/**
+ * A run folder `<saveDir>/run-<n>`, as the Trainer writes it:
+ *
+ *   config.json                 the resolved config, package and LibTorch versions, device, seeds, start time
+ *   events.out.tfevents.*       TensorBoard: per-report scalars (loss/d, loss/g, D(x), D(G(z)), images_per_sec),
+ *                               per-epoch scalars (epoch/*), the real images and the fixed-noise samples
+ *   real.png                    the first 64 training images
+ *   samples/epoch-NNN.png       8x8 grids of G's images from fixed noise, every `sampleEvery` epochs and at the last
+ *   losses.csv                  every step's losses (step, epoch, d_loss, g_loss, d_real, d_fake)
+ *   loss.png, loss.svg          the loss plot, every `saveEvery` epochs and at the end
+ *   checkpoint files            every `saveEvery` epochs and at the end (see checkpoint.ts)
+ *   report.html                 at the end
+ *
+ * This file has the folder itself, config.json (RunInfo) and losses.csv; checkpoints are in
+ * checkpoint.ts, logs (TensorBoard, grids, plots) in run-log.ts.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type LossPoint } from '../logging/plot';
+import { info as runtimeInfo } from '../native/info';
+import { writeFileAtomic } from '../util/fs';
+import { type ResolvedConfig } from './config';
+
+export const RUN_FORMAT = 'libtorch-gan-run/1';
+export const LOSSES_FILE = 'losses.csv';
+const LOSSES_HEADER = 'step,epoch,d_loss,g_loss,d_real,d_fake';
+
+/** A run folder or checkpoint that cannot be used; the message names the file and the problem. */
+export class CheckpointError extends Error {
+  override readonly name = 'CheckpointError';
+}
+
+/** The run's config.json (see Trainer), with the effective preset under `config.preset`. */
+export interface RunInfo {
+  format: string;
+  run: string;
+  startTime: string;
+  packageVersion: string;
+  libtorchVersion: string;
+  device: string;
+  seed: number | null;
+  shuffleSeed: number;
+  limit: number | null;
+  dataset: { name: string; images: number; source?: string };
+  config: ResolvedConfig;
+  runConfig: unknown;
+  /** One entry per resumption: when, after which epoch, and the config given to it. */
+  resumes: { time: string; fromEpoch: number; packageVersion: string; runConfig?: unknown }[];
+}
+
+/**
+ * Creates the next free run folder `<saveDir>/run-<n>` (n = 1 + the highest existing number),
+ * with a non-recursive mkdir so that concurrent runs never share a folder. Returns its path.
+ */
+export function createRunDir(saveDir: string): string {
+  fs.mkdirSync(saveDir, { recursive: true });
+  let n = 1;
+  for (const name of fs.readdirSync(saveDir)) {
+    const m = /^run-(\d+)$/.exec(name);
+    if (m) n = Math.max(n, Number(m[1]) + 1);
+  }
+  for (;; n++) {
+    const dir = path.join(saveDir, `run-${n}`);
+    try {
+      fs.mkdirSync(dir);
+      return dir;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}
+
+/**
+ * Reads and parses a JSON file of a run folder; every failure is a CheckpointError naming the file.
+ * `missing` words the error when the file does not exist.
+ */
+export function readRunJson<T>(file: string, missing: () => string): T {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CheckpointError(code === 'ENOENT' ? missing() : `${file}: cannot read (${code ?? (e as Error).message})`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new CheckpointError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Reads `<runDir>/config.json`; throws a CheckpointError naming the problem. */
+export function readRunInfo(runDir: string): RunInfo {
+  const file = path.join(runDir, 'config.json');
+  const info = readRunJson<RunInfo>(file, () =>
+    fs.existsSync(runDir) ? `${runDir} is not a run folder (config.json is missing)` : `run folder ${runDir} does not exist`,
+  );
+  const preset = info?.config?.preset;
+  if (!preset || typeof preset !== 'object' || !preset.generator || !preset.step?.noise) {
+    throw new CheckpointError(`${file}: not a libtorch-gan run config (config.preset is missing)`);
+  }
+  return info;
+}
+
+function runtimeVersions(): { packageVersion: string; libtorchVersion: string } {
+  try {
+    const i = runtimeInfo();
+    return { packageVersion: i.packageVersion, libtorchVersion: i.libtorch.version };
+  } catch {
+    return { packageVersion: 'unknown', libtorchVersion: 'unknown' };
+  }
+}
+
+/** config.json of a new run in `runDir`. */
+export function newRunInfo(
+  runDir: string,
+  run: { config: ResolvedConfig; shuffleSeed: number; limit: number | null; dataset: RunInfo['dataset']; runConfig: unknown },
+): RunInfo {
+  return {
+    format: RUN_FORMAT,
+    run: path.basename(runDir),
+    startTime: new Date().toISOString(),
+    ...runtimeVersions(),
+    device: run.config.device,
+    seed: run.config.seed ?? null,
+    shuffleSeed: run.shuffleSeed,
+    limit: run.limit,
+    dataset: run.dataset,
+    config: run.config,
+    runConfig: run.runConfig,
+    resumes: [],
+  };
+}
+
+/** config.json of a resumed run: as it now continues (epochs, device, ... may have changed), with the resumption listed. */
+export function resumedRunInfo(stored: RunInfo, resume: { config: ResolvedConfig; fromEpoch: number; runConfig: unknown }): RunInfo {
+  const entry = { time: new Date().toISOString(), fromEpoch: resume.fromEpoch, packageVersion: runtimeVersions().packageVersion, runConfig: resume.runConfig };
+  return { ...stored, device: resume.config.device, config: resume.config, resumes: [...(stored.resumes ?? []), entry] };
+}
+
+export function writeRunInfo(runDir: string, info: RunInfo): void {
+  writeFileAtomic(path.join(runDir, 'config.json'), `${JSON.stringify(info, null, 2)}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// losses.csv: step,epoch,d_loss,g_loss,d_real,d_fake, one line per step
+
+/** Starts an empty losses.csv (its header). */
+export function startLosses(runDir: string): void {
+  writeFileAtomic(path.join(runDir, LOSSES_FILE), `${LOSSES_HEADER}\n`);
+}
+
+/**
+ * Appends per-step records ([dLoss, gLoss, dReal, dFake] each) of `epoch`, numbered after global
+ * step `stepsBefore`. Returns them as loss-plot points.
+ */
+export function appendLosses(runDir: string, epoch: number, stepsBefore: number, per: Float32Array): LossPoint[] {
+  const points: LossPoint[] = [];
+  let csv = '';
+  for (let i = 0; i * 4 < per.length; i++) {
+    const step = stepsBefore + i + 1;
+    const [d, g, dr, df] = [per[i * 4], per[i * 4 + 1], per[i * 4 + 2], per[i * 4 + 3]];
+    points.push({ step, epoch, dLoss: d, gLoss: g });
+    csv += `${step},${epoch},${d},${g},${dr},${df}\n`;
+  }
+  if (csv) fs.appendFileSync(path.join(runDir, LOSSES_FILE), csv);
+  return points;
+}
+
+function lossLines(runDir: string): string[] {
+  try {
+    return fs.readFileSync(path.join(runDir, LOSSES_FILE), 'utf8').split('\n').slice(1);
+  } catch {
+    return []; // no history: the plot starts at the resumed epoch
+  }
+}
+
+/** Drops the lines after `globalStep` (steps after the checkpoint a run resumes from); returns the rest as points. */
+export function truncateLosses(runDir: string, globalStep: number): LossPoint[] {
+  const kept = [LOSSES_HEADER];
+  const points: LossPoint[] = [];
+  for (const line of lossLines(runDir)) {
+    const [s, e, d, g] = line.split(',');
+    if (!line || Number(s) > globalStep) continue;
+    kept.push(line);
+    points.push({ step: Number(s), epoch: Number(e), dLoss: Number(d), gLoss: Number(g) });
+  }
+  writeFileAtomic(path.join(runDir, LOSSES_FILE), `${kept.join('\n')}\n`);
+  return points;
+}
+
+/** The per-step records of `epoch`'s steps first+1 .. first+count, or null when any is missing. */
+export function readEpochSteps(runDir: string, epoch: number, first: number, count: number): Float32Array | null {
+  const out = new Float32Array(count * 4);
+  let found = 0;
+  for (const line of lossLines(runDir)) {
+    const [s, e, ...v] = line.split(',').map(Number);
+    const i = s - first - 1;
+    if (e !== epoch || i < 0 || i >= count || v.length !== 4) continue;
+    out.set(v, i * 4);
+    found++;
+  }
+  return found === count ? out : null;
+}
+
+/** Mean of each of the 4 columns of per-step records [dLoss, gLoss, dReal, dFake]. */
+export function stepMeans(per: Float32Array): { dLoss: number; gLoss: number; dReal: number; dFake: number } {
+  const sums = [0, 0, 0, 0];
+  for (let i = 0; i < per.length; i++) sums[i % 4] += per[i];
+  const n = Math.max(1, per.length / 4);
+  return { dLoss: sums[0] / n, gLoss: sums[1] / n, dReal: sums[2] / n, dFake: sums[3] / n };
+}
+
+export function concatSteps(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}

@@ -1,0 +1,94 @@
+/** The Trainer's options, events and result. */
+import { type DownloadProgress } from '../data/download';
+import { type ImageDataset } from '../data/mnist';
+import { type StepResult } from '../gan/gan-step';
+
+export interface TrainerOptions {
+  /** Training images to use instead of loading config.data (must be 28x28). */
+  dataset?: ImageDataset;
+  /** Use only the first `limit` images (quick runs, tests). On resume, defaults to the run's. */
+  limit?: number;
+  /** Report progress (the 'step' event, TensorBoard step scalars) every n steps. Default: about 200 reports per epoch, at most every 50 steps. */
+  progressEvery?: number;
+}
+
+/** A progress report inside an epoch (compatible with the CLI's TrainingProgress.step). */
+export interface TrainerStepEvent extends StepResult {
+  epoch: number;
+  epochs: number;
+  /** Steps done in this epoch (1..stepsPerEpoch). */
+  step: number;
+  stepsPerEpoch: number;
+  /** Steps done in the whole run. */
+  globalStep: number;
+  imagesPerSec: number;
+}
+
+/** Files written at the end of an epoch. */
+export interface EpochFiles {
+  samples?: string;
+  checkpoint?: string;
+  lossPlot?: string;
+}
+
+/** The end of an epoch (compatible with the CLI's TrainingProgress.epochEnd). */
+export interface TrainerEpochEvent extends StepResult {
+  epoch: number;
+  epochs: number;
+  steps: number;
+  images: number;
+  seconds: number;
+  imagesPerSec: number;
+  globalStep: number;
+  /** The sample grid written for this epoch, if any. */
+  samplePath?: string;
+  files: EpochFiles;
+}
+
+export interface TrainerCheckpointEvent {
+  runDir: string;
+  /** Path of trainer.json. */
+  path: string;
+  epoch: number;
+  globalStep: number;
+  interrupted: { epoch: number; steps: number } | null;
+}
+
+export interface TrainerEvents {
+  step: [TrainerStepEvent];
+  epoch: [TrainerEpochEvent];
+  checkpoint: [TrainerCheckpointEvent];
+  /** Something that did not stop training failed (e.g. rendering the loss plot). */
+  warning: [Error];
+  /** Dataset download progress (only when the data is not found locally and config.data.download is on). */
+  download: [DownloadProgress];
+}
+
+export interface TrainResult {
+  runDir: string;
+  /** True when the signal stopped training (a checkpoint was written). */
+  aborted: boolean;
+  /** First epoch trained by this call, and the last epoch completed. */
+  firstEpoch: number;
+  epoch: number;
+  epochs: number;
+  /** Steps and images in this call (completed epochs only), over `seconds` of training. */
+  steps: number;
+  images: number;
+  seconds: number;
+  imagesPerSec: number;
+  globalStep: number;
+  /** The last completed epoch's mean losses (undefined when none was completed). */
+  finalDLoss?: number;
+  finalGLoss?: number;
+  /** Set when stopped inside an epoch. */
+  interrupted: { epoch: number; steps: number } | null;
+  files: {
+    config: string;
+    checkpoint?: string;
+    lossPlot?: string;
+    report?: string;
+    samples?: string;
+    tensorboard?: string;
+  };
+}

@@ -1,0 +1,449 @@
+/**
+ * Trainer: a whole training run as the seed scripts do it, plus what you need to watch it and
+ * resume it. It loads the data once onto the device, builds G and D from the preset (after
+ * torch.manualSeed(seed) when seeded), and trains epoch by epoch with the fused native step
+ * (GanStep.trainEpoch), writing into a new run folder `<saveDir>/run-<n>` (its files: run-dir.ts).
+ * The Trainer never prints: it emits 'step', 'epoch', 'checkpoint', 'warning' and 'download' events.
+ *
+ * Reproducibility: noise and dropout come from the global generator, each epoch's shuffling from
+ * its own seed derived from the run's (`shuffleSeedFor`). A checkpoint stores the generator's
+ * state, so a run resumed on the CPU gives exactly the losses and weights of the uninterrupted
+ * run, also from a checkpoint written inside an epoch: its steps are in losses.csv, and the
+ * resumed run continues that epoch at its next batch, in the same order.
+ */
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type ImageDataset } from '../data/mnist';
+import { buildGan } from '../gan/build';
+import { isEpochAbort, type EpochProgress, type EpochResult, type GanStep, type StepResult } from '../gan/gan-step';
+import { noise, randomSeed } from '../gan/noise';
+import { toModelInput } from '../gan/pixels';
+import { IMAGE_SIDE, type Preset } from '../gan/presets';
+import { writeReport } from '../logging/report';
+import { type Module } from '../nn/module';
+import { type Optimizer } from '../optim/optimizer';
+import { type Tensor } from '../tensor/tensor';
+import * as torch from '../tensor/torch';
+import { CHECKPOINT_FILES, readTrainerState, resumeCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint';
+import { isResolved, resolveConfig, resumeConfig, type ResolvedConfig, type RunConfig } from './config';
+import { concatSteps, createRunDir, newRunInfo, readEpochSteps, readRunInfo, resumedRunInfo, startLosses, stepMeans, writeRunInfo, type RunInfo } from './run-dir';
+import { RunLog, SAMPLE_GRID_SIZE } from './run-log';
+import { type Samples } from './sample';
+import { loadTrainingData } from './training-data';
+import { type EpochFiles, type TrainerEvents, type TrainerOptions, type TrainResult } from './trainer-events';
+
+export { RUN_FORMAT, createRunDir } from './run-dir';
+export { SAMPLE_GRID_SIZE } from './run-log';
+export { resumeConfig } from './config';
+export type * from './trainer-events';
+
+/** The per-epoch shuffle seed: a 31-bit hash of the run's base seed and the epoch. */
+export function shuffleSeedFor(base: number, epoch: number): number {
+  return createHash('sha256').update(`libtorch-gan:${base}:${epoch}`).digest().readUInt32LE(0) & 0x7fffffff;
+}
+
+/** How an epoch ended: completed (its result, means over all its steps), or stopped at a step boundary. */
+type EpochOutcome = { done: EpochResult } | { stopped: { epoch: number; steps: number } | null };
+
+export class Trainer extends EventEmitter<TrainerEvents> {
+  private flushDenormalBefore = false;
+  /** The effective config (after init()). */
+  config!: ResolvedConfig;
+  runDir!: string;
+  generator!: Module;
+  discriminator!: Module;
+  optimizerG!: Optimizer;
+  optimizerD!: Optimizer;
+  gan!: GanStep;
+  /** The training images, uint8 [N, 784], on the device. */
+  data!: Tensor;
+  /** Noise of the sample grids, [64, zDim], on the device. */
+  fixedNoise!: Tensor;
+  /** Epochs completed. */
+  epoch = 0;
+  /** Optimizer steps taken over the whole run. */
+  globalStep = 0;
+  /** Base of the per-epoch shuffle seeds. */
+  shuffleSeed = 0;
+  /** The dataset the images came from. */
+  dataset!: ImageDataset;
+  /** The run's config.json contents. */
+  runInfo!: RunInfo;
+  /** The checkpoint this trainer resumed from (trainer.json contents), if any. */
+  resumedFrom: TrainerState | null = null;
+
+  private readonly given: RunConfig | ResolvedConfig;
+  private readonly opts: TrainerOptions;
+  private log: RunLog | null = null;
+  private lastCheckpointStep = -1;
+  private initialized = false;
+  /** Resuming inside an epoch: its steps done before the stop and their losses (from losses.csv). */
+  private resumeWithin: { epoch: number; steps: number; perStep: Float32Array | null } | null = null;
+
+  constructor(config: RunConfig | ResolvedConfig, opts: TrainerOptions = {}) {
+    super();
+    this.given = config;
+    this.opts = opts;
+    if (opts.limit !== undefined && (!Number.isSafeInteger(opts.limit) || opts.limit < 1)) {
+      throw new RangeError(`limit: expected an integer >= 1, got ${opts.limit}`);
+    }
+  }
+
+  /** new Trainer(config, opts) followed by init(). */
+  static async create(config: RunConfig | ResolvedConfig, opts: TrainerOptions = {}): Promise<Trainer> {
+    const t = new Trainer(config, opts);
+    await t.init();
+    return t;
+  }
+
+  get device(): 'cpu' | 'cuda' {
+    return this.config.device;
+  }
+  get preset(): Preset {
+    return this.config.preset;
+  }
+  /** Steps per epoch (the last batch may be smaller). */
+  get stepsPerEpoch(): number {
+    return Math.ceil(this.data.shape[0] / this.preset.batchSize);
+  }
+
+  /**
+   * Resolves the config (for a resume: the run's stored config with the given run options), loads
+   * and uploads the data, builds the models, optimizers and GanStep, restores the checkpoint when
+   * resuming, and creates (or reopens) the run folder.
+   */
+  async init(): Promise<this> {
+    if (this.initialized) return this;
+    const resumeDir = this.given.resume;
+    const stored = resumeDir ? readRunInfo(resumeDir) : null;
+    const cudaAvailable = torch.cuda.isAvailable();
+    if (resumeDir && stored) {
+      this.resumedFrom = readTrainerState(resumeDir);
+      this.config = resumeConfig(stored.config, this.given, { cudaAvailable }, resumeDir);
+    } else {
+      this.config = isResolved(this.given) ? this.given : resolveConfig(this.given, { cudaAvailable });
+    }
+    const cfg = this.config;
+    if (cfg.threads !== undefined) torch.setNumThreads(cfg.threads);
+    // Underflowing values make CPU float math several-fold slower (seed000: 5 -> 13 ms/step); runs
+    // flush denormals to zero unless the config says otherwise (kept as stored when resuming).
+    this.flushDenormalBefore = torch.getFlushDenormal();
+    torch.setFlushDenormal(cfg.flushDenormal ?? true);
+
+    const limit = this.opts.limit ?? (this.opts.dataset ? undefined : (stored?.limit ?? undefined));
+    const { dataset: ds, images } = await loadTrainingData(cfg, { dataset: this.opts.dataset, limit, onDownload: (p) => this.emit('download', p) });
+    this.dataset = ds;
+    this.data = images;
+
+    // models, optimizers, fused step, fixed noise: in this order after seeding
+    if (cfg.seed !== undefined) torch.manualSeed(cfg.seed);
+    ({ generator: this.generator, discriminator: this.discriminator, optimizerG: this.optimizerG, optimizerD: this.optimizerD, gan: this.gan } = buildGan(cfg.preset, {
+      device: cfg.device,
+      cudaGraphs: cfg.cudaGraphs ?? true,
+    }));
+    const z = noise(cfg.preset.step.noise, SAMPLE_GRID_SIZE);
+    this.fixedNoise = z.to(cfg.device);
+    if (this.fixedNoise !== z) z.dispose();
+
+    const dataset = { name: ds.name, images: this.data.shape[0], source: ds.source };
+    if (resumeDir && stored && this.resumedFrom) this.restore(resumeDir, { ...stored, limit: limit ?? null, dataset });
+    else this.startRun(limit ?? null, dataset);
+    writeRunInfo(this.runDir, this.runInfo);
+
+    this.log = new RunLog(this.runDir, {
+      title: `GAN losses (${cfg.preset.name})`,
+      range: cfg.preset.normalize,
+      onWarning: (e) => this.emit('warning', e),
+    });
+    if (this.resumedFrom) this.log.resumeAt(this.globalStep);
+    this.log.realImages(ds.images, Math.min(SAMPLE_GRID_SIZE, this.data.shape[0]));
+    this.initialized = true;
+    return this;
+  }
+
+  /** A new run folder and its config.json contents. */
+  private startRun(limit: number | null, dataset: RunInfo['dataset']): void {
+    const cfg = this.config;
+    this.shuffleSeed = cfg.seed ?? randomSeed();
+    this.runDir = createRunDir(cfg.saveDir);
+    this.runInfo = newRunInfo(this.runDir, { config: cfg, shuffleSeed: this.shuffleSeed, limit, dataset, runConfig: isResolved(this.given) ? null : this.given });
+    startLosses(this.runDir);
+  }
+
+  /** Loads the run's checkpoint into the models built; config.json then describes the run as it now continues. */
+  private restore(runDir: string, stored: RunInfo): void {
+    const cfg = this.config;
+    const { generator, discriminator, optimizerG, optimizerD } = this;
+    const ckpt = resumeCheckpoint(runDir, { generator, discriminator, optimizerG, optimizerD, device: cfg.device });
+    if (ckpt.fixedNoise) {
+      this.fixedNoise.dispose();
+      this.fixedNoise = ckpt.fixedNoise;
+    }
+    this.epoch = ckpt.state.epoch;
+    this.globalStep = ckpt.state.globalStep;
+    this.shuffleSeed = ckpt.state.shuffleSeed;
+    this.lastCheckpointStep = this.globalStep;
+    this.runDir = runDir;
+    this.runInfo = resumedRunInfo(stored, { config: cfg, fromEpoch: this.epoch, runConfig: isResolved(this.given) ? null : this.given });
+    const within = ckpt.state.interrupted;
+    if (within && within.epoch === this.epoch + 1 && within.steps > 0) {
+      const perStep = readEpochSteps(runDir, within.epoch, this.globalStep - within.steps, within.steps);
+      if (!perStep) this.emit('warning', new Error(`losses.csv lacks steps of the interrupted epoch ${within.epoch}: its means will cover the resumed steps only`));
+      this.resumeWithin = { epoch: within.epoch, steps: within.steps, perStep };
+    }
+  }
+
+  private checkReady(): void {
+    if (!this.initialized) throw new Error('Trainer: call await trainer.init() (or use Trainer.create) first');
+    if (this.gan.busy) throw new Error('Trainer: an epoch is running on this trainer');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Single steps (the seeds' imperative loop)
+
+  /** Runs `fn` on a batch as the models take it (uint8 pixels are normalized), freeing the copy afterwards. */
+  private withBatch<T>(batch: Tensor, fn: (x: Tensor) => T): T {
+    const x = toModelInput(batch, this.preset.normalize, this.device);
+    try {
+      return fn(x);
+    } finally {
+      if (x !== batch) x.dispose();
+    }
+  }
+
+  /** One D update on a real batch (uint8 pixels or float images in the preset's range). */
+  trainDiscriminator(batch: Tensor): Pick<StepResult, 'dLoss' | 'dReal' | 'dFake'> {
+    this.checkReady();
+    return this.withBatch(batch, (x) => this.gan.trainDiscriminator(x));
+  }
+
+  /** One G update on `n` fresh noise vectors (default: the batch size). */
+  trainGenerator(n: number = this.preset.batchSize): Pick<StepResult, 'gLoss' | 'dFake'> {
+    this.checkReady();
+    return this.gan.trainGenerator(n);
+  }
+
+  /** One D update then one G update, as in the preset's step. */
+  step(batch: Tensor): StepResult {
+    this.checkReady();
+    return this.withBatch(batch, (x) => this.gan.step(x));
+  }
+
+  /** `n` images from G (eval mode, no autograd). Never advances the global generator. */
+  sample(n: number, opts: { seed?: number } = {}): Samples {
+    this.checkReady();
+    const seed = opts.seed ?? randomSeed();
+    const z = noise(this.preset.step.noise, n, { seed });
+    try {
+      return { images: this.generateImages(z), shape: [n, IMAGE_SIDE, IMAGE_SIDE], range: this.preset.normalize, seed };
+    } finally {
+      z.dispose();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The epoch loop
+
+  /**
+   * Trains from the epoch after the last completed one up to `config.preset.epochs`. When `signal`
+   * aborts, training stops at the next step boundary, a checkpoint is written, and the result has
+   * `aborted: true`.
+   */
+  async train(opts: { signal?: AbortSignal } = {}): Promise<TrainResult> {
+    this.checkReady();
+    const epochs = this.preset.epochs;
+    const firstEpoch = this.epoch + 1;
+    const files: TrainResult['files'] = { config: path.join(this.runDir, 'config.json'), tensorboard: this.log?.tensorboardFile };
+    const totals = { steps: 0, images: 0, seconds: 0 };
+    let last: EpochResult | undefined;
+    let interrupted: TrainResult['interrupted'] = null;
+    let aborted = false;
+    for (let epoch = firstEpoch; epoch <= epochs; epoch++) {
+      const outcome = await this.runEpoch(epoch, opts.signal, totals);
+      if ('stopped' in outcome) {
+        interrupted = outcome.stopped;
+        aborted = true;
+        break;
+      }
+      last = outcome.done;
+      const epochFiles = await this.endEpoch(epoch, last);
+      if (epochFiles.samples) files.samples = path.dirname(epochFiles.samples);
+    }
+    // the end (or the stop): a checkpoint if anything changed since the last one, plot, report
+    if (this.globalStep !== this.lastCheckpointStep || interrupted) files.checkpoint = this.checkpoint(interrupted);
+    else if (fs.existsSync(path.join(this.runDir, CHECKPOINT_FILES.trainer))) files.checkpoint = path.join(this.runDir, CHECKPOINT_FILES.trainer);
+    files.lossPlot = await this.log?.lossPlot(this.globalStep);
+    try {
+      files.report = writeReport(this.runDir).path;
+    } catch (e) {
+      this.emit('warning', new Error(`could not write report.html: ${(e as Error).message}`));
+    }
+    this.log?.flush();
+    return {
+      runDir: this.runDir,
+      aborted,
+      firstEpoch,
+      epoch: this.epoch,
+      epochs,
+      ...totals,
+      imagesPerSec: totals.seconds > 0 ? totals.images / totals.seconds : 0,
+      globalStep: this.globalStep,
+      finalDLoss: last?.dLoss,
+      finalGLoss: last?.gLoss,
+      interrupted,
+      files,
+    };
+  }
+
+  /**
+   * Trains one epoch (a resumed interrupted epoch continues at its next batch) and records its
+   * steps. Adds what this call ran to `totals`. The result's steps, images and means cover the
+   * whole epoch, steps before a resume included, so a resumed epoch reports exactly what the
+   * uninterrupted one does.
+   */
+  private async runEpoch(epoch: number, signal: AbortSignal | undefined, totals: { steps: number; images: number; seconds: number }): Promise<EpochOutcome> {
+    const within = this.resumeWithin?.epoch === epoch ? this.resumeWithin : null;
+    this.resumeWithin = null;
+    const startStep = within?.steps ?? 0;
+    const stepsBefore = this.globalStep - startStep; // global step before the epoch's first step
+    const t0 = performance.now();
+    // A listener that throws inside a progress report (called from the native side) stops the
+    // epoch through this controller; the error is then thrown from train().
+    const internal = new AbortController();
+    let listenerError: unknown;
+    const stop = signal ? AbortSignal.any([signal, internal.signal]) : internal.signal;
+    let r: EpochResult;
+    try {
+      if (stop.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError', completedSteps: 0 });
+      r = await this.gan.trainEpoch(this.data, {
+        batchSize: this.preset.batchSize,
+        shuffle: true,
+        seed: shuffleSeedFor(this.shuffleSeed, epoch),
+        normalize: this.preset.normalize,
+        progressEvery: this.progressEvery(),
+        recordSteps: true,
+        startStep,
+        signal: stop,
+        onProgress: (p) => {
+          try {
+            this.onProgress(epoch, p, stepsBefore, t0);
+          } catch (e) {
+            listenerError ??= e;
+            internal.abort();
+          }
+        },
+      });
+    } catch (e) {
+      if (listenerError !== undefined) throw listenerError;
+      if (!isEpochAbort(e)) throw e;
+      // Stopped at a step boundary: keep the steps done (losses.csv, then the checkpoint) to resume from.
+      if (e.perStep) this.log!.recordSteps(epoch, stepsBefore + startStep, e.perStep);
+      const done = startStep + (e.completedSteps ?? 0);
+      this.globalStep = stepsBefore + done;
+      return { stopped: done > 0 ? { epoch, steps: done } : null };
+    }
+    if (listenerError !== undefined) throw listenerError;
+    this.log!.recordSteps(epoch, stepsBefore + startStep, r.perStep!);
+    totals.steps += r.steps;
+    totals.images += r.images;
+    totals.seconds += r.seconds;
+    const all = within?.perStep ? concatSteps(within.perStep, r.perStep!) : within ? null : r.perStep!;
+    r = {
+      ...r,
+      ...(all ? stepMeans(all) : {}),
+      steps: startStep + r.steps,
+      images: Math.min(this.data.shape[0], startStep * this.preset.batchSize) + r.images,
+    };
+    this.epoch = epoch;
+    this.globalStep = stepsBefore + r.steps;
+    return { done: r };
+  }
+
+  /** An epoch's scalars, sample grid, periodic checkpoint and loss plot, then the 'epoch' event. */
+  private async endEpoch(epoch: number, r: EpochResult): Promise<EpochFiles> {
+    const cfg = this.config;
+    const isLast = epoch === this.preset.epochs;
+    this.log!.epoch(epoch, r);
+    const files: EpochFiles = {};
+    if (cfg.sampleEvery > 0 && (epoch % cfg.sampleEvery === 0 || isLast)) {
+      files.samples = this.log!.samples(epoch, this.generateImages(this.fixedNoise));
+    }
+    if ((cfg.saveEvery > 0 && epoch % cfg.saveEvery === 0) || isLast) {
+      files.checkpoint = this.checkpoint(null);
+      files.lossPlot = await this.log!.lossPlot(this.globalStep);
+    }
+    this.log!.flush();
+    const { steps, images, seconds, imagesPerSec, dLoss, gLoss, dReal, dFake } = r;
+    this.emit('epoch', { epoch, epochs: this.preset.epochs, steps, images, seconds, imagesPerSec, dLoss, gLoss, dReal, dFake, globalStep: this.globalStep, samplePath: files.samples, files });
+    return files;
+  }
+
+  /**
+   * Writes a checkpoint of the current state into the run folder now. `interrupted` marks a
+   * mid-epoch checkpoint. Returns the path of trainer.json.
+   */
+  checkpoint(interrupted: { epoch: number; steps: number } | null = null): string {
+    this.checkReady();
+    const { path: file } = saveCheckpoint(this.runDir, {
+      generator: this.generator,
+      discriminator: this.discriminator,
+      optimizerG: this.optimizerG,
+      optimizerD: this.optimizerD,
+      fixedNoise: this.fixedNoise,
+      state: {
+        epoch: this.epoch,
+        globalStep: this.globalStep,
+        preset: this.preset.name,
+        device: this.device,
+        seed: this.config.seed ?? null,
+        shuffleSeed: this.shuffleSeed,
+        images: this.data.shape[0],
+        interrupted,
+      },
+    });
+    this.lastCheckpointStep = this.globalStep;
+    this.emit('checkpoint', { runDir: this.runDir, path: file, epoch: this.epoch, globalStep: this.globalStep, interrupted });
+    return file;
+  }
+
+  /** Frees the data, models and noise and closes the TensorBoard file. The trainer is unusable afterwards. */
+  dispose(): void {
+    this.close();
+    if (!this.initialized) return;
+    this.initialized = false;
+    torch.setFlushDenormal(this.flushDenormalBefore); // the mode is process-wide: give it back
+    this.data.dispose();
+    this.fixedNoise.dispose();
+    this.generator.dispose();
+    this.discriminator.dispose();
+  }
+
+  /** Closes the TensorBoard event file (pending events are written). */
+  close(): void {
+    this.log?.close();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private progressEvery(): number {
+    if (this.opts.progressEvery !== undefined) return Math.max(1, Math.floor(this.opts.progressEvery));
+    return Math.max(1, Math.min(50, Math.round(this.stepsPerEpoch / 200)));
+  }
+
+  private onProgress(epoch: number, p: EpochProgress, stepsBefore: number, t0: number): void {
+    const globalStep = stepsBefore + p.step;
+    const elapsed = (performance.now() - t0) / 1000;
+    const done = Math.min(p.step * this.preset.batchSize, this.data.shape[0]);
+    const imagesPerSec = elapsed > 0 ? done / elapsed : 0;
+    this.log?.step(globalStep, p, imagesPerSec);
+    const { dLoss, gLoss, dReal, dFake } = p;
+    this.emit('step', { epoch, epochs: this.preset.epochs, step: p.step, stepsPerEpoch: p.totalSteps, globalStep, dLoss, gLoss, dReal, dFake, imagesPerSec });
+  }
+
+  /** Sample images through the fused step's training thread (keeps all parallel work on one thread). */
+  private generateImages(z: Tensor): Float32Array {
+    return torch.scope(() => this.gan.generate(z).to('cpu').toFloat32Array());
+  }
+}
