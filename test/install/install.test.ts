@@ -1,39 +1,44 @@
 /**
- * Acceptance test for installing the npm package on a machine without a C++ toolchain:
- * `npm pack` (in a temporary copy of the package, so prepack's TypeScript build never touches this
- * checkout), then `npm install <tarball>` into an empty project with a PATH that holds only node,
- * npm, npx and sh (no g++, c++, cc or cmake). The prebuilt binary must be picked up, and both
- * `require` and `import` must run a tensor op. A copy whose prebuild claims another LibTorch version
- * must fail to install with the clear "found X; prebuilt for Y" message.
+ * Acceptance test for packing and installing the npm package:
  *
- * Slow (minutes): `npm run test:install`. Needs LibTorch through PYTHON (default: this checkout's
- * .venv/bin/python) and npm's registry or cache for the package's dependencies. Runs
- * `npm run prebuilds` first when prebuilds/<platform>-<arch> has no binary or one older than native/.
- * LTG_KEEP_TMP=1 keeps the temporary directory.
+ * 1. `npm pack` in a clean clone of this repository (`git clone`, so HEAD: commit first; then
+ *    `npm ci --ignore-scripts`): prepack compiles the TypeScript and builds the prebuilt binary for the
+ *    pinned LibTorch (package.json "libtorch.version"), which must be in the tarball with its build info.
+ *    Before that, a pin that the LibTorch here does not match must stop prepack with a clear message;
+ *    after it, a second pack keeps the prebuild as it is, and an edited native source makes it stale.
+ * 2. `npm install <tarball>` into an empty project with a PATH that holds only node, npm, npx and sh
+ *    (no g++, c++, cc or cmake). The prebuilt binary must be picked up, and both `require` and
+ *    `import` must run a tensor op. A copy whose prebuild claims another LibTorch version must fail to
+ *    install with the clear "found X, prebuilt for Y" message.
+ *
+ * Slow (minutes: the clone builds the addon once): `npm run test:install`. Needs LibTorch through
+ * PYTHON (default: this checkout's .venv/bin/python), git, g++ and cmake, and npm's registry or cache
+ * for the package's dependencies. LTG_KEEP_TMP=1 keeps the temporary directory.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pinnedLibTorch, sourceHash } from '../../ts/native/compat';
 
 jest.setTimeout(15 * 60 * 1000);
 
 const repo = path.resolve(__dirname, '..', '..');
 const platformDir = `${process.platform}-${process.arch}`;
-const prebuildDir = path.join(repo, 'prebuilds', platformDir);
 const python = process.env.PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
 const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { name: string; version: string; files: string[] };
 const hasCli = fs.existsSync(path.join(repo, 'ts', 'cli', 'main.ts'));
 
 let work = '';
+let clone = '';
 let tarball = '';
 let binDir = '';
-let prebuildInfo: { libtorchVersion: string; cxx11Abi: number } = { libtorchVersion: '', cxx11Abi: 1 };
+let prebuildInfo: { libtorchVersion: string; cxx11Abi: number; sourceHash?: string } = { libtorchVersion: '', cxx11Abi: 1 };
 
 type Result = SpawnSyncReturns<string>;
 
 function sh(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Result {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, encoding: 'utf8', timeout: opts.timeoutMs ?? 10 * 60 * 1000 });
+  const r = spawnSync(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, encoding: 'utf8', timeout: opts.timeoutMs ?? 10 * 60 * 1000, maxBuffer: 1 << 26 });
   if (r.error) throw r.error;
   return r;
 }
@@ -70,21 +75,6 @@ function newProject(name: string): string {
 
 const INSTALL_FLAGS = ['--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', '--loglevel=warn'];
 
-/** Builds the prebuild when it is missing or older than the native sources. */
-function ensurePrebuild(): void {
-  const bin = fs.existsSync(prebuildDir) ? fs.readdirSync(prebuildDir).find((f) => f.endsWith('.node')) : undefined;
-  const info = path.join(prebuildDir, 'libtorch-gan.json');
-  const newestSource = Math.max(
-    ...['CMakeLists.txt', ...fs.readdirSync(path.join(repo, 'native')).map((f) => path.join('native', f))].map((f) => fs.statSync(path.join(repo, f)).mtimeMs),
-  );
-  const fresh = bin && fs.existsSync(info) && fs.statSync(path.join(prebuildDir, bin)).mtimeMs >= newestSource;
-  if (!fresh) {
-    console.log(`prebuilds/${platformDir}: ${bin ? 'older than native/' : 'no binary'}; running npm run prebuilds (a few minutes)`);
-    ok('npm run prebuilds', sh(process.execPath, [path.join(repo, 'scripts', 'make-prebuild.js')], { cwd: repo, env: { ...process.env, PYTHON: python } }));
-  }
-  prebuildInfo = JSON.parse(fs.readFileSync(info, 'utf8'));
-}
-
 /** A bin dir with node, npm, npx and sh only. */
 function makeBareBin(): void {
   binDir = path.join(work, 'bin');
@@ -100,28 +90,55 @@ function makeBareBin(): void {
   fs.symlinkSync('/bin/sh', path.join(binDir, 'sh'));
 }
 
-/** npm pack in a copy of the package (prepack compiles the TypeScript there). */
-function pack(): void {
-  const copy = path.join(work, 'src');
-  fs.mkdirSync(copy);
-  const entries = new Set([...pkg.files, 'package.json', 'tsconfig.json', 'tsconfig.build.json', 'ts/']);
-  for (const e of entries) {
-    const from = path.join(repo, e);
-    if (e === 'lib/' || !fs.existsSync(from)) continue; // lib/ is rebuilt by prepack
-    fs.cpSync(from, path.join(copy, e), { recursive: true });
+/** The full environment (a toolchain: prepack builds) with this checkout's LibTorch. */
+const buildEnv = (): NodeJS.ProcessEnv => ({ ...process.env, PYTHON: python, LIBTORCH_GAN_SKIP_INSTALL: '' });
+
+/** A clean clone of HEAD with its dev dependencies (no install scripts: nothing is built yet). */
+function cleanClone(): void {
+  const dirty = sh('git', ['status', '--porcelain', '--', ...pkg.files.filter((f) => !f.startsWith('!')), 'package.json', 'ts/'], { cwd: repo });
+  if (dirty.status === 0 && dirty.stdout.trim()) console.log(`note: the clean clone packs HEAD; uncommitted here:\n${dirty.stdout}`);
+  clone = path.join(work, 'clone');
+  ok('git clone', sh('git', ['clone', '--quiet', repo, clone], { cwd: work }));
+  ok('npm ci --ignore-scripts', sh('npm', ['ci', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=warn'], { cwd: clone }));
+  expect(fs.existsSync(path.join(clone, 'prebuilds'))).toBe(false);
+  expect(fs.existsSync(path.join(clone, 'build'))).toBe(false);
+}
+
+/** prepack stops, before building anything, when the LibTorch here is not the one the package pins. */
+function packRefusesAnotherPin(): void {
+  const file = path.join(clone, 'package.json');
+  const original = fs.readFileSync(file, 'utf8');
+  const p = JSON.parse(original);
+  const pinned = p.libtorch.version as string;
+  const [major, minor] = pinned.split('.').map(Number);
+  const other = `${major}.${minor + 1}.0`;
+  fs.writeFileSync(file, JSON.stringify({ ...p, libtorch: { version: other } }, null, 2) + '\n');
+  try {
+    const r = sh('npm', ['pack', '--dry-run', '--loglevel=warn'], { cwd: clone, env: buildEnv() });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(`make-prebuild: prebuilds/${platformDir} needs building (there is no prebuilt binary), and it must be built for the LibTorch the package pins, ${other}`);
+    expect(r.stderr).toContain(`but LibTorch ${pinned}`);
+    expect(r.stderr).toContain('Fix: install the pinned one');
+    expect(fs.existsSync(path.join(clone, 'prebuilds', platformDir))).toBe(false);
+  } finally {
+    fs.writeFileSync(file, original);
   }
-  fs.symlinkSync(path.join(repo, 'node_modules'), path.join(copy, 'node_modules'));
-  // The full PATH here: prepack runs tsc.
-  const r = ok('npm pack', sh('npm', ['pack', '--pack-destination', work, '--json', '--loglevel=warn'], { cwd: copy }));
-  const json = r.stdout.slice(r.stdout.indexOf('['));
-  const [{ filename, files }] = JSON.parse(json) as { filename: string; files: { path: string }[] }[];
+}
+
+/** npm pack in the clean clone: prepack compiles the TypeScript and builds the prebuild. */
+function pack(): void {
+  const r = ok('npm pack', sh('npm', ['pack', '--pack-destination', work, '--json', '--loglevel=warn'], { cwd: clone, env: buildEnv() }));
+  expect(r.stderr).toContain(`make-prebuild: prebuilds/${platformDir}: there is no prebuilt binary; building it for LibTorch ${pinnedLibTorch(clone)}`);
+  const [{ filename, files }] = JSON.parse(r.stdout) as { filename: string; files: { path: string }[] }[];
   tarball = path.join(work, filename);
   const paths = files.map((f) => f.path);
   for (const want of [
     'lib/index.js',
     'lib/index.mjs',
     'lib/native/locate-libtorch.js',
+    'lib/native/compat.js',
     `prebuilds/${platformDir}/libtorch-gan.json`,
+    `prebuilds/${platformDir}/libtorch-gan.node`,
     'native/addon.cc',
     'scripts/install.js',
     'scripts/build-native.js',
@@ -131,19 +148,47 @@ function pack(): void {
     expect(paths).toContain(want);
   }
   expect(paths.filter((p) => p.startsWith(`prebuilds/${platformDir}/`) && p.endsWith('.node'))).toHaveLength(1);
-  expect(paths.some((p) => p.startsWith('build/') || p.startsWith('ts/') || p.startsWith('node_modules/'))).toBe(false);
+  expect(paths.some((p) => p.startsWith('build/') || p.startsWith('ts/') || p.startsWith('node_modules/') || p.startsWith('scripts/device/'))).toBe(false);
+  // The binary in the tarball is for the pinned LibTorch, built from the sources in the tarball.
+  const listed = ok('tar x', sh('tar', ['xzf', tarball, '-O', `package/prebuilds/${platformDir}/libtorch-gan.json`], { cwd: work }));
+  prebuildInfo = JSON.parse(listed.stdout);
+  expect(prebuildInfo.libtorchVersion).toBe(pinnedLibTorch(clone));
+  expect(prebuildInfo.sourceHash).toBe(sourceHash(clone));
 }
 
 beforeAll(() => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-install-'));
-  ensurePrebuild();
   makeBareBin();
+  cleanClone();
+  packRefusesAnotherPin();
   pack();
 }, 15 * 60 * 1000);
 
 afterAll(() => {
   if (work && !process.env.LTG_KEEP_TMP) fs.rmSync(work, { recursive: true, force: true });
   else if (work) console.log(`kept ${work}`);
+});
+
+describe('npm pack from a clean clone', () => {
+  test('the prebuild just packed is current: packing again keeps it as it is', () => {
+    const r = ok('npm pack --dry-run', sh('npm', ['pack', '--dry-run', '--json', '--loglevel=warn'], { cwd: clone, env: buildEnv() }));
+    expect(r.stderr).toContain(`make-prebuild: prebuilds/${platformDir} is current (LibTorch ${prebuildInfo.libtorchVersion}, sources ${prebuildInfo.sourceHash}): packing it as it is`);
+    expect(JSON.parse(r.stdout)[0].files.map((f: { path: string }) => f.path)).toContain(`prebuilds/${platformDir}/libtorch-gan.node`);
+  });
+
+  test('an edited native source makes it stale (prepack would rebuild it)', () => {
+    const file = path.join(clone, 'native', 'addon.cc');
+    const original = fs.readFileSync(file);
+    fs.appendFileSync(file, '// edited\n');
+    try {
+      const r = sh(process.execPath, [path.join(clone, 'scripts', 'make-prebuild.js'), '--check'], { cwd: clone, env: buildEnv() });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`prebuilds/${platformDir} is not current: native/ or CMakeLists.txt changed since it was built (sources ${prebuildInfo.sourceHash}, now `);
+    } finally {
+      fs.writeFileSync(file, original);
+    }
+    ok('make-prebuild --check', sh(process.execPath, [path.join(clone, 'scripts', 'make-prebuild.js'), '--check'], { cwd: clone, env: buildEnv() }));
+  });
 });
 
 test('the bare PATH has no C++ compiler and no cmake', () => {
@@ -232,13 +277,13 @@ describe('a prebuild for another LibTorch, without a compiler', () => {
     ok('tar c', sh('tar', ['czf', fakeTarball, '-C', dir, 'package'], { cwd: work }));
   });
 
-  test('npm install fails with "found X; prebuilt for Y; no compiler" and the fixes', () => {
+  test('npm install fails with "found X, prebuilt for Y; no compiler" and the fixes', () => {
     const app = newProject('app-mismatch');
     const r = npm(['install', fakeTarball, ...INSTALL_FLAGS], app);
     const out = r.stdout + r.stderr;
     expect(r.status).not.toBe(0);
     expect(out).toContain(`libtorch-gan: found LibTorch ${prebuildInfo.libtorchVersion}`);
-    expect(out).toContain(`the prebuilt binary is for LibTorch ${fakeVersion}`);
+    expect(out).toContain(`, prebuilt for LibTorch ${fakeVersion} (`);
     expect(out).toMatch(/cannot build from source: no C\+\+ compiler .* and no cmake/);
     expect(out).toContain(`torch==${fakeVersion}`);
     expect(out).toContain('npm rebuild libtorch-gan');
