@@ -11,13 +11,12 @@
  * run, also from a checkpoint written inside an epoch: its steps are in losses.csv, and the
  * resumed run continues that epoch at its next batch, in the same order.
  */
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ImageDataset } from '../data/mnist';
 import { buildGan } from '../gan/build';
-import { isEpochAbort, type EpochProgress, type EpochResult, type GanStep, type StepResult } from '../gan/gan-step';
+import { type EpochProgress, type EpochResult, type GanStep, type StepResult } from '../gan/gan-step';
 import { noise, randomSeed } from '../gan/noise';
 import { toModelInput } from '../gan/pixels';
 import { IMAGE_SIDE, type Preset } from '../gan/presets';
@@ -26,9 +25,11 @@ import { type Module } from '../nn/module';
 import { type Optimizer } from '../optim/optimizer';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
-import { CHECKPOINT_FILES, readTrainerState, resumeCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint';
-import { isResolved, resolveConfig, resumeConfig, type ResolvedConfig, type RunConfig } from './config';
-import { concatSteps, createRunDir, newRunInfo, readEpochSteps, readRunInfo, resumedRunInfo, startLosses, stepMeans, writeRunInfo, type RunInfo } from './run-dir';
+import { CHECKPOINT_FILES, saveCheckpoint, type TrainerState } from './checkpoint';
+import { isResolved, type ResolvedConfig, type RunConfig } from './config';
+import { runEpoch, shuffleSeedFor } from './epoch';
+import { runConfig, resumeRun } from './resume';
+import { createRunDir, newRunInfo, startLosses, writeRunInfo, type RunInfo } from './run-dir';
 import { RunLog, SAMPLE_GRID_SIZE } from './run-log';
 import { type Samples } from './sample';
 import { loadTrainingData } from './training-data';
@@ -36,16 +37,9 @@ import { type EpochFiles, type TrainerEvents, type TrainerOptions, type TrainRes
 
 export { RUN_FORMAT, createRunDir } from './run-dir';
 export { SAMPLE_GRID_SIZE } from './run-log';
-export { resumeConfig } from './config';
+export { resumeConfig } from './resume';
+export { shuffleSeedFor } from './epoch';
 export type * from './trainer-events';
-
-/** The per-epoch shuffle seed: a 31-bit hash of the run's base seed and the epoch. */
-export function shuffleSeedFor(base: number, epoch: number): number {
-  return createHash('sha256').update(`libtorch-gan:${base}:${epoch}`).digest().readUInt32LE(0) & 0x7fffffff;
-}
-
-/** How an epoch ended: completed (its result, means over all its steps), or stopped at a step boundary. */
-type EpochOutcome = { done: EpochResult } | { stopped: { epoch: number; steps: number } | null };
 
 export class Trainer extends EventEmitter<TrainerEvents> {
   private flushDenormalBefore = false;
@@ -116,15 +110,9 @@ export class Trainer extends EventEmitter<TrainerEvents> {
    */
   async init(): Promise<this> {
     if (this.initialized) return this;
-    const resumeDir = this.given.resume;
-    const stored = resumeDir ? readRunInfo(resumeDir) : null;
-    const cudaAvailable = torch.cuda.isAvailable();
-    if (resumeDir && stored) {
-      this.resumedFrom = readTrainerState(resumeDir);
-      this.config = resumeConfig(stored.config, this.given, { cudaAvailable }, resumeDir);
-    } else {
-      this.config = isResolved(this.given) ? this.given : resolveConfig(this.given, { cudaAvailable });
-    }
+    const { config, stored, resumedFrom } = runConfig(this.given, { cudaAvailable: torch.cuda.isAvailable() });
+    this.config = config;
+    this.resumedFrom = resumedFrom;
     const cfg = this.config;
     if (cfg.threads !== undefined) torch.setNumThreads(cfg.threads);
     // Underflowing values make CPU float math several-fold slower (seed000: 5 -> 13 ms/step); runs
@@ -134,8 +122,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
 
     const limit = this.opts.limit ?? (this.opts.dataset ? undefined : (stored?.limit ?? undefined));
     const { dataset: ds, images } = await loadTrainingData(cfg, { dataset: this.opts.dataset, limit, onDownload: (p) => this.emit('download', p) });
-    this.dataset = ds;
-    this.data = images;
+    [this.dataset, this.data] = [ds, images];
 
     // models, optimizers, fused step, fixed noise: in this order after seeding
     if (cfg.seed !== undefined) torch.manualSeed(cfg.seed);
@@ -143,12 +130,12 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       device: cfg.device,
       cudaGraphs: cfg.cudaGraphs ?? true,
     }));
-    const z = noise(cfg.preset.step.noise, SAMPLE_GRID_SIZE);
+    const z = noise(cfg.preset.step.noise, SAMPLE_GRID_SIZE); // drawn on the CPU on every device
     this.fixedNoise = z.to(cfg.device);
     if (this.fixedNoise !== z) z.dispose();
 
     const dataset = { name: ds.name, images: this.data.shape[0], source: ds.source };
-    if (resumeDir && stored && this.resumedFrom) this.restore(resumeDir, { ...stored, limit: limit ?? null, dataset });
+    if (stored && this.config.resume) this.restore(this.config.resume, { ...stored, limit: limit ?? null, dataset });
     else this.startRun(limit ?? null, dataset);
     writeRunInfo(this.runDir, this.runInfo);
 
@@ -174,24 +161,19 @@ export class Trainer extends EventEmitter<TrainerEvents> {
 
   /** Loads the run's checkpoint into the models built; config.json then describes the run as it now continues. */
   private restore(runDir: string, stored: RunInfo): void {
-    const cfg = this.config;
     const { generator, discriminator, optimizerG, optimizerD } = this;
-    const ckpt = resumeCheckpoint(runDir, { generator, discriminator, optimizerG, optimizerD, device: cfg.device });
-    if (ckpt.fixedNoise) {
+    const r = resumeRun(runDir, stored, { config: this.config, given: this.given, generator, discriminator, optimizerG, optimizerD });
+    if (r.fixedNoise) {
       this.fixedNoise.dispose();
-      this.fixedNoise = ckpt.fixedNoise;
+      this.fixedNoise = r.fixedNoise;
     }
-    this.epoch = ckpt.state.epoch;
-    this.globalStep = ckpt.state.globalStep;
-    this.shuffleSeed = ckpt.state.shuffleSeed;
+    ({ epoch: this.epoch, globalStep: this.globalStep, shuffleSeed: this.shuffleSeed } = r.state);
     this.lastCheckpointStep = this.globalStep;
     this.runDir = runDir;
-    this.runInfo = resumedRunInfo(stored, { config: cfg, fromEpoch: this.epoch, runConfig: isResolved(this.given) ? null : this.given });
-    const within = ckpt.state.interrupted;
-    if (within && within.epoch === this.epoch + 1 && within.steps > 0) {
-      const perStep = readEpochSteps(runDir, within.epoch, this.globalStep - within.steps, within.steps);
-      if (!perStep) this.emit('warning', new Error(`losses.csv lacks steps of the interrupted epoch ${within.epoch}: its means will cover the resumed steps only`));
-      this.resumeWithin = { epoch: within.epoch, steps: within.steps, perStep };
+    this.runInfo = r.runInfo;
+    this.resumeWithin = r.within;
+    if (r.within && !r.within.perStep) {
+      this.emit('warning', new Error(`losses.csv lacks steps of the interrupted epoch ${r.within.epoch}: its means will cover the resumed steps only`));
     }
   }
 
@@ -297,68 +279,37 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     };
   }
 
-  /**
-   * Trains one epoch (a resumed interrupted epoch continues at its next batch) and records its
-   * steps. Adds what this call ran to `totals`. The result's steps, images and means cover the
-   * whole epoch, steps before a resume included, so a resumed epoch reports exactly what the
-   * uninterrupted one does.
-   */
-  private async runEpoch(epoch: number, signal: AbortSignal | undefined, totals: { steps: number; images: number; seconds: number }): Promise<EpochOutcome> {
+  /** One epoch (epoch.ts), continuing an interrupted one after a resume; keeps the step counts. */
+  private async runEpoch(
+    epoch: number,
+    signal: AbortSignal | undefined,
+    totals: { steps: number; images: number; seconds: number },
+  ): Promise<{ done: EpochResult } | { stopped: TrainResult['interrupted'] }> {
     const within = this.resumeWithin?.epoch === epoch ? this.resumeWithin : null;
     this.resumeWithin = null;
-    const startStep = within?.steps ?? 0;
-    const stepsBefore = this.globalStep - startStep; // global step before the epoch's first step
+    const stepsBefore = this.globalStep - (within?.steps ?? 0); // global step before the epoch's first step
+    const firstRecord = this.globalStep; // the steps this call runs come after this one
     const t0 = performance.now();
-    // A listener that throws inside a progress report (called from the native side) stops the
-    // epoch through this controller; the error is then thrown from train().
-    const internal = new AbortController();
-    let listenerError: unknown;
-    const stop = signal ? AbortSignal.any([signal, internal.signal]) : internal.signal;
-    let r: EpochResult;
-    try {
-      if (stop.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError', completedSteps: 0 });
-      r = await this.gan.trainEpoch(this.data, {
-        batchSize: this.preset.batchSize,
-        shuffle: true,
-        seed: shuffleSeedFor(this.shuffleSeed, epoch),
-        normalize: this.preset.normalize,
-        progressEvery: this.progressEvery(),
-        recordSteps: true,
-        startStep,
-        signal: stop,
-        onProgress: (p) => {
-          try {
-            this.onProgress(epoch, p, stepsBefore, t0);
-          } catch (e) {
-            listenerError ??= e;
-            internal.abort();
-          }
-        },
-      });
-    } catch (e) {
-      if (listenerError !== undefined) throw listenerError;
-      if (!isEpochAbort(e)) throw e;
-      // Stopped at a step boundary: keep the steps done (losses.csv, then the checkpoint) to resume from.
-      if (e.perStep) this.log!.recordSteps(epoch, stepsBefore + startStep, e.perStep);
-      const done = startStep + (e.completedSteps ?? 0);
-      this.globalStep = stepsBefore + done;
-      return { stopped: done > 0 ? { epoch, steps: done } : null };
+    const outcome = await runEpoch({
+      gan: this.gan,
+      data: this.data,
+      batchSize: this.preset.batchSize,
+      normalize: this.preset.normalize,
+      seed: shuffleSeedFor(this.shuffleSeed, epoch),
+      progressEvery: this.progressEvery(),
+      within,
+      signal,
+      onProgress: (p) => this.onProgress(epoch, p, stepsBefore, t0),
+      record: (per) => this.log!.recordSteps(epoch, firstRecord, per),
+    });
+    if ('stopped' in outcome) {
+      this.globalStep = stepsBefore + outcome.stopped;
+      return { stopped: outcome.stopped > 0 ? { epoch, steps: outcome.stopped } : null };
     }
-    if (listenerError !== undefined) throw listenerError;
-    this.log!.recordSteps(epoch, stepsBefore + startStep, r.perStep!);
-    totals.steps += r.steps;
-    totals.images += r.images;
-    totals.seconds += r.seconds;
-    const all = within?.perStep ? concatSteps(within.perStep, r.perStep!) : within ? null : r.perStep!;
-    r = {
-      ...r,
-      ...(all ? stepMeans(all) : {}),
-      steps: startStep + r.steps,
-      images: Math.min(this.data.shape[0], startStep * this.preset.batchSize) + r.images,
-    };
+    for (const k of ['steps', 'images', 'seconds'] as const) totals[k] += outcome.ran[k];
     this.epoch = epoch;
-    this.globalStep = stepsBefore + r.steps;
-    return { done: r };
+    this.globalStep = stepsBefore + outcome.done.steps;
+    return { done: outcome.done };
   }
 
   /** An epoch's scalars, sample grid, periodic checkpoint and loss plot, then the 'epoch' event. */
