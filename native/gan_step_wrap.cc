@@ -2,70 +2,70 @@
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 
+#include <limits>
+
 #include "addon_data.h"
 #include "bindings.h"
 #include "errors.h"
+#include "fp_mode.h"
 #include "gan_step.h"
+#include "js_args.h"
 #include "optim_wrap.h"
 #include "tensor_wrap.h"
 #include "train_thread.h"
-#include "fp_mode.h"
 
 namespace ltg {
 
 namespace {
 
-std::string str(const Napi::Object& o, const char* key) {
-  return o.Has(key) && o.Get(key).IsString() ? o.Get(key).As<Napi::String>().Utf8Value() : "";
-}
-double num(Napi::Env env, const Napi::Object& o, const char* key, double dflt) {
-  if (!o.Has(key) || o.Get(key).IsUndefined() || o.Get(key).IsNull()) return dflt;
-  if (!o.Get(key).IsNumber()) throwType(env, std::string("GanStep: ") + key + " must be a number, got " + o.Get(key).ToString().Utf8Value());
-  return o.Get(key).As<Napi::Number>().DoubleValue();
-}
-at::Tensor optTensor(Napi::Env env, const Napi::Object& o, const char* key, const std::string& where) {
-  if (!o.Has(key) || o.Get(key).IsNull() || o.Get(key).IsUndefined()) return at::Tensor();
-  return TensorWrap::Get(env, o.Get(key), (where + "." + key).c_str());
-}
+// The layer kinds the native executor runs, by the facade's class names (see sequential.h for what a
+// new kind touches).
+constexpr js::Choice<Layer::Kind> kLayerKinds[] = {
+    {"Linear", Layer::Kind::Linear},   {"ReLU", Layer::Kind::ReLU},       {"LeakyReLU", Layer::Kind::LeakyReLU},
+    {"Tanh", Layer::Kind::Tanh},       {"Sigmoid", Layer::Kind::Sigmoid}, {"Dropout", Layer::Kind::Dropout},
+    {"BatchNorm1d", Layer::Kind::BatchNorm1d}, {"Flatten", Layer::Kind::Flatten}, {"Unflatten", Layer::Kind::Unflatten},
+};
 
-// [{ kind, name, weight?, bias?, runningMean?, runningVar?, numBatchesTracked?, negativeSlope?, p?, eps?, momentum?, ... }]
-Sequential layersFromJs(Napi::Env env, const Napi::Value& v, const char* which) {
-  if (!v.IsArray()) throwType(env, std::string("GanStep: ") + which + " must be an array of layers");
+// [{ kind, name, ...the fields of that kind }], as ts/nn/from-spec.ts's toNativeLayers writes them.
+// Errors name a layer by its state-dict name: "GanStep: generator.0.weight: expected a Tensor, ...".
+Sequential layersFromJs(const js::Value& v, const char* which) {
   Sequential seq;
-  auto arr = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < arr.Length(); ++i) {
-    auto o = arr.Get(i).As<Napi::Object>();
+  uint32_t n = v.array().Length();
+  for (uint32_t i = 0; i < n; ++i) {
+    js::Object entry = v.at(i).object();
     Layer l;
-    std::string kind = str(o, "kind");
-    l.name = std::string(which) + "." + str(o, "name");
+    l.name = std::string(which) + "." + entry["name"].string();
+    js::Object f = entry.withPath(l.name);
+    l.kind = f["kind"].oneOf(kLayerKinds);
     using K = Layer::Kind;
-    if (kind == "Linear") l.kind = K::Linear;
-    else if (kind == "ReLU") l.kind = K::ReLU;
-    else if (kind == "LeakyReLU") l.kind = K::LeakyReLU;
-    else if (kind == "Tanh") l.kind = K::Tanh;
-    else if (kind == "Sigmoid") l.kind = K::Sigmoid;
-    else if (kind == "Dropout") l.kind = K::Dropout;
-    else if (kind == "BatchNorm1d") l.kind = K::BatchNorm1d;
-    else if (kind == "Flatten") l.kind = K::Flatten;
-    else if (kind == "Unflatten") l.kind = K::Unflatten;
-    else throwType(env, "GanStep: unsupported layer '" + kind + "' in " + l.name + " (supported: Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d, Flatten, Unflatten)");
-    l.weight = optTensor(env, o, "weight", l.name);
-    l.bias = optTensor(env, o, "bias", l.name);
-    l.runningMean = optTensor(env, o, "runningMean", l.name);
-    l.runningVar = optTensor(env, o, "runningVar", l.name);
-    l.numBatchesTracked = optTensor(env, o, "numBatchesTracked", l.name);
-    l.slope = num(env, o, "negativeSlope", 0.01);
-    l.p = num(env, o, "p", 0.5);
-    l.eps = num(env, o, "eps", 1e-5);
-    l.momentum = num(env, o, "momentum", 0.1);
-    l.startDim = int64_t(num(env, o, "startDim", 1));
-    l.endDim = int64_t(num(env, o, "endDim", -1));
-    l.dim = int64_t(num(env, o, "dim", 1));
-    if (o.Has("sizes") && o.Get("sizes").IsArray()) {
-      auto s = o.Get("sizes").As<Napi::Array>();
-      for (uint32_t j = 0; j < s.Length(); ++j) l.sizes.push_back(int64_t(s.Get(j).As<Napi::Number>().DoubleValue()));
+    switch (l.kind) {
+      case K::Linear:
+        l.weight = f["weight"].tensor();
+        l.bias = f["bias"].tensorOrNone();
+        break;
+      case K::LeakyReLU: l.slope = f["negativeSlope"].finite(); break;
+      case K::Dropout: l.p = f["p"].finite(); break;
+      case K::BatchNorm1d:
+        l.weight = f["weight"].tensorOrNone();  // none without affine
+        l.bias = f["bias"].tensorOrNone();
+        l.runningMean = f["runningMean"].tensorOrNone();
+        l.runningVar = f["runningVar"].tensorOrNone();
+        l.numBatchesTracked = f["numBatchesTracked"].tensorOrNone();
+        l.eps = f["eps"].finite();
+        l.momentum = f["momentum"].finite();
+        break;
+      case K::Flatten:
+        l.startDim = f["startDim"].integer();
+        l.endDim = f["endDim"].integer();
+        break;
+      case K::Unflatten:
+        l.dim = f["dim"].integer();
+        l.sizes = f["sizes"].integers();
+        break;
+      case K::ReLU:
+      case K::Tanh:
+      case K::Sigmoid: break;
     }
-    if (l.kind == K::Linear && !l.weight.defined()) throwType(env, "GanStep: " + l.name + " (Linear) has no weight");
     seq.layers.push_back(std::move(l));
   }
   return seq;
@@ -182,35 +182,29 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
   explicit GanStepWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GanStepWrap>(info) {
     auto env = info.Env();
     guard(env, [&] {
-      if (!info[0].IsObject()) throwType(env, "GanStep: expected an options object");
-      auto o = info[0].As<Napi::Object>();
-      Sequential g = layersFromJs(env, o.Get("g"), "generator");
-      Sequential d = layersFromJs(env, o.Get("d"), "discriminator");
-      auto optG = optimizerFromJs(env, o.Get("optG"), "GanStep optG");
-      auto optD = optimizerFromJs(env, o.Get("optD"), "GanStep optD");
-      if (!o.Get("spec").IsObject()) throwType(env, "GanStep: spec must be an object");
-      auto s = o.Get("spec").As<Napi::Object>();
+      js::Object o = js::Args(info, "GanStep")(0, "options").object();
+      Sequential g = layersFromJs(o["g"], "generator");
+      Sequential d = layersFromJs(o["d"], "discriminator");
+      auto optG = optimizerFromJs(o["optG"]);
+      auto optD = optimizerFromJs(o["optD"]);
+      js::Object s = o["spec"].object();
       GanSpec spec;
-      std::string loss = str(s, "loss");
-      if (loss != "bce" && loss != "bceWithLogits") throwType(env, "GanStep: spec.loss must be 'bce' or 'bceWithLogits', got '" + loss + "'");
-      spec.logits = loss == "bceWithLogits";
-      spec.realLabel = num(env, s, "realLabel", 1);
-      spec.fakeLabel = num(env, s, "fakeLabel", 0);
-      spec.dLossMean = str(s, "dLossReduction") == "mean";
-      spec.detachFakeForD = s.Get("detachFakeForD").ToBoolean().Value();
-      spec.reuseFakeForG = str(s, "gNoise") == "reuse";
-      spec.separateDBackward = s.Get("separateDBackward").ToBoolean().Value();
-      if (!s.Get("noise").IsObject()) throwType(env, "GanStep: spec.noise must be an object");
-      auto nz = s.Get("noise").As<Napi::Object>();
-      spec.normalNoise = str(nz, "dist") != "uniform";
-      spec.zDim = int64_t(num(env, nz, "dim", 100));
-      spec.low = num(env, nz, "low", -1);
-      spec.high = num(env, nz, "high", 1);
+      spec.logits = s["loss"].oneOf<bool>({{"bceWithLogits", true}, {"bce", false}});
+      spec.realLabel = s["realLabel"].finite();
+      spec.fakeLabel = s["fakeLabel"].finite();
+      spec.dLossMean = s["dLossReduction"].oneOf<bool>({{"sum", false}, {"mean", true}});
+      spec.detachFakeForD = s["detachFakeForD"].boolean();
+      spec.reuseFakeForG = s["gNoise"].oneOf<bool>({{"fresh", false}, {"reuse", true}});
+      spec.separateDBackward = s["separateDBackward"].boolean();
+      js::Object nz = s["noise"].object();
+      spec.normalNoise = nz["dist"].oneOf<bool>({{"normal", true}, {"uniform", false}});
+      spec.zDim = nz["dim"].integer(js::kPositive);
+      spec.low = nz["low"].finiteOr(-1);
+      spec.high = nz["high"].finiteOr(1);
       step_ = std::make_shared<GanStep>(std::move(g), std::move(d), optG, optD, spec);
       // Sync-free updates by default where a host check per step would stall the device.
-      auto flag = [&](const char* key, bool dflt) { return o.Has(key) && !o.Get(key).IsUndefined() ? o.Get(key).ToBoolean().Value() : dflt; };
-      step_->capturable = flag("capturable", step_->device.is_cuda());
-      step_->cudaGraphs = flag("cudaGraphs", true);
+      step_->capturable = o["capturable"].booleanOr(step_->device.is_cuda());
+      step_->cudaGraphs = o["cudaGraphs"].booleanOr(true);
     });
   }
 
@@ -223,16 +217,14 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
   void ensureIdle(Napi::Env env) {
     if (step_->busy) throwError(env, "this GAN trainer is busy: an epoch is training on a worker thread; await it (or abort it) before another step or epoch");
   }
-  at::Tensor optZ(Napi::Env env, const Napi::CallbackInfo& info, size_t i, const char* what) {
-    return info.Length() > i && TensorWrap::IsTensor(env, info[i]) ? TensorWrap::Get(env, info[i], what) : at::Tensor();
-  }
 
   Napi::Value Step(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
       ensureIdle(env);
-      at::Tensor real = TensorWrap::Get(env, info[0], "step(realBatch)");
-      at::Tensor zD = optZ(env, info, 1, "step(zD)"), zG = optZ(env, info, 2, "step(zG)");
+      js::Args args(info, "step");
+      at::Tensor real = args(0, "realBatch").tensor();
+      at::Tensor zD = args(1, "zD").tensorOrNone(), zG = args(2, "zG").tensorOrNone();
       return resultToJs(env, onTrainThread([&] {
         StepTensors r = zD.defined() || zG.defined() ? step_->step(real, zD, zG) : step_->stepAuto(real);
         return step_->finishStep(r, true);
@@ -244,8 +236,9 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
       ensureIdle(env);
-      at::Tensor real = TensorWrap::Get(env, info[0], "trainDiscriminator(realBatch)");
-      at::Tensor z = optZ(env, info, 1, "trainDiscriminator(z)");
+      js::Args args(info, "trainDiscriminator");
+      at::Tensor real = args(0, "realBatch").tensor();
+      at::Tensor z = args(1, "z").tensorOrNone();
       return resultToJs(env, onTrainThread([&] {
         StepTensors r = step_->stepD(real, z);
         return step_->finishStep(r, false);
@@ -257,20 +250,24 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
       ensureIdle(env);
-      double n = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
-      if (!(n >= 1) || n != double(int64_t(n))) throwType(env, "trainGenerator(batchSize): expected a positive integer, got " + info[0].ToString().Utf8Value());
-      at::Tensor z = optZ(env, info, 1, "trainGenerator(z)");
+      js::Args args(info, "trainGenerator");
+      int64_t n = args(0, "batchSize").integer(js::kPositive);
+      at::Tensor z = args(1, "z").tensorOrNone();
       return resultToJs(env, onTrainThread([&] {
-        StepTensors r = step_->stepG(int64_t(n), z);
+        StepTensors r = step_->stepG(n, z);
         return step_->finishStep(r, false);
       }));
     });
   }
 
   Napi::Value SetTraining(const Napi::CallbackInfo& info) {
-    step_->G.training = info[0].ToBoolean().Value();
-    step_->D.training = info[1].ToBoolean().Value();
-    return info.Env().Undefined();
+    return guard(info.Env(), [&]() -> Napi::Value {
+      js::Args args(info, "setTraining");
+      bool g = args(0, "generator").boolean(), d = args(1, "discriminator").boolean();
+      step_->G.training = g;
+      step_->D.training = d;
+      return info.Env().Undefined();
+    });
   }
 
   // generate(z): G's output for noise z in eval mode without grad (sample grids), on the training thread.
@@ -278,7 +275,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
       ensureIdle(env);
-      at::Tensor z = TensorWrap::Get(env, info[0], "generate(z)");
+      at::Tensor z = js::Args(info, "generate")(0, "z").tensor();
       at::Tensor out = onTrainThread([&] {
         at::NoGradGuard ng;
         bool was = step_->G.training;
@@ -298,7 +295,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
 
   Napi::Value Noise(const Napi::CallbackInfo& info) {
     auto env = info.Env();
-    return guard(env, [&]() -> Napi::Value { return TensorWrap::New(env, step_->noise(int64_t(info[0].As<Napi::Number>().DoubleValue()))); });
+    return guard(env, [&]() -> Napi::Value { return TensorWrap::New(env, step_->noise(js::Args(info, "noise")(0, "n").integer(js::kNonNegative))); });
   }
 
   // trainEpoch(data, { batchSize, shuffle, dropLast, seed, normalize, progressEvery, recordSteps }, onProgress?) -> Promise
@@ -306,33 +303,31 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
       ensureIdle(env);
-      const at::Tensor& data = TensorWrap::Get(env, info[0], "trainEpoch(dataset)");
+      js::Args args(info, "trainEpoch");
+      const at::Tensor& data = args(0, "dataset").tensor();
       if (data.dim() < 2) throwError(env, "trainEpoch: dataset must have shape [N, 784] or [N, 28, 28], got " + c10::str(data.sizes()));
       int64_t width = data.numel() / std::max<int64_t>(data.size(0), 1);
       if (step_->D.inFeatures() > 0 && width != step_->D.inFeatures())
-        throwError(env, "trainEpoch: dataset images have " + std::to_string(width) + " values each (shape " + c10::str(data.sizes()) + "), the discriminator expects " + std::to_string(step_->D.inFeatures()));
+        throwError(env, "trainEpoch: dataset images have " + std::to_string(width) + " values each (shape " + c10::str(data.sizes()) +
+                            "), the discriminator expects " + std::to_string(step_->D.inFeatures()));
       if (data.device() != step_->device)
         throwError(env, "trainEpoch: dataset is on " + data.device().str() + " but the models are on " + step_->device.str());
-      auto o = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+      js::Object o = args(1, "options").object();
       EpochOptions opt;
-      double bs = num(env, o, "batchSize", 64);
-      if (!(bs >= 1) || bs != double(int64_t(bs))) throwError(env, "trainEpoch: batchSize must be a positive integer, got " + o.Get("batchSize").ToString().Utf8Value());
-      opt.batchSize = int64_t(bs);
-      if (opt.batchSize > data.size(0)) throwError(env, "trainEpoch: batchSize " + std::to_string(opt.batchSize) + " is larger than the dataset (" + std::to_string(data.size(0)) + " images)");
-      opt.shuffle = !o.Has("shuffle") || o.Get("shuffle").ToBoolean().Value();
-      opt.dropLast = o.Has("dropLast") && o.Get("dropLast").ToBoolean().Value();
-      opt.seed = uint64_t(num(env, o, "seed", 0));
-      opt.normalizeMinusOneOne = str(o, "normalize") != "[0,1]";
-      opt.progressEvery = std::max<int64_t>(1, int64_t(num(env, o, "progressEvery", 50)));
-      opt.recordSteps = o.Has("recordSteps") && o.Get("recordSteps").ToBoolean().Value();
-      double startStep = num(env, o, "startStep", 0);
-      if (!(startStep >= 0) || startStep != double(int64_t(startStep))) throwError(env, "trainEpoch: startStep must be an integer >= 0, got " + o.Get("startStep").ToString().Utf8Value());
-      opt.startStep = int64_t(startStep);
-      double threads = num(env, o, "threads", at::get_num_threads());
-      if (!(threads >= 1) || threads != double(int(threads))) throwError(env, "trainEpoch: threads must be a positive integer, got " + o.Get("threads").ToString().Utf8Value());
-      Napi::Function cb = info.Length() > 2 && info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
+      opt.batchSize = o["batchSize"].integer(js::kPositive);
+      if (opt.batchSize > data.size(0))
+        throwError(env, "trainEpoch: batchSize " + std::to_string(opt.batchSize) + " is larger than the dataset (" + std::to_string(data.size(0)) + " images)");
+      opt.shuffle = o["shuffle"].booleanOr(true);
+      opt.dropLast = o["dropLast"].booleanOr(false);
+      opt.seed = uint64_t(o["seed"].integerOr(0, js::kNonNegative));
+      opt.normalizeMinusOneOne = o["normalize"].oneOfOr<bool>(true, {{"[-1,1]", true}, {"[0,1]", false}});
+      opt.progressEvery = o["progressEvery"].integerOr(50, js::kPositive);
+      opt.recordSteps = o["recordSteps"].booleanOr(false);
+      opt.startStep = o["startStep"].integerOr(0, js::kNonNegative);
+      int threads = int(o["threads"].integerOr(at::get_num_threads(), {1, std::numeric_limits<int>::max()}));
+      Napi::Function cb = args(2, "onProgress").functionOrNone();
       step_->busy = true;
-      worker_ = new EpochWorker(env, this, step_, data, opt, cb, int(threads));  // napi owns and deletes queued workers
+      worker_ = new EpochWorker(env, this, step_, data, opt, cb, threads);  // napi owns and deletes queued workers
       Ref();  // keep this handle alive until the worker finishes
       Napi::Promise p = worker_->promise();
       worker_->Queue();

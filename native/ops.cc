@@ -5,106 +5,95 @@
 
 #include "addon_data.h"
 #include "errors.h"
+#include "js_args.h"
 #include "tensor_wrap.h"
 
 namespace ltg {
 
 namespace {
 
-std::string describe(const Napi::Value& v) {
-  if (v.IsNull()) return "null";
-  if (v.IsUndefined()) return "undefined";
-  if (v.IsArray()) return "an array";
-  if (v.IsString()) return "'" + v.As<Napi::String>().Utf8Value() + "'";
-  if (v.IsObject()) return "an object";
-  return v.ToString().Utf8Value();
-}
-
 class Converter {
  public:
   Converter(Napi::Env env, const c10::OperatorHandle& op) : env_(env), name_(op.schema().name()) {}
 
-  c10::IValue toIValue(const Napi::Value& v, const c10::TypePtr& type, const std::string& arg) {
+  // Argument `arg` labelled "aten::add(other)".
+  js::Value arg(const Napi::Value& v, const std::string& arg) const { return js::Value(env_, v, name_ + "(" + arg + ")"); }
+
+  // Converts by the argument's real type: dtype, layout and memory-format arguments are ints to the
+  // dispatcher but take their names here, through the enum readers.
+  c10::IValue toIValue(const js::Value& v, const c10::TypePtr& type) {
     using K = c10::TypeKind;
     switch (type->kind()) {
       case K::OptionalType:
-        if (v.IsNull() || v.IsUndefined()) return c10::IValue();
-        return toIValue(v, type->castRaw<c10::OptionalType>()->getElementType(), arg);
+        if (v.isNullish()) return c10::IValue();
+        return toIValue(v, type->castRaw<c10::OptionalType>()->getElementType());
       case K::TensorType:
-        return TensorWrap::Get(env_, v, where(arg).c_str());
+        return v.tensor();
       case K::IntType:
       case K::SymIntType:
-        return c10::IValue(toInt(v, arg));
+        return c10::IValue(v.integer());
       case K::FloatType:
       case K::SymFloatType:
-        return c10::IValue(toDouble(v, arg));
+        return c10::IValue(v.number());
       case K::BoolType:
       case K::SymBoolType:
-        if (!v.IsBoolean()) fail(arg, "a boolean", v);
-        return c10::IValue(v.As<Napi::Boolean>().Value());
+        return c10::IValue(v.boolean());
       case K::NumberType: {  // Scalar: integer-valued numbers are int scalars, as Python's 2 vs 2.0
-        if (v.IsBoolean()) return c10::IValue(v.As<Napi::Boolean>().Value());
-        double d = toDouble(v, arg);
-        if (std::isfinite(d) && d == double(int64_t(d)) && std::abs(d) < 9007199254740992.0) return c10::IValue(int64_t(d));
+        if (v.raw().IsBoolean()) return c10::IValue(v.boolean());
+        double d = v.number();
+        if (std::isfinite(d) && d == double(int64_t(d)) && std::abs(d) <= double(js::kMaxSafeInteger)) return c10::IValue(int64_t(d));
         return c10::IValue(d);
       }
       case K::StringType:
-        if (!v.IsString()) fail(arg, "a string", v);
-        return c10::IValue(v.As<Napi::String>().Utf8Value());
+        return c10::IValue(v.string());
       case K::ScalarTypeType:
-        if (v.IsString()) return c10::IValue(int64_t(parseDtype(env_, v.As<Napi::String>().Utf8Value())));
-        return c10::IValue(toInt(v, arg));
+        return c10::IValue(int64_t(v.dtype()));
       case K::DeviceObjType:
-        if (!v.IsString()) fail(arg, "a device string", v);
-        return c10::IValue(parseDevice(env_, v.As<Napi::String>().Utf8Value()));
+        return c10::IValue(v.device());
       case K::LayoutType:
-        return c10::IValue(int64_t(c10::kStrided));
+        return c10::IValue(int64_t(v.oneOf<c10::Layout>({{"strided", c10::kStrided}})));
       case K::MemoryFormatType:
-        if (v.IsString() && v.As<Napi::String>().Utf8Value() == "contiguous") return c10::IValue(int64_t(c10::MemoryFormat::Contiguous));
-        if (v.IsString() && v.As<Napi::String>().Utf8Value() == "preserve") return c10::IValue(int64_t(c10::MemoryFormat::Preserve));
-        return c10::IValue(toInt(v, arg));
+        return c10::IValue(int64_t(v.oneOf<c10::MemoryFormat>({{"contiguous", c10::MemoryFormat::Contiguous},
+                                                                {"preserve", c10::MemoryFormat::Preserve},
+                                                                {"channels_last", c10::MemoryFormat::ChannelsLast},
+                                                                {"channels_last_3d", c10::MemoryFormat::ChannelsLast3d}})));
       case K::ListType: {
         auto elem = type->castRaw<c10::ListType>()->getElementType();
         if (elem->kind() == K::IntType || elem->kind() == K::SymIntType) {
-          std::vector<int64_t> out;
-          if (v.IsNumber()) out.push_back(toInt(v, arg));  // int[1] accepts a bare int, as in Python
-          else if (v.IsArray()) {
-            auto a = v.As<Napi::Array>();
-            for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(toInt(a.Get(i), arg + "[" + std::to_string(i) + "]"));
-          } else fail(arg, "an array of integers", v);
-          return c10::IValue(out);
+          if (v.raw().IsNumber() || v.raw().IsBigInt()) return c10::IValue(std::vector<int64_t>{v.integer()});  // int[1] accepts a bare int, as in Python
+          if (!v.raw().IsArray()) v.fail("an array of integers");
+          return c10::IValue(v.integers());
         }
-        if (!v.IsArray()) fail(arg, "an array", v);
-        auto a = v.As<Napi::Array>();
+        uint32_t n = v.array().Length();
         if (elem->kind() == K::TensorType) {
           std::vector<at::Tensor> out;
-          for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(TensorWrap::Get(env_, a.Get(i), where(arg + "[" + std::to_string(i) + "]").c_str()));
+          for (uint32_t i = 0; i < n; ++i) out.push_back(v.at(i).tensor());
           return c10::IValue(out);
         }
         if (elem->kind() == K::OptionalType) {
           c10::List<std::optional<at::Tensor>> out;
-          for (uint32_t i = 0; i < a.Length(); ++i) {
-            Napi::Value e = a.Get(i);
-            if (e.IsNull() || e.IsUndefined()) out.push_back(std::nullopt);
-            else out.push_back(TensorWrap::Get(env_, e, where(arg).c_str()));
+          for (uint32_t i = 0; i < n; ++i) {
+            at::Tensor t = v.at(i).tensorOrNone();
+            if (t.defined()) out.push_back(t);
+            else out.push_back(std::nullopt);
           }
           return c10::IValue(out);
         }
         if (elem->kind() == K::FloatType) {
           std::vector<double> out;
-          for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(toDouble(a.Get(i), arg));
+          for (uint32_t i = 0; i < n; ++i) out.push_back(v.at(i).number());
           return c10::IValue(out);
         }
         if (elem->kind() == K::BoolType) {
           c10::List<bool> out;
-          for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(a.Get(i).ToBoolean().Value());
+          for (uint32_t i = 0; i < n; ++i) out.push_back(v.at(i).boolean());
           return c10::IValue(out);
         }
-        throwType(env_, where(arg) + ": unsupported list type " + type->str());
+        throwType(env_, v.label() + ": unsupported list type " + type->str());
       }
       default:
-        if (v.IsNull() || v.IsUndefined()) return c10::IValue();
-        throwType(env_, where(arg) + ": unsupported argument type " + type->str());
+        if (v.isNullish()) return c10::IValue();
+        throwType(env_, v.label() + ": unsupported argument type " + type->str());
     }
   }
 
@@ -141,34 +130,6 @@ class Converter {
   }
 
  private:
-  std::string where(const std::string& arg) const { return name_ + "(" + arg + ")"; }
-
-  [[noreturn]] void fail(const std::string& arg, const std::string& expected, const Napi::Value& v) {
-    throwType(env_, where(arg) + ": expected " + expected + ", got " + describe(v));
-  }
-
-  double toDouble(const Napi::Value& v, const std::string& arg) {
-    if (!v.IsNumber()) fail(arg, "a number", v);
-    return v.As<Napi::Number>().DoubleValue();
-  }
-
-  int64_t toInt(const Napi::Value& v, const std::string& arg) {
-    // ScalarType and MemoryFormat arguments are ints in the schema; accept their names.
-    if (v.IsString()) {
-      std::string s = v.As<Napi::String>().Utf8Value();
-      if (s == "contiguous") return int64_t(c10::MemoryFormat::Contiguous);
-      if (s == "preserve") return int64_t(c10::MemoryFormat::Preserve);
-      return int64_t(parseDtype(env_, s));
-    }
-    if (v.IsBigInt()) {
-      bool lossless;
-      return v.As<Napi::BigInt>().Int64Value(&lossless);
-    }
-    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-    if (!std::isfinite(d) || d != double(int64_t(d))) fail(arg, "an integer", v);
-    return int64_t(d);
-  }
-
   Napi::Env env_;
   std::string name_;
 };
@@ -189,9 +150,10 @@ class OpHandle : public Napi::ObjectWrap<OpHandle> {
   static Napi::Value Find(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      if (!info[0].IsString()) throwType(env, "op(name): expected a string such as 'aten::add'");
-      std::string name = info[0].As<Napi::String>().Utf8Value();
-      std::string overload = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+      js::Args args(info, "op");
+      std::string name = args(0, "name").string();
+      js::Value ov = args(1, "overload");
+      std::string overload = ov.isUndefined() ? "" : ov.string();
       auto h = c10::Dispatcher::singleton().findSchema({name, overload});
       if (!h) throwError(env, "no operator " + name + (overload.empty() ? "" : "." + overload) + " in this LibTorch");
       Napi::Object obj = addonData(env).opCtor.New({});
@@ -207,8 +169,9 @@ class OpHandle : public Napi::ObjectWrap<OpHandle> {
       if (!op_) throwError(env, "NativeOp: not bound to an operator (use op(name, overload))");
       const auto& schema = op_->schema();
       const auto& params = schema.arguments();
-      Napi::Array args = info[0].IsArray() ? info[0].As<Napi::Array>() : Napi::Array::New(env);
-      Napi::Object kwargs = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object();
+      js::Args in(info, schema.name());
+      Napi::Array args = in(0, "args").array();
+      Napi::Object kwargs = in(1, "kwargs").objectOrEmpty().raw();
       if (args.Length() > params.size())
         throwType(env, schema.name() + ": takes " + std::to_string(params.size()) + " arguments, got " + std::to_string(args.Length()));
       Converter conv(env, *op_);
@@ -227,7 +190,7 @@ class OpHandle : public Napi::ObjectWrap<OpHandle> {
           if (p.type()->kind() != c10::TypeKind::OptionalType)
             throwType(env, schema.name() + ": missing argument '" + p.name() + "'");
         }
-        stack.push_back(conv.toIValue(v, p.type(), p.name()));
+        stack.push_back(conv.toIValue(conv.arg(v, p.name()), p.real_type()));
       }
       op_->callBoxed(stack);
       if (stack.empty()) return env.Undefined();

@@ -3,88 +3,110 @@
 #include "addon_data.h"
 #include "bindings.h"
 #include "errors.h"
+#include "js_args.h"
 #include "tensor_wrap.h"
 
 namespace ltg {
 
 namespace {
 
-std::vector<at::Tensor> paramsFromJs(Napi::Env env, const Napi::Value& v, const char* who) {
-  if (!v.IsArray()) throwType(env, std::string(who) + ": params must be an array of tensors");
-  auto a = v.As<Napi::Array>();
+std::vector<at::Tensor> paramsFromJs(const js::Value& v, const char* who) {
+  Napi::Env env = v.env();
+  uint32_t n = v.array().Length();
   std::vector<at::Tensor> out;
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    at::Tensor t = TensorWrap::Get(env, a.Get(i), (std::string(who) + " params[" + std::to_string(i) + "]").c_str());
+  for (uint32_t i = 0; i < n; ++i) {
+    at::Tensor t = v.at(i).tensor();
     if (!t.is_leaf()) throwError(env, std::string(who) + ": params[" + std::to_string(i) + "] is not a leaf tensor (optimizers update leaves)");
-    if (!at::isFloatingType(t.scalar_type())) throwType(env, std::string(who) + ": params[" + std::to_string(i) + "] has dtype " + dtypeName(t.scalar_type()) + ", expected a floating dtype");
+    if (!at::isFloatingType(t.scalar_type()))
+      throwType(env, std::string(who) + ": params[" + std::to_string(i) + "] has dtype " + dtypeName(t.scalar_type()) + ", expected a floating dtype");
     out.push_back(t);
   }
   return out;
 }
 
-double num(Napi::Env env, const Napi::Object& o, const char* key, double dflt, const char* who) {
-  if (!o.Has(key) || o.Get(key).IsUndefined()) return dflt;
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue()))
-    throwType(env, std::string(who) + ": option " + key + " must be a finite number, got " + v.ToString().Utf8Value());
-  return v.As<Napi::Number>().DoubleValue();
-}
+// Parameter `index` of setState, in range for an optimizer of n parameters.
+size_t paramIndex(const js::Value& v, size_t n) { return size_t(v.integer({0, int64_t(n) - 1})); }
 
-bool flag(const Napi::Object& o, const char* key) { return o.Has(key) && o.Get(key).ToBoolean().Value(); }
+// A state tensor of parameter p (a fresh copy on its device and dtype); undefined when absent and not required.
+at::Tensor stateTensor(const js::Value& v, const at::Tensor& p, bool required) {
+  at::Tensor t = required ? v.tensor() : v.tensorOrNone();
+  if (!t.defined()) return t;
+  if (t.sizes() != p.sizes())
+    throwError(v.env(), v.label() + " has shape " + c10::str(t.sizes()) + ", expected the parameter's " + c10::str(p.sizes()));
+  return t.detach().to(p.device(), p.scalar_type(), false, true);
+}
 
 Napi::Value tensorOrNull(Napi::Env env, const at::Tensor& t) { return t.defined() ? Napi::Value(TensorWrap::New(env, t)) : env.Null(); }
 
-at::Tensor tensorOrUndef(Napi::Env env, const Napi::Value& v, const char* what) {
-  return v.IsNull() || v.IsUndefined() ? at::Tensor() : TensorWrap::Get(env, v, what);
-}
+// What NativeAdam and NativeSGD share: N-API binds instance methods of the wrapped class itself, so
+// each handle class derives from its own instance of this base (CRTP). Derived provides kName, its
+// constructor, GetState and SetState.
+template <typename Derived>
+class OptimizerWrap : public Napi::ObjectWrap<Derived> {
+ public:
+  explicit OptimizerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Derived>(info) {}
 
-// Methods shared by both optimizer handles (N-API needs them as members of the wrapped class itself).
-#define LTG_OPTIM_COMMON_METHODS                                                                              \
-  std::shared_ptr<Optimizer> base;                                                                           \
-  Napi::Value Step(const Napi::CallbackInfo& info) {                                                         \
-    return guard(info.Env(), [&]() -> Napi::Value {                                                          \
-      base->step();                                                                                          \
-      return info.Env().Undefined();                                                                         \
-    });                                                                                                      \
-  }                                                                                                          \
-  Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {                                                     \
-    base->zeroGrad();                                                                                        \
-    return info.Env().Undefined();                                                                           \
-  }                                                                                                          \
-  Napi::Value GetLr(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), base->lr); }      \
-  Napi::Value SetLr(const Napi::CallbackInfo& info) {                                                        \
-    double v = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;                          \
-    if (!(v >= 0) || !std::isfinite(v)) throwType(info.Env(), "lr must be a finite number >= 0, got " + info[0].ToString().Utf8Value()); \
-    base->lr = v;                                                                                            \
-    return info.Env().Undefined();                                                                           \
+  // Defines the JS class with the shared methods and Derived's state methods.
+  static Napi::Function Define(Napi::Env env, const char* className) {
+    using W = Napi::ObjectWrap<Derived>;
+    return W::DefineClass(env, className,
+                          {W::InstanceMethod("step", &Derived::Step), W::InstanceMethod("zeroGrad", &Derived::ZeroGrad),
+                           W::InstanceMethod("getLr", &Derived::GetLr), W::InstanceMethod("setLr", &Derived::SetLr),
+                           W::InstanceMethod("getState", &Derived::GetState), W::InstanceMethod("setState", &Derived::SetState)});
   }
 
-class AdamWrap : public Napi::ObjectWrap<AdamWrap> {
+  std::shared_ptr<Optimizer> base;
+
+ protected:
+  static std::string name(const char* method) { return std::string(Derived::kName) + "." + method; }
+
+  Napi::Value Step(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value {
+      base->step();
+      return info.Env().Undefined();
+    });
+  }
+  Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
+    base->zeroGrad();
+    return info.Env().Undefined();
+  }
+  Napi::Value GetLr(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), base->lr); }
+  Napi::Value SetLr(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value {
+      js::Value v = js::Args(info, name("setLr"))(0, "lr");
+      double lr = v.finite();
+      if (lr < 0) v.failRange("a finite number >= 0");
+      base->lr = lr;
+      return info.Env().Undefined();
+    });
+  }
+};
+
+class AdamWrap : public OptimizerWrap<AdamWrap> {
  public:
-  LTG_OPTIM_COMMON_METHODS
+  static constexpr const char* kName = "Adam";
   static void Init(Napi::Env env, Napi::Object exports) {
-    auto ctor = DefineClass(env, "NativeAdam",
-                            {InstanceMethod<&AdamWrap::Step>("step"), InstanceMethod<&AdamWrap::ZeroGrad>("zeroGrad"),
-                             InstanceMethod<&AdamWrap::GetLr>("getLr"), InstanceMethod<&AdamWrap::SetLr>("setLr"),
-                             InstanceMethod<&AdamWrap::GetState>("getState"), InstanceMethod<&AdamWrap::SetState>("setState")});
+    auto ctor = Define(env, "NativeAdam");
     addonData(env).adamCtor = Napi::Persistent(ctor);
     exports.Set("NativeAdam", ctor);
   }
 
-  // new NativeAdam(params, { lr, beta1, beta2, eps, weightDecay, amsgrad, maximize })
-  explicit AdamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AdamWrap>(info) {
+  // new NativeAdam(params, { lr, beta1, beta2, eps, weightDecay, amsgrad, maximize, fused })
+  explicit AdamWrap(const Napi::CallbackInfo& info) : OptimizerWrap(info) {
     auto env = info.Env();
     guard(env, [&] {
-      auto params = paramsFromJs(env, info[0], "Adam");
-      Napi::Object o = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
-      double lr = num(env, o, "lr", 1e-3, "Adam"), b1 = num(env, o, "beta1", 0.9, "Adam"), b2 = num(env, o, "beta2", 0.999, "Adam");
-      double eps = num(env, o, "eps", 1e-8, "Adam"), wd = num(env, o, "weightDecay", 0, "Adam");
+      js::Args args(info, kName);
+      auto params = paramsFromJs(args(0, "params"), kName);
+      js::Object o = args(1, "options").objectOrEmpty();
+      double lr = o["lr"].finiteOr(1e-3), b1 = o["beta1"].finiteOr(0.9), b2 = o["beta2"].finiteOr(0.999);
+      double eps = o["eps"].finiteOr(1e-8), wd = o["weightDecay"].finiteOr(0);
+      bool amsgrad = o["amsgrad"].booleanOr(false), maximize = o["maximize"].booleanOr(false), fused = o["fused"].booleanOr(false);
       if (lr < 0) throwError(env, "Adam: invalid learning rate " + std::to_string(lr) + " (expected >= 0)");
       if (eps < 0) throwError(env, "Adam: invalid epsilon " + std::to_string(eps) + " (expected >= 0)");
       if (b1 < 0 || b1 >= 1) throwError(env, "Adam: invalid beta at index 0: " + std::to_string(b1) + " (expected 0 <= beta < 1)");
       if (b2 < 0 || b2 >= 1) throwError(env, "Adam: invalid beta at index 1: " + std::to_string(b2) + " (expected 0 <= beta < 1)");
       if (wd < 0) throwError(env, "Adam: invalid weight_decay " + std::to_string(wd) + " (expected >= 0)");
-      adam = std::make_shared<Adam>(std::move(params), lr, b1, b2, eps, wd, flag(o, "amsgrad"), flag(o, "maximize"), flag(o, "fused"));
+      adam = std::make_shared<Adam>(std::move(params), lr, b1, b2, eps, wd, amsgrad, maximize, fused);
       base = adam;
     });
   }
@@ -109,32 +131,26 @@ class AdamWrap : public Napi::ObjectWrap<AdamWrap> {
     return arr;
   }
 
-  // setState(index, state | null): tensors are copied into fresh storage on the parameter's device.
+  // setState(index, { step, expAvg, expAvgSq, maxExpAvgSq? } | null): tensors are copied into fresh
+  // storage on the parameter's device.
   Napi::Value SetState(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      double d = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
-      if (!(d >= 0) || size_t(d) >= adam->state.size()) throwType(env, "Adam.setState: parameter index " + info[0].ToString().Utf8Value() + " out of range (0.." + std::to_string(adam->state.size()) + ")");
-      size_t i = size_t(d);
-      if (info[1].IsNull() || info[1].IsUndefined()) {
+      js::Args args(info, name("setState"));
+      size_t i = paramIndex(args(0, "index"), adam->state.size());
+      js::Value state = args(1, "state");
+      if (state.isNullish()) {
         adam->state[i].reset();
         ++adam->version;
         return env.Undefined();
       }
-      auto o = info[1].As<Napi::Object>();
+      js::Object o = state.object();
       const at::Tensor& p = adam->params()[i];
-      auto load = [&](const char* key) {
-        at::Tensor t = tensorOrUndef(env, o.Get(key), key);
-        if (!t.defined()) return t;
-        if (t.sizes() != p.sizes()) throwError(env, std::string("Adam.setState: ") + key + " of parameter " + std::to_string(i) + " has shape " + c10::str(t.sizes()) + ", expected " + c10::str(p.sizes()));
-        return t.detach().to(p.device(), p.scalar_type(), false, true);
-      };
       AdamState st;
-      st.step = num(env, o, "step", 0, "Adam.setState");
-      st.expAvg = load("expAvg");
-      st.expAvgSq = load("expAvgSq");
-      st.maxExpAvgSq = load("maxExpAvgSq");
-      if (!st.expAvg.defined() || !st.expAvgSq.defined()) throwError(env, "Adam.setState: expAvg and expAvgSq are required");
+      st.step = double(o["step"].integer(js::kNonNegative));
+      st.expAvg = stateTensor(o["expAvg"], p, true);
+      st.expAvgSq = stateTensor(o["expAvgSq"], p, true);
+      st.maxExpAvgSq = stateTensor(o["maxExpAvgSq"], p, false);
       adam->state[i] = st;
       ++adam->version;
       return env.Undefined();
@@ -144,34 +160,34 @@ class AdamWrap : public Napi::ObjectWrap<AdamWrap> {
   std::shared_ptr<Adam> adam;
 };
 
-class SgdWrap : public Napi::ObjectWrap<SgdWrap> {
+class SgdWrap : public OptimizerWrap<SgdWrap> {
  public:
-  LTG_OPTIM_COMMON_METHODS
+  static constexpr const char* kName = "SGD";
   static void Init(Napi::Env env, Napi::Object exports) {
-    auto ctor = DefineClass(env, "NativeSGD",
-                            {InstanceMethod<&SgdWrap::Step>("step"), InstanceMethod<&SgdWrap::ZeroGrad>("zeroGrad"),
-                             InstanceMethod<&SgdWrap::GetLr>("getLr"), InstanceMethod<&SgdWrap::SetLr>("setLr"),
-                             InstanceMethod<&SgdWrap::GetState>("getState"), InstanceMethod<&SgdWrap::SetState>("setState")});
+    auto ctor = Define(env, "NativeSGD");
     addonData(env).sgdCtor = Napi::Persistent(ctor);
     exports.Set("NativeSGD", ctor);
   }
 
-  explicit SgdWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SgdWrap>(info) {
+  // new NativeSGD(params, { lr, momentum, dampening, weightDecay, nesterov, maximize })
+  explicit SgdWrap(const Napi::CallbackInfo& info) : OptimizerWrap(info) {
     auto env = info.Env();
     guard(env, [&] {
-      auto params = paramsFromJs(env, info[0], "SGD");
-      Napi::Object o = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
-      double lr = num(env, o, "lr", 1e-3, "SGD"), m = num(env, o, "momentum", 0, "SGD"), damp = num(env, o, "dampening", 0, "SGD");
-      double wd = num(env, o, "weightDecay", 0, "SGD");
-      bool nesterov = flag(o, "nesterov");
+      js::Args args(info, kName);
+      auto params = paramsFromJs(args(0, "params"), kName);
+      js::Object o = args(1, "options").objectOrEmpty();
+      double lr = o["lr"].finiteOr(1e-3), m = o["momentum"].finiteOr(0), damp = o["dampening"].finiteOr(0);
+      double wd = o["weightDecay"].finiteOr(0);
+      bool nesterov = o["nesterov"].booleanOr(false), maximize = o["maximize"].booleanOr(false);
       if (lr < 0) throwError(env, "SGD: invalid learning rate " + std::to_string(lr) + " (expected >= 0)");
       if (m < 0) throwError(env, "SGD: invalid momentum " + std::to_string(m) + " (expected >= 0)");
       if (nesterov && (m <= 0 || damp != 0)) throwError(env, "SGD: nesterov momentum requires a momentum and zero dampening");
-      sgd = std::make_shared<SGD>(std::move(params), lr, m, damp, wd, nesterov, flag(o, "maximize"));
+      sgd = std::make_shared<SGD>(std::move(params), lr, m, damp, wd, nesterov, maximize);
       base = sgd;
     });
   }
 
+  // [{ momentumBuffer } | null] per parameter
   Napi::Value GetState(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     auto arr = Napi::Array::New(env, sgd->momentumBuffer.size());
@@ -187,20 +203,14 @@ class SgdWrap : public Napi::ObjectWrap<SgdWrap> {
     return arr;
   }
 
+  // setState(index, { momentumBuffer? } | null)
   Napi::Value SetState(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      double d = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
-      if (!(d >= 0) || size_t(d) >= sgd->momentumBuffer.size()) throwType(env, "SGD.setState: parameter index out of range");
-      size_t i = size_t(d);
-      if (info[1].IsNull() || info[1].IsUndefined()) {
-        sgd->momentumBuffer[i] = at::Tensor();
-        return env.Undefined();
-      }
-      const at::Tensor& p = sgd->params()[i];
-      at::Tensor t = tensorOrUndef(env, info[1].As<Napi::Object>().Get("momentumBuffer"), "momentumBuffer");
-      if (t.defined() && t.sizes() != p.sizes()) throwError(env, "SGD.setState: momentumBuffer of parameter " + std::to_string(i) + " has shape " + c10::str(t.sizes()) + ", expected " + c10::str(p.sizes()));
-      sgd->momentumBuffer[i] = t.defined() ? t.detach().to(p.device(), p.scalar_type(), false, true) : t;
+      js::Args args(info, name("setState"));
+      size_t i = paramIndex(args(0, "index"), sgd->momentumBuffer.size());
+      js::Value state = args(1, "state");
+      sgd->momentumBuffer[i] = state.isNullish() ? at::Tensor() : stateTensor(state.object()["momentumBuffer"], sgd->params()[i], false);
       return env.Undefined();
     });
   }
@@ -210,14 +220,14 @@ class SgdWrap : public Napi::ObjectWrap<SgdWrap> {
 
 }  // namespace
 
-std::shared_ptr<Optimizer> optimizerFromJs(Napi::Env env, const Napi::Value& v, const char* what) {
-  auto& d = addonData(env);
-  if (v.IsObject()) {
-    auto o = v.As<Napi::Object>();
+std::shared_ptr<Optimizer> optimizerFromJs(const js::Value& v) {
+  auto& d = addonData(v.env());
+  if (v.raw().IsObject()) {
+    auto o = v.raw().As<Napi::Object>();
     if (o.InstanceOf(d.adamCtor.Value())) return AdamWrap::Unwrap(o)->base;
     if (o.InstanceOf(d.sgdCtor.Value())) return SgdWrap::Unwrap(o)->base;
   }
-  throwType(env, std::string(what) + ": expected an optimizer (optim.Adam or optim.SGD)");
+  v.fail("an optimizer (optim.Adam or optim.SGD)");
 }
 
 void InitOptim(Napi::Env env, Napi::Object exports) {

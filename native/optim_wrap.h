@@ -3,9 +3,10 @@
 
 #include <memory>
 
+#include "js_args.h"
 #include "optim.h"
 
 namespace ltg {
 // The optimizer behind a NativeAdam/NativeSGD handle (shared: the fused step keeps it alive).
-std::shared_ptr<Optimizer> optimizerFromJs(Napi::Env env, const Napi::Value& v, const char* what);
-}
+std::shared_ptr<Optimizer> optimizerFromJs(const js::Value& v);
+}  // namespace ltg

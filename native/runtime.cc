@@ -7,9 +7,12 @@
 #include <c10/core/GradMode.h>
 #include <dlfcn.h>
 
+#include <limits>
+
 #include "errors.h"
-#include "step_graph.h"
 #include "fp_mode.h"
+#include "js_args.h"
+#include "step_graph.h"
 #include "tensor_wrap.h"
 
 namespace ltg {
@@ -24,21 +27,20 @@ int cudaDeviceCount() {
   }
 }
 
-at::Generator generatorFor(Napi::Env env, const Napi::Value& device) {
-  std::string d = device.IsString() ? device.As<Napi::String>().Utf8Value() : "cpu";
-  c10::Device dev = parseDevice(env, d);
+// The default generator of a device argument ('cpu' when undefined).
+at::Generator generatorFor(Napi::Env env, const js::Value& device) {
+  c10::Device dev = device.isUndefined() ? c10::Device(c10::kCPU) : device.device();
   if (dev.is_cpu()) return at::detail::getDefaultCPUGenerator();
-  if (dev.is_cuda() && !dev.has_index()) dev = c10::Device(c10::kCUDA, 0);
-  if (dev.is_cuda() && dev.index() >= cudaDeviceCount()) throwError(env, "no CUDA device " + d + " (CUDA devices: " + std::to_string(cudaDeviceCount()) + ")");
+  if (!dev.has_index()) dev = c10::Device(c10::kCUDA, 0);
+  if (dev.index() >= cudaDeviceCount())
+    throwError(env, "no CUDA device " + dev.str() + " (CUDA devices: " + std::to_string(cudaDeviceCount()) + ")");
   return at::globalContext().defaultGenerator(dev);
 }
 
 Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    double d = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : NAN;
-    if (!std::isfinite(d) || d != double(int64_t(d))) throwType(env, "manualSeed: expected an integer seed, got " + info[0].ToString().Utf8Value());
-    uint64_t seed = uint64_t(int64_t(d));
+    uint64_t seed = uint64_t(js::Args(info, "manualSeed")(0, "seed").integer());
     {
       auto gen = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(gen.mutex());
@@ -57,7 +59,7 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
 Napi::Value GetRngState(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    auto gen = generatorFor(env, info[0]);
+    auto gen = generatorFor(env, js::Args(info, "getRngState")(0, "device"));
     std::lock_guard<std::mutex> lock(gen.mutex());
     return TensorWrap::New(env, gen.get_state());
   });
@@ -66,8 +68,9 @@ Napi::Value GetRngState(const Napi::CallbackInfo& info) {
 Napi::Value SetRngState(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    const at::Tensor& state = TensorWrap::Get(env, info[0], "setRngState(state)");
-    auto gen = generatorFor(env, info[1]);
+    js::Args args(info, "setRngState");
+    const at::Tensor& state = args(0, "state").tensor();
+    auto gen = generatorFor(env, args(1, "device"));
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(state);
     return env.Undefined();
@@ -76,9 +79,12 @@ Napi::Value SetRngState(const Napi::CallbackInfo& info) {
 
 // Grad mode is thread-local in LibTorch; this sets the main thread's. Workers set their own.
 Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
-  bool prev = c10::GradMode::is_enabled();
-  c10::GradMode::set_enabled(info[0].ToBoolean().Value());
-  return Napi::Boolean::New(info.Env(), prev);
+  return guard(info.Env(), [&]() -> Napi::Value {
+    bool on = js::Args(info, "setGradEnabled")(0, "enabled").boolean();
+    bool prev = c10::GradMode::is_enabled();
+    c10::GradMode::set_enabled(on);
+    return Napi::Boolean::New(info.Env(), prev);
+  });
 }
 
 Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), c10::GradMode::is_enabled()); }
@@ -86,15 +92,17 @@ Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) { return Napi::Boolean
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    double d = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
-    if (!(d >= 1) || d != double(int(d))) throwType(env, "setNumThreads: expected a positive integer, got " + info[0].ToString().Utf8Value());
-    at::set_num_threads(int(d));
+    at::set_num_threads(int(js::Args(info, "setNumThreads")(0, "n").integer({1, std::numeric_limits<int>::max()})));
     return env.Undefined();
   });
 }
 
 // setFlushDenormal(on) -> supported, as torch.set_flush_denormal
-Napi::Value SetFlushDenormal(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), setFlushDenormal(info[0].ToBoolean().Value())); }
+Napi::Value SetFlushDenormal(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    return Napi::Boolean::New(info.Env(), setFlushDenormal(js::Args(info, "setFlushDenormal")(0, "on").boolean()));
+  });
+}
 Napi::Value GetFlushDenormal(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), flushDenormal()); }
 
 Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), at::get_num_threads()); }

@@ -10,16 +10,6 @@ namespace ltg {
 
 namespace {
 
-struct DtypeName {
-  const char* name;
-  c10::ScalarType type;
-};
-const DtypeName kDtypes[] = {
-    {"float32", at::kFloat}, {"float64", at::kDouble}, {"float16", at::kHalf}, {"bfloat16", at::kBFloat16},
-    {"int64", at::kLong},    {"int32", at::kInt},      {"int16", at::kShort},  {"int8", at::kChar},
-    {"uint8", at::kByte},    {"bool", at::kBool},
-};
-
 std::string shapeStr(at::IntArrayRef s) {
   std::ostringstream o;
   o << "[";
@@ -30,26 +20,10 @@ std::string shapeStr(at::IntArrayRef s) {
 
 }  // namespace
 
-c10::ScalarType parseDtype(Napi::Env env, const std::string& name) {
-  for (const auto& d : kDtypes)
-    if (name == d.name) return d.type;
-  std::string valid;
-  for (const auto& d : kDtypes) valid += std::string(valid.empty() ? "" : ", ") + d.name;
-  throwType(env, "unknown dtype '" + name + "' (expected one of " + valid + ")");
-}
-
 std::string dtypeName(c10::ScalarType t) {
   for (const auto& d : kDtypes)
-    if (t == d.type) return d.name;
+    if (t == d.value) return d.name;
   return c10::toString(t);
-}
-
-c10::Device parseDevice(Napi::Env env, const std::string& name) {
-  try {
-    return c10::Device(name);
-  } catch (const c10::Error&) {
-    throwType(env, "invalid device '" + name + "' (expected 'cpu', 'cuda' or 'cuda:N')");
-  }
 }
 
 void TensorWrap::Init(Napi::Env env, Napi::Object exports) {
@@ -108,11 +82,8 @@ bool TensorWrap::IsTensor(Napi::Env env, const Napi::Value& v) {
   return v.IsObject() && v.As<Napi::Object>().InstanceOf(addonData(env).tensorCtor.Value());
 }
 
-const at::Tensor& TensorWrap::Get(Napi::Env env, const Napi::Value& v, const char* what) {
-  if (!IsTensor(env, v)) {
-    std::string got = v.IsString() ? "'" + v.As<Napi::String>().Utf8Value() + "'" : v.IsObject() ? "an object" : v.ToString().Utf8Value();
-    throwType(env, std::string(what) + ": expected a Tensor, got " + got);
-  }
+const at::Tensor& TensorWrap::Get(Napi::Env env, const Napi::Value& v, const std::string& label) {
+  if (!IsTensor(env, v)) throwType(env, label + ": expected a Tensor, got " + js::describe(v));
   return Unwrap(v.As<Napi::Object>())->live(env);
 }
 
@@ -151,7 +122,7 @@ Napi::Value TensorWrap::RequiresGrad(const Napi::CallbackInfo& info) {
 Napi::Value TensorWrap::SetRequiresGrad(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    live(env).set_requires_grad(info[0].ToBoolean().Value());
+    live(env).set_requires_grad(js::Args(info, "setRequiresGrad")(0, "requiresGrad").boolean());
     return env.Undefined();
   });
 }
@@ -167,10 +138,7 @@ Napi::Value TensorWrap::SetGrad(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
     auto& t = const_cast<at::Tensor&>(live(env));
-    if (info[0].IsNull() || info[0].IsUndefined())
-      t.mutable_grad().reset();
-    else
-      t.mutable_grad() = Get(env, info[0], "grad");
+    t.mutable_grad() = js::Args(info, "setGrad")(0, "grad").tensorOrNone();
     return env.Undefined();
   });
 }
@@ -182,11 +150,11 @@ Napi::Value TensorWrap::Backward(const Napi::CallbackInfo& info) {
     const auto& t = live(env);
     if (!t.requires_grad())
       throwError(env, "backward(): this tensor does not require grad and has no grad_fn (was it computed under noGrad, or from tensors without requiresGrad?)");
-    at::Tensor grad;
-    if (info.Length() > 0 && !info[0].IsNull() && !info[0].IsUndefined()) grad = Get(env, info[0], "backward(gradient)");
-    else if (t.numel() != 1)
+    js::Args args(info, "backward");
+    at::Tensor grad = args(0, "gradient").tensorOrNone();
+    if (!grad.defined() && t.numel() != 1)
       throwError(env, "backward(): grad can be implicitly created only for scalar outputs, got shape " + shapeStr(t.sizes()));
-    bool retain = info.Length() > 1 && info[1].ToBoolean().Value();
+    bool retain = args(1, "retainGraph").booleanOr(false);
     t.backward(grad, retain);
     return env.Undefined();
   });
@@ -251,19 +219,13 @@ namespace {
 Napi::Value FromTypedArray(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    if (!info[0].IsTypedArray()) throwType(env, "tensor data: expected a TypedArray");
-    auto ta = info[0].As<Napi::TypedArray>();
-    if (!info[1].IsArray()) throwType(env, "tensor shape: expected an array of non-negative integers");
-    auto arr = info[1].As<Napi::Array>();
-    std::vector<int64_t> shape;
+    js::Args args(info, "tensor");
+    js::Value data = args(0, "data");
+    if (!data.raw().IsTypedArray()) data.fail("a TypedArray");
+    auto ta = data.raw().As<Napi::TypedArray>();
+    std::vector<int64_t> shape = args(1, "shape").integers(js::kNonNegative);
     int64_t numel = 1;
-    for (uint32_t i = 0; i < arr.Length(); ++i) {
-      Napi::Value v = arr.Get(i);
-      double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-      if (!(d >= 0) || d != double(int64_t(d))) throwType(env, "tensor shape: expected non-negative integers, got " + v.ToString().Utf8Value() + " at index " + std::to_string(i));
-      shape.push_back(int64_t(d));
-      numel *= int64_t(d);
-    }
+    for (int64_t d : shape) numel *= d;
     c10::ScalarType src;
     switch (ta.TypedArrayType()) {
       case napi_float32_array: src = at::kFloat; break;
@@ -277,8 +239,8 @@ Napi::Value FromTypedArray(const Napi::CallbackInfo& info) {
     }
     if (int64_t(ta.ElementLength()) != numel)
       throwError(env, "tensor data has " + std::to_string(ta.ElementLength()) + " elements but shape " + shapeStr(shape) + " needs " + std::to_string(numel));
-    c10::ScalarType dst = parseDtype(env, info[2].As<Napi::String>().Utf8Value());
-    c10::Device dev = parseDevice(env, info[3].As<Napi::String>().Utf8Value());
+    c10::ScalarType dst = args(2, "dtype").dtype();
+    c10::Device dev = args(3, "device").device();
     at::Tensor t = at::empty(shape, at::TensorOptions().dtype(src));
     if (numel > 0) std::memcpy(t.data_ptr(), static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), size_t(numel) * t.element_size());
     if (src == at::kByte && dst == at::kBool) t = t.ne(0);

@@ -4,6 +4,10 @@
 #include <ATen/ATen.h>
 #include <napi.h>
 
+#include <string>
+
+#include "js_args.h"
+
 namespace ltg {
 
 class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
@@ -11,8 +15,9 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   static void Init(Napi::Env env, Napi::Object exports);
   static Napi::Object New(Napi::Env env, at::Tensor t);
   static bool IsTensor(Napi::Env env, const Napi::Value& v);
-  // The tensor behind a JS value; a TypeError naming `what` if it is not a live tensor handle.
-  static const at::Tensor& Get(Napi::Env env, const Napi::Value& v, const char* what);
+  // The tensor behind a JS value; a TypeError naming `label` if it is not a tensor handle. Read
+  // arguments through js::Value::tensor(), which calls this.
+  static const at::Tensor& Get(Napi::Env env, const Napi::Value& v, const std::string& label);
 
   explicit TensorWrap(const Napi::CallbackInfo& info);
   ~TensorWrap() override;
@@ -46,10 +51,12 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   Napi::Env env_;
 };
 
-// dtype names as in the TS facade ('float32', 'float64', 'int64', 'int32', 'uint8', 'bool', ...).
-c10::ScalarType parseDtype(Napi::Env env, const std::string& name);
+// dtype names as in the TS facade (ts/tensor/dtype.ts), read by js::Value::dtype().
+inline constexpr js::Choice<c10::ScalarType> kDtypes[] = {
+    {"float32", at::kFloat}, {"float64", at::kDouble}, {"float16", at::kHalf}, {"bfloat16", at::kBFloat16}, {"int64", at::kLong},
+    {"int32", at::kInt},     {"int16", at::kShort},    {"int8", at::kChar},    {"uint8", at::kByte},        {"bool", at::kBool},
+};
 std::string dtypeName(c10::ScalarType t);
-c10::Device parseDevice(Napi::Env env, const std::string& name);
 
 // Module-level functions: fromTypedArray(data, shape, dtype, device).
 void InitTensorFunctions(Napi::Env env, Napi::Object exports);
