@@ -9,6 +9,16 @@
 namespace ltg {
 
 struct Layer {
+  // The layer kinds of the native executor (the fused GanStep). A new layer touches, in this order:
+  //   native/sequential.h     a Kind, and any fields it needs in Layer
+  //   native/sequential.cc    its forward() case (the ATen op torch.nn's module calls), parameters()
+  //   native/gan_step_wrap.cc kLayerKinds (its name) and the fields layersFromJs reads for it
+  //   ts/native/addon.ts      a NativeLayer member: exactly those fields
+  //   ts/nn/layers.ts         the facade module (PyTorch's name, init and state-dict names); ts/nn/index.ts exports it
+  //   ts/nn/spec.ts           a ModuleSpec member (torch.nn's constructor arguments)
+  //   ts/nn/from-spec.ts      fromSpec's case, toNativeLayers' branch and its list of supported kinds
+  //   test/parity/reference.py  build() from the spec; regenerate test/parity/fixtures (regenerate.sh)
+  //   test/nn/nn.test.ts      the module against PyTorch; README.md's `nn` list
   enum class Kind { Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d, Flatten, Unflatten };
   Kind kind;
   at::Tensor weight, bias;                                  // Linear, BatchNorm1d (affine)
