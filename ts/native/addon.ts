@@ -1,7 +1,14 @@
 /**
  * The native addon's surface, typed: one interface per native class and the addon's functions.
  * Loading lives in load.ts; this file is what every other module imports.
+ *
+ * The option objects below say exactly what the C++ reads (native/js_args.h): a field marked optional
+ * takes the default noted beside it when undefined; a field of the wrong type, or a string outside its
+ * union, throws a TypeError naming the field (e.g. "GanStep: spec.dLossReduction: expected one of
+ * 'sum', 'mean', got 'meen'").
  */
+import { type Device, type DType } from '../tensor/dtype';
+
 export interface NativeTensor {
   dispose(): void;
   isDisposed(): boolean;
@@ -25,13 +32,116 @@ export interface NativeOp {
   schema(): string;
 }
 
-export interface NativeOptimizer {
+/** new NativeAdam(params, options): defaults are torch.optim.Adam's. */
+export interface NativeAdamOptions {
+  lr?: number; // 1e-3, >= 0
+  beta1?: number; // 0.9, in [0, 1)
+  beta2?: number; // 0.999, in [0, 1)
+  eps?: number; // 1e-8, >= 0
+  weightDecay?: number; // 0, >= 0
+  amsgrad?: boolean; // false
+  maximize?: boolean; // false
+  fused?: boolean; // false
+}
+
+/** new NativeSGD(params, options): defaults are torch.optim.SGD's. */
+export interface NativeSGDOptions {
+  lr?: number; // 1e-3, >= 0
+  momentum?: number; // 0, >= 0
+  dampening?: number; // 0
+  weightDecay?: number; // 0
+  nesterov?: boolean; // false; needs momentum > 0 and dampening 0
+  maximize?: boolean; // false
+}
+
+/** One parameter's Adam state (PyTorch's state_dict()['state'][i], camelCase). setState copies the tensors. */
+export interface NativeAdamState {
+  step: number; // an integer >= 0
+  expAvg: NativeTensor;
+  expAvgSq: NativeTensor;
+  maxExpAvgSq?: NativeTensor | null; // amsgrad only
+}
+
+/** One parameter's SGD state; no buffer until a step with momentum. */
+export interface NativeSGDState {
+  momentumBuffer?: NativeTensor | null;
+}
+
+/** An optimizer handle; S is its per-parameter state. setState's index is an integer in [0, params). */
+export interface NativeOptimizer<S extends NativeAdamState | NativeSGDState = NativeAdamState | NativeSGDState> {
   step(): void;
   zeroGrad(): void;
   getLr(): number;
   setLr(lr: number): void;
-  getState(): (Record<string, NativeTensor | number | null> | null)[];
-  setState(index: number, state: Record<string, unknown> | null): void;
+  getState(): (S | null)[];
+  setState(index: number, state: S | null): void;
+}
+
+/**
+ * One leaf layer for the native executor (native/sequential.h), holding the module's own tensors; `name`
+ * is its state-dict prefix, which errors name it by. Each kind carries exactly the fields the C++ reads.
+ */
+export type NativeLayer =
+  | { kind: 'Linear'; name: string; weight: NativeTensor; bias?: NativeTensor | null }
+  | { kind: 'ReLU' | 'Tanh' | 'Sigmoid'; name: string }
+  | { kind: 'LeakyReLU'; name: string; negativeSlope: number }
+  | { kind: 'Dropout'; name: string; p: number }
+  | {
+      kind: 'BatchNorm1d';
+      name: string;
+      weight?: NativeTensor | null; // null without affine
+      bias?: NativeTensor | null;
+      runningMean?: NativeTensor | null;
+      runningVar?: NativeTensor | null;
+      numBatchesTracked?: NativeTensor | null;
+      eps: number;
+      momentum: number;
+    }
+  | { kind: 'Flatten'; name: string; startDim: number; endDim: number }
+  | { kind: 'Unflatten'; name: string; dim: number; sizes: number[] };
+
+/** The kinds NativeGanStep runs. */
+export type NativeLayerKind = NativeLayer['kind'];
+
+/** The step variant (ts/gan/step-spec.ts's GanStepSpec has this shape). Every field but low/high is required. */
+export interface NativeGanSpec {
+  loss: 'bceWithLogits' | 'bce';
+  realLabel: number;
+  fakeLabel: number;
+  dLossReduction: 'sum' | 'mean';
+  detachFakeForD: boolean;
+  gNoise: 'fresh' | 'reuse';
+  separateDBackward: boolean;
+  noise: {
+    dist: 'normal' | 'uniform';
+    dim: number; // a positive integer
+    low?: number; // -1 (uniform only)
+    high?: number; // 1 (uniform only)
+  };
+}
+
+/** new NativeGanStep(options) */
+export interface NativeGanStepOptions {
+  g: NativeLayer[];
+  d: NativeLayer[];
+  optG: NativeOptimizer;
+  optD: NativeOptimizer;
+  spec: NativeGanSpec;
+  capturable?: boolean; // true on CUDA, false on the CPU
+  cudaGraphs?: boolean; // true
+}
+
+/** NativeGanStep.trainEpoch(data, options) */
+export interface NativeEpochOptions {
+  batchSize: number; // a positive integer, at most the dataset's size
+  shuffle?: boolean; // true
+  dropLast?: boolean; // false
+  seed?: number; // 0, an integer >= 0
+  normalize?: '[-1,1]' | '[0,1]'; // '[-1,1]' (uint8 data only)
+  progressEvery?: number; // 50, a positive integer
+  recordSteps?: boolean; // false
+  startStep?: number; // 0, an integer in [0, steps)
+  threads?: number; // the calling thread's intra-op threads, a positive integer
 }
 
 export interface NativeStepResult {
@@ -58,7 +168,7 @@ export interface NativeGanStep {
   stepD(real: NativeTensor, z?: NativeTensor | null): Pick<NativeStepResult, 'dLoss' | 'dReal' | 'dFake'>;
   stepG(n: number, z?: NativeTensor | null): Pick<NativeStepResult, 'gLoss' | 'dFake'>;
   setTraining(g: boolean, d: boolean): void;
-  trainEpoch(data: NativeTensor, opts: Record<string, unknown>, onProgress?: (p: NativeProgress) => void): Promise<NativeEpochResult>;
+  trainEpoch(data: NativeTensor, opts: NativeEpochOptions, onProgress?: (p: NativeProgress) => void): Promise<NativeEpochResult>;
   requestStop(): boolean;
   isBusy(): boolean;
   noise(n: number): NativeTensor;
@@ -84,11 +194,11 @@ export interface NativeInfo {
 
 export interface NativeAddon {
   NativeTensor: new () => NativeTensor;
-  fromTypedArray(data: ArrayBufferView, shape: number[], dtype: string, device: string): NativeTensor;
+  fromTypedArray(data: ArrayBufferView, shape: number[], dtype: DType, device: Device): NativeTensor;
   op(name: string, overload: string): NativeOp;
   manualSeed(seed: number): void;
-  getRngState(device?: string): NativeTensor;
-  setRngState(state: NativeTensor, device?: string): void;
+  getRngState(device?: Device): NativeTensor;
+  setRngState(state: NativeTensor, device?: Device): void;
   setGradEnabled(enabled: boolean): boolean;
   isGradEnabled(): boolean;
   setNumThreads(n: number): void;
@@ -99,9 +209,9 @@ export interface NativeAddon {
   cudaDeviceCount(): number;
   cudaSynchronize(): void;
   info(): NativeInfo;
-  NativeAdam: new (params: NativeTensor[], opts: Record<string, unknown>) => NativeOptimizer;
-  NativeSGD: new (params: NativeTensor[], opts: Record<string, unknown>) => NativeOptimizer;
-  NativeGanStep: new (opts: Record<string, unknown>) => NativeGanStep;
+  NativeAdam: new (params: NativeTensor[], opts?: NativeAdamOptions) => NativeOptimizer<NativeAdamState>;
+  NativeSGD: new (params: NativeTensor[], opts?: NativeSGDOptions) => NativeOptimizer<NativeSGDState>;
+  NativeGanStep: new (opts: NativeGanStepOptions) => NativeGanStep;
 }
 
 export { AddonLoadError, libtorchInfo, loadAddon } from './load';

@@ -1,5 +1,5 @@
 /** optim.Adam and optim.SGD over the native optimizers (which follow PyTorch's update rules exactly). */
-import { loadAddon, type NativeOptimizer } from '../native/addon';
+import { loadAddon, type NativeAdamOptions, type NativeAdamState, type NativeOptimizer, type NativeSGDOptions, type NativeSGDState, type NativeTensor } from '../native/addon';
 import { Tensor } from '../tensor/tensor';
 
 export interface ParamGroup {
@@ -22,14 +22,26 @@ function checkParams(params: unknown, who: string): Tensor[] {
 }
 
 const SNAKE: Record<string, string> = { expAvg: 'exp_avg', expAvgSq: 'exp_avg_sq', maxExpAvgSq: 'max_exp_avg_sq', momentumBuffer: 'momentum_buffer' };
-const CAMEL = Object.fromEntries(Object.entries(SNAKE).map(([k, v]) => [v, k]));
 
-export abstract class Optimizer {
-  /** @internal */ readonly _native: NativeOptimizer;
+type StateEntry = Record<string, Tensor | number>;
+
+/**
+ * A state-dict value as the native setState reads it: a Tensor's handle, anything else as it is. The
+ * native reader checks each field's type and names a wrong one ("Adam.setState: expAvg: expected a
+ * Tensor, got 3"), so the cast only defers that check to the one place that does it.
+ */
+function handle(v: Tensor | number | undefined): NativeTensor {
+  return (v instanceof Tensor ? v._native : v) as NativeTensor;
+}
+
+export abstract class Optimizer<S extends NativeAdamState | NativeSGDState = NativeAdamState | NativeSGDState> {
+  /** @internal */ readonly _native: NativeOptimizer<S>;
   readonly params: Tensor[];
   protected abstract readonly hyper: Record<string, unknown>;
+  /** One state_dict()['state'] entry (snake_case, as PyTorch's) in the native setState's form. */
+  protected abstract nativeState(entry: StateEntry): S;
 
-  protected constructor(params: Tensor[], native: NativeOptimizer) {
+  protected constructor(params: Tensor[], native: NativeOptimizer<S>) {
     this.params = params;
     this._native = native;
   }
@@ -58,9 +70,9 @@ export abstract class Optimizer {
     const state: OptimizerStateDict['state'] = {};
     this._native.getState().forEach((s, i) => {
       if (!s) return;
-      const entry: Record<string, Tensor | number> = {};
-      for (const [k, v] of Object.entries(s)) {
-        if (v === null) continue;
+      const entry: StateEntry = {};
+      for (const [k, v] of Object.entries(s) as [string, NativeTensor | number | null | undefined][]) {
+        if (v === null || v === undefined) continue;
         entry[SNAKE[k] ?? k] = typeof v === 'number' ? v : new Tensor(v);
       }
       state[i] = entry;
@@ -86,9 +98,7 @@ export abstract class Optimizer {
         this._native.setState(i, null);
         continue;
       }
-      const native: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(s)) native[CAMEL[k] ?? k] = v instanceof Tensor ? v._native : v;
-      this._native.setState(i, native);
+      this._native.setState(i, this.nativeState(s));
     }
   }
 }
@@ -107,15 +117,20 @@ export interface AdamOptions {
   fused?: boolean;
 }
 
-export class Adam extends Optimizer {
+export class Adam extends Optimizer<NativeAdamState> {
   protected readonly hyper: Record<string, unknown>;
   constructor(params: Tensor[], opts: AdamOptions = {}) {
     const ps = checkParams(params, 'Adam');
     const betas = opts.betas ?? [0.9, 0.999];
     if (!Array.isArray(betas) || betas.length !== 2) throw new TypeError(`Adam: betas must be [beta1, beta2], got ${JSON.stringify(betas)}`);
-    const o = { lr: opts.lr ?? 1e-3, beta1: betas[0], beta2: betas[1], eps: opts.eps ?? 1e-8, weightDecay: opts.weightDecay ?? 0, amsgrad: !!opts.amsgrad, maximize: !!opts.maximize, fused: !!opts.fused };
+    const o: Required<NativeAdamOptions> = { lr: opts.lr ?? 1e-3, beta1: betas[0], beta2: betas[1], eps: opts.eps ?? 1e-8, weightDecay: opts.weightDecay ?? 0, amsgrad: !!opts.amsgrad, maximize: !!opts.maximize, fused: !!opts.fused };
     super(ps, new (loadAddon().NativeAdam)(ps.map((p) => p._native), o));
     this.hyper = { betas, eps: o.eps, weight_decay: o.weightDecay, amsgrad: o.amsgrad, maximize: o.maximize, fused: o.fused };
+  }
+  protected nativeState(e: StateEntry): NativeAdamState {
+    const st: NativeAdamState = { step: e.step as number, expAvg: handle(e.exp_avg), expAvgSq: handle(e.exp_avg_sq) };
+    if (e.max_exp_avg_sq !== undefined) st.maxExpAvgSq = handle(e.max_exp_avg_sq);
+    return st;
   }
 }
 
@@ -128,12 +143,15 @@ export interface SGDOptions {
   maximize?: boolean;
 }
 
-export class SGD extends Optimizer {
+export class SGD extends Optimizer<NativeSGDState> {
   protected readonly hyper: Record<string, unknown>;
   constructor(params: Tensor[], opts: SGDOptions = {}) {
     const ps = checkParams(params, 'SGD');
-    const o = { lr: opts.lr ?? 1e-3, momentum: opts.momentum ?? 0, dampening: opts.dampening ?? 0, weightDecay: opts.weightDecay ?? 0, nesterov: !!opts.nesterov, maximize: !!opts.maximize };
+    const o: Required<NativeSGDOptions> = { lr: opts.lr ?? 1e-3, momentum: opts.momentum ?? 0, dampening: opts.dampening ?? 0, weightDecay: opts.weightDecay ?? 0, nesterov: !!opts.nesterov, maximize: !!opts.maximize };
     super(ps, new (loadAddon().NativeSGD)(ps.map((p) => p._native), o));
     this.hyper = { momentum: o.momentum, dampening: o.dampening, weight_decay: o.weightDecay, nesterov: o.nesterov, maximize: o.maximize };
+  }
+  protected nativeState(e: StateEntry): NativeSGDState {
+    return e.momentum_buffer === undefined ? {} : { momentumBuffer: handle(e.momentum_buffer) };
   }
 }
