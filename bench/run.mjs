@@ -2,25 +2,72 @@
 // `npm run bench`: ms/step and images/s of (a) the fused native step, (b) the facade's imperative loop,
 // (c) PyTorch eager in Python (bench/torch_eager.py), on the same architecture, batch, threads and
 // machine, in one run; then a full MNIST epoch for each path. Prints ratios against PyTorch and writes
-// bench/RESULTS.md (the section of its device, CPU or CUDA; the other is kept). On CUDA the fused step
-// runs twice: replayed as a captured CUDA graph (the default) and eagerly (cudaGraphs: false).
-// Options: --quick (fewer steps, no epochs), --device cuda, --threads N, --no-python.
+// the results, as Markdown, to --out FILE (default bench/results.local.md, git-ignored): the section of
+// its device, CPU or CUDA, replacing that device's section in FILE and keeping the other. The tracked
+// bench/RESULTS.md changes only when asked: `npm run bench -- --out bench/RESULTS.md`. No absolute path
+// of this machine is written. On CUDA the fused step runs twice: replayed as a captured CUDA graph (the
+// default) and eagerly (cudaGraphs: false).
+// Options: --quick (fewer steps, no epochs), --device cpu|cuda|cuda:N, --threads N, --no-python, --out FILE.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import lib from '../lib/index.js';
+import pixels from '../lib/util/pixels.js';
 
 const { torch, nn, optim, GanStep, getPreset, presets, imperativeStep, data, info } = lib;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-const argv = process.argv.slice(2);
-const flag = (name) => argv.includes(name);
-const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
-const quick = flag('--quick');
-const device = opt('--device', 'cpu');
-const threads = Number(opt('--threads', String(os.availableParallelism())));
+const USAGE = 'usage: npm run bench -- [--quick] [--device cpu|cuda|cuda:N] [--threads N] [--no-python] [--out FILE]';
+
+function usageError(msg) {
+  console.error(`bench: ${msg}\n${USAGE}`);
+  process.exit(2);
+}
+
+let args;
+try {
+  args = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      device: { type: 'string', default: 'cpu' },
+      threads: { type: 'string', default: String(os.availableParallelism()) },
+      'no-python': { type: 'boolean', default: false },
+      out: { type: 'string', default: path.join('bench', 'results.local.md') },
+      help: { type: 'boolean', short: 'h', default: false },
+      // internal: one measurement in a process of its own (see runNode)
+      child: { type: 'boolean', default: false },
+      kind: { type: 'string' },
+      preset: { type: 'string' },
+      batch: { type: 'string' },
+      mode: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  }).values;
+} catch (e) {
+  usageError(e.message);
+}
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const quick = args.quick;
+const device = args.device;
+if (!/^(cpu|cuda(:\d+)?)$/.test(device)) usageError(`--device: expected cpu, cuda or cuda:N, got ${JSON.stringify(device)}`);
+if (!/^[1-9]\d*$/.test(args.threads)) usageError(`--threads: expected an integer >= 1, got ${JSON.stringify(args.threads)}`);
+const threads = Number(args.threads);
+// Where the results go (relative paths from the current folder); checked before minutes of measuring.
+const outFile = path.resolve(args.out);
+if (!args.child) {
+  if (!args.out || args.out.endsWith('/')) usageError(`--out: expected a file name, got ${JSON.stringify(args.out)}`);
+  if (!fs.existsSync(path.dirname(outFile)) || !fs.statSync(path.dirname(outFile)).isDirectory()) {
+    usageError(`--out ${args.out}: the folder ${path.dirname(outFile)} does not exist`);
+  }
+  if (fs.existsSync(outFile) && !fs.statSync(outFile).isFile()) usageError(`--out ${args.out}: not a file`);
+}
 const STEPS = quick ? 8 : 30;
 const WARMUP = quick ? 2 : 5;
 // This machine's speed drifts by tens of percent over minutes: the three paths are measured in
@@ -41,7 +88,23 @@ function findPython() {
   }
   return null;
 }
-const py = flag('--no-python') ? null : findPython();
+const py = args['no-python'] ? null : findPython();
+// A path as written into the results: relative to the repository when inside it, else its base name
+// (never an absolute path of this machine).
+const shownPath = (p) => {
+  const abs = path.resolve(p);
+  return abs.startsWith(root + path.sep) ? path.relative(root, abs) : path.basename(abs);
+};
+// The command as run, for the results (options in a fixed order; --out as shownPath gives it).
+const argGiven = (name) => process.argv.slice(2).some((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+const command = [
+  'npm run bench --',
+  ...(quick ? ['--quick'] : []),
+  ...(device !== 'cpu' ? [`--device ${device}`] : []),
+  ...(argGiven('threads') ? [`--threads ${threads}`] : []),
+  ...(args['no-python'] ? ['--no-python'] : []),
+  `--out ${shownPath(outFile)}`,
+].join(' ');
 const cuda = device !== 'cpu';
 // Node paths: on CUDA the fused step with and without its CUDA graph.
 const kinds = cuda ? ['fused', 'fusedEager', 'imperative'] : ['fused', 'imperative'];
@@ -87,23 +150,23 @@ function runPython(preset, batch, epoch) {
 const mnist = await data.datasets.MNIST({ train: true });
 const images = torch.tensor(mnist.images, [mnist.length, 784], { dtype: 'uint8', device });
 
-// The batch is normalized in JS (data.toFloat32, PyTorch's arithmetic): no LibTorch work on this
-// thread, which would otherwise slow the fused path's training thread (see ts/train/gan-step.ts).
+// The batch is normalized in JS (toFloat32 of lib/util/pixels.js, PyTorch's arithmetic): no LibTorch work on this
+// thread, which would otherwise slow the fused path's training thread (see ts/gan/gan-step.ts).
 function realBatch(p, batch) {
-  const x = data.toFloat32(mnist.images.subarray(0, batch * 784), p.normalize);
+  const x = pixels.toFloat32(mnist.images.subarray(0, batch * 784), p.normalize);
   return torch.tensor(x, [batch, 784], { device });
 }
 
 // Each Node path is measured in a process of its own, as PyTorch is: in one process, LibTorch work on
 // two threads (the imperative loop on the main thread, the fused step on its training thread) slows both.
-if (flag('--child')) {
-  const [kind, preset, batch] = [opt('--kind'), opt('--preset'), Number(opt('--batch'))];
+if (args.child) {
+  const [kind, preset, batch] = [args.kind, args.preset, Number(args.batch)];
   const fusedKind = kind === 'fused' || kind === 'fusedEager';
   const a = build(preset, fusedKind);
   torch.setFlushDenormal(true); // as the Trainer trains (PyTorch's run gets --flush-denormal)
   const gan = fusedKind ? new GanStep(a.G, a.D, a.optG, a.optD, a.p.step, { cudaGraphs: kind === 'fused' }) : null;
   let out;
-  if (opt('--mode') === 'epoch') {
+  if (args.mode === 'epoch') {
     // Warm as PyTorch's run is (its WARMUP steps come first); on CUDA this is where the graph is captured.
     if (gan) await gan.trainEpoch(images.narrow(0, 0, batch * (WARMUP + 1)), { batchSize: batch, shuffle: false, normalize: a.p.normalize });
     else for (let i = 0; i < WARMUP; i++) imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, realBatch(a.p, batch));
@@ -144,6 +207,7 @@ function runNode(kind, preset, batch, mode) {
 
 const rows = [];
 let graphStatus;
+let pyTorch; // Python's torch version, as torch_eager.py reports it
 const ms2 = (v) => v.toFixed(cuda ? 3 : 1);
 for (const { preset, batch } of configs) {
   const per = Object.fromEntries(kinds.map((k) => [k, []]));
@@ -156,6 +220,7 @@ for (const { preset, batch } of configs) {
     }
     const pt = runPython(preset, batch, false);
     if (pt) t.push(pt.msPerStep);
+    if (pt) pyTorch = pt.torch;
   }
   const row = { preset, batch, torch: t.length ? median(t) : null, ratio: {} };
   for (const k of kinds) {
@@ -203,7 +268,7 @@ const section = [
   `## ${device.toUpperCase()}: ${new Date().toISOString().slice(0, 10)}${quick ? ' (quick run)' : ''}`,
   '',
   `Machine: ${gpu}${cpu}, ${os.availableParallelism()} cores, ${threads} intra-op threads; LibTorch ${i.libtorch.fullVersion} (${i.blas}); ` +
-    `Node ${process.version}; PyTorch ${py ? 'eager from ' + py : 'not run'}. Command: \`npm run bench${quick || cuda ? ' --' : ''}${quick ? ' --quick' : ''}${cuda ? ' --device ' + device : ''}\`.`,
+    `Node ${process.version}; PyTorch eager: ${py ? `torch ${pyTorch ?? '?'} (${shownPath(py)})` : 'not run'}. Command: \`${command}\`.`,
   '',
   'Fused = `GanStep` (one native call per step; `trainEpoch` on its training thread) with `optim.Adam({ fused: true })` and denormals flushed to zero, as the Trainer and CLI train' +
     (cuda
@@ -247,11 +312,11 @@ function targets() {
   return out;
 }
 
-const file = path.join(here, 'RESULTS.md');
+const file = outFile;
 const header = '# Benchmark results\n\nWritten by `npm run bench` (bench/run.mjs). Ratios below 1 mean faster than PyTorch eager on the same machine in the same run.\n\n';
 const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : header;
 const marker = `## ${device.toUpperCase()}:`;
 const kept = old.split(/\n(?=## )/).filter((s) => !s.startsWith(marker) && !s.startsWith('# Benchmark')).join('\n');
 fs.writeFileSync(file, header + section + '\n' + (kept ? '\n' + kept.trim() + '\n' : ''));
 for (const t of targets()) console.log(t);
-console.log(`wrote ${path.relative(process.cwd(), file)}`);
+console.log(`wrote ${path.relative(process.cwd(), file) || file}`);

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (see scripts/device/pack.sh): unpacks Node and node_modules, builds the
 # addon against the machine's torch, runs the CUDA tests (and the fused-step tests beside them), then
-# the GPU benchmark (bench/run.mjs --device cuda) with PyTorch eager in the same run. Logs and the
-# new bench/RESULTS.md go to $OUT. BENCH_ARGS adds benchmark options (e.g. --quick); SKIP_BENCH=1 skips it.
+# the GPU benchmark (bench/run.mjs --device cuda) with PyTorch eager in the same run. Logs and
+# $OUT/RESULTS.md (bench/RESULTS.md with its CUDA section replaced by this run's) go to $OUT; copy that
+# file over bench/RESULTS.md to keep the figures. BENCH_ARGS adds benchmark options (e.g. --quick);
+# SKIP_BENCH=1 skips it; PYTHON (default: python3 on PATH) is the torch to build against.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/ltg-device-out}
@@ -31,10 +33,10 @@ rc=$?
 grep -E "✓|✕|○|Tests:|●" "$OUT/tests.log" | head -80
 phase "tests (exit $rc)"
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
-  node bench/run.mjs --device cuda ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
+  cp bench/RESULTS.md "$OUT/RESULTS.md"
+  node bench/run.mjs --device cuda ${BENCH_ARGS:-} --out "$OUT/RESULTS.md" > "$OUT/bench.log" 2>&1
   echo "bench exit $?"
   tail -12 "$OUT/bench.log"
-  cp bench/RESULTS.md "$OUT/RESULTS.md"
   phase bench
 fi
 exit $rc
