@@ -178,7 +178,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     exports.Set("NativeGanStep", ctor);
   }
 
-  // new NativeGanStep({ g, d, optG, optD, spec: { loss, realLabel, fakeLabel, dLossReduction, detachFakeForD, gNoise, separateDBackward, noise } })
+  // new NativeGanStep({ g, d, optG, optD, spec, capturable?, cudaGraphs? }): NativeGanStepOptions in ts/native/addon.ts
   explicit GanStepWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GanStepWrap>(info) {
     auto env = info.Env();
     guard(env, [&] {
