@@ -260,6 +260,37 @@ describe('installed from the tarball without a compiler', () => {
   );
 });
 
+describe('installed where there is no LibTorch', () => {
+  // PATH holds no python3 and PYTHON names none; a system LibTorch would be found (and is not expected).
+  const noTorch = { PYTHON: '/nonexistent/python3' };
+  const hasSystemLibTorch = fs.existsSync('/usr/include/ATen/ATen.h');
+  let app = '';
+
+  (hasSystemLibTorch ? test.skip : test)('npm install fails and prints the one command that installs the pinned LibTorch', () => {
+    app = newProject('app-no-torch');
+    const r = npm(['install', tarball, ...INSTALL_FLAGS], app, noTorch);
+    const out = r.stdout + r.stderr;
+    expect(r.status).not.toBe(0);
+    expect(out).toContain(
+      `libtorch-gan: LibTorch was not found. Install LibTorch ${prebuildInfo.libtorchVersion}, the version libtorch-gan is built for, with:\n` +
+        `    python3 -m venv .venv && .venv/bin/python -m pip install torch==${prebuildInfo.libtorchVersion}\n` +
+        "(in your project's folder), then run npm install again",
+    );
+    expect(out).toContain('Python /nonexistent/python3: /nonexistent/python3 could not be run (ENOENT)');
+  });
+
+  (hasSystemLibTorch ? test.skip : test)("then, with torch in the project's .venv, npm install finds it there (INIT_CWD) and at run time", () => {
+    // Stands in for the printed command: this checkout's .venv holds the pinned torch.
+    fs.symlinkSync(path.dirname(path.dirname(python)), path.join(app, '.venv'));
+    const env = { PYTHON: '' };
+    const r = ok('npm install (with .venv)', npm(['install', tarball, ...INSTALL_FLAGS], app, env));
+    expect(r.stdout + r.stderr).toContain(`libtorch-gan: using the prebuilt binary for LibTorch ${prebuildInfo.libtorchVersion}`);
+    const code = "const { torch, info } = require('libtorch-gan'); console.log(torch.ones([2]).sum().item(), info().libtorch.path);";
+    const run = ok('node -e', sh(path.join(binDir, 'node'), ['-e', code], { cwd: app, env: bareEnv(env) }));
+    expect(run.stdout.trim()).toMatch(/^2 /);
+  });
+});
+
 describe('a prebuild for another LibTorch, without a compiler', () => {
   let fakeTarball = '';
   let fakeVersion = '';

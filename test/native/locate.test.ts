@@ -154,7 +154,8 @@ describe('binaries and their build info (the rule the loader and scripts/install
     // A git clone installs it with the setup script; an installed package with pip at the pin.
     expect(installCommand(packageRoot)).toBe(fs.existsSync(path.join(packageRoot, '.git')) ? 'bash scripts/setup.sh' : `python3 -m venv .venv && .venv/bin/python -m pip install torch==${pin}`);
     expect(installCommand(root)).toBe('python3 -m venv .venv && .venv/bin/python -m pip install torch==2.15.0');
-    expect(new LibTorchNotFoundError(['x']).message).toContain(`Install it (in your project's folder) with:\n    ${installCommand(packageRoot)}\n`);
+    expect(new LibTorchNotFoundError(['x']).message).toContain(`Install LibTorch ${pin}, the version libtorch-gan is built for, with:\n    ${installCommand(packageRoot)}\n`);
+    expect(new LibTorchNotFoundError(['x']).message).toContain(`python3 -m pip install torch==${pin} `);
   });
 
   it('sourceHash follows the native sources’ contents, not their times', () => {

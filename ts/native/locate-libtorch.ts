@@ -43,34 +43,47 @@ export interface LibTorchInfo {
   python?: string;
 }
 
+/** The LibTorch version the package pins, or '' when package.json cannot say. */
+function pin(root: string): string {
+  try {
+    return pinnedLibTorch(root);
+  } catch {
+    return '';
+  }
+}
+
+/** True in a git clone of the package (where scripts/setup.sh makes the project's .venv). */
+function isClone(root: string): boolean {
+  return fs.existsSync(path.join(root, '.git')) && fs.existsSync(path.join(root, 'scripts', 'setup.sh'));
+}
+
 /**
  * The one command that installs the LibTorch the package is built for: in a git clone the setup script
- * (a project-local .venv), else PyPI's torch at the pinned version in a .venv of the user's project.
+ * (the pinned torch in a project-local .venv, then npm install), else PyPI's torch at the pinned
+ * version in a .venv of the user's project.
  */
 export function installCommand(root = packageRoot): string {
-  if (fs.existsSync(path.join(root, '.git')) && fs.existsSync(path.join(root, 'scripts', 'setup.sh'))) return 'bash scripts/setup.sh';
-  let pin = '';
-  try {
-    pin = `==${pinnedLibTorch(root)}`;
-  } catch {
-    // an unreadable pin: install the newest torch (the message still works)
-  }
-  return `python3 -m venv .venv && .venv/bin/python -m pip install torch${pin}`;
+  if (isClone(root)) return 'bash scripts/setup.sh';
+  const v = pin(root);
+  return `python3 -m venv .venv && .venv/bin/python -m pip install torch${v ? `==${v}` : ''}`;
 }
 
 export class LibTorchNotFoundError extends Error {
   constructor(public readonly attempts: string[]) {
+    const v = pin(packageRoot);
     super(
-      'LibTorch was not found. Install it (in your project\'s folder) with:\n' +
+      `LibTorch was not found. Install ${v ? `LibTorch ${v}, the version libtorch-gan is built for,` : 'it'} with:\n` +
         `    ${installCommand()}\n` +
-        'then run npm install again (npm rebuild libtorch-gan where the package is installed already).\n' +
+        (isClone(packageRoot)
+          ? ''
+          : "(in your project's folder), then run npm install again (npm rebuild libtorch-gan where the package is installed already).\n") +
         'libtorch-gan looks in three places, in this order:\n' +
         '  1. the LIBTORCH environment variable: an unzipped LibTorch from https://pytorch.org\n' +
         '       export LIBTORCH=/path/to/libtorch\n' +
         "  2. Python's torch package (the interpreter in PYTHON, the .venv of the current folder or of the\n" +
         '     folder npm was run in, or python3):\n' +
-        '       python3 -m pip install torch        (or: export PYTHON=/path/to/python-with-torch)\n' +
-        "  3. the system's LibTorch (Debian/Ubuntu):\n" +
+        `       python3 -m pip install torch${v ? `==${v}` : ''}        (or: export PYTHON=/path/to/python-with-torch)\n` +
+        "  3. the system's LibTorch (Debian/Ubuntu; another version needs a source build):\n" +
         '       sudo apt-get install libtorch-dev libopenblas0-pthread\n' +
         'What was tried:\n' +
         attempts.map((a) => `  - ${a}`).join('\n'),
