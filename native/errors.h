@@ -2,8 +2,8 @@
 // through guard(): c10::Error keeps LibTorch's message without its C++ backtrace, c10's
 // TypeError/IndexError map to JS TypeError/RangeError, anything else becomes a JS Error.
 #pragma once
-#include <napi.h>
 #include <c10/util/Exception.h>
+#include <napi.h>
 #include <string>
 
 namespace ltg {

@@ -35,9 +35,10 @@ GanStep::GanStep(Sequential g, Sequential d, std::shared_ptr<Optimizer> og, std:
   device = gp[0].device();
   dtype = gp[0].scalar_type();
   for (const auto& p : dp)
-    TORCH_CHECK(p.device() == device, "GanStep: generator is on ", device, " but a discriminator parameter is on ", p.device(), "; move both to one device");
-  TORCH_CHECK(G.inFeatures() == -1 || G.inFeatures() == spec.zDim, "GanStep: noise dimension ", spec.zDim, " does not match the generator's input width ",
-              G.inFeatures());
+    TORCH_CHECK(p.device() == device, "GanStep: generator is on ", device, " but a discriminator parameter is on ", p.device(),
+                "; move both to one device");
+  TORCH_CHECK(G.inFeatures() == -1 || G.inFeatures() == spec.zDim, "GanStep: noise dimension ", spec.zDim,
+              " does not match the generator's input width ", G.inFeatures());
   bad_ = at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(device));
 }
 
@@ -59,7 +60,8 @@ at::Tensor GanStep::meanProb(const at::Tensor& out) const {
 
 void GanStep::checkBatch(const at::Tensor& real) const {
   int64_t width = D.inFeatures();
-  TORCH_CHECK(real.dim() == 2 && (width < 0 || real.size(1) == width), "real batch: expected shape [batch, ", width, "], got ", real.sizes());
+  TORCH_CHECK(real.dim() == 2 && (width < 0 || real.size(1) == width), "real batch: expected shape [batch, ", width, "], got ",
+              real.sizes());
   TORCH_CHECK(real.size(0) > 0, "real batch: batch size must be at least 1, got 0");
   TORCH_CHECK(real.scalar_type() == dtype, "real batch: expected dtype ", dtype, " (the models' dtype), got ", real.scalar_type(),
               " (uint8 images go through trainEpoch, which normalizes them)");
@@ -71,7 +73,8 @@ void GanStep::checkBatch(const at::Tensor& real) const {
 void GanStep::checkFinite(const at::Tensor& l, const char* which) const {
   if (device.is_cpu()) {
     double v = l.item<double>();
-    TORCH_CHECK(std::isfinite(v), which, " loss is ", v, " at step ", stepCount_ + 1, "; training stopped before this update, weights are those of the last good step");
+    TORCH_CHECK(std::isfinite(v), which, " loss is ", v, " at step ", stepCount_ + 1,
+                "; training stopped before this update, weights are those of the last good step");
   }
 }
 
@@ -95,7 +98,8 @@ StepValues GanStep::finishStep(const StepTensors& r, bool counted) {
   } else {
     // One device-to-host copy instead of one sync per value.
     std::vector<at::Tensor> all;
-    for (auto* t : parts) all.push_back(t->defined() ? t->detach().reshape({1}).to(at::kDouble) : at::zeros({1}, bad_.options().dtype(at::kDouble)));
+    for (auto* t : parts)
+      all.push_back(t->defined() ? t->detach().reshape({1}).to(at::kDouble) : at::zeros({1}, bad_.options().dtype(at::kDouble)));
     all.push_back(bad_.reshape({1}).to(at::kDouble));
     at::Tensor host = at::cat(all).to(at::kCPU);
     auto a = host.accessor<double, 1>();
@@ -108,7 +112,8 @@ StepValues GanStep::finishStep(const StepTensors& r, bool counted) {
   if (capturable && v[4] != 0) {
     bad_.zero_();
     int64_t k = counted ? stepCount_-- : stepCount_ + 1;
-    std::string losses = (out.dLoss ? "D " + c10::str(*out.dLoss) : "") + (out.dLoss && out.gLoss ? ", " : "") + (out.gLoss ? "G " + c10::str(*out.gLoss) : "");
+    std::string losses = (out.dLoss ? "D " + c10::str(*out.dLoss) : "") + (out.dLoss && out.gLoss ? ", " : "") +
+                         (out.gLoss ? "G " + c10::str(*out.gLoss) : "");
     TORCH_CHECK(false, "non-finite loss (", losses, ") at step ", k, "; its update was skipped, weights are those of the last good step");
   }
   return out;
@@ -118,7 +123,8 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& zIn) {
   checkBatch(real);
   int64_t n = real.size(0);
   at::Tensor z = zIn.defined() ? zIn : noise(n);
-  TORCH_CHECK(z.dim() == 2 && z.size(0) == n && z.size(1) == spec.zDim, "noise: expected shape [", n, ", ", spec.zDim, "], got ", z.sizes());
+  TORCH_CHECK(z.dim() == 2 && z.size(0) == n && z.size(1) == spec.zDim, "noise: expected shape [", n, ", ", spec.zDim, "], got ",
+              z.sizes());
   optD->zeroGrad();
   at::Tensor fake;
   if (spec.detachFakeForD && !spec.reuseFakeForG) {
@@ -190,13 +196,11 @@ StepTensors GanStep::step(const at::Tensor& real, const at::Tensor& zD, const at
   return {d.dLoss, g.gLoss, d.dReal, d.dFake};
 }
 
-bool GanStep::graphUsable() const {
-  return cudaGraphs && capturable && device.is_cuda() && graphFailure_.empty() && cudaGraphsCompiled();
-}
+bool GanStep::graphUsable() const { return cudaGraphs && capturable && device.is_cuda() && graphFailure_.empty() && cudaGraphsCompiled(); }
 
 bool GanStep::graphCurrent() const {
-  return optG->version == graphVerG_ && optD->version == graphVerD_ && optG->lr == graphLrG_ && optD->lr == graphLrD_ && G.training == graphTrainG_ &&
-         D.training == graphTrainD_;
+  return optG->version == graphVerG_ && optD->version == graphVerD_ && optG->lr == graphLrG_ && optD->lr == graphLrD_ &&
+         G.training == graphTrainG_ && D.training == graphTrainD_;
 }
 
 std::string GanStep::graphStatus() const {
@@ -272,7 +276,8 @@ EpochResult GanStep::trainEpoch(const at::Tensor& data, const EpochOptions& opt,
   TORCH_CHECK(opt.batchSize >= 1, "batchSize must be at least 1, got ", opt.batchSize);
   TORCH_CHECK(opt.batchSize <= n, "batchSize ", opt.batchSize, " is larger than the dataset (", n, " images)");
   int64_t steps = opt.dropLast ? n / opt.batchSize : (n + opt.batchSize - 1) / opt.batchSize;
-  TORCH_CHECK(opt.startStep >= 0 && opt.startStep < steps, "startStep must be in [0, ", steps, ") (the epoch has ", steps, " steps), got ", opt.startStep);
+  TORCH_CHECK(opt.startStep >= 0 && opt.startStep < steps, "startStep must be in [0, ", steps, ") (the epoch has ", steps, " steps), got ",
+              opt.startStep);
   at::Tensor perm;
   if (opt.shuffle) {
     // A seeded generator of its own: the global one stays reserved for noise and dropout.

@@ -21,9 +21,11 @@ namespace {
 // The layer kinds the native executor runs, by the facade's class names (see sequential.h for what a
 // new kind touches).
 constexpr js::Choice<Layer::Kind> kLayerKinds[] = {
-    {"Linear", Layer::Kind::Linear},   {"ReLU", Layer::Kind::ReLU},       {"LeakyReLU", Layer::Kind::LeakyReLU},
-    {"Tanh", Layer::Kind::Tanh},       {"Sigmoid", Layer::Kind::Sigmoid}, {"Dropout", Layer::Kind::Dropout},
-    {"BatchNorm1d", Layer::Kind::BatchNorm1d}, {"Flatten", Layer::Kind::Flatten}, {"Unflatten", Layer::Kind::Unflatten},
+    {"Linear", Layer::Kind::Linear},           {"ReLU", Layer::Kind::ReLU},
+    {"LeakyReLU", Layer::Kind::LeakyReLU},     {"Tanh", Layer::Kind::Tanh},
+    {"Sigmoid", Layer::Kind::Sigmoid},         {"Dropout", Layer::Kind::Dropout},
+    {"BatchNorm1d", Layer::Kind::BatchNorm1d}, {"Flatten", Layer::Kind::Flatten},
+    {"Unflatten", Layer::Kind::Unflatten},
 };
 
 // [{ kind, name, ...the fields of that kind }], as ts/nn/from-spec.ts's toNativeLayers writes them.
@@ -103,7 +105,8 @@ auto onTrainThread(F&& fn) -> decltype(fn()) {
 // Runs one epoch on a libuv worker thread; progress is queued to the JS thread.
 class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
  public:
-  EpochWorker(Napi::Env env, GanStepWrap* owner, std::shared_ptr<GanStep> step, at::Tensor data, EpochOptions opt, Napi::Function onProgress, int threads)
+  EpochWorker(Napi::Env env, GanStepWrap* owner, std::shared_ptr<GanStep> step, at::Tensor data, EpochOptions opt,
+              Napi::Function onProgress, int threads)
       : Napi::AsyncProgressQueueWorker<Progress>(env), owner_(owner), step_(std::move(step)), data_(std::move(data)), opt_(opt),
         deferred_(Napi::Promise::Deferred::New(env)), threads_(threads) {
     if (!onProgress.IsEmpty()) onProgress_ = Napi::Persistent(onProgress);
@@ -167,13 +170,14 @@ class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
 class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports) {
-    auto ctor = DefineClass(env, "NativeGanStep",
-                            {InstanceMethod<&GanStepWrap::Step>("step"), InstanceMethod<&GanStepWrap::StepD>("stepD"),
-                             InstanceMethod<&GanStepWrap::StepG>("stepG"), InstanceMethod<&GanStepWrap::SetTraining>("setTraining"),
-                             InstanceMethod<&GanStepWrap::TrainEpoch>("trainEpoch"), InstanceMethod<&GanStepWrap::RequestStop>("requestStop"),
-                             InstanceMethod<&GanStepWrap::IsBusy>("isBusy"), InstanceMethod<&GanStepWrap::Noise>("noise"),
-                             InstanceMethod<&GanStepWrap::Generate>("generate"), InstanceMethod<&GanStepWrap::GraphStatus>("graphStatus"),
-                             InstanceMethod<&GanStepWrap::IsCapturable>("isCapturable")});
+    auto ctor =
+        DefineClass(env, "NativeGanStep",
+                    {InstanceMethod<&GanStepWrap::Step>("step"), InstanceMethod<&GanStepWrap::StepD>("stepD"),
+                     InstanceMethod<&GanStepWrap::StepG>("stepG"), InstanceMethod<&GanStepWrap::SetTraining>("setTraining"),
+                     InstanceMethod<&GanStepWrap::TrainEpoch>("trainEpoch"), InstanceMethod<&GanStepWrap::RequestStop>("requestStop"),
+                     InstanceMethod<&GanStepWrap::IsBusy>("isBusy"), InstanceMethod<&GanStepWrap::Noise>("noise"),
+                     InstanceMethod<&GanStepWrap::Generate>("generate"), InstanceMethod<&GanStepWrap::GraphStatus>("graphStatus"),
+                     InstanceMethod<&GanStepWrap::IsCapturable>("isCapturable")});
     addonData(env).ganStepCtor = Napi::Persistent(ctor);
     exports.Set("NativeGanStep", ctor);
   }
@@ -215,7 +219,9 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
 
  private:
   void ensureIdle(Napi::Env env) {
-    if (step_->busy) throwError(env, "this GAN trainer is busy: an epoch is training on a worker thread; await it (or abort it) before another step or epoch");
+    if (step_->busy)
+      throwError(env,
+                 "this GAN trainer is busy: an epoch is training on a worker thread; await it (or abort it) before another step or epoch");
   }
 
   Napi::Value Step(const Napi::CallbackInfo& info) {
@@ -295,7 +301,9 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
 
   Napi::Value Noise(const Napi::CallbackInfo& info) {
     auto env = info.Env();
-    return guard(env, [&]() -> Napi::Value { return TensorWrap::New(env, step_->noise(js::Args(info, "noise")(0, "n").integer(js::kNonNegative))); });
+    return guard(env, [&]() -> Napi::Value {
+      return TensorWrap::New(env, step_->noise(js::Args(info, "noise")(0, "n").integer(js::kNonNegative)));
+    });
   }
 
   // trainEpoch(data, { batchSize, shuffle, dropLast, seed, normalize, progressEvery, recordSteps }, onProgress?) -> Promise
@@ -316,7 +324,8 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       EpochOptions opt;
       opt.batchSize = o["batchSize"].integer(js::kPositive);
       if (opt.batchSize > data.size(0))
-        throwError(env, "trainEpoch: batchSize " + std::to_string(opt.batchSize) + " is larger than the dataset (" + std::to_string(data.size(0)) + " images)");
+        throwError(env, "trainEpoch: batchSize " + std::to_string(opt.batchSize) + " is larger than the dataset (" +
+                            std::to_string(data.size(0)) + " images)");
       opt.shuffle = o["shuffle"].booleanOr(true);
       opt.dropLast = o["dropLast"].booleanOr(false);
       opt.seed = uint64_t(o["seed"].integerOr(0, js::kNonNegative));
@@ -356,8 +365,8 @@ void EpochWorker::OnOK() {
   owner_->Unref();
   if (result_.aborted) {
     // Rejected as an AbortError that says how far the epoch got, so a caller can checkpoint and resume it exactly.
-    Napi::Error err = Napi::Error::New(env, "epoch cancelled at step " + std::to_string(opt_.startStep + result_.steps) + " of " +
-                                                std::to_string(result_.totalSteps));
+    Napi::Error err = Napi::Error::New(
+        env, "epoch cancelled at step " + std::to_string(opt_.startStep + result_.steps) + " of " + std::to_string(result_.totalSteps));
     err.Set("name", Napi::String::New(env, "AbortError"));
     err.Set("completedSteps", double(result_.steps));
     if (result_.perStep.defined()) err.Set("perStep", TensorWrap::New(env, result_.perStep));

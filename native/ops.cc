@@ -1,7 +1,7 @@
 #include "bindings.h"
 
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 
 #include "addon_data.h"
 #include "errors.h"
@@ -27,40 +27,33 @@ class Converter {
       case K::OptionalType:
         if (v.isNullish()) return c10::IValue();
         return toIValue(v, type->castRaw<c10::OptionalType>()->getElementType());
-      case K::TensorType:
-        return v.tensor();
+      case K::TensorType: return v.tensor();
       case K::IntType:
-      case K::SymIntType:
-        return c10::IValue(v.integer());
+      case K::SymIntType: return c10::IValue(v.integer());
       case K::FloatType:
-      case K::SymFloatType:
-        return c10::IValue(v.number());
+      case K::SymFloatType: return c10::IValue(v.number());
       case K::BoolType:
-      case K::SymBoolType:
-        return c10::IValue(v.boolean());
+      case K::SymBoolType: return c10::IValue(v.boolean());
       case K::NumberType: {  // Scalar: integer-valued numbers are int scalars, as Python's 2 vs 2.0
         if (v.raw().IsBoolean()) return c10::IValue(v.boolean());
         double d = v.number();
         if (std::isfinite(d) && d == double(int64_t(d)) && std::abs(d) <= double(js::kMaxSafeInteger)) return c10::IValue(int64_t(d));
         return c10::IValue(d);
       }
-      case K::StringType:
-        return c10::IValue(v.string());
-      case K::ScalarTypeType:
-        return c10::IValue(int64_t(v.dtype()));
-      case K::DeviceObjType:
-        return c10::IValue(v.device());
-      case K::LayoutType:
-        return c10::IValue(int64_t(v.oneOf<c10::Layout>({{"strided", c10::kStrided}})));
+      case K::StringType: return c10::IValue(v.string());
+      case K::ScalarTypeType: return c10::IValue(int64_t(v.dtype()));
+      case K::DeviceObjType: return c10::IValue(v.device());
+      case K::LayoutType: return c10::IValue(int64_t(v.oneOf<c10::Layout>({{"strided", c10::kStrided}})));
       case K::MemoryFormatType:
         return c10::IValue(int64_t(v.oneOf<c10::MemoryFormat>({{"contiguous", c10::MemoryFormat::Contiguous},
-                                                                {"preserve", c10::MemoryFormat::Preserve},
-                                                                {"channels_last", c10::MemoryFormat::ChannelsLast},
-                                                                {"channels_last_3d", c10::MemoryFormat::ChannelsLast3d}})));
+                                                               {"preserve", c10::MemoryFormat::Preserve},
+                                                               {"channels_last", c10::MemoryFormat::ChannelsLast},
+                                                               {"channels_last_3d", c10::MemoryFormat::ChannelsLast3d}})));
       case K::ListType: {
         auto elem = type->castRaw<c10::ListType>()->getElementType();
         if (elem->kind() == K::IntType || elem->kind() == K::SymIntType) {
-          if (v.raw().IsNumber() || v.raw().IsBigInt()) return c10::IValue(std::vector<int64_t>{v.integer()});  // int[1] accepts a bare int, as in Python
+          if (v.raw().IsNumber() || v.raw().IsBigInt())
+            return c10::IValue(std::vector<int64_t>{v.integer()});  // int[1] accepts a bare int, as in Python
           if (!v.raw().IsArray()) v.fail("an array of integers");
           return c10::IValue(v.integers());
         }
@@ -138,7 +131,8 @@ class Converter {
 class OpHandle : public Napi::ObjectWrap<OpHandle> {
  public:
   static void Init(Napi::Env env, Napi::Object exports) {
-    Napi::Function ctor = DefineClass(env, "NativeOp", {InstanceMethod<&OpHandle::Call>("call"), InstanceMethod<&OpHandle::Schema>("schema")});
+    Napi::Function ctor =
+        DefineClass(env, "NativeOp", {InstanceMethod<&OpHandle::Call>("call"), InstanceMethod<&OpHandle::Schema>("schema")});
     addonData(env).opCtor = Napi::Persistent(ctor);
     exports.Set("NativeOp", ctor);
     exports.Set("op", Napi::Function::New<&OpHandle::Find>(env, "op"));
@@ -187,8 +181,7 @@ class OpHandle : public Napi::ObjectWrap<OpHandle> {
             stack.push_back(*p.default_value());
             continue;
           }
-          if (p.type()->kind() != c10::TypeKind::OptionalType)
-            throwType(env, schema.name() + ": missing argument '" + p.name() + "'");
+          if (p.type()->kind() != c10::TypeKind::OptionalType) throwType(env, schema.name() + ": missing argument '" + p.name() + "'");
         }
         stack.push_back(conv.toIValue(conv.arg(v, p.name()), p.real_type()));
       }

@@ -34,7 +34,8 @@ void Adam::step() {
       ++version;
     }
     st->step += 1;
-    if (fused && param.device().is_cpu() && param.scalar_type() == at::kFloat && param.is_contiguous() && grad.scalar_type() == at::kFloat) {
+    if (fused && param.device().is_cpu() && param.scalar_type() == at::kFloat && param.is_contiguous() &&
+        grad.scalar_type() == at::kFloat) {
       if (amsgrad && !st->maxExpAvgSq.defined()) st->maxExpAvgSq = at::zeros_like(param, at::MemoryFormat::Preserve);
       fusedStep(param, param.grad().contiguous(), *st);  // the raw gradient: the kernel applies maximize itself
       continue;
@@ -181,8 +182,7 @@ void SGD::step() {
       if (!buf.defined()) {
         buf = grad.clone().detach();
         ++version;  // a new buffer: a graph captured before it would not see it
-      }
-      else buf.mul_(momentum).add_(grad, 1 - dampening);
+      } else buf.mul_(momentum).add_(grad, 1 - dampening);
       grad = nesterov ? grad.add(buf, momentum) : buf;
     }
     param.add_(grad, -lr);

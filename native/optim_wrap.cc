@@ -16,9 +16,11 @@ std::vector<at::Tensor> paramsFromJs(const js::Value& v, const char* who) {
   std::vector<at::Tensor> out;
   for (uint32_t i = 0; i < n; ++i) {
     at::Tensor t = v.at(i).tensor();
-    if (!t.is_leaf()) throwError(env, std::string(who) + ": params[" + std::to_string(i) + "] is not a leaf tensor (optimizers update leaves)");
+    if (!t.is_leaf())
+      throwError(env, std::string(who) + ": params[" + std::to_string(i) + "] is not a leaf tensor (optimizers update leaves)");
     if (!at::isFloatingType(t.scalar_type()))
-      throwType(env, std::string(who) + ": params[" + std::to_string(i) + "] has dtype " + dtypeName(t.scalar_type()) + ", expected a floating dtype");
+      throwType(env, std::string(who) + ": params[" + std::to_string(i) + "] has dtype " + dtypeName(t.scalar_type()) +
+                         ", expected a floating dtype");
     out.push_back(t);
   }
   return out;

@@ -10,8 +10,8 @@ at::Tensor Sequential::forward(at::Tensor x) const {
   for (const auto& l : layers) {
     switch (l.kind) {
       case Layer::Kind::Linear:
-        TORCH_CHECK(x.dim() >= 1 && x.size(-1) == l.weight.size(1), "Linear ", l.name, ": expected input with last dimension ", l.weight.size(1),
-                    ", got shape ", x.sizes());
+        TORCH_CHECK(x.dim() >= 1 && x.size(-1) == l.weight.size(1), "Linear ", l.name, ": expected input with last dimension ",
+                    l.weight.size(1), ", got shape ", x.sizes());
         x = at::linear(x, l.weight, l.bias.defined() ? std::optional<at::Tensor>(l.bias) : std::nullopt);
         break;
       case Layer::Kind::ReLU: x = at::relu(x); break;
@@ -22,7 +22,8 @@ at::Tensor Sequential::forward(at::Tensor x) const {
       case Layer::Kind::BatchNorm1d: {
         double momentum = l.momentum;
         if (training && l.numBatchesTracked.defined()) l.numBatchesTracked.add_(1);
-        x = at::batch_norm(x, l.weight, l.bias, l.runningMean, l.runningVar, training, momentum, l.eps, at::globalContext().userEnabledCuDNN());
+        x = at::batch_norm(x, l.weight, l.bias, l.runningMean, l.runningVar, training, momentum, l.eps,
+                           at::globalContext().userEnabledCuDNN());
         break;
       }
       case Layer::Kind::Flatten: x = x.flatten(l.startDim, l.endDim); break;

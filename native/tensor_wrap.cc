@@ -27,25 +27,24 @@ std::string dtypeName(c10::ScalarType t) {
 }
 
 void TensorWrap::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = DefineClass(
-      env, "NativeTensor",
-      {
-          InstanceMethod<&TensorWrap::Dispose>("dispose"),
-          InstanceMethod<&TensorWrap::IsDisposed>("isDisposed"),
-          InstanceMethod<&TensorWrap::Shape>("shape"),
-          InstanceMethod<&TensorWrap::Dtype>("dtype"),
-          InstanceMethod<&TensorWrap::Device>("device"),
-          InstanceMethod<&TensorWrap::RequiresGrad>("requiresGrad"),
-          InstanceMethod<&TensorWrap::SetRequiresGrad>("setRequiresGrad"),
-          InstanceMethod<&TensorWrap::Grad>("grad"),
-          InstanceMethod<&TensorWrap::SetGrad>("setGrad"),
-          InstanceMethod<&TensorWrap::Backward>("backward"),
-          InstanceMethod<&TensorWrap::Item>("item"),
-          InstanceMethod<&TensorWrap::ToTypedArray>("toTypedArray"),
-          InstanceMethod<&TensorWrap::IsLeaf>("isLeaf"),
-          InstanceMethod<&TensorWrap::SameAs>("sameAs"),
-          InstanceMethod<&TensorWrap::Nbytes>("nbytes"),
-      });
+  Napi::Function ctor = DefineClass(env, "NativeTensor",
+                                    {
+                                        InstanceMethod<&TensorWrap::Dispose>("dispose"),
+                                        InstanceMethod<&TensorWrap::IsDisposed>("isDisposed"),
+                                        InstanceMethod<&TensorWrap::Shape>("shape"),
+                                        InstanceMethod<&TensorWrap::Dtype>("dtype"),
+                                        InstanceMethod<&TensorWrap::Device>("device"),
+                                        InstanceMethod<&TensorWrap::RequiresGrad>("requiresGrad"),
+                                        InstanceMethod<&TensorWrap::SetRequiresGrad>("setRequiresGrad"),
+                                        InstanceMethod<&TensorWrap::Grad>("grad"),
+                                        InstanceMethod<&TensorWrap::SetGrad>("setGrad"),
+                                        InstanceMethod<&TensorWrap::Backward>("backward"),
+                                        InstanceMethod<&TensorWrap::Item>("item"),
+                                        InstanceMethod<&TensorWrap::ToTypedArray>("toTypedArray"),
+                                        InstanceMethod<&TensorWrap::IsLeaf>("isLeaf"),
+                                        InstanceMethod<&TensorWrap::SameAs>("sameAs"),
+                                        InstanceMethod<&TensorWrap::Nbytes>("nbytes"),
+                                    });
   addonData(env).tensorCtor = Napi::Persistent(ctor);
   exports.Set("NativeTensor", ctor);
 }
@@ -111,9 +110,7 @@ Napi::Value TensorWrap::Dtype(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), dtypeName(live(info.Env()).scalar_type()));
 }
 
-Napi::Value TensorWrap::Device(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), live(info.Env()).device().str());
-}
+Napi::Value TensorWrap::Device(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), live(info.Env()).device().str()); }
 
 Napi::Value TensorWrap::RequiresGrad(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), live(info.Env()).requires_grad());
@@ -149,7 +146,9 @@ Napi::Value TensorWrap::Backward(const Napi::CallbackInfo& info) {
   return guard(env, [&]() -> Napi::Value {
     const auto& t = live(env);
     if (!t.requires_grad())
-      throwError(env, "backward(): this tensor does not require grad and has no grad_fn (was it computed under noGrad, or from tensors without requiresGrad?)");
+      throwError(env,
+                 "backward(): this tensor does not require grad and has no grad_fn (was it computed under noGrad, or from tensors without "
+                 "requiresGrad?)");
     js::Args args(info, "backward");
     at::Tensor grad = args(0, "gradient").tensorOrNone();
     if (!grad.defined() && t.numel() != 1)
@@ -165,7 +164,8 @@ Napi::Value TensorWrap::Item(const Napi::CallbackInfo& info) {
   return guard(env, [&]() -> Napi::Value {
     const auto& t = live(env);
     if (t.numel() != 1)
-      throwError(env, "item(): a Tensor with " + std::to_string(t.numel()) + " elements (shape " + shapeStr(t.sizes()) + ") cannot be converted to a number");
+      throwError(env, "item(): a Tensor with " + std::to_string(t.numel()) + " elements (shape " + shapeStr(t.sizes()) +
+                          ") cannot be converted to a number");
     if (t.scalar_type() == at::kBool) return Napi::Boolean::New(env, t.item<bool>());
     return Napi::Number::New(env, t.item<double>());
   });
@@ -188,8 +188,10 @@ Napi::Value TensorWrap::ToTypedArray(const Napi::CallbackInfo& info) {
       case at::kInt: return copy(Napi::Int32Array::New(env, n));
       case at::kShort: return copy(Napi::Int16Array::New(env, n));
       case at::kChar: return copy(Napi::Int8Array::New(env, n));
-      case at::kByte: case at::kBool: return copy(Napi::Uint8Array::New(env, n));
-      case at::kHalf: case at::kBFloat16: {
+      case at::kByte:
+      case at::kBool: return copy(Napi::Uint8Array::New(env, n));
+      case at::kHalf:
+      case at::kBFloat16: {
         at::Tensor f = t.to(at::kFloat);
         auto out = Napi::Float32Array::New(env, n);
         std::memcpy(out.Data(), f.data_ptr(), n * sizeof(float));
@@ -234,15 +236,21 @@ Napi::Value FromTypedArray(const Napi::CallbackInfo& info) {
       case napi_int32_array: src = at::kInt; break;
       case napi_int16_array: src = at::kShort; break;
       case napi_int8_array: src = at::kChar; break;
-      case napi_uint8_array: case napi_uint8_clamped_array: src = at::kByte; break;
-      default: throwType(env, "tensor data: unsupported TypedArray type (use Float32Array, Float64Array, BigInt64Array, Int32Array, Int16Array, Int8Array or Uint8Array)");
+      case napi_uint8_array:
+      case napi_uint8_clamped_array: src = at::kByte; break;
+      default:
+        throwType(env,
+                  "tensor data: unsupported TypedArray type (use Float32Array, Float64Array, BigInt64Array, Int32Array, Int16Array, "
+                  "Int8Array or Uint8Array)");
     }
     if (int64_t(ta.ElementLength()) != numel)
-      throwError(env, "tensor data has " + std::to_string(ta.ElementLength()) + " elements but shape " + shapeStr(shape) + " needs " + std::to_string(numel));
+      throwError(env, "tensor data has " + std::to_string(ta.ElementLength()) + " elements but shape " + shapeStr(shape) + " needs " +
+                          std::to_string(numel));
     c10::ScalarType dst = args(2, "dtype").dtype();
     c10::Device dev = args(3, "device").device();
     at::Tensor t = at::empty(shape, at::TensorOptions().dtype(src));
-    if (numel > 0) std::memcpy(t.data_ptr(), static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), size_t(numel) * t.element_size());
+    if (numel > 0)
+      std::memcpy(t.data_ptr(), static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), size_t(numel) * t.element_size());
     if (src == at::kByte && dst == at::kBool) t = t.ne(0);
     if (t.scalar_type() != dst || dev != t.device()) t = t.to(dev, dst);
     return TensorWrap::New(env, std::move(t));

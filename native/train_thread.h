@@ -8,4 +8,4 @@
 namespace ltg {
 // Runs fn on the training thread and waits for it; exceptions are rethrown in the caller.
 void runOnTrainThread(const std::function<void()>& fn);
-}
+}  // namespace ltg
