@@ -1,6 +1,6 @@
 /** Builds facade modules from a ModuleSpec, and flattens a module tree for the native fused step. */
 import { type Device } from '../tensor/dtype';
-import { type NativeTensor } from '../native/addon';
+import { type NativeLayer, type NativeTensor } from '../native/addon';
 import { BatchNorm1d, Dropout, Flatten, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh, Unflatten } from './layers';
 import { Module } from './module';
 import { type ModuleSpec } from './spec';
@@ -22,24 +22,8 @@ export function fromSpec(spec: ModuleSpec, opts: { device?: Device } = {}): Modu
   }
 }
 
-/** One leaf layer for the native executor, holding the module's own tensors (no copies). */
-export interface NativeLayer {
-  kind: string;
-  name: string;
-  weight?: NativeTensor | null;
-  bias?: NativeTensor | null;
-  runningMean?: NativeTensor | null;
-  runningVar?: NativeTensor | null;
-  numBatchesTracked?: NativeTensor | null;
-  negativeSlope?: number;
-  p?: number;
-  eps?: number;
-  momentum?: number;
-  startDim?: number;
-  endDim?: number;
-  dim?: number;
-  sizes?: number[];
-}
+/** One leaf layer for the native executor (its type lives with the native surface it feeds). */
+export type { NativeLayer } from '../native/addon';
 
 /** The leaf layers of a Sequential tree in execution order. Other container modules are rejected. */
 export function toNativeLayers(m: Module, prefix = ''): NativeLayer[] {
@@ -47,13 +31,14 @@ export function toNativeLayers(m: Module, prefix = ''): NativeLayer[] {
     return [...m._modules].flatMap(([n, c]) => toNativeLayers(c, prefix ? `${prefix}.${n}` : n));
   }
   const nat = (t: unknown) => (t ? (t as { _native: NativeTensor })._native : null);
-  const base = { kind: m.constructor.name, name: prefix };
-  if (m instanceof Linear) return [{ ...base, weight: nat(m.weight), bias: nat(m.bias) }];
-  if (m instanceof LeakyReLU) return [{ ...base, negativeSlope: m.negativeSlope }];
-  if (m instanceof Dropout) return [{ ...base, p: m.p }];
+  const name = prefix;
+  if (m instanceof Linear) return [{ kind: 'Linear', name, weight: m.weight._native, bias: nat(m.bias) }];
+  if (m instanceof LeakyReLU) return [{ kind: 'LeakyReLU', name, negativeSlope: m.negativeSlope }];
+  if (m instanceof Dropout) return [{ kind: 'Dropout', name, p: m.p }];
   if (m instanceof BatchNorm1d) {
     return [{
-      ...base,
+      kind: 'BatchNorm1d',
+      name,
       weight: nat(m._parameters.get('weight')),
       bias: nat(m._parameters.get('bias')),
       runningMean: nat(m._buffers.get('running_mean')),
@@ -63,8 +48,10 @@ export function toNativeLayers(m: Module, prefix = ''): NativeLayer[] {
       momentum: m.momentum,
     }];
   }
-  if (m instanceof Flatten) return [{ ...base, startDim: m.startDim, endDim: m.endDim }];
-  if (m instanceof Unflatten) return [{ ...base, dim: m.dim, sizes: m.unflattenedSize }];
-  if (m instanceof ReLU || m instanceof Tanh || m instanceof Sigmoid) return [base];
+  if (m instanceof Flatten) return [{ kind: 'Flatten', name, startDim: m.startDim, endDim: m.endDim }];
+  if (m instanceof Unflatten) return [{ kind: 'Unflatten', name, dim: m.dim, sizes: m.unflattenedSize }];
+  if (m instanceof ReLU) return [{ kind: 'ReLU', name }];
+  if (m instanceof Tanh) return [{ kind: 'Tanh', name }];
+  if (m instanceof Sigmoid) return [{ kind: 'Sigmoid', name }];
   throw new TypeError(`the fused trainer cannot run module ${prefix || '(root)'} of type ${m.constructor.name}; it supports Sequential trees of Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d, Flatten, Unflatten`);
 }
