@@ -71,7 +71,19 @@ describe('libtorch-gan: help, version, presets, info', () => {
     expect(main.stdout).toMatch(/^Usage: libtorch-gan <command> \[options\]/);
     for (const c of ['train', 'sample', 'presets', 'info', 'report']) expect(main.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
     expect(train.code).toBe(0);
-    for (const flag of ['--preset NAME', '--config FILE', '--epochs N', '--batch-size N', '--device DEVICE', '--save-dir DIR', '--seed N', '--verbose N', '--threads N', '--resume RUN_DIR', '--limit N']) {
+    for (const flag of [
+      '--preset NAME',
+      '--config FILE',
+      '--epochs N',
+      '--batch-size N',
+      '--device DEVICE',
+      '--save-dir DIR',
+      '--seed N',
+      '--verbose N',
+      '--threads N',
+      '--resume RUN_DIR',
+      '--limit N',
+    ]) {
       expect(train.stdout).toContain(flag);
     }
     expect(helpSample.code).toBe(0);
@@ -126,10 +138,18 @@ describe('libtorch-gan: usage errors exit 2 and name the flag', () => {
     ['missing value', ['train', '--epochs'], /option --epochs needs a value/],
     ['verbose range', ['train', '--verbose', '5'], /--verbose: expected an integer from 0 to 3, got "5"/],
     ['device', ['train', '--device', 'gpu'], /--device: expected one of auto, cpu, cuda, got "gpu"/],
-    ['preset typo', ['train', '--preset', 'vanila'], /--preset: expected one of seed000, udacity, ganist, tensorboard, vanilla, got "vanila" \(did you mean vanilla\?\)/],
+    [
+      'preset typo',
+      ['train', '--preset', 'vanila'],
+      /--preset: expected one of seed000, udacity, ganist, tensorboard, vanilla, got "vanila" \(did you mean vanilla\?\)/,
+    ],
     ['positional', ['train', 'extra'], /unexpected argument "extra"/],
     ['config file missing', ['train', '--config', 'nope.json'], /nope\.json: config file not found/],
-    ['config file values', ['train', '--config', 'bad.json'], /bad\.json: config\.epochs: expected an integer >= 1, got "x"[\s\S]*bad\.json: config: unknown key "bogus"/],
+    [
+      'config file values',
+      ['train', '--config', 'bad.json'],
+      /bad\.json: config\.epochs: expected an integer >= 1, got "x"[\s\S]*bad\.json: config: unknown key "bogus"/,
+    ],
     ['unknown command', ['trian'], /unknown command "trian" \(did you mean train\?\)/],
     ['option before command', ['--epochs', '3'], /unknown option --epochs/],
     ['sample without run', ['sample', '--out', 'x.png'], /libtorch-gan sample: missing --checkpoint RUN_DIR/],
@@ -153,7 +173,23 @@ describe('libtorch-gan train, sample, report (256 images, CPU)', () => {
   let quiet: Run;
   const run1 = path.join(saveDir, 'run-1');
   beforeAll(async () => {
-    first = await cli(['train', '--epochs', '1', '--limit', '256', '--preset', 'vanilla', '--save-dir', saveDir, '--seed', '1', '--device', 'cpu', '--verbose', '3']);
+    first = await cli([
+      'train',
+      '--epochs',
+      '1',
+      '--limit',
+      '256',
+      '--preset',
+      'vanilla',
+      '--save-dir',
+      saveDir,
+      '--seed',
+      '1',
+      '--device',
+      'cpu',
+      '--verbose',
+      '3',
+    ]);
     fs.writeFileSync(path.join(root, 'udacity.json'), JSON.stringify({ preset: 'udacity', epochs: 5, sampleEvery: 0, verbose: 2 }));
     // flags override the file (epochs, verbose)
     quiet = await cli(['train', '--config', 'udacity.json', '--epochs', '1', '--limit', '256', '--save-dir', saveDir, '--seed', '1', '--verbose', '0']);
@@ -171,7 +207,21 @@ describe('libtorch-gan train, sample, report (256 images, CPU)', () => {
     expect(first.stdout).toContain(`tensorboard --logdir ${run1}`);
     expect(first.stderr).toMatch(/^epoch 1\/1 step 1\/3 \(33%\) \| D \d\.\d{4} G \d\.\d{4}/m); // plain progress lines (not a TTY)
     expect(first.stderr).toMatch(/^epoch 1\/1 done in [\d.]+s \| D \d\.\d{4} G \d\.\d{4}/m);
-    for (const f of ['config.json', 'trainer.json', 'generator.safetensors', 'discriminator.safetensors', 'optimizer_g.safetensors', 'optimizer_d.safetensors', 'rng.safetensors', 'real.png', 'samples/epoch-001.png', 'loss.png', 'loss.svg', 'losses.csv', 'report.html']) {
+    for (const f of [
+      'config.json',
+      'trainer.json',
+      'generator.safetensors',
+      'discriminator.safetensors',
+      'optimizer_g.safetensors',
+      'optimizer_d.safetensors',
+      'rng.safetensors',
+      'real.png',
+      'samples/epoch-001.png',
+      'loss.png',
+      'loss.svg',
+      'losses.csv',
+      'report.html',
+    ]) {
       expect({ f, exists: fs.existsSync(path.join(run1, f)) }).toEqual({ f, exists: true });
     }
     expect(fs.readdirSync(run1).some((f) => f.startsWith('events.out.tfevents.'))).toBe(true);

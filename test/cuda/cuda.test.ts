@@ -7,7 +7,7 @@ import { info } from '../../ts/native/info';
 import { fromSpec } from '../../ts/nn/from-spec';
 import { type Module } from '../../ts/nn/module';
 import { Adam } from '../../ts/optim/optimizer';
-import { Tensor } from '../../ts/tensor/tensor';
+import { type Tensor } from '../../ts/tensor/tensor';
 import * as torch from '../../ts/tensor/torch';
 import { GanStep, type GanStepOptions } from '../../ts/gan/gan-step';
 import { presets, type PresetName } from '../../ts/gan/presets';
@@ -102,7 +102,10 @@ describeCuda('CUDA (needs a GPU)', () => {
   });
 
   test('a NaN batch inside a graphed epoch: the error names the step, weights are those of the step before', async () => {
-    const data = torch.rand([64 * 12, 784]).mul(2).sub(1);
+    const data = torch
+      .rand([64 * 12, 784])
+      .mul(2)
+      .sub(1);
     data.narrow(0, 64 * 8, 64).fill_(NaN); // batch 9 of 12, after the graph was captured
     const a = model('udacity', 'cuda'); // logits + BCEWithLogits: NaN flows into the loss
     torch.manualSeed(3);

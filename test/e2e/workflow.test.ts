@@ -32,14 +32,26 @@ function cli(args: string[]): { code: number | null; stdout: string; stderr: str
 }
 
 function runDirs(saveDir: string): string[] {
-  return fs.existsSync(saveDir) ? fs.readdirSync(saveDir).filter((d) => /^run-\d+$/.test(d)).sort() : [];
+  return fs.existsSync(saveDir)
+    ? fs
+        .readdirSync(saveDir)
+        .filter((d) => /^run-\d+$/.test(d))
+        .sort()
+    : [];
 }
 
 function decodePng(file: string): PNG {
   return PNG.sync.read(fs.readFileSync(file));
 }
 
-const CHECKPOINT = ['generator.safetensors', 'discriminator.safetensors', 'optimizer_g.safetensors', 'optimizer_d.safetensors', 'rng.safetensors', 'trainer.json'];
+const CHECKPOINT = [
+  'generator.safetensors',
+  'discriminator.safetensors',
+  'optimizer_g.safetensors',
+  'optimizer_d.safetensors',
+  'rng.safetensors',
+  'trainer.json',
+];
 
 describe.each(PRESET_NAMES)('preset %s: one full MNIST epoch from the CLI, then a sample PNG', (preset) => {
   const saveDir = path.join(root, `runs-${preset}`);
@@ -140,7 +152,10 @@ print(json.dumps({'files': len(files), 'scalars': {t: [e.step for e in ea.Scalar
 
   test('PNG grids and the loss plot decode; the loss plot is not blank', () => {
     const run = path.join(straight, 'run-1');
-    const samples = fs.readdirSync(path.join(run, 'samples')).filter((f) => f.endsWith('.png')).sort();
+    const samples = fs
+      .readdirSync(path.join(run, 'samples'))
+      .filter((f) => f.endsWith('.png'))
+      .sort();
     expect(samples).toEqual(['epoch-001.png', 'epoch-002.png']);
     for (const f of [...samples.map((s) => path.join('samples', s)), 'real.png']) {
       const png = decodePng(path.join(run, f));
@@ -154,24 +169,36 @@ print(json.dumps({'files': len(files), 'scalars': {t: [e.step for e in ea.Scalar
     expect(fs.readFileSync(path.join(run, 'loss.svg'), 'utf8')).toContain('<svg');
   });
 
-  (fs.existsSync(chromium) ? test : test.skip)('report.html renders in headless Chromium with every image loaded', async () => {
-    const run = path.join(straight, 'run-1');
-    const r = cli(['report', run]);
-    expect(r.code).toBe(0);
-    const { chromium: pw } = await import('playwright-core');
-    const browser = await pw.launch({
-      executablePath: chromium,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    try {
-      const page = await browser.newPage();
-      await page.goto(`file://${path.join(run, 'report.html')}`);
-      await page.waitForLoadState('load');
-      const widths = await page.$$eval('img', (imgs) => imgs.map((i) => (i as unknown as { naturalWidth: number }).naturalWidth));
-      expect(widths.length).toBeGreaterThanOrEqual(4); // loss plot, real grid, two epoch grids
-      for (const w of widths) expect(w).toBeGreaterThan(0);
-    } finally {
-      await browser.close();
-    }
-  }, 120000);
+  (fs.existsSync(chromium) ? test : test.skip)(
+    'report.html renders in headless Chromium with every image loaded',
+    async () => {
+      const run = path.join(straight, 'run-1');
+      const r = cli(['report', run]);
+      expect(r.code).toBe(0);
+      const { chromium: pw } = await import('playwright-core');
+      const browser = await pw.launch({
+        executablePath: chromium,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+      });
+      try {
+        const page = await browser.newPage();
+        await page.goto(`file://${path.join(run, 'report.html')}`);
+        await page.waitForLoadState('load');
+        const widths = await page.$$eval('img', (imgs) => imgs.map((i) => (i as unknown as { naturalWidth: number }).naturalWidth));
+        expect(widths.length).toBeGreaterThanOrEqual(4); // loss plot, real grid, two epoch grids
+        for (const w of widths) expect(w).toBeGreaterThan(0);
+      } finally {
+        await browser.close();
+      }
+    },
+    120000,
+  );
 });

@@ -2,7 +2,7 @@ import { BCELoss } from '../../ts/nn/loss';
 import { fromSpec } from '../../ts/nn/from-spec';
 import { Adam, SGD } from '../../ts/optim/optimizer';
 import * as torch from '../../ts/tensor/torch';
-import { Tensor } from '../../ts/tensor/tensor';
+import { type Tensor } from '../../ts/tensor/tensor';
 import { GanStep, type EpochAbortError } from '../../ts/gan/gan-step';
 import { imperativeStep } from '../../ts/gan/imperative-step';
 import { presets } from '../../ts/gan/presets';
@@ -82,8 +82,7 @@ describe('GanStep', () => {
     const optD = new Adam(D.parameters());
     return { G, D, optG, optD, gan: new GanStep(G, D, optG, optD, p.step, { capturable }) };
   }
-  const weights = (m: { G: { parameters(): Tensor[] }; D: { parameters(): Tensor[] } }) =>
-    [...m.G.parameters(), ...m.D.parameters()].map((t) => t.clone());
+  const weights = (m: { G: { parameters(): Tensor[] }; D: { parameters(): Tensor[] } }) => [...m.G.parameters(), ...m.D.parameters()].map((t) => t.clone());
   const same = (a: Tensor[], b: Tensor[]) => a.every((t, i) => t.allclose(b[i], 0, 0));
 
   it('capturable: a NaN loss skips its update on the device; the error names the step; training goes on after', () => {
@@ -91,7 +90,9 @@ describe('GanStep', () => {
     expect(m.gan.capturable).toBe(true);
     m.gan.step(torch.rand([8, 784]));
     const before = weights(m);
-    expect(() => m.gan.step(torch.full([8, 784], NaN))).toThrow(/non-finite loss \(D -?nan, G [^)]*\) at step 2; its update was skipped, weights are those of the last good step/);
+    expect(() => m.gan.step(torch.full([8, 784], NaN))).toThrow(
+      /non-finite loss \(D -?nan, G [^)]*\) at step 2; its update was skipped, weights are those of the last good step/,
+    );
     expect(same(weights(m), before)).toBe(true);
     // The skipped step did not count: Adam's step count (kept on the device) is 1, then 2 after a good step.
     expect(m.optD.stateDict().state[0].step).toBe(1);
@@ -131,7 +132,11 @@ describe('GanStep', () => {
   it.each([
     ['Adam amsgrad', (ps: Tensor[]) => new Adam(ps, { lr: 1e-3, amsgrad: true }), (ps: Tensor[]) => new Adam(ps, { lr: 1e-3 })],
     ['Adam weight decay', (ps: Tensor[]) => new Adam(ps, { lr: 1e-3, weightDecay: 0.1 }), (ps: Tensor[]) => new Adam(ps, { lr: 1e-3 })],
-    ['SGD Nesterov momentum', (ps: Tensor[]) => new SGD(ps, { lr: 0.05, momentum: 0.9, nesterov: true }), (ps: Tensor[]) => new SGD(ps, { lr: 0.05, momentum: 0.9 })],
+    [
+      'SGD Nesterov momentum',
+      (ps: Tensor[]) => new SGD(ps, { lr: 0.05, momentum: 0.9, nesterov: true }),
+      (ps: Tensor[]) => new SGD(ps, { lr: 0.05, momentum: 0.9 }),
+    ],
     ['SGD weight decay', (ps: Tensor[]) => new SGD(ps, { lr: 0.05, weightDecay: 0.1 }), (ps: Tensor[]) => new SGD(ps, { lr: 0.05 })],
   ])('capturable updates equal the single-tensor ones: %s', (_, mk, without) => {
     const run = (capturable: boolean, make: (ps: Tensor[]) => Adam | SGD) => {
@@ -166,7 +171,7 @@ describe('GanStep', () => {
     expect(r.steps).toBe(30);
     expect(r.seconds).toBeGreaterThan(0.2);
     // The epoch took r.seconds; a blocked loop would show one gap of about that length.
-    expect(gaps.length).toBeGreaterThan(r.seconds * 1000 / 10 / 4);
+    expect(gaps.length).toBeGreaterThan((r.seconds * 1000) / 10 / 4);
     expect(Math.max(...gaps)).toBeLessThan(Math.max(250, (r.seconds * 1000) / 3));
   });
 
@@ -186,10 +191,15 @@ describe('GanStep', () => {
     const data = torch.randint(0, 256, [5000, 784], { dtype: 'uint8' });
     const ac = new AbortController();
     const seen: number[] = [];
-    const p = gan.trainEpoch(data, { batchSize: 50, progressEvery: 2, onProgress: (e) => {
-      seen.push(e.step);
-      if (e.step >= 4) ac.abort();
-    }, signal: ac.signal });
+    const p = gan.trainEpoch(data, {
+      batchSize: 50,
+      progressEvery: 2,
+      onProgress: (e) => {
+        seen.push(e.step);
+        if (e.step >= 4) ac.abort();
+      },
+      signal: ac.signal,
+    });
     await expect(p).rejects.toMatchObject({ name: 'AbortError', message: expect.stringMatching(/epoch cancelled at step \d+ of 100/) });
     expect(seen[0]).toBe(2);
     expect(seen[seen.length - 1]).toBeLessThan(100);

@@ -1,4 +1,4 @@
-import type { ModuleSpec } from '../../ts/nn/spec';
+import { type ModuleSpec } from '../../ts/nn/spec';
 import {
   countParameters,
   DEFAULT_PRESET,
@@ -91,33 +91,98 @@ describe('preset table', () => {
     expect(show(presets.seed000.generator)).toEqual(['L1024', 'ReLU', 'L1024', 'ReLU', 'L784', 'Tanh']);
     expect(show(presets.seed000.discriminator)).toEqual(['L256', 'LReLU(0.2)', 'L256', 'LReLU(0.2)', 'L1', 'Sigmoid']);
     expect(show(presets.udacity.generator)).toEqual([
-      'L32', 'LReLU(0.2)', 'Drop(0.3)', 'L64', 'LReLU(0.2)', 'Drop(0.3)', 'L128', 'LReLU(0.2)', 'Drop(0.3)', 'L784', 'Tanh',
+      'L32',
+      'LReLU(0.2)',
+      'Drop(0.3)',
+      'L64',
+      'LReLU(0.2)',
+      'Drop(0.3)',
+      'L128',
+      'LReLU(0.2)',
+      'Drop(0.3)',
+      'L784',
+      'Tanh',
     ]);
     expect(show(presets.udacity.discriminator)).toEqual([
-      'L128', 'LReLU(0.2)', 'Drop(0.3)', 'L64', 'LReLU(0.2)', 'Drop(0.3)', 'L32', 'LReLU(0.2)', 'Drop(0.3)', 'L1',
+      'L128',
+      'LReLU(0.2)',
+      'Drop(0.3)',
+      'L64',
+      'LReLU(0.2)',
+      'Drop(0.3)',
+      'L32',
+      'LReLU(0.2)',
+      'Drop(0.3)',
+      'L1',
     ]);
     expect(show(presets.ganist.generator)).toEqual([
-      'L128', 'BN128', 'ReLU', 'L256', 'BN256', 'ReLU', 'L512', 'BN512', 'ReLU', 'L1024', 'BN1024', 'ReLU', 'L784', 'Sigmoid',
+      'L128',
+      'BN128',
+      'ReLU',
+      'L256',
+      'BN256',
+      'ReLU',
+      'L512',
+      'BN512',
+      'ReLU',
+      'L1024',
+      'BN1024',
+      'ReLU',
+      'L784',
+      'Sigmoid',
     ]);
     expect(show(presets.ganist.discriminator)).toEqual(['L512', 'LReLU(0.2)', 'L256', 'LReLU(0.2)', 'L128', 'LReLU(0.2)', 'L1']);
     expect(show(presets.tensorboard.generator)).toEqual(['L256', 'ReLU', 'L512', 'ReLU', 'L1024', 'ReLU', 'L784', 'Tanh']);
     expect(show(presets.tensorboard.discriminator)).toEqual([
-      'L1024', 'ReLU', 'Drop(0.2)', 'L512', 'ReLU', 'Drop(0.2)', 'L256', 'LReLU(0.1)', 'Drop(0.2)', 'L1', 'Sigmoid',
+      'L1024',
+      'ReLU',
+      'Drop(0.2)',
+      'L512',
+      'ReLU',
+      'Drop(0.2)',
+      'L256',
+      'LReLU(0.1)',
+      'Drop(0.2)',
+      'L1',
+      'Sigmoid',
     ]);
     expect(show(presets.vanilla.generator)).toEqual(['L256', 'LReLU(0.2)', 'L512', 'LReLU(0.2)', 'L1024', 'LReLU(0.2)', 'L784', 'Tanh']);
     expect(show(presets.vanilla.discriminator)).toEqual([
-      'L1024', 'LReLU(0.2)', 'Drop(0.3)', 'L512', 'LReLU(0.2)', 'Drop(0.3)', 'L256', 'LReLU(0.2)', 'Drop(0.3)', 'L1', 'Sigmoid',
+      'L1024',
+      'LReLU(0.2)',
+      'Drop(0.3)',
+      'L512',
+      'LReLU(0.2)',
+      'Drop(0.3)',
+      'L256',
+      'LReLU(0.2)',
+      'Drop(0.3)',
+      'L1',
+      'Sigmoid',
     ]);
   });
 
   test('ganist nests its blocks like the PyTorch script (state-dict names)', () => {
     const names = countParameters(presets.ganist.generator).layers.flatMap((l) => l.tensors.map((t) => t.name));
     expect(names).toEqual([
-      '0.0.weight', '0.0.bias', '0.1.weight', '0.1.bias',
-      '1.0.weight', '1.0.bias', '1.1.weight', '1.1.bias',
-      '2.0.weight', '2.0.bias', '2.1.weight', '2.1.bias',
-      '3.0.weight', '3.0.bias', '3.1.weight', '3.1.bias',
-      '4.weight', '4.bias',
+      '0.0.weight',
+      '0.0.bias',
+      '0.1.weight',
+      '0.1.bias',
+      '1.0.weight',
+      '1.0.bias',
+      '1.1.weight',
+      '1.1.bias',
+      '2.0.weight',
+      '2.0.bias',
+      '2.1.weight',
+      '2.1.bias',
+      '3.0.weight',
+      '3.0.bias',
+      '3.1.weight',
+      '3.1.bias',
+      '4.weight',
+      '4.bias',
     ]);
     const d = countParameters(presets.ganist.discriminator).layers.flatMap((l) => l.tensors.map((t) => t.name));
     expect(d).toEqual(['0.0.weight', '0.0.bias', '1.0.weight', '1.0.bias', '2.0.weight', '2.0.bias', '3.weight', '3.bias']);
@@ -138,24 +203,54 @@ describe('preset table', () => {
   test('step variants', () => {
     const { seed000, udacity, ganist, tensorboard, vanilla } = presets;
     expect(seed000.step).toEqual({
-      loss: 'bce', realLabel: 1, fakeLabel: 0, dLossReduction: 'sum', detachFakeForD: true, gNoise: 'fresh',
-      separateDBackward: false, noise: { dist: 'uniform', dim: 128, low: -1, high: 1 },
+      loss: 'bce',
+      realLabel: 1,
+      fakeLabel: 0,
+      dLossReduction: 'sum',
+      detachFakeForD: true,
+      gNoise: 'fresh',
+      separateDBackward: false,
+      noise: { dist: 'uniform', dim: 128, low: -1, high: 1 },
     });
     expect(udacity.step).toEqual({
-      loss: 'bceWithLogits', realLabel: 0.9, fakeLabel: 0, dLossReduction: 'sum', detachFakeForD: true, gNoise: 'fresh',
-      separateDBackward: false, noise: { dist: 'uniform', dim: 100, low: -1, high: 1 },
+      loss: 'bceWithLogits',
+      realLabel: 0.9,
+      fakeLabel: 0,
+      dLossReduction: 'sum',
+      detachFakeForD: true,
+      gNoise: 'fresh',
+      separateDBackward: false,
+      noise: { dist: 'uniform', dim: 100, low: -1, high: 1 },
     });
     expect(ganist.step).toEqual({
-      loss: 'bceWithLogits', realLabel: 1, fakeLabel: 0, dLossReduction: 'mean', detachFakeForD: true, gNoise: 'fresh',
-      separateDBackward: false, noise: { dist: 'normal', dim: 10 },
+      loss: 'bceWithLogits',
+      realLabel: 1,
+      fakeLabel: 0,
+      dLossReduction: 'mean',
+      detachFakeForD: true,
+      gNoise: 'fresh',
+      separateDBackward: false,
+      noise: { dist: 'normal', dim: 10 },
     });
     expect(tensorboard.step).toEqual({
-      loss: 'bce', realLabel: 1, fakeLabel: 0, dLossReduction: 'mean', detachFakeForD: false, gNoise: 'reuse',
-      separateDBackward: false, noise: { dist: 'normal', dim: 100 },
+      loss: 'bce',
+      realLabel: 1,
+      fakeLabel: 0,
+      dLossReduction: 'mean',
+      detachFakeForD: false,
+      gNoise: 'reuse',
+      separateDBackward: false,
+      noise: { dist: 'normal', dim: 100 },
     });
     expect(vanilla.step).toEqual({
-      loss: 'bce', realLabel: 1, fakeLabel: 0, dLossReduction: 'sum', detachFakeForD: true, gNoise: 'fresh',
-      separateDBackward: true, noise: { dist: 'normal', dim: 100 },
+      loss: 'bce',
+      realLabel: 1,
+      fakeLabel: 0,
+      dLossReduction: 'sum',
+      detachFakeForD: true,
+      gNoise: 'fresh',
+      separateDBackward: true,
+      noise: { dist: 'normal', dim: 100 },
     });
     // only udacity smooths, only tensorboard keeps the graph, only vanilla backprops separately
     expect(all.filter(([, p]) => p.step.realLabel !== 1).map(([n]) => n)).toEqual(['udacity']);
@@ -175,9 +270,7 @@ describe('preset table', () => {
   });
 
   test('getPreset rejects unknown names listing the valid ones', () => {
-    expect(() => getPreset('nope')).toThrow(
-      new Error('unknown preset "nope"; valid presets: seed000, udacity, ganist, tensorboard, vanilla'),
-    );
+    expect(() => getPreset('nope')).toThrow(new Error('unknown preset "nope"; valid presets: seed000, udacity, ganist, tensorboard, vanilla'));
     expect(() => getPreset('tensorbord')).toThrow(
       'unknown preset "tensorbord" (did you mean "tensorboard"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla',
     );

@@ -9,8 +9,7 @@ import { tmpDir } from './tmp';
 /** 64 MNIST-size images in [-1,1]; image k has value v(k, y, x) (distinct per image and pixel). */
 function mnistLike(n = 64, h = 28, w = 28): Float32Array {
   const data = new Float32Array(n * h * w);
-  for (let k = 0; k < n; k++)
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data[(k * h + y) * w + x] = v(k, y, x);
+  for (let k = 0; k < n; k++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data[(k * h + y) * w + x] = v(k, y, x);
   return data;
 }
 function v(k: number, y: number, x: number): number {
@@ -31,14 +30,29 @@ describe('makeGrid / saveImageGrid', () => {
     expect(pngInfo(fs.readFileSync(file))).toEqual({ width: 242, height: 242, channels: 1 });
     const at = (x: number, y: number) => png.data[(y * 242 + x) * 4];
     // padding: border, between cells, bottom-right corner (padValue 0.5 -> floor(127.5 + 0.5) = 128)
-    for (const [x, y] of [[0, 0], [1, 1], [241, 241], [30, 100], [31, 100], [100, 30], [100, 61], [240, 5]]) {
+    for (const [x, y] of [
+      [0, 0],
+      [1, 1],
+      [241, 241],
+      [30, 100],
+      [31, 100],
+      [100, 30],
+      [100, 61],
+      [240, 5],
+    ]) {
       expect(at(x, y)).toBe(128);
     }
     // image k at column k % 8, row floor(k / 8), top-left corner at (2 + 30 * col, 2 + 30 * row)
     for (const k of [0, 1, 9, 27, 63]) {
       const x0 = 2 + 30 * (k % 8);
       const y0 = 2 + 30 * Math.floor(k / 8);
-      for (const [y, x] of [[0, 0], [0, 27], [27, 0], [13, 17], [27, 27]]) {
+      for (const [y, x] of [
+        [0, 0],
+        [0, 27],
+        [27, 0],
+        [13, 17],
+        [27, 27],
+      ]) {
         expect(at(x0 + x, y0 + y)).toBe(toByte(Math.fround(v(k, y, x))));
       }
     }

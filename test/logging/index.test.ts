@@ -4,7 +4,18 @@ import * as logging from '../../ts/logging';
 
 describe('ts/logging public API', () => {
   it('re-exports the writers and helpers', () => {
-    const fns = ['SummaryWriter', 'makeGrid', 'saveImageGrid', 'encodePng', 'pngInfo', 'writeLossPlot', 'renderLossPlot', 'lossPlotSpec', 'epochMeans', 'writeReport'];
+    const fns = [
+      'SummaryWriter',
+      'makeGrid',
+      'saveImageGrid',
+      'encodePng',
+      'pngInfo',
+      'writeLossPlot',
+      'renderLossPlot',
+      'lossPlotSpec',
+      'epochMeans',
+      'writeReport',
+    ];
     for (const name of fns) expect(typeof (logging as Record<string, unknown>)[name]).toBe('function');
     expect(logging.LOSS_SERIES).toEqual(['D loss', 'G loss', 'D loss (epoch mean)', 'G loss (epoch mean)']);
   });

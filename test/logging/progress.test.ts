@@ -101,9 +101,9 @@ describe('TrainingProgress on a TTY stream', () => {
     p.step({ epoch: 1, epochs: 3, step: 5, stepsPerEpoch: 10, dLoss: 0.5, gLoss: 1.5, imagesPerSec: 512.3 });
     p.close(); // final render of the bar, then cleared (clearOnComplete)
     const shown = stripAnsi(out.text);
-    expect(shown).toContain('Epoch 1/3 ' + '\u2588'.repeat(2) + '\u2591'.repeat(18) + ' 1/10 | ETA --:-- | D 0.6931 G 0.7000 | 500 img/s');
+    expect(shown).toContain(`Epoch 1/3 ${'\u2588'.repeat(2)}${'\u2591'.repeat(18)} 1/10 | ETA --:-- | D 0.6931 G 0.7000 | 500 img/s`);
     // 4 steps in 4 s -> 25 steps left -> 25 s
-    expect(shown).toContain('Epoch 1/3 ' + '\u2588'.repeat(10) + '\u2591'.repeat(10) + ' 5/10 | ETA 0:25 | D 0.5000 G 1.5000 | 512 img/s');
+    expect(shown).toContain(`Epoch 1/3 ${'\u2588'.repeat(10)}${'\u2591'.repeat(10)} 5/10 | ETA 0:25 | D 0.5000 G 1.5000 | 512 img/s`);
     expect(out.text).toContain('\x1b['); // cursor control: a live bar, not plain lines
     expect(shown).not.toContain('\n'); // nothing but the bar so far
 
@@ -126,7 +126,10 @@ describe('TrainingProgress on a TTY stream', () => {
     p.close();
     // each frame starts by moving the cursor to column 1
     // eslint-disable-next-line no-control-regex
-    const frames = out.text.split(/\x1b\[1G/).map(stripAnsi).filter(Boolean);
+    const frames = out.text
+      .split(/\x1b\[1G/)
+      .map(stripAnsi)
+      .filter(Boolean);
     expect(frames.length).toBeGreaterThan(0);
     for (const f of frames) expect(f.length).toBeLessThanOrEqual(39);
   });

@@ -11,7 +11,6 @@ import { encodePng } from '../../ts/logging/png';
 const py = findPython(['tensorboard']);
 const itPy = py ? it : it.skip;
 
-
 // Reads every event file in a folder with TensorBoard's own reader (CRCs checked) and its
 // EventAccumulator, and prints what it found as JSON.
 const READER = `

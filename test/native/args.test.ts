@@ -31,7 +31,13 @@ function models() {
 /** NativeGanStep's options for two small models, with `change` applied (on a copy). */
 function ganOptions(change: (o: NativeGanStepOptions) => void = () => {}): NativeGanStepOptions {
   const { G, D, optG, optD } = models();
-  const o: NativeGanStepOptions = { g: toNativeLayers(G) as NativeLayer[], d: toNativeLayers(D) as NativeLayer[], optG: optG._native, optD: optD._native, spec: structuredClone(spec) };
+  const o: NativeGanStepOptions = {
+    g: toNativeLayers(G) as NativeLayer[],
+    d: toNativeLayers(D) as NativeLayer[],
+    optG: optG._native,
+    optD: optD._native,
+    spec: structuredClone(spec),
+  };
   change(o);
   return o;
 }
@@ -74,7 +80,9 @@ describe('native argument readers', () => {
     expect(() => newGan(ganOptions((o) => put(o.g[1], 'kind', 'GELU')))).toThrow(
       "GanStep: generator.1.kind: expected one of 'Linear', 'ReLU', 'LeakyReLU', 'Tanh', 'Sigmoid', 'Dropout', 'BatchNorm1d', 'Flatten', 'Unflatten', got 'GELU'",
     );
-    expect(() => newGan(ganOptions((o) => put(o.d[1], 'negativeSlope', null)))).toThrow('GanStep: discriminator.1.negativeSlope: expected a finite number, got null');
+    expect(() => newGan(ganOptions((o) => put(o.d[1], 'negativeSlope', null)))).toThrow(
+      'GanStep: discriminator.1.negativeSlope: expected a finite number, got null',
+    );
     expect(() => newGan(ganOptions((o) => put(o.g[0], 'weight', 3)))).toThrow('GanStep: generator.0.weight: expected a Tensor, got 3');
     expect(() => newGan(ganOptions((o) => put(o, 'optD', {})))).toThrow('GanStep: optD: expected an optimizer (optim.Adam or optim.SGD), got an object');
   });
@@ -112,9 +120,9 @@ describe('native argument readers', () => {
     expect(() => adam._native.setState(2, null)).toThrow('Adam.setState(index) must be an integer in [0, 1], got 2');
     expect(() => adam._native.setState(0, { step: 1, expAvg: t } as never)).toThrow('Adam.setState: expAvgSq: expected a Tensor, got undefined');
     expect(() => adam._native.setState(0, { step: 1.5, expAvg: t, expAvgSq: t })).toThrow('Adam.setState: step: expected an integer, got 1.5');
-    expect(() => adam._native.setState(1, { step: 1, expAvg: t, expAvgSq: t })).toThrow('Adam.setState: expAvg has shape [2, 3], expected the parameter\'s [2]');
+    expect(() => adam._native.setState(1, { step: 1, expAvg: t, expAvgSq: t })).toThrow("Adam.setState: expAvg has shape [2, 3], expected the parameter's [2]");
     expect(() => sgd._native.setState(0, { momentumBuffer: 'buf' as never })).toThrow("SGD.setState: momentumBuffer: expected a Tensor, got 'buf'");
-    adam._native.setState(0, { step: 3, expAvg: t, expAvgSq: t });  // a valid state still loads
+    adam._native.setState(0, { step: 3, expAvg: t, expAvgSq: t }); // a valid state still loads
     expect(adam._native.getState()[0]?.step).toBe(3);
   });
 
@@ -123,7 +131,9 @@ describe('native argument readers', () => {
     expect(() => addon.fromTypedArray(new Float32Array(1), [1], 'float99' as never, 'cpu')).toThrow(
       "tensor(dtype): expected one of 'float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool', got 'float99'",
     );
-    expect(() => addon.fromTypedArray(new Float32Array(1), [1], 'float32', 'meta' as never)).toThrow("tensor(device): expected 'cpu', 'cuda' or 'cuda:N', got 'meta'");
+    expect(() => addon.fromTypedArray(new Float32Array(1), [1], 'float32', 'meta' as never)).toThrow(
+      "tensor(device): expected 'cpu', 'cuda' or 'cuda:N', got 'meta'",
+    );
     expect(() => addon.fromTypedArray(new Float32Array(2), [2, -1], 'float32', 'cpu')).toThrow('tensor(shape)[1] must be an integer >= 0, got -1');
     expect(() => addon.getRngState('gpu' as never)).toThrow("getRngState(device): expected 'cpu', 'cuda' or 'cuda:N', got 'gpu'");
     expect(() => addon.manualSeed('7' as never)).toThrow("manualSeed(seed): expected an integer, got '7'");
@@ -132,7 +142,9 @@ describe('native argument readers', () => {
     expect(() => callOp('aten::empty', 'memory_format', [[2]], { memory_format: 'channels_first' })).toThrow(
       "aten::empty(memory_format): expected one of 'contiguous', 'preserve', 'channels_last', 'channels_last_3d', got 'channels_first'",
     );
-    expect(() => callOp('aten::sum', 'dim_IntList', [torch.ones([2]), [0]], { dtype: 'float' })).toThrow(/aten::sum\(dtype\): expected one of 'float32', .*got 'float'/);
+    expect(() => callOp('aten::sum', 'dim_IntList', [torch.ones([2]), [0]], { dtype: 'float' })).toThrow(
+      /aten::sum\(dtype\): expected one of 'float32', .*got 'float'/,
+    );
     expect((callOp('aten::sum', 'dim_IntList', [torch.ones([2]), [0]], { dtype: 'float64' }) as Tensor).dtype).toBe('float64');
   });
 });

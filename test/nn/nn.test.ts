@@ -14,7 +14,11 @@ describe('nn', () => {
   const G = () => new Sequential(new Linear(100, 256), new LeakyReLU(0.2), new Sequential(new Linear(256, 784), new Tanh()));
 
   it('names parameters as PyTorch state_dict keys, nested Sequential included', () => {
-    expect(G().namedParameters().map(([n, p]) => `${n}:${p.shape}`)).toEqual(['0.weight:256,100', '0.bias:256', '2.0.weight:784,256', '2.0.bias:784']);
+    expect(
+      G()
+        .namedParameters()
+        .map(([n, p]) => `${n}:${p.shape}`),
+    ).toEqual(['0.weight:256,100', '0.bias:256', '2.0.weight:784,256', '2.0.bias:784']);
     const bn = new Sequential(new Linear(4, 3), new BatchNorm1d(3));
     expect(Object.keys(bn.stateDict())).toEqual(['0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean', '1.running_var', '1.num_batches_tracked']);
   });
@@ -46,17 +50,31 @@ describe('nn', () => {
     d.eval();
     expect(d.forward(x).eq(0).sum().item()).toBe(0);
     const bn = new BatchNorm1d(2);
-    bn.forward(torch.tensor([[1, 2], [3, 6]]));
+    bn.forward(
+      torch.tensor([
+        [1, 2],
+        [3, 6],
+      ]),
+    );
     expect((bn.stateDict().running_mean.tolist() as number[]).map((v) => Number(v.toFixed(4)))).toEqual([0.2, 0.4]);
     expect(bn.stateDict().num_batches_tracked.item()).toBe(1);
     bn.eval();
-    bn.forward(torch.tensor([[1, 2], [3, 6]]));
+    bn.forward(
+      torch.tensor([
+        [1, 2],
+        [3, 6],
+      ]),
+    );
     expect(bn.stateDict().num_batches_tracked.item()).toBe(1);
   });
 
   it('shape errors name the shapes', () => {
-    expect(() => new Linear(784, 1).forward(torch.ones([64, 100]))).toThrow('Linear(784, 1): expected an input whose last dimension is 784, got shape [64, 100]');
-    expect(() => new BCEWithLogitsLoss().forward(torch.ones([64, 1]), torch.ones([64]))).toThrow(/target size \(\[64\]\) that is different to the input size \(\[64, 1\]\)/);
+    expect(() => new Linear(784, 1).forward(torch.ones([64, 100]))).toThrow(
+      'Linear(784, 1): expected an input whose last dimension is 784, got shape [64, 100]',
+    );
+    expect(() => new BCEWithLogitsLoss().forward(torch.ones([64, 1]), torch.ones([64]))).toThrow(
+      /target size \(\[64\]\) that is different to the input size \(\[64, 1\]\)/,
+    );
     expect(() => new Linear(0, 3)).toThrow(/inFeatures: expected a positive integer, got 0/);
     expect(() => new Dropout(1.5)).toThrow(/between 0 and 1, but got 1.5/);
     expect(() => new Sequential({} as never)).toThrow(/argument 0 is not a Module/);
@@ -100,7 +118,9 @@ describe('optim', () => {
     stepOn(a, optA);
     const b = new Linear(5, 3);
     b.loadStateDict(a.stateDict());
-    expect(() => new Adam(b.parameters(), { lr: 0.5 }).loadStateDict(optA.stateDict())).toThrow(/betas: the state has \[0.5,0.999\], this optimizer \[0.9,0.999\]/);
+    expect(() => new Adam(b.parameters(), { lr: 0.5 }).loadStateDict(optA.stateDict())).toThrow(
+      /betas: the state has \[0.5,0.999\], this optimizer \[0.9,0.999\]/,
+    );
     const optB = new Adam(b.parameters(), { lr: 0.5, betas: [0.5, 0.999] });
     optB.loadStateDict(optA.stateDict());
     expect(optB.paramGroups[0].lr).toBe(0.01);
@@ -122,7 +142,10 @@ describe('optim', () => {
       const optB = new Adam(b.parameters(), { lr: 1e-3, fused: true, ...extra });
       for (let i = 0; i < 10; i++) {
         const x = torch.randn([16, 300]);
-        for (const [m, o] of [[a, optA], [b, optB]] as const) {
+        for (const [m, o] of [
+          [a, optA],
+          [b, optB],
+        ] as const) {
           o.zeroGrad();
           m.forward(x).pow(2).mean().backward();
           o.step();
@@ -151,8 +174,24 @@ describe('memory', () => {
     const gc = vm.runInNewContext('gc') as () => void;
     torch.manualSeed(0);
     const spec = { ...presets.vanilla.step, noise: { dist: 'normal' as const, dim: 16 } };
-    const G = fromSpec({ type: 'Sequential', children: [{ type: 'Linear', inFeatures: 16, outFeatures: 32 }, { type: 'LeakyReLU', negativeSlope: 0.2 }, { type: 'Linear', inFeatures: 32, outFeatures: 64 }, { type: 'Tanh' }] });
-    const D = fromSpec({ type: 'Sequential', children: [{ type: 'Linear', inFeatures: 64, outFeatures: 32 }, { type: 'LeakyReLU', negativeSlope: 0.2 }, { type: 'Linear', inFeatures: 32, outFeatures: 1 }, { type: 'Sigmoid' }] });
+    const G = fromSpec({
+      type: 'Sequential',
+      children: [
+        { type: 'Linear', inFeatures: 16, outFeatures: 32 },
+        { type: 'LeakyReLU', negativeSlope: 0.2 },
+        { type: 'Linear', inFeatures: 32, outFeatures: 64 },
+        { type: 'Tanh' },
+      ],
+    });
+    const D = fromSpec({
+      type: 'Sequential',
+      children: [
+        { type: 'Linear', inFeatures: 64, outFeatures: 32 },
+        { type: 'LeakyReLU', negativeSlope: 0.2 },
+        { type: 'Linear', inFeatures: 32, outFeatures: 1 },
+        { type: 'Sigmoid' },
+      ],
+    });
     const optG = new Adam(G.parameters(), { lr: 2e-4 });
     const optD = new Adam(D.parameters(), { lr: 2e-4 });
     const real = torch.rand([8, 64]).mul(2).sub(1);

@@ -15,7 +15,7 @@ import { fromSpec } from '../../ts/nn/from-spec';
 import { type Module } from '../../ts/nn/module';
 import { Adam, type Optimizer, SGD } from '../../ts/optim/optimizer';
 import * as safetensors from '../../ts/tensor/safetensors';
-import { Tensor } from '../../ts/tensor/tensor';
+import { type Tensor } from '../../ts/tensor/tensor';
 import * as torch from '../../ts/tensor/torch';
 import { GanStep, type StepResult } from '../../ts/gan/gan-step';
 import { imperativeStep } from '../../ts/gan/imperative-step';
@@ -74,8 +74,21 @@ function build(p: Preset, fused = false): { G: Module; D: Module; optG: Optimize
   const D = fromSpec(p.discriminator);
   const mk = (m: Module) =>
     p.optimizer.type === 'adam'
-      ? new Adam(m.parameters(), { lr: p.optimizer.lr, betas: p.optimizer.betas, eps: p.optimizer.eps, weightDecay: p.optimizer.weightDecay, amsgrad: p.optimizer.amsgrad, fused })
-      : new SGD(m.parameters(), { lr: p.optimizer.lr, momentum: p.optimizer.momentum, dampening: p.optimizer.dampening, weightDecay: p.optimizer.weightDecay, nesterov: p.optimizer.nesterov });
+      ? new Adam(m.parameters(), {
+          lr: p.optimizer.lr,
+          betas: p.optimizer.betas,
+          eps: p.optimizer.eps,
+          weightDecay: p.optimizer.weightDecay,
+          amsgrad: p.optimizer.amsgrad,
+          fused,
+        })
+      : new SGD(m.parameters(), {
+          lr: p.optimizer.lr,
+          momentum: p.optimizer.momentum,
+          dampening: p.optimizer.dampening,
+          weightDecay: p.optimizer.weightDecay,
+          nesterov: p.optimizer.nesterov,
+        });
   return { G, D, optG: mk(G), optD: mk(D) };
 }
 
@@ -128,7 +141,9 @@ function expectWeights(name: string, ours: Record<string, Tensor>, fx: Fixture, 
       const b = Array.from(full[key].toTypedArray() as ArrayLike<number | bigint>, Number);
       for (let i = 0; i < a.length; i++) maxErr = Math.max(maxErr, Math.abs(a[i] - b[i]));
     } else {
-      fx.sampleIndices[key].forEach((idx, j) => (maxErr = Math.max(maxErr, Math.abs(a[idx] - want[key].samples[j]))));
+      fx.sampleIndices[key].forEach((idx, j) => {
+        maxErr = Math.max(maxErr, Math.abs(a[idx] - want[key].samples[j]));
+      });
       const sum = a.reduce((s, v) => s + v, 0);
       maxErr = Math.max(maxErr, Math.abs(sum - want[key].sum) / Math.max(1, a.length));
     }
@@ -147,9 +162,9 @@ describe.each(NAMES)('parity with PyTorch: %s', (name) => {
     const { G, D } = build(p);
     expectWeights(name, state(G, D), fx, 'init', 1e-7);
     const { zD, zG } = drawNoise(p);
-    zD.forEach((z, i) => expect(z.sum().item()).toBeCloseTo(fx.noise.zD.sums[i], 2));
-    if (fx.noise.zG) zG.forEach((z, i) => expect(z!.sum().item()).toBeCloseTo(fx.noise.zG!.sums[i], 2));
-    batches(p).forEach((b, i) => expect(b.double().sum().item()).toBeCloseTo(fx.data.batchSums[i], 1));
+    for (const [i, z] of zD.entries()) expect(z.sum().item()).toBeCloseTo(fx.noise.zD.sums[i], 2);
+    if (fx.noise.zG) for (const [i, z] of zG.entries()) expect(z!.sum().item()).toBeCloseTo(fx.noise.zG!.sums[i], 2);
+    for (const [i, b] of batches(p).entries()) expect(b.double().sum().item()).toBeCloseTo(fx.data.batchSums[i], 1);
   });
 
   test('facade imperative loop reproduces PyTorch’s losses and weights', () => {

@@ -26,7 +26,11 @@ const newDir = () => path.join(root, `d${++dirCount}`);
 
 const SPEC: ModuleSpec = {
   type: 'Sequential',
-  children: [{ type: 'Linear', inFeatures: 4, outFeatures: 3 }, { type: 'BatchNorm1d', numFeatures: 3 }, { type: 'Linear', inFeatures: 3, outFeatures: 2 }],
+  children: [
+    { type: 'Linear', inFeatures: 4, outFeatures: 3 },
+    { type: 'BatchNorm1d', numFeatures: 3 },
+    { type: 'Linear', inFeatures: 3, outFeatures: 2 },
+  ],
 };
 
 /** A tiny model pair with optimizers that have taken `steps` steps. */
@@ -34,17 +38,24 @@ function setup(seed: number, steps = 2, kind: 'adam' | 'sgd' = 'adam') {
   torch.manualSeed(seed);
   const g = fromSpec(SPEC);
   const d = fromSpec(SPEC);
-  const mk = (m: Module): Optimizer => (kind === 'adam' ? new Adam(m.parameters(), { lr: 0.01, betas: [0.5, 0.999] }) : new SGD(m.parameters(), { lr: 0.1, momentum: 0.9 }));
+  const mk = (m: Module): Optimizer =>
+    kind === 'adam' ? new Adam(m.parameters(), { lr: 0.01, betas: [0.5, 0.999] }) : new SGD(m.parameters(), { lr: 0.1, momentum: 0.9 });
   const optG = mk(g);
   const optD = mk(d);
-  for (let i = 0; i < steps; i++) trainStep(g, optG), trainStep(d, optD);
+  for (let i = 0; i < steps; i++) {
+    trainStep(g, optG);
+    trainStep(d, optD);
+  }
   return { g, d, optG, optD };
 }
 
 function trainStep(m: Module, opt: Optimizer): void {
   torch.scope(() => {
     opt.zeroGrad();
-    const loss = m.forward(torch.randn([5, 4])).pow(2).mean();
+    const loss = m
+      .forward(torch.randn([5, 4]))
+      .pow(2)
+      .mean();
     loss.backward();
     opt.step();
   });

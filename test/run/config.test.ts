@@ -1,15 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  CONFIG_DEFAULTS,
-  ConfigError,
-  loadConfigFile,
-  parseConfig,
-  resolveConfig,
-  VERBOSE_LEVELS,
-  type RunConfig,
-} from '../../ts/run/config';
+import { CONFIG_DEFAULTS, ConfigError, loadConfigFile, parseConfig, resolveConfig, VERBOSE_LEVELS, type RunConfig } from '../../ts/run/config';
 import { countParameters, presets } from '../../ts/gan/presets';
 
 /** The ConfigError thrown by fn (fails the test if none or another kind is thrown). */
@@ -49,16 +41,12 @@ describe('parseConfig', () => {
 
   test('unknown keys, with a suggestion when one is close', () => {
     expect(messages(() => parseConfig({ epoch: 5 }))).toEqual(['config: unknown key "epoch" (did you mean "epochs"?)']);
-    expect(messages(() => parseConfig({ batch_size: 5 }))).toEqual([
-      'config: unknown key "batch_size" (did you mean "batchSize"?)',
-    ]);
+    expect(messages(() => parseConfig({ batch_size: 5 }))).toEqual(['config: unknown key "batch_size" (did you mean "batchSize"?)']);
     expect(messages(() => parseConfig({ foo: 1 }))).toEqual([
       'config: unknown key "foo"; valid keys: preset, epochs, batchSize, lr, betas, zDim, device, seed, saveDir, ' +
         'saveEvery, sampleEvery, verbose, threads, flushDenormal, cudaGraphs, resume, data',
     ]);
-    expect(messages(() => parseConfig({ data: { dataset: 'mnist', rot: 'x' } }))).toEqual([
-      'config.data: unknown key "rot" (did you mean "root"?)',
-    ]);
+    expect(messages(() => parseConfig({ data: { dataset: 'mnist', rot: 'x' } }))).toEqual(['config.data: unknown key "rot" (did you mean "root"?)']);
     const e = configError(() => parseConfig({ epoch: 5 }));
     expect(e.issues[0].path).toEqual(['epoch']);
   });
@@ -66,16 +54,10 @@ describe('parseConfig', () => {
   test('wrong types', () => {
     expect(messages(() => parseConfig({ batchSize: '64' }))).toEqual(['config.batchSize: expected an integer >= 1, got "64"']);
     expect(messages(() => parseConfig({ lr: '1e-3' }))).toEqual(['config.lr: expected a number > 0, got "1e-3"']);
-    expect(messages(() => parseConfig({ betas: 0.5 }))).toEqual([
-      'config.betas: expected an array of two numbers [beta1, beta2], each in [0, 1), got 0.5',
-    ]);
+    expect(messages(() => parseConfig({ betas: 0.5 }))).toEqual(['config.betas: expected an array of two numbers [beta1, beta2], each in [0, 1), got 0.5']);
     expect(messages(() => parseConfig({ device: 'gpu' }))).toEqual(['config.device: expected "auto", "cpu" or "cuda", got "gpu"']);
-    expect(messages(() => parseConfig({ data: 'mnist' }))).toEqual([
-      'config.data: expected an object { dataset, root?, download? }, got "mnist"',
-    ]);
-    expect(messages(() => parseConfig({ data: { dataset: 'mnist', download: 'yes' } }))).toEqual([
-      'config.data.download: expected a boolean, got "yes"',
-    ]);
+    expect(messages(() => parseConfig({ data: 'mnist' }))).toEqual(['config.data: expected an object { dataset, root?, download? }, got "mnist"']);
+    expect(messages(() => parseConfig({ data: { dataset: 'mnist', download: 'yes' } }))).toEqual(['config.data.download: expected a boolean, got "yes"']);
     expect(messages(() => parseConfig({ saveDir: null }))).toEqual(['config.saveDir: expected a non-empty string, got null']);
     expect(messages(() => parseConfig([]))).toEqual(['config: expected a JSON object, got []']);
     expect(messages(() => parseConfig('vanilla'))).toEqual(['config: expected a JSON object, got "vanilla"']);
@@ -88,17 +70,13 @@ describe('parseConfig', () => {
     expect(messages(() => parseConfig({ lr: 0 }))).toEqual(['config.lr: expected a number > 0, got 0']);
     expect(messages(() => parseConfig({ lr: Infinity }))).toEqual(['config.lr: expected a number > 0, got Infinity']);
     expect(messages(() => parseConfig({ betas: [0.5, 1] }))).toEqual(['config.betas[1]: expected a number in [0, 1), got 1']);
-    expect(messages(() => parseConfig({ betas: [0.5] }))).toEqual([
-      'config.betas: expected an array of two numbers [beta1, beta2], each in [0, 1), got [0.5]',
-    ]);
+    expect(messages(() => parseConfig({ betas: [0.5] }))).toEqual(['config.betas: expected an array of two numbers [beta1, beta2], each in [0, 1), got [0.5]']);
     expect(messages(() => parseConfig({ verbose: 4 }))).toEqual(['config.verbose: expected an integer from 0 to 3, got 4']);
     expect(messages(() => parseConfig({ seed: -1 }))).toEqual(['config.seed: expected an integer >= 0, got -1']);
     expect(messages(() => parseConfig({ threads: 0 }))).toEqual(['config.threads: expected an integer >= 1, got 0']);
     expect(messages(() => parseConfig({ saveEvery: -2 }))).toEqual(['config.saveEvery: expected an integer >= 0, got -2']);
     expect(messages(() => parseConfig({ resume: '' }))).toEqual(['config.resume: expected a non-empty string, got ""']);
-    expect(messages(() => parseConfig({ data: {} }))).toEqual([
-      'config.data: missing required key "dataset" (expected "mnist" or "fashion-mnist")',
-    ]);
+    expect(messages(() => parseConfig({ data: {} }))).toEqual(['config.data: missing required key "dataset" (expected "mnist" or "fashion-mnist")']);
   });
 
   test('unknown preset', () => {
@@ -108,9 +86,7 @@ describe('parseConfig', () => {
     expect(messages(() => parseConfig({ preset: 'dcgan' }))).toEqual([
       'config.preset: unknown preset "dcgan"; valid presets: seed000, udacity, ganist, tensorboard, vanilla',
     ]);
-    expect(messages(() => parseConfig({ preset: 4 }))).toEqual([
-      'config.preset: expected one of seed000, udacity, ganist, tensorboard, vanilla, got 4',
-    ]);
+    expect(messages(() => parseConfig({ preset: 4 }))).toEqual(['config.preset: expected one of seed000, udacity, ganist, tensorboard, vanilla, got 4']);
   });
 
   test('reports every issue, one per line, prefixed with the source', () => {
@@ -213,8 +189,7 @@ describe('resolveConfig', () => {
     expect(e.issues).toEqual([
       {
         path: ['device'],
-        message:
-          'config.device: "cuda" was requested but CUDA is not available (no CUDA build of LibTorch or no usable GPU); use "auto" or "cpu"',
+        message: 'config.device: "cuda" was requested but CUDA is not available (no CUDA build of LibTorch or no usable GPU); use "auto" or "cpu"',
       },
     ]);
     expect(e.message.startsWith('run.json: config.device: "cuda" was requested')).toBe(true);

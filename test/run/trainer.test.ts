@@ -49,7 +49,8 @@ function record(t: Trainer): Recorded {
 }
 
 /** Bitwise equality of two float arrays (fast, unlike toEqual on large arrays). */
-const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+const sameBits = (a: Float32Array, b: Float32Array) =>
+  Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 const losses = (e: TrainerEpochEvent) => [e.dLoss, e.gLoss, e.dReal, e.dFake];
 const csvRows = (dir: string) => fs.readFileSync(path.join(dir, 'losses.csv'), 'utf8').trim().split('\n').slice(1);
@@ -213,9 +214,7 @@ print(json.dumps({'scalars': {k: [[e.step, e.value] for e in acc.Scalars(k)] for
     const d = safetensors.loadFile(path.join(dir, 'discriminator.safetensors'));
     expect(Object.keys(d).sort()).toEqual(['0.bias', '0.weight', '3.bias', '3.weight', '6.bias', '6.weight', '9.bias', '9.weight']);
     const opt = safetensors.loadFileWithMetadata(path.join(dir, 'optimizer_g.safetensors'));
-    expect(Object.keys(opt.tensors).sort()).toEqual(
-      [0, 1, 2, 3, 4, 5, 6, 7].flatMap((i) => [`state.${i}.exp_avg`, `state.${i}.exp_avg_sq`]).sort(),
-    );
+    expect(Object.keys(opt.tensors).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7].flatMap((i) => [`state.${i}.exp_avg`, `state.${i}.exp_avg_sq`]).sort());
     expect(opt.tensors['state.0.exp_avg'].shape).toEqual([256, 100]);
     expect(JSON.parse(opt.metadata.state)['0']).toEqual({ step: 12 });
     expect(JSON.parse(opt.metadata.param_groups)[0]).toMatchObject({ lr: 0.0002, betas: [0.9, 0.999], eps: 1e-8, params: [0, 1, 2, 3, 4, 5, 6, 7] });
@@ -225,8 +224,23 @@ print(json.dumps({'scalars': {k: [[e.step, e.value] for e in acc.Scalars(k)] for
     expect(rng['rng.cpu'].shape).toEqual(torch.getRngState().shape);
     expect(rng.fixed_noise.shape).toEqual([64, 100]);
     const state = JSON.parse(fs.readFileSync(path.join(dir, 'trainer.json'), 'utf8'));
-    expect(state).toMatchObject({ format: 'libtorch-gan-checkpoint/1', epoch: 2, globalStep: 12, preset: 'vanilla', seed: 7, shuffleSeed: 7, images: 512, interrupted: null });
-    expect(Object.keys(state.files).sort()).toEqual(['discriminator.safetensors', 'generator.safetensors', 'optimizer_d.safetensors', 'optimizer_g.safetensors', 'rng.safetensors']);
+    expect(state).toMatchObject({
+      format: 'libtorch-gan-checkpoint/1',
+      epoch: 2,
+      globalStep: 12,
+      preset: 'vanilla',
+      seed: 7,
+      shuffleSeed: 7,
+      images: 512,
+      interrupted: null,
+    });
+    expect(Object.keys(state.files).sort()).toEqual([
+      'discriminator.safetensors',
+      'generator.safetensors',
+      'optimizer_d.safetensors',
+      'optimizer_g.safetensors',
+      'rng.safetensors',
+    ]);
     // no temporary or '.prev' files are left behind
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp') || f.endsWith('.prev'))).toEqual([]);
     const ckpt = loadCheckpoint(dir);
@@ -321,7 +335,10 @@ describe('Trainer: stopping, crash safety', () => {
   });
 
   it('a crash while replacing the checkpoint files leaves the previous checkpoint loadable', async () => {
-    const t = await Trainer.create({ preset: 'udacity', seed: 3, device: 'cpu', epochs: 2, saveEvery: 1, saveDir: path.join(root, 'crash'), verbose: 0 }, { dataset: mnist, limit: 256 });
+    const t = await Trainer.create(
+      { preset: 'udacity', seed: 3, device: 'cpu', epochs: 2, saveEvery: 1, saveDir: path.join(root, 'crash'), verbose: 0 },
+      { dataset: mnist, limit: 256 },
+    );
     let epoch1: Record<string, Float32Array> | undefined;
     const realRename = checkpointFs.rename;
     let armed = false;
@@ -341,7 +358,10 @@ describe('Trainer: stopping, crash safety', () => {
       checkpointFs.rename = realRename;
     }
     const dir = t.runDir;
-    const gNow = t.generator.namedParameters().find(([n]) => n === '0.weight')![1].toFloat32Array();
+    const gNow = t.generator
+      .namedParameters()
+      .find(([n]) => n === '0.weight')![1]
+      .toFloat32Array();
     t.dispose();
     // generator.safetensors was already replaced by epoch 2's ...
     const replaced = safetensors.loadFile(path.join(dir, 'generator.safetensors'));
@@ -372,10 +392,18 @@ describe('Trainer: stopping, crash safety', () => {
   });
 
   it('a crash while writing the temporary files leaves the folder as it was', async () => {
-    const t = await Trainer.create({ preset: 'udacity', seed: 4, device: 'cpu', epochs: 1, saveDir: path.join(root, 'crash2'), verbose: 0, sampleEvery: 0 }, { dataset: mnist, limit: 128 });
+    const t = await Trainer.create(
+      { preset: 'udacity', seed: 4, device: 'cpu', epochs: 1, saveDir: path.join(root, 'crash2'), verbose: 0, sampleEvery: 0 },
+      { dataset: mnist, limit: 128 },
+    );
     await t.train();
     const dir = t.runDir;
-    const before = new Map(fs.readdirSync(dir).filter((f) => /safetensors|trainer\.json/.test(f)).map((f) => [f, fs.readFileSync(path.join(dir, f))]));
+    const before = new Map(
+      fs
+        .readdirSync(dir)
+        .filter((f) => /safetensors|trainer\.json/.test(f))
+        .map((f) => [f, fs.readFileSync(path.join(dir, f))]),
+    );
     const realWrite = checkpointFs.writeTemp;
     let n = 0;
     checkpointFs.writeTemp = (d, name, data) => {
@@ -396,7 +424,10 @@ describe('Trainer: stopping, crash safety', () => {
   });
 
   it('an error thrown by a step listener stops training and is thrown by train()', async () => {
-    const t = await Trainer.create({ preset: 'udacity', seed: 1, device: 'cpu', epochs: 3, saveDir: path.join(root, 'listener'), verbose: 0 }, { dataset: mnist, limit: 256, progressEvery: 1 });
+    const t = await Trainer.create(
+      { preset: 'udacity', seed: 1, device: 'cpu', epochs: 3, saveDir: path.join(root, 'listener'), verbose: 0 },
+      { dataset: mnist, limit: 256, progressEvery: 1 },
+    );
     let calls = 0;
     t.on('step', () => {
       calls++;
@@ -420,7 +451,10 @@ describe('Trainer: a BatchNorm preset (ganist) checkpoint', () => {
   let dir: string;
   let trainer: Trainer;
   beforeAll(async () => {
-    trainer = await Trainer.create({ preset: 'ganist', seed: 5, device: 'cpu', epochs: 1, saveDir: path.join(root, 'ganist'), verbose: 0, sampleEvery: 0 }, { dataset: mnist, limit: 256 });
+    trainer = await Trainer.create(
+      { preset: 'ganist', seed: 5, device: 'cpu', epochs: 1, saveDir: path.join(root, 'ganist'), verbose: 0, sampleEvery: 0 },
+      { dataset: mnist, limit: 256 },
+    );
     await trainer.train();
     dir = trainer.runDir;
   });
@@ -464,20 +498,29 @@ with torch.no_grad():
 print(json.dumps(out))
 `;
     const out = JSON.parse(runPython(pyTorch!, ['-c', script, path.join(__dirname, '..', 'parity'), dir]));
-    for (const [name, m] of [['generator', trainer.generator], ['discriminator', trainer.discriminator]] as const) {
+    for (const [name, m] of [
+      ['generator', trainer.generator],
+      ['discriminator', trainer.discriminator],
+    ] as const) {
       const own = Object.fromEntries([...m.namedParameters(), ...m.namedBuffers()]);
       expect(Object.keys(out[name]).sort()).toEqual(Object.keys(own).sort());
       for (const [k, [shape, first, sum]] of Object.entries(out[name]) as [string, [number[], number[], number]][]) {
         const vals = Array.from(own[k].toFloat32Array());
         expect([k, shape]).toEqual([k, own[k].shape]);
         expect([k, first]).toEqual([k, vals.slice(0, 3)]);
-        expect(sum).toBeCloseTo(vals.reduce((a, b) => a + b, 0), 2);
+        expect(sum).toBeCloseTo(
+          vals.reduce((a, b) => a + b, 0),
+          2,
+        );
       }
     }
     // the same weights compute the same function in PyTorch (eval mode, running statistics)
     const z = torch.zeros([2, 10]);
     trainer.generator.eval();
-    const ours = torch.noGrad(() => trainer.generator.forward(z)).toFloat32Array().slice(0, 5);
+    const ours = torch
+      .noGrad(() => trainer.generator.forward(z))
+      .toFloat32Array()
+      .slice(0, 5);
     trainer.generator.train();
     for (let i = 0; i < 5; i++) expect(out.forward[i]).toBeCloseTo(ours[i], 5);
   });

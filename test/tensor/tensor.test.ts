@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as safetensors from '../../ts/tensor/safetensors';
-import { Tensor } from '../../ts/tensor/tensor';
+import { type Tensor } from '../../ts/tensor/tensor';
 import * as torch from '../../ts/tensor/torch';
 import { findPython, runPython } from '../helpers/python';
 
@@ -18,9 +18,18 @@ describe('creation', () => {
     expect(a.dtype).toBe('float32');
     expect(a.device).toBe('cpu');
     expect(arr(a)).toEqual([1, 2, 3, 4, 5, 6]);
-    const b = torch.tensor([[1, 2], [3, 4]], { dtype: 'int64' });
+    const b = torch.tensor(
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      { dtype: 'int64' },
+    );
     expect(b.dtype).toBe('int64');
-    expect(b.tolist()).toEqual([[1, 2], [3, 4]]);
+    expect(b.tolist()).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     expect(torch.tensor(2.5).item()).toBe(2.5);
     expect(torch.tensor(new Uint8Array([0, 255])).dtype).toBe('uint8');
   });
@@ -50,15 +59,42 @@ describe('creation', () => {
 
 describe('ops match PyTorch semantics', () => {
   it('arithmetic, broadcasting, reductions, shapes', () => {
-    const x = torch.tensor([[1, 2], [3, 4]]);
-    expect(x.add(1).tolist()).toEqual([[2, 3], [4, 5]]);
-    expect(x.add(x, 2).tolist()).toEqual([[3, 6], [9, 12]]);
-    expect(x.sub(torch.tensor([1, 1])).tolist()).toEqual([[0, 1], [2, 3]]);
-    expect(x.mul(x).tolist()).toEqual([[1, 4], [9, 16]]);
-    expect(x.div(2).tolist()).toEqual([[0.5, 1], [1.5, 2]]);
-    expect(x.neg().tolist()).toEqual([[-1, -2], [-3, -4]]);
-    expect(x.pow(2).tolist()).toEqual([[1, 4], [9, 16]]);
-    expect(x.matmul(x).tolist()).toEqual([[7, 10], [15, 22]]);
+    const x = torch.tensor([
+      [1, 2],
+      [3, 4],
+    ]);
+    expect(x.add(1).tolist()).toEqual([
+      [2, 3],
+      [4, 5],
+    ]);
+    expect(x.add(x, 2).tolist()).toEqual([
+      [3, 6],
+      [9, 12],
+    ]);
+    expect(x.sub(torch.tensor([1, 1])).tolist()).toEqual([
+      [0, 1],
+      [2, 3],
+    ]);
+    expect(x.mul(x).tolist()).toEqual([
+      [1, 4],
+      [9, 16],
+    ]);
+    expect(x.div(2).tolist()).toEqual([
+      [0.5, 1],
+      [1.5, 2],
+    ]);
+    expect(x.neg().tolist()).toEqual([
+      [-1, -2],
+      [-3, -4],
+    ]);
+    expect(x.pow(2).tolist()).toEqual([
+      [1, 4],
+      [9, 16],
+    ]);
+    expect(x.matmul(x).tolist()).toEqual([
+      [7, 10],
+      [15, 22],
+    ]);
     expect(x.sum().item()).toBe(10);
     expect(x.mean(0).tolist()).toEqual([2, 3]);
     expect(x.sum(1, true).shape).toEqual([2, 1]);
@@ -68,9 +104,18 @@ describe('ops match PyTorch semantics', () => {
     expect(torch.cat([x, x], 0).shape).toEqual([4, 2]);
     expect(torch.stack([x, x], 0).shape).toEqual([2, 2, 2]);
     expect(x.slice(1, 1, 2).tolist()).toEqual([[2], [4]]);
-    expect(x.indexSelect(0, torch.tensor([1, 0], { dtype: 'int64' })).tolist()).toEqual([[3, 4], [1, 2]]);
-    expect(x.clamp(2, 3).tolist()).toEqual([[2, 2], [3, 3]]);
-    expect(x.gt(2).tolist()).toEqual([[0, 0], [1, 1]]);
+    expect(x.indexSelect(0, torch.tensor([1, 0], { dtype: 'int64' })).tolist()).toEqual([
+      [3, 4],
+      [1, 2],
+    ]);
+    expect(x.clamp(2, 3).tolist()).toEqual([
+      [2, 2],
+      [3, 3],
+    ]);
+    expect(x.gt(2).tolist()).toEqual([
+      [0, 0],
+      [1, 1],
+    ]);
     expect(x.argmax().item()).toBe(3);
     expect((torch.tensor([-1, 0, 2]).leakyRelu(0.1).tolist() as number[]).map((v) => Math.round(v * 10) / 10)).toEqual([-0.1, 0, 2]);
     expect(torch.tensor([0]).sigmoid().item()).toBe(0.5);
@@ -155,7 +200,9 @@ describe('RNG parity with PyTorch', () => {
     expect(Array.from(v).map((x) => Number(x.toFixed(4)))).toEqual([1.541, -0.2934, -2.1788, 0.5684, -1.0845, -1.3986]);
   });
   itPy('torch.randn([64, 100]) after manualSeed equals Python’s, bit for bit', () => {
-    const ref = JSON.parse(runPython(py!, [path.join(__dirname, '..', 'parity', 'reference.py'), 'randn', '--seed', '42', '--shape', '64,100'])) as { values: number[] };
+    const ref = JSON.parse(runPython(py!, [path.join(__dirname, '..', 'parity', 'reference.py'), 'randn', '--seed', '42', '--shape', '64,100'])) as {
+      values: number[];
+    };
     torch.manualSeed(42);
     const ours = Array.from(torch.randn([64, 100]).toFloat32Array());
     expect(ours).toEqual(ref.values.map(Math.fround));
@@ -174,10 +221,24 @@ describe('safetensors', () => {
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   it('round-trips dtypes and shapes', () => {
     const f = path.join(dir, 'a.safetensors');
-    safetensors.saveFile({ w: torch.tensor([[1, 2], [3, 4]]), i: torch.tensor([5, 6], { dtype: 'int64' }), u: torch.tensor(new Uint8Array([7])) }, f, { note: 'x' });
+    safetensors.saveFile(
+      {
+        w: torch.tensor([
+          [1, 2],
+          [3, 4],
+        ]),
+        i: torch.tensor([5, 6], { dtype: 'int64' }),
+        u: torch.tensor(new Uint8Array([7])),
+      },
+      f,
+      { note: 'x' },
+    );
     const back = safetensors.loadFileWithMetadata(f);
     expect(back.metadata).toEqual({ note: 'x' });
-    expect(back.tensors.w.tolist()).toEqual([[1, 2], [3, 4]]);
+    expect(back.tensors.w.tolist()).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     expect(back.tensors.i.dtype).toBe('int64');
     expect(back.tensors.u.tolist()).toEqual([7]);
   });
@@ -195,14 +256,23 @@ describe('safetensors', () => {
     torch.manualSeed(3);
     const t = torch.randn([3, 5]);
     safetensors.saveFile({ 'layer.weight': t }, ours);
-    const out = runPython(py!, ['-c', `from safetensors.torch import load_file; d = load_file(${JSON.stringify(ours)}); print(repr(float(d['layer.weight'].double().sum())), list(d['layer.weight'].shape))`]);
+    const out = runPython(py!, [
+      '-c',
+      `from safetensors.torch import load_file; d = load_file(${JSON.stringify(ours)}); print(repr(float(d['layer.weight'].double().sum())), list(d['layer.weight'].shape))`,
+    ]);
     const [sum, shape] = [Number(out.split(' ')[0]), out.slice(out.indexOf('['))];
     expect(sum).toBeCloseTo(t.double().sum().item(), 10);
     expect(shape.trim()).toBe('[3, 5]');
     const theirs = path.join(dir, 'theirs.safetensors');
-    runPython(py!, ['-c', `import torch; from safetensors.torch import save_file; save_file({'a': torch.arange(6, dtype=torch.float32).reshape(2, 3), 'b': torch.tensor([1, 2], dtype=torch.int64)}, ${JSON.stringify(theirs)})`]);
+    runPython(py!, [
+      '-c',
+      `import torch; from safetensors.torch import save_file; save_file({'a': torch.arange(6, dtype=torch.float32).reshape(2, 3), 'b': torch.tensor([1, 2], dtype=torch.int64)}, ${JSON.stringify(theirs)})`,
+    ]);
     const back = safetensors.loadFile(theirs);
-    expect(back.a.tolist()).toEqual([[0, 1, 2], [3, 4, 5]]);
+    expect(back.a.tolist()).toEqual([
+      [0, 1, 2],
+      [3, 4, 5],
+    ]);
     expect(back.b.dtype).toBe('int64');
   });
 });

@@ -82,7 +82,10 @@ print(' '.join(map(str, save_image_bytes(finite * 0.5 + 0.5, 0.0, 1.0).tolist())
 `;
     const hex = Buffer.from(probes.buffer).toString('hex');
     const lines = runPython(py!, ['-c', script], { input: hex }).trim().split('\n');
-    const hexOf = (f: Float32Array) => bits(f).map((b) => b.toString(16).padStart(8, '0')).join(' ');
+    const hexOf = (f: Float32Array) =>
+      bits(f)
+        .map((b) => b.toString(16).padStart(8, '0'))
+        .join(' ');
     expect(hexOf(toFloat32(ALL, '[0,1]'))).toBe(lines[0]);
     expect(hexOf(toFloat32(ALL, '[-1,1]'))).toBe(lines[1]);
 

@@ -73,7 +73,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       return EXIT.OK;
     }
     if (first.startsWith('-')) throw new UsageError(`unknown option ${first} (options go after the command, e.g. '${BIN} train ${first}')`);
-    const command = Object.prototype.hasOwnProperty.call(COMMANDS, first) ? COMMANDS[first] : undefined;
+    const command = Object.hasOwn(COMMANDS, first) ? COMMANDS[first] : undefined;
     if (!command) throw unknownCommand(first);
     return await command.run(rest, io);
   } catch (e) {

@@ -62,10 +62,7 @@ function filesOf(h: HashTable): DatasetInfo['files'] {
 }
 
 /** Same mirrors, in the same order, as torchvision's MNIST / FashionMNIST. */
-export const MNIST_MIRRORS: readonly string[] = [
-  'https://ossci-datasets.s3.amazonaws.com/mnist/',
-  'https://storage.googleapis.com/cvdf-datasets/mnist/',
-];
+export const MNIST_MIRRORS: readonly string[] = ['https://ossci-datasets.s3.amazonaws.com/mnist/', 'https://storage.googleapis.com/cvdf-datasets/mnist/'];
 export const FASHION_MNIST_MIRRORS: readonly string[] = ['http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/'];
 
 export const DATASETS: Readonly<Record<DatasetName, DatasetInfo>> = {

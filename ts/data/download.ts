@@ -53,7 +53,7 @@ export function sha256Hex(bytes: Uint8Array): string {
 
 /** `${base}${file}.gz`, adding a '/' to the base when it lacks one. */
 export function mirrorUrl(base: string, file: string): string {
-  return (base.endsWith('/') ? base : base + '/') + file + '.gz';
+  return `${(base.endsWith('/') ? base : `${base}/`) + file}.gz`;
 }
 
 /** Thrown from the progress callback: not a mirror's fault, so it is rethrown as is. */
@@ -93,11 +93,7 @@ export async function downloadIdxFile(file: string, sha256: string, opts: Downlo
     return { path: dest, url, failures };
   }
   const lines = failures.map((f) => `  - ${f.url}: ${f.reason}`).join('\n');
-  throw new DataError(
-    'DOWNLOAD_FAILED',
-    `could not download ${file}; every mirror failed (${failures.length} tried):\n${lines}`,
-    { file, failures },
-  );
+  throw new DataError('DOWNLOAD_FAILED', `could not download ${file}; every mirror failed (${failures.length} tried):\n${lines}`, { file, failures });
 }
 
 async function fetchBytes(
@@ -110,7 +106,7 @@ async function fetchBytes(
   const res = await fetchImpl(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
   if (!res.ok) {
     await res.body?.cancel().catch(() => undefined);
-    throw new Error(`HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}`);
+    throw new Error(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
   }
   const lengthHeader = res.headers.get('content-length');
   const totalBytes = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null;
@@ -154,4 +150,3 @@ async function fetchBytes(
   }
   return out;
 }
-

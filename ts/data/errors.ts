@@ -28,11 +28,7 @@ export class DataError extends Error {
   /** For DOWNLOAD_FAILED: each mirror tried and its reason. */
   readonly failures?: readonly MirrorFailure[];
 
-  constructor(
-    code: DataErrorCode,
-    message: string,
-    opts: { file?: string; failures?: readonly MirrorFailure[]; cause?: unknown } = {},
-  ) {
+  constructor(code: DataErrorCode, message: string, opts: { file?: string; failures?: readonly MirrorFailure[]; cause?: unknown } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.code = code;
     if (opts.file !== undefined) this.file = opts.file;

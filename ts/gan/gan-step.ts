@@ -190,7 +190,18 @@ export class GanStep {
       const r = await promise;
       const seconds = (performance.now() - t0) / 1000;
       const perStep = takeFloat32(r.perStep);
-      return { steps: r.steps, images: r.images, dLoss: r.dLoss, gLoss: r.gLoss, dReal: r.dReal, dFake: r.dFake, seconds, imagesPerSec: r.images / seconds, perStep, cudaGraph: r.cudaGraph };
+      return {
+        steps: r.steps,
+        images: r.images,
+        dLoss: r.dLoss,
+        gLoss: r.gLoss,
+        dReal: r.dReal,
+        dFake: r.dFake,
+        seconds,
+        imagesPerSec: r.images / seconds,
+        perStep,
+        cudaGraph: r.cudaGraph,
+      };
     } catch (e) {
       if ((e as Error).name === 'AbortError') {
         const n = e as { message: string; completedSteps?: number; perStep?: NativeTensor };

@@ -7,7 +7,7 @@ import * as F from '../nn/functional';
 import { type Module } from '../nn/module';
 import { type Optimizer } from '../optim/optimizer';
 import { scope } from '../tensor/scope';
-import { Tensor } from '../tensor/tensor';
+import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { type StepResult } from './gan-step';
 import { noise as drawNoise } from './noise';

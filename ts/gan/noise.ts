@@ -26,7 +26,12 @@ export function noise(spec: NoiseSpec, n: number, opts: NoiseOptions = {}): Tens
     if (spec.dist !== 'uniform') throw new RangeError(`noise.dist: expected 'uniform' or 'normal', got ${JSON.stringify(spec.dist)}`);
     const low = spec.low ?? -1;
     const high = spec.high ?? 1;
-    return torch.scope(() => torch.rand([n, spec.dim], { device }).mul(high - low).add(low));
+    return torch.scope(() =>
+      torch
+        .rand([n, spec.dim], { device })
+        .mul(high - low)
+        .add(low),
+    );
   };
   if (opts.seed === undefined) return draw();
   const seed = opts.seed;

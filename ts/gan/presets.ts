@@ -7,10 +7,10 @@
  * state-dict naming (`0.weight`, `0.bias`, ...; ganist's nested blocks give `0.0.weight`,
  * `0.1.running_mean`, `4.weight`).
  */
-import type { ModuleSpec } from '../nn/spec';
+import { type ModuleSpec } from '../nn/spec';
 import { type PixelRange } from '../util/pixels';
 import { suggest } from '../util/suggest';
-import type { GanStepSpec } from './step-spec';
+import { type GanStepSpec } from './step-spec';
 
 /** Side length of the (square, single-channel) images the presets generate. */
 export const IMAGE_SIDE = 28;
@@ -153,14 +153,7 @@ const ganist: Preset = {
     'BCEWithLogits, D loss (real+fake)/2, z ~ N(0,1) dim 10, Adam lr 1e-5 betas (0.9,0.999), batch 128, images in [0,1], 200 epochs (chosen).',
   differsFromReadme:
     'README\'s "5 layered" G is 4 Linear+BatchNorm1d+ReLU blocks plus Linear+Sigmoid (BatchNorm and the Sigmoid into [0,1] images are unmentioned); README gives no sizes, lr 1e-5 or z dim 10.',
-  generator: seq(
-    ganistBlock(10, 128),
-    ganistBlock(128, 256),
-    ganistBlock(256, 512),
-    ganistBlock(512, 1024),
-    linear(1024, IMAGE_FEATURES),
-    sigmoid(),
-  ),
+  generator: seq(ganistBlock(10, 128), ganistBlock(128, 256), ganistBlock(256, 512), ganistBlock(512, 1024), linear(1024, IMAGE_FEATURES), sigmoid()),
   discriminator: seq(ganistDBlock(IMAGE_FEATURES, 512), ganistDBlock(512, 256), ganistDBlock(256, 128), linear(128, 1)),
   step: standardStep({ loss: 'bceWithLogits', dLossReduction: 'mean', noise: { dist: 'normal', dim: 10 } }),
   optimizer: adam(1e-5),
@@ -177,7 +170,7 @@ const tensorboard: Preset = {
     'Seed 003 (TensorBoard): G 100-256-512-1024-784 ReLU/Tanh, D 784-1024-512-256-1 ReLU,ReLU,LeakyReLU(0.1) each + Dropout(0.2), Sigmoid + BCELoss, ' +
     'D loss (real+fake)/2 with fake not detached, G reuses that fake batch, Adam lr 3e-4 betas (0.9,0.999), batch 32, 50 epochs, z ~ N(0,1) dim 100 (chosen: randn).',
   differsFromReadme:
-    'README matches on BCELoss, lr 0.0003, averaged D loss and 50 epochs, but omits that D\'s fake batch is not detached and is reused for G, and D\'s Dropout(0.2)/LeakyReLU(0.1).',
+    "README matches on BCELoss, lr 0.0003, averaged D loss and 50 epochs, but omits that D's fake batch is not detached and is reused for G, and D's Dropout(0.2)/LeakyReLU(0.1).",
   generator: mlp([100, 256, 512, 1024, IMAGE_FEATURES], () => [relu()], [tanh()]),
   discriminator: seq(
     linear(IMAGE_FEATURES, 1024),
@@ -238,16 +231,14 @@ export const presets: Readonly<Record<PresetName, Preset>> = deepFreeze({ seed00
 export const PRESET_NAMES: readonly PresetName[] = Object.freeze(Object.keys(presets) as PresetName[]);
 
 export function isPresetName(name: unknown): name is PresetName {
-  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(presets, name);
+  return typeof name === 'string' && Object.hasOwn(presets, name);
 }
 
 /** A deep, mutable copy of the named preset. Throws an Error listing the valid names otherwise. */
 export function getPreset(name: string): Preset {
   if (!isPresetName(name)) {
     const hint = suggest(name, PRESET_NAMES);
-    throw new Error(
-      `unknown preset ${JSON.stringify(name)}${hint ? ` (did you mean "${hint}"?)` : ''}; valid presets: ${PRESET_NAMES.join(', ')}`,
-    );
+    throw new Error(`unknown preset ${JSON.stringify(name)}${hint ? ` (did you mean "${hint}"?)` : ''}; valid presets: ${PRESET_NAMES.join(', ')}`);
   }
   return structuredClone(presets[name]) as Preset;
 }

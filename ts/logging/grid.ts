@@ -42,7 +42,7 @@ function toByteMapper(range: ImageRange): (v: number) => number {
   if (range !== '[0,255]') return byteMapper(range); // torchvision's save_image, as everywhere in the package
   return (v: number) => {
     const x = Math.floor(v + 0.5);
-    return x > 255 ? 255 : x >= 0 ? x : 0; // NaN fails both tests and becomes 0
+    return x > 255 ? 255 : Math.max(x, 0); // NaN fails both tests and becomes 0
   };
 }
 
@@ -57,8 +57,10 @@ function toByteMapper(range: ImageRange): (v: number) => number {
 export function makeGrid(images: ImageBatch, opts: GridOptions = {}): GridImage {
   const { data, shape } = images;
   let n: number, c: number, h: number, w: number;
-  if (shape.length === 3) [n, h, w] = shape as [number, number, number], (c = 1);
-  else if (shape.length === 4) [n, c, h, w] = shape as [number, number, number, number];
+  if (shape.length === 3) {
+    [n, h, w] = shape as [number, number, number];
+    c = 1;
+  } else if (shape.length === 4) [n, c, h, w] = shape as [number, number, number, number];
   else throw new RangeError(`makeGrid: shape must be [N, H, W] or [N, C, H, W], got [${shape.join(', ')}]`);
   if (![n, c, h, w].every((d) => Number.isInteger(d) && d > 0)) {
     throw new RangeError(`makeGrid: dimensions must be positive integers, got [${shape.join(', ')}]`);

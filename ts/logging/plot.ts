@@ -46,11 +46,20 @@ export function epochMeans(points: readonly LossPoint[]): EpochMean[] {
   const by = new Map<number, { s: number; d: number; nd: number; g: number; ng: number; n: number }>();
   for (const p of points) {
     let a = by.get(p.epoch);
-    if (!a) by.set(p.epoch, (a = { s: 0, d: 0, nd: 0, g: 0, ng: 0, n: 0 }));
+    if (!a) {
+      a = { s: 0, d: 0, nd: 0, g: 0, ng: 0, n: 0 };
+      by.set(p.epoch, a);
+    }
     a.s += p.step;
     a.n++;
-    if (Number.isFinite(p.dLoss)) (a.d += p.dLoss), a.nd++;
-    if (Number.isFinite(p.gLoss)) (a.g += p.gLoss), a.ng++;
+    if (Number.isFinite(p.dLoss)) {
+      a.d += p.dLoss;
+      a.nd++;
+    }
+    if (Number.isFinite(p.gLoss)) {
+      a.g += p.gLoss;
+      a.ng++;
+    }
   }
   return [...by].map(([epoch, a]) => ({
     epoch,
@@ -144,7 +153,14 @@ export function lossPlotSpec(points: readonly LossPoint[], opts: LossPlotOptions
         range: 'width',
         zero: false,
         nice: true,
-        domain: empty ? [0, 1] : { fields: [{ data: 'steps', field: 'step' }, { data: 'means', field: 'step' }] },
+        domain: empty
+          ? [0, 1]
+          : {
+              fields: [
+                { data: 'steps', field: 'step' },
+                { data: 'means', field: 'step' },
+              ],
+            },
       },
       {
         name: 'y',
@@ -152,7 +168,14 @@ export function lossPlotSpec(points: readonly LossPoint[], opts: LossPlotOptions
         range: 'height',
         zero: false,
         nice: true,
-        domain: empty ? [0, 1] : { fields: [{ data: 'steps', field: 'loss' }, { data: 'means', field: 'loss' }] },
+        domain: empty
+          ? [0, 1]
+          : {
+              fields: [
+                { data: 'steps', field: 'loss' },
+                { data: 'means', field: 'loss' },
+              ],
+            },
       },
       { name: 'color', type: 'ordinal', domain: [...LOSS_SERIES], range: [...LOSS_COLORS] },
     ],
@@ -215,10 +238,7 @@ export function svgToPng(svg: string, scale = 1): Buffer {
 }
 
 /** Renders the loss chart to SVG text and PNG bytes. */
-export async function renderLossPlot(
-  points: readonly LossPoint[],
-  opts: LossPlotOptions = {},
-): Promise<{ svg: string; png: Buffer }> {
+export async function renderLossPlot(points: readonly LossPoint[], opts: LossPlotOptions = {}): Promise<{ svg: string; png: Buffer }> {
   const svg = await renderVegaSvg(lossPlotSpec(points, opts));
   return { svg, png: svgToPng(svg, opts.scale ?? 1) };
 }
@@ -227,11 +247,7 @@ export async function renderLossPlot(
  * Renders the loss chart and writes `<dir>/loss.svg` and `<dir>/loss.png` atomically (each via a
  * temporary file and rename). Returns the two paths.
  */
-export async function writeLossPlot(
-  dir: string,
-  points: readonly LossPoint[],
-  opts: LossPlotOptions = {},
-): Promise<{ svgPath: string; pngPath: string }> {
+export async function writeLossPlot(dir: string, points: readonly LossPoint[], opts: LossPlotOptions = {}): Promise<{ svgPath: string; pngPath: string }> {
   const { svg, png } = await renderLossPlot(points, opts);
   const svgPath = path.join(dir, 'loss.svg');
   const pngPath = path.join(dir, 'loss.png');

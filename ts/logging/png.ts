@@ -24,9 +24,7 @@ export function encodePng(pixels: Uint8Array, width: number, height: number, cha
   }
   if (!(channels in COLOR_TYPE)) throw new RangeError(`encodePng: channels must be 1, 2, 3 or 4, got ${channels}`);
   if (pixels.length !== width * height * channels) {
-    throw new RangeError(
-      `encodePng: expected ${width}*${height}*${channels} = ${width * height * channels} bytes, got ${pixels.length}`,
-    );
+    throw new RangeError(`encodePng: expected ${width}*${height}*${channels} = ${width * height * channels} bytes, got ${pixels.length}`);
   }
   const colorType = COLOR_TYPE[channels];
   const data = Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength);
@@ -63,10 +61,7 @@ const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** Reads a PNG's size and channel count from its header; throws if `bytes` is not a PNG. */
 export function pngInfo(bytes: Uint8Array): PngInfo {
-  const ok =
-    bytes.length >= 33 &&
-    PNG_SIGNATURE.every((b, i) => bytes[i] === b) &&
-    String.fromCharCode(bytes[12], bytes[13], bytes[14], bytes[15]) === 'IHDR';
+  const ok = bytes.length >= 33 && PNG_SIGNATURE.every((b, i) => bytes[i] === b) && String.fromCharCode(bytes[12], bytes[13], bytes[14], bytes[15]) === 'IHDR';
   if (!ok) throw new Error('not a PNG image (bad signature or missing IHDR)');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const width = view.getUint32(16);

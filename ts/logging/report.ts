@@ -27,8 +27,7 @@ export interface ReportContents {
   eventFiles: string[];
 }
 
-const escapeHtml = (s: string) =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 
 const isFile = (p: string) => {
   try {
@@ -106,9 +105,7 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): ReportCon
         // not a PNG after all: let the browser size it
       }
     }
-    const src = opts.embed
-      ? `data:${isSvg ? 'image/svg+xml' : 'image/png'};base64,${bytes.toString('base64')}`
-      : urlOf(rel);
+    const src = opts.embed ? `data:${isSvg ? 'image/svg+xml' : 'image/png'};base64,${bytes.toString('base64')}` : urlOf(rel);
     return `<img class="${cls}" src="${src}" alt="${escapeHtml(alt)}"${size}>`;
   };
 

@@ -2,23 +2,34 @@
 import { type Device } from '../tensor/dtype';
 import { type NativeLayer, type NativeTensor } from '../native/addon';
 import { BatchNorm1d, Dropout, Flatten, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh, Unflatten } from './layers';
-import { Module } from './module';
+import { type Module } from './module';
 import { type ModuleSpec } from './spec';
 
 export function fromSpec(spec: ModuleSpec, opts: { device?: Device } = {}): Module {
   const o = { device: opts.device };
   switch (spec.type) {
-    case 'Linear': return new Linear(spec.inFeatures, spec.outFeatures, { bias: spec.bias, ...o });
-    case 'ReLU': return new ReLU();
-    case 'LeakyReLU': return new LeakyReLU(spec.negativeSlope);
-    case 'Tanh': return new Tanh();
-    case 'Sigmoid': return new Sigmoid();
-    case 'Dropout': return new Dropout(spec.p);
-    case 'BatchNorm1d': return new BatchNorm1d(spec.numFeatures, { eps: spec.eps, momentum: spec.momentum, ...o });
-    case 'Flatten': return new Flatten(spec.startDim, spec.endDim);
-    case 'Unflatten': return new Unflatten(spec.dim, spec.unflattenedSize);
-    case 'Sequential': return new Sequential(...spec.children.map((c) => fromSpec(c, opts)));
-    default: throw new TypeError(`fromSpec: unknown module type ${JSON.stringify((spec as { type: unknown }).type)}`);
+    case 'Linear':
+      return new Linear(spec.inFeatures, spec.outFeatures, { bias: spec.bias, ...o });
+    case 'ReLU':
+      return new ReLU();
+    case 'LeakyReLU':
+      return new LeakyReLU(spec.negativeSlope);
+    case 'Tanh':
+      return new Tanh();
+    case 'Sigmoid':
+      return new Sigmoid();
+    case 'Dropout':
+      return new Dropout(spec.p);
+    case 'BatchNorm1d':
+      return new BatchNorm1d(spec.numFeatures, { eps: spec.eps, momentum: spec.momentum, ...o });
+    case 'Flatten':
+      return new Flatten(spec.startDim, spec.endDim);
+    case 'Unflatten':
+      return new Unflatten(spec.dim, spec.unflattenedSize);
+    case 'Sequential':
+      return new Sequential(...spec.children.map((c) => fromSpec(c, opts)));
+    default:
+      throw new TypeError(`fromSpec: unknown module type ${JSON.stringify((spec as { type: unknown }).type)}`);
   }
 }
 
@@ -36,22 +47,26 @@ export function toNativeLayers(m: Module, prefix = ''): NativeLayer[] {
   if (m instanceof LeakyReLU) return [{ kind: 'LeakyReLU', name, negativeSlope: m.negativeSlope }];
   if (m instanceof Dropout) return [{ kind: 'Dropout', name, p: m.p }];
   if (m instanceof BatchNorm1d) {
-    return [{
-      kind: 'BatchNorm1d',
-      name,
-      weight: nat(m._parameters.get('weight')),
-      bias: nat(m._parameters.get('bias')),
-      runningMean: nat(m._buffers.get('running_mean')),
-      runningVar: nat(m._buffers.get('running_var')),
-      numBatchesTracked: nat(m._buffers.get('num_batches_tracked')),
-      eps: m.eps,
-      momentum: m.momentum,
-    }];
+    return [
+      {
+        kind: 'BatchNorm1d',
+        name,
+        weight: nat(m._parameters.get('weight')),
+        bias: nat(m._parameters.get('bias')),
+        runningMean: nat(m._buffers.get('running_mean')),
+        runningVar: nat(m._buffers.get('running_var')),
+        numBatchesTracked: nat(m._buffers.get('num_batches_tracked')),
+        eps: m.eps,
+        momentum: m.momentum,
+      },
+    ];
   }
   if (m instanceof Flatten) return [{ kind: 'Flatten', name, startDim: m.startDim, endDim: m.endDim }];
   if (m instanceof Unflatten) return [{ kind: 'Unflatten', name, dim: m.dim, sizes: m.unflattenedSize }];
   if (m instanceof ReLU) return [{ kind: 'ReLU', name }];
   if (m instanceof Tanh) return [{ kind: 'Tanh', name }];
   if (m instanceof Sigmoid) return [{ kind: 'Sigmoid', name }];
-  throw new TypeError(`the fused trainer cannot run module ${prefix || '(root)'} of type ${m.constructor.name}; it supports Sequential trees of Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d, Flatten, Unflatten`);
+  throw new TypeError(
+    `the fused trainer cannot run module ${prefix || '(root)'} of type ${m.constructor.name}; it supports Sequential trees of Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d, Flatten, Unflatten`,
+  );
 }

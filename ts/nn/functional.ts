@@ -15,7 +15,9 @@ function sameShape(fn: string, input: Tensor, target: Tensor): void {
   const a = input.shape;
   const b = target.shape;
   if (a.join() !== b.join()) {
-    throw new Error(`${fn}: Using a target size ([${b.join(', ')}]) that is different to the input size ([${a.join(', ')}]) is deprecated. Please ensure they have the same size.`);
+    throw new Error(
+      `${fn}: Using a target size ([${b.join(', ')}]) that is different to the input size ([${a.join(', ')}]) is deprecated. Please ensure they have the same size.`,
+    );
   }
 }
 
@@ -45,7 +47,13 @@ export function batchNorm(
 
 export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts: { reduction?: Reduction; weight?: Tensor; posWeight?: Tensor } = {}): Tensor {
   sameShape('binaryCrossEntropyWithLogits', input, target);
-  return callOp('aten::binary_cross_entropy_with_logits', '', [input, target, opts.weight ?? null, opts.posWeight ?? null, reduction(opts.reduction)]) as Tensor;
+  return callOp('aten::binary_cross_entropy_with_logits', '', [
+    input,
+    target,
+    opts.weight ?? null,
+    opts.posWeight ?? null,
+    reduction(opts.reduction),
+  ]) as Tensor;
 }
 export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: { reduction?: Reduction; weight?: Tensor } = {}): Tensor {
   sameShape('binaryCrossEntropy', input, target);

@@ -1,6 +1,6 @@
 /** The layers the seeds use, with torch.nn's constructor arguments, defaults and initialization. */
 import { type Device, type DType } from '../tensor/dtype';
-import { Tensor } from '../tensor/tensor';
+import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import * as F from './functional';
 import { Module } from './module';
@@ -50,7 +50,9 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor {
     const shape = x.shape;
     if (shape.length === 0 || shape[shape.length - 1] !== this.inFeatures) {
-      throw new Error(`Linear(${this.inFeatures}, ${this.outFeatures}): expected an input whose last dimension is ${this.inFeatures}, got shape [${shape.join(', ')}]`);
+      throw new Error(
+        `Linear(${this.inFeatures}, ${this.outFeatures}): expected an input whose last dimension is ${this.inFeatures}, got shape [${shape.join(', ')}]`,
+      );
     }
     return F.linear(x, this.weight, this.bias);
   }
@@ -68,7 +70,8 @@ export class ReLU extends Module {
 export class LeakyReLU extends Module {
   constructor(readonly negativeSlope = 0.01) {
     super();
-    if (typeof negativeSlope !== 'number' || !Number.isFinite(negativeSlope)) throw new TypeError(`LeakyReLU negativeSlope: expected a number, got ${JSON.stringify(negativeSlope)}`);
+    if (typeof negativeSlope !== 'number' || !Number.isFinite(negativeSlope))
+      throw new TypeError(`LeakyReLU negativeSlope: expected a number, got ${JSON.stringify(negativeSlope)}`);
   }
   forward(x: Tensor): Tensor {
     return F.leakyRelu(x, this.negativeSlope);
@@ -124,11 +127,21 @@ export class BatchNorm1d extends Module {
   forward(x: Tensor): Tensor {
     const s = x.shape;
     if ((s.length !== 2 && s.length !== 3) || s[1] !== this.numFeatures) {
-      throw new Error(`BatchNorm1d(${this.numFeatures}): expected input of shape [N, ${this.numFeatures}] or [N, ${this.numFeatures}, L], got [${s.join(', ')}]`);
+      throw new Error(
+        `BatchNorm1d(${this.numFeatures}): expected input of shape [N, ${this.numFeatures}] or [N, ${this.numFeatures}, L], got [${s.join(', ')}]`,
+      );
     }
     if (this.training) torch.noGrad(() => this._buffers.get('num_batches_tracked')!.add_(1));
-    return F.batchNorm(x, this._buffers.get('running_mean')!, this._buffers.get('running_var')!, this._parameters.get('weight') ?? null,
-      this._parameters.get('bias') ?? null, this.training, this.momentum, this.eps);
+    return F.batchNorm(
+      x,
+      this._buffers.get('running_mean')!,
+      this._buffers.get('running_var')!,
+      this._parameters.get('weight') ?? null,
+      this._parameters.get('bias') ?? null,
+      this.training,
+      this.momentum,
+      this.eps,
+    );
   }
   override extraRepr(): string {
     return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}`;
@@ -136,7 +149,10 @@ export class BatchNorm1d extends Module {
 }
 
 export class Flatten extends Module {
-  constructor(readonly startDim = 1, readonly endDim = -1) {
+  constructor(
+    readonly startDim = 1,
+    readonly endDim = -1,
+  ) {
     super();
   }
   forward(x: Tensor): Tensor {
@@ -145,7 +161,10 @@ export class Flatten extends Module {
 }
 
 export class Unflatten extends Module {
-  constructor(readonly dim: number, readonly unflattenedSize: number[]) {
+  constructor(
+    readonly dim: number,
+    readonly unflattenedSize: number[],
+  ) {
     super();
   }
   forward(x: Tensor): Tensor {

@@ -1,5 +1,5 @@
 /** Loss modules: thin wrappers over nn.functional with PyTorch's `reduction` option. */
-import { Tensor } from '../tensor/tensor';
+import { type Tensor } from '../tensor/tensor';
 import * as F from './functional';
 
 abstract class Loss {

@@ -78,7 +78,9 @@ export abstract class Module {
       if (!src) continue;
       if (!(src instanceof Tensor)) errors.push(`value for ${k} is not a Tensor`);
       else if (src.shape.join() !== t.shape.join())
-        errors.push(`size mismatch for ${k}: copying a param with shape [${src.shape.join(', ')}] from checkpoint, the shape in current model is [${t.shape.join(', ')}].`);
+        errors.push(
+          `size mismatch for ${k}: copying a param with shape [${src.shape.join(', ')}] from checkpoint, the shape in current model is [${t.shape.join(', ')}].`,
+        );
     }
     if (strict) {
       if (unexpectedKeys.length) errors.unshift(`Unexpected key(s) in state_dict: ${unexpectedKeys.map((k) => `"${k}"`).join(', ')}.`);

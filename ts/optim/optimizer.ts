@@ -1,5 +1,13 @@
 /** optim.Adam and optim.SGD over the native optimizers (which follow PyTorch's update rules exactly). */
-import { loadAddon, type NativeAdamOptions, type NativeAdamState, type NativeOptimizer, type NativeSGDOptions, type NativeSGDState, type NativeTensor } from '../native/addon';
+import {
+  loadAddon,
+  type NativeAdamOptions,
+  type NativeAdamState,
+  type NativeOptimizer,
+  type NativeSGDOptions,
+  type NativeSGDState,
+  type NativeTensor,
+} from '../native/addon';
 import { Tensor } from '../tensor/tensor';
 
 export interface ParamGroup {
@@ -88,7 +96,9 @@ export abstract class Optimizer<S extends NativeAdamState | NativeSGDState = Nat
     // Hyperparameters other than lr live in the native optimizer: they must already agree.
     for (const [k, v] of Object.entries(this.hyper)) {
       if (k in group && JSON.stringify(group[k]) !== JSON.stringify(v)) {
-        throw new Error(`optimizer loadStateDict: ${k}: the state has ${JSON.stringify(group[k])}, this optimizer ${JSON.stringify(v)}; construct the optimizer with the checkpoint's hyperparameters`);
+        throw new Error(
+          `optimizer loadStateDict: ${k}: the state has ${JSON.stringify(group[k])}, this optimizer ${JSON.stringify(v)}; construct the optimizer with the checkpoint's hyperparameters`,
+        );
       }
     }
     if (typeof group.lr === 'number') this._native.setLr(group.lr);
@@ -123,8 +133,23 @@ export class Adam extends Optimizer<NativeAdamState> {
     const ps = checkParams(params, 'Adam');
     const betas = opts.betas ?? [0.9, 0.999];
     if (!Array.isArray(betas) || betas.length !== 2) throw new TypeError(`Adam: betas must be [beta1, beta2], got ${JSON.stringify(betas)}`);
-    const o: Required<NativeAdamOptions> = { lr: opts.lr ?? 1e-3, beta1: betas[0], beta2: betas[1], eps: opts.eps ?? 1e-8, weightDecay: opts.weightDecay ?? 0, amsgrad: !!opts.amsgrad, maximize: !!opts.maximize, fused: !!opts.fused };
-    super(ps, new (loadAddon().NativeAdam)(ps.map((p) => p._native), o));
+    const o: Required<NativeAdamOptions> = {
+      lr: opts.lr ?? 1e-3,
+      beta1: betas[0],
+      beta2: betas[1],
+      eps: opts.eps ?? 1e-8,
+      weightDecay: opts.weightDecay ?? 0,
+      amsgrad: !!opts.amsgrad,
+      maximize: !!opts.maximize,
+      fused: !!opts.fused,
+    };
+    super(
+      ps,
+      new (loadAddon().NativeAdam)(
+        ps.map((p) => p._native),
+        o,
+      ),
+    );
     this.hyper = { betas, eps: o.eps, weight_decay: o.weightDecay, amsgrad: o.amsgrad, maximize: o.maximize, fused: o.fused };
   }
   protected nativeState(e: StateEntry): NativeAdamState {
@@ -147,8 +172,21 @@ export class SGD extends Optimizer<NativeSGDState> {
   protected readonly hyper: Record<string, unknown>;
   constructor(params: Tensor[], opts: SGDOptions = {}) {
     const ps = checkParams(params, 'SGD');
-    const o: Required<NativeSGDOptions> = { lr: opts.lr ?? 1e-3, momentum: opts.momentum ?? 0, dampening: opts.dampening ?? 0, weightDecay: opts.weightDecay ?? 0, nesterov: !!opts.nesterov, maximize: !!opts.maximize };
-    super(ps, new (loadAddon().NativeSGD)(ps.map((p) => p._native), o));
+    const o: Required<NativeSGDOptions> = {
+      lr: opts.lr ?? 1e-3,
+      momentum: opts.momentum ?? 0,
+      dampening: opts.dampening ?? 0,
+      weightDecay: opts.weightDecay ?? 0,
+      nesterov: !!opts.nesterov,
+      maximize: !!opts.maximize,
+    };
+    super(
+      ps,
+      new (loadAddon().NativeSGD)(
+        ps.map((p) => p._native),
+        o,
+      ),
+    );
     this.hyper = { momentum: o.momentum, dampening: o.dampening, weight_decay: o.weightDecay, nesterov: o.nesterov, maximize: o.maximize };
   }
   protected nativeState(e: StateEntry): NativeSGDState {

@@ -223,9 +223,7 @@ export function hasCheckpoint(runDir: string): boolean {
 /** Reads and checks trainer.json. */
 export function readTrainerState(runDir: string): TrainerState {
   const file = path.join(runDir, CHECKPOINT_FILES.trainer);
-  const state = readRunJson<TrainerState>(file, () =>
-    `${runDir} ${fs.existsSync(runDir) ? 'has no checkpoint (trainer.json is missing)' : 'does not exist'}`,
-  );
+  const state = readRunJson<TrainerState>(file, () => `${runDir} ${fs.existsSync(runDir) ? 'has no checkpoint (trainer.json is missing)' : 'does not exist'}`);
   if (state?.format !== CHECKPOINT_FORMAT || typeof state.files !== 'object' || !Number.isInteger(state.epoch)) {
     throw new CheckpointError(`${file}: not a libtorch-gan checkpoint (expected format "${CHECKPOINT_FORMAT}")`);
   }

@@ -22,10 +22,7 @@ export class ConfigError extends Error {
 
 /** 'config', 'config.batchSize', 'config.betas[1]', 'config.data.root'. */
 export function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>(
-    (acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : `${acc}.${String(k)}`),
-    'config',
-  );
+  return path.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : `${acc}.${String(k)}`), 'config');
 }
 
 /** Short rendering of an offending value: 0, "abc", null, [0.5], an object, NaN. */

@@ -69,10 +69,7 @@ const intAtLeast = (min: number) => {
   return z.int(expected(form)).min(min, expected(form));
 };
 const nonEmptyString = z.string(expected('a non-empty string')).min(1, expected('a non-empty string'));
-const beta = z
-  .number(expected('a number in [0, 1)'))
-  .min(0, expected('a number in [0, 1)'))
-  .lt(1, expected('a number in [0, 1)'));
+const beta = z.number(expected('a number in [0, 1)')).min(0, expected('a number in [0, 1)')).lt(1, expected('a number in [0, 1)'));
 
 const DataSchema = z.strictObject(
   {
@@ -96,11 +93,7 @@ export const RunConfigSchema = z.strictObject(
     saveDir: nonEmptyString.optional(),
     saveEvery: intAtLeast(0).optional(),
     sampleEvery: intAtLeast(0).optional(),
-    verbose: z
-      .int(expected('an integer from 0 to 3'))
-      .min(0, expected('an integer from 0 to 3'))
-      .max(3, expected('an integer from 0 to 3'))
-      .optional(),
+    verbose: z.int(expected('an integer from 0 to 3')).min(0, expected('an integer from 0 to 3')).max(3, expected('an integer from 0 to 3')).optional(),
     threads: intAtLeast(1).optional(),
     flushDenormal: z.boolean(expected('true or false')).optional(),
     cudaGraphs: z.boolean(expected('true or false')).optional(),
@@ -162,7 +155,7 @@ const DATA_KEYS = Object.keys(DataSchema.shape);
 function valueAt(input: unknown, path: readonly PropertyKey[]): { present: boolean; value: unknown } {
   let cur: unknown = input;
   for (const k of path) {
-    if (cur === null || typeof cur !== 'object' || !Object.prototype.hasOwnProperty.call(cur, k)) {
+    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, k)) {
       return { present: false, value: undefined };
     }
     cur = (cur as Record<PropertyKey, unknown>)[k];
@@ -187,8 +180,7 @@ function formatIssue(issue: z.core.$ZodIssue, input: unknown): ConfigIssue[] {
       {
         path,
         message:
-          `config.preset: unknown preset ${JSON.stringify(value)}${hint ? ` (did you mean "${hint}"?)` : ''}; ` +
-          `valid presets: ${PRESET_NAMES.join(', ')}`,
+          `config.preset: unknown preset ${JSON.stringify(value)}${hint ? ` (did you mean "${hint}"?)` : ''}; ` + `valid presets: ${PRESET_NAMES.join(', ')}`,
       },
     ];
   }
@@ -284,9 +276,7 @@ export function resolveConfig(config: RunConfig, env: { cudaAvailable: boolean }
     if (requested === 'cuda' && !env.cudaAvailable) {
       issues.push({
         path: ['device'],
-        message:
-          'config.device: "cuda" was requested but CUDA is not available (no CUDA build of LibTorch or no usable GPU); ' +
-          'use "auto" or "cpu"',
+        message: 'config.device: "cuda" was requested but CUDA is not available (no CUDA build of LibTorch or no usable GPU); ' + 'use "auto" or "cpu"',
       });
     }
   }

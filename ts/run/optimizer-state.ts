@@ -23,7 +23,10 @@ export function optimizerToSafetensors(
   for (const [i, entry] of Object.entries(sd.state)) {
     for (const [k, v] of Object.entries(entry)) {
       if (v instanceof Tensor) tensors[`state.${i}.${k}`] = v;
-      else if (typeof v === 'number') (numbers[i] ??= {})[k] = v;
+      else if (typeof v === 'number') {
+        numbers[i] ??= {};
+        numbers[i][k] = v;
+      }
     }
   }
   const metadata: Record<string, string> = {
@@ -55,7 +58,8 @@ export function optimizerFromSafetensors(loaded: safetensors.Loaded, name = 'opt
   for (const [key, t] of Object.entries(tensors)) {
     const m = /^state\.(\d+)\.(.+)$/.exec(key);
     if (!m) throw new CheckpointError(`${name}: unexpected tensor ${JSON.stringify(key)} (expected 'state.<index>.<name>')`);
-    (state[Number(m[1])] ??= {})[m[2]] = t;
+    state[Number(m[1])] ??= {};
+    state[Number(m[1])][m[2]] = t;
   }
   return { state, param_groups: groups };
 }

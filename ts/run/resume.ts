@@ -30,10 +30,22 @@ export function resumeConfig(stored: ResolvedConfig, given: RunConfig | Resolved
     const { epochs: _a, ...g } = given.preset;
     const { epochs: _b, ...s } = stored.preset;
     if (!issues.length && !same(g, s)) {
-      issues.push({ path: ['preset'], message: `config.preset: differs from the preset the run in ${resumeDir} was trained with (only epochs may change when resuming)` });
+      issues.push({
+        path: ['preset'],
+        message: `config.preset: differs from the preset the run in ${resumeDir} was trained with (only epochs may change when resuming)`,
+      });
     }
     if (issues.length) throw new ConfigError(issues);
-    return { ...stored, preset: { ...stored.preset, epochs: given.preset.epochs }, device: given.device, saveEvery: given.saveEvery, sampleEvery: given.sampleEvery, verbose: given.verbose, threads: given.threads, resume: resumeDir };
+    return {
+      ...stored,
+      preset: { ...stored.preset, epochs: given.preset.epochs },
+      device: given.device,
+      saveEvery: given.saveEvery,
+      sampleEvery: given.sampleEvery,
+      verbose: given.verbose,
+      threads: given.threads,
+      resume: resumeDir,
+    };
   }
   const c = parseConfig(given);
   const p = stored.preset;
@@ -101,6 +113,7 @@ export function resumeRun(
   const { state, fixedNoise } = resumeCheckpoint(runDir, { ...into, device: config.device });
   const runInfo = resumedRunInfo(stored, { config, fromEpoch: state.epoch, runConfig: isResolved(given) ? null : given });
   const w = state.interrupted;
-  const within = w && w.epoch === state.epoch + 1 && w.steps > 0 ? { ...w, perStep: readEpochSteps(runDir, w.epoch, state.globalStep - w.steps, w.steps) } : null;
+  const within =
+    w && w.epoch === state.epoch + 1 && w.steps > 0 ? { ...w, perStep: readEpochSteps(runDir, w.epoch, state.globalStep - w.steps, w.steps) } : null;
   return { state, fixedNoise, runInfo, within };
 }

@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import { type LossPoint } from '../logging/plot';
 import { info as runtimeInfo } from '../native/info';
 import { writeFileAtomic } from '../util/fs';
-import { type ResolvedConfig } from './config';
+import { isResolved, type ResolvedConfig, type RunConfig } from './config';
 
 export const RUN_FORMAT = 'libtorch-gan-run/1';
 export const LOSSES_FILE = 'losses.csv';
@@ -59,7 +59,7 @@ export function createRunDir(saveDir: string): string {
     const m = /^run-(\d+)$/.exec(name);
     if (m) n = Math.max(n, Number(m[1]) + 1);
   }
-  for (;; n++) {
+  for (; ; n++) {
     const dir = path.join(saveDir, `run-${n}`);
     try {
       fs.mkdirSync(dir);
@@ -114,20 +114,22 @@ function runtimeVersions(): { packageVersion: string; libtorchVersion: string } 
 /** config.json of a new run in `runDir`. */
 export function newRunInfo(
   runDir: string,
-  run: { config: ResolvedConfig; shuffleSeed: number; limit: number | null; dataset: RunInfo['dataset']; runConfig: unknown },
+  config: ResolvedConfig,
+  run: { shuffleSeed: number; limit: number | null; dataset: RunInfo['dataset']; given: RunConfig | ResolvedConfig },
 ): RunInfo {
   return {
     format: RUN_FORMAT,
     run: path.basename(runDir),
     startTime: new Date().toISOString(),
     ...runtimeVersions(),
-    device: run.config.device,
-    seed: run.config.seed ?? null,
+    device: config.device,
+    seed: config.seed ?? null,
     shuffleSeed: run.shuffleSeed,
     limit: run.limit,
     dataset: run.dataset,
-    config: run.config,
-    runConfig: run.runConfig,
+    config,
+    // the config as given (null when a resolved one was given)
+    runConfig: isResolved(run.given) ? null : run.given,
     resumes: [],
   };
 }

@@ -69,20 +69,20 @@ export function sample(opts: SampleOptions): Samples {
   const device = opts.device ?? 'cpu';
   const info = readRunInfo(runDir);
   const preset = info.config.preset;
-  const file = hasCheckpoint(runDir)
-    ? checkpointFile(runDir, CHECKPOINT_FILES.generator)
-    : path.join(runDir, CHECKPOINT_FILES.generator);
+  const file = hasCheckpoint(runDir) ? checkpointFile(runDir, CHECKPOINT_FILES.generator) : path.join(runDir, CHECKPOINT_FILES.generator);
   if (!fs.existsSync(file)) throw new CheckpointError(`${runDir} has no ${CHECKPOINT_FILES.generator} (no checkpoint was written yet)`);
   const seed = opts.seed ?? randomSeed();
   // building G initializes its weights from the global generator: leave that as it was
-  return withRngState(() => torch.scope(() => {
-    const G = fromSpec(preset.generator, { device });
-    G.loadStateDict(safetensors.loadFile(file, { device }));
-    const z = noise(preset.step.noise, count, { seed });
-    const images = generate(G, z, device);
-    G.dispose();
-    return { images, shape: [count, IMAGE_SIDE, IMAGE_SIDE] as [number, number, number], range: preset.normalize, seed };
-  }));
+  return withRngState(() =>
+    torch.scope(() => {
+      const G = fromSpec(preset.generator, { device });
+      G.loadStateDict(safetensors.loadFile(file, { device }));
+      const z = noise(preset.step.noise, count, { seed });
+      const images = generate(G, z, device);
+      G.dispose();
+      return { images, shape: [count, IMAGE_SIDE, IMAGE_SIDE] as [number, number, number], range: preset.normalize, seed };
+    }),
+  );
 }
 
 /**

@@ -26,7 +26,7 @@ import { type Optimizer } from '../optim/optimizer';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { CHECKPOINT_FILES, saveCheckpoint, type TrainerState } from './checkpoint';
-import { isResolved, type ResolvedConfig, type RunConfig } from './config';
+import { type ResolvedConfig, type RunConfig } from './config';
 import { runEpoch, shuffleSeedFor } from './epoch';
 import { runConfig, resumeRun } from './resume';
 import { createRunDir, newRunInfo, startLosses, writeRunInfo, type RunInfo } from './run-dir';
@@ -126,10 +126,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
 
     // models, optimizers, fused step, fixed noise: in this order after seeding
     if (cfg.seed !== undefined) torch.manualSeed(cfg.seed);
-    ({ generator: this.generator, discriminator: this.discriminator, optimizerG: this.optimizerG, optimizerD: this.optimizerD, gan: this.gan } = buildGan(cfg.preset, {
-      device: cfg.device,
-      cudaGraphs: cfg.cudaGraphs ?? true,
-    }));
+    // generator, discriminator, optimizerG, optimizerD and gan
+    Object.assign(this, buildGan(cfg.preset, { device: cfg.device, cudaGraphs: cfg.cudaGraphs ?? true }));
     const z = noise(cfg.preset.step.noise, SAMPLE_GRID_SIZE); // drawn on the CPU on every device
     this.fixedNoise = z.to(cfg.device);
     if (this.fixedNoise !== z) z.dispose();
@@ -155,7 +153,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const cfg = this.config;
     this.shuffleSeed = cfg.seed ?? randomSeed();
     this.runDir = createRunDir(cfg.saveDir);
-    this.runInfo = newRunInfo(this.runDir, { config: cfg, shuffleSeed: this.shuffleSeed, limit, dataset, runConfig: isResolved(this.given) ? null : this.given });
+    this.runInfo = newRunInfo(this.runDir, cfg, { shuffleSeed: this.shuffleSeed, limit, dataset, given: this.given });
     startLosses(this.runDir);
   }
 
@@ -326,8 +324,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       files.lossPlot = await this.log!.lossPlot(this.globalStep);
     }
     this.log!.flush();
-    const { steps, images, seconds, imagesPerSec, dLoss, gLoss, dReal, dFake } = r;
-    this.emit('epoch', { epoch, epochs: this.preset.epochs, steps, images, seconds, imagesPerSec, dLoss, gLoss, dReal, dFake, globalStep: this.globalStep, samplePath: files.samples, files });
+    const { perStep: _perStep, cudaGraph: _graph, ...epochResult } = r;
+    this.emit('epoch', { ...epochResult, epoch, epochs: this.preset.epochs, globalStep: this.globalStep, samplePath: files.samples, files });
     return files;
   }
 

@@ -75,7 +75,8 @@ export function loadWithMetadata(bytes: Uint8Array, opts: { device?: Device; nam
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < 8) throw new SafetensorsError(name, `file is ${buf.length} bytes, too short for a safetensors header`);
   const n = buf.readBigUInt64LE(0);
-  if (n > BigInt(buf.length - 8)) throw new SafetensorsError(name, `header length ${n} exceeds the file size (${buf.length} bytes): not a safetensors file, or truncated`);
+  if (n > BigInt(buf.length - 8))
+    throw new SafetensorsError(name, `header length ${n} exceeds the file size (${buf.length} bytes): not a safetensors file, or truncated`);
   let header: Record<string, unknown>;
   try {
     header = JSON.parse(buf.subarray(8, 8 + Number(n)).toString('utf8'));
@@ -91,25 +92,43 @@ export function loadWithMetadata(bytes: Uint8Array, opts: { device?: Device; nam
     if (key === '__metadata__') continue;
     const info = v as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
     const code = info.dtype ? CODES[info.dtype] : undefined;
-    if (!code) throw new SafetensorsError(name, `tensor ${key} has unsupported dtype ${JSON.stringify(info.dtype)} (supported: ${Object.keys(CODES).join(', ')})`);
+    if (!code)
+      throw new SafetensorsError(name, `tensor ${key} has unsupported dtype ${JSON.stringify(info.dtype)} (supported: ${Object.keys(CODES).join(', ')})`);
     const [b, e] = info.data_offsets ?? [-1, -1];
-    if (!(b >= 0 && e >= b && e <= dataLen)) throw new SafetensorsError(name, `tensor ${key} has data offsets [${b}, ${e}] outside the data (${dataLen} bytes): truncated or corrupt`);
+    if (!(b >= 0 && e >= b && e <= dataLen))
+      throw new SafetensorsError(name, `tensor ${key} has data offsets [${b}, ${e}] outside the data (${dataLen} bytes): truncated or corrupt`);
     const shape = info.shape ?? [];
     const numel = shape.reduce((a, c) => a * c, 1);
-    if (numel * code.bytes !== e - b) throw new SafetensorsError(name, `tensor ${key}: shape [${shape}] of ${info.dtype} needs ${numel * code.bytes} bytes, the file has ${e - b}`);
+    if (numel * code.bytes !== e - b)
+      throw new SafetensorsError(name, `tensor ${key}: shape [${shape}] of ${info.dtype} needs ${numel * code.bytes} bytes, the file has ${e - b}`);
     // Copy into an aligned buffer of the right element type.
     const raw = new Uint8Array(e - b);
     raw.set(buf.subarray(dataStart + b, dataStart + e));
     const viewDtype = code.dtype === 'float16' || code.dtype === 'bfloat16' ? null : code.dtype;
     let typed: ArrayBufferView;
     switch (viewDtype) {
-      case 'float32': typed = new Float32Array(raw.buffer); break;
-      case 'float64': typed = new Float64Array(raw.buffer); break;
-      case 'int64': typed = new BigInt64Array(raw.buffer); break;
-      case 'int32': typed = new Int32Array(raw.buffer); break;
-      case 'int16': typed = new Int16Array(raw.buffer); break;
-      case 'int8': typed = new Int8Array(raw.buffer); break;
-      case 'uint8': case 'bool': typed = raw; break;
+      case 'float32':
+        typed = new Float32Array(raw.buffer);
+        break;
+      case 'float64':
+        typed = new Float64Array(raw.buffer);
+        break;
+      case 'int64':
+        typed = new BigInt64Array(raw.buffer);
+        break;
+      case 'int32':
+        typed = new Int32Array(raw.buffer);
+        break;
+      case 'int16':
+        typed = new Int16Array(raw.buffer);
+        break;
+      case 'int8':
+        typed = new Int8Array(raw.buffer);
+        break;
+      case 'uint8':
+      case 'bool':
+        typed = raw;
+        break;
       default: {
         // 16-bit floats: widen to float32 here, then cast to the stored dtype natively.
         const u16 = new Uint16Array(raw.buffer);

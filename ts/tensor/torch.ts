@@ -38,19 +38,27 @@ function inferShape(data: Nested, what: string): number[] {
   }
   const flatLen = shape.reduce((a, b) => a * b, 1);
   const flat = Array.isArray(data) ? (data as unknown[]).flat(Infinity) : [data];
-  if (flat.length !== flatLen) throw new TypeError(`${what}: nested arrays are ragged (expected ${flatLen} numbers for shape [${shape}], found ${flat.length})`);
+  if (flat.length !== flatLen)
+    throw new TypeError(`${what}: nested arrays are ragged (expected ${flatLen} numbers for shape [${shape}], found ${flat.length})`);
   return shape;
 }
 
 const typedDtype = (a: ArrayBufferView): DType | null =>
-  a instanceof Float32Array ? 'float32'
-  : a instanceof Float64Array ? 'float64'
-  : a instanceof BigInt64Array ? 'int64'
-  : a instanceof Int32Array ? 'int32'
-  : a instanceof Int16Array ? 'int16'
-  : a instanceof Int8Array ? 'int8'
-  : a instanceof Uint8Array || a instanceof Uint8ClampedArray ? 'uint8'
-  : null;
+  a instanceof Float32Array
+    ? 'float32'
+    : a instanceof Float64Array
+      ? 'float64'
+      : a instanceof BigInt64Array
+        ? 'int64'
+        : a instanceof Int32Array
+          ? 'int32'
+          : a instanceof Int16Array
+            ? 'int16'
+            : a instanceof Int8Array
+              ? 'int8'
+              : a instanceof Uint8Array || a instanceof Uint8ClampedArray
+                ? 'uint8'
+                : null;
 
 /**
  * torch.tensor: from a typed array with a shape, from nested arrays, or from a number. Nested arrays
@@ -62,7 +70,10 @@ export function tensor(data: ArrayBufferView | Nested, shapeOrOpts?: number[] | 
   const addon = loadAddon();
   if (ArrayBuffer.isView(data)) {
     const src = typedDtype(data);
-    if (!src) throw new TypeError('torch.tensor: unsupported typed array (use Float32Array, Float64Array, BigInt64Array, Int32Array, Int16Array, Int8Array or Uint8Array)');
+    if (!src)
+      throw new TypeError(
+        'torch.tensor: unsupported typed array (use Float32Array, Float64Array, BigInt64Array, Int32Array, Int16Array, Int8Array or Uint8Array)',
+      );
     const len = (data as unknown as ArrayLike<unknown>).length;
     const shape = shapeArg ? shapeOf(shapeArg, 'torch.tensor') : [len];
     const { dtype, device } = opts(o, src);

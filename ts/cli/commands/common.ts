@@ -117,10 +117,7 @@ export function choiceFlag<T extends string>(command: string, flag: string, valu
   const s = String(value);
   if ((choices as readonly string[]).includes(s)) return s as T;
   const hint = suggest(s, choices);
-  throw new UsageError(
-    `--${flag}: expected one of ${choices.join(', ')}, got ${JSON.stringify(s)}${hint ? ` (did you mean ${hint}?)` : ''}`,
-    command,
-  );
+  throw new UsageError(`--${flag}: expected one of ${choices.join(', ')}, got ${JSON.stringify(s)}${hint ? ` (did you mean ${hint}?)` : ''}`, command);
 }
 
 /** A non-empty string flag value. */
@@ -134,7 +131,7 @@ export function stringFlag(command: string, flag: string, value: string | boolea
 /** Left-aligned columns separated by two spaces; the last column is not padded. */
 export function formatTable(rows: string[][], opts: { rightAlign?: number[] } = {}): string {
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  for (const r of rows) for (const [i, c] of r.entries()) widths[i] = Math.max(widths[i] ?? 0, c.length);
   return rows
     .map((r) =>
       r

@@ -170,7 +170,10 @@ export function describeRun(trainer: Trainer): string {
       ['Run folder', trainer.runDir + (resumed ? ` (resumed after epoch ${trainer.epoch}, step ${trainer.globalStep})` : '')],
       ['Preset', `${p.name} (seed ${p.seed}): ${p.epochs} epochs, batch ${p.batchSize}, z dim ${p.zDim}, images in ${p.normalize}`],
       ['Device', `${cfg.device}${cfg.threads ? `, ${cfg.threads} threads` : ''}`],
-      ['Data', `${trainer.dataset.name} ${trainer.dataset.split}, ${trainer.data.shape[0]} of ${trainer.dataset.length} images (${trainer.dataset.sourceKind}: ${trainer.dataset.source})`],
+      [
+        'Data',
+        `${trainer.dataset.name} ${trainer.dataset.split}, ${trainer.data.shape[0]} of ${trainer.dataset.length} images (${trainer.dataset.sourceKind}: ${trainer.dataset.source})`,
+      ],
       ['Seed', cfg.seed === undefined ? 'none (not seeded)' : String(cfg.seed)],
     ]),
   );
