@@ -22,3 +22,5 @@ export { parseConfig, loadConfigFile, resolveConfig, ConfigError, type RunConfig
 export { Trainer, type TrainResult } from './run/trainer';
 export { sample, saveSamples } from './run/sample';
 export { imperativeStep } from './gan/imperative-step';
+export { noise, type NoiseOptions } from './gan/noise';
+export { buildGan, type BuiltGan } from './gan/build';
