@@ -1,6 +1,7 @@
-// `unit` is the README's test command; `install` packs the package and installs the tarball into an
-// empty project without a compiler; `e2e` trains every preset on full MNIST via the CLI (both slower,
-// run by CI after the unit tests).
+// `unit` is the README's test command; `install` packs the package from a clean clone (prepack builds
+// the prebuild) and installs the tarball into empty projects without a compiler, and checks the README's
+// environment-variable table; `e2e` trains every preset on full MNIST via the CLI (both slower, run by
+// CI after the unit tests).
 const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
