@@ -15,7 +15,6 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import lib from '../lib/index.js';
-import pixels from '../lib/util/pixels.js';
 
 const { torch, nn, optim, GanStep, getPreset, presets, imperativeStep, data, info } = lib;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -150,10 +149,10 @@ function runPython(preset, batch, epoch) {
 const mnist = await data.datasets.MNIST({ train: true });
 const images = torch.tensor(mnist.images, [mnist.length, 784], { dtype: 'uint8', device });
 
-// The batch is normalized in JS (toFloat32 of lib/util/pixels.js, PyTorch's arithmetic): no LibTorch work on this
+// The batch is normalized in JS (data.toFloat32, PyTorch's arithmetic): no LibTorch work on this
 // thread, which would otherwise slow the fused path's training thread (see ts/gan/gan-step.ts).
 function realBatch(p, batch) {
-  const x = pixels.toFloat32(mnist.images.subarray(0, batch * 784), p.normalize);
+  const x = data.toFloat32(mnist.images.subarray(0, batch * 784), p.normalize);
   return torch.tensor(x, [batch, 784], { device });
 }
 
