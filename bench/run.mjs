@@ -138,8 +138,24 @@ function timeSteps(fn) {
 
 function runPython(preset, batch, epoch) {
   if (!py) return null;
-  const args = [path.join(here, 'torch_eager.py'), '--preset', preset, '--batch', String(batch), '--steps', String(STEPS), '--warmup', String(WARMUP),
-    '--threads', String(threads), '--mnist', mnistDir, '--device', device, '--flush-denormal'];
+  const args = [
+    path.join(here, 'torch_eager.py'),
+    '--preset',
+    preset,
+    '--batch',
+    String(batch),
+    '--steps',
+    String(STEPS),
+    '--warmup',
+    String(WARMUP),
+    '--threads',
+    String(threads),
+    '--mnist',
+    mnistDir,
+    '--device',
+    device,
+    '--flush-denormal',
+  ];
   if (epoch) args.push('--epoch');
   const r = spawnSync(py, args, { input: JSON.stringify(presets), encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`torch_eager.py failed:\n${r.stderr}`);
@@ -178,7 +194,10 @@ if (args.child) {
       const perm = torch.randperm(images.shape[0]);
       for (let i = 0; i < images.shape[0]; i += batch) {
         torch.scope(() => {
-          const xb = images.indexSelect(0, perm.narrow(0, i, Math.min(batch, images.shape[0] - i))).float().div(255);
+          const xb = images
+            .indexSelect(0, perm.narrow(0, i, Math.min(batch, images.shape[0] - i)))
+            .float()
+            .div(255);
           imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, a.p.normalize === '[-1,1]' ? xb.sub(0.5).div(0.5) : xb);
         });
         if ((i / batch) % 50 === 0) await yieldLoop();
@@ -193,13 +212,32 @@ if (args.child) {
     else ms.push(timeSteps(() => imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, x)));
     out = { msPerStep: ms, graph: gan?.cudaGraph };
   }
-  process.stdout.write(JSON.stringify(out) + '\n');
+  process.stdout.write(`${JSON.stringify(out)}\n`);
   process.exit(0);
 }
 
 function runNode(kind, preset, batch, mode) {
-  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', '--kind', kind, '--preset', preset, '--batch', String(batch), '--mode', mode,
-    '--device', device, '--threads', String(threads), ...(quick ? ['--quick'] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(
+    process.execPath,
+    [
+      fileURLToPath(import.meta.url),
+      '--child',
+      '--kind',
+      kind,
+      '--preset',
+      preset,
+      '--batch',
+      String(batch),
+      '--mode',
+      mode,
+      '--device',
+      device,
+      '--threads',
+      String(threads),
+      ...(quick ? ['--quick'] : []),
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
+  );
   if (r.status !== 0) throw new Error(`bench child (${kind} ${preset}) failed:\n${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
@@ -229,16 +267,23 @@ for (const { preset, batch } of configs) {
   }
   rows.push(row);
   const tm = row.torch;
-  console.log(`${preset} batch ${batch}: ` + kinds.map((k) => `${k} ${ms2(row[k])} ms/step`).join(', ') + `, PyTorch eager ${tm ? ms2(tm) : 'n/a'}` +
-    (tm ? ' -> ' + kinds.map((k) => `${k}/PyTorch ${row.ratio[k].toFixed(2)}x`).join(', ') : '') +
-    ` (rounds: fused ${per.fused.map(ms2).join('/')}, PyTorch ${t.map(ms2).join('/')})`);
+  console.log(
+    `${preset} batch ${batch}: ` +
+      kinds.map((k) => `${k} ${ms2(row[k])} ms/step`).join(', ') +
+      `, PyTorch eager ${tm ? ms2(tm) : 'n/a'}` +
+      (tm ? ` -> ${kinds.map((k) => `${k}/PyTorch ${row.ratio[k].toFixed(2)}x`).join(', ')}` : '') +
+      ` (rounds: fused ${per.fused.map(ms2).join('/')}, PyTorch ${t.map(ms2).join('/')})`,
+  );
 }
 
 // Epochs: the best of EPOCH_ROUNDS interleaved rounds per path (this VM's drift only ever slows a run down).
 const EPOCH_ROUNDS = 2;
 const epochs = [];
 if (!quick) {
-  for (const { preset, batch } of [{ preset: 'vanilla', batch: 64 }, { preset: 'ganist', batch: 128 }]) {
+  for (const { preset, batch } of [
+    { preset: 'vanilla', batch: 64 },
+    { preset: 'ganist', batch: 128 },
+  ]) {
     const e = { preset, batch };
     const times = Object.fromEntries([...kinds, 'torch'].map((k) => [k, []]));
     for (let r = 0; r < EPOCH_ROUNDS; r++) {
@@ -250,9 +295,14 @@ if (!quick) {
     e.torch = times.torch.length ? Math.min(...times.torch) : null;
     e.rounds = times;
     epochs.push(e);
-    console.log(`${preset} full epoch (60k, batch ${batch}): ` + kinds.map((k) => `${k} ${e[k].toFixed(cuda ? 3 : 1)} s`).join(', ') +
-      `, PyTorch eager ${e.torch !== null ? e.torch.toFixed(cuda ? 3 : 1) + ' s' : 'n/a'}` +
-      ` (rounds: ${Object.entries(times).map(([k, v]) => `${k} ${v.map((x) => x.toFixed(cuda ? 3 : 1)).join('/')}`).join(', ')})`);
+    console.log(
+      `${preset} full epoch (60k, batch ${batch}): ` +
+        kinds.map((k) => `${k} ${e[k].toFixed(cuda ? 3 : 1)} s`).join(', ') +
+        `, PyTorch eager ${e.torch !== null ? `${e.torch.toFixed(cuda ? 3 : 1)} s` : 'n/a'}` +
+        ` (rounds: ${Object.entries(times)
+          .map(([k, v]) => `${k} ${v.map((x) => x.toFixed(cuda ? 3 : 1)).join('/')}`)
+          .join(', ')})`,
+    );
   }
 }
 
@@ -282,13 +332,19 @@ const section = [
   '',
   `| architecture | batch | ${kinds.map((k) => `${label[k]} ms/step`).join(' | ')} | PyTorch eager ms/step | ${kinds.map((k) => `${label[k]} / PyTorch`).join(' | ')} | fused images/s |`,
   `|---|---|${kinds.map(() => '---|').join('')}---|${kinds.map(() => '---|').join('')}---|`,
-  ...rows.map((r) => `| ${r.preset} | ${r.batch} | ${kinds.map((k) => fmt(r[k])).join(' | ')} | ${fmt(r.torch)} | ${kinds.map((k) => (r.ratio[k] === null ? 'n/a' : `${r.ratio[k].toFixed(2)}x`)).join(' | ')} | ${Math.round((r.batch / r.fused) * 1000)} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.preset} | ${r.batch} | ${kinds.map((k) => fmt(r[k])).join(' | ')} | ${fmt(r.torch)} | ${kinds.map((k) => (r.ratio[k] === null ? 'n/a' : `${r.ratio[k].toFixed(2)}x`)).join(' | ')} | ${Math.round((r.batch / r.fused) * 1000)} |`,
+  ),
   '',
   ...(epochs.length
     ? [
         `| full MNIST epoch (60,000 images) | batch | ${kinds.map((k) => `${label[k]} s`).join(' | ')} | PyTorch eager s | fused / PyTorch | fused speed-up over PyTorch |`,
         `|---|---|${kinds.map(() => '---|').join('')}---|---|---|`,
-        ...epochs.map((e) => `| ${e.preset} | ${e.batch} | ${kinds.map((k) => fmt(e[k])).join(' | ')} | ${fmt(e.torch)} | ${ratio(e.fused, e.torch)} | ${faster(e.fused, e.torch)} |`),
+        ...epochs.map(
+          (e) =>
+            `| ${e.preset} | ${e.batch} | ${kinds.map((k) => fmt(e[k])).join(' | ')} | ${fmt(e.torch)} | ${ratio(e.fused, e.torch)} | ${faster(e.fused, e.torch)} |`,
+        ),
         '',
       ]
     : []),
@@ -300,22 +356,31 @@ const section = [
 function targets() {
   const out = [];
   for (const r of rows) {
-    if (!cuda && r.ratio.fused !== null) out.push(`target fused step <= 0.8x PyTorch eager (${r.preset}, batch ${r.batch}): ${r.ratio.fused.toFixed(2)}x, ${r.ratio.fused <= 0.8 ? 'met' : 'not met'}`);
+    if (!cuda && r.ratio.fused !== null)
+      out.push(
+        `target fused step <= 0.8x PyTorch eager (${r.preset}, batch ${r.batch}): ${r.ratio.fused.toFixed(2)}x, ${r.ratio.fused <= 0.8 ? 'met' : 'not met'}`,
+      );
   }
   for (const e of epochs) {
     if (cuda && e.torch) {
       const x = e.torch / e.fused;
-      out.push(`target full epoch >= 10x faster than PyTorch eager and under 0.1 s (${e.preset}, batch ${e.batch}): ${x.toFixed(1)}x, ${e.fused.toFixed(3)} s, ${x >= 10 && e.fused < 0.1 ? 'met' : 'not met'}`);
+      out.push(
+        `target full epoch >= 10x faster than PyTorch eager and under 0.1 s (${e.preset}, batch ${e.batch}): ${x.toFixed(1)}x, ${e.fused.toFixed(3)} s, ${x >= 10 && e.fused < 0.1 ? 'met' : 'not met'}`,
+      );
     }
   }
   return out;
 }
 
 const file = outFile;
-const header = '# Benchmark results\n\nWritten by `npm run bench` (bench/run.mjs). Ratios below 1 mean faster than PyTorch eager on the same machine in the same run.\n\n';
+const header =
+  '# Benchmark results\n\nWritten by `npm run bench` (bench/run.mjs). Ratios below 1 mean faster than PyTorch eager on the same machine in the same run.\n\n';
 const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : header;
 const marker = `## ${device.toUpperCase()}:`;
-const kept = old.split(/\n(?=## )/).filter((s) => !s.startsWith(marker) && !s.startsWith('# Benchmark')).join('\n');
-fs.writeFileSync(file, header + section + '\n' + (kept ? '\n' + kept.trim() + '\n' : ''));
+const kept = old
+  .split(/\n(?=## )/)
+  .filter((s) => !s.startsWith(marker) && !s.startsWith('# Benchmark'))
+  .join('\n');
+fs.writeFileSync(file, `${header + section}\n${kept ? `\n${kept.trim()}\n` : ''}`);
 for (const t of targets()) console.log(t);
 console.log(`wrote ${path.relative(process.cwd(), file) || file}`);

@@ -41,7 +41,7 @@ function writeBuildInfo(hash) {
   const { locateLibTorch } = require(path.join(root, 'lib', 'native', 'locate-libtorch.js'));
   const info = locateLibTorch();
   const out = path.join(root, 'build', 'Release', 'libtorch-gan.json');
-  fs.writeFileSync(out, JSON.stringify(buildInfo(info, hash), null, 2) + '\n');
+  fs.writeFileSync(out, `${JSON.stringify(buildInfo(info, hash), null, 2)}\n`);
 }
 
 /** libtorch-gan.json's content for a binary built against LibTorch `info` from sources with hash `hash`. */

@@ -108,11 +108,11 @@ function findNodeGyp() {
   const candidates = [resolveFrom('node-gyp/bin/node-gyp.js'), process.env.npm_config_node_gyp];
   if (process.env.npm_execpath) candidates.push(path.resolve(process.env.npm_execpath, '..', '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
   candidates.push(path.resolve(process.execPath, '..', '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
-  return candidates.find((f) => f && f.endsWith('.js') && fs.existsSync(f)) ?? null;
+  return candidates.find((f) => f?.endsWith('.js') && fs.existsSync(f)) ?? null;
 }
 
 function findCompiler() {
-  const cxx = process.env.CXX && process.env.CXX.trim().split(/\s+/)[0];
+  const cxx = process.env.CXX?.trim().split(/\s+/)[0];
   if (cxx) return onPath(cxx);
   return onPath('c++') || onPath('g++') || onPath('clang++');
 }
@@ -151,7 +151,7 @@ function builder(lt) {
       });
       if (r.ok) {
         const { buildInfo } = require('./build-native.js');
-        fs.writeFileSync(path.join(sourceDir, compat().BUILD_INFO_FILE), JSON.stringify(buildInfo(lt, hash), null, 2) + '\n');
+        fs.writeFileSync(path.join(sourceDir, compat().BUILD_INFO_FILE), `${JSON.stringify(buildInfo(lt, hash), null, 2)}\n`);
       }
       return r;
     },
@@ -191,8 +191,7 @@ function main() {
   const prebuildOk = prebuild && !mismatch(prebuild);
   const found = `found ${describeLibTorch(lt)}`;
   // "prebuilt for LibTorch 2.16.0 (...)", plus the reason when the versions agree (ABI, CUDA, no info).
-  const prebuiltFor = (bin) =>
-    `prebuilt for ${describeBuild(bin.info)}` + (bin.info?.libtorchVersion === lt.version || !bin.info ? ` (${mismatch(bin)})` : '');
+  const prebuiltFor = (bin) => `prebuilt for ${describeBuild(bin.info)}${bin.info?.libtorchVersion === lt.version || !bin.info ? ` (${mismatch(bin)})` : ''}`;
 
   let loadErr = null; // why a binary built for this LibTorch still does not load
   if (!force && source && !mismatch(source)) {
@@ -231,8 +230,10 @@ function main() {
     if (!loadErr) return log(`using the prebuilt binary for ${describeBuild(prebuild.info)} (${describeLibTorch(lt)})`);
   }
   if (loadErr) {
-    fail(`${found}, but its binary does not load (${loadErr}); cannot build from source: ${b.reason}.\n` +
-      'Fix: install g++ and cmake (e.g. sudo apt-get install g++ cmake), then run: npm rebuild libtorch-gan');
+    fail(
+      `${found}, but its binary does not load (${loadErr}); cannot build from source: ${b.reason}.\n` +
+        'Fix: install g++ and cmake (e.g. sudo apt-get install g++ cmake), then run: npm rebuild libtorch-gan',
+    );
   }
 
   const fixes = [];

@@ -28,7 +28,7 @@ tail -2 "$OUT/build.log"
 phase build
 node lib/cli/main.js info | tee -a "$OUT/machine.txt"
 set +e
-node node_modules/jest/bin/jest.js test/cuda test/train/gan-step.test.ts --selectProjects unit --verbose > "$OUT/tests.log" 2>&1
+node node_modules/jest/bin/jest.js test/cuda test/gan/gan-step.test.ts --selectProjects unit --verbose > "$OUT/tests.log" 2>&1
 rc=$?
 grep -E "✓|✕|○|Tests:|●" "$OUT/tests.log" | head -80
 phase "tests (exit $rc)"

@@ -38,7 +38,13 @@ let prebuildInfo: { libtorchVersion: string; cxx11Abi: number; sourceHash?: stri
 type Result = SpawnSyncReturns<string>;
 
 function sh(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Result {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, encoding: 'utf8', timeout: opts.timeoutMs ?? 10 * 60 * 1000, maxBuffer: 1 << 26 });
+  const r = spawnSync(cmd, args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 10 * 60 * 1000,
+    maxBuffer: 1 << 26,
+  });
   if (r.error) throw r.error;
   return r;
 }
@@ -112,11 +118,13 @@ function packRefusesAnotherPin(): void {
   const pinned = p.libtorch.version as string;
   const [major, minor] = pinned.split('.').map(Number);
   const other = `${major}.${minor + 1}.0`;
-  fs.writeFileSync(file, JSON.stringify({ ...p, libtorch: { version: other } }, null, 2) + '\n');
+  fs.writeFileSync(file, `${JSON.stringify({ ...p, libtorch: { version: other } }, null, 2)}\n`);
   try {
     const r = sh('npm', ['pack', '--dry-run', '--loglevel=warn'], { cwd: clone, env: buildEnv() });
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain(`make-prebuild: prebuilds/${platformDir} needs building (there is no prebuilt binary), and it must be built for the LibTorch the package pins, ${other}`);
+    expect(r.stderr).toContain(
+      `make-prebuild: prebuilds/${platformDir} needs building (there is no prebuilt binary), and it must be built for the LibTorch the package pins, ${other}`,
+    );
     expect(r.stderr).toContain(`but LibTorch ${pinned}`);
     expect(r.stderr).toContain('Fix: install the pinned one');
     expect(fs.existsSync(path.join(clone, 'prebuilds', platformDir))).toBe(false);
@@ -156,13 +164,16 @@ function pack(): void {
   expect(prebuildInfo.sourceHash).toBe(sourceHash(clone));
 }
 
-beforeAll(() => {
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-install-'));
-  makeBareBin();
-  cleanClone();
-  packRefusesAnotherPin();
-  pack();
-}, 15 * 60 * 1000);
+beforeAll(
+  () => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-install-'));
+    makeBareBin();
+    cleanClone();
+    packRefusesAnotherPin();
+    pack();
+  },
+  15 * 60 * 1000,
+);
 
 afterAll(() => {
   if (work && !process.env.LTG_KEEP_TMP) fs.rmSync(work, { recursive: true, force: true });
@@ -172,7 +183,9 @@ afterAll(() => {
 describe('npm pack from a clean clone', () => {
   test('the prebuild just packed is current: packing again keeps it as it is', () => {
     const r = ok('npm pack --dry-run', sh('npm', ['pack', '--dry-run', '--json', '--loglevel=warn'], { cwd: clone, env: buildEnv() }));
-    expect(r.stderr).toContain(`make-prebuild: prebuilds/${platformDir} is current (LibTorch ${prebuildInfo.libtorchVersion}, sources ${prebuildInfo.sourceHash}): packing it as it is`);
+    expect(r.stderr).toContain(
+      `make-prebuild: prebuilds/${platformDir} is current (LibTorch ${prebuildInfo.libtorchVersion}, sources ${prebuildInfo.sourceHash}): packing it as it is`,
+    );
     expect(JSON.parse(r.stdout)[0].files.map((f: { path: string }) => f.path)).toContain(`prebuilds/${platformDir}/libtorch-gan.node`);
   });
 
@@ -183,7 +196,9 @@ describe('npm pack from a clean clone', () => {
     try {
       const r = sh(process.execPath, [path.join(clone, 'scripts', 'make-prebuild.js'), '--check'], { cwd: clone, env: buildEnv() });
       expect(r.status).toBe(1);
-      expect(r.stderr).toContain(`prebuilds/${platformDir} is not current: native/ or CMakeLists.txt changed since it was built (sources ${prebuildInfo.sourceHash}, now `);
+      expect(r.stderr).toContain(
+        `prebuilds/${platformDir} is not current: native/ or CMakeLists.txt changed since it was built (sources ${prebuildInfo.sourceHash}, now `,
+      );
     } finally {
       fs.writeFileSync(file, original);
     }
@@ -204,13 +219,18 @@ test('the bare PATH has no C++ compiler and no cmake', () => {
 describe('installed from the tarball without a compiler', () => {
   let app = '';
 
-  beforeAll(() => {
-    app = newProject('app');
-    const r = npm(['install', tarball, ...INSTALL_FLAGS], app);
-    if (r.status !== 0) throw new Error(describeRun('npm install <tarball>', r));
-    // --foreground-scripts shows the install hook's one line.
-    expect(r.stdout + r.stderr).toMatch(new RegExp(`libtorch-gan: using the prebuilt binary for LibTorch ${prebuildInfo.libtorchVersion.replace(/\./g, '\\.')}`));
-  }, 15 * 60 * 1000);
+  beforeAll(
+    () => {
+      app = newProject('app');
+      const r = npm(['install', tarball, ...INSTALL_FLAGS], app);
+      if (r.status !== 0) throw new Error(describeRun('npm install <tarball>', r));
+      // --foreground-scripts shows the install hook's one line.
+      expect(r.stdout + r.stderr).toMatch(
+        new RegExp(`libtorch-gan: using the prebuilt binary for LibTorch ${prebuildInfo.libtorchVersion.replace(/\./g, '\\.')}`),
+      );
+    },
+    15 * 60 * 1000,
+  );
 
   test('nothing was compiled: no build/ in the installed package', () => {
     expect(fs.existsSync(path.join(app, 'node_modules', pkg.name, 'build'))).toBe(false);
@@ -303,7 +323,7 @@ describe('a prebuild for another LibTorch, without a compiler', () => {
     const info = JSON.parse(fs.readFileSync(infoFile, 'utf8'));
     const [major, minor] = String(info.libtorchVersion).split('.').map(Number);
     fakeVersion = `${major}.${minor + 1}.0`;
-    fs.writeFileSync(infoFile, JSON.stringify({ ...info, libtorchVersion: fakeVersion }, null, 2) + '\n');
+    fs.writeFileSync(infoFile, `${JSON.stringify({ ...info, libtorchVersion: fakeVersion }, null, 2)}\n`);
     fakeTarball = path.join(work, 'libtorch-gan-mismatch.tgz');
     ok('tar c', sh('tar', ['czf', fakeTarball, '-C', dir, 'package'], { cwd: work }));
   });

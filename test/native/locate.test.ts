@@ -1,16 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  BUILD_INFO_FILE,
-  binaryIn,
-  findBinary,
-  incompatibility,
-  pinnedLibTorch,
-  prebuildStaleness,
-  sourceHash,
-  type BuildInfo,
-} from '../../ts/native/compat';
+import { BUILD_INFO_FILE, binaryIn, findBinary, incompatibility, pinnedLibTorch, prebuildStaleness, sourceHash, type BuildInfo } from '../../ts/native/compat';
 import { checkCompatible } from '../../ts/native/load';
 import { installCommand, LibTorchNotFoundError, locateLibTorch } from '../../ts/native/locate-libtorch';
 import { packageRoot } from '../../ts/util/package';
@@ -76,7 +67,9 @@ describe('LibTorch locator', () => {
     expect(() => checkCompatible({ libtorchVersion: '2.16.0', cuda: true, cudaVersion: '13.2', cxx11Abi: 1 }, lt, 'prebuild')).toThrow(
       /built for LibTorch 2\.16\.0, but LibTorch 2\.15\.0 was found[\s\S]*pip install torch==2\.16\.0[\s\S]*npm rebuild libtorch-gan/,
     );
-    expect(() => checkCompatible({ libtorchVersion: '2.15.0', cuda: true, cudaVersion: '13.2', cxx11Abi: 0 }, lt, 'prebuild')).toThrow(/_GLIBCXX_USE_CXX11_ABI=0/);
+    expect(() => checkCompatible({ libtorchVersion: '2.15.0', cuda: true, cudaVersion: '13.2', cxx11Abi: 0 }, lt, 'prebuild')).toThrow(
+      /_GLIBCXX_USE_CXX11_ABI=0/,
+    );
     expect(() => checkCompatible({ libtorchVersion: '2.15.0', cuda: true, cudaVersion: '13.2', cxx11Abi: 1 }, lt, 'prebuild')).not.toThrow();
   });
 
@@ -152,9 +145,13 @@ describe('binaries and their build info (the rule the loader and scripts/install
     const pin = pinnedLibTorch(packageRoot);
     expect(pin).toMatch(/^\d+\.\d+\.\d+$/);
     // A git clone installs it with the setup script; an installed package with pip at the pin.
-    expect(installCommand(packageRoot)).toBe(fs.existsSync(path.join(packageRoot, '.git')) ? 'bash scripts/setup.sh' : `python3 -m venv .venv && .venv/bin/python -m pip install torch==${pin}`);
+    expect(installCommand(packageRoot)).toBe(
+      fs.existsSync(path.join(packageRoot, '.git')) ? 'bash scripts/setup.sh' : `python3 -m venv .venv && .venv/bin/python -m pip install torch==${pin}`,
+    );
     expect(installCommand(root)).toBe('python3 -m venv .venv && .venv/bin/python -m pip install torch==2.15.0');
-    expect(new LibTorchNotFoundError(['x']).message).toContain(`Install LibTorch ${pin}, the version libtorch-gan is built for, with:\n    ${installCommand(packageRoot)}\n`);
+    expect(new LibTorchNotFoundError(['x']).message).toContain(
+      `Install LibTorch ${pin}, the version libtorch-gan is built for, with:\n    ${installCommand(packageRoot)}\n`,
+    );
     expect(new LibTorchNotFoundError(['x']).message).toContain(`python3 -m pip install torch==${pin} `);
   });
 
@@ -184,7 +181,9 @@ describe('binaries and their build info (the rule the loader and scripts/install
     put(prebuilds(), 'libtorch-gan.node', info);
     expect(prebuildStaleness(root, prebuilds())).toBe('it records no source hash (built by an older version of the build)');
     put(prebuilds(), 'libtorch-gan.node', { ...info, sourceHash: '0123456789abcdef' });
-    expect(prebuildStaleness(root, prebuilds())).toBe(`native/ or CMakeLists.txt changed since it was built (sources 0123456789abcdef, now ${sourceHash(root)})`);
+    expect(prebuildStaleness(root, prebuilds())).toBe(
+      `native/ or CMakeLists.txt changed since it was built (sources 0123456789abcdef, now ${sourceHash(root)})`,
+    );
     put(prebuilds(), 'libtorch-gan.node', { ...info, sourceHash: sourceHash(root) });
     expect(prebuildStaleness(root, prebuilds())).toBeNull();
   });

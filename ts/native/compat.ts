@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { LibTorchInfo } from './locate-libtorch';
+import { type LibTorchInfo } from './locate-libtorch';
 
 /** The build info file written beside every binary. */
 export const BUILD_INFO_FILE = 'libtorch-gan.json';
@@ -117,7 +117,10 @@ export function incompatibility(info: BuildInfo | null, lt: LibTorchFacts, infoE
  * The full message for a binary that cannot run with the LibTorch found: what was found, what the
  * binary was built for, and how to fix it; null when it can run.
  */
-export function incompatibilityMessage(bin: Pick<Binary, 'file' | 'kind' | 'info' | 'infoError'>, lt: LibTorchFacts & Pick<LibTorchInfo, 'root' | 'source'>): string | null {
+export function incompatibilityMessage(
+  bin: Pick<Binary, 'file' | 'kind' | 'info' | 'infoError'>,
+  lt: LibTorchFacts & Pick<LibTorchInfo, 'root' | 'source'>,
+): string | null {
   const why = incompatibility(bin.info, lt, bin.infoError);
   if (!why) return null;
   const b = bin.info;
@@ -130,10 +133,7 @@ export function incompatibilityMessage(bin: Pick<Binary, 'file' | 'kind' | 'info
       rebuild
     );
   }
-  return (
-    `libtorch-gan's ${bin.kind} binary (${bin.file}) cannot run with LibTorch ${lt.version} (${lt.source}: ${lt.root}): ${why}.\n` +
-    `Fix it:\n${rebuild}`
-  );
+  return `libtorch-gan's ${bin.kind} binary (${bin.file}) cannot run with LibTorch ${lt.version} (${lt.source}: ${lt.root}): ${why}.\n` + `Fix it:\n${rebuild}`;
 }
 
 /** The LibTorch version the package pins (package.json "libtorch": { "version": "x.y.z" }). */
@@ -171,7 +171,10 @@ export function nativeSources(root: string): string[] {
 export function sourceHash(root: string): string {
   const h = createHash('sha256');
   for (const rel of nativeSources(root)) {
-    h.update(rel).update('\0').update(fs.readFileSync(path.join(root, rel))).update('\0');
+    h.update(rel)
+      .update('\0')
+      .update(fs.readFileSync(path.join(root, rel)))
+      .update('\0');
   }
   return h.digest('hex').slice(0, 16);
 }

@@ -73,8 +73,7 @@ export function loadAddon(): NativeAddon {
     process.dlopen(mod, bin.file, os.constants.dlopen.RTLD_NOW);
   } catch (e) {
     throw new AddonLoadError(
-      `could not load ${bin.file} against LibTorch ${lt.fullVersion} at ${lt.root}: ${(e as Error).message}\n` +
-        'Rebuild it with: npm rebuild libtorch-gan',
+      `could not load ${bin.file} against LibTorch ${lt.fullVersion} at ${lt.root}: ${(e as Error).message}\nRebuild it with: npm rebuild libtorch-gan`,
     );
   }
   libtorch = lt;

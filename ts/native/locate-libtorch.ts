@@ -215,11 +215,10 @@ function pythonCandidates(): string[] {
 
 function fromPython(py: string): LibTorchInfo {
   // find_spec locates the package without importing it (importing torch takes seconds).
-  const r = spawnSync(
-    py,
-    ['-c', "import importlib.util as u; s = u.find_spec('torch'); print(s.submodule_search_locations[0] if s else '')"],
-    { encoding: 'utf8', timeout: 30000 },
-  );
+  const r = spawnSync(py, ['-c', "import importlib.util as u; s = u.find_spec('torch'); print(s.submodule_search_locations[0] if s else '')"], {
+    encoding: 'utf8',
+    timeout: 30000,
+  });
   if (r.error) throw new Error(`${py} could not be run (${(r.error as NodeJS.ErrnoException).code ?? r.error.message})`);
   if (r.status !== 0) throw new Error(`${py} failed: ${r.stderr.trim().split('\n').pop()}`);
   const dir = r.stdout.trim();
@@ -258,7 +257,8 @@ export function locateLibTorch(opts: LocateOptions = {}): LibTorchInfo {
   const env = process.env.LIBTORCH;
   if (env) {
     try {
-      return (cached = fromRoot(path.resolve(env), 'LIBTORCH'));
+      cached = fromRoot(path.resolve(env), 'LIBTORCH');
+      return cached;
     } catch (e) {
       // A set but broken LIBTORCH is an error of its own: the user asked for that one.
       throw new LibTorchNotFoundError([`LIBTORCH=${env}: ${(e as Error).message}`]);
@@ -267,14 +267,16 @@ export function locateLibTorch(opts: LocateOptions = {}): LibTorchInfo {
   attempts.push('LIBTORCH is not set');
   for (const py of opts.pythons ?? pythonCandidates()) {
     try {
-      return (cached = fromPython(py));
+      cached = fromPython(py);
+      return cached;
     } catch (e) {
       attempts.push(`Python ${py}: ${(e as Error).message}`);
     }
   }
   if (!opts.noSystem) {
     try {
-      return (cached = fromSystem());
+      cached = fromSystem();
+      return cached;
     } catch (e) {
       attempts.push(`system: ${(e as Error).message}`);
     }
@@ -290,7 +292,7 @@ if (require.main === module) {
       const v = (info as unknown as Record<string, unknown>)[process.argv[i + 1]];
       process.stdout.write(Array.isArray(v) ? v.join(' ') : String(v));
     } else if (process.argv.includes('--json')) {
-      process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+      process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
     } else {
       process.stdout.write(
         `LibTorch ${info.fullVersion} (${info.source}) at ${info.root}\n` +
