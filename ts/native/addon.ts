@@ -7,7 +7,11 @@
  * union, throws a TypeError naming the field (e.g. "GanStep: spec.dLossReduction: expected one of
  * 'sum', 'mean', got 'meen'").
  */
-import { type Device, type DType } from '../tensor/dtype';
+import { type PixelRange } from '../util/pixels';
+
+/** dtypes and devices, named as in PyTorch (torch.float32 is 'float32'); tensor/dtype.ts checks them. */
+export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
 export interface NativeTensor {
   dispose(): void;
@@ -137,7 +141,7 @@ export interface NativeEpochOptions {
   shuffle?: boolean; // true
   dropLast?: boolean; // false
   seed?: number; // 0, an integer >= 0
-  normalize?: '[-1,1]' | '[0,1]'; // '[-1,1]' (uint8 data only)
+  normalize?: PixelRange; // '[-1,1]' (uint8 data only)
   progressEvery?: number; // 50, a positive integer
   recordSteps?: boolean; // false
   startStep?: number; // 0, an integer in [0, steps)

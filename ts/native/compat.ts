@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readPackageJson } from '../util/package';
 import { type LibTorchInfo } from './locate-libtorch';
 
 /** The build info file written beside every binary. */
@@ -139,13 +140,7 @@ export function incompatibilityMessage(
 /** The LibTorch version the package pins (package.json "libtorch": { "version": "x.y.z" }). */
 export function pinnedLibTorch(root: string): string {
   const file = path.join(root, 'package.json');
-  let pkg: { libtorch?: { version?: unknown } };
-  try {
-    pkg = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`cannot read ${file}: ${(e as Error).message}`);
-  }
-  const v = pkg.libtorch?.version;
+  const v = readPackageJson(root).libtorch?.version;
   if (typeof v !== 'string' || !/^\d+\.\d+\.\d+$/.test(v)) {
     throw new Error(`${file}: "libtorch.version" must be a LibTorch version like "2.15.0", got ${JSON.stringify(v)}`);
   }

@@ -1,6 +1,7 @@
 /** dtypes and devices, named as in PyTorch (torch.float32 is 'float32'). */
-export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
-export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+import { type Device, type DType } from '../native/addon';
+
+export type { Device, DType } from '../native/addon';
 
 export const DTYPES: readonly DType[] = ['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool'];
 
