@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type LossPoint } from '../logging/plot';
 import { info as runtimeInfo } from '../native/info';
-import { writeFileAtomic } from '../util/fs';
+import { ensureDir, FileError, writeFileAtomic } from '../util/fs';
 import { isResolved, type ResolvedConfig, type RunConfig } from './config';
 
 export const RUN_FORMAT = 'libtorch-gan-run/1';
@@ -51,9 +51,10 @@ export interface RunInfo {
 /**
  * Creates the next free run folder `<saveDir>/run-<n>` (n = 1 + the highest existing number),
  * with a non-recursive mkdir so that concurrent runs never share a folder. Returns its path.
+ * A save folder that cannot be created or written is a FileError naming it (util/fs.ts ensureDir).
  */
 export function createRunDir(saveDir: string): string {
-  fs.mkdirSync(saveDir, { recursive: true });
+  ensureDir(saveDir, 'save folder');
   let n = 1;
   for (const name of fs.readdirSync(saveDir)) {
     const m = /^run-(\d+)$/.exec(name);
@@ -65,7 +66,8 @@ export function createRunDir(saveDir: string): string {
       fs.mkdirSync(dir);
       return dir;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') throw new FileError(`cannot create run folder ${dir}: ${(e as Error).message}`, code, dir, e);
     }
   }
 }
