@@ -42,6 +42,7 @@ export function save(tensors: Record<string, Tensor>, metadata?: Record<string, 
   const chunks: Uint8Array[] = [];
   let offset = 0;
   for (const name of names) {
+    if (name === '__metadata__' || name === '__proto__') throw new TypeError(`safetensors.save: tensor name ${JSON.stringify(name)} is reserved`);
     const t = tensors[name];
     if (!(t instanceof Tensor)) throw new TypeError(`safetensors.save: ${name} is not a Tensor`);
     const arr = t.dtype === 'float16' || t.dtype === 'bfloat16' ? t.to('float32').toTypedArray() : t.toTypedArray();
@@ -68,6 +69,83 @@ export interface Loaded {
   metadata: Record<string, string>;
 }
 
+/** A header value as the error shows it: its JSON, shortened. */
+function shown(v: unknown): string {
+  const s = v === undefined ? 'nothing' : JSON.stringify(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isIndex = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+interface Entry {
+  key: string;
+  code: { dtype: DType; bytes: number };
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/**
+ * Checks a parsed header as the reference implementation does (every entry an object with a known
+ * dtype, a shape of integers >= 0 and [begin, end] offsets; the tensors' data back to back, without
+ * overlaps or gaps, filling the data exactly) and returns the entries by offset. Every problem is a
+ * SafetensorsError naming the file and the key.
+ */
+function checkHeader(name: string, header: unknown, dataLen: number): { entries: Entry[]; metadata: Record<string, string> } {
+  const fail = (msg: string) => new SafetensorsError(name, msg);
+  if (!isPlainObject(header))
+    throw fail(`header: expected a JSON object { <tensor name>: { dtype, shape, data_offsets }, __metadata__? }, got ${shown(header)}`);
+  const metadata: Record<string, string> = {};
+  const entries: Entry[] = [];
+  for (const [key, v] of Object.entries(header)) {
+    // JSON.parse makes "__proto__" an own key; assigned into a result object it would replace its prototype
+    if (key === '__proto__') throw fail('header: key "__proto__" is not allowed (it names the prototype of a JavaScript object)');
+    if (key === '__metadata__') {
+      if (v === null) continue;
+      if (!isPlainObject(v)) throw fail(`__metadata__: expected an object of strings, got ${shown(v)}`);
+      for (const [mk, mv] of Object.entries(v)) {
+        if (mk === '__proto__') throw fail('__metadata__: key "__proto__" is not allowed (it names the prototype of a JavaScript object)');
+        if (typeof mv !== 'string') throw fail(`__metadata__.${JSON.stringify(mk)}: expected a string, got ${shown(mv)}`);
+        metadata[mk] = mv;
+      }
+      continue;
+    }
+    const t = `tensor ${JSON.stringify(key)}`;
+    if (!isPlainObject(v)) throw fail(`${t}: expected an object { dtype, shape, data_offsets }, got ${shown(v)}`);
+    const code = typeof v.dtype === 'string' && Object.hasOwn(CODES, v.dtype) ? CODES[v.dtype] : undefined;
+    if (!code) throw fail(`${t}: dtype: expected one of ${Object.keys(CODES).join(', ')}, got ${shown(v.dtype)}`);
+    if (!Array.isArray(v.shape) || !v.shape.every(isIndex)) throw fail(`${t}: shape: expected an array of integers >= 0, got ${shown(v.shape)}`);
+    const off = v.data_offsets;
+    if (!Array.isArray(off) || off.length !== 2 || !isIndex(off[0]) || !isIndex(off[1]) || off[0] > off[1]) {
+      throw fail(`${t}: data_offsets: expected [begin, end], two integers with 0 <= begin <= end, got ${shown(off)}`);
+    }
+    const [begin, end] = off as [number, number];
+    if (end > dataLen) throw fail(`${t}: data_offsets [${begin}, ${end}] reach past the end of the data (${dataLen} bytes): truncated or corrupt`);
+    const shape = v.shape as number[];
+    const need = shape.reduce((a, c) => a * c, 1) * code.bytes;
+    if (need !== end - begin) throw fail(`${t}: shape [${shape}] of ${v.dtype} needs ${need} bytes, its data_offsets [${begin}, ${end}] hold ${end - begin}`);
+    entries.push({ key, code, shape, begin, end });
+  }
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  let prev: Entry | undefined;
+  for (const e of entries) {
+    if (e.begin < at)
+      throw fail(
+        `tensor ${JSON.stringify(e.key)}: data_offsets [${e.begin}, ${e.end}] overlap those of tensor ${JSON.stringify(prev!.key)} [${prev!.begin}, ${prev!.end}]`,
+      );
+    if (e.begin > at)
+      throw fail(
+        `tensor ${JSON.stringify(e.key)}: data_offsets [${e.begin}, ${e.end}] leave bytes ${at}..${e.begin} unused (the tensors' data must be back to back)`,
+      );
+    at = e.end;
+    prev = e;
+  }
+  if (at !== dataLen) throw fail(`the tensors' data ends at byte ${at}, the file has ${dataLen} bytes of data: truncated or corrupt`);
+  return { entries, metadata };
+}
+
 /** Parses safetensors bytes; `name` is used in error messages. */
 export function loadWithMetadata(bytes: Uint8Array, opts: { device?: Device; name?: string } = {}): Loaded {
   const name = opts.name ?? '<buffer>';
@@ -77,30 +155,19 @@ export function loadWithMetadata(bytes: Uint8Array, opts: { device?: Device; nam
   const n = buf.readBigUInt64LE(0);
   if (n > BigInt(buf.length - 8))
     throw new SafetensorsError(name, `header length ${n} exceeds the file size (${buf.length} bytes): not a safetensors file, or truncated`);
-  let header: Record<string, unknown>;
+  let header: unknown;
   try {
     header = JSON.parse(buf.subarray(8, 8 + Number(n)).toString('utf8'));
   } catch (e) {
     throw new SafetensorsError(name, `header is not valid JSON (${(e as Error).message})`);
   }
   const dataStart = 8 + Number(n);
-  const dataLen = buf.length - dataStart;
-  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
+  // everything is checked before the first tensor is made, so that a bad file leaks none
+  const { entries, metadata } = checkHeader(name, header, buf.length - dataStart);
   const tensors: Record<string, Tensor> = {};
   const addon = loadAddon();
-  for (const [key, v] of Object.entries(header)) {
-    if (key === '__metadata__') continue;
-    const info = v as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
-    const code = info.dtype ? CODES[info.dtype] : undefined;
-    if (!code)
-      throw new SafetensorsError(name, `tensor ${key} has unsupported dtype ${JSON.stringify(info.dtype)} (supported: ${Object.keys(CODES).join(', ')})`);
-    const [b, e] = info.data_offsets ?? [-1, -1];
-    if (!(b >= 0 && e >= b && e <= dataLen))
-      throw new SafetensorsError(name, `tensor ${key} has data offsets [${b}, ${e}] outside the data (${dataLen} bytes): truncated or corrupt`);
-    const shape = info.shape ?? [];
-    const numel = shape.reduce((a, c) => a * c, 1);
-    if (numel * code.bytes !== e - b)
-      throw new SafetensorsError(name, `tensor ${key}: shape [${shape}] of ${info.dtype} needs ${numel * code.bytes} bytes, the file has ${e - b}`);
+  for (const { key, code, shape, begin: b, end: e } of entries) {
+    const numel = (e - b) / code.bytes;
     // Copy into an aligned buffer of the right element type.
     const raw = new Uint8Array(e - b);
     raw.set(buf.subarray(dataStart + b, dataStart + e));
