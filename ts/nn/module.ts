@@ -1,8 +1,14 @@
 /** nn.Module: parameters, buffers and submodules, with PyTorch's naming, state dicts and modes. */
-import { type Device, type DType } from '../tensor/dtype';
+import { type Device, type DType, describeValue, isFloatingDtype, parseToTarget, type ToTarget } from '../tensor/dtype';
+import { keep } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 
+/**
+ * A module owns its parameters and buffers: they are never freed by the torch.scope() they were created
+ * or converted in (so a module built or converted in a scope, returned or not, stays usable), only by
+ * module.dispose() or, as a last resort, by the GC.
+ */
 export abstract class Module {
   training = true;
   /** @internal */ readonly _parameters = new Map<string, Tensor | null>();
@@ -18,11 +24,18 @@ export abstract class Module {
   }
 
   registerParameter(name: string, t: Tensor | null): void {
+    this.checkOwned(name, t, 'parameter');
     if (t && !t.requiresGrad) t.requiresGrad = true;
     this._parameters.set(name, t);
   }
   registerBuffer(name: string, t: Tensor | null): void {
+    this.checkOwned(name, t, 'buffer');
     this._buffers.set(name, t);
+  }
+  /** A parameter or buffer must be a Tensor or null; from now on the module, not a scope, owns it. */
+  private checkOwned(name: string, t: unknown, what: string): void {
+    if (t !== null && !(t instanceof Tensor)) throw new TypeError(`cannot assign ${describeValue(t)} as ${what} '${name}' (a Tensor or null required)`);
+    if (t) keep(t);
   }
   registerModule(name: string, m: Module): void {
     this._modules.set(name, m);
@@ -64,23 +77,34 @@ export abstract class Module {
     return out;
   }
   /**
-   * Copies values in place. Strict by default: missing or unexpected keys and shape mismatches throw
-   * one error listing them all, worded as PyTorch's.
+   * Copies values in place, all or nothing: every problem is found before anything is copied, and one
+   * error lists them all, worded as PyTorch's. A value that is not a live Tensor, or of another shape, is
+   * an error in either mode. Strict (the default) also requires every key to be present, no other key,
+   * and each tensor of the module's dtype; non-strict casts the dtype, as copy_ does.
    */
   loadStateDict(sd: Record<string, Tensor>, opts: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
+    if (typeof sd !== 'object' || sd === null || Array.isArray(sd))
+      throw new TypeError(`${this.constructor.name}.loadStateDict: expected a state dict (an object of Tensors by name), got ${describeValue(sd)}`);
     const strict = opts.strict ?? true;
+    // own keys only: "constructor" or "toString" must not count as present
+    const has = (k: string) => Object.hasOwn(sd, k);
     const own = new Map<string, Tensor>([...this.namedParameters(), ...this.namedBuffers()]);
-    const missingKeys = [...own.keys()].filter((k) => !(k in sd));
+    const missingKeys = [...own.keys()].filter((k) => !has(k));
     const unexpectedKeys = Object.keys(sd).filter((k) => !own.has(k));
     const errors: string[] = [];
     for (const [k, t] of own) {
-      const src = sd[k];
-      if (!src) continue;
-      if (!(src instanceof Tensor)) errors.push(`value for ${k} is not a Tensor`);
+      if (!has(k)) continue;
+      const src: unknown = sd[k];
+      const copying = `While copying the parameter named "${k}",`;
+      if (!(src instanceof Tensor)) errors.push(`${copying} expected a Tensor from checkpoint but received ${describeValue(src)}`);
+      else if (src.isDisposed) errors.push(`${copying} the Tensor from checkpoint was disposed`);
+      else if (t.isDisposed) errors.push(`${copying} the model's tensor was disposed`);
       else if (src.shape.join() !== t.shape.join())
         errors.push(
           `size mismatch for ${k}: copying a param with shape [${src.shape.join(', ')}] from checkpoint, the shape in current model is [${t.shape.join(', ')}].`,
         );
+      else if (strict && src.dtype !== t.dtype)
+        errors.push(`dtype mismatch for ${k}: copying a param with dtype ${src.dtype} from checkpoint, the dtype in current model is ${t.dtype}.`);
     }
     if (strict) {
       if (unexpectedKeys.length) errors.unshift(`Unexpected key(s) in state_dict: ${unexpectedKeys.map((k) => `"${k}"`).join(', ')}.`);
@@ -88,7 +112,7 @@ export abstract class Module {
     }
     if (errors.length) throw new Error(`Error(s) in loading state_dict for ${this.constructor.name}:\n\t${errors.join('\n\t')}`);
     torch.noGrad(() => {
-      for (const [k, t] of own) if (sd[k]) t.copy_(sd[k]);
+      for (const [k, t] of own) if (has(k)) t.copy_(sd[k]);
     });
     return { missingKeys, unexpectedKeys };
   }
@@ -99,21 +123,54 @@ export abstract class Module {
   eval(): this {
     return this.train(false);
   }
-  /** Moves parameters and buffers in place (the same Tensor objects), as module.to in PyTorch. */
-  to(target: Device | DType): this {
-    for (const [, m] of this.namedModules()) {
-      for (const map of [m._parameters, m._buffers]) {
-        for (const t of map.values()) {
-          if (!t) continue;
-          const isParam = map === m._parameters;
-          if (!isParam && !/^(cpu|cuda)/.test(target) && !t.dtype.startsWith('float')) continue; // int buffers keep their dtype
-          const moved = torch.noGrad(() => t.detach().to(target as Device));
-          const rg = t.requiresGrad;
-          t._replace(moved._native);
-          if (rg) t.requiresGrad = true;
+  /**
+   * Converts parameters, buffers and gradients in place, as module.to in PyTorch: the same Tensor
+   * objects, and the same native tensors (`param.data = ...`), so optimizers and fused steps built
+   * before keep working on them. A dtype applies to floating tensors only (integer buffers keep theirs)
+   * and must be a floating dtype. All or nothing: every tensor is converted before any is changed, so an
+   * error (a disposed tensor, no CUDA, out of memory) leaves the module as it was.
+   */
+  to(target: Device | DType | ToTarget): this {
+    const who = `${this.constructor.name}.to`;
+    const { device, dtype } = parseToTarget(target, who);
+    if (dtype !== undefined && !isFloatingDtype(dtype))
+      throw new TypeError(`nn.Module.to only accepts floating point or complex dtypes, but got desired dtype=torch.${dtype}`);
+    const plan: [Tensor, Tensor][] = []; // [tensor, its converted data]
+    const temporaries: Tensor[] = [];
+    const seen = new Set<Tensor>();
+    const convert = (t: Tensor) => {
+      const out = t.to({ device, dtype: dtype !== undefined && isFloatingDtype(t.dtype) ? dtype : undefined });
+      if (out._native.sameAs(t._native))
+        temporaries.push(out); // already there
+      else plan.push([t, out]);
+    };
+    try {
+      torch.noGrad(() => {
+        for (const [name, t] of [...this.namedParameters(), ...this.namedBuffers()]) {
+          if (seen.has(t)) continue; // shared between modules
+          seen.add(t);
+          try {
+            convert(t);
+            const g = t.grad;
+            if (g) {
+              temporaries.push(g);
+              convert(g);
+            }
+          } catch (e) {
+            throw new Error(`${who}(${typeof target === 'string' ? target : JSON.stringify(target)}): ${name}: ${(e as Error).message}`, { cause: e });
+          }
         }
-      }
+      });
+    } catch (e) {
+      for (const [, out] of plan) out.dispose();
+      for (const t of temporaries) t.dispose();
+      throw e;
     }
+    for (const [t, out] of plan) {
+      t._setData(out);
+      out.dispose();
+    }
+    for (const t of temporaries) t.dispose();
     return this;
   }
   zeroGrad(): void {

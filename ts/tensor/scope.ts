@@ -2,6 +2,10 @@
  * Deterministic freeing of native tensors. `scope(fn)` frees every tensor created while fn runs,
  * except those it returns (found in arrays and plain objects) and those passed to `keep()`.
  * GC finalizers remain the last resort for tensors that escape both.
+ *
+ * Modules own their tensors: a parameter or buffer is taken out of every scope when it is registered,
+ * and Module.to converts in place, so a module built or converted inside a scope keeps working after
+ * it, whether fn returns it or not; `module.dispose()` frees its tensors.
  */
 export interface Disposable {
   dispose(): void;
@@ -30,6 +34,13 @@ function collect(value: unknown, out: Set<unknown>, depth = 0): void {
   else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, out, depth + 1);
 }
 
+/**
+ * Runs fn (synchronous) and frees every tensor created while it ran, except: the tensors it returns,
+ * directly or in arrays, Maps and plain objects (4 levels deep), which move to the enclosing scope; those
+ * passed to `keep()`; and the parameters and buffers of modules, which their module owns (so
+ * `scope(() => new nn.Linear(3, 2))` and `scope(() => model.to('float64'))` leave the module intact).
+ * If fn throws, everything it created is freed and the error propagates.
+ */
 export function scope<T>(fn: () => T): T {
   const mine = new Set<Disposable>();
   stack.push(mine);

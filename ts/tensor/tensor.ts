@@ -3,7 +3,7 @@
  * dispatched by LibTorch, so autograd, broadcasting, type promotion and error messages are PyTorch's.
  */
 import { loadAddon, type NativeOp, type NativeTensor } from '../native/addon';
-import { checkDevice, checkDtype, type Device, type DType } from './dtype';
+import { type Device, type DType, describeValue, parseToTarget } from './dtype';
 import { track } from './scope';
 
 // Node 20 defines Symbol.dispose on its main realm only; define it where missing (vm contexts such as
@@ -75,10 +75,13 @@ export class Tensor {
     track(this);
   }
 
-  /** @internal Points this tensor at another native tensor (Module.to moves parameters in place). */
-  _replace(native: NativeTensor): void {
-    this._native.dispose();
-    this._native = native;
+  /**
+   * @internal PyTorch's `t.data = src`: this very tensor (the same native TensorImpl, which optimizers and
+   * the fused step hold too) takes src's storage, dtype and device, keeping requiresGrad and its grad.
+   * Module.to converts parameters this way, so whatever holds them sees the converted ones.
+   */
+  _setData(src: Tensor): void {
+    callOp('aten::set_data', '', [this, src]);
   }
 
   get shape(): number[] {
@@ -124,8 +127,36 @@ export class Tensor {
     const g = this._native.grad();
     return g ? new Tensor(g) : null;
   }
+  /** Assigns the gradient; null or undefined clears it. Checked here as PyTorch checks `x.grad = g`. */
   set grad(g: Tensor | null) {
-    this._native.setGrad(g ? g._native : null);
+    if (g === null || g === undefined) {
+      this._native.setGrad(null);
+      return;
+    }
+    if (!(g instanceof Tensor)) throw new TypeError(`assigned grad expected to be a Tensor or null but got ${describeValue(g)}`);
+    if (g === this || (!g.isDisposed && this._native.sameAs(g._native))) throw new Error("can't assign a tensor as its own grad");
+    if (g.isDisposed) throw new Error('assigned grad was disposed and cannot be used');
+    // Native kernels (the optimizers' fused updates among them) trust that a gradient matches its tensor.
+    const [gs, ts] = [g.shape, this.shape];
+    if (gs.join() !== ts.join())
+      throw new Error(
+        `attempting to assign a gradient of size '[${gs.join(', ')}]' to a tensor of size '[${ts.join(', ')}]'. Please ensure that the gradient and the tensor are the same size`,
+      );
+    if (g.dtype !== this.dtype)
+      throw new Error(
+        `attempting to assign a gradient with dtype '${g.dtype}' to a tensor with dtype '${this.dtype}'. Please ensure that the gradient and the tensor have the same dtype`,
+      );
+    const [gd, td] = [g.device, this.device];
+    if (gd !== td) {
+      const [gType, gIndex] = gd.split(':');
+      const [tType, tIndex] = td.split(':');
+      throw new Error(
+        gType !== tType
+          ? `attempting to assign a gradient with device type '${gType}' to a tensor with device type '${tType}'. Please ensure that the gradient and the tensor are on the same device`
+          : `attempting to assign a gradient located on device with index '${gIndex}' to a tensor located on device with index '${tIndex}'. Please ensure that the gradient and the tensor are on the same device`,
+      );
+    }
+    this._native.setGrad(g._native);
   }
   get isDisposed(): boolean {
     return this._native.isDisposed();
@@ -186,15 +217,7 @@ export class Tensor {
   }
   /** to('cuda'), to('float64'), or to({ device, dtype }). */
   to(target: Device | DType | { device?: Device; dtype?: DType }): Tensor {
-    let device: Device | undefined;
-    let dtype: DType | undefined;
-    if (typeof target === 'string') {
-      if (/^(cpu|cuda)/.test(target)) device = checkDevice(target);
-      else dtype = checkDtype(target);
-    } else {
-      device = target.device === undefined ? undefined : checkDevice(target.device);
-      dtype = target.dtype === undefined ? undefined : checkDtype(target.dtype);
-    }
+    const { device, dtype } = parseToTarget(target, 'Tensor.to');
     return t1('aten::to', 'dtype_layout', [this], { dtype: dtype ?? null, device: device ?? null, non_blocking: false, copy: false });
   }
   cpu(): Tensor {
