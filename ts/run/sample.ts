@@ -9,7 +9,7 @@ import { IMAGE_SIDE } from '../gan/presets';
 import { saveImageGrid, type GridImage } from '../logging/grid';
 import { fromSpec } from '../nn/from-spec';
 import { type Module } from '../nn/module';
-import { type Device } from '../tensor/dtype';
+import { checkDevice, type Device, describeValue } from '../tensor/dtype';
 import * as safetensors from '../tensor/safetensors';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
@@ -57,21 +57,43 @@ export interface SampleOptions {
   device?: Device;
 }
 
+const SAMPLE_KEYS = ['checkpoint', 'count', 'seed', 'device'] as const;
+const SAMPLE_FORM = "{ checkpoint: string, count?: number, seed?: number, device?: 'cpu' | 'cuda' | 'cuda:N' }";
+
+/** sample()'s options with their defaults, each checked before any file is read; errors name the value. */
+function checkSampleOptions(opts: unknown): Required<Omit<SampleOptions, 'seed'>> & { seed?: number } {
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts))
+    throw new TypeError(`sample: expected options ${SAMPLE_FORM}, got ${describeValue(opts)}`);
+  for (const k of Object.keys(opts)) {
+    if (!(SAMPLE_KEYS as readonly string[]).includes(k)) throw new TypeError(`sample: unknown option '${k}' (expected ${SAMPLE_KEYS.join(', ')})`);
+  }
+  const o = opts as Record<string, unknown>;
+  if (typeof o.checkpoint !== 'string' || o.checkpoint === '')
+    throw new TypeError(`sample: checkpoint: expected the path of a run folder (a string), got ${describeValue(o.checkpoint)}`);
+  const count = o.count ?? 64;
+  if (!Number.isSafeInteger(count) || (count as number) < 1) throw new RangeError(`sample: count: expected an integer >= 1, got ${describeValue(count)}`);
+  if (o.seed !== undefined && (!Number.isSafeInteger(o.seed) || (o.seed as number) < 0))
+    throw new RangeError(`sample: seed: expected an integer >= 0, got ${describeValue(o.seed)}`);
+  return {
+    checkpoint: o.checkpoint,
+    count: count as number,
+    seed: o.seed as number | undefined,
+    device: o.device === undefined ? 'cpu' : checkDevice(o.device, 'sample: device'),
+  };
+}
+
 /**
  * Rebuilds G from the run's config.json preset, loads generator.safetensors (verified against
  * trainer.json when there is one) and generates `count` images from seeded noise. The global
  * random generators are left as they were.
  */
 export function sample(opts: SampleOptions): Samples {
-  const runDir = opts.checkpoint;
-  const count = opts.count ?? 64;
-  if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`count: expected an integer >= 1, got ${count}`);
-  const device = opts.device ?? 'cpu';
+  const { checkpoint: runDir, count, seed: givenSeed, device } = checkSampleOptions(opts);
   const info = readRunInfo(runDir);
   const preset = info.config.preset;
   const file = hasCheckpoint(runDir) ? checkpointFile(runDir, CHECKPOINT_FILES.generator) : path.join(runDir, CHECKPOINT_FILES.generator);
   if (!fs.existsSync(file)) throw new CheckpointError(`${runDir} has no ${CHECKPOINT_FILES.generator} (no checkpoint was written yet)`);
-  const seed = opts.seed ?? randomSeed();
+  const seed = givenSeed ?? randomSeed();
   // building G initializes its weights from the global generator: leave that as it was
   return withRngState(() =>
     torch.scope(() => {

@@ -1,6 +1,6 @@
 /** The `torch` namespace: tensor creation, RNG, grad mode, devices and threads, as in PyTorch. */
 import { loadAddon } from '../native/addon';
-import { checkDevice, checkDtype, type Device, type DType } from './dtype';
+import { checkDevice, checkDtype, type Device, type DType, describeValue } from './dtype';
 import { keep, scope } from './scope';
 import { callOp, Tensor } from './tensor';
 
@@ -27,7 +27,31 @@ function shapeOf(shape: unknown, what: string): number[] {
   return shape as number[];
 }
 
-type Nested = number | boolean | Nested[];
+type Nested = number | boolean | bigint | Nested[];
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * Flat elements as the native constructor takes them: all BigInt (int64 by default, exact, as Python
+ * ints make int64 tensors) or all numbers and booleans (float32 by default). A mix would lose either
+ * int64's exactness or the numbers' fractions, so it is an error.
+ */
+function flatData(flat: unknown[], what: string): { data: Float64Array | BigInt64Array; dflt: DType } {
+  const big = typeof flat[0] === 'bigint';
+  flat.forEach((v, i) => {
+    if (big) {
+      if (typeof v !== 'bigint')
+        throw new TypeError(`${what}: element ${i} is ${describeValue(v)} but element 0 is a BigInt: give all elements as BigInt (int64) or all as numbers`);
+      if (v < INT64_MIN || v > INT64_MAX) throw new RangeError(`${what}: element ${i} is ${v}n, outside int64 (${INT64_MIN}n to ${INT64_MAX}n)`);
+    } else if (typeof v === 'bigint') {
+      throw new TypeError(`${what}: element ${i} is ${v}n but element 0 is a number: give all elements as BigInt (int64) or all as numbers`);
+    } else if (typeof v !== 'number' && typeof v !== 'boolean') {
+      throw new TypeError(`${what}: element ${i} is ${typeof v === 'string' ? JSON.stringify(v) : describeValue(v)}, expected a number`);
+    }
+  });
+  return big ? { data: BigInt64Array.from(flat as bigint[]), dflt: 'int64' } : { data: Float64Array.from(flat as number[], Number), dflt: 'float32' };
+}
 
 function inferShape(data: Nested, what: string): number[] {
   const shape: number[] = [];
@@ -61,8 +85,9 @@ const typedDtype = (a: ArrayBufferView): DType | null =>
                 : null;
 
 /**
- * torch.tensor: from a typed array with a shape, from nested arrays, or from a number. Nested arrays
- * default to float32 (JS numbers do not say int or float); pass { dtype: 'int64' } for integers.
+ * torch.tensor: from a typed array with a shape, from nested arrays, or from a number. Numbers default
+ * to float32 (JS numbers do not say int or float); pass { dtype: 'int64' } for integers, or give BigInts
+ * (1n), which make an exact int64 tensor as Python ints do.
  */
 export function tensor(data: ArrayBufferView | Nested, shapeOrOpts?: number[] | TensorOptions, maybeOpts?: TensorOptions): Tensor {
   const shapeArg = Array.isArray(shapeOrOpts) ? shapeOrOpts : undefined;
@@ -79,18 +104,16 @@ export function tensor(data: ArrayBufferView | Nested, shapeOrOpts?: number[] | 
     const { dtype, device } = opts(o, src);
     return finish(new Tensor(addon.fromTypedArray(data, shape, dtype, device)), o);
   }
-  if (typeof data === 'number' || typeof data === 'boolean') {
-    const { dtype, device } = opts(o, typeof data === 'boolean' ? 'bool' : 'float32');
-    const t = new Tensor(addon.fromTypedArray(new Float64Array([Number(data)]), [], dtype, device));
-    return finish(t, o);
+  if (typeof data === 'number' || typeof data === 'boolean' || typeof data === 'bigint') {
+    const { data: flat, dflt } = flatData([data], 'torch.tensor');
+    const { dtype, device } = opts(o, typeof data === 'boolean' ? 'bool' : dflt);
+    return finish(new Tensor(addon.fromTypedArray(flat, [], dtype, device)), o);
   }
-  if (!Array.isArray(data)) throw new TypeError(`torch.tensor: expected a typed array, nested arrays or a number, got ${typeof data}`);
+  if (!Array.isArray(data)) throw new TypeError(`torch.tensor: expected a typed array, nested arrays or a number, got ${describeValue(data)}`);
   const shape = inferShape(data, 'torch.tensor');
-  const flat = (data as unknown[]).flat(Infinity);
-  const bad = flat.findIndex((v) => typeof v !== 'number' && typeof v !== 'boolean');
-  if (bad >= 0) throw new TypeError(`torch.tensor: element ${bad} is ${JSON.stringify(flat[bad])}, expected a number`);
-  const { dtype, device } = opts(o);
-  const t = new Tensor(addon.fromTypedArray(Float64Array.from(flat as number[], Number), shapeArg ?? shape, dtype, device));
+  const { data: flat, dflt } = flatData((data as unknown[]).flat(Infinity), 'torch.tensor');
+  const { dtype, device } = opts(o, dflt);
+  const t = new Tensor(addon.fromTypedArray(flat, shapeArg ?? shape, dtype, device));
   return finish(t, o);
 }
 
