@@ -24,14 +24,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Module } from '../nn/module';
 import { type Optimizer, type OptimizerStateDict } from '../optim/optimizer';
-import { type Device } from '../tensor/dtype';
+import { type Device, isFloatingDtype } from '../tensor/dtype';
 import * as safetensors from '../tensor/safetensors';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
-import { fsyncDir, writeTempFile } from '../util/fs';
+import { ensureDir, fsyncDir, removeTempFiles, writeTempFile } from '../util/fs';
 import { packageVersion } from '../util/package';
 import { optimizerFromSafetensors, optimizerToSafetensors } from './optimizer-state';
 import { CheckpointError, readRunJson } from './run-dir';
+import { checkRunFile, TrainerStateSchema } from './run-schema';
 
 export { CheckpointError } from './run-dir';
 export { optimizerFromSafetensors, optimizerToSafetensors, OPTIMIZER_FORMAT } from './optimizer-state';
@@ -107,6 +108,41 @@ export interface CheckpointParts {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
+/** The files whose temporary copies saveCheckpoint writes (each ~the size of its model). */
+const CHECKPOINT_TEMP_TARGETS: readonly string[] = Object.values(CHECKPOINT_FILES);
+
+/**
+ * Removes the temporary files a writer killed during a write left in `runDir` (of `targets`,
+ * default: of every file there and in samples/); returns their paths. All of them, not only those
+ * whose writer's pid is gone: a run folder has one writer (the Trainer that created or resumed it),
+ * which calls this before it writes, and a pid says nothing reliable here (the restarted trainer in
+ * a container often gets the killed one's pid; writers in other pid namespaces are invisible).
+ */
+export function removeOrphanedTempFiles(runDir: string, targets?: readonly string[]): string[] {
+  const removed = removeTempFiles(runDir, targets);
+  if (!targets) removed.push(...removeTempFiles(path.join(runDir, 'samples')));
+  return removed;
+}
+
+/**
+ * Throws a CheckpointError naming `file` and the first floating-point tensor holding NaN or
+ * infinite values (a run that diverged): images or training from such weights are meaningless.
+ */
+export function checkFiniteWeights(tensors: Record<string, Tensor>, file: string): void {
+  for (const [name, t] of Object.entries(tensors)) {
+    if (!isFloatingDtype(t.dtype)) continue;
+    // float64 as it is (narrowing could overflow to infinity); 16-bit floats fit in float32
+    const values = t.dtype === 'float64' ? (torch.scope(() => (t.device === 'cpu' ? t : t.to('cpu')).toTypedArray()) as Float64Array) : t.toFloat32Array();
+    let bad = 0;
+    for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
+    if (bad) {
+      throw new CheckpointError(
+        `${file}: tensor ${JSON.stringify(name)} has ${bad} of ${values.length} values NaN or infinite: the run diverged before this checkpoint was written (train again, e.g. with a lower lr)`,
+      );
+    }
+  }
+}
+
 /**
  * @internal The file operations saveCheckpoint uses, replaceable in tests to simulate a crash at
  * a given point (node:fs's own functions cannot be spied on).
@@ -126,7 +162,8 @@ function sha256(bytes: Uint8Array): string {
  * any step fails.
  */
 export function saveCheckpoint(runDir: string, parts: CheckpointParts): { path: string; state: TrainerState } {
-  fs.mkdirSync(runDir, { recursive: true });
+  ensureDir(runDir, 'run folder');
+  removeOrphanedTempFiles(runDir, CHECKPOINT_TEMP_TARGETS);
   // Serialize everything first (tensors copied to the CPU), so that nothing touches the folder
   // until all the bytes exist.
   const contents: [string, Buffer][] = torch.scope(() => {
@@ -220,18 +257,19 @@ export function hasCheckpoint(runDir: string): boolean {
   return fs.existsSync(path.join(runDir, CHECKPOINT_FILES.trainer));
 }
 
-/** Reads and checks trainer.json. */
+/** Reads and checks trainer.json (run-schema.ts); throws a CheckpointError naming the file, the key and the value. */
 export function readTrainerState(runDir: string): TrainerState {
   const file = path.join(runDir, CHECKPOINT_FILES.trainer);
-  const state = readRunJson<TrainerState>(file, () => `${runDir} ${fs.existsSync(runDir) ? 'has no checkpoint (trainer.json is missing)' : 'does not exist'}`);
-  if (state?.format !== CHECKPOINT_FORMAT || typeof state.files !== 'object' || !Number.isInteger(state.epoch)) {
-    throw new CheckpointError(`${file}: not a libtorch-gan checkpoint (expected format "${CHECKPOINT_FORMAT}")`);
-  }
-  return state;
+  const json = readRunJson<unknown>(file, () => `${runDir} ${fs.existsSync(runDir) ? 'has no checkpoint (trainer.json is missing)' : 'does not exist'}`);
+  return checkRunFile<TrainerState>(file, json, TrainerStateSchema, {
+    format: CHECKPOINT_FORMAT,
+    what: 'a libtorch-gan checkpoint',
+    makeError: (m) => new CheckpointError(m),
+  });
 }
 
 function readVerified(runDir: string, name: string, state: TrainerState): { file: string; bytes: Buffer } {
-  const want = state.files[name];
+  const want = Object.hasOwn(state.files, name) ? state.files[name] : undefined;
   if (!want) throw new CheckpointError(`${path.join(runDir, CHECKPOINT_FILES.trainer)} lists no ${name}`);
   const candidates = [path.join(runDir, name), path.join(runDir, `${name}.prev`)];
   for (const file of candidates) {
@@ -275,6 +313,14 @@ export function loadCheckpoint(runDir: string, opts: { device?: Device } = {}): 
   const optimizerD = optimizerFromSafetensors(read(CHECKPOINT_FILES.optimizerD), CHECKPOINT_FILES.optimizerD);
   const rngFile = read(CHECKPOINT_FILES.rng, 'cpu').tensors;
   if (!rngFile['rng.cpu']) throw new CheckpointError(`${files[CHECKPOINT_FILES.rng]}: no 'rng.cpu' tensor`);
+  for (const key of ['rng.cpu', 'rng.cuda']) {
+    const t = rngFile[key];
+    if (t && (t.dtype !== 'uint8' || t.shape.length !== 1)) {
+      throw new CheckpointError(
+        `${files[CHECKPOINT_FILES.rng]}: ${key}: expected a generator state (a 1-D uint8 tensor), got ${t.dtype} [${t.shape.join(', ')}]`,
+      );
+    }
+  }
   return {
     state,
     generator,
@@ -296,12 +342,28 @@ export function restoreCheckpoint(
   ckpt: Checkpoint,
   into: { generator: Module; discriminator: Module; optimizerG: Optimizer; optimizerD: Optimizer; device?: Device },
 ): void {
+  // the RNG states first: the one part whose validity only LibTorch can judge, named by its file
+  const rngFile = ckpt.files[CHECKPOINT_FILES.rng] ?? CHECKPOINT_FILES.rng;
+  setRngStateFrom(ckpt.rng.cpu, 'cpu', rngFile, 'rng.cpu');
+  if (ckpt.rng.cuda && into.device?.startsWith('cuda')) setRngStateFrom(ckpt.rng.cuda, 'cuda', rngFile, 'rng.cuda');
   into.generator.loadStateDict(ckpt.generator);
   into.discriminator.loadStateDict(ckpt.discriminator);
   into.optimizerG.loadStateDict(ckpt.optimizerG);
   into.optimizerD.loadStateDict(ckpt.optimizerD);
-  torch.setRngState(ckpt.rng.cpu, 'cpu');
-  if (ckpt.rng.cuda && into.device?.startsWith('cuda')) torch.setRngState(ckpt.rng.cuda, 'cuda');
+}
+
+function setRngStateFrom(state: Tensor, device: Device, file: string, key: string): void {
+  try {
+    torch.setRngState(state, device);
+  } catch (e) {
+    throw new CheckpointError(`${file}: ${key} is not a usable ${device} generator state (${(e as Error).message})`);
+  }
+}
+
+/** Frees a loaded checkpoint's weights and RNG states (copied in place by restoreCheckpoint; the optimizers may hold on to their state tensors). */
+function freeLoaded(ckpt: Checkpoint): void {
+  for (const t of [...Object.values(ckpt.generator), ...Object.values(ckpt.discriminator), ckpt.rng.cpu]) t.dispose();
+  ckpt.rng.cuda?.dispose();
 }
 
 /**
@@ -313,10 +375,16 @@ export function resumeCheckpoint(
   into: { generator: Module; discriminator: Module; optimizerG: Optimizer; optimizerD: Optimizer; device: Device },
 ): { state: TrainerState; fixedNoise?: Tensor } {
   const ckpt = loadCheckpoint(runDir, { device: into.device });
-  restoreCheckpoint(ckpt, into);
-  // the module weights were copied in place; the optimizers may hold on to their state tensors
-  for (const t of [...Object.values(ckpt.generator), ...Object.values(ckpt.discriminator), ckpt.rng.cpu]) t.dispose();
-  ckpt.rng.cuda?.dispose();
+  try {
+    checkFiniteWeights(ckpt.generator, ckpt.files[CHECKPOINT_FILES.generator]);
+    checkFiniteWeights(ckpt.discriminator, ckpt.files[CHECKPOINT_FILES.discriminator]);
+    restoreCheckpoint(ckpt, into);
+  } catch (e) {
+    freeLoaded(ckpt);
+    ckpt.fixedNoise?.dispose();
+    throw e;
+  }
+  freeLoaded(ckpt);
   const stored = ckpt.fixedNoise;
   const fixedNoise = stored?.to(into.device);
   if (stored && fixedNoise !== stored) stored.dispose();

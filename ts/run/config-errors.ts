@@ -43,3 +43,43 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'object') return 'an object';
   return `a ${typeof value}`;
 }
+
+/** A key path as in JavaScript: 'interrupted', 'config.preset.generator.children[0]', 'files["rng.safetensors"].bytes'. */
+export function keyPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, k) => {
+    if (typeof k === 'number') return `${acc}[${k}]`;
+    const s = String(k);
+    if (!/^[A-Za-z_$][\w$]*$/.test(s)) return `${acc}[${JSON.stringify(s)}]`;
+    return acc ? `${acc}.${s}` : s;
+  }, '');
+}
+
+/** The value at `path` in `input`, and whether it is there (own keys only). */
+export function valueAt(input: unknown, path: readonly PropertyKey[]): { present: boolean; value: unknown } {
+  let cur: unknown = input;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, k)) return { present: false, value: undefined };
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return { present: true, value: cur };
+}
+
+/**
+ * Schema issues (each message the expected form, see config.ts) in the house style: key path,
+ * expected form, the value got; a missing key says so. `top` names the whole input ('the file').
+ */
+export function describeIssues(
+  issues: readonly { path: readonly PropertyKey[]; message: string; code?: string; keys?: string[] }[],
+  input: unknown,
+  top: string,
+): string[] {
+  return issues.flatMap((issue) => {
+    const p = issue.path;
+    if (issue.code === 'unrecognized_keys') return (issue.keys ?? []).map((k) => `${keyPath(p) || top}: unknown key ${JSON.stringify(k)}`);
+    const { present, value } = valueAt(input, p);
+    if (!present && p.length > 0) {
+      return [`${keyPath(p.slice(0, -1)) || top}: missing required key ${JSON.stringify(String(p[p.length - 1]))} (expected ${issue.message})`];
+    }
+    return [`${keyPath(p) || top}: expected ${issue.message}, got ${describeValue(value)}`];
+  });
+}

@@ -15,7 +15,8 @@
  *   saveEvery    integer >= 0: checkpoint every n epochs (default 10; 0 disables periodic checkpoints)
  *   sampleEvery  integer >= 0: sample grid every n epochs (default 1; 0 disables)
  *   verbose      0-3 (default 1), see VERBOSE_LEVELS
- *   threads      integer >= 1: CPU intra-op threads (absent: LibTorch's default)
+ *   threads      integer from 1 to MAX_THREADS: CPU intra-op threads (absent: LibTorch's default); more
+ *                than the machine's cores is allowed (the Trainer warns)
  *   flushDenormal boolean (default true): treat denormal floats as zero, as torch.set_flush_denormal(True);
  *                a run whose values underflow otherwise slows down several-fold
  *   cudaGraphs   boolean (default true): on CUDA, replay each training step as a captured CUDA graph
@@ -29,7 +30,7 @@ import * as fs from 'node:fs';
 import { z } from 'zod';
 import { DEFAULT_PRESET, getPreset, PRESET_NAMES, withZDim, type Preset, type PresetName } from '../gan/presets';
 import { suggest } from '../util/suggest';
-import { ConfigError, describeValue, formatPath, type ConfigIssue } from './config-errors';
+import { ConfigError, describeValue, formatPath, valueAt, type ConfigIssue } from './config-errors';
 
 export { ConfigError, describeValue, formatPath, type ConfigIssue } from './config-errors';
 
@@ -59,19 +60,26 @@ export const CONFIG_DEFAULTS = Object.freeze({
   data: Object.freeze({ dataset: 'mnist' as DatasetName, download: true }),
 });
 
+/**
+ * The most intra-op threads a config may ask for: OpenMP aborts the whole process when it cannot
+ * create its thread team (20,000 threads did here), so the number is bounded where it enters.
+ */
+export const MAX_THREADS = 1024;
+
 // ---------------------------------------------------------------------------------------------
 // Schema. Each leaf's error message is the "expected ..." form; formatIssue adds path and value.
 
-const expected = (form: string) => ({ error: () => form });
+/** A schema check whose error message is `form` (what was expected); the formatters add key path and value. */
+export const expected = (form: string) => ({ error: () => form });
 
-const intAtLeast = (min: number) => {
+export const intAtLeast = (min: number) => {
   const form = `an integer >= ${min}`;
   return z.int(expected(form)).min(min, expected(form));
 };
-const nonEmptyString = z.string(expected('a non-empty string')).min(1, expected('a non-empty string'));
-const beta = z.number(expected('a number in [0, 1)')).min(0, expected('a number in [0, 1)')).lt(1, expected('a number in [0, 1)'));
+export const nonEmptyString = z.string(expected('a non-empty string')).min(1, expected('a non-empty string'));
+export const beta = z.number(expected('a number in [0, 1)')).min(0, expected('a number in [0, 1)')).lt(1, expected('a number in [0, 1)'));
 
-const DataSchema = z.strictObject(
+export const DataSchema = z.strictObject(
   {
     dataset: z.enum(['mnist', 'fashion-mnist'], expected('"mnist" or "fashion-mnist"')),
     root: nonEmptyString.optional(),
@@ -94,7 +102,9 @@ export const RunConfigSchema = z.strictObject(
     saveEvery: intAtLeast(0).optional(),
     sampleEvery: intAtLeast(0).optional(),
     verbose: z.int(expected('an integer from 0 to 3')).min(0, expected('an integer from 0 to 3')).max(3, expected('an integer from 0 to 3')).optional(),
-    threads: intAtLeast(1).optional(),
+    threads: intAtLeast(1)
+      .max(MAX_THREADS, expected(`an integer from 1 to ${MAX_THREADS}`))
+      .optional(),
     flushDenormal: z.boolean(expected('true or false')).optional(),
     cudaGraphs: z.boolean(expected('true or false')).optional(),
     resume: nonEmptyString.optional(),
@@ -151,17 +161,6 @@ export interface ResolvedConfig {
 
 const ROOT_KEYS = Object.keys(RunConfigSchema.shape);
 const DATA_KEYS = Object.keys(DataSchema.shape);
-
-function valueAt(input: unknown, path: readonly PropertyKey[]): { present: boolean; value: unknown } {
-  let cur: unknown = input;
-  for (const k of path) {
-    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, k)) {
-      return { present: false, value: undefined };
-    }
-    cur = (cur as Record<PropertyKey, unknown>)[k];
-  }
-  return { present: true, value: cur };
-}
 
 function formatIssue(issue: z.core.$ZodIssue, input: unknown): ConfigIssue[] {
   const path = issue.path as (string | number)[];

@@ -6,7 +6,7 @@
 import { type Module } from '../nn/module';
 import { type Optimizer } from '../optim/optimizer';
 import { type Tensor } from '../tensor/tensor';
-import { readTrainerState, resumeCheckpoint, type TrainerState } from './checkpoint';
+import { readTrainerState, removeOrphanedTempFiles, resumeCheckpoint, type TrainerState } from './checkpoint';
 import { ConfigError, type ConfigIssue } from './config-errors';
 import { isResolved, parseConfig, resolveConfig, type ResolvedConfig, type RunConfig } from './config';
 import { readEpochSteps, readRunInfo, resumedRunInfo, type RunInfo } from './run-dir';
@@ -103,13 +103,18 @@ export interface ResumedRun {
   within: { epoch: number; steps: number; perStep: Float32Array | null } | null;
 }
 
-/** Loads the run's checkpoint into `into` (in place) and returns what the run continues from. */
+/**
+ * Loads the run's checkpoint into `into` (in place) and returns what the run continues from. First
+ * the temporary files of writes that a kill interrupted are removed (checkpoint files are tens of
+ * MB each): the resuming trainer is the folder's one writer from here on.
+ */
 export function resumeRun(
   runDir: string,
   stored: RunInfo,
   into: { config: ResolvedConfig; given: RunConfig | ResolvedConfig; generator: Module; discriminator: Module; optimizerG: Optimizer; optimizerD: Optimizer },
 ): ResumedRun {
   const { config, given } = into;
+  removeOrphanedTempFiles(runDir);
   const { state, fixedNoise } = resumeCheckpoint(runDir, { ...into, device: config.device });
   const runInfo = resumedRunInfo(stored, { config, fromEpoch: state.epoch, runConfig: isResolved(given) ? null : given });
   const w = state.interrupted;

@@ -20,6 +20,7 @@ import { type LossPoint } from '../logging/plot';
 import { info as runtimeInfo } from '../native/info';
 import { ensureDir, FileError, writeFileAtomic } from '../util/fs';
 import { isResolved, type ResolvedConfig, type RunConfig } from './config';
+import { checkRunFile, RunInfoSchema } from './run-schema';
 
 export const RUN_FORMAT = 'libtorch-gan-run/1';
 export const LOSSES_FILE = 'losses.csv';
@@ -91,17 +92,13 @@ export function readRunJson<T>(file: string, missing: () => string): T {
   }
 }
 
-/** Reads `<runDir>/config.json`; throws a CheckpointError naming the problem. */
+/** Reads and checks `<runDir>/config.json` (run-schema.ts); throws a CheckpointError naming the file, the key and the value. */
 export function readRunInfo(runDir: string): RunInfo {
   const file = path.join(runDir, 'config.json');
-  const info = readRunJson<RunInfo>(file, () =>
+  const json = readRunJson<unknown>(file, () =>
     fs.existsSync(runDir) ? `${runDir} is not a run folder (config.json is missing)` : `run folder ${runDir} does not exist`,
   );
-  const preset = info?.config?.preset;
-  if (!preset || typeof preset !== 'object' || !preset.generator || !preset.step?.noise) {
-    throw new CheckpointError(`${file}: not a libtorch-gan run config (config.preset is missing)`);
-  }
-  return info;
+  return checkRunFile<RunInfo>(file, json, RunInfoSchema, { format: RUN_FORMAT, what: 'a libtorch-gan run config', makeError: (m) => new CheckpointError(m) });
 }
 
 function runtimeVersions(): { packageVersion: string; libtorchVersion: string } {

@@ -1,0 +1,226 @@
+/**
+ * The schemas (zod) of a run folder's JSON files, config.json (RunInfo, with the effective preset)
+ * and trainer.json (TrainerState), checked when they are read: a field of the wrong type in a
+ * hand-edited or damaged file is an error naming the file, the key, the expected form and the
+ * value, never a TypeError later nor a silently wrong resume. Objects are loose (keys this version
+ * does not know pass through untouched, so rewriting config.json keeps them).
+ */
+import { z } from 'zod';
+import { PRESET_NAMES, type PresetName } from '../gan/presets';
+import { DataSchema, expected, intAtLeast, MAX_THREADS, nonEmptyString, beta } from './config';
+import { describeIssues, describeValue } from './config-errors';
+
+const int = (form: string) => z.int(expected(form));
+const intMin = intAtLeast;
+const str = z.string(expected('a string'));
+const bool = z.boolean(expected('true or false'));
+const num = (form = 'a number') => z.number(expected(form));
+const nonNegative = z.number(expected('a number >= 0')).min(0, expected('a number >= 0'));
+const nullableIntMin = (min: number) =>
+  z
+    .int(expected(`null or an integer >= ${min}`))
+    .min(min, expected(`null or an integer >= ${min}`))
+    .nullable();
+const device = z.string(expected('"cpu", "cuda" or "cuda:N"')).regex(/^(cpu|cuda(:\d+)?)$/, expected('"cpu", "cuda" or "cuda:N"'));
+const obj = <S extends z.core.$ZodLooseShape>(shape: S, form: string) => z.looseObject(shape, expected(form));
+
+// zod types a union's error callback for union issues only, but calls it for a non-object too
+const codeOf = (iss: unknown) => (iss as { code?: string }).code;
+
+// ---------------------------------------------------------------------------------------------
+// The effective preset (gan/presets.ts Preset), as config.json stores it
+
+const MODULE_TYPES = ['Linear', 'ReLU', 'LeakyReLU', 'Tanh', 'Sigmoid', 'Dropout', 'BatchNorm1d', 'Flatten', 'Unflatten', 'Sequential'] as const;
+
+const ModuleSpecSchema: z.ZodType = z.discriminatedUnion(
+  'type',
+  [
+    obj({ type: z.literal('Linear'), inFeatures: intMin(1), outFeatures: intMin(1), bias: bool.optional() }, 'a Linear spec'),
+    obj({ type: z.literal('ReLU') }, 'a ReLU spec'),
+    obj({ type: z.literal('LeakyReLU'), negativeSlope: num().optional() }, 'a LeakyReLU spec'),
+    obj({ type: z.literal('Tanh') }, 'a Tanh spec'),
+    obj({ type: z.literal('Sigmoid') }, 'a Sigmoid spec'),
+    obj(
+      { type: z.literal('Dropout'), p: num('a number in [0, 1]').min(0, expected('a number in [0, 1]')).max(1, expected('a number in [0, 1]')).optional() },
+      'a Dropout spec',
+    ),
+    obj({ type: z.literal('BatchNorm1d'), numFeatures: intMin(1), eps: nonNegative.optional(), momentum: num().optional() }, 'a BatchNorm1d spec'),
+    obj({ type: z.literal('Flatten'), startDim: int('an integer').optional(), endDim: int('an integer').optional() }, 'a Flatten spec'),
+    obj(
+      { type: z.literal('Unflatten'), dim: int('an integer'), unflattenedSize: z.array(intMin(1), expected('an array of integers >= 1')) },
+      'an Unflatten spec',
+    ),
+    obj(
+      {
+        type: z.literal('Sequential'),
+        get children() {
+          return z.array(ModuleSpecSchema, expected('an array of module specs'));
+        },
+      },
+      'a Sequential spec',
+    ),
+  ],
+  // a non-object, or an object whose `type` is no module type (the issue is then at `type`)
+  { error: (iss) => (codeOf(iss) === 'invalid_type' ? 'a module spec { type, ... }' : `one of ${MODULE_TYPES.join(', ')}`) },
+);
+
+const OptimizerSchema = z.discriminatedUnion(
+  'type',
+  [
+    obj(
+      {
+        type: z.literal('adam'),
+        lr: num('a number > 0').gt(0, expected('a number > 0')),
+        betas: z.tuple([beta, beta], expected('an array of two numbers [beta1, beta2], each in [0, 1)')),
+        eps: nonNegative,
+        weightDecay: nonNegative,
+        amsgrad: bool,
+      },
+      'an Adam spec',
+    ),
+    obj(
+      {
+        type: z.literal('sgd'),
+        lr: num('a number > 0').gt(0, expected('a number > 0')),
+        momentum: nonNegative,
+        dampening: num(),
+        weightDecay: nonNegative,
+        nesterov: bool,
+      },
+      'an SGD spec',
+    ),
+  ],
+  { error: (iss) => (codeOf(iss) === 'invalid_type' ? 'an optimizer spec { type, lr, ... }' : '"adam" or "sgd"') },
+);
+
+const StepSchema = obj(
+  {
+    loss: z.enum(['bceWithLogits', 'bce'], expected('"bceWithLogits" or "bce"')),
+    realLabel: num(),
+    fakeLabel: num(),
+    dLossReduction: z.enum(['sum', 'mean'], expected('"sum" or "mean"')),
+    detachFakeForD: bool,
+    gNoise: z.enum(['reuse', 'fresh'], expected('"reuse" or "fresh"')),
+    separateDBackward: bool,
+    noise: obj(
+      { dist: z.enum(['uniform', 'normal'], expected('"uniform" or "normal"')), dim: intMin(1), low: num().optional(), high: num().optional() },
+      'a noise spec { dist, dim, low?, high? }',
+    ),
+  },
+  'a training step spec { loss, realLabel, ... }',
+);
+
+const PresetSchema = obj(
+  {
+    name: z.enum(PRESET_NAMES as [PresetName, ...PresetName[]], expected(`one of ${PRESET_NAMES.join(', ')}`)),
+    seed: str,
+    description: str,
+    differsFromReadme: str,
+    generator: ModuleSpecSchema,
+    discriminator: ModuleSpecSchema,
+    step: StepSchema,
+    optimizer: OptimizerSchema,
+    batchSize: intMin(1),
+    epochs: intMin(1),
+    zDim: intMin(1),
+    normalize: z.enum(['[-1,1]', '[0,1]'], expected('"[-1,1]" or "[0,1]"')),
+  },
+  'a preset object { name, generator, discriminator, step, optimizer, ... }',
+);
+
+/** config.ts ResolvedConfig as stored (undefined fields are absent in JSON). */
+const ResolvedConfigSchema = obj(
+  {
+    preset: PresetSchema,
+    device: z.enum(['cpu', 'cuda'], expected('"cpu" or "cuda"')),
+    seed: intMin(0).optional(),
+    saveDir: nonEmptyString,
+    saveEvery: intMin(0),
+    sampleEvery: intMin(0),
+    verbose: int('an integer from 0 to 3').min(0, expected('an integer from 0 to 3')).max(3, expected('an integer from 0 to 3')),
+    threads: intMin(1)
+      .max(MAX_THREADS, expected(`an integer from 1 to ${MAX_THREADS}`))
+      .optional(),
+    flushDenormal: bool.optional(),
+    cudaGraphs: bool.optional(),
+    resume: nonEmptyString.optional(),
+    data: DataSchema,
+  },
+  'a resolved config object { preset, device, ... }',
+);
+
+// ---------------------------------------------------------------------------------------------
+// The two files
+
+/** run-dir.ts RunInfo. */
+export const RunInfoSchema = obj(
+  {
+    format: str,
+    run: str,
+    startTime: str,
+    packageVersion: str,
+    libtorchVersion: str,
+    device,
+    seed: nullableIntMin(0),
+    shuffleSeed: intMin(0),
+    limit: nullableIntMin(1),
+    dataset: obj({ name: str, images: intMin(1), source: str.optional() }, 'an object { name, images, source? }'),
+    config: ResolvedConfigSchema,
+    runConfig: z.unknown(),
+    resumes: z
+      .array(
+        obj({ time: str, fromEpoch: intMin(0), packageVersion: str, runConfig: z.unknown() }, 'an object { time, fromEpoch, packageVersion, runConfig? }'),
+        expected('an array of resumptions'),
+      )
+      .optional(),
+  },
+  'a JSON object',
+);
+
+/** checkpoint.ts TrainerState. */
+export const TrainerStateSchema = obj(
+  {
+    format: str,
+    epoch: intMin(0),
+    globalStep: intMin(0),
+    preset: nonEmptyString,
+    device,
+    seed: nullableIntMin(0),
+    shuffleSeed: intMin(0),
+    images: intMin(1),
+    interrupted: obj({ epoch: intMin(1), steps: intMin(0) }, 'null or an object { epoch, steps }').nullable(),
+    time: str,
+    packageVersion: str,
+    files: z.record(
+      z.string(),
+      obj({ bytes: intMin(0), sha256: z.string(expected('64 hex digits')).regex(/^[0-9a-f]{64}$/, expected('64 hex digits')) }, 'an object { bytes, sha256 }'),
+      expected('an object { <file name>: { bytes, sha256 } }'),
+    ),
+  },
+  'a JSON object',
+);
+
+/**
+ * Checks `value` (the parsed JSON of `file`) against `schema`, after its `format` against
+ * `format` (a different format is named first: the file is not what it is taken for). Returns the
+ * value; throws `makeError(messages)`, each message naming the file.
+ */
+export function checkRunFile<T>(
+  file: string,
+  value: unknown,
+  schema: z.ZodType,
+  opts: { format: string; what: string; makeError: (message: string) => Error },
+): T {
+  const format = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as { format?: unknown }).format : undefined;
+  if (format !== opts.format) {
+    const got = value !== null && typeof value === 'object' && !Array.isArray(value) ? `format ${describeValue(format)}` : describeValue(value);
+    throw opts.makeError(`${file}: not ${opts.what} (expected an object with format "${opts.format}", got ${got})`);
+  }
+  const r = schema.safeParse(value);
+  if (r.success) return r.data as T;
+  throw opts.makeError(
+    describeIssues(r.error.issues, value, 'the file')
+      .map((m) => `${file}: ${m}`)
+      .join('\n'),
+  );
+}
