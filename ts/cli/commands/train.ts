@@ -1,5 +1,5 @@
 /** `libtorch-gan train`: a training run with progress, a summary, and Ctrl-C that saves a checkpoint. */
-import { loadConfigFile, ConfigError, type ResolvedConfig, type RunConfig } from '../../run/config';
+import { loadConfigFile, ConfigError, MAX_THREADS, type ResolvedConfig, type RunConfig } from '../../run/config';
 import { countParameters, PRESET_NAMES, DEFAULT_PRESET, type OptimizerSpec, type PresetName } from '../../gan/presets';
 import { Trainer, type TrainResult } from '../../run/trainer';
 import { TrainingProgress } from '../progress';
@@ -79,7 +79,7 @@ Options:
   --verbose N           0 nothing but errors; 1 progress, run summary and the architectures
                         (default); 2 also the optimizer and D(x), D(G(z)); 3 also parameter
                         counts per layer
-  --threads N           CPU threads for LibTorch
+  --threads N           CPU threads for LibTorch, 1 to ${MAX_THREADS} (more than the cores: a warning)
   --resume RUN_DIR      continue a run from its last checkpoint, in the same folder
                         (--epochs sets the new total)
   --limit N             train on the first N images only (quick tries)
@@ -118,7 +118,7 @@ export function parseTrainArgs(args: string[]): TrainArgs | 'help' {
   set('sampleEvery', intFlag(NAME, 'sample-every', v['sample-every'], 0));
   set('seed', intFlag(NAME, 'seed', v.seed, 0));
   set('verbose', intFlag(NAME, 'verbose', v.verbose, 0, 3) as RunConfig['verbose']);
-  set('threads', intFlag(NAME, 'threads', v.threads, 1));
+  set('threads', intFlag(NAME, 'threads', v.threads, 1, MAX_THREADS));
   set('resume', stringFlag(NAME, 'resume', v.resume, 'a run folder'));
   const dataset = choiceFlag(NAME, 'dataset', v.dataset, ['mnist', 'fashion-mnist'] as const);
   const root = stringFlag(NAME, 'data-root', v['data-root'], 'a folder name');
@@ -226,6 +226,9 @@ export async function trainCommand(args: string[], io: CliIO): Promise<number> {
   const { config, limit, given } = parsed;
 
   const trainer = new Trainer(config, { limit });
+  // warnings of init() (e.g. more threads than cores) go straight to stderr; later ones through the progress display
+  let warn = (err: Error) => writeLine(io.stderr, `warning: ${err.message}`);
+  trainer.on('warning', (err) => warn(err));
   const verboseGiven = config.verbose ?? 1;
   let lastFile = '';
   let lastTime = 0;
@@ -268,10 +271,7 @@ export async function trainCommand(args: string[], io: CliIO): Promise<number> {
     if (description) writeLine(io.stdout, `${description}\n`);
     trainer.on('step', (ev) => progress.step(ev));
     trainer.on('epoch', (ev) => progress.epochEnd(ev));
-    trainer.on('warning', (err) => {
-      if (verbose >= 1) progress.log(`warning: ${err.message}`);
-      else writeLine(io.stderr, `warning: ${err.message}`);
-    });
+    if (verbose >= 1) warn = (err) => progress.log(`warning: ${err.message}`);
     let result: TrainResult;
     try {
       result = await trainer.train({ signal: controller.signal });
