@@ -35,34 +35,49 @@ function trainStep(m: Module, opt: Optimizer, dtype: 'float32' | 'float64'): voi
   });
 }
 
-/** The same Linear and loss in PyTorch; `body` is Python run with m, opt, x64 (float64 X) and step(). */
-function pytorch(optimizer: string, body: string): Record<string, unknown> {
+/**
+ * The sequences compared with PyTorch: [optimizer, body], run on the same Linear and loss, with m, opt,
+ * x32/x64 (X as float32/float64), loss(x) and step(x) (zero_grad, backward, step).
+ */
+const SCENARIOS = {
+  adamThenTo: ['torch.optim.Adam(m.parameters(), lr=0.1)', 'm.to(torch.float64)\nstep(x64)\nstep(x64)'],
+  fusedGradThenTo: ['torch.optim.Adam(m.parameters(), lr=0.1, fused=True)', 'loss(x32).backward()\nm.to(torch.float64)\nopt.step()\nstep(x64)'],
+  sgdThenTo: ['torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)', 'm.to(torch.float64)\nstep(x64)\nstep(x64)'],
+  stateThenTo: ['torch.optim.Adam(m.parameters(), lr=0.1)', 'step(x32)\nm.to(torch.float64)\nstep(x64)'],
+  stateThenToReloaded: ['torch.optim.Adam(m.parameters(), lr=0.1)', 'step(x32)\nm.to(torch.float64)\nopt.load_state_dict(opt.state_dict())\nstep(x64)'],
+} as const;
+type Ref = { weight: number[][]; bias: number[]; dtype: string; error?: string };
+
+/** Every scenario in one Python process (importing torch takes seconds). */
+function pytorchRefs(): Record<keyof typeof SCENARIOS, Ref> {
   const code = `
 import json, sys, torch
 d = json.load(sys.stdin)
-m = torch.nn.Linear(3, 2)
-with torch.no_grad():
-    m.weight.copy_(torch.tensor(d['W'])); m.bias.copy_(torch.tensor(d['B']))
-opt = ${optimizer}
-x32 = torch.tensor(d['X']); x64 = torch.tensor(d['X'], dtype=torch.float64)
-def loss(x):
-    return m(x).pow(2).mean()
-def step(x):
-    opt.zero_grad(); loss(x).backward(); opt.step()
-out = {}
-try:
-${body
-  .trim()
-  .split('\n')
-  .map((l) => `    ${l}`)
-  .join('\n')}
-except Exception as e:
-    out['error'] = str(e)
-out['weight'] = m.weight.tolist(); out['bias'] = m.bias.tolist(); out['dtype'] = str(m.weight.dtype).replace('torch.', '')
-print(json.dumps(out))
+def run(optimizer, body):
+    m = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        m.weight.copy_(torch.tensor(d['W'])); m.bias.copy_(torch.tensor(d['B']))
+    env = {'torch': torch, 'm': m, 'x32': torch.tensor(d['X']), 'x64': torch.tensor(d['X'], dtype=torch.float64)}
+    env['loss'] = lambda x: m(x).pow(2).mean()
+    env['opt'] = opt = eval(optimizer, env)
+    def step(x):
+        opt.zero_grad(); env['loss'](x).backward(); opt.step()
+    env['step'] = step
+    out = {}
+    try:
+        exec(body, env)
+    except Exception as e:
+        out['error'] = str(e)
+    out.update(weight=m.weight.tolist(), bias=m.bias.tolist(), dtype=str(m.weight.dtype).replace('torch.', ''))
+    return out
+print(json.dumps({k: run(*v) for k, v in d['scenarios'].items()}))
 `;
-  return JSON.parse(runPython(py!, ['-c', code], { input: JSON.stringify({ W, B, X }) })) as Record<string, unknown>;
+  return JSON.parse(runPython(py!, ['-c', code], { input: JSON.stringify({ W, B, X, scenarios: SCENARIOS }) }));
 }
+let refs: Record<keyof typeof SCENARIOS, Ref>;
+beforeAll(() => {
+  if (py) refs = pytorchRefs();
+});
 
 function expectClose(actual: unknown, expected: unknown, tol: number): void {
   const a = (actual as number[][]).flat(2) as number[];
@@ -172,7 +187,7 @@ describe('scopes and modules', () => {
 
 describe('optimizers across model.to()', () => {
   itPy('Adam created before model.to("float64") trains the converted weights, as PyTorch', () => {
-    const ref = pytorch('torch.optim.Adam(m.parameters(), lr=0.1)', 'm.to(torch.float64)\nstep(x64)\nstep(x64)');
+    const ref = refs.adamThenTo;
     const m = linear();
     const opt = new Adam(m.parameters(), { lr: 0.1 });
     m.to('float64');
@@ -187,7 +202,8 @@ describe('optimizers across model.to()', () => {
   });
 
   itPy('fused Adam and SGD with momentum too; gradients made before the conversion are converted', () => {
-    const fused = pytorch('torch.optim.Adam(m.parameters(), lr=0.1, fused=True)', 'loss(x32).backward()\nm.to(torch.float64)\nopt.step()\nstep(x64)');
+    const fused = refs.fusedGradThenTo;
+    expect(fused.error).toBeUndefined();
     const m = linear();
     const opt = new Adam(m.parameters(), { lr: 0.1, fused: true });
     m.forward(torch.tensor(X)).pow(2).mean().backward();
@@ -197,7 +213,8 @@ describe('optimizers across model.to()', () => {
     trainStep(m, opt, 'float64');
     expectClose(m.weight.tolist(), fused.weight, 1e-12);
 
-    const sgd = pytorch('torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)', 'm.to(torch.float64)\nstep(x64)\nstep(x64)');
+    const sgd = refs.sgdThenTo;
+    expect(sgd.error).toBeUndefined();
     const s = linear();
     const optS = new SGD(s.parameters(), { lr: 0.1, momentum: 0.9 });
     s.to('float64');
@@ -208,7 +225,7 @@ describe('optimizers across model.to()', () => {
   });
 
   itPy('Adam state made before model.to("float64"): the next step fails as in PyTorch, and loadStateDict casts the state', () => {
-    const ref = pytorch('torch.optim.Adam(m.parameters(), lr=0.1)', 'step(x32)\nm.to(torch.float64)\nstep(x64)');
+    const ref = refs.stateThenTo;
     expect(ref.error).toMatch(/expected dtype float for `end` but got dtype double/);
     const m = linear();
     const opt = new Adam(m.parameters(), { lr: 0.1 });
@@ -219,7 +236,8 @@ describe('optimizers across model.to()', () => {
     expect(() => trainStep(m, opt, 'float64')).toThrow(/expected dtype float for `end` but got dtype double|exp_avg has dtype/);
     expect(m.weight.tolist()).toEqual(before);
     // PyTorch's fix: load the state again (Optimizer.load_state_dict casts it to the parameters)
-    const fixed = pytorch('torch.optim.Adam(m.parameters(), lr=0.1)', 'step(x32)\nm.to(torch.float64)\nopt.load_state_dict(opt.state_dict())\nstep(x64)');
+    const fixed = refs.stateThenToReloaded;
+    expect(fixed.error).toBeUndefined();
     const m2 = linear();
     const opt2 = new Adam(m2.parameters(), { lr: 0.1 });
     trainStep(m2, opt2, 'float32');

@@ -140,8 +140,8 @@ export abstract class Module {
     const seen = new Set<Tensor>();
     const convert = (t: Tensor) => {
       const out = t.to({ device, dtype: dtype !== undefined && isFloatingDtype(t.dtype) ? dtype : undefined });
-      if (out._native.sameAs(t._native))
-        temporaries.push(out); // already there
+      // `to` hands back the tensor itself when it is already there: nothing to change
+      if (out._native.sameAs(t._native)) temporaries.push(out);
       else plan.push([t, out]);
     };
     try {
@@ -166,11 +166,12 @@ export abstract class Module {
       for (const t of temporaries) t.dispose();
       throw e;
     }
-    for (const [t, out] of plan) {
-      t._setData(out);
-      out.dispose();
+    try {
+      for (const [t, out] of plan) t._setData(out); // shares out's storage: freeing out's handle below keeps the data
+    } finally {
+      for (const [, out] of plan) out.dispose();
+      for (const t of temporaries) t.dispose();
     }
-    for (const t of temporaries) t.dispose();
     return this;
   }
   zeroGrad(): void {
