@@ -37,9 +37,25 @@ GanStep::GanStep(Sequential g, Sequential d, std::shared_ptr<Optimizer> og, std:
   for (const auto& p : dp)
     TORCH_CHECK(p.device() == device, "GanStep: generator is on ", device, " but a discriminator parameter is on ", p.device(),
                 "; move both to one device");
+  TORCH_CHECK(at::isFloatingType(dtype), "GanStep: the generator's parameters have dtype ", dtype, ", expected a floating dtype");
+  G.check(device, dtype);
+  D.check(device, dtype);
   TORCH_CHECK(G.inFeatures() == -1 || G.inFeatures() == spec.zDim, "GanStep: noise dimension ", spec.zDim,
               " does not match the generator's input width ", G.inFeatures());
   bad_ = at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(device));
+}
+
+std::vector<at::Tensor> GanStep::ownedTensors() const {
+  std::vector<at::Tensor> out = G.tensors();
+  for (const auto& t : D.tensors()) out.push_back(t);
+  for (const Optimizer* o : {optG.get(), optD.get()}) {
+    for (const auto& p : o->params()) out.push_back(p);
+    for (const auto& t : o->stateTensors()) out.push_back(t);
+  }
+  size_t n = out.size();
+  for (size_t i = 0; i < n; ++i)
+    if (out[i].grad().defined()) out.push_back(out[i].grad());
+  return out;
 }
 
 at::Tensor GanStep::noise(int64_t n) const {
@@ -66,6 +82,11 @@ void GanStep::checkBatch(const at::Tensor& real) const {
   TORCH_CHECK(real.scalar_type() == dtype, "real batch: expected dtype ", dtype, " (the models' dtype), got ", real.scalar_type(),
               " (uint8 images go through trainEpoch, which normalizes them)");
   TORCH_CHECK(real.device() == device, "real batch: expected device ", device, " (the models' device), got ", real.device());
+}
+
+void GanStep::checkNoise(const at::Tensor& z) const {
+  TORCH_CHECK(z.scalar_type() == dtype, "noise: expected dtype ", dtype, " (the models' dtype), got ", z.scalar_type());
+  TORCH_CHECK(z.device() == device, "noise: expected device ", device, " (the models' device), got ", z.device());
 }
 
 // Keep the last good weights: a non-finite loss stops the step before its optimizer runs. On CPU the
@@ -125,6 +146,7 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& zIn) {
   at::Tensor z = zIn.defined() ? zIn : noise(n);
   TORCH_CHECK(z.dim() == 2 && z.size(0) == n && z.size(1) == spec.zDim, "noise: expected shape [", n, ", ", spec.zDim, "], got ",
               z.sizes());
+  checkNoise(z);
   optD->zeroGrad();
   at::Tensor fake;
   if (spec.detachFakeForD && !spec.reuseFakeForG) {
@@ -171,6 +193,7 @@ StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn) {
     TORCH_CHECK(n > 0, "generator step: batch size must be at least 1, got ", n);
     at::Tensor z = zIn.defined() ? zIn : noise(n);
     TORCH_CHECK(z.dim() == 2 && z.size(1) == spec.zDim, "noise: expected shape [", n, ", ", spec.zDim, "], got ", z.sizes());
+    checkNoise(z);
     fake = G.forward(z);
   }
   fake_ = at::Tensor();

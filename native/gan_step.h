@@ -81,6 +81,9 @@ class GanStep {
 
   // Throws (c10::Error) when the batch's shape, dtype or device does not fit the models.
   void checkBatch(const at::Tensor& real) const;
+  // Every tensor an epoch reads or writes besides its dataset: both models' parameters and buffers, the
+  // optimizers' parameters and state, and the gradients they have now (what epoch_lock.h locks).
+  std::vector<at::Tensor> ownedTensors() const;
   EpochResult trainEpoch(const at::Tensor& data, const EpochOptions& opt, const std::function<void(const Progress&)>& onProgress,
                          const std::atomic<bool>& stop);
 
@@ -98,6 +101,7 @@ class GanStep {
  private:
   at::Tensor loss(const at::Tensor& out, double label) const;
   at::Tensor meanProb(const at::Tensor& out) const;
+  void checkNoise(const at::Tensor& z) const;
   void checkFinite(const at::Tensor& loss, const char* which) const;
   void guardFinite(const at::Tensor& loss, const char* which);
   void update(Optimizer& opt);

@@ -1,11 +1,21 @@
-// N-API side of the fused GAN step: NativeGanStep, and trainEpoch on a worker thread.
+// N-API side of the fused GAN step: NativeGanStep, and trainEpoch on the training thread.
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
 
 #include "addon_data.h"
 #include "bindings.h"
+#include "epoch_lock.h"
 #include "errors.h"
 #include "fp_mode.h"
 #include "gan_step.h"
@@ -87,84 +97,82 @@ Napi::Object resultToJs(Napi::Env env, const StepValues& r) {
 
 class GanStepWrap;
 
+// Whether JS can still run in env. A Worker that is ending (terminate(), process.exit() in it) still
+// runs queued callbacks of its thread-safe functions, but every node-addon-api call that needs JS then
+// throws, and building that C++ exception aborts the process. Setting a property is refused exactly
+// then, so it is the probe.
+bool jsCanRun(napi_env env) {
+  napi_value o, v;
+  return napi_create_object(env, &o) == napi_ok && napi_get_undefined(env, &v) == napi_ok &&
+         napi_set_named_property(env, o, "probe", v) == napi_ok;
+}
+
 // Runs fused-step work on the training thread (see train_thread.h) with grad mode on and the calling
 // thread's intra-op thread count, so that only one thread of the process ever runs parallel work.
+// While an epoch holds that thread the call is refused: waiting would block the caller's event loop.
 template <typename F>
-auto onTrainThread(F&& fn) -> decltype(fn()) {
+auto onTrainThread(Napi::Env env, const char* who, F&& fn) -> decltype(fn()) {
   int threads = at::get_num_threads();
   decltype(fn()) out;
-  runOnTrainThread([&] {
+  bool ran = runOnTrainThread([&] {
     c10::AutoGradMode grad(true);
     if (at::get_num_threads() != threads) at::set_num_threads(threads);
     applyFlushDenormal();
     out = fn();
   });
+  if (!ran)
+    throwError(env, std::string(who) +
+                        ": the training thread is running a trainEpoch (of another GanStep); await it (or abort it) first, "
+                        "since waiting here would block the event loop until it ends");
   return out;
 }
 
-// Runs one epoch on a libuv worker thread; progress is queued to the JS thread.
-class EpochWorker : public Napi::AsyncProgressQueueWorker<Progress> {
- public:
-  EpochWorker(Napi::Env env, GanStepWrap* owner, std::shared_ptr<GanStep> step, at::Tensor data, EpochOptions opt,
-              Napi::Function onProgress, int threads)
-      : Napi::AsyncProgressQueueWorker<Progress>(env), owner_(owner), step_(std::move(step)), data_(std::move(data)), opt_(opt),
-        deferred_(Napi::Promise::Deferred::New(env)), threads_(threads) {
-    if (!onProgress.IsEmpty()) onProgress_ = Napi::Persistent(onProgress);
-  }
+// How long the end of an environment (a Worker's terminate or exit) or of the process waits for its
+// epoch to reach the next step boundary before it goes on without it (a step takes milliseconds).
+constexpr auto kStopWait = std::chrono::seconds(10);
 
-  Napi::Promise promise() { return deferred_.Promise(); }
-
-  void Execute(const ExecutionProgress& progress) override {
-    try {
-      runOnTrainThread([&] {
-        // Grad mode and the intra-op thread count are per thread in LibTorch: set them there.
-        c10::AutoGradMode grad(true);
-        at::init_num_threads();
-        at::set_num_threads(threads_);
-        applyFlushDenormal();
-        result_ = step_->trainEpoch(data_, opt_, [&](const Progress& p) { progress.Send(&p, 1); }, stop);
-      });
-    } catch (const c10::Error& e) {
-      SetError(e.what_without_backtrace());
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-
-  void OnProgress(const Progress* p, size_t count) override {
-    if (onProgress_.IsEmpty()) return;
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    for (size_t i = 0; i < count; ++i) {
-      auto o = Napi::Object::New(env);
-      o.Set("step", double(p[i].step));
-      o.Set("totalSteps", double(p[i].totalSteps));
-      o.Set("dLoss", p[i].dLoss);
-      o.Set("gLoss", p[i].gLoss);
-      o.Set("dReal", p[i].dReal);
-      o.Set("dFake", p[i].dFake);
-      try {
-        onProgress_.Call({o});
-      } catch (const Napi::Error&) {
-        // A throwing progress callback must not take the worker down; the epoch carries on.
-      }
-    }
-  }
-
-  void OnOK() override;
-  void OnError(const Napi::Error& e) override;
-
+// One trainEpoch in flight, shared by the JS thread, the training thread and the environment's cleanup
+// hook. It holds no JS values (those stay in GanStepWrap, on the JS thread): the training thread may
+// drop it last.
+struct EpochJob {
+  std::shared_ptr<GanStep> step;
+  at::Tensor data;  // our own reference: disposing the JS handle mid-epoch cannot free it under us
+  EpochOptions opt;
+  int threads = 1;
+  GanStepWrap* owner = nullptr;  // used on the JS thread only, kept alive by Ref() until the epoch settles
   std::atomic<bool> stop{false};
+  std::unique_ptr<EpochLock> lock;  // from trainEpoch() until the promise settles (or JS goes away); under mu
+  EpochResult result;               // written by the training thread before `done`
+  std::optional<std::string> error;
 
- private:
-  GanStepWrap* owner_;
-  std::shared_ptr<GanStep> step_;
-  at::Tensor data_;  // our own reference: disposing the JS handle mid-epoch cannot free it under us
-  EpochOptions opt_;
-  Napi::Promise::Deferred deferred_;
-  Napi::FunctionReference onProgress_;
-  EpochResult result_;
-  int threads_;
+  // Calls into JS go through tsfn while `js` holds; the environment's end (its cleanup hook, or the
+  // tsfn's finalizer) and the process's exit clear it, and from then on nothing may call tsfn. mu orders
+  // each call against that.
+  std::mutex mu;
+  std::condition_variable cv;
+  Napi::ThreadSafeFunction tsfn;
+  bool js = true;
+  bool done = false;
+
+  bool jsAlive() {
+    std::lock_guard<std::mutex> lock(mu);
+    return js;
+  }
+  // Training thread: queues fn(env) on the JS thread, unless JS is gone.
+  template <typename F>
+  void post(F fn) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (js) tsfn.NonBlockingCall([fn = std::move(fn)](Napi::Env env, Napi::Function) { fn(env); });
+  }
+  // JS goes away: the epoch stops at its next step boundary and never calls back. Waits (bounded) for
+  // the training thread to let go of it.
+  void abandon() {
+    std::unique_lock<std::mutex> guard(mu);
+    js = false;
+    stop = true;
+    // A completion already queued will not run now: the lock goes here.
+    if (cv.wait_for(guard, kStopWait, [&] { return done; })) lock.reset();
+  }
 };
 
 class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
@@ -191,6 +199,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       Sequential d = layersFromJs(o["d"], "discriminator");
       auto optG = optimizerFromJs(o["optG"]);
       auto optD = optimizerFromJs(o["optD"]);
+      if (isLocked(optG.get()) || isLocked(optD.get())) throwError(env, inUseMessage("GanStep", "an optimizer"));
       js::Object s = o["spec"].object();
       GanSpec spec;
       spec.logits = s["loss"].oneOf<bool>({{"bceWithLogits", true}, {"bce", false}});
@@ -212,9 +221,81 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     });
   }
 
-  void finish() {
+  // JS thread: a progress report of the epoch in flight.
+  void deliverProgress(Napi::Env env, const Progress& p) {
+    // After a throwing callback the epoch is ending with that error: no more reports.
+    if (onProgress_.IsEmpty() || !job_ || !listenerError_.IsEmpty()) return;
+    Napi::HandleScope scope(env);
+    auto o = Napi::Object::New(env);
+    o.Set("step", double(p.step));
+    o.Set("totalSteps", double(p.totalSteps));
+    o.Set("dLoss", p.dLoss);
+    o.Set("gLoss", p.gLoss);
+    o.Set("dReal", p.dReal);
+    o.Set("dFake", p.dFake);
+    // Raw N-API here: a callback that ends its Worker (process.exit() in it) leaves no JS to build a
+    // C++ exception from, and node-addon-api would abort the process trying.
+    napi_value arg = o, result;
+    if (napi_call_function(env, env.Undefined(), onProgress_.Value(), 1, &arg, &result) == napi_ok) return;
+    job_->stop = true;  // the epoch ends at the next step boundary and rejects with the callback's error
+    bool pending = false;
+    napi_value thrown;
+    if (napi_is_exception_pending(env, &pending) != napi_ok || !pending || napi_get_and_clear_last_exception(env, &thrown) != napi_ok)
+      return;
+    if (!job_->jsAlive() || !jsCanRun(env)) return;
+    // Held in an object, so that a thrown primitive (throw 'boom') is kept too.
+    Napi::Object holder = Napi::Object::New(env);
+    holder.Set("error", Napi::Value(env, thrown));
+    listenerError_ = Napi::Persistent(holder);
+  }
+
+  // JS thread: the epoch ended; settles its promise.
+  void complete(Napi::Env env) {
+    std::shared_ptr<EpochJob> job = std::move(job_);
+    job->owner = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(job->mu);
+      job->lock.reset();
+    }
+    hook_.Remove(env);
+    hook_ = {};
+    stopListeningOnExit(env);
     step_->busy = false;
-    worker_ = nullptr;
+    Napi::Promise::Deferred deferred = *deferred_;
+    deferred_.reset();
+    onProgress_.Reset();
+    Napi::HandleScope scope(env);
+    if (!listenerError_.IsEmpty()) {
+      Napi::Value err = listenerError_.Value().Get("error");
+      listenerError_.Reset();
+      deferred.Reject(err);
+    } else if (job->error) {
+      Napi::Error err = Napi::Error::New(env, *job->error);
+      if (job->stop.load()) err.Set("name", Napi::String::New(env, "AbortError"));
+      deferred.Reject(err.Value());
+    } else if (job->result.aborted) {
+      // Rejected as an AbortError that says how far the epoch got, so a caller can checkpoint and resume it exactly.
+      const EpochResult& r = job->result;
+      Napi::Error err = Napi::Error::New(
+          env, "epoch cancelled at step " + std::to_string(job->opt.startStep + r.steps) + " of " + std::to_string(r.totalSteps));
+      err.Set("name", Napi::String::New(env, "AbortError"));
+      err.Set("completedSteps", double(r.steps));
+      if (r.perStep.defined()) err.Set("perStep", TensorWrap::New(env, r.perStep));
+      deferred.Reject(err.Value());
+    } else {
+      const EpochResult& r = job->result;
+      auto o = Napi::Object::New(env);
+      o.Set("steps", double(r.steps));
+      o.Set("images", double(r.images));
+      o.Set("dLoss", r.dLoss);
+      o.Set("gLoss", r.gLoss);
+      o.Set("dReal", r.dReal);
+      o.Set("dFake", r.dFake);
+      if (r.perStep.defined()) o.Set("perStep", TensorWrap::New(env, r.perStep));
+      o.Set("cudaGraph", step_->graphStatus());
+      deferred.Resolve(o);
+    }
+    Unref();
   }
 
  private:
@@ -231,7 +312,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       js::Args args(info, "step");
       at::Tensor real = args(0, "realBatch").tensor();
       at::Tensor zD = args(1, "zD").tensorOrNone(), zG = args(2, "zG").tensorOrNone();
-      return resultToJs(env, onTrainThread([&] {
+      return resultToJs(env, onTrainThread(env, "step", [&] {
         StepTensors r = zD.defined() || zG.defined() ? step_->step(real, zD, zG) : step_->stepAuto(real);
         return step_->finishStep(r, true);
       }));
@@ -245,7 +326,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       js::Args args(info, "trainDiscriminator");
       at::Tensor real = args(0, "realBatch").tensor();
       at::Tensor z = args(1, "z").tensorOrNone();
-      return resultToJs(env, onTrainThread([&] {
+      return resultToJs(env, onTrainThread(env, "trainDiscriminator", [&] {
         StepTensors r = step_->stepD(real, z);
         return step_->finishStep(r, false);
       }));
@@ -259,7 +340,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       js::Args args(info, "trainGenerator");
       int64_t n = args(0, "batchSize").integer(js::kPositive);
       at::Tensor z = args(1, "z").tensorOrNone();
-      return resultToJs(env, onTrainThread([&] {
+      return resultToJs(env, onTrainThread(env, "trainGenerator", [&] {
         StepTensors r = step_->stepG(n, z);
         return step_->finishStep(r, false);
       }));
@@ -267,12 +348,14 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
   }
 
   Napi::Value SetTraining(const Napi::CallbackInfo& info) {
-    return guard(info.Env(), [&]() -> Napi::Value {
+    auto env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      ensureIdle(env);  // the epoch's thread reads the modes
       js::Args args(info, "setTraining");
       bool g = args(0, "generator").boolean(), d = args(1, "discriminator").boolean();
       step_->G.training = g;
       step_->D.training = d;
-      return info.Env().Undefined();
+      return env.Undefined();
     });
   }
 
@@ -282,7 +365,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     return guard(env, [&]() -> Napi::Value {
       ensureIdle(env);
       at::Tensor z = js::Args(info, "generate")(0, "z").tensor();
-      at::Tensor out = onTrainThread([&] {
+      at::Tensor out = onTrainThread(env, "generate", [&] {
         at::NoGradGuard ng;
         bool was = step_->G.training;
         step_->G.training = false;
@@ -306,7 +389,9 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     });
   }
 
-  // trainEpoch(data, { batchSize, shuffle, dropLast, seed, normalize, progressEvery, recordSteps }, onProgress?) -> Promise
+  // trainEpoch(data, { batchSize, shuffle, dropLast, seed, normalize, progressEvery, recordSteps, startStep, threads, onProgress })
+  // -> Promise. The epoch runs on the training thread; progress and the result come back through a
+  // thread-safe function, so no libuv worker waits on it (process exit would wait for that worker).
   Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
@@ -334,19 +419,128 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       opt.recordSteps = o["recordSteps"].booleanOr(false);
       opt.startStep = o["startStep"].integerOr(0, js::kNonNegative);
       int threads = int(o["threads"].integerOr(at::get_num_threads(), {1, std::numeric_limits<int>::max()}));
-      Napi::Function cb = args(2, "onProgress").functionOrNone();
+      Napi::Function cb = o["onProgress"].functionOrNone();
+
+      auto job = std::make_shared<EpochJob>();
+      job->step = step_;
+      job->data = data;
+      job->opt = opt;
+      job->threads = threads;
+      job->owner = this;
+      std::vector<at::Tensor> owned = step_->ownedTensors();
+      owned.push_back(data);
+      job->lock = std::make_unique<EpochLock>(std::move(owned), std::vector<const void*>{step_->optG.get(), step_->optD.get()});
+      std::weak_ptr<EpochJob> weak = job;
+      // Its finalizer runs when it is released, or when the environment ends with it still held.
+      job->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function(), "libtorch-gan:trainEpoch", 0, 1, [weak](Napi::Env) {
+        if (auto j = weak.lock()) {
+          std::lock_guard<std::mutex> lock(j->mu);
+          j->js = false;
+        }
+      });
+      if (!startOnTrainThread([job] { runEpoch(job); }, [job] { finishEpoch(job); })) {
+        job->lock.reset();
+        job->tsfn.Release();
+        throwError(env,
+                   "trainEpoch: the training thread is running a trainEpoch of another GanStep (one epoch at a time per process); await "
+                   "it (or abort it) first");
+      }
+      // A Worker's end (terminate(), or process.exit() in it) tears its environment down: stop the epoch
+      // there. Added after the tsfn, so that it runs before the tsfn's own hook (the newest run first).
+      hook_ = env.AddCleanupHook(std::function<void()>([weak] {
+        if (auto j = weak.lock()) j->abandon();
+      }));
+      listenOnExit(env, weak);
+      deferred_ = Napi::Promise::Deferred::New(env);
+      if (!cb.IsEmpty()) onProgress_ = Napi::Persistent(cb);
+      job_ = job;
       step_->busy = true;
-      worker_ = new EpochWorker(env, this, step_, data, opt, cb, threads);  // napi owns and deletes queued workers
-      Ref();  // keep this handle alive until the worker finishes
-      Napi::Promise p = worker_->promise();
-      worker_->Queue();
-      return p;
+      Ref();  // keep this handle alive until the epoch settles
+      return deferred_->Promise();
     });
   }
 
+  // process.exit() and a fatal exception end the process without tearing the environment down (no
+  // cleanup hook runs), and nothing waits for the training thread: its epoch would run on into LibTorch's
+  // static objects as exit() destroys them. The process's 'exit' event, the last JS to run, stops it at
+  // the next step boundary first. The listener is there only while an epoch is in flight.
+  void listenOnExit(Napi::Env env, const std::weak_ptr<EpochJob>& weak) {
+    Napi::Value process = env.Global().Get("process");
+    if (!process.IsObject()) return;
+    Napi::Value prepend = process.As<Napi::Object>().Get("prependListener");
+    if (!prepend.IsFunction()) return;
+    exitListener_ = Napi::Persistent(Napi::Function::New(env, [weak](const Napi::CallbackInfo&) {
+      if (auto j = weak.lock()) j->abandon();
+    }));
+    prepend.As<Napi::Function>().Call(process, {Napi::String::New(env, "exit"), exitListener_.Value()});
+  }
+
+  void stopListeningOnExit(Napi::Env env) {
+    if (exitListener_.IsEmpty()) return;
+    Napi::Value process = env.Global().Get("process");
+    Napi::Value remove = process.IsObject() ? process.As<Napi::Object>().Get("removeListener") : env.Undefined();
+    if (remove.IsFunction()) remove.As<Napi::Function>().Call(process, {Napi::String::New(env, "exit"), exitListener_.Value()});
+    exitListener_.Reset();
+  }
+
+  // The training thread's part of one epoch.
+  static void runEpoch(const std::shared_ptr<EpochJob>& job) {
+    try {
+      // Grad mode and the intra-op thread count are per thread in LibTorch: set them here.
+      c10::AutoGradMode grad(true);
+      at::init_num_threads();
+      at::set_num_threads(job->threads);
+      applyFlushDenormal();
+      std::weak_ptr<EpochJob> weak = job;
+      job->result = job->step->trainEpoch(job->data, job->opt, [&](const Progress& p) {
+        job->post([weak, p](Napi::Env env) { onJsThread(weak, [&](GanStepWrap& w) { w.deliverProgress(env, p); }); });
+      }, job->stop);
+    } catch (const c10::Error& e) {
+      job->error = e.what_without_backtrace();
+    } catch (const std::exception& e) {
+      job->error = e.what();
+    } catch (...) {
+      job->error = "trainEpoch: unknown native error";
+    }
+  }
+
+  // The training thread, free again: hands the outcome to JS, or lets it go when JS is gone.
+  static void finishEpoch(const std::shared_ptr<EpochJob>& job) {
+    std::unique_lock<std::mutex> lock(job->mu);
+    if (job->js) {
+      // The tensors stay locked until the promise settles (complete()), so that the rule a caller sees
+      // does not depend on when the last report is delivered.
+      std::weak_ptr<EpochJob> weak = job;
+      job->tsfn.NonBlockingCall([weak](Napi::Env env, Napi::Function) { onJsThread(weak, [&](GanStepWrap& w) { w.complete(env); }); });
+      job->tsfn.Release();
+    } else {
+      // Nobody reads the result. Let go of every LibTorch object before `done`: the process may be
+      // exiting, destroying LibTorch's static state, as soon as the waiting thread wakes.
+      job->lock.reset();
+      job->step.reset();
+      job->data = at::Tensor();
+      job->result = EpochResult();
+    }
+    job->done = true;
+    lock.unlock();
+    job->cv.notify_all();
+  }
+
+  // A callback queued by the training thread, on the JS thread: nothing once the environment is going
+  // away, and nothing thrown out of it (there is no JS caller to take an exception).
+  template <typename F>
+  static void onJsThread(const std::weak_ptr<EpochJob>& weak, F&& fn) {
+    auto job = weak.lock();
+    if (!job || !job->jsAlive() || !job->owner || !jsCanRun(job->owner->Env())) return;
+    try {
+      fn(*job->owner);
+    } catch (...) {
+    }
+  }
+
   Napi::Value RequestStop(const Napi::CallbackInfo& info) {
-    if (worker_) worker_->stop = true;
-    return Napi::Boolean::New(info.Env(), worker_ != nullptr);
+    if (job_) job_->stop = true;
+    return Napi::Boolean::New(info.Env(), job_ != nullptr);
   }
 
   Napi::Value IsBusy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), bool(step_->busy)); }
@@ -354,44 +548,14 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
   Napi::Value IsCapturable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), step_->capturable); }
 
   std::shared_ptr<GanStep> step_;
-  EpochWorker* worker_ = nullptr;
-
-  friend class EpochWorker;
+  // The epoch in flight and its JS side (JS thread only).
+  std::shared_ptr<EpochJob> job_;
+  std::optional<Napi::Promise::Deferred> deferred_;
+  Napi::FunctionReference onProgress_;
+  Napi::ObjectReference listenerError_;  // { error }: what onProgress threw; the epoch rejects with it
+  Napi::Env::CleanupHook<std::function<void()>> hook_;
+  Napi::FunctionReference exitListener_;  // on the process's 'exit' event
 };
-
-void EpochWorker::OnOK() {
-  Napi::Env env = Env();
-  owner_->finish();
-  owner_->Unref();
-  if (result_.aborted) {
-    // Rejected as an AbortError that says how far the epoch got, so a caller can checkpoint and resume it exactly.
-    Napi::Error err = Napi::Error::New(
-        env, "epoch cancelled at step " + std::to_string(opt_.startStep + result_.steps) + " of " + std::to_string(result_.totalSteps));
-    err.Set("name", Napi::String::New(env, "AbortError"));
-    err.Set("completedSteps", double(result_.steps));
-    if (result_.perStep.defined()) err.Set("perStep", TensorWrap::New(env, result_.perStep));
-    deferred_.Reject(err.Value());
-    return;
-  }
-  auto o = Napi::Object::New(env);
-  o.Set("steps", double(result_.steps));
-  o.Set("images", double(result_.images));
-  o.Set("dLoss", result_.dLoss);
-  o.Set("gLoss", result_.gLoss);
-  o.Set("dReal", result_.dReal);
-  o.Set("dFake", result_.dFake);
-  if (result_.perStep.defined()) o.Set("perStep", TensorWrap::New(env, result_.perStep));
-  o.Set("cudaGraph", owner_->step_->graphStatus());
-  deferred_.Resolve(o);
-}
-
-void EpochWorker::OnError(const Napi::Error& e) {
-  owner_->finish();
-  owner_->Unref();
-  Napi::Error err = Napi::Error::New(Env(), e.Message());
-  if (stop.load()) err.Set("name", Napi::String::New(Env(), "AbortError"));
-  deferred_.Reject(err.Value());
-}
 
 }  // namespace
 

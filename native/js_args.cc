@@ -2,7 +2,10 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
+#include "cuda_status.h"
+#include "epoch_lock.h"
 #include "errors.h"
 #include "tensor_wrap.h"
 
@@ -98,22 +101,36 @@ std::string Value::string() const {
 
 c10::ScalarType Value::dtype() const { return oneOf(kDtypes); }
 
-c10::Device Value::device() const {
-  // Only what the facade's Device type allows: c10's own parser also takes 'meta', 'mps', ... and
-  // would let a device through that nothing else here handles.
-  if (v_.IsString()) {
-    std::string s = v_.As<Napi::String>().Utf8Value();
-    if (s == "cpu") return c10::Device(c10::kCPU);
-    if (s == "cuda") return c10::Device(c10::kCUDA);
-    if (s.rfind("cuda:", 0) == 0 && s.size() > 5 && s.size() <= 8 && s.find_first_not_of("0123456789", 5) == std::string::npos) {
-      int index = std::stoi(s.substr(5));
-      if (index <= std::numeric_limits<c10::DeviceIndex>::max()) return c10::Device(c10::kCUDA, c10::DeviceIndex(index));
-    }
+namespace {
+// Only what the facade's Device type allows: c10's own parser also takes 'meta', 'mps', ... and
+// would let a device through that nothing else here handles.
+std::optional<c10::Device> parseDevice(const Napi::Value& v) {
+  if (!v.IsString()) return std::nullopt;
+  std::string s = v.As<Napi::String>().Utf8Value();
+  if (s == "cpu") return c10::Device(c10::kCPU);
+  if (s == "cuda") return c10::Device(c10::kCUDA);
+  if (s.rfind("cuda:", 0) == 0 && s.size() > 5 && s.size() <= 8 && s.find_first_not_of("0123456789", 5) == std::string::npos) {
+    int index = std::stoi(s.substr(5));
+    if (index <= std::numeric_limits<c10::DeviceIndex>::max()) return c10::Device(c10::kCUDA, c10::DeviceIndex(index));
   }
-  fail("'cpu', 'cuda' or 'cuda:N'");
+  return std::nullopt;
+}
+}  // namespace
+
+c10::Device Value::device() const {
+  std::optional<c10::Device> d = parseDevice(v_);
+  if (!d) fail("'cpu', 'cuda' or 'cuda:N'");
+  // One message for a CUDA device this machine cannot use, before any op meets the driver's own errors.
+  std::string why = deviceUnusableReason(*d);
+  if (!why.empty()) throwError(env_, label_ + ": " + why);
+  return *d;
 }
 
-const at::Tensor& Value::tensor() const { return TensorWrap::Get(env_, v_, label_); }
+const at::Tensor& Value::tensor() const {
+  const at::Tensor& t = TensorWrap::Get(env_, v_, label_);
+  if (isLocked(t)) throwError(env_, inUseMessage(label_));
+  return t;
+}
 
 at::Tensor Value::tensorOrNone() const { return isNullish() ? at::Tensor() : tensor(); }
 

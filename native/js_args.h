@@ -70,8 +70,8 @@ class Value {
     return isUndefined() ? dflt : oneOf(choices);
   }
   c10::ScalarType dtype() const;  // 'float32', 'int64', ... (tensor_wrap.h's names)
-  c10::Device device() const;     // 'cpu', 'cuda' or 'cuda:N'
-  const at::Tensor& tensor() const;  // a live tensor handle
+  c10::Device device() const;     // 'cpu', 'cuda' or 'cuda:N', usable here (else "CUDA is not available: ...")
+  const at::Tensor& tensor() const;  // a live tensor handle, not locked by a running trainEpoch (epoch_lock.h)
   at::Tensor tensorOrNone() const;   // undefined or null: an undefined tensor
   Object object() const;
   Object objectOrEmpty() const;  // undefined or null: an object without fields

@@ -7,6 +7,32 @@
 
 namespace ltg {
 
+namespace {
+// What an update reads is checked before it touches memory: the fused and capturable kernels index every
+// tensor by its parameter's elements (a short gradient or state was read and written out of bounds), and
+// the single-tensor ops would broadcast a wrong shape silently. `raw`: a kernel walks the memory flat.
+void checkLike(const char* who, size_t i, const char* what, const at::Tensor& t, const at::Tensor& p, bool raw) {
+  TORCH_CHECK(t.sizes() == p.sizes(), who, ": params[", i, "]: ", what, " has shape ", t.sizes(), ", expected the parameter's shape ",
+              p.sizes());
+  TORCH_CHECK(t.scalar_type() == p.scalar_type(), who, ": params[", i, "]: ", what, " has dtype ", t.scalar_type(),
+              ", expected the parameter's dtype ", p.scalar_type());
+  TORCH_CHECK(t.device() == p.device(), who, ": params[", i, "]: ", what, " is on ", t.device(), ", expected the parameter's device ",
+              p.device());
+  if (raw) TORCH_CHECK(t.is_contiguous(), who, ": params[", i, "]: ", what, " is not contiguous (a fused update walks it flat)");
+}
+
+// The step count of a capturable update: a 0-dim float32 tensor on the parameter's device.
+void checkStepTensor(const char* who, size_t i, const at::Tensor& t, const at::Tensor& p) {
+  TORCH_CHECK(t.dim() == 0 && t.scalar_type() == at::kFloat && t.device() == p.device(), who, ": params[", i,
+              "]: step must be a 0-dim float32 tensor on the parameter's device, got shape ", t.sizes(), ", ", t.scalar_type(), " on ",
+              t.device());
+}
+
+void append(std::vector<at::Tensor>& out, const at::Tensor& t) {
+  if (t.defined()) out.push_back(t);
+}
+}  // namespace
+
 Adam::Adam(std::vector<at::Tensor> params, double lr_, double b1, double b2, double eps_, double wd, bool ams, bool max, bool fused_)
     : Optimizer(std::move(params)), beta1(b1), beta2(b2), eps(eps_), weightDecay(wd), amsgrad(ams), maximize(max), fused(fused_) {
   lr = lr_;
@@ -19,8 +45,15 @@ void Adam::step() {
   for (size_t i = 0; i < params_.size(); ++i) {
     at::Tensor param = params_[i];
     if (!param.grad().defined()) continue;
-    at::Tensor grad = maximize ? -param.grad() : param.grad();
     auto& st = state[i];
+    bool raw = fused && param.device().is_cpu() && param.scalar_type() == at::kFloat && param.is_contiguous();
+    checkLike("Adam.step", i, "grad", param.grad(), param, false);
+    if (st) {
+      checkLike("Adam.step", i, "exp_avg", st->expAvg, param, raw);
+      checkLike("Adam.step", i, "exp_avg_sq", st->expAvgSq, param, raw);
+      if (st->maxExpAvgSq.defined()) checkLike("Adam.step", i, "max_exp_avg_sq", st->maxExpAvgSq, param, raw);
+    }
+    at::Tensor grad = maximize ? -param.grad() : param.grad();
     if (!st) {
       st.emplace();
       st->expAvg = at::zeros_like(param, at::MemoryFormat::Preserve);
@@ -34,8 +67,7 @@ void Adam::step() {
       ++version;
     }
     st->step += 1;
-    if (fused && param.device().is_cpu() && param.scalar_type() == at::kFloat && param.is_contiguous() &&
-        grad.scalar_type() == at::kFloat) {
+    if (raw) {
       if (amsgrad && !st->maxExpAvgSq.defined()) st->maxExpAvgSq = at::zeros_like(param, at::MemoryFormat::Preserve);
       fusedStep(param, param.grad().contiguous(), *st);  // the raw gradient: the kernel applies maximize itself
       continue;
@@ -67,6 +99,14 @@ void Adam::stepCapturable(const at::Tensor& foundInf) {
     const at::Tensor& param = params_[i];
     if (!param.grad().defined()) continue;
     auto& st = state[i];
+    TORCH_CHECK(param.is_contiguous(), "Adam (capturable): params[", i, "] is not contiguous (the fused update walks it flat)");
+    checkLike("Adam (capturable)", i, "grad", param.grad(), param, false);
+    if (st) {
+      checkLike("Adam (capturable)", i, "exp_avg", st->expAvg, param, true);
+      checkLike("Adam (capturable)", i, "exp_avg_sq", st->expAvgSq, param, true);
+      if (st->maxExpAvgSq.defined()) checkLike("Adam (capturable)", i, "max_exp_avg_sq", st->maxExpAvgSq, param, true);
+      if (st->stepT.defined()) checkStepTensor("Adam (capturable)", i, st->stepT, param);
+    }
     if (!st) {
       st.emplace();
       st->expAvg = at::zeros_like(param, at::MemoryFormat::Preserve);
@@ -75,13 +115,16 @@ void Adam::stepCapturable(const at::Tensor& foundInf) {
     if (amsgrad && !st->maxExpAvgSq.defined()) st->maxExpAvgSq = at::zeros_like(param, at::MemoryFormat::Preserve);
     if (!st->stepT.defined()) st->stepT = at::full({}, st->step, at::TensorOptions().dtype(at::kFloat).device(param.device()));
     ps.push_back(param);
-    gs.push_back(param.grad());
+    gs.push_back(param.grad().contiguous());
     ms.push_back(st->expAvg);
     vs.push_back(st->expAvgSq);
     if (amsgrad) vmax.push_back(st->maxExpAvgSq);
     steps.push_back(st->stepT);
   }
   if (ps.empty()) return;
+  if (foundInf.defined())
+    TORCH_CHECK(foundInf.numel() == 1 && foundInf.scalar_type() == at::kFloat && foundInf.device() == ps[0].device(),
+                "Adam (capturable): found_inf must be one float32 on the parameters' device");
   // A skipped update leaves the count too: add 1 - foundInf.
   if (foundInf.defined()) at::_foreach_add_(steps, at::rsub(foundInf, 1));
   else at::_foreach_add_(steps, 1);
@@ -150,9 +193,13 @@ void SGD::stepCapturable(const at::Tensor& foundInf) {
   std::vector<at::Tensor> ps, gs, bufs;
   bool first = momentum != 0;
   for (size_t i = 0; i < params_.size(); ++i) {
-    if (!params_[i].grad().defined()) continue;
-    ps.push_back(params_[i]);
-    gs.push_back(params_[i].grad());
+    const at::Tensor& param = params_[i];
+    if (!param.grad().defined()) continue;
+    TORCH_CHECK(param.is_contiguous(), "SGD (capturable): params[", i, "] is not contiguous (the fused update walks it flat)");
+    checkLike("SGD (capturable)", i, "grad", param.grad(), param, false);
+    if (momentumBuffer[i].defined()) checkLike("SGD (capturable)", i, "momentum_buffer", momentumBuffer[i], param, true);
+    ps.push_back(param);
+    gs.push_back(param.grad().contiguous());
     if (momentum != 0 && momentumBuffer[i].defined()) first = false;
   }
   if (ps.empty()) return;
@@ -161,10 +208,13 @@ void SGD::stepCapturable(const at::Tensor& foundInf) {
       if (!params_[i].grad().defined()) continue;
       at::Tensor& buf = momentumBuffer[i];
       // The first step copies the gradient in (empty is enough); a late parameter starts from zero.
-      if (!buf.defined()) buf = first ? at::empty_like(params_[i].grad()) : at::zeros_like(params_[i].grad());
+      if (!buf.defined()) buf = first ? at::empty_like(params_[i]) : at::zeros_like(params_[i]);
       bufs.push_back(buf);
     }
   }
+  if (foundInf.defined())
+    TORCH_CHECK(foundInf.numel() == 1 && foundInf.scalar_type() == at::kFloat && foundInf.device() == ps[0].device(),
+                "SGD (capturable): found_inf must be one float32 on the parameters' device");
   at::_fused_sgd_(ps, gs, bufs, weightDecay, momentum, lr, dampening, nesterov, maximize, first, std::nullopt,
                   foundInf.defined() ? std::optional<at::Tensor>(foundInf) : std::nullopt);
 }
@@ -175,6 +225,8 @@ void SGD::step() {
   for (size_t i = 0; i < params_.size(); ++i) {
     at::Tensor param = params_[i];
     if (!param.grad().defined()) continue;
+    checkLike("SGD.step", i, "grad", param.grad(), param, false);
+    if (momentumBuffer[i].defined()) checkLike("SGD.step", i, "momentum_buffer", momentumBuffer[i], param, false);
     at::Tensor grad = maximize ? -param.grad() : param.grad();
     if (weightDecay != 0) grad = grad.add(param, weightDecay);
     if (momentum != 0) {
@@ -187,6 +239,24 @@ void SGD::step() {
     }
     param.add_(grad, -lr);
   }
+}
+
+std::vector<at::Tensor> Adam::stateTensors() const {
+  std::vector<at::Tensor> out;
+  for (const auto& st : state) {
+    if (!st) continue;
+    append(out, st->expAvg);
+    append(out, st->expAvgSq);
+    append(out, st->maxExpAvgSq);
+    append(out, st->stepT);
+  }
+  return out;
+}
+
+std::vector<at::Tensor> SGD::stateTensors() const {
+  std::vector<at::Tensor> out;
+  for (const auto& b : momentumBuffer) append(out, b);
+  return out;
 }
 
 }  // namespace ltg

@@ -24,6 +24,8 @@ class Optimizer {
     for (auto& p : params_) p.mutable_grad().reset();
   }
   const std::vector<at::Tensor>& params() const { return params_; }
+  // Every state tensor an update reads or writes (what a running epoch locks, see epoch_lock.h).
+  virtual std::vector<at::Tensor> stateTensors() const = 0;
   double lr = 1e-3;
   // Bumped by host-side changes a captured CUDA graph cannot see: state loaded, or a non-capturable
   // step that replaced state tensors.
@@ -48,6 +50,7 @@ class Adam : public Optimizer {
        bool fused = false);
   void step() override;
   void stepCapturable(const at::Tensor& foundInf) override;
+  std::vector<at::Tensor> stateTensors() const override;
   double beta1, beta2, eps, weightDecay;
   bool amsgrad, maximize;
   // PyTorch's fused=True: one pass over each parameter (float32 on CPU) instead of ~8 tensor ops; the
@@ -64,6 +67,7 @@ class SGD : public Optimizer {
   SGD(std::vector<at::Tensor> params, double lr, double momentum, double dampening, double weightDecay, bool nesterov, bool maximize);
   void step() override;
   void stepCapturable(const at::Tensor& foundInf) override;
+  std::vector<at::Tensor> stateTensors() const override;
   double momentum, dampening, weightDecay;
   bool nesterov, maximize;
   std::vector<at::Tensor> momentumBuffer;  // undefined until first step with momentum

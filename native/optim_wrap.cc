@@ -2,6 +2,7 @@
 
 #include "addon_data.h"
 #include "bindings.h"
+#include "epoch_lock.h"
 #include "errors.h"
 #include "js_args.h"
 #include "tensor_wrap.h"
@@ -35,7 +36,8 @@ at::Tensor stateTensor(const js::Value& v, const at::Tensor& p, bool required) {
   if (!t.defined()) return t;
   if (t.sizes() != p.sizes())
     throwError(v.env(), v.label() + " has shape " + c10::str(t.sizes()) + ", expected the parameter's " + c10::str(p.sizes()));
-  return t.detach().to(p.device(), p.scalar_type(), false, true);
+  // Contiguous, as the parameters: the fused updates walk state and parameter memory flat, side by side.
+  return t.detach().to(p.device(), p.scalar_type(), false, true, at::MemoryFormat::Contiguous);
 }
 
 Napi::Value tensorOrNull(Napi::Env env, const at::Tensor& t) { return t.defined() ? Napi::Value(TensorWrap::New(env, t)) : env.Null(); }
@@ -62,19 +64,28 @@ class OptimizerWrap : public Napi::ObjectWrap<Derived> {
  protected:
   static std::string name(const char* method) { return std::string(Derived::kName) + "." + method; }
 
+  // A running trainEpoch updates this optimizer's parameters and state on the training thread.
+  void ensureFree(Napi::Env env, const char* method) const {
+    if (isLocked(base.get())) throwError(env, inUseMessage(name(method), "this optimizer"));
+  }
+
   Napi::Value Step(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
+      ensureFree(info.Env(), "step");
       base->step();
       return info.Env().Undefined();
     });
   }
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
+    ensureFree(info.Env(), "zeroGrad");
     base->zeroGrad();
     return info.Env().Undefined();
   }
+  // The learning rate is a plain value the epoch only reads: reading it is harmless.
   Napi::Value GetLr(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), base->lr); }
   Napi::Value SetLr(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
+      ensureFree(info.Env(), "setLr");
       js::Value v = js::Args(info, name("setLr"))(0, "lr");
       double lr = v.finite();
       if (lr < 0) v.failRange("a finite number >= 0");
@@ -116,6 +127,7 @@ class AdamWrap : public OptimizerWrap<AdamWrap> {
   // [{ step, expAvg, expAvgSq, maxExpAvgSq } | null] per parameter, as PyTorch's state_dict()['state']
   Napi::Value GetState(const Napi::CallbackInfo& info) {
     auto env = info.Env();
+    ensureFree(env, "getState");
     auto arr = Napi::Array::New(env, adam->state.size());
     for (size_t i = 0; i < adam->state.size(); ++i) {
       const auto& st = adam->state[i];
@@ -138,6 +150,7 @@ class AdamWrap : public OptimizerWrap<AdamWrap> {
   Napi::Value SetState(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
+      ensureFree(env, "setState");
       js::Args args(info, name("setState"));
       size_t i = paramIndex(args(0, "index"), adam->state.size());
       js::Value state = args(1, "state");
@@ -192,6 +205,7 @@ class SgdWrap : public OptimizerWrap<SgdWrap> {
   // [{ momentumBuffer } | null] per parameter
   Napi::Value GetState(const Napi::CallbackInfo& info) {
     auto env = info.Env();
+    ensureFree(env, "getState");
     auto arr = Napi::Array::New(env, sgd->momentumBuffer.size());
     for (size_t i = 0; i < sgd->momentumBuffer.size(); ++i) {
       if (!sgd->momentumBuffer[i].defined()) {
@@ -209,10 +223,12 @@ class SgdWrap : public OptimizerWrap<SgdWrap> {
   Napi::Value SetState(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
+      ensureFree(env, "setState");
       js::Args args(info, name("setState"));
       size_t i = paramIndex(args(0, "index"), sgd->momentumBuffer.size());
       js::Value state = args(1, "state");
       sgd->momentumBuffer[i] = state.isNullish() ? at::Tensor() : stateTensor(state.object()["momentumBuffer"], sgd->params()[i], false);
+      ++sgd->version;  // a new buffer: a captured CUDA graph still updates the old one
       return env.Undefined();
     });
   }

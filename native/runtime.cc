@@ -5,10 +5,10 @@
 #include <ATen/Version.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/core/GradMode.h>
-#include <dlfcn.h>
 
 #include <limits>
 
+#include "cuda_status.h"
 #include "errors.h"
 #include "fp_mode.h"
 #include "js_args.h"
@@ -19,21 +19,11 @@ namespace ltg {
 
 namespace {
 
-int cudaDeviceCount() {
-  try {
-    return at::detail::getCUDAHooks().hasCUDA() ? int(at::detail::getCUDAHooks().deviceCount()) : 0;
-  } catch (const std::exception&) {
-    return 0;  // no driver, or a CPU-only LibTorch: CUDA is simply unavailable
-  }
-}
-
 // The default generator of a device argument ('cpu' when undefined).
-at::Generator generatorFor(Napi::Env env, const js::Value& device) {
+at::Generator generatorFor(const js::Value& device) {
   c10::Device dev = device.isUndefined() ? c10::Device(c10::kCPU) : device.device();
   if (dev.is_cpu()) return at::detail::getDefaultCPUGenerator();
   if (!dev.has_index()) dev = c10::Device(c10::kCUDA, 0);
-  if (dev.index() >= cudaDeviceCount())
-    throwError(env, "no CUDA device " + dev.str() + " (CUDA devices: " + std::to_string(cudaDeviceCount()) + ")");
   return at::globalContext().defaultGenerator(dev);
 }
 
@@ -59,7 +49,7 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
 Napi::Value GetRngState(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    auto gen = generatorFor(env, js::Args(info, "getRngState")(0, "device"));
+    auto gen = generatorFor(js::Args(info, "getRngState")(0, "device"));
     std::lock_guard<std::mutex> lock(gen.mutex());
     return TensorWrap::New(env, gen.get_state());
   });
@@ -70,7 +60,7 @@ Napi::Value SetRngState(const Napi::CallbackInfo& info) {
   return guard(env, [&]() -> Napi::Value {
     js::Args args(info, "setRngState");
     const at::Tensor& state = args(0, "state").tensor();
-    auto gen = generatorFor(env, args(1, "device"));
+    auto gen = generatorFor(args(1, "device"));
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(state);
     return env.Undefined();
@@ -119,29 +109,6 @@ Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
   });
 }
 
-// Device names through the CUDA driver API, loaded at run time: no CUDA headers or toolkit needed
-// to build, and nothing is loaded on a machine without a driver.
-std::vector<std::string> deviceNames(int n) {
-  std::vector<std::string> out;
-  if (n == 0) return out;
-  void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!lib) return out;
-  using InitFn = int (*)(unsigned);
-  using GetFn = int (*)(int*, int);
-  using NameFn = int (*)(char*, int, int);
-  auto init = reinterpret_cast<InitFn>(dlsym(lib, "cuInit"));
-  auto get = reinterpret_cast<GetFn>(dlsym(lib, "cuDeviceGet"));
-  auto name = reinterpret_cast<NameFn>(dlsym(lib, "cuDeviceGetName"));
-  if (init && get && name && init(0) == 0) {
-    for (int i = 0; i < n; ++i) {
-      int dev = 0;
-      char buf[256] = {0};
-      if (get(&dev, i) == 0 && name(buf, sizeof buf, dev) == 0) out.emplace_back(buf);
-    }
-  }
-  return out;  // the driver stays loaded: CUDA itself uses it
-}
-
 std::string configValue(const std::string& config, const std::string& key) {
   auto pos = config.find(key + "=");
   if (pos == std::string::npos) return "";
@@ -161,7 +128,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     o.Set("cudaAvailable", n > 0);
     o.Set("cudaDeviceCount", n);
     auto names = Napi::Array::New(env);
-    auto list = deviceNames(n);
+    auto list = cudaDeviceNames(n);
     for (size_t i = 0; i < list.size(); ++i) names.Set(uint32_t(i), list[i]);
     o.Set("cudaDevices", names);
     o.Set("numThreads", at::get_num_threads());

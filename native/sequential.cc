@@ -2,6 +2,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <utility>
+
 namespace ltg {
 
 // Each case calls the same ATen op as torch.nn's module of that name, so the fused path computes
@@ -40,6 +42,47 @@ std::vector<at::Tensor> Sequential::parameters() const {
     if (l.bias.defined()) out.push_back(l.bias);
   }
   return out;
+}
+
+std::vector<at::Tensor> Sequential::tensors() const {
+  std::vector<at::Tensor> out;
+  for (const auto& l : layers)
+    for (const at::Tensor* t : {&l.weight, &l.bias, &l.runningMean, &l.runningVar, &l.numBatchesTracked})
+      if (t->defined()) out.push_back(*t);
+  return out;
+}
+
+void Sequential::check(at::Device device, at::ScalarType dtype) const {
+  for (const auto& l : layers) {
+    const std::pair<const char*, const at::Tensor*> all[] = {{"weight", &l.weight},
+                                                             {"bias", &l.bias},
+                                                             {"running_mean", &l.runningMean},
+                                                             {"running_var", &l.runningVar},
+                                                             {"num_batches_tracked", &l.numBatchesTracked}};
+    for (const auto& [field, t] : all) {
+      if (!t->defined()) continue;
+      TORCH_CHECK(t->device() == device, l.name, ".", field, " is on ", t->device(), ", the models on ", device,
+                  "; move both to one device");
+      if (t != &l.numBatchesTracked)
+        TORCH_CHECK(t->scalar_type() == dtype, l.name, ".", field, " has dtype ", t->scalar_type(), ", the models' parameters ", dtype);
+    }
+    if (l.kind == Layer::Kind::Linear) {
+      TORCH_CHECK(l.weight.dim() == 2, l.name, ".weight: expected shape [out_features, in_features], got ", l.weight.sizes());
+      TORCH_CHECK(!l.bias.defined() || (l.bias.dim() == 1 && l.bias.size(0) == l.weight.size(0)), l.name, ".bias: expected shape [",
+                  l.weight.size(0), "], got ", l.bias.sizes());
+    }
+    if (l.kind == Layer::Kind::BatchNorm1d) {
+      int64_t n = -1;
+      for (const auto& [field, t] : all) {
+        if (!t->defined() || t == &l.numBatchesTracked) continue;
+        if (n < 0 && t->dim() == 1) n = t->size(0);
+        TORCH_CHECK(t->dim() == 1 && t->size(0) == n, l.name, ".", field, ": expected shape [", n < 0 ? 0 : n, "] (num_features), got ",
+                    t->sizes());
+      }
+      TORCH_CHECK(!l.numBatchesTracked.defined() || l.numBatchesTracked.numel() == 1, l.name,
+                  ".num_batches_tracked: expected one value, got shape ", l.numBatchesTracked.sizes());
+    }
+  }
 }
 
 int64_t Sequential::inFeatures() const {

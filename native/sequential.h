@@ -34,8 +34,13 @@ struct Sequential {
   bool training = true;
   at::Tensor forward(at::Tensor x) const;
   std::vector<at::Tensor> parameters() const;
+  // Parameters and buffers: every tensor a forward pass reads or writes.
+  std::vector<at::Tensor> tensors() const;
   // The input width the first Linear expects (or -1).
   int64_t inFeatures() const;
+  // Throws (c10::Error, naming the layer) unless every parameter and buffer has the shape its layer
+  // needs and sits on `device`, parameters in `dtype`: the executor then only meets tensors it can run.
+  void check(at::Device device, at::ScalarType dtype) const;
 };
 
 }  // namespace ltg

@@ -1,9 +1,13 @@
 #include "tensor_wrap.h"
 
+#include <torch/csrc/autograd/functions/accumulate_grad.h>
+
 #include <cstring>
 #include <sstream>
+#include <unordered_set>
 
 #include "addon_data.h"
+#include "epoch_lock.h"
 #include "errors.h"
 
 namespace ltg {
@@ -16,6 +20,26 @@ std::string shapeStr(at::IntArrayRef s) {
   for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
   o << "]";
   return o.str();
+}
+
+// Whether backward() from t would write the gradient of a tensor a running epoch owns: a loss computed
+// from a model before its epoch started still leads to the model's AccumulateGrad nodes.
+bool graphReachesLocked(const at::Tensor& t) {
+  const auto& root = t.grad_fn();
+  if (!root) return false;
+  std::vector<torch::autograd::Node*> todo{root.get()};
+  std::unordered_set<torch::autograd::Node*> seen{root.get()};
+  while (!todo.empty()) {
+    torch::autograd::Node* node = todo.back();
+    todo.pop_back();
+    if (auto* acc = dynamic_cast<torch::autograd::AccumulateGrad*>(node)) {
+      if (isLocked(acc->variable)) return true;
+      continue;
+    }
+    for (const auto& e : node->next_edges())
+      if (e.function && seen.insert(e.function.get()).second) todo.push_back(e.function.get());
+  }
+  return false;
 }
 
 }  // namespace
@@ -91,6 +115,12 @@ const at::Tensor& TensorWrap::live(Napi::Env env) const {
   return t_;
 }
 
+const at::Tensor& TensorWrap::usable(Napi::Env env, const char* what) const {
+  const at::Tensor& t = live(env);
+  if (isLocked(t)) throwError(env, inUseMessage(what));
+  return t;
+}
+
 Napi::Value TensorWrap::Dispose(const Napi::CallbackInfo& info) {
   release();
   return info.Env().Undefined();
@@ -113,29 +143,48 @@ Napi::Value TensorWrap::Dtype(const Napi::CallbackInfo& info) {
 Napi::Value TensorWrap::Device(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), live(info.Env()).device().str()); }
 
 Napi::Value TensorWrap::RequiresGrad(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), live(info.Env()).requires_grad());
+  // An epoch flips requires_grad of D's parameters during G's update: not harmless metadata.
+  return Napi::Boolean::New(info.Env(), usable(info.Env(), "requiresGrad").requires_grad());
 }
 
 Napi::Value TensorWrap::SetRequiresGrad(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    live(env).set_requires_grad(js::Args(info, "setRequiresGrad")(0, "requiresGrad").boolean());
+    bool on = js::Args(info, "setRequiresGrad")(0, "requiresGrad").boolean();
+    usable(env, "setRequiresGrad").set_requires_grad(on);
     return env.Undefined();
   });
 }
 
 Napi::Value TensorWrap::Grad(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  const auto& g = live(env).grad();
+  const auto& g = usable(env, "grad").grad();
   if (!g.defined()) return env.Null();
   return New(env, g);
 }
 
+// setGrad(grad | null): checked as PyTorch's `x.grad = g` (the fused optimizers then trust the shape).
 Napi::Value TensorWrap::SetGrad(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    auto& t = const_cast<at::Tensor&>(live(env));
-    t.mutable_grad() = js::Args(info, "setGrad")(0, "grad").tensorOrNone();
+    auto& t = const_cast<at::Tensor&>(usable(env, "setGrad"));
+    js::Value arg = js::Args(info, "setGrad")(0, "grad");
+    // Only null clears: undefined is a missing value (the facade's `x.grad = 'abc'` arrives as one).
+    if (!arg.raw().IsNull() && !TensorWrap::IsTensor(env, arg.raw())) arg.fail("a Tensor or null");
+    at::Tensor g = arg.tensorOrNone();
+    if (g.defined()) {
+      if (g.is_same(t)) throwError(env, "can't assign Variable as its own grad");
+      if (g.scalar_type() != t.scalar_type())
+        throwType(env, "assigned grad has data of a different type: the grad is " + dtypeName(g.scalar_type()) + ", the tensor " +
+                           dtypeName(t.scalar_type()));
+      if (g.device() != t.device())
+        throwError(env, "assigned grad has data located on a different device: the grad is on " + g.device().str() + ", the tensor on " +
+                            t.device().str());
+      if (g.sizes() != t.sizes())
+        throwError(
+            env, "assigned grad has data of a different size: the grad is " + shapeStr(g.sizes()) + ", the tensor " + shapeStr(t.sizes()));
+    }
+    t.mutable_grad() = g;
     return env.Undefined();
   });
 }
@@ -144,7 +193,8 @@ Napi::Value TensorWrap::SetGrad(const Napi::CallbackInfo& info) {
 Napi::Value TensorWrap::Backward(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    const auto& t = live(env);
+    const auto& t = usable(env, "backward()");
+    if (graphReachesLocked(t)) throwError(env, inUseMessage("backward()", "a tensor whose gradient it would write"));
     if (!t.requires_grad())
       throwError(env,
                  "backward(): this tensor does not require grad and has no grad_fn (was it computed under noGrad, or from tensors without "
@@ -162,7 +212,7 @@ Napi::Value TensorWrap::Backward(const Napi::CallbackInfo& info) {
 Napi::Value TensorWrap::Item(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    const auto& t = live(env);
+    const auto& t = usable(env, "item()");
     if (t.numel() != 1)
       throwError(env, "item(): a Tensor with " + std::to_string(t.numel()) + " elements (shape " + shapeStr(t.sizes()) +
                           ") cannot be converted to a number");
@@ -175,7 +225,7 @@ Napi::Value TensorWrap::Item(const Napi::CallbackInfo& info) {
 Napi::Value TensorWrap::ToTypedArray(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    at::Tensor t = live(env).detach().to(at::kCPU).contiguous();
+    at::Tensor t = usable(env, "toTypedArray()").detach().to(at::kCPU).contiguous();
     size_t n = size_t(t.numel());
     auto copy = [&](auto typed) {
       std::memcpy(typed.Data(), t.data_ptr(), n * t.element_size());

@@ -28,6 +28,9 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   void reset(at::Tensor t);
   void release();
   const at::Tensor& live(Napi::Env env) const;
+  // live(), and not locked by a running trainEpoch (epoch_lock.h): for every method that reads or writes
+  // the tensor's data, gradient or autograd flags. Shape, dtype and device never change under an epoch.
+  const at::Tensor& usable(Napi::Env env, const char* what) const;
 
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);

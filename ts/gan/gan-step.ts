@@ -1,12 +1,20 @@
 /**
  * GanStep: the fused native training step over facade modules (same parameter tensors, no copies) and
  * their optimizers. `step()` runs a whole D update and G update in one native call; `trainEpoch()`
- * runs an epoch over a device-resident dataset on a worker thread, off the event loop.
+ * runs an epoch over a device-resident dataset on the native training thread, off the event loop.
+ *
+ * While an epoch is in flight (from trainEpoch() until its promise settles) it owns its tensors: G's and
+ * D's parameters, gradients and buffers, both optimizers and their state, and the dataset. Any operation
+ * that would read or write one of them throws "... is in use by a running trainEpoch (wait for it to
+ * finish or abort it)"; shape, dtype, device and dispose() stay available. The training thread is shared
+ * by every GanStep of the process, so while an epoch runs, step(), trainDiscriminator(),
+ * trainGenerator(), generate() and trainEpoch() of any GanStep throw instead of waiting.
  */
 import { loadAddon, type NativeGanStep, type NativeTensor } from '../native/addon';
 import { toNativeLayers } from '../nn/from-spec';
-import { type Module } from '../nn/module';
-import { type Optimizer } from '../optim/optimizer';
+import { Module } from '../nn/module';
+import { Optimizer } from '../optim/optimizer';
+import { describeValue } from '../tensor/dtype';
 import { Tensor } from '../tensor/tensor';
 import { type PixelRange } from '../util/pixels';
 import { type GanStepSpec } from './step-spec';
@@ -35,6 +43,10 @@ export interface EpochOptions {
   normalize?: PixelRange;
   /** Report progress every this many steps (default 50). */
   progressEvery?: number;
+  /**
+   * Called on the event loop every progressEvery steps. If it throws, the epoch stops at the next step
+   * boundary and rejects with that error. The epoch's tensors are locked while it runs (see above).
+   */
   onProgress?: (p: EpochProgress) => void;
   /** Return per-step losses as a [steps, 4] Float32Array (dLoss, gLoss, dReal, dFake). */
   recordSteps?: boolean;
@@ -91,6 +103,13 @@ export interface GanStepOptions {
   cudaGraphs?: boolean;
 }
 
+/** `v` when it is a plain options object; null and undefined are none; anything else is a TypeError. */
+function optionsObject<T extends object>(v: T | null | undefined, what: string, form: string): Partial<T> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v) || v instanceof Tensor) throw new TypeError(`${what}: expected an object ${form}, got ${describeValue(v)}`);
+  return v;
+}
+
 export class GanStep {
   /** @internal */ readonly _native: NativeGanStep;
   constructor(
@@ -99,16 +118,30 @@ export class GanStep {
     readonly optG: Optimizer,
     readonly optD: Optimizer,
     readonly spec: GanStepSpec,
-    options: GanStepOptions = {},
+    options: GanStepOptions | null = {},
   ) {
+    for (const [name, m] of [
+      ['generator', generator],
+      ['discriminator', discriminator],
+    ] as const) {
+      if (!(m instanceof Module)) throw new TypeError(`GanStep(${name}): expected an nn.Module, got ${describeValue(m)}`);
+    }
+    for (const [name, o] of [
+      ['optG', optG],
+      ['optD', optD],
+    ] as const) {
+      if (!(o instanceof Optimizer)) throw new TypeError(`GanStep(${name}): expected an optimizer (optim.Adam or optim.SGD), got ${describeValue(o)}`);
+    }
+    const o = optionsObject(options, 'GanStep(options)', '{ capturable?, cudaGraphs? }');
+    // The spec goes as it is: the native reader names a missing or wrong field ("GanStep: spec.loss: ...").
     this._native = new (loadAddon().NativeGanStep)({
       g: toNativeLayers(generator),
       d: toNativeLayers(discriminator),
       optG: optG._native,
       optD: optD._native,
       spec,
-      capturable: options.capturable,
-      cudaGraphs: options.cudaGraphs,
+      capturable: o.capturable,
+      cudaGraphs: o.cudaGraphs,
     });
   }
 
@@ -144,7 +177,7 @@ export class GanStep {
     this.syncModes();
     return this._native.stepG(batchSize, z?._native ?? null);
   }
-  /** Noise from the spec's distribution, on the models' device. */
+  /** Noise from the spec's distribution, on the models' device; n is an integer >= 0. */
   noise(n: number): Tensor {
     return new Tensor(this._native.noise(n));
   }
@@ -161,29 +194,34 @@ export class GanStep {
   }
 
   /**
-   * Trains one epoch on a worker thread. `data` is [N, 784] (or [N, 28, 28]) uint8 or float, already
-   * on the models' device. Rejects with an AbortError when `signal` aborts (at a step boundary).
+   * Trains one epoch on the native training thread. `data` is [N, 784] (or [N, 28, 28]) uint8 or float,
+   * already on the models' device. Rejects with an AbortError when `signal` aborts (at a step boundary),
+   * and with the error an `onProgress` callback threw. While it runs, its tensors are locked (see above).
    */
   async trainEpoch(data: Tensor, opts: EpochOptions): Promise<EpochResult> {
-    if (!(data instanceof Tensor)) throw new TypeError('trainEpoch: data must be a Tensor');
+    if (!(data instanceof Tensor)) throw new TypeError(`trainEpoch(data): expected a Tensor, got ${describeValue(data)}`);
+    if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+      throw new TypeError(`trainEpoch(options): expected an object { batchSize, shuffle?, seed?, signal?, onProgress?, ... }, got ${describeValue(opts)}`);
+    }
+    const signal: unknown = opts.signal;
+    if (signal !== undefined && !isAbortSignal(signal)) throw new TypeError(`trainEpoch: signal: expected an AbortSignal, got ${describeValue(signal)}`);
     if (opts.signal?.aborted) throw abortError('epoch aborted before it started', 0);
     this.syncModes();
     const t0 = performance.now();
-    const promise = this._native.trainEpoch(
-      data._native,
-      {
-        batchSize: opts.batchSize,
-        shuffle: opts.shuffle ?? true,
-        dropLast: opts.dropLast ?? false,
-        seed: opts.seed ?? 0,
-        normalize: opts.normalize ?? '[-1,1]',
-        progressEvery: opts.progressEvery ?? 50,
-        recordSteps: !!opts.recordSteps,
-        threads: opts.threads,
-        startStep: opts.startStep ?? 0,
-      },
-      opts.onProgress,
-    );
+    // Every field goes as given: the native reader checks each (type, range, enum) and names it;
+    // undefined takes the native default, which is the one documented above.
+    const promise = this._native.trainEpoch(data._native, {
+      batchSize: opts.batchSize,
+      shuffle: opts.shuffle,
+      dropLast: opts.dropLast,
+      seed: opts.seed,
+      normalize: opts.normalize,
+      progressEvery: opts.progressEvery,
+      recordSteps: opts.recordSteps,
+      threads: opts.threads,
+      startStep: opts.startStep,
+      onProgress: opts.onProgress,
+    });
     const onAbort = () => this._native.requestStop();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -212,6 +250,12 @@ export class GanStep {
       opts.signal?.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/** An AbortSignal, from this realm or another (jest's, a Worker's). */
+function isAbortSignal(v: unknown): v is AbortSignal {
+  const s = v as AbortSignal | null;
+  return typeof s === 'object' && s !== null && typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function';
 }
 
 function abortError(message: string, completedSteps: number, perStep?: Float32Array): EpochAbortError {

@@ -5,7 +5,7 @@
  * the global generators as they were.
  */
 import { randomInt } from 'node:crypto';
-import { type Device } from '../tensor/dtype';
+import { checkDevice, describeValue, type Device } from '../tensor/dtype';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { type NoiseSpec } from './step-spec';
@@ -17,25 +17,41 @@ export interface NoiseOptions {
   seed?: number;
 }
 
+/** The spec's fields, checked before anything is drawn (a NaN dimension reaches no op). */
+function checkSpec(spec: NoiseSpec): Required<NoiseSpec> {
+  if (typeof spec !== 'object' || spec === null)
+    throw new TypeError(`noise(spec): expected a NoiseSpec { dist, dim, low?, high? }, got ${describeValue(spec)}`);
+  if (spec.dist !== 'uniform' && spec.dist !== 'normal') throw new RangeError(`noise.dist: expected 'uniform' or 'normal', got ${describeValue(spec.dist)}`);
+  if (!Number.isSafeInteger(spec.dim) || spec.dim < 1) throw new RangeError(`noise.dim: expected an integer >= 1, got ${describeValue(spec.dim)}`);
+  const bound = (v: unknown, name: string, dflt: number) => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`noise.${name}: expected a finite number, got ${describeValue(v)}`);
+    return v;
+  };
+  return { dist: spec.dist, dim: spec.dim, low: bound(spec.low, 'low', -1), high: bound(spec.high, 'high', 1) };
+}
+
 /** `n` noise vectors [n, spec.dim] (see above). */
-export function noise(spec: NoiseSpec, n: number, opts: NoiseOptions = {}): Tensor {
-  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`noise count: expected an integer >= 1, got ${n}`);
-  const device = opts.device ?? 'cpu';
+export function noise(spec: NoiseSpec, n: number, opts: NoiseOptions | null = {}): Tensor {
+  const s = checkSpec(spec);
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`noise count: expected an integer >= 1, got ${describeValue(n)}`);
+  if (opts !== null && (typeof opts !== 'object' || Array.isArray(opts))) {
+    throw new TypeError(`noise(options): expected an object { device?, seed? }, got ${describeValue(opts)}`);
+  }
+  const device = opts?.device === undefined ? 'cpu' : checkDevice(opts.device, 'noise: device');
   const draw = () => {
-    if (spec.dist === 'normal') return torch.randn([n, spec.dim], { device });
-    if (spec.dist !== 'uniform') throw new RangeError(`noise.dist: expected 'uniform' or 'normal', got ${JSON.stringify(spec.dist)}`);
-    const low = spec.low ?? -1;
-    const high = spec.high ?? 1;
+    if (s.dist === 'normal') return torch.randn([n, s.dim], { device });
+    const { low, high } = s;
     return torch.scope(() =>
       torch
-        .rand([n, spec.dim], { device })
+        .rand([n, s.dim], { device })
         .mul(high - low)
         .add(low),
     );
   };
-  if (opts.seed === undefined) return draw();
-  const seed = opts.seed;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed: expected an integer >= 0, got ${seed}`);
+  const seed = opts?.seed;
+  if (seed === undefined) return draw();
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`noise: seed: expected an integer >= 0, got ${describeValue(seed)}`);
   return withRngState(() => {
     torch.manualSeed(seed);
     return draw();

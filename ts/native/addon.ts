@@ -22,6 +22,7 @@ export interface NativeTensor {
   requiresGrad(): boolean;
   setRequiresGrad(v: boolean): void;
   grad(): NativeTensor | null;
+  /** Checked as PyTorch's `x.grad = g`: same shape, dtype and device; only null clears. */
   setGrad(g: NativeTensor | null): void;
   backward(gradient?: NativeTensor | null, retainGraph?: boolean): void;
   item(): number | boolean;
@@ -135,7 +136,12 @@ export interface NativeGanStepOptions {
   cudaGraphs?: boolean; // true
 }
 
-/** NativeGanStep.trainEpoch(data, options) */
+/**
+ * NativeGanStep.trainEpoch(data, options). While the epoch is in flight the tensors it owns (both models'
+ * parameters, buffers and gradients, both optimizers and their state, the dataset) are locked: any native
+ * call that would read or write one throws "... is in use by a running trainEpoch (wait for it to finish
+ * or abort it)". Shape, dtype, device and dispose() stay available.
+ */
 export interface NativeEpochOptions {
   batchSize: number; // a positive integer, at most the dataset's size
   shuffle?: boolean; // true
@@ -146,6 +152,8 @@ export interface NativeEpochOptions {
   recordSteps?: boolean; // false
   startStep?: number; // 0, an integer in [0, steps)
   threads?: number; // the calling thread's intra-op threads, a positive integer
+  /** Called on the JS thread every progressEvery steps; if it throws, the epoch stops and rejects with that error. */
+  onProgress?: ((p: NativeProgress) => void) | null;
 }
 
 export interface NativeStepResult {
@@ -167,12 +175,17 @@ export interface NativeProgress extends NativeStepResult {
   totalSteps: number;
 }
 
+/**
+ * step, stepD, stepG and generate run on the shared training thread and wait for it: while any epoch
+ * runs there (of any GanStep, in any thread of the process) they throw instead of blocking the event loop.
+ */
 export interface NativeGanStep {
   step(real: NativeTensor, zD?: NativeTensor | null, zG?: NativeTensor | null): NativeStepResult;
   stepD(real: NativeTensor, z?: NativeTensor | null): Pick<NativeStepResult, 'dLoss' | 'dReal' | 'dFake'>;
   stepG(n: number, z?: NativeTensor | null): Pick<NativeStepResult, 'gLoss' | 'dFake'>;
   setTraining(g: boolean, d: boolean): void;
-  trainEpoch(data: NativeTensor, opts: NativeEpochOptions, onProgress?: (p: NativeProgress) => void): Promise<NativeEpochResult>;
+  /** One epoch at a time per process (the training thread is shared): refused while another runs. */
+  trainEpoch(data: NativeTensor, opts: NativeEpochOptions): Promise<NativeEpochResult>;
   requestStop(): boolean;
   isBusy(): boolean;
   noise(n: number): NativeTensor;

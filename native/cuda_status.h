@@ -1,0 +1,18 @@
+// Whether CUDA can be used here, and if not why, in one place: the device reader (js_args) refuses a CUDA
+// device with one message whatever the cause, instead of the driver's different errors per op.
+#pragma once
+#include <c10/core/Device.h>
+
+#include <string>
+#include <vector>
+
+namespace ltg {
+
+int cudaDeviceCount();  // 0 without a driver, a GPU or a CUDA LibTorch
+// Empty when `device` can be used; else why not, e.g. "CUDA is not available: no NVIDIA driver was found
+// (libcuda.so.1 could not be loaded); use device 'cpu'".
+std::string deviceUnusableReason(const c10::Device& device);
+// The GPUs' names through the driver API (loaded at run time: no CUDA headers needed to build).
+std::vector<std::string> cudaDeviceNames(int n);
+
+}  // namespace ltg
