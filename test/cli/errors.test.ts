@@ -97,7 +97,10 @@ describe('sample --out', () => {
     expect((await cli(tiny(saveDir))).code).toBe(0);
   });
 
-  it('an existing folder, or a name ending in /, gets samples.png inside it', async () => {
+  it('an existing folder, or a name ending in /, gets samples.png inside it (as --help says)', async () => {
+    expect((await cli(['sample', '--help'])).stdout).toMatch(
+      /--out FILE +PNG file to write \(default samples\.png\); a folder \(one that exists, or a\n +name ending in \/\) gets samples\.png inside it\n/,
+    );
     const dir = path.join(root, 'out-folder');
     fs.mkdirSync(dir);
     const r = await cli(['sample', run, '--count', '4', '--seed', '1', '--out', dir]);

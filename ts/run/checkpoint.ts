@@ -15,7 +15,8 @@
  * are removed. A crash at any point leaves a loadable checkpoint: before trainer.json is replaced
  * it still describes the previous files, which are found either under their names or as '.prev'
  * (loadCheckpoint checks every file against the digests in trainer.json and takes whichever
- * matches), and afterwards it describes the new ones.
+ * matches), and afterwards it describes the new ones. Temporary files a writer killed mid-write
+ * left behind are removed before each write and when the run is resumed (removeOrphanedTempFiles).
  *
  * Nothing here prints or touches process state; errors are thrown as CheckpointError.
  */
