@@ -186,7 +186,8 @@ describe('checkpoint contents', () => {
     expect(err.message).toBe(
       `${file}: tensor "0.weight" has 2 of 25600 values NaN or infinite: the run diverged before this checkpoint was written (train again, e.g. with a lower lr)`,
     );
-    // the check sample() makes (run/sample.ts calls it on the weights it loads)
+    // sample() refuses them too, with the same message
+    expect(() => sample({ checkpoint: dir, count: 2, seed: 1 })).toThrow(err.message);
     expect(() => checkFiniteWeights(bad, file)).toThrow(err.message);
     expect(() => checkFiniteWeights(g.tensors, file)).not.toThrow();
     expect(() => checkFiniteWeights({ big: torch.tensor([1e300], { dtype: 'float64' }), n: torch.tensor([5], { dtype: 'int64' }) }, 'f')).not.toThrow();

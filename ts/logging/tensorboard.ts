@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
 import { crc32c } from '@node-rs/crc32';
+import { ensureDir } from '../util/fs';
 import { makeGrid, type GridOptions, type ImageBatch } from './grid';
 import { encodePixelImage, pngInfo, type PixelImage } from './png';
 
@@ -99,7 +100,7 @@ export class SummaryWriter {
     this.logDir = logDir;
     this.maxQueue = Math.max(1, opts.maxQueue ?? 10);
     this.flushMillis = Math.max(0, opts.flushMillis ?? 2000);
-    fs.mkdirSync(logDir, { recursive: true });
+    ensureDir(logDir, 'log folder');
     const seconds = String(Math.floor(Date.now() / 1000)).padStart(10, '0');
     const host = os.hostname().replace(/[^A-Za-z0-9._-]/g, '_') || 'localhost';
     const name = `events.out.tfevents.${seconds}.${host}.${process.pid}.${fileCounter++}${opts.filenameSuffix ?? ''}`;

@@ -14,7 +14,7 @@ import * as safetensors from '../tensor/safetensors';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { type PixelRange } from '../util/pixels';
-import { checkpointFile, CHECKPOINT_FILES, hasCheckpoint } from './checkpoint';
+import { CHECKPOINT_FILES, checkFiniteWeights, checkpointFile, hasCheckpoint } from './checkpoint';
 import { CheckpointError, readRunInfo } from './run-dir';
 
 export interface Samples {
@@ -98,7 +98,9 @@ export function sample(opts: SampleOptions): Samples {
   return withRngState(() =>
     torch.scope(() => {
       const G = fromSpec(preset.generator, { device });
-      G.loadStateDict(safetensors.loadFile(file, { device }));
+      const weights = safetensors.loadFile(file, { device });
+      checkFiniteWeights(weights, file); // a diverged run's NaN weights would give blank images silently
+      G.loadStateDict(weights);
       const z = noise(preset.step.noise, count, { seed });
       const images = generate(G, z, device);
       G.dispose();

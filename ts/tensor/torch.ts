@@ -67,22 +67,19 @@ function inferShape(data: Nested, what: string): number[] {
   return shape;
 }
 
-const typedDtype = (a: ArrayBufferView): DType | null =>
-  a instanceof Float32Array
-    ? 'float32'
-    : a instanceof Float64Array
-      ? 'float64'
-      : a instanceof BigInt64Array
-        ? 'int64'
-        : a instanceof Int32Array
-          ? 'int32'
-          : a instanceof Int16Array
-            ? 'int16'
-            : a instanceof Int8Array
-              ? 'int8'
-              : a instanceof Uint8Array || a instanceof Uint8ClampedArray
-                ? 'uint8'
-                : null;
+// By the array's own tag, not instanceof: arrays from another realm (a vm context, jest, the addon's
+// results there) are typed arrays too.
+const TYPED_DTYPES: Record<string, DType> = {
+  Float32Array: 'float32',
+  Float64Array: 'float64',
+  BigInt64Array: 'int64',
+  Int32Array: 'int32',
+  Int16Array: 'int16',
+  Int8Array: 'int8',
+  Uint8Array: 'uint8',
+  Uint8ClampedArray: 'uint8',
+};
+const typedDtype = (a: ArrayBufferView): DType | null => TYPED_DTYPES[Object.prototype.toString.call(a).slice(8, -1)] ?? null;
 
 /**
  * torch.tensor: from a typed array with a shape, from nested arrays, or from a number. Numbers default
