@@ -7,6 +7,7 @@ namespace ltg {
 
 struct AddonData {
   Napi::FunctionReference tensorCtor;
+  Napi::ObjectReference disposedTensor;  // answers the calls of disposed tensors (TensorWrap::Unwrap)
   Napi::FunctionReference opCtor;
   Napi::FunctionReference adamCtor;
   Napi::FunctionReference sgdCtor;

@@ -3,6 +3,7 @@
 #include <torch/csrc/autograd/functions/accumulate_grad.h>
 
 #include <cstring>
+#include <memory>
 #include <sstream>
 #include <unordered_set>
 
@@ -70,6 +71,10 @@ void TensorWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&TensorWrap::Nbytes>("nbytes"),
                                     });
   addonData(env).tensorCtor = Napi::Persistent(ctor);
+  // The disposed handle: no tensor, alive as long as the env.
+  Napi::Object disposed = ctor.New({});
+  ObjectWrap::Unwrap(disposed)->release();
+  addonData(env).disposedTensor = Napi::Persistent(disposed);
   exports.Set("NativeTensor", ctor);
 }
 
@@ -105,6 +110,15 @@ bool TensorWrap::IsTensor(Napi::Env env, const Napi::Value& v) {
   return v.IsObject() && v.As<Napi::Object>().InstanceOf(addonData(env).tensorCtor.Value());
 }
 
+TensorWrap* TensorWrap::Unwrap(Napi::Object wrapper) {
+  napi_env env = wrapper.Env();
+  void* self = nullptr;
+  napi_status status = napi_unwrap(env, wrapper, &self);
+  if (status == napi_invalid_arg) return ObjectWrap::Unwrap(addonData(env).disposedTensor.Value());  // no native object: disposed
+  NAPI_THROW_IF_FAILED(env, status, nullptr);
+  return static_cast<TensorWrap*>(self);
+}
+
 const at::Tensor& TensorWrap::Get(Napi::Env env, const Napi::Value& v, const std::string& label) {
   if (!IsTensor(env, v)) throwType(env, label + ": expected a Tensor, got " + js::describe(v));
   return Unwrap(v.As<Napi::Object>())->live(env);
@@ -123,6 +137,13 @@ const at::Tensor& TensorWrap::usable(Napi::Env env, const char* what) const {
 
 Napi::Value TensorWrap::Dispose(const Napi::CallbackInfo& info) {
   release();
+  // Free this object (and Node-API's reference to it) now, not in the GC finalizer: Node-API runs
+  // finalizers on a later event-loop turn, so in a synchronous loop these small leftovers pile up
+  // between the tensors' buffers in the malloc heap and keep freed buffers from being reused (RSS grew
+  // by ~750 kB per step at 256x256). napi_remove_wrap hands ownership back from the JS object; the
+  // disposed handle answers the bare shell's calls from then on.
+  std::unique_ptr<TensorWrap> self;
+  if (napi_remove_wrap(info.Env(), info.This(), nullptr) == napi_ok) self.reset(this);
   return info.Env().Undefined();
 }
 

@@ -1,5 +1,7 @@
-// TensorWrap: the JS handle of one at::Tensor. Freed by dispose() or by the GC finalizer; V8 is told
-// how many bytes each handle keeps alive so that GC pressure reflects native memory.
+// TensorWrap: the JS handle of one at::Tensor. dispose() frees the tensor and this native object at
+// once, leaving a bare JS shell that V8 collects like any object; the GC finalizer frees handles that
+// were never disposed. V8 is told how many bytes each handle keeps alive so that GC pressure reflects
+// native memory.
 #pragma once
 #include <ATen/ATen.h>
 #include <napi.h>
@@ -18,6 +20,9 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   // The tensor behind a JS value; a TypeError naming `label` if it is not a tensor handle. Read
   // arguments through js::Value::tensor(), which calls this.
   static const at::Tensor& Get(Napi::Env env, const Napi::Value& v, const std::string& label);
+  // Hides ObjectWrap::Unwrap, which node-addon-api's method callbacks call as T::Unwrap: a disposed
+  // handle's shell has no native object, and its calls reach the env's one disposed handle.
+  static TensorWrap* Unwrap(Napi::Object wrapper);
 
   explicit TensorWrap(const Napi::CallbackInfo& info);
   ~TensorWrap() override;
