@@ -2,7 +2,7 @@
  * The `libtorch-gan` command, run as users run it: the compiled lib/cli/main.js in a child
  * process (rebuilt from ts/ first when any source is newer).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,29 +10,15 @@ import { PNG } from 'pngjs';
 import { locateLibTorch } from '../../ts/native/locate-libtorch';
 import { info } from '../../ts/native/info';
 import { presets, PRESET_NAMES } from '../../ts/gan/presets';
+import { builtLib } from '../helpers/lib';
 
 const repo = path.resolve(__dirname, '..', '..');
 const MAIN = path.join(repo, 'lib', 'cli', 'main.js');
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-cli-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
-    else if (e.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
 beforeAll(() => {
-  const stale = !fs.existsSync(MAIN) || newestMtime(path.join(repo, 'ts')) > fs.statSync(MAIN).mtimeMs;
-  if (stale) {
-    // tsc writes the JavaScript even when some other file has type errors; the check below is what matters
-    spawnSync(process.execPath, [path.join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: repo, stdio: 'ignore' });
-  }
-  expect(fs.existsSync(MAIN)).toBe(true);
+  builtLib(path.join('lib', 'cli', 'main.js'));
 }, 120000);
 
 interface Run {

@@ -3,7 +3,7 @@
  * or hang a process runs in a child process of its own (the compiled lib/, rebuilt from ts/ when stale),
  * so that a crash fails one test instead of the test runner; times are asserted only as hang bounds.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +12,7 @@ import { presets } from '../../ts/gan/presets';
 import { fromSpec } from '../../ts/nn/from-spec';
 import { Adam } from '../../ts/optim/index';
 import * as torch from '../../ts/tensor/torch';
+import { builtLib } from '../helpers/lib';
 
 const repo = path.resolve(__dirname, '..', '..');
 const LIB = path.join(repo, 'lib', 'index.js');
@@ -26,22 +27,8 @@ const EXIT_BOUND_MS = 15_000;
 /** A child that runs past this is killed: it hung. */
 const CHILD_LIMIT_MS = 120_000;
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
-    else if (e.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
 beforeAll(() => {
-  if (!fs.existsSync(LIB) || newestMtime(path.join(repo, 'ts')) > fs.statSync(LIB).mtimeMs) {
-    // tsc writes the JavaScript even when some other file has type errors; the check below is what matters
-    spawnSync(process.execPath, [path.join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: repo, stdio: 'ignore' });
-  }
-  expect(fs.existsSync(LIB)).toBe(true);
+  builtLib();
 }, 120_000);
 
 /** What every child script (and Worker) starts with: the package, and a GAN over the first n MNIST images. */

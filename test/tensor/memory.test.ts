@@ -5,15 +5,14 @@
  * tensor and its native handle at once.
  */
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { builtLib } from '../helpers/lib';
 
 const repo = path.resolve(__dirname, '..', '..');
 const LIB = path.join(repo, 'lib', 'index.js');
 
 beforeAll(() => {
-  if (!fs.existsSync(LIB)) spawnSync('npm', ['run', 'build:ts'], { cwd: repo, stdio: 'ignore' });
-  expect(fs.existsSync(LIB)).toBe(true);
+  builtLib();
 }, 120000);
 
 // One step is `a = randn([S, S]); b = a.matmul(a).relu().sum(); b.item()`, its tensors freed as `mode`
@@ -22,7 +21,7 @@ beforeAll(() => {
 // V8's heap. One intra-op thread keeps it quick on a busy machine.
 const SCRIPT = `
 const { torch } = require(${JSON.stringify(LIB)});
-const [mode, S, N] = [process.env.MODE, +process.env.SIDE, +process.env.STEPS];
+const [mode, S, N] = process.argv.slice(-3).map((v, i) => (i ? +v : v));
 torch.setNumThreads(1);
 const step = {
   dispose() {
@@ -72,8 +71,7 @@ interface Growth {
 }
 
 function measure(mode: 'dispose' | 'scope' | 'gc', steps: number): Growth {
-  const r = spawnSync(process.execPath, ['-e', SCRIPT], {
-    env: { ...process.env, MODE: mode, SIDE: '128', STEPS: String(steps) },
+  const r = spawnSync(process.execPath, ['-e', SCRIPT, mode, '128', String(steps)], {
     encoding: 'utf8',
     timeout: 90000,
   });
