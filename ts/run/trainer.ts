@@ -13,7 +13,6 @@
  */
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { type ImageDataset } from '../data/mnist';
 import { buildGan } from '../gan/build';
@@ -33,6 +32,7 @@ import { runEpoch, shuffleSeedFor } from './epoch';
 import { runConfig, resumeRun } from './resume';
 import { createRunDir, newRunInfo, startLosses, writeRunInfo, type RunInfo } from './run-dir';
 import { RunLog, SAMPLE_GRID_SIZE } from './run-log';
+import { applyRuntime } from './runtime';
 import { type Samples } from './sample';
 import { loadTrainingData } from './training-data';
 import { type EpochFiles, type TrainerEvents, type TrainerOptions, type TrainResult } from './trainer-events';
@@ -118,20 +118,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const cfg = this.config;
     // a new run's folder is checked before minutes of data loading and model building
     if (!stored) ensureDir(cfg.saveDir, 'save folder');
-    if (cfg.threads !== undefined) {
-      const cores = os.availableParallelism();
-      if (cfg.threads > cores) {
-        this.emit(
-          'warning',
-          new Error(`threads ${cfg.threads} is more than the ${cores} CPU cores here: LibTorch's threads will compete for them (usually slower)`),
-        );
-      }
-      torch.setNumThreads(cfg.threads);
-    }
-    // Underflowing values make CPU float math several-fold slower (seed000: 5 -> 13 ms/step); runs
-    // flush denormals to zero unless the config says otherwise (kept as stored when resuming).
-    this.flushDenormalBefore = torch.getFlushDenormal();
-    torch.setFlushDenormal(cfg.flushDenormal ?? true);
+    this.flushDenormalBefore = applyRuntime(cfg, (e) => this.emit('warning', e));
 
     const limit = this.opts.limit ?? (this.opts.dataset ? undefined : (stored?.limit ?? undefined));
     const { dataset: ds, images } = await loadTrainingData(cfg, { dataset: this.opts.dataset, limit, onDownload: (p) => this.emit('download', p) });

@@ -2,29 +2,15 @@
  * Tensor: the facade over a native at::Tensor. Methods mirror torch.Tensor's (camelCase); every op is
  * dispatched by LibTorch, so autograd, broadcasting, type promotion and error messages are PyTorch's.
  */
-import { loadAddon, type NativeOp, type NativeTensor } from '../native/addon';
+import { type NativeTensor } from '../native/addon';
 import { type Device, type DType, describeValue, parseToTarget } from './dtype';
+import { checkGradFits } from './grad-check';
+import { isNative, op } from './op-cache';
 import { track } from './scope';
 
 // Node 20 defines Symbol.dispose on its main realm only; define it where missing (vm contexts such as
 // jest's) so that `using t = ...` works there too.
 (Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
-
-const opCache = new Map<string, NativeOp>();
-
-function op(name: string, overload = ''): NativeOp {
-  const key = `${name}.${overload}`;
-  let h = opCache.get(key);
-  if (!h) {
-    h = loadAddon().op(name, overload);
-    opCache.set(key, h);
-  }
-  return h;
-}
-
-function isNative(v: unknown): v is NativeTensor {
-  return typeof v === 'object' && v !== null && typeof (v as NativeTensor).isDisposed === 'function' && typeof (v as NativeTensor).shape === 'function';
-}
 
 function unwrapArg(a: unknown): unknown {
   if (a instanceof Tensor) return a._native;
@@ -136,26 +122,7 @@ export class Tensor {
     if (!(g instanceof Tensor)) throw new TypeError(`assigned grad expected to be a Tensor or null but got ${describeValue(g)}`);
     if (g === this || (!g.isDisposed && this._native.sameAs(g._native))) throw new Error("can't assign a tensor as its own grad");
     if (g.isDisposed) throw new Error('assigned grad was disposed and cannot be used');
-    // Native kernels (the optimizers' fused updates among them) trust that a gradient matches its tensor.
-    const [gs, ts] = [g.shape, this.shape];
-    if (gs.join() !== ts.join())
-      throw new Error(
-        `attempting to assign a gradient of size '[${gs.join(', ')}]' to a tensor of size '[${ts.join(', ')}]'. Please ensure that the gradient and the tensor are the same size`,
-      );
-    if (g.dtype !== this.dtype)
-      throw new Error(
-        `attempting to assign a gradient with dtype '${g.dtype}' to a tensor with dtype '${this.dtype}'. Please ensure that the gradient and the tensor have the same dtype`,
-      );
-    const [gd, td] = [g.device, this.device];
-    if (gd !== td) {
-      const [gType, gIndex] = gd.split(':');
-      const [tType, tIndex] = td.split(':');
-      throw new Error(
-        gType !== tType
-          ? `attempting to assign a gradient with device type '${gType}' to a tensor with device type '${tType}'. Please ensure that the gradient and the tensor are on the same device`
-          : `attempting to assign a gradient located on device with index '${gIndex}' to a tensor located on device with index '${tIndex}'. Please ensure that the gradient and the tensor are on the same device`,
-      );
-    }
+    checkGradFits(g, this); // native kernels (the optimizers' fused updates among them) trust that it does
     this._native.setGrad(g._native);
   }
   get isDisposed(): boolean {
