@@ -45,6 +45,47 @@ export function batchNorm(
   return callOp('aten::batch_norm', '', [x, weight, bias, runningMean, runningVar, training, momentum, eps, true]) as Tensor;
 }
 
+type Pair = number | [number, number];
+const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : v);
+
+export function conv2d(
+  input: Tensor,
+  weight: Tensor,
+  bias?: Tensor | null,
+  opts: { stride?: Pair; padding?: Pair; dilation?: Pair; groups?: number } = {},
+): Tensor {
+  return callOp('aten::conv2d', '', [
+    input,
+    weight,
+    bias ?? null,
+    pair(opts.stride ?? 1),
+    pair(opts.padding ?? 0),
+    pair(opts.dilation ?? 1),
+    opts.groups ?? 1,
+  ]) as Tensor;
+}
+export function convTranspose2d(
+  input: Tensor,
+  weight: Tensor,
+  bias?: Tensor | null,
+  opts: { stride?: Pair; padding?: Pair; outputPadding?: Pair; groups?: number; dilation?: Pair } = {},
+): Tensor {
+  return callOp('aten::conv_transpose2d', 'input', [
+    input,
+    weight,
+    bias ?? null,
+    pair(opts.stride ?? 1),
+    pair(opts.padding ?? 0),
+    pair(opts.outputPadding ?? 0),
+    opts.groups ?? 1,
+    pair(opts.dilation ?? 1),
+  ]) as Tensor;
+}
+/** Rows of weight by index; paddingIdx's row gets no gradient, as F.embedding. */
+export function embedding(input: Tensor, weight: Tensor, paddingIdx: number | null = null): Tensor {
+  return callOp('aten::embedding', '', [weight, input, paddingIdx ?? -1, false, false]) as Tensor;
+}
+
 export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts: { reduction?: Reduction; weight?: Tensor; posWeight?: Tensor } = {}): Tensor {
   sameShape('binaryCrossEntropyWithLogits', input, target);
   return callOp('aten::binary_cross_entropy_with_logits', '', [

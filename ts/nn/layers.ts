@@ -3,6 +3,7 @@ import { type Device, type DType } from '../tensor/dtype';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import * as F from './functional';
+import * as init from './init';
 import { Module } from './module';
 
 function checkPositiveInt(v: unknown, what: string): number {
@@ -106,45 +107,126 @@ export class Dropout extends Module {
   }
 }
 
-/** Batch normalization over [N, C]; running statistics with momentum, as torch.nn.BatchNorm1d. */
-export class BatchNorm1d extends Module {
+export interface BatchNormOptions extends FactoryOptions {
+  eps?: number;
+  momentum?: number;
+  affine?: boolean;
+  trackRunningStats?: boolean;
+}
+
+/** torch.nn.modules.batchnorm._BatchNorm: the parameters, buffers and forward every BatchNormNd shares. */
+abstract class BatchNorm extends Module {
   readonly numFeatures: number;
   readonly eps: number;
   readonly momentum: number;
-  constructor(numFeatures: number, opts: FactoryOptions & { eps?: number; momentum?: number; affine?: boolean } = {}) {
+  readonly affine: boolean;
+  readonly trackRunningStats: boolean;
+  constructor(numFeatures: number, opts: BatchNormOptions) {
     super();
-    this.numFeatures = checkPositiveInt(numFeatures, 'BatchNorm1d numFeatures');
+    const name = this.constructor.name;
+    this.numFeatures = checkPositiveInt(numFeatures, `${name} numFeatures`);
     this.eps = opts.eps ?? 1e-5;
+    if (typeof this.eps !== 'number' || !(this.eps >= 0)) throw new TypeError(`${name} eps: expected a non-negative number, got ${JSON.stringify(opts.eps)}`);
+    // momentum=None (a cumulative average) is left out: the fused trainer's BatchNorm1d takes a number
     this.momentum = opts.momentum ?? 0.1;
+    if (typeof this.momentum !== 'number' || !Number.isFinite(this.momentum))
+      throw new TypeError(`${name} momentum: expected a number, got ${JSON.stringify(opts.momentum)}`);
+    this.affine = opts.affine ?? true;
+    this.trackRunningStats = opts.trackRunningStats ?? true;
     const o = { dtype: opts.dtype ?? 'float32', device: opts.device ?? 'cpu' } as const;
-    const affine = opts.affine ?? true;
-    this.registerParameter('weight', affine ? torch.ones([numFeatures], o) : null);
-    this.registerParameter('bias', affine ? torch.zeros([numFeatures], o) : null);
-    this.registerBuffer('running_mean', torch.zeros([numFeatures], o));
-    this.registerBuffer('running_var', torch.ones([numFeatures], o));
-    this.registerBuffer('num_batches_tracked', torch.zeros([], { dtype: 'int64', device: o.device }));
+    this.registerParameter('weight', this.affine ? torch.ones([numFeatures], o) : null);
+    this.registerParameter('bias', this.affine ? torch.zeros([numFeatures], o) : null);
+    const track = this.trackRunningStats;
+    this.registerBuffer('running_mean', track ? torch.zeros([numFeatures], o) : null);
+    this.registerBuffer('running_var', track ? torch.ones([numFeatures], o) : null);
+    this.registerBuffer('num_batches_tracked', track ? torch.zeros([], { dtype: 'int64', device: o.device }) : null);
   }
+  protected abstract checkInput(x: Tensor): void;
   forward(x: Tensor): Tensor {
+    this.checkInput(x);
+    const runningMean = this._buffers.get('running_mean') ?? null;
+    const runningVar = this._buffers.get('running_var') ?? null;
+    const tracked = this._buffers.get('num_batches_tracked') ?? null;
+    // as _BatchNorm.forward: only a training step with running stats counts the batch
+    if (this.training && this.trackRunningStats && tracked) torch.noGrad(() => tracked.add_(1));
+    // in eval mode without running stats, normalize by the batch's own statistics
+    const bnTraining = this.training || (runningMean === null && runningVar === null);
+    const useStats = !this.training || this.trackRunningStats;
+    return F.batchNorm(
+      x,
+      useStats ? runningMean : null,
+      useStats ? runningVar : null,
+      this._parameters.get('weight') ?? null,
+      this._parameters.get('bias') ?? null,
+      bnTraining,
+      this.momentum,
+      this.eps,
+    );
+  }
+  override extraRepr(): string {
+    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}, affine=${this.affine ? "True" : "False"}, track_running_stats=${this.trackRunningStats ? "True" : "False"}`;
+  }
+}
+
+/** Batch normalization over [N, C] or [N, C, L], as torch.nn.BatchNorm1d. */
+export class BatchNorm1d extends BatchNorm {
+  constructor(numFeatures: number, opts: BatchNormOptions = {}) {
+    super(numFeatures, opts);
+  }
+  protected checkInput(x: Tensor): void {
     const s = x.shape;
     if ((s.length !== 2 && s.length !== 3) || s[1] !== this.numFeatures) {
       throw new Error(
         `BatchNorm1d(${this.numFeatures}): expected input of shape [N, ${this.numFeatures}] or [N, ${this.numFeatures}, L], got [${s.join(', ')}]`,
       );
     }
-    if (this.training) torch.noGrad(() => this._buffers.get('num_batches_tracked')!.add_(1));
-    return F.batchNorm(
-      x,
-      this._buffers.get('running_mean')!,
-      this._buffers.get('running_var')!,
-      this._parameters.get('weight') ?? null,
-      this._parameters.get('bias') ?? null,
-      this.training,
-      this.momentum,
-      this.eps,
-    );
+  }
+}
+
+/** Batch normalization over [N, C, H, W] per channel, as torch.nn.BatchNorm2d. */
+export class BatchNorm2d extends BatchNorm {
+  constructor(numFeatures: number, opts: BatchNormOptions = {}) {
+    super(numFeatures, opts);
+  }
+  protected checkInput(x: Tensor): void {
+    const s = x.shape;
+    if (s.length !== 4 || s[1] !== this.numFeatures)
+      throw new Error(`BatchNorm2d(${this.numFeatures}): expected a 4-D input [N, ${this.numFeatures}, H, W], got shape [${s.join(', ')}]`);
+  }
+}
+
+/** A lookup table of numEmbeddings rows, initialized N(0, 1) as torch.nn.Embedding (paddingIdx's row zero). */
+export class Embedding extends Module {
+  readonly numEmbeddings: number;
+  readonly embeddingDim: number;
+  readonly paddingIdx: number | null;
+  constructor(numEmbeddings: number, embeddingDim: number, opts: FactoryOptions & { paddingIdx?: number | null } = {}) {
+    super();
+    this.numEmbeddings = checkPositiveInt(numEmbeddings, 'Embedding numEmbeddings');
+    this.embeddingDim = checkPositiveInt(embeddingDim, 'Embedding embeddingDim');
+    let idx = opts.paddingIdx ?? null;
+    if (idx !== null) {
+      if (!Number.isInteger(idx) || idx >= numEmbeddings || idx < -numEmbeddings)
+        throw new RangeError(`Embedding paddingIdx: must be an integer within num_embeddings (${numEmbeddings}), got ${JSON.stringify(idx)}`);
+      if (idx < 0) idx += numEmbeddings; // as PyTorch, which stores the non-negative index
+    }
+    this.paddingIdx = idx;
+    const o = { dtype: opts.dtype ?? 'float32', device: opts.device ?? 'cpu' } as const;
+    const weight = torch.empty([numEmbeddings, embeddingDim], o);
+    init.normal_(weight);
+    if (idx !== null) torch.noGrad(() => weight.select(0, idx).fill_(0));
+    this.registerParameter('weight', weight);
+  }
+  get weight(): Tensor {
+    return this._parameters.get('weight')!;
+  }
+  forward(x: Tensor): Tensor {
+    if (x.dtype !== 'int64' && x.dtype !== 'int32')
+      throw new TypeError(`Embedding(${this.numEmbeddings}, ${this.embeddingDim}): expected an int64 (or int32) tensor of indices, got dtype ${x.dtype}`);
+    return F.embedding(x, this.weight, this.paddingIdx);
   }
   override extraRepr(): string {
-    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}`;
+    return `${this.numEmbeddings}, ${this.embeddingDim}${this.paddingIdx === null ? '' : `, padding_idx=${this.paddingIdx}`}`;
   }
 }
 

@@ -1,0 +1,147 @@
+/** 2-D convolutions with torch.nn's constructor arguments, defaults, initialization and state_dict keys. */
+import { type Tensor } from '../tensor/tensor';
+import * as torch from '../tensor/torch';
+import * as F from './functional';
+import * as init from './init';
+import { type FactoryOptions } from './layers';
+import { Module } from './module';
+
+type Pair = number | [number, number];
+
+/** An int or a pair of ints, as PyTorch's _pair; `min` is the least value allowed. */
+function pair(v: unknown, what: string, min: number): [number, number] {
+  const p = typeof v === 'number' ? [v, v] : v;
+  if (!Array.isArray(p) || p.length !== 2 || p.some((d) => typeof d !== 'number' || !Number.isInteger(d) || d < min)) {
+    const kind = min > 0 ? 'positive integer' : 'non-negative integer';
+    throw new TypeError(`${what}: expected a ${kind} or a pair of them, got ${JSON.stringify(v)}`);
+  }
+  return p as [number, number];
+}
+function positiveInt(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new TypeError(`${what}: expected a positive integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export interface Conv2dOptions extends FactoryOptions {
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+  groups?: number;
+  bias?: boolean;
+}
+
+/** What Conv2d and ConvTranspose2d share: argument checks, reset_parameters and the input check. */
+abstract class ConvNd extends Module {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernelSize: [number, number];
+  readonly stride: [number, number];
+  readonly padding: [number, number];
+  readonly dilation: [number, number];
+  readonly groups: number;
+  protected readonly transposed: boolean;
+
+  constructor(name: string, inChannels: number, outChannels: number, kernelSize: Pair, opts: Conv2dOptions, transposed: boolean) {
+    super();
+    this.transposed = transposed;
+    this.inChannels = positiveInt(inChannels, `${name} inChannels`);
+    this.outChannels = positiveInt(outChannels, `${name} outChannels`);
+    this.kernelSize = pair(kernelSize, `${name} kernelSize`, 1);
+    this.stride = pair(opts.stride ?? 1, `${name} stride`, 1);
+    this.padding = pair(opts.padding ?? 0, `${name} padding`, 0);
+    this.dilation = pair(opts.dilation ?? 1, `${name} dilation`, 1);
+    this.groups = positiveInt(opts.groups ?? 1, `${name} groups`);
+    if (inChannels % this.groups !== 0) throw new RangeError(`${name}: in_channels (${inChannels}) must be divisible by groups (${this.groups})`);
+    if (outChannels % this.groups !== 0) throw new RangeError(`${name}: out_channels (${outChannels}) must be divisible by groups (${this.groups})`);
+    const o = { dtype: opts.dtype ?? 'float32', device: opts.device ?? 'cpu' } as const;
+    const [kh, kw] = this.kernelSize;
+    const wShape = transposed ? [inChannels, outChannels / this.groups, kh, kw] : [outChannels, inChannels / this.groups, kh, kw];
+    const weight = torch.empty(wShape, o);
+    const bias = opts.bias === false ? null : torch.empty([outChannels], o);
+    // _ConvNd.reset_parameters, in its RNG order: the weight, then the bias from the weight's fan_in.
+    init.kaimingUniform_(weight, Math.sqrt(5));
+    if (bias) {
+      const [fanIn] = init.calculateFanInAndFanOut(weight);
+      if (fanIn !== 0) {
+        const bound = 1 / Math.sqrt(fanIn);
+        init.uniform_(bias, -bound, bound);
+      }
+    }
+    this.registerParameter('weight', weight);
+    this.registerParameter('bias', bias);
+  }
+  get weight(): Tensor {
+    return this._parameters.get('weight')!;
+  }
+  get bias(): Tensor | null {
+    return this._parameters.get('bias') ?? null;
+  }
+  protected describe(): string {
+    return `${this.constructor.name}(${this.inChannels}, ${this.outChannels}, kernel_size=(${this.kernelSize.join(', ')}))`;
+  }
+  /** Checks [N, C, H, W] or [C, H, W] with C = inChannels, and that the output has at least one pixel. */
+  protected checkInput(x: Tensor, outSize: (inSize: number, i: 0 | 1) => number): void {
+    const s = x.shape;
+    if (s.length !== 3 && s.length !== 4)
+      throw new Error(`${this.describe()}: expected a 4-D input [N, C, H, W] (or 3-D [C, H, W]), got shape [${s.join(', ')}]`);
+    const c = s[s.length - 3];
+    if (c !== this.inChannels)
+      throw new Error(`${this.describe()}: expected input with ${this.inChannels} channels (dimension ${s.length - 3}), got shape [${s.join(', ')}]`);
+    const hw = s.slice(-2);
+    const out = [outSize(hw[0], 0), outSize(hw[1], 1)];
+    if (out.some((d) => d < 1)) {
+      const what = this.transposed
+        ? `the output would be ${out.join(' x ')}`
+        : `the kernel (${this.kernelSize.join(' x ')}, dilation ${this.dilation.join(' x ')}) is larger than the padded input (${hw.map((d, i) => d + 2 * this.padding[i]).join(' x ')})`;
+      throw new Error(`${this.describe()}: input of shape [${s.join(', ')}]: ${what}`);
+    }
+  }
+  override extraRepr(): string {
+    let r = `${this.inChannels}, ${this.outChannels}, kernel_size=(${this.kernelSize.join(', ')}), stride=(${this.stride.join(', ')})`;
+    if (this.padding.some((p) => p !== 0)) r += `, padding=(${this.padding.join(', ')})`;
+    if (this.dilation.some((d) => d !== 1)) r += `, dilation=(${this.dilation.join(', ')})`;
+    if (this.groups !== 1) r += `, groups=${this.groups}`;
+    if (this.bias === null) r += ', bias=False';
+    return r;
+  }
+}
+
+/** As torch.nn.Conv2d (zero padding): weight [out, in/groups, kh, kw], through aten::conv2d. */
+export class Conv2d extends ConvNd {
+  constructor(inChannels: number, outChannels: number, kernelSize: Pair, opts: Conv2dOptions = {}) {
+    super('Conv2d', inChannels, outChannels, kernelSize, opts, false);
+  }
+  forward(x: Tensor): Tensor {
+    const [k, s, p, d] = [this.kernelSize, this.stride, this.padding, this.dilation];
+    this.checkInput(x, (n, i) => Math.floor((n + 2 * p[i] - d[i] * (k[i] - 1) - 1) / s[i]) + 1);
+    return F.conv2d(x, this.weight, this.bias, { stride: s, padding: p, dilation: d, groups: this.groups });
+  }
+}
+
+export interface ConvTranspose2dOptions extends Conv2dOptions {
+  outputPadding?: Pair;
+}
+
+/** As torch.nn.ConvTranspose2d: weight [in, out/groups, kh, kw], through aten::conv_transpose2d.input. */
+export class ConvTranspose2d extends ConvNd {
+  readonly outputPadding: [number, number];
+  constructor(inChannels: number, outChannels: number, kernelSize: Pair, opts: ConvTranspose2dOptions = {}) {
+    super('ConvTranspose2d', inChannels, outChannels, kernelSize, opts, true);
+    this.outputPadding = pair(opts.outputPadding ?? 0, 'ConvTranspose2d outputPadding', 0);
+    this.outputPadding.forEach((op, i) => {
+      if (op >= this.stride[i] && op >= this.dilation[i])
+        throw new RangeError(
+          `ConvTranspose2d outputPadding: output padding must be smaller than either stride or dilation, got output_padding=(${this.outputPadding.join(', ')}), stride=(${this.stride.join(', ')}), dilation=(${this.dilation.join(', ')})`,
+        );
+    });
+  }
+  forward(x: Tensor): Tensor {
+    const [k, s, p, d, op] = [this.kernelSize, this.stride, this.padding, this.dilation, this.outputPadding];
+    this.checkInput(x, (n, i) => (n - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1);
+    return F.convTranspose2d(x, this.weight, this.bias, { stride: s, padding: p, outputPadding: op, groups: this.groups, dilation: d });
+  }
+  override extraRepr(): string {
+    const r = super.extraRepr();
+    return this.outputPadding.some((v) => v !== 0) ? `${r}, output_padding=(${this.outputPadding.join(', ')})` : r;
+  }
+}
