@@ -98,14 +98,10 @@ export function xavierUniform_(t: Tensor, gain = 1): Tensor {
 }
 
 /** U(-b, b) with b = gain * sqrt(3 / fan), as torch.nn.init.kaiming_uniform_. */
-export function kaimingUniform_(
-  t: Tensor,
-  a = 0,
-  mode: 'fan_in' | 'fan_out' = 'fan_in',
-  nonlinearity: Nonlinearity = 'leaky_relu',
-): Tensor {
+export function kaimingUniform_(t: Tensor, a = 0, mode: 'fan_in' | 'fan_out' = 'fan_in', nonlinearity: Nonlinearity = 'leaky_relu'): Tensor {
   checkTensor(t, 'kaimingUniform_');
-  if (mode !== 'fan_in' && mode !== 'fan_out') throw new TypeError(`nn.init.kaimingUniform_: mode ${JSON.stringify(mode)} not supported, please use one of fan_in, fan_out`);
+  if (mode !== 'fan_in' && mode !== 'fan_out')
+    throw new TypeError(`nn.init.kaimingUniform_: mode ${JSON.stringify(mode)} not supported, please use one of fan_in, fan_out`);
   const [fanIn, fanOut] = calculateFanInAndFanOut(t);
   const fan = mode === 'fan_in' ? fanIn : fanOut;
   const gain = calculateGain(nonlinearity, checkNumber(a, 'kaimingUniform_', 'a'));
