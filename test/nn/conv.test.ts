@@ -1,5 +1,6 @@
 /** Conv2d, ConvTranspose2d, BatchNorm2d, Embedding and nn.init against PyTorch, in one Python process. */
 import { Conv2d, ConvTranspose2d } from '../../ts/nn/conv';
+import * as F from '../../ts/nn/functional';
 import * as init from '../../ts/nn/init';
 import { BatchNorm2d, Embedding } from '../../ts/nn/layers';
 import { type Module } from '../../ts/nn/module';
@@ -43,6 +44,8 @@ def run_layer(name, seed, make, xshape, kind='float'):
 run_layer('conv_a', 0, lambda: nn.Conv2d(3, 8, 3, stride=2, padding=1), (2, 3, 9, 7))
 run_layer('conv_b', 1, lambda: nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2), (2, 4, 8, 8))
 run_layer('conv_c', 2, lambda: nn.Conv2d(2, 3, 2, bias=False), (2, 5, 5))
+run_layer('conv_d', 25, lambda: nn.Conv2d(2, 3, (2, 3), padding='same', dilation=(2, 1)), (2, 2, 6, 5))
+run_layer('conv_e', 26, lambda: nn.Conv2d(2, 3, 3, stride=2, padding='valid'), (2, 2, 7, 6))
 run_layer('convt_a', 3, lambda: nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1), (2, 8, 5, 5))
 run_layer('convt_b', 4, lambda: nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2), (2, 4, 4, 3))
 run_layer('convt_c', 5, lambda: nn.ConvTranspose2d(3, 2, (2, 3), stride=(1, 2), dilation=2, bias=False), (3, 4, 4))
@@ -133,6 +136,10 @@ withTorch('conv, batch norm, embedding and init match PyTorch', () => {
     run('conv_b', 1, () => new Conv2d(4, 6, [3, 2], { stride: [2, 1], padding: [1, 0], dilation: [1, 2], groups: 2 }), [2, 4, 8, 8]);
     const { m } = run('conv_c', 2, () => new Conv2d(2, 3, 2, { bias: false }), [2, 5, 5]);
     expect(Object.keys(m.stateDict())).toEqual(['weight']);
+    const same = run('conv_d', 25, () => new Conv2d(2, 3, [2, 3], { padding: 'same', dilation: [2, 1] }), [2, 2, 6, 5]);
+    expect(same.r.shape).toEqual([2, 3, 6, 5]);
+    expect(same.m.toString()).toBe('Conv2d(2, 3, kernel_size=(2, 3), stride=(1, 1), padding=same, dilation=(2, 1))');
+    run('conv_e', 26, () => new Conv2d(2, 3, 3, { stride: 2, padding: 'valid' }), [2, 2, 7, 6]);
   });
 
   it('ConvTranspose2d: weight [in, out/groups, kh, kw], fan_in from dim 1, forward and gradients', () => {
@@ -234,6 +241,39 @@ describe('conv, batch norm, embedding and init: bad input', () => {
     expect(() => new ConvTranspose2d(1, 1, 1, { padding: 1 }).forward(torch.ones([1, 1, 1, 1]))).toThrow(
       'ConvTranspose2d(1, 1, kernel_size=(1, 1)): input of shape [1, 1, 1, 1]: the output would be -1 x -1',
     );
+  });
+
+  it('string padding: Conv2d only, and same only unstrided', () => {
+    expect(() => new Conv2d(1, 1, 3, { padding: 'full' as never })).toThrow(
+      `Conv2d padding: expected 'same', 'valid', a non-negative integer or a pair of them, got "full"`,
+    );
+    expect(() => new Conv2d(1, 1, 3, { padding: 'same', stride: [1, 2] })).toThrow(
+      "Conv2d: padding='same' is not supported for strided convolutions (stride=(1, 2))",
+    );
+    expect(() => new ConvTranspose2d(1, 1, 3, { padding: 'same' as never })).toThrow(
+      'ConvTranspose2d padding: expected a non-negative integer or a pair of them, got "same"',
+    );
+    // 'same' keeps even a 1 x 1 input, where the kernel is larger than the input
+    expect(new Conv2d(1, 2, 3, { padding: 'same' }).forward(torch.ones([1, 1, 1, 1])).shape).toEqual([1, 2, 1, 1]);
+  });
+
+  it('oneHot, and cat on dim 1 (a conditional GAN input)', () => {
+    const labels = torch.tensor([0n, 2n, 1n]);
+    const oh = F.oneHot(labels, 4);
+    expect(oh.dtype).toBe('int64');
+    expect(oh.tolist()).toEqual([
+      [1, 0, 0, 0],
+      [0, 0, 1, 0],
+      [0, 1, 0, 0],
+    ]);
+    expect(F.oneHot(labels).shape).toEqual([3, 3]);
+    const z = torch.zeros([3, 2]);
+    expect(torch.cat([z, oh.float()], 1).tolist()).toEqual([
+      [0, 0, 1, 0, 0, 0],
+      [0, 0, 0, 0, 1, 0],
+      [0, 0, 0, 1, 0, 0],
+    ]);
+    expect(() => F.oneHot(labels, 2.5)).toThrow('oneHot numClasses: expected a positive integer or -1, got 2.5');
   });
 
   it('BatchNorm2d, Embedding and nn.init', () => {

@@ -7,6 +7,8 @@ import { type FactoryOptions } from './layers';
 import { Module } from './module';
 
 type Pair = number | [number, number];
+/** 'valid' is no padding; 'same' pads so that the output is as large as the input (stride 1 only). */
+export type PaddingString = 'same' | 'valid';
 
 /** An int or a pair of ints, as PyTorch's _pair; `min` is the least value allowed. */
 function pair(v: unknown, what: string, min: number): [number, number] {
@@ -22,12 +24,14 @@ function positiveInt(v: unknown, what: string): number {
   return v;
 }
 
-export interface Conv2dOptions extends FactoryOptions {
+interface ConvOptions extends FactoryOptions {
   stride?: Pair;
-  padding?: Pair;
   dilation?: Pair;
   groups?: number;
   bias?: boolean;
+}
+export interface Conv2dOptions extends ConvOptions {
+  padding?: Pair | PaddingString;
 }
 
 /** What Conv2d and ConvTranspose2d share: argument checks, reset_parameters and the input check. */
@@ -36,20 +40,29 @@ abstract class ConvNd extends Module {
   readonly outChannels: number;
   readonly kernelSize: [number, number];
   readonly stride: [number, number];
-  readonly padding: [number, number];
+  readonly padding: [number, number] | PaddingString;
   readonly dilation: [number, number];
   readonly groups: number;
   protected readonly transposed: boolean;
 
-  constructor(name: string, inChannels: number, outChannels: number, kernelSize: Pair, opts: Conv2dOptions, transposed: boolean) {
+  constructor(name: string, inChannels: number, outChannels: number, kernelSize: Pair, opts: ConvOptions & { padding?: unknown }, transposed: boolean) {
     super();
     this.transposed = transposed;
     this.inChannels = positiveInt(inChannels, `${name} inChannels`);
     this.outChannels = positiveInt(outChannels, `${name} outChannels`);
     this.kernelSize = pair(kernelSize, `${name} kernelSize`, 1);
     this.stride = pair(opts.stride ?? 1, `${name} stride`, 1);
-    this.padding = pair(opts.padding ?? 0, `${name} padding`, 0);
     this.dilation = pair(opts.dilation ?? 1, `${name} dilation`, 1);
+    const padding = opts.padding ?? 0;
+    if (typeof padding === 'string') {
+      if (transposed || (padding !== 'same' && padding !== 'valid'))
+        throw new TypeError(
+          `${name} padding: expected ${transposed ? '' : "'same', 'valid', "}a non-negative integer or a pair of them, got ${JSON.stringify(padding)}`,
+        );
+      if (padding === 'same' && this.stride.some((v) => v !== 1))
+        throw new RangeError(`${name}: padding='same' is not supported for strided convolutions (stride=(${this.stride.join(', ')}))`);
+      this.padding = padding;
+    } else this.padding = pair(padding, `${name} padding`, 0);
     this.groups = positiveInt(opts.groups ?? 1, `${name} groups`);
     if (inChannels % this.groups !== 0) throw new RangeError(`${name}: in_channels (${inChannels}) must be divisible by groups (${this.groups})`);
     if (outChannels % this.groups !== 0) throw new RangeError(`${name}: out_channels (${outChannels}) must be divisible by groups (${this.groups})`);
@@ -80,6 +93,10 @@ abstract class ConvNd extends Module {
     return `${this.constructor.name}(${this.inChannels}, ${this.outChannels}, kernel_size=(${this.kernelSize.join(', ')}))`;
   }
   /** Checks [N, C, H, W] or [C, H, W] with C = inChannels, and that the output has at least one pixel. */
+  /** The padding in pixels per side; 'same' never makes the output smaller than the input, so 0 for the check. */
+  protected get pad(): [number, number] {
+    return typeof this.padding === 'string' ? [0, 0] : this.padding;
+  }
   protected checkInput(x: Tensor, outSize: (inSize: number, i: 0 | 1) => number): void {
     const s = x.shape;
     if (s.length !== 3 && s.length !== 4)
@@ -89,16 +106,17 @@ abstract class ConvNd extends Module {
       throw new Error(`${this.describe()}: expected input with ${this.inChannels} channels (dimension ${s.length - 3}), got shape [${s.join(', ')}]`);
     const hw = s.slice(-2);
     const out = [outSize(hw[0], 0), outSize(hw[1], 1)];
-    if (out.some((d) => d < 1)) {
+    if (out.some((d) => d < 1) && this.padding !== 'same') {
       const what = this.transposed
         ? `the output would be ${out.join(' x ')}`
-        : `the kernel (${this.kernelSize.join(' x ')}, dilation ${this.dilation.join(' x ')}) is larger than the padded input (${hw.map((d, i) => d + 2 * this.padding[i]).join(' x ')})`;
+        : `the kernel (${this.kernelSize.join(' x ')}, dilation ${this.dilation.join(' x ')}) is larger than the padded input (${hw.map((d, i) => d + 2 * this.pad[i]).join(' x ')})`;
       throw new Error(`${this.describe()}: input of shape [${s.join(', ')}]: ${what}`);
     }
   }
   override extraRepr(): string {
     let r = `${this.inChannels}, ${this.outChannels}, kernel_size=(${this.kernelSize.join(', ')}), stride=(${this.stride.join(', ')})`;
-    if (this.padding.some((p) => p !== 0)) r += `, padding=(${this.padding.join(', ')})`;
+    if (typeof this.padding === 'string') r += `, padding=${this.padding}`;
+    else if (this.padding.some((p) => p !== 0)) r += `, padding=(${this.padding.join(', ')})`;
     if (this.dilation.some((d) => d !== 1)) r += `, dilation=(${this.dilation.join(', ')})`;
     if (this.groups !== 1) r += `, groups=${this.groups}`;
     if (this.bias === null) r += ', bias=False';
@@ -112,19 +130,21 @@ export class Conv2d extends ConvNd {
     super('Conv2d', inChannels, outChannels, kernelSize, opts, false);
   }
   forward(x: Tensor): Tensor {
-    const [k, s, p, d] = [this.kernelSize, this.stride, this.padding, this.dilation];
+    const [k, s, p, d] = [this.kernelSize, this.stride, this.pad, this.dilation];
     this.checkInput(x, (n, i) => Math.floor((n + 2 * p[i] - d[i] * (k[i] - 1) - 1) / s[i]) + 1);
-    return F.conv2d(x, this.weight, this.bias, { stride: s, padding: p, dilation: d, groups: this.groups });
+    return F.conv2d(x, this.weight, this.bias, { stride: s, padding: this.padding, dilation: d, groups: this.groups });
   }
 }
 
-export interface ConvTranspose2dOptions extends Conv2dOptions {
+export interface ConvTranspose2dOptions extends ConvOptions {
+  padding?: Pair;
   outputPadding?: Pair;
 }
 
 /** As torch.nn.ConvTranspose2d: weight [in, out/groups, kh, kw], through aten::conv_transpose2d.input. */
 export class ConvTranspose2d extends ConvNd {
   readonly outputPadding: [number, number];
+  declare readonly padding: [number, number]; // a string padding is rejected in ConvNd's constructor
   constructor(inChannels: number, outChannels: number, kernelSize: Pair, opts: ConvTranspose2dOptions = {}) {
     super('ConvTranspose2d', inChannels, outChannels, kernelSize, opts, true);
     this.outputPadding = pair(opts.outputPadding ?? 0, 'ConvTranspose2d outputPadding', 0);

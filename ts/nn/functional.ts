@@ -52,14 +52,16 @@ export function conv2d(
   input: Tensor,
   weight: Tensor,
   bias?: Tensor | null,
-  opts: { stride?: Pair; padding?: Pair; dilation?: Pair; groups?: number } = {},
+  opts: { stride?: Pair; padding?: Pair | 'same' | 'valid'; dilation?: Pair; groups?: number } = {},
 ): Tensor {
-  return callOp('aten::conv2d', '', [
+  const padding = opts.padding ?? 0;
+  // a string padding has its own overload, aten::conv2d.padding, as in F.conv2d
+  return callOp('aten::conv2d', typeof padding === 'string' ? 'padding' : '', [
     input,
     weight,
     bias ?? null,
     pair(opts.stride ?? 1),
-    pair(opts.padding ?? 0),
+    typeof padding === 'string' ? padding : pair(padding),
     pair(opts.dilation ?? 1),
     opts.groups ?? 1,
   ]) as Tensor;
@@ -80,6 +82,12 @@ export function convTranspose2d(
     opts.groups ?? 1,
     pair(opts.dilation ?? 1),
   ]) as Tensor;
+}
+/** As F.one_hot: int64 [..., numClasses]; numClasses -1 takes the largest index + 1. */
+export function oneHot(input: Tensor, numClasses = -1): Tensor {
+  if (!Number.isInteger(numClasses) || numClasses < -1)
+    throw new TypeError(`oneHot numClasses: expected a positive integer or -1, got ${JSON.stringify(numClasses)}`);
+  return callOp('aten::one_hot', '', [input, numClasses]) as Tensor;
 }
 /** Rows of weight by index; paddingIdx's row gets no gradient, as F.embedding. */
 export function embedding(input: Tensor, weight: Tensor, paddingIdx: number | null = null): Tensor {
