@@ -116,7 +116,7 @@ export function resumeRun(
   const { config, given } = into;
   removeOrphanedTempFiles(runDir);
   const { state, fixedNoise } = resumeCheckpoint(runDir, { ...into, device: config.device });
-  const runInfo = resumedRunInfo(stored, { config, fromEpoch: state.epoch, runConfig: isResolved(given) ? null : given });
+  const runInfo = resumedRunInfo(stored, { config, fromEpoch: state.epoch, given });
   const w = state.interrupted;
   const within =
     w && w.epoch === state.epoch + 1 && w.steps > 0 ? { ...w, perStep: readEpochSteps(runDir, w.epoch, state.globalStep - w.steps, w.steps) } : null;

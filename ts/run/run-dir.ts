@@ -110,6 +110,11 @@ function runtimeVersions(): { packageVersion: string; libtorchVersion: string } 
   }
 }
 
+/** The config as the caller gave it, for config.json (null when a resolved one was given). */
+function givenConfig(given: RunConfig | ResolvedConfig): unknown {
+  return isResolved(given) ? null : given;
+}
+
 /** config.json of a new run in `runDir`. */
 export function newRunInfo(
   runDir: string,
@@ -127,15 +132,19 @@ export function newRunInfo(
     limit: run.limit,
     dataset: run.dataset,
     config,
-    // the config as given (null when a resolved one was given)
-    runConfig: isResolved(run.given) ? null : run.given,
+    runConfig: givenConfig(run.given),
     resumes: [],
   };
 }
 
 /** config.json of a resumed run: as it now continues (epochs, device, ... may have changed), with the resumption listed. */
-export function resumedRunInfo(stored: RunInfo, resume: { config: ResolvedConfig; fromEpoch: number; runConfig: unknown }): RunInfo {
-  const entry = { time: new Date().toISOString(), fromEpoch: resume.fromEpoch, packageVersion: runtimeVersions().packageVersion, runConfig: resume.runConfig };
+export function resumedRunInfo(stored: RunInfo, resume: { config: ResolvedConfig; fromEpoch: number; given: RunConfig | ResolvedConfig }): RunInfo {
+  const entry = {
+    time: new Date().toISOString(),
+    fromEpoch: resume.fromEpoch,
+    packageVersion: runtimeVersions().packageVersion,
+    runConfig: givenConfig(resume.given),
+  };
   return { ...stored, device: resume.config.device, config: resume.config, resumes: [...(stored.resumes ?? []), entry] };
 }
 
