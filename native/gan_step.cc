@@ -4,6 +4,8 @@
 #include <c10/core/GradMode.h>
 #include <c10/util/Exception.h>
 #include <cmath>
+#include <string>
+#include <vector>
 
 namespace ltg {
 
@@ -25,6 +27,24 @@ class FreezeGuard {
   std::vector<at::Tensor> params_;
   std::vector<bool> was_;
 };
+
+// Marks labels as range-checked for a scope (restored on exit, also on error).
+class LabelsChecked {
+ public:
+  explicit LabelsChecked(bool& flag) : flag_(flag), was_(flag) { flag_ = true; }
+  ~LabelsChecked() { flag_ = was_; }
+
+ private:
+  bool& flag_;
+  bool was_;
+};
+
+// "100, 1, 1": one sample's sizes, for shapes written as [N, ...].
+std::string joinSizes(const std::vector<int64_t>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
+  return out;
+}
 }  // namespace
 
 GanStep::GanStep(Sequential g, Sequential d, std::shared_ptr<Optimizer> og, std::shared_ptr<Optimizer> od, GanSpec s)
@@ -40,8 +60,22 @@ GanStep::GanStep(Sequential g, Sequential d, std::shared_ptr<Optimizer> og, std:
   TORCH_CHECK(at::isFloatingType(dtype), "GanStep: the generator's parameters have dtype ", dtype, ", expected a floating dtype");
   G.check(device, dtype);
   D.check(device, dtype);
-  TORCH_CHECK(G.inFeatures() == -1 || G.inFeatures() == spec.zDim, "GanStep: noise dimension ", spec.zDim,
-              " does not match the generator's input width ", G.inFeatures());
+  if (spec.zShape.empty()) spec.zShape = {spec.zDim};
+  int64_t prod = 1;
+  for (int64_t v : spec.zShape) prod *= v;
+  TORCH_CHECK(prod == spec.zDim && spec.zShape[0] >= 1, "GanStep: noise shape [", joinSizes(spec.zShape), "] does not hold ", spec.zDim,
+              " values (noise.dim)");
+  TORCH_CHECK(spec.classes >= 0, "GanStep: classes must be >= 0, got ", spec.classes);
+  // G reads the noise (plus one-hot labels) in dimension 1.
+  int64_t gIn = spec.zShape[0] + spec.classes;
+  const char* plus = spec.classes ? " plus the classes' one-hot labels" : "";
+  TORCH_CHECK(G.inFeatures() == -1 || G.inFeatures() == gIn, "GanStep: noise of shape [N, ", joinSizes(spec.zShape), "]", plus,
+              " gives the generator ", gIn, " input features or channels, but its first layer takes ", G.inFeatures());
+  TORCH_CHECK(G.inputRank() == -1 || G.inputRank() == int64_t(spec.zShape.size()) + 1, "GanStep: noise of shape [N, ",
+              joinSizes(spec.zShape), "] has rank ", spec.zShape.size() + 1, ", the generator's first layer takes rank ", G.inputRank(),
+              G.inputRank() == 4 ? " ([N, C, H, W]: give the noise a shape such as [dim, 1, 1])" : "");
+  TORCH_CHECK(spec.classes == 0 || D.inFeatures() == -1 || D.inFeatures() > spec.classes, "GanStep: the discriminator takes ",
+              D.inFeatures(), " input features or channels, which cannot hold the image and ", spec.classes, " one-hot label values");
   bad_ = at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(device));
 }
 
@@ -60,8 +94,58 @@ std::vector<at::Tensor> GanStep::ownedTensors() const {
 
 at::Tensor GanStep::noise(int64_t n) const {
   auto opts = at::TensorOptions().dtype(dtype).device(device);
-  if (spec.normalNoise) return at::randn({n, spec.zDim}, opts);
-  return at::rand({n, spec.zDim}, opts) * (spec.high - spec.low) + spec.low;
+  std::vector<int64_t> shape{n};
+  shape.insert(shape.end(), spec.zShape.begin(), spec.zShape.end());
+  if (spec.normalNoise) return at::randn(shape, opts);
+  return at::rand(shape, opts) * (spec.high - spec.low) + spec.low;
+}
+
+at::Tensor GanStep::drawLabels(int64_t n) const {
+  return at::randint(spec.classes, {n}, at::TensorOptions().dtype(at::kLong).device(device));
+}
+
+namespace {
+// y's one-hot rows [N, classes] in x's dtype, spread to x's trailing sizes ([N, classes, H, W]) and
+// concatenated after x's own features or channels.
+at::Tensor withOneHot(const at::Tensor& x, const at::Tensor& y, int64_t classes) {
+  at::Tensor oh = at::one_hot(y, classes).to(x.scalar_type());
+  if (x.dim() > 2) {
+    std::vector<int64_t> view{x.size(0), classes}, sizes = x.sizes().vec();
+    view.resize(x.dim(), 1);
+    sizes[1] = classes;
+    oh = oh.view(view).expand(sizes);
+  }
+  return at::cat({x, oh}, 1);
+}
+}  // namespace
+
+at::Tensor GanStep::gInput(const at::Tensor& z, const at::Tensor& y) const { return spec.classes ? withOneHot(z, y, spec.classes) : z; }
+at::Tensor GanStep::dInput(const at::Tensor& x, const at::Tensor& y) const { return spec.classes ? withOneHot(x, y, spec.classes) : x; }
+
+at::Tensor GanStep::generate(const at::Tensor& z, const at::Tensor& y) const {
+  checkNoise(z, z.dim() > 0 ? z.size(0) : -1);
+  at::Tensor labels = checkLabels(y, z.size(0), "labels");
+  return G.forward(gInput(z, labels));
+}
+
+at::Tensor GanStep::checkLabels(const at::Tensor& y, int64_t n, const char* what) const {
+  if (!spec.classes) {
+    TORCH_CHECK(!y.defined(), what, ": this GAN is not conditional (its step spec has no conditioning), so it takes no labels");
+    return y;
+  }
+  TORCH_CHECK(y.defined(), what, ": this conditional GAN (", spec.classes, " classes) needs a label per image, got none");
+  TORCH_CHECK(!at::isFloatingType(y.scalar_type()) && !at::isComplexType(y.scalar_type()) && y.scalar_type() != at::kBool, what,
+              ": expected integer class indices, got dtype ", y.scalar_type());
+  TORCH_CHECK(y.dim() == 1 && y.size(0) == n, what, ": expected shape [", n, "] (one label per image), got ", y.sizes());
+  TORCH_CHECK(y.device() == device, what, ": expected device ", device, " (the models' device), got ", y.device());
+  if (n > 0 && !labelsChecked_) {
+    // One read back of the extremes: a label out of range would otherwise be a device-side assert.
+    at::Tensor mm = at::stack({y.min(), y.max()}).to(at::kLong).to(at::kCPU);
+    int64_t lo = mm[0].item<int64_t>(), hi = mm[1].item<int64_t>();
+    TORCH_CHECK(lo >= 0 && hi < spec.classes, what, ": label ", lo < 0 ? lo : hi, " is outside [0, ", spec.classes, ") (the ", spec.classes,
+                " classes)");
+  }
+  return y.to(at::kLong);
 }
 
 at::Tensor GanStep::loss(const at::Tensor& out, double label) const {
@@ -75,16 +159,25 @@ at::Tensor GanStep::meanProb(const at::Tensor& out) const {
 }
 
 void GanStep::checkBatch(const at::Tensor& real) const {
-  int64_t width = D.inFeatures();
-  TORCH_CHECK(real.dim() == 2 && (width < 0 || real.size(1) == width), "real batch: expected shape [batch, ", width, "], got ",
-              real.sizes());
+  int64_t width = D.inFeatures() < 0 ? -1 : D.inFeatures() - spec.classes;
+  if (D.inputRank() == 4) {
+    TORCH_CHECK(real.dim() == 4 && real.size(1) == width,
+                "real batch: the convolutional discriminator expects images of shape [N, C, H, W] with C = ", width, ", got shape ",
+                real.sizes());
+  } else {
+    TORCH_CHECK(real.dim() == 2 && (width < 0 || real.size(1) == width), "real batch: expected shape [batch, ", width, "]",
+                spec.classes ? " (the image's values; the one-hot labels are appended)" : "", ", got ", real.sizes());
+  }
   TORCH_CHECK(real.size(0) > 0, "real batch: batch size must be at least 1, got 0");
   TORCH_CHECK(real.scalar_type() == dtype, "real batch: expected dtype ", dtype, " (the models' dtype), got ", real.scalar_type(),
               " (uint8 images go through trainEpoch, which normalizes them)");
   TORCH_CHECK(real.device() == device, "real batch: expected device ", device, " (the models' device), got ", real.device());
 }
 
-void GanStep::checkNoise(const at::Tensor& z) const {
+void GanStep::checkNoise(const at::Tensor& z, int64_t n) const {
+  bool shapeOk = z.dim() == int64_t(spec.zShape.size()) + 1 && z.size(0) == n && n >= 0;
+  for (size_t i = 0; shapeOk && i < spec.zShape.size(); ++i) shapeOk = z.size(i + 1) == spec.zShape[i];
+  TORCH_CHECK(shapeOk, "noise: expected shape [", n < 0 ? "N" : std::to_string(n), ", ", joinSizes(spec.zShape), "], got ", z.sizes());
   TORCH_CHECK(z.scalar_type() == dtype, "noise: expected dtype ", dtype, " (the models' dtype), got ", z.scalar_type());
   TORCH_CHECK(z.device() == device, "noise: expected device ", device, " (the models' device), got ", z.device());
 }
@@ -140,25 +233,27 @@ StepValues GanStep::finishStep(const StepTensors& r, bool counted) {
   return out;
 }
 
-StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& zIn) {
+StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& yIn, const at::Tensor& zIn, const at::Tensor& yFakeIn) {
   checkBatch(real);
   int64_t n = real.size(0);
+  at::Tensor y = checkLabels(yIn, n, "labels");
   at::Tensor z = zIn.defined() ? zIn : noise(n);
-  TORCH_CHECK(z.dim() == 2 && z.size(0) == n && z.size(1) == spec.zDim, "noise: expected shape [", n, ", ", spec.zDim, "], got ",
-              z.sizes());
-  checkNoise(z);
+  checkNoise(z, n);
+  at::Tensor yFake;
+  if (spec.classes) yFake = yFakeIn.defined() ? checkLabels(yFakeIn, n, "fake labels") : drawLabels(n);
+  else checkLabels(yFakeIn, n, "fake labels");
   optD->zeroGrad();
   at::Tensor fake;
   if (spec.detachFakeForD && !spec.reuseFakeForG) {
     // Its graph would be discarded by the detach anyway: skip building it (same values, less work).
     at::NoGradGuard ng;
-    fake = G.forward(z);
+    fake = G.forward(gInput(z, yFake));
   } else {
-    fake = G.forward(z);
+    fake = G.forward(gInput(z, yFake));
   }
-  at::Tensor dRealOut = D.forward(real);
+  at::Tensor dRealOut = D.forward(dInput(real, y));
   at::Tensor lossReal = loss(dRealOut, spec.realLabel);
-  at::Tensor fakeIn = spec.detachFakeForD ? fake.detach() : fake;
+  at::Tensor fakeIn = dInput(spec.detachFakeForD ? fake.detach() : fake, yFake);
   StepTensors r;
   if (spec.separateDBackward) {
     guardFinite(lossReal, "discriminator (real)");
@@ -182,26 +277,30 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& zIn) {
   r.dReal = meanProb(dRealOut);
   update(*optD);
   fake_ = spec.reuseFakeForG ? fake : at::Tensor();
+  fakeLabels_ = spec.reuseFakeForG ? yFake : at::Tensor();
   return r;
 }
 
-StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn) {
-  at::Tensor fake;
+StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn, const at::Tensor& yIn) {
+  at::Tensor fake, y;
   if (spec.reuseFakeForG && fake_.defined()) {
     fake = fake_;
+    y = fakeLabels_;
   } else {
     TORCH_CHECK(n > 0, "generator step: batch size must be at least 1, got ", n);
     at::Tensor z = zIn.defined() ? zIn : noise(n);
-    TORCH_CHECK(z.dim() == 2 && z.size(1) == spec.zDim, "noise: expected shape [", n, ", ", spec.zDim, "], got ", z.sizes());
-    checkNoise(z);
-    fake = G.forward(z);
+    checkNoise(z, n);
+    if (spec.classes) y = yIn.defined() ? checkLabels(yIn, n, "fake labels") : drawLabels(n);
+    else checkLabels(yIn, n, "fake labels");
+    fake = G.forward(gInput(z, y));
   }
   fake_ = at::Tensor();
+  fakeLabels_ = at::Tensor();
   optG->zeroGrad();
   // G's update needs gradients through D, not D's own weight gradients (a script computes those and
   // throws them away at D's next zero_grad). Freezing D skips that work; losses and weights are equal.
   FreezeGuard freezeD(D.parameters());
-  at::Tensor out = D.forward(fake);
+  at::Tensor out = D.forward(dInput(fake, y));
   at::Tensor gLoss = loss(out, 1.0);  // flipped labels: G wants D to call its fakes real
   guardFinite(gLoss, "generator");
   gLoss.backward();
@@ -212,9 +311,10 @@ StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn) {
   return r;
 }
 
-StepTensors GanStep::step(const at::Tensor& real, const at::Tensor& zD, const at::Tensor& zG) {
-  StepTensors d = stepD(real, zD);
-  StepTensors g = stepG(real.size(0), zG);
+StepTensors GanStep::step(const at::Tensor& real, const at::Tensor& y, const at::Tensor& zD, const at::Tensor& yD, const at::Tensor& zG,
+                          const at::Tensor& yG) {
+  StepTensors d = stepD(real, y, zD, yD);
+  StepTensors g = stepG(real.size(0), zG, yG);
   ++stepCount_;
   return {d.dLoss, g.gLoss, d.dReal, d.dFake};
 }
@@ -236,22 +336,26 @@ std::string GanStep::graphStatus() const {
   return "warming up";
 }
 
-StepTensors GanStep::stepAuto(const at::Tensor& real) {
+StepTensors GanStep::stepAuto(const at::Tensor& real, const at::Tensor& y) {
   SideStream side(device);
-  return stepAutoOnStream(real);
+  return stepAutoOnStream(real, y);
 }
 
-StepTensors GanStep::stepAutoOnStream(const at::Tensor& real) {
-  if (!graphUsable()) return step(real, {}, {});
+StepTensors GanStep::stepAutoOnStream(const at::Tensor& real, const at::Tensor& yIn) {
+  if (!graphUsable()) return step(real, yIn, {}, {}, {}, {});
   checkBatch(real);
+  at::Tensor y = checkLabels(yIn, real.size(0), "labels");
+  // Checked once here: a capture cannot read values back, and a replay should not.
+  LabelsChecked checked(labelsChecked_);
   int64_t n = real.size(0);
   if (graph_ && !graphCurrent()) {
     graph_.reset();  // state the graph cannot see changed: capture again after a warm-up
     warm_ = 0;
   }
   if (graph_) {
-    if (n != graphBatch_) return step(real, {}, {});  // an epoch's short last batch: eager, the graph kept
+    if (n != graphBatch_) return step(real, y, {}, {}, {}, {});  // an epoch's short last batch: eager, the graph kept
     graphReal_.copy_(real);
+    if (y.defined()) graphLabels_.copy_(y);
     graph_->replay();
     ++stepCount_;
     return graphOut_;
@@ -264,20 +368,23 @@ StepTensors GanStep::stepAutoOnStream(const at::Tensor& real) {
   // before capture, as PyTorch's whole-network capture recipe does.
   if (warm_ < kWarmupSteps) {
     ++warm_;
-    return step(real, {}, {});
+    return step(real, y, {}, {}, {}, {});
   }
   graphReal_ = real.clone();
+  graphLabels_ = y.defined() ? y.clone() : at::Tensor();
   auto graph = std::make_unique<StepGraph>();
   StepTensors out;
   std::string why;
   int64_t count = stepCount_;
-  bool ok = graph->capture([&] { out = step(graphReal_, {}, {}); }, why);
+  bool ok = graph->capture([&] { out = step(graphReal_, graphLabels_, {}, {}, {}, {}); }, why);
   stepCount_ = count;  // capture records the step without running it
   fake_ = at::Tensor();
+  fakeLabels_ = at::Tensor();
   if (!ok) {
     graphFailure_ = why.empty() ? "unknown error" : why;
     graphReal_ = at::Tensor();
-    return step(real, {}, {});
+    graphLabels_ = at::Tensor();
+    return step(real, y, {}, {}, {}, {});
   }
   graph_ = std::move(graph);
   graphOut_ = out;
@@ -293,14 +400,18 @@ StepTensors GanStep::stepAutoOnStream(const at::Tensor& real) {
   return graphOut_;
 }
 
-EpochResult GanStep::trainEpoch(const at::Tensor& data, const EpochOptions& opt, const std::function<void(const Progress&)>& onProgress,
-                                const std::atomic<bool>& stop) {
+EpochResult GanStep::trainEpoch(const at::Tensor& data, const at::Tensor& labelsIn, const EpochOptions& opt,
+                                const std::function<void(const Progress&)>& onProgress, const std::atomic<bool>& stop) {
   int64_t n = data.size(0);
   TORCH_CHECK(opt.batchSize >= 1, "batchSize must be at least 1, got ", opt.batchSize);
   TORCH_CHECK(opt.batchSize <= n, "batchSize ", opt.batchSize, " is larger than the dataset (", n, " images)");
   int64_t steps = opt.dropLast ? n / opt.batchSize : (n + opt.batchSize - 1) / opt.batchSize;
   TORCH_CHECK(opt.startStep >= 0 && opt.startStep < steps, "startStep must be in [0, ", steps, ") (the epoch has ", steps, " steps), got ",
               opt.startStep);
+  // Checked once for the whole dataset (one read back), then sliced with the images.
+  at::Tensor labels = checkLabels(labelsIn, n, "trainEpoch: labels");
+  LabelsChecked checked(labelsChecked_);  // its slices need no read back per step
+  bool conv = D.inputRank() == 4;
   at::Tensor perm;
   if (opt.shuffle) {
     // A seeded generator of its own: the global one stays reserved for noise and dropout.
@@ -321,15 +432,19 @@ EpochResult GanStep::trainEpoch(const at::Tensor& data, const EpochOptions& opt,
       break;
     }
     int64_t start = s * opt.batchSize, len = std::min(opt.batchSize, n - start);
-    at::Tensor batch = opt.shuffle ? data.index_select(0, perm.narrow(0, start, len)) : data.narrow(0, start, len);
+    at::Tensor idx = opt.shuffle ? perm.narrow(0, start, len) : at::Tensor();
+    at::Tensor batch = opt.shuffle ? data.index_select(0, idx) : data.narrow(0, start, len);
+    at::Tensor y;
+    if (labels.defined()) y = opt.shuffle ? labels.index_select(0, idx) : labels.narrow(0, start, len);
     if (batch.scalar_type() == at::kByte) {
       batch = batch.to(dtype).div_(255);
       if (opt.normalizeMinusOneOne) batch.sub_(0.5).div_(0.5);
     } else if (batch.scalar_type() != dtype) {
       batch = batch.to(dtype);
     }
-    if (batch.dim() > 2) batch = batch.flatten(1);
-    StepTensors r = stepAutoOnStream(batch);
+    if (conv && batch.dim() == 3) batch = batch.unsqueeze(1);  // [N, H, W] grayscale: one channel
+    else if (!conv && batch.dim() > 2) batch = batch.flatten(1);
+    StepTensors r = stepAutoOnStream(batch, y);
     losses.select(0, s - first).copy_(at::stack({r.dLoss, r.gLoss, r.dReal, r.dFake}));
     res.images += len;
     if (s + 1 - reported < opt.progressEvery && s + 1 < steps) continue;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "optim.h"
 #include "sequential.h"
@@ -24,7 +25,11 @@ struct GanSpec {
   bool separateDBackward = false;
   bool normalNoise = true;   // randn, else rand * (high - low) + low
   int64_t zDim = 100;
+  std::vector<int64_t> zShape;  // one sample's noise shape ([zDim], or [zDim, 1, 1] for a convolutional G); empty: [zDim]
   double low = -1, high = 1;
+  // Class-conditional (classes > 0): the label's one-hot vector is concatenated to G's noise and to
+  // D's input along dimension 1 (spread over H x W for images); G's labels are drawn uniformly.
+  int64_t classes = 0;
 };
 
 // Losses and mean D outputs of one step, as 0-dim tensors on the training device (no sync).
@@ -66,14 +71,20 @@ class GanStep {
   GanStep(Sequential g, Sequential d, std::shared_ptr<Optimizer> optG, std::shared_ptr<Optimizer> optD, GanSpec spec);
 
   at::Tensor noise(int64_t n) const;
-  // The D update; z is D's noise (drawn when undefined). Keeps the fake batch when G reuses it.
-  StepTensors stepD(const at::Tensor& real, const at::Tensor& z);
-  // The G update on n samples; z is G's noise (drawn when undefined and not reusing D's fake).
-  StepTensors stepG(int64_t n, const at::Tensor& z);
-  StepTensors step(const at::Tensor& real, const at::Tensor& zD, const at::Tensor& zG);
-  // step(real) with noise drawn here; on CUDA, once warm, through a captured CUDA graph (graphStatus()).
-  // The returned tensors are the graph's static outputs: read them before the next step.
-  StepTensors stepAuto(const at::Tensor& real);
+  // n labels drawn uniformly from [0, classes) (int64, on the models' device).
+  at::Tensor drawLabels(int64_t n) const;
+  // G's output for noise z (and labels y when conditional), as the step computes it.
+  at::Tensor generate(const at::Tensor& z, const at::Tensor& y) const;
+  // The D update on real images with their labels y (conditional only); z and yFake are D's noise and
+  // fake labels (drawn when undefined, noise first). Keeps the fake batch when G reuses it.
+  StepTensors stepD(const at::Tensor& real, const at::Tensor& y, const at::Tensor& z, const at::Tensor& yFake);
+  // The G update on n samples; z and yFake are G's noise and labels (drawn when undefined and not reusing D's fake).
+  StepTensors stepG(int64_t n, const at::Tensor& z, const at::Tensor& yFake);
+  StepTensors step(const at::Tensor& real, const at::Tensor& y, const at::Tensor& zD, const at::Tensor& yD, const at::Tensor& zG,
+                   const at::Tensor& yG);
+  // step(real, y) with noise and fake labels drawn here; on CUDA, once warm, through a captured CUDA
+  // graph (graphStatus()). The returned tensors are the graph's static outputs: read them before the next step.
+  StepTensors stepAuto(const at::Tensor& real, const at::Tensor& y);
   // Reads a step's results back (on a device, in one copy with the skip flag) and, in capturable mode,
   // throws when its update was skipped for a non-finite loss, naming the step; counted: a full step.
   StepValues finishStep(const StepTensors& r, bool counted);
@@ -81,11 +92,15 @@ class GanStep {
 
   // Throws (c10::Error) when the batch's shape, dtype or device does not fit the models.
   void checkBatch(const at::Tensor& real) const;
+  // Labels of n real images as int64 on the models' device; throws unless they are n integers in
+  // [0, classes) (and when given to an unconditional GAN, or missing for a conditional one).
+  at::Tensor checkLabels(const at::Tensor& y, int64_t n, const char* what) const;
   // Every tensor an epoch reads or writes besides its dataset: both models' parameters and buffers, the
   // optimizers' parameters and state, and the gradients they have now (what epoch_lock.h locks).
   std::vector<at::Tensor> ownedTensors() const;
-  EpochResult trainEpoch(const at::Tensor& data, const EpochOptions& opt, const std::function<void(const Progress&)>& onProgress,
-                         const std::atomic<bool>& stop);
+  // labels: one per image of data (conditional GANs), else undefined.
+  EpochResult trainEpoch(const at::Tensor& data, const at::Tensor& labels, const EpochOptions& opt,
+                         const std::function<void(const Progress&)>& onProgress, const std::atomic<bool>& stop);
 
   Sequential G, D;
   std::shared_ptr<Optimizer> optG, optD;
@@ -101,22 +116,25 @@ class GanStep {
  private:
   at::Tensor loss(const at::Tensor& out, double label) const;
   at::Tensor meanProb(const at::Tensor& out) const;
-  void checkNoise(const at::Tensor& z) const;
+  void checkNoise(const at::Tensor& z, int64_t n) const;
+  at::Tensor gInput(const at::Tensor& z, const at::Tensor& y) const;
+  at::Tensor dInput(const at::Tensor& x, const at::Tensor& y) const;
   void checkFinite(const at::Tensor& loss, const char* which) const;
   void guardFinite(const at::Tensor& loss, const char* which);
   void update(Optimizer& opt);
-  StepTensors stepAutoOnStream(const at::Tensor& real);
+  StepTensors stepAutoOnStream(const at::Tensor& real, const at::Tensor& y);
   bool graphUsable() const;
   bool graphCurrent() const;
-  at::Tensor fake_;  // D's fake batch, kept for G when reuseFakeForG
+  at::Tensor fake_, fakeLabels_;  // D's fake batch and its labels, kept for G when reuseFakeForG
   int64_t stepCount_ = 0;
+  bool labelsChecked_ = false;  // set while labels given to a step were range-checked already (one read back per epoch)
   at::Tensor bad_;   // capturable mode: 1 once a loss was non-finite; updates are skipped while set
 
   // CUDA graph of one step: captured after kWarmupSteps eager steps of one batch size, replayed
   // while the optimizers' state, learning rates and train/eval modes are those it captured.
   static constexpr int kWarmupSteps = 3;
   std::unique_ptr<StepGraph> graph_;
-  at::Tensor graphReal_;
+  at::Tensor graphReal_, graphLabels_;
   StepTensors graphOut_;
   int64_t graphBatch_ = -1, warmBatch_ = -1, warm_ = 0;
   uint64_t graphVerG_ = 0, graphVerD_ = 0;

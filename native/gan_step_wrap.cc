@@ -34,9 +34,17 @@ constexpr js::Choice<Layer::Kind> kLayerKinds[] = {
     {"Linear", Layer::Kind::Linear},           {"ReLU", Layer::Kind::ReLU},
     {"LeakyReLU", Layer::Kind::LeakyReLU},     {"Tanh", Layer::Kind::Tanh},
     {"Sigmoid", Layer::Kind::Sigmoid},         {"Dropout", Layer::Kind::Dropout},
-    {"BatchNorm1d", Layer::Kind::BatchNorm1d}, {"Flatten", Layer::Kind::Flatten},
-    {"Unflatten", Layer::Kind::Unflatten},
+    {"BatchNorm1d", Layer::Kind::BatchNorm1d}, {"BatchNorm2d", Layer::Kind::BatchNorm2d},
+    {"Flatten", Layer::Kind::Flatten},         {"Unflatten", Layer::Kind::Unflatten},
+    {"Conv2d", Layer::Kind::Conv2d},           {"ConvTranspose2d", Layer::Kind::ConvTranspose2d},
 };
+
+// An [h, w] pair of a convolution (stride, padding, dilation, outputPadding).
+std::vector<int64_t> pairFromJs(const js::Value& v, js::IntRange r) {
+  std::vector<int64_t> out = v.integers(r);
+  if (out.size() != 2) v.fail("an [h, w] pair of integers");
+  return out;
+}
 
 // [{ kind, name, ...the fields of that kind }], as ts/nn/from-spec.ts's toNativeLayers writes them.
 // Errors name a layer by its state-dict name: "GanStep: generator.0.weight: expected a Tensor, ...".
@@ -57,7 +65,18 @@ Sequential layersFromJs(const js::Value& v, const char* which) {
         break;
       case K::LeakyReLU: l.slope = f["negativeSlope"].finite(); break;
       case K::Dropout: l.p = f["p"].finite(); break;
+      case K::Conv2d:
+      case K::ConvTranspose2d:
+        l.weight = f["weight"].tensor();
+        l.bias = f["bias"].tensorOrNone();
+        l.stride = pairFromJs(f["stride"], js::kPositive);
+        l.padding = pairFromJs(f["padding"], js::kNonNegative);
+        l.dilation = pairFromJs(f["dilation"], js::kPositive);
+        if (l.kind == K::ConvTranspose2d) l.outputPadding = pairFromJs(f["outputPadding"], js::kNonNegative);
+        l.groups = f["groups"].integer(js::kPositive);
+        break;
       case K::BatchNorm1d:
+      case K::BatchNorm2d:
         l.weight = f["weight"].tensorOrNone();  // none without affine
         l.bias = f["bias"].tensorOrNone();
         l.runningMean = f["runningMean"].tensorOrNone();
@@ -136,7 +155,7 @@ constexpr auto kStopWait = std::chrono::seconds(10);
 // drop it last.
 struct EpochJob {
   std::shared_ptr<GanStep> step;
-  at::Tensor data;  // our own reference: disposing the JS handle mid-epoch cannot free it under us
+  at::Tensor data, labels;  // our own references: disposing the JS handles mid-epoch cannot free them under us
   EpochOptions opt;
   int threads = 1;
   GanStepWrap* owner = nullptr;  // used on the JS thread only, kept alive by Ref() until the epoch settles
@@ -184,8 +203,8 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
                      InstanceMethod<&GanStepWrap::StepG>("stepG"), InstanceMethod<&GanStepWrap::SetTraining>("setTraining"),
                      InstanceMethod<&GanStepWrap::TrainEpoch>("trainEpoch"), InstanceMethod<&GanStepWrap::RequestStop>("requestStop"),
                      InstanceMethod<&GanStepWrap::IsBusy>("isBusy"), InstanceMethod<&GanStepWrap::Noise>("noise"),
-                     InstanceMethod<&GanStepWrap::Generate>("generate"), InstanceMethod<&GanStepWrap::GraphStatus>("graphStatus"),
-                     InstanceMethod<&GanStepWrap::IsCapturable>("isCapturable")});
+                     InstanceMethod<&GanStepWrap::DrawLabels>("drawLabels"), InstanceMethod<&GanStepWrap::Generate>("generate"),
+                     InstanceMethod<&GanStepWrap::GraphStatus>("graphStatus"), InstanceMethod<&GanStepWrap::IsCapturable>("isCapturable")});
     addonData(env).ganStepCtor = Napi::Persistent(ctor);
     exports.Set("NativeGanStep", ctor);
   }
@@ -214,6 +233,9 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       spec.zDim = nz["dim"].integer(js::kPositive);
       spec.low = nz["low"].finiteOr(-1);
       spec.high = nz["high"].finiteOr(1);
+      if (nz.has("shape")) spec.zShape = nz["shape"].integers(js::kPositive);
+      js::Object cond = s["conditioning"].objectOrEmpty();
+      if (cond.has("classes")) spec.classes = cond["classes"].integer({2, std::numeric_limits<int32_t>::max()});
       step_ = std::make_shared<GanStep>(std::move(g), std::move(d), optG, optD, spec);
       // Sync-free updates by default where a host check per step would stall the device.
       step_->capturable = o["capturable"].booleanOr(step_->device.is_cuda());
@@ -311,9 +333,12 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       ensureIdle(env);
       js::Args args(info, "step");
       at::Tensor real = args(0, "realBatch").tensor();
-      at::Tensor zD = args(1, "zD").tensorOrNone(), zG = args(2, "zG").tensorOrNone();
+      js::Object o = args(1, "inputs").objectOrEmpty();
+      at::Tensor y = o["labels"].tensorOrNone(), zD = o["zD"].tensorOrNone(), zG = o["zG"].tensorOrNone();
+      at::Tensor yD = o["yD"].tensorOrNone(), yG = o["yG"].tensorOrNone();
+      bool fed = zD.defined() || zG.defined() || yD.defined() || yG.defined();
       return resultToJs(env, onTrainThread(env, "step", [&] {
-        StepTensors r = zD.defined() || zG.defined() ? step_->step(real, zD, zG) : step_->stepAuto(real);
+        StepTensors r = fed ? step_->step(real, y, zD, yD, zG, yG) : step_->stepAuto(real, y);
         return step_->finishStep(r, true);
       }));
     });
@@ -325,9 +350,10 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       ensureIdle(env);
       js::Args args(info, "trainDiscriminator");
       at::Tensor real = args(0, "realBatch").tensor();
-      at::Tensor z = args(1, "z").tensorOrNone();
+      js::Object o = args(1, "inputs").objectOrEmpty();
+      at::Tensor y = o["labels"].tensorOrNone(), z = o["z"].tensorOrNone(), yFake = o["yFake"].tensorOrNone();
       return resultToJs(env, onTrainThread(env, "trainDiscriminator", [&] {
-        StepTensors r = step_->stepD(real, z);
+        StepTensors r = step_->stepD(real, y, z, yFake);
         return step_->finishStep(r, false);
       }));
     });
@@ -339,9 +365,10 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       ensureIdle(env);
       js::Args args(info, "trainGenerator");
       int64_t n = args(0, "batchSize").integer(js::kPositive);
-      at::Tensor z = args(1, "z").tensorOrNone();
+      js::Object o = args(1, "inputs").objectOrEmpty();
+      at::Tensor z = o["z"].tensorOrNone(), yFake = o["yFake"].tensorOrNone();
       return resultToJs(env, onTrainThread(env, "trainGenerator", [&] {
-        StepTensors r = step_->stepG(n, z);
+        StepTensors r = step_->stepG(n, z, yFake);
         return step_->finishStep(r, false);
       }));
     });
@@ -359,18 +386,21 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     });
   }
 
-  // generate(z): G's output for noise z in eval mode without grad (sample grids), on the training thread.
+  // generate(z, labels?): G's output for noise z (and labels, conditional GANs) in eval mode without
+  // grad (sample grids), on the training thread.
   Napi::Value Generate(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
       ensureIdle(env);
-      at::Tensor z = js::Args(info, "generate")(0, "z").tensor();
+      js::Args args(info, "generate");
+      at::Tensor z = args(0, "z").tensor();
+      at::Tensor labels = args(1, "labels").tensorOrNone();
       at::Tensor out = onTrainThread(env, "generate", [&] {
         at::NoGradGuard ng;
         bool was = step_->G.training;
         step_->G.training = false;
         try {
-          at::Tensor y = step_->G.forward(z.to(step_->device));
+          at::Tensor y = step_->generate(z.to(step_->device), labels.defined() ? labels.to(step_->device) : labels);
           step_->G.training = was;
           return y;
         } catch (...) {
@@ -379,6 +409,14 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
         }
       });
       return TensorWrap::New(env, out);
+    });
+  }
+
+  Napi::Value DrawLabels(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      if (!step_->spec.classes) throwError(env, "drawLabels: this GAN is not conditional (its step spec has no conditioning)");
+      return TensorWrap::New(env, step_->drawLabels(js::Args(info, "drawLabels")(0, "n").integer(js::kNonNegative)));
     });
   }
 
@@ -398,14 +436,22 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       ensureIdle(env);
       js::Args args(info, "trainEpoch");
       const at::Tensor& data = args(0, "dataset").tensor();
-      if (data.dim() < 2) throwError(env, "trainEpoch: dataset must have shape [N, 784] or [N, 28, 28], got " + c10::str(data.sizes()));
+      bool conv = step_->D.inputRank() == 4;
+      int64_t channels = step_->D.inFeatures() - step_->spec.classes;
+      if (conv ? !(data.dim() == 4 && data.size(1) == channels) && !(data.dim() == 3 && channels == 1) : data.dim() < 2)
+        throwError(env, "trainEpoch: dataset must have shape " +
+                            std::string(conv ? "[N, " + std::to_string(channels) + ", H, W]" + (channels == 1 ? " or [N, H, W]" : "") +
+                                                   " for the convolutional discriminator"
+                                             : "[N, features] or [N, H, W]") +
+                            ", got " + c10::str(data.sizes()));
       int64_t width = data.numel() / std::max<int64_t>(data.size(0), 1);
-      if (step_->D.inFeatures() > 0 && width != step_->D.inFeatures())
+      if (!conv && step_->D.inFeatures() > 0 && width != channels)
         throwError(env, "trainEpoch: dataset images have " + std::to_string(width) + " values each (shape " + c10::str(data.sizes()) +
-                            "), the discriminator expects " + std::to_string(step_->D.inFeatures()));
+                            "), the discriminator expects " + std::to_string(channels));
       if (data.device() != step_->device)
         throwError(env, "trainEpoch: dataset is on " + data.device().str() + " but the models are on " + step_->device.str());
       js::Object o = args(1, "options").object();
+      at::Tensor labels = o["labels"].tensorOrNone();
       EpochOptions opt;
       opt.batchSize = o["batchSize"].integer(js::kPositive);
       if (opt.batchSize > data.size(0))
@@ -424,11 +470,13 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       auto job = std::make_shared<EpochJob>();
       job->step = step_;
       job->data = data;
+      job->labels = labels;
       job->opt = opt;
       job->threads = threads;
       job->owner = this;
       std::vector<at::Tensor> owned = step_->ownedTensors();
       owned.push_back(data);
+      if (labels.defined()) owned.push_back(labels);
       job->lock = std::make_unique<EpochLock>(std::move(owned), std::vector<const void*>{step_->optG.get(), step_->optD.get()});
       std::weak_ptr<EpochJob> weak = job;
       // Its finalizer runs when it is released, or when the environment ends with it still held.
@@ -492,7 +540,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       at::set_num_threads(job->threads);
       applyFlushDenormal();
       std::weak_ptr<EpochJob> weak = job;
-      job->result = job->step->trainEpoch(job->data, job->opt, [&](const Progress& p) {
+      job->result = job->step->trainEpoch(job->data, job->labels, job->opt, [&](const Progress& p) {
         job->post([weak, p](Napi::Env env) { onJsThread(weak, [&](GanStepWrap& w) { w.deliverProgress(env, p); }); });
       }, job->stop);
     } catch (const c10::Error& e) {
@@ -519,6 +567,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       job->lock.reset();
       job->step.reset();
       job->data = at::Tensor();
+      job->labels = at::Tensor();
       job->result = EpochResult();
     }
     job->done = true;

@@ -2,9 +2,31 @@
 
 #include <c10/util/Exception.h>
 
+#include <optional>
 #include <utility>
 
 namespace ltg {
+
+namespace {
+// A convolution's input must be [N, C, H, W] with its channels, and its kernel must fit the padded
+// input: ATen would say so too, but without the layer's name or the shapes a user wrote.
+void checkConvInput(const Layer& l, const at::Tensor& x) {
+  bool transposed = l.kind == Layer::Kind::ConvTranspose2d;
+  int64_t channels = transposed ? l.weight.size(0) : l.weight.size(1) * l.groups;
+  const char* what = transposed ? "ConvTranspose2d " : "Conv2d ";
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == channels, what, l.name, ": expected input of shape [N, C, H, W] with C = ", channels,
+              ", got shape ", x.sizes());
+  if (transposed) return;
+  for (int i = 0; i < 2; ++i) {
+    int64_t kernel = l.dilation[i] * (l.weight.size(2 + i) - 1) + 1, padded = x.size(2 + i) + 2 * l.padding[i];
+    TORCH_CHECK(kernel <= padded, what, l.name, ": kernel ", l.weight.size(2), "x", l.weight.size(3), " (dilation ", l.dilation[0], "x",
+                l.dilation[1], ") is larger than the padded input ", x.size(2) + 2 * l.padding[0], "x", x.size(3) + 2 * l.padding[1],
+                " (input ", x.size(2), "x", x.size(3), ", padding ", l.padding[0], "x", l.padding[1], ")");
+  }
+}
+
+std::optional<at::Tensor> opt(const at::Tensor& t) { return t.defined() ? std::optional<at::Tensor>(t) : std::nullopt; }
+}  // namespace
 
 // Each case calls the same ATen op as torch.nn's module of that name, so the fused path computes
 // what the facade (and PyTorch) computes, including RNG use by dropout.
@@ -14,17 +36,33 @@ at::Tensor Sequential::forward(at::Tensor x) const {
       case Layer::Kind::Linear:
         TORCH_CHECK(x.dim() >= 1 && x.size(-1) == l.weight.size(1), "Linear ", l.name, ": expected input with last dimension ",
                     l.weight.size(1), ", got shape ", x.sizes());
-        x = at::linear(x, l.weight, l.bias.defined() ? std::optional<at::Tensor>(l.bias) : std::nullopt);
+        x = at::linear(x, l.weight, opt(l.bias));
+        break;
+      case Layer::Kind::Conv2d:
+        checkConvInput(l, x);
+        x = at::conv2d(x, l.weight, opt(l.bias), l.stride, l.padding, l.dilation, l.groups);
+        break;
+      case Layer::Kind::ConvTranspose2d:
+        checkConvInput(l, x);
+        x = at::conv_transpose2d(x, l.weight, opt(l.bias), l.stride, l.padding, l.outputPadding, l.groups, l.dilation);
         break;
       case Layer::Kind::ReLU: x = at::relu(x); break;
       case Layer::Kind::LeakyReLU: x = at::leaky_relu(x, l.slope); break;
       case Layer::Kind::Tanh: x = at::tanh(x); break;
       case Layer::Kind::Sigmoid: x = at::sigmoid(x); break;
       case Layer::Kind::Dropout: x = at::dropout(x, l.p, training); break;
-      case Layer::Kind::BatchNorm1d: {
-        double momentum = l.momentum;
+      case Layer::Kind::BatchNorm1d:
+      case Layer::Kind::BatchNorm2d: {
+        int64_t features = l.runningMean.defined() ? l.runningMean.size(0) : l.weight.defined() ? l.weight.size(0) : -1;
+        bool twoD = l.kind == Layer::Kind::BatchNorm2d;
+        TORCH_CHECK(twoD ? x.dim() == 4 : (x.dim() == 2 || x.dim() == 3), twoD ? "BatchNorm2d " : "BatchNorm1d ", l.name,
+                    ": expected input of shape ", twoD ? "[N, C, H, W]" : "[N, C] or [N, C, L]", ", got shape ", x.sizes());
+        TORCH_CHECK(features < 0 || x.size(1) == features, twoD ? "BatchNorm2d " : "BatchNorm1d ", l.name, ": expected ", features,
+                    " channels (num_features) in dimension 1, got shape ", x.sizes());
         if (training && l.numBatchesTracked.defined()) l.numBatchesTracked.add_(1);
-        x = at::batch_norm(x, l.weight, l.bias, l.runningMean, l.runningVar, training, momentum, l.eps,
+        // As torch.nn: without running stats (trackRunningStats false) batch statistics are used in eval too.
+        bool useBatchStats = training || !l.runningMean.defined();
+        x = at::batch_norm(x, l.weight, l.bias, l.runningMean, l.runningVar, useBatchStats, l.momentum, l.eps,
                            at::globalContext().userEnabledCuDNN());
         break;
       }
@@ -71,7 +109,18 @@ void Sequential::check(at::Device device, at::ScalarType dtype) const {
       TORCH_CHECK(!l.bias.defined() || (l.bias.dim() == 1 && l.bias.size(0) == l.weight.size(0)), l.name, ".bias: expected shape [",
                   l.weight.size(0), "], got ", l.bias.sizes());
     }
-    if (l.kind == Layer::Kind::BatchNorm1d) {
+    if (l.isConv()) {
+      bool transposed = l.kind == Layer::Kind::ConvTranspose2d;
+      TORCH_CHECK(l.weight.dim() == 4, l.name, ".weight: expected shape ",
+                  transposed ? "[in_channels, out_channels / groups, kH, kW]" : "[out_channels, in_channels / groups, kH, kW]", ", got ",
+                  l.weight.sizes());
+      int64_t out = transposed ? l.weight.size(1) * l.groups : l.weight.size(0);
+      TORCH_CHECK(!l.bias.defined() || (l.bias.dim() == 1 && l.bias.size(0) == out), l.name, ".bias: expected shape [", out, "], got ",
+                  l.bias.sizes());
+      for (const auto* v : {&l.stride, &l.padding, &l.dilation, &l.outputPadding})
+        TORCH_CHECK(v->size() == 2, l.name, ": expected [h, w] pairs for stride, padding, dilation and outputPadding");
+    }
+    if (l.isBatchNorm()) {
       int64_t n = -1;
       for (const auto& [field, t] : all) {
         if (!t->defined() || t == &l.numBatchesTracked) continue;
@@ -86,8 +135,21 @@ void Sequential::check(at::Device device, at::ScalarType dtype) const {
 }
 
 int64_t Sequential::inFeatures() const {
-  for (const auto& l : layers)
+  for (const auto& l : layers) {
     if (l.kind == Layer::Kind::Linear) return l.weight.size(1);
+    if (l.kind == Layer::Kind::Conv2d) return l.weight.size(1) * l.groups;
+    if (l.kind == Layer::Kind::ConvTranspose2d) return l.weight.size(0);
+  }
+  return -1;
+}
+
+int64_t Sequential::inputRank() const {
+  for (const auto& l : layers) {
+    if (l.kind == Layer::Kind::Linear) return 2;
+    if (l.isConv()) return 4;
+    // A reshaping layer before the first weighted one: its input rank is not the weighted layer's.
+    if (l.kind == Layer::Kind::Flatten || l.kind == Layer::Kind::Unflatten) return -1;
+  }
   return -1;
 }
 

@@ -20,14 +20,32 @@ struct Layer {
   //   ts/nn/from-spec.ts      fromSpec's case, toNativeLayers' branch and its list of supported kinds
   //   test/parity/reference.py  build() from the spec; regenerate test/parity/fixtures (regenerate.sh)
   //   test/nn/nn.test.ts      the module against PyTorch; README.md's `nn` list
-  enum class Kind { Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d, Flatten, Unflatten };
+  enum class Kind {
+    Linear,
+    ReLU,
+    LeakyReLU,
+    Tanh,
+    Sigmoid,
+    Dropout,
+    BatchNorm1d,
+    BatchNorm2d,
+    Flatten,
+    Unflatten,
+    Conv2d,
+    ConvTranspose2d
+  };
   Kind kind;
-  at::Tensor weight, bias;                                  // Linear, BatchNorm1d (affine)
-  at::Tensor runningMean, runningVar, numBatchesTracked;   // BatchNorm1d buffers
+  at::Tensor weight, bias;                                  // Linear, Conv2d, ConvTranspose2d, BatchNorm (affine)
+  at::Tensor runningMean, runningVar, numBatchesTracked;   // BatchNorm buffers (none without trackRunningStats)
   double slope = 0.01, p = 0.5, eps = 1e-5, momentum = 0.1;
   int64_t startDim = 1, endDim = -1, dim = 1;
   std::vector<int64_t> sizes;                               // Unflatten
+  // Conv2d, ConvTranspose2d: [h, w] pairs as torch.nn's modules hold them.
+  std::vector<int64_t> stride{1, 1}, padding{0, 0}, dilation{1, 1}, outputPadding{0, 0};
+  int64_t groups = 1;
   std::string name;                                         // state-dict prefix, for error messages
+  bool isConv() const { return kind == Kind::Conv2d || kind == Kind::ConvTranspose2d; }
+  bool isBatchNorm() const { return kind == Kind::BatchNorm1d || kind == Kind::BatchNorm2d; }
 };
 
 struct Sequential {
@@ -37,8 +55,10 @@ struct Sequential {
   std::vector<at::Tensor> parameters() const;
   // Parameters and buffers: every tensor a forward pass reads or writes.
   std::vector<at::Tensor> tensors() const;
-  // The input width the first Linear expects (or -1).
+  // What the first Linear or convolution reads: its input features or channels (or -1 when there is
+  // none), and the rank of the input it takes (2 for Linear, 4 for [N, C, H, W] convolutions, or -1).
   int64_t inFeatures() const;
+  int64_t inputRank() const;
   // Throws (c10::Error, naming the layer) unless every parameter and buffer has the shape its layer
   // needs and sits on `device`, parameters in `dtype`: the executor then only meets tensors it can run.
   void check(at::Device device, at::ScalarType dtype) const;

@@ -10,6 +10,7 @@ import { type Device } from '../tensor/dtype';
 import { type Tensor } from '../tensor/tensor';
 import { GanStep } from './gan-step';
 import { type OptimizerSpec, type Preset } from './presets';
+import { applyInit } from './weights-init';
 
 export interface BuiltGan {
   generator: Module;
@@ -28,10 +29,26 @@ export function makeOptimizer(spec: OptimizerSpec, params: Tensor[]): Optimizer 
   return new SGD(params, { lr: spec.lr, momentum: spec.momentum, dampening: spec.dampening, weightDecay: spec.weightDecay, nesterov: spec.nesterov });
 }
 
+/**
+ * G then D from the preset's specs, each re-initialized by the preset's scheme right after it is
+ * built (as dcgan/main.py: netG, netG.apply(weights_init), netD, netD.apply(weights_init)).
+ */
+export function buildModels(
+  preset: Pick<Preset, 'generator' | 'discriminator' | 'init'>,
+  device: Device = 'cpu',
+): { generator: Module; discriminator: Module } {
+  const make = (spec: Preset['generator']) => {
+    const m = fromSpec(spec, { device });
+    if (preset.init) applyInit(m, preset.init);
+    return m;
+  };
+  const generator = make(preset.generator);
+  return { generator, discriminator: make(preset.discriminator) };
+}
+
 export function buildGan(preset: Preset, opts: { device?: Device; cudaGraphs?: boolean } = {}): BuiltGan {
   const device = opts.device ?? 'cpu';
-  const generator = fromSpec(preset.generator, { device });
-  const discriminator = fromSpec(preset.discriminator, { device });
+  const { generator, discriminator } = buildModels(preset, device);
   const optimizerG = makeOptimizer(preset.optimizer, generator.parameters());
   const optimizerD = makeOptimizer(preset.optimizer, discriminator.parameters());
   const gan = new GanStep(generator, discriminator, optimizerG, optimizerD, preset.step, { cudaGraphs: opts.cudaGraphs ?? true });

@@ -35,6 +35,8 @@ export interface EpochProgress extends StepResult {
 
 export interface EpochOptions {
   batchSize: number;
+  /** One class index per image (integer tensor [N] on the models' device): required by a conditional GAN, refused by others. */
+  labels?: Tensor;
   shuffle?: boolean;
   dropLast?: boolean;
   /** Seed of the epoch's own shuffling generator (the global generator stays for noise and dropout). */
@@ -103,6 +105,22 @@ export interface GanStepOptions {
   cudaGraphs?: boolean;
 }
 
+/** What step() may be given besides the real batch. */
+export interface StepInputs {
+  labels?: Tensor;
+  zD?: Tensor;
+  yD?: Tensor;
+  zG?: Tensor;
+  yG?: Tensor;
+}
+
+/** The native handle of an optional tensor argument (null when absent); anything else is a TypeError. */
+function nativeOf(t: unknown, what: string): NativeTensor | null {
+  if (t === undefined || t === null) return null;
+  if (!(t instanceof Tensor)) throw new TypeError(`${what}: expected a Tensor, got ${describeValue(t)}`);
+  return t._native;
+}
+
 /** `v` when it is a plain options object; null and undefined are none; anything else is a TypeError. */
 function optionsObject<T extends object>(v: T | null | undefined, what: string, form: string): Partial<T> {
   if (v === undefined || v === null) return {};
@@ -161,41 +179,68 @@ export class GanStep {
     this._native.setTraining(this.generator.training, this.discriminator.training);
   }
 
+  /** The number of classes of a conditional GAN (spec.conditioning), else 0. */
+  get classes(): number {
+    return this.spec.conditioning?.classes ?? 0;
+  }
+
   /**
-   * One D update then one G update. zD/zG override the noise (parity tests feed PyTorch's); without
+   * One D update then one G update. `labels` are the real batch's classes (conditional GANs). zD/zG
+   * (and yD/yG, the fake labels) override what the step draws (parity tests feed PyTorch's); without
    * them a CUDA step runs through the captured graph once warm.
    */
-  step(real: Tensor, noise: { zD?: Tensor; zG?: Tensor } = {}): StepResult {
+  step(real: Tensor, inputs: StepInputs = {}): StepResult {
     this.syncModes();
-    return this._native.step(real._native, noise.zD?._native ?? null, noise.zG?._native ?? null);
+    const i = optionsObject(inputs, 'step(inputs)', '{ labels?, zD?, yD?, zG?, yG? }');
+    return this._native.step(real._native, {
+      labels: nativeOf(i.labels, 'step: labels'),
+      zD: nativeOf(i.zD, 'step: zD'),
+      yD: nativeOf(i.yD, 'step: yD'),
+      zG: nativeOf(i.zG, 'step: zG'),
+      yG: nativeOf(i.yG, 'step: yG'),
+    });
   }
-  trainDiscriminator(real: Tensor, z?: Tensor): Pick<StepResult, 'dLoss' | 'dReal' | 'dFake'> {
+  /** The D update alone; `z` (a Tensor, or { labels?, z?, yFake? }) overrides its noise. */
+  trainDiscriminator(real: Tensor, z?: Tensor | { labels?: Tensor; z?: Tensor; yFake?: Tensor }): Pick<StepResult, 'dLoss' | 'dReal' | 'dFake'> {
     this.syncModes();
-    return this._native.stepD(real._native, z?._native ?? null);
+    const i = z instanceof Tensor ? { z } : optionsObject(z, 'trainDiscriminator(inputs)', '{ labels?, z?, yFake? }');
+    return this._native.stepD(real._native, {
+      labels: nativeOf(i.labels, 'trainDiscriminator: labels'),
+      z: nativeOf(i.z, 'trainDiscriminator: z'),
+      yFake: nativeOf(i.yFake, 'trainDiscriminator: yFake'),
+    });
   }
-  trainGenerator(batchSize: number, z?: Tensor): Pick<StepResult, 'gLoss' | 'dFake'> {
+  /** The G update alone on batchSize fakes; `z` (a Tensor, or { z?, yFake? }) overrides its noise. */
+  trainGenerator(batchSize: number, z?: Tensor | { z?: Tensor; yFake?: Tensor }): Pick<StepResult, 'gLoss' | 'dFake'> {
     this.syncModes();
-    return this._native.stepG(batchSize, z?._native ?? null);
+    const i = z instanceof Tensor ? { z } : optionsObject(z, 'trainGenerator(inputs)', '{ z?, yFake? }');
+    return this._native.stepG(batchSize, { z: nativeOf(i.z, 'trainGenerator: z'), yFake: nativeOf(i.yFake, 'trainGenerator: yFake') });
   }
-  /** Noise from the spec's distribution, on the models' device; n is an integer >= 0. */
+  /** Noise from the spec's distribution, [n, ...noise.shape] on the models' device; n is an integer >= 0. */
   noise(n: number): Tensor {
     return new Tensor(this._native.noise(n));
+  }
+  /** n labels uniform in [0, classes) as the step draws G's (conditional GANs only). */
+  drawLabels(n: number): Tensor {
+    return new Tensor(this._native.drawLabels(n));
   }
   /**
    * G's output for noise z in eval mode without gradients (for sample grids). It runs on the training
    * thread like step() and trainEpoch(): a process whose parallel LibTorch work all happens on one
    * thread keeps OpenMP's fast spin-waiting (two computing threads made every step ~2x slower here).
    */
-  generate(z: Tensor): Tensor {
-    return new Tensor(this._native.generate(z._native));
+  generate(z: Tensor, labels?: Tensor): Tensor {
+    if (!(z instanceof Tensor)) throw new TypeError(`generate(z): expected a Tensor, got ${describeValue(z)}`);
+    return new Tensor(this._native.generate(z._native, nativeOf(labels, 'generate: labels')));
   }
   get busy(): boolean {
     return this._native.isBusy();
   }
 
   /**
-   * Trains one epoch on the native training thread. `data` is [N, 784] (or [N, 28, 28]) uint8 or float,
-   * already on the models' device. Rejects with an AbortError when `signal` aborts (at a step boundary),
+   * Trains one epoch on the native training thread. `data` is uint8 or float images already on the
+   * models' device: [N, features] or [N, H, W] for an MLP discriminator (flattened per batch), [N, C, H, W]
+   * (or [N, H, W] for one channel) for a convolutional one; `labels` for a conditional GAN. Rejects with an AbortError when `signal` aborts (at a step boundary),
    * and with the error an `onProgress` callback threw. While it runs, its tensors are locked (see above).
    */
   async trainEpoch(data: Tensor, opts: EpochOptions): Promise<EpochResult> {
@@ -212,6 +257,7 @@ export class GanStep {
     // undefined takes the native default, which is the one documented above.
     const promise = this._native.trainEpoch(data._native, {
       batchSize: opts.batchSize,
+      labels: nativeOf(opts.labels, 'trainEpoch: labels'),
       shuffle: opts.shuffle,
       dropLast: opts.dropLast,
       seed: opts.seed,

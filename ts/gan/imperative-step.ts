@@ -9,6 +9,7 @@ import { type Optimizer } from '../optim/optimizer';
 import { scope } from '../tensor/scope';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
+import { drawLabels, withOneHot } from './condition';
 import { type StepResult } from './gan-step';
 import { noise as drawNoise } from './noise';
 import { type GanStepSpec } from './step-spec';
@@ -20,11 +21,16 @@ export function imperativeStep(
   optD: Optimizer,
   spec: GanStepSpec,
   real: Tensor,
-  noise: { zD?: Tensor; zG?: Tensor } = {},
+  noise: { labels?: Tensor; zD?: Tensor; yD?: Tensor; zG?: Tensor; yG?: Tensor } = {},
 ): StepResult {
   return scope(() => {
     const n = real.shape[0];
     const device = real.device;
+    const classes = spec.conditioning?.classes ?? 0;
+    if (classes && !noise.labels) throw new Error(`imperativeStep: this conditional GAN (${classes} classes) needs the real batch's labels`);
+    // Conditional models see [input, one-hot label] (step-spec.ts's ConditioningSpec).
+    const cond = (x: Tensor, y: Tensor | undefined) => (classes ? withOneHot(x, y!, classes) : x);
+    const fakeLabels = (given?: Tensor) => (classes ? (given ?? drawLabels(classes, n, device)) : undefined);
     const loss = (out: Tensor, label: number) => {
       const target = torch.fullLike(out, label);
       return spec.loss === 'bceWithLogits' ? F.binaryCrossEntropyWithLogits(out, target) : F.binaryCrossEntropy(out, target);
@@ -36,10 +42,11 @@ export function imperativeStep(
     // Discriminator: real batch -> realLabel, fake batch -> fakeLabel.
     optD.zeroGrad();
     const zD = noise.zD ?? drawNoise(spec.noise, n, { device });
-    const fake = spec.detachFakeForD && !reuse ? torch.noGrad(() => G.forward(zD)) : G.forward(zD);
-    const dRealOut = D.forward(real);
+    const yD = fakeLabels(noise.yD);
+    const fake = spec.detachFakeForD && !reuse ? torch.noGrad(() => G.forward(cond(zD, yD))) : G.forward(cond(zD, yD));
+    const dRealOut = D.forward(cond(real, noise.labels));
     const lossReal = loss(dRealOut, spec.realLabel);
-    const fakeIn = spec.detachFakeForD ? fake.detach() : fake;
+    const fakeIn = cond(spec.detachFakeForD ? fake.detach() : fake, yD);
     let dLoss: number;
     let dFakeOut: Tensor;
     if (spec.separateDBackward) {
@@ -61,9 +68,15 @@ export function imperativeStep(
     optD.step();
 
     // Generator: flipped labels, on D's fake batch or on fresh noise.
-    const fakeG = reuse ? fake : G.forward(noise.zG ?? drawNoise(spec.noise, n, { device }));
+    let fakeG = fake;
+    let yG = yD;
+    if (!reuse) {
+      const zG = noise.zG ?? drawNoise(spec.noise, n, { device });
+      yG = fakeLabels(noise.yG);
+      fakeG = G.forward(cond(zG, yG));
+    }
     optG.zeroGrad();
-    const gLoss = loss(D.forward(fakeG), 1.0);
+    const gLoss = loss(D.forward(cond(fakeG, yG)), 1.0);
     gLoss.backward();
     optG.step();
     return { dLoss, gLoss: gLoss.item(), dReal, dFake };

@@ -20,7 +20,7 @@ export interface NoiseOptions {
 /** The spec's fields, checked before anything is drawn (a NaN dimension reaches no op). */
 function checkSpec(spec: NoiseSpec): Required<NoiseSpec> {
   if (typeof spec !== 'object' || spec === null)
-    throw new TypeError(`noise(spec): expected a NoiseSpec { dist, dim, low?, high? }, got ${describeValue(spec)}`);
+    throw new TypeError(`noise(spec): expected a NoiseSpec { dist, dim, low?, high?, shape? }, got ${describeValue(spec)}`);
   if (spec.dist !== 'uniform' && spec.dist !== 'normal') throw new RangeError(`noise.dist: expected 'uniform' or 'normal', got ${describeValue(spec.dist)}`);
   if (!Number.isSafeInteger(spec.dim) || spec.dim < 1) throw new RangeError(`noise.dim: expected an integer >= 1, got ${describeValue(spec.dim)}`);
   const bound = (v: unknown, name: string, dflt: number) => {
@@ -28,10 +28,13 @@ function checkSpec(spec: NoiseSpec): Required<NoiseSpec> {
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`noise.${name}: expected a finite number, got ${describeValue(v)}`);
     return v;
   };
-  return { dist: spec.dist, dim: spec.dim, low: bound(spec.low, 'low', -1), high: bound(spec.high, 'high', 1) };
+  const shape = spec.shape ?? [spec.dim];
+  if (!Array.isArray(shape) || shape.length < 1 || shape.some((d) => !Number.isSafeInteger(d) || d < 1) || shape.reduce((a, b) => a * b, 1) !== spec.dim)
+    throw new RangeError(`noise.shape: expected positive integers whose product is noise.dim (${spec.dim}), got ${describeValue(spec.shape)}`);
+  return { dist: spec.dist, dim: spec.dim, low: bound(spec.low, 'low', -1), high: bound(spec.high, 'high', 1), shape };
 }
 
-/** `n` noise vectors [n, spec.dim] (see above). */
+/** `n` noise samples [n, ...spec.shape] ([n, spec.dim] by default; see above). */
 export function noise(spec: NoiseSpec, n: number, opts: NoiseOptions | null = {}): Tensor {
   const s = checkSpec(spec);
   if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`noise count: expected an integer >= 1, got ${describeValue(n)}`);
@@ -40,11 +43,11 @@ export function noise(spec: NoiseSpec, n: number, opts: NoiseOptions | null = {}
   }
   const device = opts?.device === undefined ? 'cpu' : checkDevice(opts.device, 'noise: device');
   const draw = () => {
-    if (s.dist === 'normal') return torch.randn([n, s.dim], { device });
+    if (s.dist === 'normal') return torch.randn([n, ...s.shape], { device });
     const { low, high } = s;
     return torch.scope(() =>
       torch
-        .rand([n, s.dim], { device })
+        .rand([n, ...s.shape], { device })
         .mul(high - low)
         .add(low),
     );

@@ -10,12 +10,14 @@
 import { type ModuleSpec } from '../nn/spec';
 import { type PixelRange } from '../util/pixels';
 import { suggest } from '../util/suggest';
+import { type ConvShape, dcganPreset } from './dcgan';
 import { type GanStepSpec } from './step-spec';
+import { type InitScheme } from './weights-init';
 
 /** Side length of the (square, single-channel) images the presets generate. */
 export const IMAGE_SIDE = 28;
 
-export type PresetName = 'seed000' | 'udacity' | 'ganist' | 'tensorboard' | 'vanilla';
+export type PresetName = 'seed000' | 'udacity' | 'ganist' | 'tensorboard' | 'vanilla' | 'dcgan' | 'cgan';
 
 export interface AdamOptions {
   type: 'adam';
@@ -39,8 +41,8 @@ export type OptimizerSpec = AdamOptions | SgdOptions;
 
 export interface Preset {
   name: PresetName;
-  /** The seed script this preset reproduces. */
-  seed: '000' | '001' | '002' | '003' | '004';
+  /** The seed script this preset reproduces (null: not a seed; dcgan and cgan follow pytorch/examples). */
+  seed: '000' | '001' | '002' | '003' | '004' | null;
   /** One line: what the preset is, including the choices made where the script was silent. */
   description: string;
   /** One line: where the code as trained differs from (or goes beyond) its README. */
@@ -56,6 +58,10 @@ export interface Preset {
   zDim: number;
   /** Pixel range of the training images: '[-1,1]' is (x - 0.5) / 0.5, '[0,1]' is ToTensor() only. */
   normalize: PixelRange;
+  /** Re-initialization after the modules' default init (weights-init.ts); absent: PyTorch's defaults. */
+  init?: InitScheme;
+  /** The images G draws and D reads: channels and square side (the MLP seeds: 1 x 28 x 28, flattened). */
+  image: ConvShape;
 }
 
 /** Flattened MNIST image size (1 x 28 x 28). */
@@ -122,6 +128,7 @@ const seed000: Preset = {
   epochs: 100,
   zDim: 128,
   normalize: '[-1,1]',
+  image: { channels: 1, size: IMAGE_SIDE },
 };
 
 const udacity: Preset = {
@@ -140,6 +147,7 @@ const udacity: Preset = {
   epochs: 100,
   zDim: 100,
   normalize: '[-1,1]',
+  image: { channels: 1, size: IMAGE_SIDE },
 };
 
 const ganistBlock = (i: number, o: number): ModuleSpec => seq(linear(i, o), { type: 'BatchNorm1d', numFeatures: o }, relu());
@@ -161,6 +169,7 @@ const ganist: Preset = {
   epochs: 200,
   zDim: 10,
   normalize: '[0,1]',
+  image: { channels: 1, size: IMAGE_SIDE },
 };
 
 const tensorboard: Preset = {
@@ -197,6 +206,7 @@ const tensorboard: Preset = {
   epochs: 50,
   zDim: 100,
   normalize: '[-1,1]',
+  image: { channels: 1, size: IMAGE_SIDE },
 };
 
 const vanilla: Preset = {
@@ -215,6 +225,7 @@ const vanilla: Preset = {
   epochs: 200,
   zDim: 100,
   normalize: '[-1,1]',
+  image: { channels: 1, size: IMAGE_SIDE },
 };
 
 function deepFreeze<T>(value: T): T {
@@ -226,7 +237,10 @@ function deepFreeze<T>(value: T): T {
 }
 
 /** The presets, deep-frozen. Use `getPreset` for a mutable copy. */
-export const presets: Readonly<Record<PresetName, Preset>> = deepFreeze({ seed000, udacity, ganist, tensorboard, vanilla });
+const dcgan: Preset = dcganPreset({ channels: 1, size: IMAGE_SIDE });
+const cgan: Preset = dcganPreset({ channels: 1, size: IMAGE_SIDE }, 10);
+
+export const presets: Readonly<Record<PresetName, Preset>> = deepFreeze({ seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan });
 
 export const PRESET_NAMES: readonly PresetName[] = Object.freeze(Object.keys(presets) as PresetName[]);
 
@@ -275,8 +289,9 @@ export interface ParameterCounts {
 }
 
 /**
- * Learnable parameter counts per layer (Linear: in*out + out, or in*out without bias; BatchNorm1d:
- * 2 * numFeatures; its running statistics are buffers and not counted). For verbose level 3.
+ * Learnable parameter counts per layer (Linear: in*out + out, or in*out without bias; convolutions:
+ * their weight and bias; BatchNorm: 2 * numFeatures, its running statistics are buffers and not
+ * counted). For verbose level 3.
  */
 export function countParameters(spec: ModuleSpec): ParameterCounts {
   const layers: LayerParameters[] = [];
@@ -286,7 +301,13 @@ export function countParameters(spec: ModuleSpec): ParameterCounts {
     if (s.type === 'Linear') {
       tensors = [{ name: name(path, 'weight'), shape: [s.outFeatures, s.inFeatures] }];
       if (s.bias !== false) tensors.push({ name: name(path, 'bias'), shape: [s.outFeatures] });
-    } else if (s.type === 'BatchNorm1d') {
+    } else if (s.type === 'Conv2d' || s.type === 'ConvTranspose2d') {
+      const [kh, kw] = typeof s.kernelSize === 'number' ? [s.kernelSize, s.kernelSize] : s.kernelSize;
+      const g = s.groups ?? 1;
+      const shape = s.type === 'Conv2d' ? [s.outChannels, s.inChannels / g, kh, kw] : [s.inChannels, s.outChannels / g, kh, kw];
+      tensors = [{ name: name(path, 'weight'), shape }];
+      if (s.bias !== false) tensors.push({ name: name(path, 'bias'), shape: [s.outChannels] });
+    } else if ((s.type === 'BatchNorm1d' || s.type === 'BatchNorm2d') && s.affine !== false) {
       tensors = [
         { name: name(path, 'weight'), shape: [s.numFeatures] },
         { name: name(path, 'bias'), shape: [s.numFeatures] },
@@ -299,12 +320,12 @@ export function countParameters(spec: ModuleSpec): ParameterCounts {
   return { layers, total: layers.reduce((acc, l) => acc + l.count, 0) };
 }
 
-/** The first Linear in forward order (depth-first), or undefined. */
-function firstLinear(spec: ModuleSpec): Extract<ModuleSpec, { type: 'Linear' }> | undefined {
-  if (spec.type === 'Linear') return spec;
+/** The first Linear or ConvTranspose2d in forward order (depth-first): the layer that reads the noise. */
+function firstNoiseLayer(spec: ModuleSpec): Extract<ModuleSpec, { type: 'Linear' | 'ConvTranspose2d' }> | undefined {
+  if (spec.type === 'Linear' || spec.type === 'ConvTranspose2d') return spec;
   if (spec.type === 'Sequential') {
     for (const c of spec.children) {
-      const l = firstLinear(c);
+      const l = firstNoiseLayer(c);
       if (l) return l;
     }
   }
@@ -312,16 +333,44 @@ function firstLinear(spec: ModuleSpec): Extract<ModuleSpec, { type: 'Linear' }> 
 }
 
 /**
- * A copy of `preset` with noise dimension `zDim`: rewrites G's first Linear's inFeatures,
- * `step.noise.dim` and `zDim` together. Throws a RangeError for a non-positive or non-integer zDim.
+ * A copy of `preset` with noise dimension `zDim`: rewrites G's first Linear's inFeatures (or first
+ * ConvTranspose2d's inChannels, with the noise shape [zDim, 1, 1]), `step.noise.dim` and `zDim`
+ * together; a conditional preset's one-hot width stays added. Throws a RangeError for a non-positive
+ * or non-integer zDim.
  */
 export function withZDim(preset: Preset, zDim: number): Preset {
   if (!Number.isSafeInteger(zDim) || zDim < 1) throw new RangeError(`zDim: expected an integer >= 1, got ${zDim}`);
   const out = structuredClone(preset) as Preset;
-  const first = firstLinear(out.generator);
-  if (!first) throw new Error(`preset ${preset.name}: the generator has no Linear layer to take the noise`);
-  first.inFeatures = zDim;
+  const first = firstNoiseLayer(out.generator);
+  if (!first) throw new Error(`preset ${preset.name}: the generator has no Linear or ConvTranspose2d layer to take the noise`);
+  const classes = out.step.conditioning?.classes ?? 0;
+  if (first.type === 'Linear') first.inFeatures = zDim + classes;
+  else first.inChannels = zDim + classes;
+  if (out.step.noise.shape) out.step.noise.shape = [zDim, ...out.step.noise.shape.slice(1)];
   out.step.noise.dim = zDim;
   out.zDim = zDim;
   return out;
+}
+
+/**
+ * `preset` for images of `image`'s channels and size: the convolutional presets rebuild their networks
+ * for it (dcgan.ts), keeping every other setting (zDim included); the MLP seeds train on 1 x 28 x 28
+ * only and say so.
+ */
+export function adaptPreset(preset: Preset, image: ConvShape): Preset {
+  if (preset.image.channels === image.channels && preset.image.size === image.size) return preset;
+  if (preset.name !== 'dcgan' && preset.name !== 'cgan')
+    throw new RangeError(
+      `preset ${preset.name} trains on ${preset.image.channels} x ${preset.image.size} x ${preset.image.size} images (its MLPs are the seed script's); ` +
+        `these are ${image.channels} x ${image.size} x ${image.size}: use --preset dcgan or cgan`,
+    );
+  const rebuilt = dcganPreset(image, preset.step.conditioning?.classes ?? 0);
+  const out = {
+    ...structuredClone(preset),
+    generator: rebuilt.generator,
+    discriminator: rebuilt.discriminator,
+    image: rebuilt.image,
+    description: rebuilt.description,
+  };
+  return out.zDim === rebuilt.zDim ? out : withZDim(out, out.zDim);
 }

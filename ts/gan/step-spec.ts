@@ -8,6 +8,23 @@ export interface NoiseSpec {
   dim: number;
   low?: number; // default -1
   high?: number; // default 1
+  /**
+   * One sample's shape (product = dim); default [dim]. A convolutional generator takes [dim, 1, 1],
+   * as pytorch/examples' DCGAN draws torch.randn(N, nz, 1, 1).
+   */
+  shape?: number[];
+}
+
+/**
+ * A class-conditional GAN: the label's one-hot vector is concatenated to G's noise and to D's input
+ * in dimension 1 (for images, as `classes` constant planes of H x W), as in the common PyTorch cGAN and
+ * conditional DCGAN scripts. Parameter-free conditioning keeps G and D plain Sequentials whose
+ * state_dict keys are PyTorch's, and a one-hot vector fed to the first Linear or convolution is exactly
+ * a learned label embedding added to that layer's output. Real batches carry their dataset labels;
+ * G's labels for fakes are drawn uniformly from [0, classes) (after the noise, from the same generator).
+ */
+export interface ConditioningSpec {
+  classes: number;
 }
 
 export interface GanStepSpec {
@@ -25,4 +42,6 @@ export interface GanStepSpec {
   /** Seed 004: backward() on the real loss and on the fake loss separately, then one D step. */
   separateDBackward: boolean;
   noise: NoiseSpec;
+  /** Class-conditional models (see ConditioningSpec); absent for unconditional GANs. */
+  conditioning?: ConditioningSpec;
 }

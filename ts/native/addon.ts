@@ -92,7 +92,18 @@ export type NativeLayer =
   | { kind: 'LeakyReLU'; name: string; negativeSlope: number }
   | { kind: 'Dropout'; name: string; p: number }
   | {
-      kind: 'BatchNorm1d';
+      kind: 'Conv2d' | 'ConvTranspose2d';
+      name: string;
+      weight: NativeTensor;
+      bias?: NativeTensor | null;
+      stride: [number, number];
+      padding: [number, number];
+      dilation: [number, number];
+      outputPadding?: [number, number]; // ConvTranspose2d only
+      groups: number;
+    }
+  | {
+      kind: 'BatchNorm1d' | 'BatchNorm2d';
       name: string;
       weight?: NativeTensor | null; // null without affine
       bias?: NativeTensor | null;
@@ -122,7 +133,10 @@ export interface NativeGanSpec {
     dim: number; // a positive integer
     low?: number; // -1 (uniform only)
     high?: number; // 1 (uniform only)
+    shape?: number[]; // one sample's noise shape, product = dim ([dim])
   };
+  /** Class-conditional: one-hot labels concatenated to G's noise and D's input in dimension 1. */
+  conditioning?: { classes: number } | null; // an integer >= 2
 }
 
 /** new NativeGanStep(options) */
@@ -144,6 +158,7 @@ export interface NativeGanStepOptions {
  */
 export interface NativeEpochOptions {
   batchSize: number; // a positive integer, at most the dataset's size
+  labels?: NativeTensor | null; // [N] integer class indices on the models' device (conditional GANs only, then required)
   shuffle?: boolean; // true
   dropLast?: boolean; // false
   seed?: number; // 0, an integer >= 0
@@ -175,21 +190,35 @@ export interface NativeProgress extends NativeStepResult {
   totalSteps: number;
 }
 
+export interface NativeStepInputs {
+  labels?: NativeTensor | null;
+  zD?: NativeTensor | null;
+  yD?: NativeTensor | null;
+  zG?: NativeTensor | null;
+  yG?: NativeTensor | null;
+}
+
 /**
  * step, stepD, stepG and generate run on the shared training thread and wait for it: while any epoch
  * runs there (of any GanStep, in any thread of the process) they throw instead of blocking the event loop.
  */
 export interface NativeGanStep {
-  step(real: NativeTensor, zD?: NativeTensor | null, zG?: NativeTensor | null): NativeStepResult;
-  stepD(real: NativeTensor, z?: NativeTensor | null): Pick<NativeStepResult, 'dLoss' | 'dReal' | 'dFake'>;
-  stepG(n: number, z?: NativeTensor | null): Pick<NativeStepResult, 'gLoss' | 'dFake'>;
+  /** labels: the real batch's (conditional only); zD/yD, zG/yG: D's and G's noise and fake labels (drawn when absent). */
+  step(real: NativeTensor, inputs?: NativeStepInputs | null): NativeStepResult;
+  stepD(
+    real: NativeTensor,
+    inputs?: { labels?: NativeTensor | null; z?: NativeTensor | null; yFake?: NativeTensor | null } | null,
+  ): Pick<NativeStepResult, 'dLoss' | 'dReal' | 'dFake'>;
+  stepG(n: number, inputs?: { z?: NativeTensor | null; yFake?: NativeTensor | null } | null): Pick<NativeStepResult, 'gLoss' | 'dFake'>;
   setTraining(g: boolean, d: boolean): void;
   /** One epoch at a time per process (the training thread is shared): refused while another runs. */
   trainEpoch(data: NativeTensor, opts: NativeEpochOptions): Promise<NativeEpochResult>;
   requestStop(): boolean;
   isBusy(): boolean;
   noise(n: number): NativeTensor;
-  generate(z: NativeTensor): NativeTensor;
+  /** n labels uniform in [0, classes), int64 (conditional only). */
+  drawLabels(n: number): NativeTensor;
+  generate(z: NativeTensor, labels?: NativeTensor | null): NativeTensor;
   graphStatus(): string;
   isCapturable(): boolean;
 }

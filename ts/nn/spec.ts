@@ -10,7 +10,31 @@ export type ModuleSpec =
   | { type: 'Tanh' }
   | { type: 'Sigmoid' }
   | { type: 'Dropout'; p?: number }
-  | { type: 'BatchNorm1d'; numFeatures: number; eps?: number; momentum?: number }
+  | { type: 'BatchNorm1d' | 'BatchNorm2d'; numFeatures: number; eps?: number; momentum?: number; affine?: boolean; trackRunningStats?: boolean }
+  | {
+      type: 'Conv2d';
+      inChannels: number;
+      outChannels: number;
+      kernelSize: number | [number, number];
+      stride?: number | [number, number];
+      padding?: number | [number, number] | 'same' | 'valid';
+      dilation?: number | [number, number];
+      groups?: number;
+      bias?: boolean;
+    }
+  | {
+      type: 'ConvTranspose2d';
+      inChannels: number;
+      outChannels: number;
+      kernelSize: number | [number, number];
+      stride?: number | [number, number];
+      padding?: number | [number, number];
+      outputPadding?: number | [number, number];
+      dilation?: number | [number, number];
+      groups?: number;
+      bias?: boolean;
+    }
+  | { type: 'Embedding'; numEmbeddings: number; embeddingDim: number; paddingIdx?: number | null }
   | { type: 'Flatten'; startDim?: number; endDim?: number }
   | { type: 'Unflatten'; dim: number; unflattenedSize: number[] }
   | { type: 'Sequential'; children: ModuleSpec[] };

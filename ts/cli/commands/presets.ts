@@ -31,7 +31,7 @@ export function presetsTable(opts: { width?: number; long?: boolean } = {}): str
     const p = presets[name];
     rows.push([
       name + (name === DEFAULT_PRESET ? '*' : ''),
-      p.seed,
+      p.seed ?? '-',
       String(p.batchSize),
       String(p.optimizer.lr),
       String(p.epochs),
@@ -50,7 +50,8 @@ export function presetsTable(opts: { width?: number; long?: boolean } = {}): str
   if (opts.long) {
     for (const name of PRESET_NAMES) {
       const p = presets[name];
-      lines.push('', `${name} (seed ${p.seed})`, `  ${p.description}`, `  Differs from README: ${p.differsFromReadme}`);
+      const origin = p.seed ? `seed ${p.seed}` : 'not a seed';
+      lines.push('', `${name} (${origin})`, `  ${p.description}`, `  ${p.seed ? 'Differs from README' : 'Source'}: ${p.differsFromReadme}`);
     }
   }
   return lines.join('\n');

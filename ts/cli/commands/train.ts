@@ -168,7 +168,10 @@ export function describeRun(trainer: Trainer): string {
   lines.push(
     formatTable([
       ['Run folder', trainer.runDir + (resumed ? ` (resumed after epoch ${trainer.epoch}, step ${trainer.globalStep})` : '')],
-      ['Preset', `${p.name} (seed ${p.seed}): ${p.epochs} epochs, batch ${p.batchSize}, z dim ${p.zDim}, images in ${p.normalize}`],
+      [
+        'Preset',
+        `${p.name} (${p.seed ? `seed ${p.seed}` : `${p.image.channels}x${p.image.size}x${p.image.size}`}): ${p.epochs} epochs, batch ${p.batchSize}, z dim ${p.zDim}, images in ${p.normalize}`,
+      ],
       ['Device', `${cfg.device}${cfg.threads ? `, ${cfg.threads} threads` : ''}`],
       [
         'Data',

@@ -1,0 +1,28 @@
+/**
+ * Weight initialization schemes a preset may name, applied after the modules' default init (which
+ * has drawn already: the RNG sequence is the script's). 'dcgan' is pytorch/examples' weights_init:
+ * every Conv* weight ~ N(0, 0.02); every BatchNorm* weight ~ N(1, 0.02) and bias 0, in module order.
+ */
+import { Conv2d, ConvTranspose2d } from '../nn/conv';
+import * as init from '../nn/init';
+import { BatchNorm1d, BatchNorm2d } from '../nn/layers';
+import { type Module } from '../nn/module';
+import * as torch from '../tensor/torch';
+
+export type InitScheme = 'dcgan';
+export const INIT_SCHEMES: readonly InitScheme[] = ['dcgan'];
+
+export function applyInit(model: Module, scheme: InitScheme): void {
+  if (scheme !== 'dcgan') throw new RangeError(`init: unknown scheme ${JSON.stringify(scheme)}; expected one of ${INIT_SCHEMES.join(', ')}`);
+  torch.noGrad(() => {
+    for (const [, m] of model.namedModules()) {
+      if (m instanceof Conv2d || m instanceof ConvTranspose2d) init.normal_(m.weight, 0, 0.02);
+      else if (m instanceof BatchNorm1d || m instanceof BatchNorm2d) {
+        const w = m._parameters.get('weight');
+        const b = m._parameters.get('bias');
+        if (w) init.normal_(w, 1, 0.02);
+        if (b) init.zeros_(b);
+      }
+    }
+  });
+}
