@@ -74,8 +74,40 @@ def build(spec: dict) -> nn.Module:
         return nn.Sigmoid()
     if t == "Dropout":
         return nn.Dropout(spec.get("p", 0.5))
-    if t == "BatchNorm1d":
-        return nn.BatchNorm1d(spec["numFeatures"], eps=spec.get("eps", 1e-5), momentum=spec.get("momentum", 0.1))
+    if t in ("BatchNorm1d", "BatchNorm2d"):
+        cls = nn.BatchNorm1d if t == "BatchNorm1d" else nn.BatchNorm2d
+        return cls(
+            spec["numFeatures"],
+            eps=spec.get("eps", 1e-5),
+            momentum=spec.get("momentum", 0.1),
+            affine=spec.get("affine", True),
+            track_running_stats=spec.get("trackRunningStats", True),
+        )
+    if t == "Conv2d":
+        return nn.Conv2d(
+            spec["inChannels"],
+            spec["outChannels"],
+            _pair(spec["kernelSize"]),
+            stride=_pair(spec.get("stride", 1)),
+            padding=spec["padding"] if isinstance(spec.get("padding"), str) else _pair(spec.get("padding", 0)),
+            dilation=_pair(spec.get("dilation", 1)),
+            groups=spec.get("groups", 1),
+            bias=spec.get("bias", True),
+        )
+    if t == "ConvTranspose2d":
+        return nn.ConvTranspose2d(
+            spec["inChannels"],
+            spec["outChannels"],
+            _pair(spec["kernelSize"]),
+            stride=_pair(spec.get("stride", 1)),
+            padding=_pair(spec.get("padding", 0)),
+            output_padding=_pair(spec.get("outputPadding", 0)),
+            groups=spec.get("groups", 1),
+            bias=spec.get("bias", True),
+            dilation=_pair(spec.get("dilation", 1)),
+        )
+    if t == "Embedding":
+        return nn.Embedding(spec["numEmbeddings"], spec["embeddingDim"], padding_idx=spec.get("paddingIdx"))
     if t == "Flatten":
         return nn.Flatten(spec.get("startDim", 1), spec.get("endDim", -1))
     if t == "Unflatten":
@@ -83,36 +115,88 @@ def build(spec: dict) -> nn.Module:
     raise ValueError(f"unknown module type {t!r}")
 
 
+def _pair(v):
+    return tuple(v) if isinstance(v, (list, tuple)) else (v, v)
+
+
+def weights_init(m: nn.Module) -> None:
+    """pytorch/examples dcgan/main.py's weights_init (the 'dcgan' init scheme)."""
+    classname = m.__class__.__name__
+    if classname.find("Conv") != -1:
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif classname.find("BatchNorm") != -1:
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
 def build_models(preset: dict, seed: int = INIT_SEED) -> tuple[nn.Module, nn.Module]:
-    """RNG protocol, part 1: manual_seed(seed), then G, then D (default init, module order)."""
+    """RNG protocol, part 1: manual_seed(seed), then G, then D (default init, module order), each
+    re-initialized right after it is built when the preset names a scheme (dcgan/main.py's order)."""
     torch.manual_seed(seed)
-    g = build(preset["generator"])
-    d = build(preset["discriminator"])
-    return g, d
+    models = []
+    for key in ("generator", "discriminator"):
+        m = build(preset[key])
+        if preset.get("init") == "dcgan":
+            m.apply(weights_init)
+        elif preset.get("init") is not None:
+            raise ValueError(f"unknown init scheme {preset['init']!r}")
+        models.append(m)
+    return models[0], models[1]
+
+
+def classes_of(preset: dict) -> int:
+    return int((preset["step"].get("conditioning") or {}).get("classes", 0))
+
+
+def with_one_hot(x: torch.Tensor, y: torch.Tensor, classes: int) -> torch.Tensor:
+    """The cGAN input: x with y's one-hot rows appended in dim 1 (as constant planes for images)."""
+    oh = F.one_hot(y, classes).to(x.dtype)
+    if x.dim() > 2:
+        oh = oh.view(x.size(0), classes, *([1] * (x.dim() - 2))).expand(x.size(0), classes, *x.shape[2:])
+    return torch.cat([x, oh], 1)
+
+
+def d_is_conv(preset: dict) -> bool:
+    def first(spec):
+        if spec["type"] == "Sequential":
+            for c in spec["children"]:
+                f = first(c)
+                if f:
+                    return f
+            return None
+        return spec["type"] if spec["type"] in ("Linear", "Conv2d") else None
+
+    return first(preset["discriminator"]) == "Conv2d"
 
 
 def make_noise_fn(noise: dict):
-    dim = noise["dim"]
+    shape = tuple(noise.get("shape") or [noise["dim"]])
     if noise["dist"] == "uniform":
         low = float(noise["low"]) if noise.get("low") is not None else -1.0
         high = float(noise["high"]) if noise.get("high") is not None else 1.0
-        return lambda n: torch.rand(n, dim) * (high - low) + low
+        return lambda n: torch.rand(n, *shape) * (high - low) + low
     if noise["dist"] == "normal":
-        return lambda n: torch.randn(n, dim)
+        return lambda n: torch.randn(n, *shape)
     raise ValueError(f"unknown noise dist {noise['dist']!r}")
 
 
-def draw_noise(preset: dict, steps: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """RNG protocol, part 2 (right after build_models): per step zD, then zG when gNoise == 'fresh'."""
+def draw_noise(preset: dict, steps: int) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+    """RNG protocol, part 2 (right after build_models): per step zD (then yD, conditional), then zG
+    (then yG) when gNoise == 'fresh'. Fake labels: torch.randint(0, classes, (B,))."""
     spec = preset["step"]
     noise = make_noise_fn(spec["noise"])
+    classes = classes_of(preset)
     b = preset["batchSize"]
-    zd, zg = [], []
+    zd, yd, zg, yg = [], [], [], []
     for _ in range(steps):
         zd.append(noise(b))
+        if classes:
+            yd.append(torch.randint(0, classes, (b,)))
         if spec["gNoise"] == "fresh":
             zg.append(noise(b))
-    return zd, zg
+            if classes:
+                yg.append(torch.randint(0, classes, (b,)))
+    return zd, yd, zg, yg
 
 
 def make_optimizer(params, opt: dict) -> torch.optim.Optimizer:
@@ -167,6 +251,22 @@ def load_mnist_images(dirpath: Path, count: int) -> torch.Tensor:
     if count > n:
         raise ValueError(f"{p}: {count} images requested, file has {n}")
     return torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8).reshape(count, IMAGE_FEATURES).clone()
+
+
+def load_mnist_labels(dirpath: Path, count: int) -> torch.Tensor:
+    """The first `count` training labels in file order, int64 [count]."""
+    p = _find(dirpath, "train-labels-idx1-ubyte")
+    if p.suffix == ".gz":
+        import gzip
+
+        raw = gzip.open(p, "rb").read(8 + count)
+    else:
+        with open(p, "rb") as f:
+            raw = f.read(8 + count)
+    magic, n = struct.unpack(">II", raw[:8])
+    if magic != 0x801 or count > n:
+        raise ValueError(f"{p}: not an MNIST label IDX file with {count} labels (magic {magic:#x}, {n} labels)")
+    return torch.frombuffer(bytearray(raw[8:]), dtype=torch.uint8).long().clone()
 
 
 def normalize(x: torch.Tensor, how: str) -> torch.Tensor:
@@ -256,14 +356,23 @@ def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[st
         with torch.no_grad():
             return (torch.sigmoid(out) if logits else out).mean().item()
 
+    classes = classes_of(preset)
+
+    def cond(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return with_one_hot(x, y, classes) if classes else x
+
     g, d = build_models(preset)
-    zd, zg = draw_noise(preset, steps)
+    zd, yd, zg, yg = draw_noise(preset, steps)
     g.train()
     d.train()
     init_state = state_of(g, d)
 
     images = load_mnist_images(mnist_dir, steps * b)
-    xs = [normalize(images[i * b : (i + 1) * b], preset["normalize"]).reshape(b, IMAGE_FEATURES) for i in range(steps)]
+    # A convolutional D reads [B, 1, 28, 28], an MLP D [B, 784].
+    shape = (b, 1, 28, 28) if d_is_conv(preset) else (b, IMAGE_FEATURES)
+    xs = [normalize(images[i * b : (i + 1) * b], preset["normalize"]).reshape(shape) for i in range(steps)]
+    labels = load_mnist_labels(mnist_dir, steps * b) if classes else None
+    ys = [labels[i * b : (i + 1) * b] if classes else None for i in range(steps)]
 
     opt_g = make_optimizer(g.parameters(), preset["optimizer"])
     opt_d = make_optimizer(d.parameters(), preset["optimizer"])
@@ -274,14 +383,15 @@ def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[st
         x = xs[i]
         # ---- D step
         opt_d.zero_grad(set_to_none=True)  # 1
+        y_fake = yd[i] if classes else None
         if detach and not reuse:  # 2
             with torch.no_grad():
-                fake = g(zd[i])
+                fake = g(cond(zd[i], y_fake))
         else:
-            fake = g(zd[i])
-        d_real_out = d(x)  # 3
+            fake = g(cond(zd[i], y_fake))
+        d_real_out = d(cond(x, ys[i]))  # 3
         loss_real = loss(d_real_out, spec["realLabel"])
-        fake_in = fake.detach() if detach else fake  # 4
+        fake_in = cond(fake.detach() if detach else fake, y_fake)  # 4
         retain = reuse and not detach
         if spec["separateDBackward"]:  # 5
             loss_real.backward()
@@ -298,9 +408,10 @@ def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[st
         d_fake = prob(d_fake_out)
         opt_d.step()  # 7
         # ---- G step
-        fake_g = fake if reuse else g(zg[i])  # 8
+        y_g = y_fake if reuse else (yg[i] if classes else None)
+        fake_g = fake if reuse else g(cond(zg[i], y_g))  # 8
         opt_g.zero_grad(set_to_none=True)  # 9
-        out = d(fake_g)
+        out = d(cond(fake_g, y_g))
         g_loss = loss(out, 1.0)
         g_loss.backward()
         opt_g.step()
@@ -319,6 +430,9 @@ def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[st
         "final": final_state,
         "zD": zd,
         "zG": zg,
+        "yD": yd,
+        "yG": yg,
+        "ys": ys if classes else [],
         "xs": xs,
         "noise": noise_spec,
     }
@@ -352,6 +466,7 @@ def fixture_json(name: str, preset: dict, res: dict, steps: int) -> dict[str, An
             "first": 0,
             "count": steps * b,
             "batchSums": [_num(x.double().sum().item()) for x in res["xs"]],
+            "labelSums": [int(y.sum().item()) for y in res["ys"]],
         },
         "noise": {
             **res["noise"],
@@ -361,6 +476,8 @@ def fixture_json(name: str, preset: dict, res: dict, steps: int) -> dict[str, An
                 if res["zG"]
                 else None
             ),
+            "yD": [y.tolist() for y in res["yD"]] or None,
+            "yG": [y.tolist() for y in res["yG"]] or None,
         },
         "steps": res["records"],
         "sampleIndices": state_indices(res["init"]),
@@ -416,6 +533,8 @@ def cmd_gan(args) -> None:
             save_file(res["final"], str(out / f"{name}.final.safetensors"))
             noise = {f"zD.{i}": z.contiguous() for i, z in enumerate(res["zD"])}
             noise.update({f"zG.{i}": z.contiguous() for i, z in enumerate(res["zG"])})
+            noise.update({f"yD.{i}": y.contiguous() for i, y in enumerate(res["yD"])})
+            noise.update({f"yG.{i}": y.contiguous() for i, y in enumerate(res["yG"])})
             save_file(noise, str(out / f"{name}.noise.safetensors"))
         s0 = res["records"][0]
         print(f"{name}: step 1 dLoss={s0['dLoss']:.6f} gLoss={s0['gLoss']:.6f}", file=sys.stderr)

@@ -12,10 +12,12 @@ import { type PixelRange } from '../util/pixels';
 import { suggest } from '../util/suggest';
 import { type ConvShape, dcganPreset } from './dcgan';
 import { type GanStepSpec } from './step-spec';
-import { type InitScheme } from './weights-init';
 
 /** Side length of the (square, single-channel) images the presets generate. */
 export const IMAGE_SIDE = 28;
+
+/** Weight re-initialization a preset may name (applied by weights-init.ts): 'dcgan' is pytorch/examples' weights_init. */
+export type InitScheme = 'dcgan';
 
 export type PresetName = 'seed000' | 'udacity' | 'ganist' | 'tensorboard' | 'vanilla' | 'dcgan' | 'cgan';
 

@@ -8,8 +8,9 @@ import * as init from '../nn/init';
 import { BatchNorm1d, BatchNorm2d } from '../nn/layers';
 import { type Module } from '../nn/module';
 import * as torch from '../tensor/torch';
+import { type InitScheme } from './presets';
 
-export type InitScheme = 'dcgan';
+export type { InitScheme } from './presets';
 export const INIT_SCHEMES: readonly InitScheme[] = ['dcgan'];
 
 export function applyInit(model: Module, scheme: InitScheme): void {
