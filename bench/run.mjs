@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import lib from '../lib/index.js';
 
-const { torch, nn, optim, GanStep, getPreset, presets, imperativeStep, data, info } = lib;
+const { torch, optim, GanStep, getPreset, presets, imperativeStep, buildModels, data, info } = lib;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const USAGE = 'usage: npm run bench -- [--quick] [--device cpu|cuda|cuda:N] [--threads N] [--no-python] [--out FILE]';
@@ -79,6 +79,8 @@ const configs = [
   { preset: 'vanilla', batch: 64 },
   { preset: 'vanilla', batch: 128 },
   { preset: 'ganist', batch: 128 },
+  { preset: 'dcgan', batch: 128 },
+  { preset: 'cgan', batch: 128 },
 ];
 
 function findPython() {
@@ -117,8 +119,7 @@ function require_resolve(id) {
 function build(preset, fused = false) {
   const p = getPreset(preset);
   torch.manualSeed(0);
-  const G = nn.fromSpec(p.generator, { device });
-  const D = nn.fromSpec(p.discriminator, { device });
+  const { generator: G, discriminator: D } = buildModels(p, device); // with the preset's init scheme
   const o = p.optimizer;
   const mk = (m) => new optim.Adam(m.parameters(), { lr: o.lr, betas: o.betas, eps: o.eps, fused });
   return { p, G, D, optG: mk(G), optD: mk(D) };
@@ -163,14 +164,18 @@ function runPython(preset, batch, epoch) {
 }
 
 const mnist = await data.datasets.MNIST({ train: true });
-const images = torch.tensor(mnist.images, [mnist.length, 784], { dtype: 'uint8', device });
+// [N, 1, 28, 28]: trainEpoch flattens it per batch for an MLP D
+const images = torch.tensor(mnist.images, [mnist.length, 1, 28, 28], { dtype: 'uint8', device });
+const allLabels = torch.tensor(mnist.labels, [mnist.length], { dtype: 'uint8' }).long().to(device);
+const isConv = (p) => p.discriminator.children?.[0]?.type === 'Conv2d';
 
 // The batch is normalized in JS (data.toFloat32, PyTorch's arithmetic): no LibTorch work on this
 // thread, which would otherwise slow the fused path's training thread (see ts/gan/gan-step.ts).
 function realBatch(p, batch) {
   const x = data.toFloat32(mnist.images.subarray(0, batch * 784), p.normalize);
-  return torch.tensor(x, [batch, 784], { device });
+  return torch.tensor(x, isConv(p) ? [batch, 1, 28, 28] : [batch, 784], { device });
 }
+const batchLabels = (p, batch) => (p.step.conditioning ? allLabels.narrow(0, 0, batch) : undefined);
 
 // Each Node path is measured in a process of its own, as PyTorch is: in one process, LibTorch work on
 // two threads (the imperative loop on the main thread, the fused step on its training thread) slows both.
@@ -183,22 +188,26 @@ if (args.child) {
   let out;
   if (args.mode === 'epoch') {
     // Warm as PyTorch's run is (its WARMUP steps come first); on CUDA this is where the graph is captured.
-    if (gan) await gan.trainEpoch(images.narrow(0, 0, batch * (WARMUP + 1)), { batchSize: batch, shuffle: false, normalize: a.p.normalize });
-    else for (let i = 0; i < WARMUP; i++) imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, realBatch(a.p, batch));
+    const cond = a.p.step.conditioning;
+    const warm = batch * (WARMUP + 1);
+    const warmLabels = cond ? allLabels.narrow(0, 0, warm) : undefined;
+    if (gan) await gan.trainEpoch(images.narrow(0, 0, warm), { batchSize: batch, labels: warmLabels, shuffle: false, normalize: a.p.normalize });
+    else for (let i = 0; i < WARMUP; i++) imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, realBatch(a.p, batch), { labels: batchLabels(a.p, batch) });
     sync();
     const t0 = performance.now();
     let graph;
     if (gan) {
-      graph = (await gan.trainEpoch(images, { batchSize: batch, shuffle: true, seed: 1, normalize: a.p.normalize })).cudaGraph;
+      const labels = cond ? allLabels : undefined;
+      graph = (await gan.trainEpoch(images, { batchSize: batch, labels, shuffle: true, seed: 1, normalize: a.p.normalize })).cudaGraph;
     } else {
       const perm = torch.randperm(images.shape[0]);
       for (let i = 0; i < images.shape[0]; i += batch) {
         torch.scope(() => {
-          const xb = images
-            .indexSelect(0, perm.narrow(0, i, Math.min(batch, images.shape[0] - i)))
-            .float()
-            .div(255);
-          imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, a.p.normalize === '[-1,1]' ? xb.sub(0.5).div(0.5) : xb);
+          const idx = perm.narrow(0, i, Math.min(batch, images.shape[0] - i));
+          let xb = images.indexSelect(0, idx).float().div(255);
+          if (!isConv(a.p)) xb = xb.flatten(1);
+          const labels = cond ? allLabels.indexSelect(0, idx) : undefined;
+          imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, a.p.normalize === '[-1,1]' ? xb.sub(0.5).div(0.5) : xb, { labels });
         });
         if ((i / batch) % 50 === 0) await yieldLoop();
       }
@@ -207,9 +216,10 @@ if (args.child) {
     out = { seconds: (performance.now() - t0) / 1000, graph };
   } else {
     const x = realBatch(a.p, batch);
+    const labels = batchLabels(a.p, batch);
     const ms = [];
-    if (gan) ms.push(timeSteps(() => gan.step(x)));
-    else ms.push(timeSteps(() => imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, x)));
+    if (gan) ms.push(timeSteps(() => gan.step(x, { labels })));
+    else ms.push(timeSteps(() => imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, x, { labels })));
     out = { msPerStep: ms, graph: gan?.cudaGraph };
   }
   process.stdout.write(`${JSON.stringify(out)}\n`);
@@ -283,6 +293,7 @@ if (!quick) {
   for (const { preset, batch } of [
     { preset: 'vanilla', batch: 64 },
     { preset: 'ganist', batch: 128 },
+    { preset: 'dcgan', batch: 128 },
   ]) {
     const e = { preset, batch };
     const times = Object.fromEntries([...kinds, 'torch'].map((k) => [k, []]));

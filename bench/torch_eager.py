@@ -13,7 +13,16 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test" / "parity"))
-from reference import build, load_mnist_images, make_optimizer, normalize  # noqa: E402
+from reference import (  # noqa: E402
+    build_models,
+    classes_of,
+    d_is_conv,
+    load_mnist_images,
+    load_mnist_labels,
+    make_optimizer,
+    normalize,
+    with_one_hot,
+)
 
 
 def main() -> None:
@@ -41,30 +50,41 @@ def main() -> None:
     noise = spec["noise"]
     lo, hi = noise.get("low", -1), noise.get("high", 1)
 
+    shape = tuple(noise.get("shape") or [noise["dim"]])
+    classes = classes_of(preset)
+
     def z(n):
         if noise["dist"] == "normal":
-            return torch.randn(n, noise["dim"], device=dev)
-        return torch.rand(n, noise["dim"], device=dev) * (hi - lo) + lo
+            return torch.randn(n, *shape, device=dev)
+        return torch.rand(n, *shape, device=dev) * (hi - lo) + lo
+
+    def cond(x, y):
+        return with_one_hot(x, y, classes) if classes else x
+
+    def fake_labels(n):
+        return torch.randint(0, classes, (n,), device=dev) if classes else None
 
     def loss(out, label):
         t = torch.full_like(out, float(label))
         return F.binary_cross_entropy_with_logits(out, t) if logits else F.binary_cross_entropy(out, t)
 
-    torch.manual_seed(0)
-    g, d = build(preset["generator"]).to(dev), build(preset["discriminator"]).to(dev)
+    g, d = build_models(preset, 0)  # the preset's init scheme too (dcgan/main.py's weights_init)
+    g, d = g.to(dev), d.to(dev)
     opt_g, opt_d = make_optimizer(g.parameters(), preset["optimizer"]), make_optimizer(d.parameters(), preset["optimizer"])
 
-    def step(x):
+    def step(x, y=None):
         n = x.shape[0]
         opt_d.zero_grad(set_to_none=True)
+        zd = z(n)
+        yd = fake_labels(n)
         if detach and not reuse:
             with torch.no_grad():
-                fake = g(z(n))
+                fake = g(cond(zd, yd))
         else:
-            fake = g(z(n))
-        d_real = d(x)
+            fake = g(cond(zd, yd))
+        d_real = d(cond(x, y))
         l_real = loss(d_real, spec["realLabel"])
-        fake_in = fake.detach() if detach else fake
+        fake_in = cond(fake.detach() if detach else fake, yd)
         retain = reuse and not detach
         if spec["separateDBackward"]:
             l_real.backward()
@@ -76,22 +96,26 @@ def main() -> None:
             d_loss = (l_real + l_fake) / 2 if spec["dLossReduction"] == "mean" else l_real + l_fake
             d_loss.backward(retain_graph=retain)
         opt_d.step()
-        fake_g = fake if reuse else g(z(n))
+        yg = yd if reuse else fake_labels(n)
+        fake_g = fake if reuse else g(cond(z(n), yg))
         opt_g.zero_grad(set_to_none=True)
-        g_loss = loss(d(fake_g), 1.0)
+        g_loss = loss(d(cond(fake_g, yg)), 1.0)
         g_loss.backward()
         opt_g.step()
         return d_loss.item(), g_loss.item()  # scripts log their losses every step
 
     images = load_mnist_images(Path(args.mnist), 60000)
-    data = normalize(images, preset["normalize"]).reshape(60000, 784).to(dev)
+    # a convolutional D reads [N, 1, 28, 28], an MLP D [N, 784]
+    data = normalize(images, preset["normalize"]).reshape((60000, 1, 28, 28) if d_is_conv(preset) else (60000, 784)).to(dev)
+    labels = load_mnist_labels(Path(args.mnist), 60000).to(dev) if classes else None
     x = data[: args.batch].contiguous()
+    y = labels[: args.batch].contiguous() if classes else None
     for _ in range(args.warmup):
-        step(x)
+        step(x, y)
     sync()
     t = time.perf_counter()
     for _ in range(args.steps):
-        step(x)
+        step(x, y)
     sync()
     ms = (time.perf_counter() - t) / args.steps * 1000
     out = {"device": str(dev), "msPerStep": ms, "imagesPerSec": args.batch / ms * 1000, "torch": torch.__version__, "threads": torch.get_num_threads()}
@@ -100,7 +124,8 @@ def main() -> None:
         t = time.perf_counter()
         perm = torch.randperm(60000, generator=gen).to(dev)
         for i in range(0, 60000, args.batch):
-            step(data[perm[i : i + args.batch]])
+            idx = perm[i : i + args.batch]
+            step(data[idx], labels[idx] if classes else None)
         sync()
         out["epochSeconds"] = time.perf_counter() - t
     print(json.dumps(out))

@@ -4,7 +4,7 @@
  * a GPU machine by scripts/device/check.sh.
  */
 import { info } from '../../ts/native/info';
-import { fromSpec } from '../../ts/nn/from-spec';
+import { buildModels } from '../../ts/gan/build';
 import { type Module } from '../../ts/nn/module';
 import { Adam } from '../../ts/optim/optimizer';
 import { type Tensor } from '../../ts/tensor/tensor';
@@ -18,9 +18,10 @@ const describeCuda = hasCuda ? describe : describe.skip;
 function model(name: PresetName, device: 'cpu' | 'cuda', options: GanStepOptions = {}, seed = 7) {
   torch.manualSeed(seed);
   const p = presets[name];
-  // Built on the CPU from one seed, then moved: both devices start from the same weights.
-  const G = fromSpec(p.generator).to(device);
-  const D = fromSpec(p.discriminator).to(device);
+  // Built on the CPU from one seed (with the preset's init scheme), then moved: both devices start from the same weights.
+  const built = buildModels(p);
+  const G = built.generator.to(device);
+  const D = built.discriminator.to(device);
   const mk = (m: Module) => new Adam(m.parameters(), { lr: p.optimizer.lr, betas: (p.optimizer as { betas?: [number, number] }).betas });
   const optG = mk(G);
   const optD = mk(D);
@@ -60,6 +61,45 @@ describeCuda('CUDA (needs a GPU)', () => {
       expect(b.dReal).toBeCloseTo(a.dReal, 4);
     }
     expect(maxDiff(weights(gpu), weights(cpu))).toBeLessThan(1e-4);
+  });
+
+  test.each(['dcgan', 'cgan'] as PresetName[])('%s: the conv step on CUDA (cuDNN) computes what it computes on the CPU, labels included', (name) => {
+    const gpu = model(name, 'cuda');
+    const cpu = model(name, 'cpu', { capturable: true });
+    const cond = !!gpu.p.step.conditioning;
+    for (let i = 0; i < 4; i++) {
+      const x = torch.rand([32, 1, 28, 28]).mul(2).sub(1);
+      const zD = torch.randn([32, 100, 1, 1]);
+      const labels = cond ? torch.randint(0, 10, [32]) : undefined;
+      const yD = cond ? torch.randint(0, 10, [32]) : undefined;
+      const a = cpu.gan.step(x, { labels, zD, yD });
+      const b = gpu.gan.step(x.cuda(), { labels: labels?.cuda(), zD: zD.cuda(), yD: yD?.cuda() });
+      expect(b.dLoss).toBeCloseTo(a.dLoss, 3);
+      expect(b.gLoss).toBeCloseTo(a.gLoss, 3);
+    }
+    expect(maxDiff(weights(gpu), weights(cpu))).toBeLessThan(1e-3);
+    // sample grids: G on CUDA draws what it draws on the CPU
+    const z = torch.randn([10, 100, 1, 1]);
+    const y = cond ? torch.arange(0, 10) : undefined;
+    expect(gpu.gan.generate(z.cuda(), y?.cuda()).cpu().sub(cpu.gan.generate(z, y)).abs().max().item()).toBeLessThan(1e-3);
+  });
+
+  test.each(['dcgan', 'cgan'] as PresetName[])('%s: an epoch replayed as a CUDA graph (conv layers, drawn labels) equals eager steps', async (name) => {
+    const n = 64 * 6 + 16;
+    const data = torch.randint(0, 256, [n, 1, 28, 28], { dtype: 'uint8' }).cuda();
+    const graphed = model(name, 'cuda');
+    const eager = model(name, 'cuda', { cudaGraphs: false });
+    const labels = graphed.p.step.conditioning ? torch.randint(0, 10, [n]).cuda() : undefined;
+    const opts = { batchSize: 64, labels, shuffle: true, seed: 1, normalize: graphed.p.normalize, recordSteps: true };
+    torch.manualSeed(11);
+    const a = await graphed.gan.trainEpoch(data, opts);
+    torch.manualSeed(11);
+    const b = await eager.gan.trainEpoch(data, opts);
+    expect(a.cudaGraph).toBe('replaying (batch 64)');
+    const pa = a.perStep!;
+    const pb = b.perStep!;
+    for (let i = 0; i < pa.length; i++) expect(Math.abs(pa[i] - pb[i])).toBeLessThan(1e-3 * Math.max(1, Math.abs(pb[i])));
+    expect(maxDiff(weights(graphed), weights(eager))).toBeLessThan(1e-3);
   });
 
   test.each(['vanilla', 'udacity', 'ganist'] as PresetName[])(

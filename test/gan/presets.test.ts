@@ -270,9 +270,9 @@ describe('preset table', () => {
   });
 
   test('getPreset rejects unknown names listing the valid ones', () => {
-    expect(() => getPreset('nope')).toThrow(new Error('unknown preset "nope"; valid presets: seed000, udacity, ganist, tensorboard, vanilla'));
+    expect(() => getPreset('nope')).toThrow(new Error('unknown preset "nope"; valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan'));
     expect(() => getPreset('tensorbord')).toThrow(
-      'unknown preset "tensorbord" (did you mean "tensorboard"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla',
+      'unknown preset "tensorbord" (did you mean "tensorboard"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan',
     );
     expect(() => getPreset('toString')).toThrow(/unknown preset "toString"/);
   });
@@ -311,6 +311,9 @@ describe('countParameters', () => {
       gTotal: 1_486_352,
       dTotal: 1_460_225,
     },
+    // ConvTranspose2d: in*out*k*k (bias=False); BatchNorm2d: 2n; totals as PyTorch's numel sums
+    dcgan: { g: [100 * 128 * 49, 256, 128 * 64 * 16, 128, 64 * 16], d: [64 * 16, 64 * 128 * 16, 256, 128 * 49], gTotal: 759_680, dTotal: 138_624 },
+    cgan: { g: [110 * 128 * 49, 256, 128 * 64 * 16, 128, 64 * 16], d: [11 * 64 * 16, 64 * 128 * 16, 256, 128 * 49], gTotal: 822_400, dTotal: 148_864 },
   };
 
   test.each(all)('%s: per-layer and total counts', (name, p) => {

@@ -11,7 +11,12 @@ export type DataErrorCode =
   | 'CORRUPT_GZIP' // gzip magic present but the stream does not decompress
   | 'CHECKSUM_MISMATCH' // decompressed bytes do not have the expected SHA-256
   | 'NOT_FOUND' // no source holds the dataset and downloading was not allowed
-  | 'DOWNLOAD_FAILED'; // every mirror failed
+  | 'DOWNLOAD_FAILED' // every mirror failed
+  | 'NO_IMAGES' // an image folder, or one of its class subfolders, holds no .png/.jpg/.jpeg files
+  | 'BAD_LAYOUT' // an image folder holds both image files and class subfolders at its top
+  | 'TOO_MANY_CLASSES' // more class subfolders than uint8 labels can number (256)
+  | 'NO_READABLE_IMAGES' // no file of an image folder could be read and decoded
+  | 'DECODER_UNAVAILABLE'; // the image decoder (sharp) could not be loaded
 
 /** One mirror that was tried and why it was given up on. */
 export interface MirrorFailure {

@@ -35,6 +35,7 @@ import { DATASETS, type DatasetInfo, type DatasetName, type IdxFileInfo, type Sp
 import { type DownloadProgress, downloadIdxFile, sha256Hex } from './download';
 import { DataError } from './errors';
 import { checkImagesLabels, maybeGunzip, parseIdx } from './idx';
+import { ImageFolder, type SkippedFile } from './image-folder';
 
 export interface DatasetOptions {
   /** Directory holding the IDX files (or torchvision's `<root>/<name>/raw/`); looked in first. */
@@ -59,26 +60,35 @@ export interface DatasetOptions {
   fetch?: typeof fetch;
 }
 
-/** Where a dataset was read from. */
-export type SourceKind = 'root' | 'cache' | 'package' | 'download';
+/** Where a dataset was read from ('folder': a user's folder of images, see image-folder.ts). */
+export type SourceKind = 'root' | 'cache' | 'package' | 'download' | 'folder';
 
+/** What MNIST, FashionMNIST and ImageFolder resolve to (ImageFolder's `ImageFolderDataset` narrows it). */
 export interface ImageDataset {
-  readonly name: DatasetName;
-  readonly split: Split;
-  /** length*height*width pixels, row-major (image, row, column), 0 = background, 255 = ink. */
+  /** 'folder' for ImageFolder. */
+  readonly name: DatasetName | 'folder';
+  /** 'all' for ImageFolder (a folder has no train/test split). */
+  readonly split: Split | 'all';
+  /**
+   * length*channels*height*width pixels, row-major per channel (image, channel, row, column), 0..255;
+   * for MNIST (one channel) 0 = background, 255 = ink.
+   */
   readonly images: Uint8Array;
-  /** One class index per image, 0..classes.length-1. */
+  /** One class index per image, 0..classes.length-1 (all 0 for a folder without class subfolders). */
   readonly labels: Uint8Array;
   readonly length: number;
-  readonly channels: 1;
+  /** 1 (grayscale) or 3 (RGB); images are N*C*H*W. MNIST and Fashion-MNIST: 1. */
+  readonly channels: number;
   readonly height: number;
   readonly width: number;
   readonly classes: readonly string[];
   /** Directory the files were read from. */
   readonly source: string;
   readonly sourceKind: SourceKind;
-  /** The two files read. */
-  readonly files: { readonly images: string; readonly labels: string };
+  /** MNIST: the two IDX files read. ImageFolder: the image file of each image, in order, and labels null. */
+  readonly files: { readonly images: string | readonly string[]; readonly labels: string | null };
+  /** ImageFolder: the files that could not be read or decoded, with reasons (absent for MNIST). */
+  readonly skipped?: readonly SkippedFile[];
 }
 
 /** Loads MNIST (handwritten digits). */
@@ -91,10 +101,14 @@ export function FashionMNIST(opts: DatasetOptions = {}): Promise<ImageDataset> {
   return loadDataset('FashionMNIST', opts);
 }
 
-/** The dataset factories by name, torchvision-style: `await datasets.MNIST({ train: false })`. */
-export const datasets: Readonly<Record<DatasetName, (opts?: DatasetOptions) => Promise<ImageDataset>>> = {
+/**
+ * The dataset factories by name, torchvision-style: `await datasets.MNIST({ train: false })`,
+ * `await datasets.ImageFolder({ root: 'faces/', size: 64 })`.
+ */
+export const datasets: Readonly<Record<DatasetName, (opts?: DatasetOptions) => Promise<ImageDataset>> & { ImageFolder: typeof ImageFolder }> = {
   MNIST,
   FashionMNIST,
+  ImageFolder,
 };
 
 interface Candidate {

@@ -23,3 +23,28 @@ export function withOneHot(x: Tensor, y: Tensor, classes: number): Tensor {
 export function drawLabels(classes: number, n: number, device: Device = 'cpu'): Tensor {
   return torch.randint(0, classes, [n], { device });
 }
+
+/**
+ * `count` labels as int64 [count] for a conditional model of `classes` classes: one label for all, or
+ * one per image. `who` names the caller in errors, which name the bad value and the valid range.
+ */
+export function labelsFor(given: number | readonly number[], count: number, classes: number, who: string): Tensor {
+  if (!classes) throw new TypeError(`${who}: labels apply to conditional presets (cgan); this generator is not conditional`);
+  const list = typeof given === 'number' ? Array.from({ length: count }, () => given) : given;
+  if (!Array.isArray(list)) throw new TypeError(`${who}: labels: expected a class index or an array of them, got ${JSON.stringify(given)}`);
+  if (list.length !== count) throw new RangeError(`${who}: labels: expected ${count} labels (one per image), got ${list.length}`);
+  for (const y of list) {
+    if (!Number.isInteger(y) || y < 0 || y >= classes)
+      throw new RangeError(`${who}: label ${JSON.stringify(y)} is outside [0, ${classes}) (the generator's ${classes} classes)`);
+  }
+  return torch.tensor(
+    BigInt64Array.from(list, (y) => BigInt(y)),
+    [count],
+    { dtype: 'int64' },
+  );
+}
+
+/** The labels of a grid with one row of `columns` images per class: 0 x columns, 1 x columns, ... */
+export function rowPerClass(classes: number, columns: number): number[] {
+  return Array.from({ length: classes * columns }, (_, i) => Math.floor(i / columns));
+}

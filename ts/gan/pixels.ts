@@ -1,16 +1,20 @@
 /**
  * A batch as the models take it: uint8 pixels become float32 in the preset's range by the package's
  * one pixel convention (util/pixels.ts: x / 255, then (x - 0.5) / 0.5 for '[-1,1]', as torchvision's
- * ToTensor + Normalize; the native trainEpoch does the same ops), flattened to [N, 784] for MLPs.
+ * ToTensor + Normalize; the native trainEpoch does the same ops), flattened to [N, features] for
+ * MLPs and as [N, C, H, W] for convolutional discriminators.
  */
 import { type Device } from '../tensor/dtype';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { checkPixelRange, type PixelRange } from '../util/pixels';
-import { IMAGE_SIDE } from './presets';
+import { type ConvShape } from './dcgan';
 
-/** `batch` (uint8 pixels, or float images already in `range`) as float32 [N, 784] on `device`; may return `batch` itself. */
-export function toModelInput(batch: Tensor, range: PixelRange, device: Device): Tensor {
+/**
+ * `batch` (uint8 pixels, or float images already in `range`) as float32 on `device`: [N, features]
+ * (`image` null: an MLP) or [N, C, H, W] for `image`'s channels; may return `batch` itself.
+ */
+export function toModelInput(batch: Tensor, range: PixelRange, device: Device, image: ConvShape | null = null): Tensor {
   checkPixelRange(range, 'normalize');
   return torch.scope(() => {
     let x = batch.device.startsWith(device) ? batch : batch.to(device);
@@ -18,6 +22,10 @@ export function toModelInput(batch: Tensor, range: PixelRange, device: Device): 
       x = x.to('float32').div(255);
       if (range === '[-1,1]') x = x.sub(0.5).div(0.5);
     }
-    return x.ndim === 2 ? x : x.reshape([x.shape[0], IMAGE_SIDE * IMAGE_SIDE]);
+    if (!image) return x.ndim === 2 ? x : x.flatten(1);
+    const want = [x.shape[0], image.channels, image.size, image.size];
+    if (x.numel() !== want.reduce((a, b) => a * b, 1) || (x.ndim !== 3 && x.ndim !== 4))
+      throw new RangeError(`batch: expected images of shape [N, ${want.slice(1).join(', ')}] for the convolutional discriminator, got [${x.shape.join(', ')}]`);
+    return x.ndim === 4 ? x : x.reshape(want);
   });
 }

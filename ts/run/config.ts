@@ -3,7 +3,7 @@
  * resolved against the preset and the machine into everything a training run needs.
  *
  * Keys (all optional):
- *   preset       one of the preset names (default 'vanilla')
+ *   preset       one of the preset names (default 'cgan')
  *   epochs       integer >= 1 (overrides the preset's)
  *   batchSize    integer >= 1 (overrides the preset's)
  *   lr           number > 0, the optimizer's learning rate (G and D alike)
@@ -21,7 +21,10 @@
  *                a run whose values underflow otherwise slows down several-fold
  *   cudaGraphs   boolean (default true): on CUDA, replay each training step as a captured CUDA graph
  *   resume       non-empty string: checkpoint path to resume from
- *   data         { dataset: 'mnist' | 'fashion-mnist', root?: string, download?: boolean (default true) }
+ *   data         { dataset: 'mnist' | 'fashion-mnist' | 'folder', root?: string, download?: boolean (default true),
+ *                  imageSize?: 28 | 32 | 64, channels?: 1 | 3 }: 'folder' reads PNG/JPEG files under root
+ *                  (one subfolder per class gives labels), resized to imageSize (default: the preset's, 28)
+ *                  with `channels` (default: 1 when every image is grayscale, else 3)
  *
  * Relative paths (saveDir, resume, data.root) are kept as written; callers resolve them (against
  * the working directory).
@@ -47,7 +50,7 @@ export const VERBOSE_LEVELS = Object.freeze({
 
 export type VerboseLevel = 0 | 1 | 2 | 3;
 export type DeviceOption = 'auto' | 'cpu' | 'cuda';
-export type DatasetName = 'mnist' | 'fashion-mnist';
+export type DatasetName = 'mnist' | 'fashion-mnist' | 'folder';
 
 /** Defaults for the run options (the training hyper-parameters' defaults come from the preset). */
 export const CONFIG_DEFAULTS = Object.freeze({
@@ -81,11 +84,13 @@ export const beta = z.number(expected('a number in [0, 1)')).min(0, expected('a 
 
 export const DataSchema = z.strictObject(
   {
-    dataset: z.enum(['mnist', 'fashion-mnist'], expected('"mnist" or "fashion-mnist"')),
+    dataset: z.enum(['mnist', 'fashion-mnist', 'folder'], expected('"mnist", "fashion-mnist" or "folder"')),
     root: nonEmptyString.optional(),
     download: z.boolean(expected('a boolean')).optional(),
+    imageSize: z.union([z.literal(28), z.literal(32), z.literal(64)], expected('28, 32 or 64 (the sizes the DCGAN networks are built for)')).optional(),
+    channels: z.union([z.literal(1), z.literal(3)], expected('1 (grayscale) or 3 (RGB)')).optional(),
   },
-  expected('an object { dataset, root?, download? }'),
+  expected('an object { dataset, root?, download?, imageSize?, channels? }'),
 );
 
 export const RunConfigSchema = z.strictObject(
@@ -131,7 +136,7 @@ export interface RunConfig {
   flushDenormal?: boolean;
   cudaGraphs?: boolean;
   resume?: string;
-  data?: { dataset: DatasetName; root?: string; download?: boolean };
+  data?: { dataset: DatasetName; root?: string; download?: boolean; imageSize?: 28 | 32 | 64; channels?: 1 | 3 };
 }
 
 /** Everything a run needs: the preset with the overrides merged in, and the run options. */
@@ -153,7 +158,7 @@ export interface ResolvedConfig {
   /** On CUDA, training steps replayed as a captured CUDA graph (GanStepOptions.cudaGraphs). */
   cudaGraphs: boolean;
   resume: string | undefined;
-  data: { dataset: DatasetName; root: string | undefined; download: boolean };
+  data: { dataset: DatasetName; root: string | undefined; download: boolean; imageSize?: 28 | 32 | 64; channels?: 1 | 3 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,7 +248,7 @@ function withLineColumn(message: string, text: string): string {
 }
 
 /**
- * Applies the config to its preset and the machine: the preset (default 'vanilla') with epochs,
+ * Applies the config to its preset and the machine: the preset (default 'cgan') with epochs,
  * batchSize, lr, betas and zDim merged in, the device resolved ('auto' -> 'cuda' when
  * `cudaAvailable`, else 'cpu'; 'cuda' without CUDA is a ConfigError), and every default filled in.
  * The config is validated again, so unvalidated objects are safe to pass.
@@ -266,6 +271,10 @@ export function resolveConfig(config: RunConfig, env: { cudaAvailable: boolean }
     }
   }
   if (c.zDim !== undefined) preset = withZDim(preset, c.zDim);
+  if (c.data?.dataset === 'folder' && c.data.root === undefined)
+    issues.push({ path: ['data', 'root'], message: 'config.data.root: dataset "folder" needs root, the folder of images' });
+  if (c.data && c.data.dataset !== 'folder' && (c.data.imageSize !== undefined || c.data.channels !== undefined))
+    issues.push({ path: ['data'], message: `config.data: imageSize and channels apply to dataset "folder" only (${c.data.dataset} is 1 x 28 x 28)` });
 
   const requested = c.device ?? CONFIG_DEFAULTS.device;
   let device: 'cpu' | 'cuda';
@@ -297,6 +306,8 @@ export function resolveConfig(config: RunConfig, env: { cudaAvailable: boolean }
       dataset: c.data?.dataset ?? CONFIG_DEFAULTS.data.dataset,
       root: c.data?.root,
       download: c.data?.download ?? CONFIG_DEFAULTS.data.download,
+      ...(c.data?.imageSize !== undefined ? { imageSize: c.data.imageSize } : {}),
+      ...(c.data?.channels !== undefined ? { channels: c.data.channels } : {}),
     },
   };
 }

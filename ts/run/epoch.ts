@@ -17,8 +17,10 @@ export function shuffleSeedFor(base: number, epoch: number): number {
 
 export interface EpochRun {
   gan: GanStep;
-  /** uint8 images [N, 784] on the models' device. */
+  /** uint8 images [N, C, H, W] on the models' device. */
   data: Tensor;
+  /** Their labels (conditional presets), else null. */
+  labels: Tensor | null;
   batchSize: number;
   normalize: PixelRange;
   seed: number;
@@ -47,6 +49,7 @@ export async function runEpoch(e: EpochRun): Promise<EpochOutcome> {
     if (stop.aborted) return { stopped: startStep };
     r = await e.gan.trainEpoch(e.data, {
       batchSize: e.batchSize,
+      labels: e.labels ?? undefined,
       shuffle: true,
       seed: e.seed,
       normalize: e.normalize,

@@ -5,16 +5,37 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { IMAGE_SIDE } from '../gan/presets';
+import { labelsFor, rowPerClass } from '../gan/condition';
+import { type ConvShape } from '../gan/dcgan';
+import { noise } from '../gan/noise';
 import { type StepResult } from '../gan/gan-step';
+import { imagesShape, type Preset } from '../gan/presets';
+import { type Device } from '../tensor/dtype';
+import { type Tensor } from '../tensor/tensor';
+import * as torch from '../tensor/torch';
 import { saveImageGrid } from '../logging/grid';
 import { writeLossPlot, type LossPoint } from '../logging/plot';
 import { SummaryWriter } from '../logging/tensorboard';
 import { type PixelRange } from '../util/pixels';
 import { appendLosses, truncateLosses } from './run-dir';
 
-/** Images in the fixed-noise sample grids (8 x 8). */
+/** Images in the fixed-noise sample grids (8 x 8); a conditional run's has one row of GRID_COLUMNS per class. */
 export const SAMPLE_GRID_SIZE = 64;
+export const GRID_COLUMNS = 8;
+
+/**
+ * The fixed inputs of a run's sample grids, on `device` (drawn on the CPU from the global generator,
+ * so every device draws the same): 64 noise samples, or for a conditional preset GRID_COLUMNS per
+ * class with their labels, one row per class.
+ */
+export function gridInputs(preset: Preset, device: Device): { noise: Tensor; labels: Tensor | null } {
+  const classes = preset.step.conditioning?.classes ?? 0;
+  const n = classes ? classes * GRID_COLUMNS : SAMPLE_GRID_SIZE;
+  return torch.scope(() => ({
+    noise: noise(preset.step.noise, n).to(device),
+    labels: classes ? labelsFor(rowPerClass(classes, GRID_COLUMNS), n, classes, 'grid').to(device) : null,
+  }));
+}
 
 export class RunLog {
   private writer: SummaryWriter | null;
@@ -23,7 +44,7 @@ export class RunLog {
 
   constructor(
     readonly runDir: string,
-    private readonly opts: { title: string; range: PixelRange; onWarning: (e: Error) => void },
+    private readonly opts: { title: string; range: PixelRange; image: ConvShape; onWarning: (e: Error) => void },
   ) {
     this.writer = new SummaryWriter(runDir);
   }
@@ -69,14 +90,16 @@ export class RunLog {
   realImages(pixels: Uint8Array, count: number): void {
     const file = path.join(this.runDir, 'real.png');
     if (fs.existsSync(file)) return;
-    const real = { data: pixels.subarray(0, count * IMAGE_SIDE * IMAGE_SIDE), shape: [count, IMAGE_SIDE, IMAGE_SIDE] };
+    const { channels, size } = this.opts.image;
+    const real = { data: pixels.subarray(0, count * channels * size * size), shape: imagesShape(this.opts.image, count) };
     saveImageGrid(file, real, { nrow: 8 });
     this.writer?.addImageGrid('real', real, 0, { nrow: 8 });
   }
 
   /** samples/epoch-NNN.png (and TensorBoard's 'samples') from G's images of the fixed noise. Returns the file. */
   samples(epoch: number, images: Float32Array): string {
-    const batch = { data: images, shape: [images.length / (IMAGE_SIDE * IMAGE_SIDE), IMAGE_SIDE, IMAGE_SIDE] };
+    const { channels, size } = this.opts.image;
+    const batch = { data: images, shape: imagesShape(this.opts.image, images.length / (channels * size * size)) };
     const file = path.join(this.runDir, 'samples', `epoch-${String(epoch).padStart(3, '0')}.png`);
     saveImageGrid(file, batch, { nrow: 8, range: this.opts.range });
     this.writer?.addImageGrid('samples', batch, epoch, { nrow: 8, range: this.opts.range });

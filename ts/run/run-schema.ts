@@ -30,7 +30,39 @@ const codeOf = (iss: unknown) => (iss as { code?: string }).code;
 // ---------------------------------------------------------------------------------------------
 // The effective preset (gan/presets.ts Preset), as config.json stores it
 
-const MODULE_TYPES = ['Linear', 'ReLU', 'LeakyReLU', 'Tanh', 'Sigmoid', 'Dropout', 'BatchNorm1d', 'Flatten', 'Unflatten', 'Sequential'] as const;
+const MODULE_TYPES = [
+  'Linear',
+  'Conv2d',
+  'ConvTranspose2d',
+  'ReLU',
+  'LeakyReLU',
+  'Tanh',
+  'Sigmoid',
+  'Dropout',
+  'BatchNorm1d',
+  'BatchNorm2d',
+  'Embedding',
+  'Flatten',
+  'Unflatten',
+  'Sequential',
+] as const;
+const pairOf = (min: number) => z.union([intMin(min), z.tuple([intMin(min), intMin(min)])], expected(`an integer >= ${min} or a pair of them`));
+const convFields = {
+  inChannels: intMin(1),
+  outChannels: intMin(1),
+  kernelSize: pairOf(1),
+  stride: pairOf(1).optional(),
+  dilation: pairOf(1).optional(),
+  groups: intMin(1).optional(),
+  bias: bool.optional(),
+};
+const batchNormFields = {
+  numFeatures: intMin(1),
+  eps: nonNegative.optional(),
+  momentum: num().optional(),
+  affine: bool.optional(),
+  trackRunningStats: bool.optional(),
+};
 
 const ModuleSpecSchema: z.ZodType = z.discriminatedUnion(
   'type',
@@ -44,7 +76,21 @@ const ModuleSpecSchema: z.ZodType = z.discriminatedUnion(
       { type: z.literal('Dropout'), p: num('a number in [0, 1]').min(0, expected('a number in [0, 1]')).max(1, expected('a number in [0, 1]')).optional() },
       'a Dropout spec',
     ),
-    obj({ type: z.literal('BatchNorm1d'), numFeatures: intMin(1), eps: nonNegative.optional(), momentum: num().optional() }, 'a BatchNorm1d spec'),
+    obj({ type: z.literal('BatchNorm1d'), ...batchNormFields }, 'a BatchNorm1d spec'),
+    obj({ type: z.literal('BatchNorm2d'), ...batchNormFields }, 'a BatchNorm2d spec'),
+    obj(
+      {
+        type: z.literal('Conv2d'),
+        ...convFields,
+        padding: z.union([pairOf(0), z.enum(['same', 'valid'])], expected("an integer >= 0, a pair of them, 'same' or 'valid'")).optional(),
+      },
+      'a Conv2d spec',
+    ),
+    obj({ type: z.literal('ConvTranspose2d'), ...convFields, padding: pairOf(0).optional(), outputPadding: pairOf(0).optional() }, 'a ConvTranspose2d spec'),
+    obj(
+      { type: z.literal('Embedding'), numEmbeddings: intMin(1), embeddingDim: intMin(1), paddingIdx: int('an integer').nullable().optional() },
+      'an Embedding spec',
+    ),
     obj({ type: z.literal('Flatten'), startDim: int('an integer').optional(), endDim: int('an integer').optional() }, 'a Flatten spec'),
     obj(
       { type: z.literal('Unflatten'), dim: int('an integer'), unflattenedSize: z.array(intMin(1), expected('an array of integers >= 1')) },
@@ -103,9 +149,16 @@ const StepSchema = obj(
     gNoise: z.enum(['reuse', 'fresh'], expected('"reuse" or "fresh"')),
     separateDBackward: bool,
     noise: obj(
-      { dist: z.enum(['uniform', 'normal'], expected('"uniform" or "normal"')), dim: intMin(1), low: num().optional(), high: num().optional() },
-      'a noise spec { dist, dim, low?, high? }',
+      {
+        dist: z.enum(['uniform', 'normal'], expected('"uniform" or "normal"')),
+        dim: intMin(1),
+        low: num().optional(),
+        high: num().optional(),
+        shape: z.array(intMin(1), expected('an array of integers >= 1')).optional(),
+      },
+      'a noise spec { dist, dim, low?, high?, shape? }',
     ),
+    conditioning: obj({ classes: intMin(2) }, 'a conditioning spec { classes }').optional(),
   },
   'a training step spec { loss, realLabel, ... }',
 );
@@ -113,7 +166,7 @@ const StepSchema = obj(
 const PresetSchema = obj(
   {
     name: z.enum(PRESET_NAMES as [PresetName, ...PresetName[]], expected(`one of ${PRESET_NAMES.join(', ')}`)),
-    seed: str,
+    seed: str.nullable(),
     description: str,
     differsFromReadme: str,
     generator: ModuleSpecSchema,
@@ -124,6 +177,11 @@ const PresetSchema = obj(
     epochs: intMin(1),
     zDim: intMin(1),
     normalize: z.enum(['[-1,1]', '[0,1]'], expected('"[-1,1]" or "[0,1]"')),
+    init: z.enum(['dcgan'], expected('"dcgan"')).optional(),
+    // runs of versions before the convolutional presets trained 1 x 28 x 28 MLPs and stored no image
+    image: obj({ channels: z.union([z.literal(1), z.literal(3)], expected('1 or 3')), size: intMin(1) }, 'an image shape { channels, size }')
+      .optional()
+      .default({ channels: 1, size: 28 }),
   },
   'a preset object { name, generator, discriminator, step, optimizer, ... }',
 );

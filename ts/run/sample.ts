@@ -4,8 +4,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { drawLabels, labelsFor, withOneHot } from '../gan/condition';
 import { noise, randomSeed, withRngState } from '../gan/noise';
-import { IMAGE_SIDE } from '../gan/presets';
+import { type GanStep } from '../gan/gan-step';
+import { imagesShape, type Preset } from '../gan/presets';
 import { saveImageGrid, type GridImage } from '../logging/grid';
 import { fromSpec } from '../nn/from-spec';
 import { type Module } from '../nn/module';
@@ -18,26 +20,30 @@ import { CHECKPOINT_FILES, checkFiniteWeights, checkpointFile, hasCheckpoint } f
 import { CheckpointError, readRunInfo } from './run-dir';
 
 export interface Samples {
-  /** count * 784 pixels, image after image, in the preset's range ('[-1,1]' for Tanh generators). */
+  /** count * C * H * W pixels, image after image, in the preset's range ('[-1,1]' for Tanh generators). */
   images: Float32Array;
-  /** [count, 28, 28] */
-  shape: [number, number, number];
+  /** [count, H, W] for grayscale (MNIST: [count, 28, 28]), [count, C, H, W] for RGB. */
+  shape: number[];
+  /** The class of each image (conditional generators), else absent. */
+  labels?: number[];
   range: PixelRange;
   /** The seed the noise was drawn with. */
   seed: number;
 }
 
 /**
- * Runs G on noise `z` (moved to `device`) in eval mode without autograd and returns the images as a
- * Float32Array on the CPU. G's training mode is restored afterwards.
+ * Runs G on noise `z` (moved to `device`; a conditional G: with `labels`' one-hot vectors appended, as
+ * in training) in eval mode without autograd and returns the images as a Float32Array on the CPU.
+ * G's training mode is restored afterwards.
  */
-export function generate(generator: Module, z: Tensor, device: Device = 'cpu'): Float32Array {
+export function generate(generator: Module, z: Tensor, device: Device = 'cpu', labels?: { y: Tensor; classes: number }): Float32Array {
   const wasTraining = generator.training;
   generator.eval();
   try {
     return torch.scope(() =>
       torch.noGrad(() => {
-        const x = z.device === device ? z : z.to(device);
+        let x = z.device === device ? z : z.to(device);
+        if (labels) x = withOneHot(x, labels.y.to(device), labels.classes);
         return generator.forward(x).to('cpu').toFloat32Array();
       }),
     );
@@ -55,13 +61,19 @@ export interface SampleOptions {
   seed?: number;
   /** Device to run G on (default 'cpu'). */
   device?: Device;
+  /**
+   * Conditional generators (cgan): the class to draw, for every image or one per image; 'all' draws
+   * `count` images of each class, class after class (a grid with one row per class at nrow = count).
+   * Default: classes drawn uniformly from the seed. Refused by an unconditional generator.
+   */
+  labels?: number | readonly number[] | 'all';
 }
 
-const SAMPLE_KEYS = ['checkpoint', 'count', 'seed', 'device'] as const;
-const SAMPLE_FORM = "{ checkpoint: string, count?: number, seed?: number, device?: 'cpu' | 'cuda' | 'cuda:N' }";
+const SAMPLE_KEYS = ['checkpoint', 'count', 'seed', 'device', 'labels'] as const;
+const SAMPLE_FORM = "{ checkpoint: string, count?: number, seed?: number, device?: 'cpu' | 'cuda' | 'cuda:N', labels?: number | number[] | 'all' }";
 
 /** sample()'s options with their defaults, each checked before any file is read; errors name the value. */
-function checkSampleOptions(opts: unknown): Required<Omit<SampleOptions, 'seed'>> & { seed?: number } {
+function checkSampleOptions(opts: unknown): Required<Omit<SampleOptions, 'seed' | 'labels'>> & Pick<SampleOptions, 'seed' | 'labels'> {
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts))
     throw new TypeError(`sample: expected options ${SAMPLE_FORM}, got ${describeValue(opts)}`);
   for (const k of Object.keys(opts)) {
@@ -79,6 +91,7 @@ function checkSampleOptions(opts: unknown): Required<Omit<SampleOptions, 'seed'>
     count: count as number,
     seed: o.seed as number | undefined,
     device: o.device === undefined ? 'cpu' : checkDevice(o.device, 'sample: device'),
+    labels: o.labels as SampleOptions['labels'],
   };
 }
 
@@ -88,9 +101,15 @@ function checkSampleOptions(opts: unknown): Required<Omit<SampleOptions, 'seed'>
  * random generators are left as they were.
  */
 export function sample(opts: SampleOptions): Samples {
-  const { checkpoint: runDir, count, seed: givenSeed, device } = checkSampleOptions(opts);
+  const { checkpoint: runDir, count: perLabel, seed: givenSeed, device, labels: given } = checkSampleOptions(opts);
   const info = readRunInfo(runDir);
   const preset = info.config.preset;
+  const classes = preset.step.conditioning?.classes ?? 0;
+  const count = given === 'all' ? perLabel * classes : perLabel;
+  const list = given === 'all' ? Array.from({ length: count }, (_, i) => Math.floor(i / perLabel)) : given;
+  // checked before any weights are read: a bad label is the user's error, not the checkpoint's
+  if (given === 'all' && !classes) throw new TypeError("sample: labels 'all' applies to conditional presets (cgan); this generator is not conditional");
+  if (list !== undefined) labelsFor(list, count, classes, 'sample').dispose();
   const file = hasCheckpoint(runDir) ? checkpointFile(runDir, CHECKPOINT_FILES.generator) : path.join(runDir, CHECKPOINT_FILES.generator);
   if (!fs.existsSync(file)) throw new CheckpointError(`${runDir} has no ${CHECKPOINT_FILES.generator} (no checkpoint was written yet)`);
   const seed = givenSeed ?? randomSeed();
@@ -101,12 +120,37 @@ export function sample(opts: SampleOptions): Samples {
       const weights = safetensors.loadFile(file, { device });
       checkFiniteWeights(weights, file); // a diverged run's NaN weights would give blank images silently
       G.loadStateDict(weights);
-      const z = noise(preset.step.noise, count, { seed });
-      const images = generate(G, z, device);
+      // after G is built (its init draws from the global generator): the noise, then labels, from the seed
+      torch.manualSeed(seed);
+      const z = noise(preset.step.noise, count);
+      const y = classes ? (list !== undefined ? labelsFor(list, count, classes, 'sample') : drawLabels(classes, count)) : undefined;
+      const images = generate(G, z, device, y && { y, classes });
       G.dispose();
-      return { images, shape: [count, IMAGE_SIDE, IMAGE_SIDE] as [number, number, number], range: preset.normalize, seed };
+      const labels = y ? Array.from(y.toTypedArray() as BigInt64Array, Number) : undefined;
+      return { images, shape: imagesShape(preset.image, count), range: preset.normalize, seed, ...(labels ? { labels } : {}) };
     }),
   );
+}
+
+/**
+ * `n` images from a training GanStep (its G in eval mode, on its training thread) with the preset's
+ * noise drawn from `seed` (default: a random one); a conditional preset's labels as given (one class
+ * for all, or one per image) or drawn uniformly after the noise. Never advances the global generator.
+ */
+export function sampleWith(gan: GanStep, preset: Preset, n: number, opts: { seed?: number; labels?: number | readonly number[] } = {}): Samples {
+  const seed = opts.seed ?? randomSeed();
+  const classes = gan.classes;
+  return torch.scope(() => {
+    const y0 = opts.labels !== undefined ? labelsFor(opts.labels, n, classes, 'sample') : undefined;
+    const { z, y } = withRngState(() => {
+      torch.manualSeed(seed);
+      const z = noise(preset.step.noise, n);
+      return { z, y: y0 ?? (classes ? drawLabels(classes, n) : undefined) };
+    });
+    const images = torch.scope(() => gan.generate(z, y).to('cpu').toFloat32Array());
+    const labels = y ? Array.from(y.toTypedArray() as BigInt64Array, Number) : undefined;
+    return { images, shape: imagesShape(preset.image, n), range: preset.normalize, seed, ...(labels ? { labels } : {}) };
+  });
 }
 
 /**

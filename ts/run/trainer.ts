@@ -17,9 +17,9 @@ import * as path from 'node:path';
 import { type ImageDataset } from '../data/mnist';
 import { buildGan } from '../gan/build';
 import { type EpochProgress, type EpochResult, type GanStep, type StepResult } from '../gan/gan-step';
-import { noise, randomSeed } from '../gan/noise';
+import { randomSeed } from '../gan/noise';
 import { toModelInput } from '../gan/pixels';
-import { IMAGE_SIDE, type Preset } from '../gan/presets';
+import { isConvolutional, type Preset } from '../gan/presets';
 import { writeReport } from '../logging/report';
 import { type Module } from '../nn/module';
 import { type Optimizer } from '../optim/optimizer';
@@ -31,9 +31,9 @@ import { type ResolvedConfig, type RunConfig } from './config';
 import { runEpoch, shuffleSeedFor } from './epoch';
 import { runConfig, resumeRun } from './resume';
 import { createRunDir, newRunInfo, startLosses, writeRunInfo, type RunInfo } from './run-dir';
-import { RunLog, SAMPLE_GRID_SIZE } from './run-log';
+import { gridInputs, RunLog, SAMPLE_GRID_SIZE } from './run-log';
 import { applyRuntime } from './runtime';
-import { type Samples } from './sample';
+import { type Samples, sampleWith } from './sample';
 import { loadTrainingData } from './training-data';
 import { type EpochFiles, type TrainerEvents, type TrainerOptions, type TrainResult } from './trainer-events';
 
@@ -53,10 +53,14 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   optimizerG!: Optimizer;
   optimizerD!: Optimizer;
   gan!: GanStep;
-  /** The training images, uint8 [N, 784], on the device. */
+  /** The training images, uint8 [N, C, H, W], on the device. */
   data!: Tensor;
-  /** Noise of the sample grids, [64, zDim], on the device. */
+  /** Their labels, int64 [N] on the device (conditional presets), else null. */
+  labels: Tensor | null = null;
+  /** Noise of the sample grids, [64, ...noise shape] (conditional: 8 per class), on the device. */
   fixedNoise!: Tensor;
+  /** The sample grids' labels (conditional: one row of 8 per class), else null. */
+  fixedLabels: Tensor | null = null;
   /** Epochs completed. */
   epoch = 0;
   /** Optimizer steps taken over the whole run. */
@@ -115,33 +119,29 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const { config, stored, resumedFrom } = runConfig(this.given, { cudaAvailable: torch.cuda.isAvailable() });
     this.config = config;
     this.resumedFrom = resumedFrom;
-    const cfg = this.config;
     // a new run's folder is checked before minutes of data loading and model building
-    if (!stored) ensureDir(cfg.saveDir, 'save folder');
-    this.flushDenormalBefore = applyRuntime(cfg, (e) => this.emit('warning', e));
+    if (!stored) ensureDir(config.saveDir, 'save folder');
+    this.flushDenormalBefore = applyRuntime(config, (e) => this.emit('warning', e));
 
     const limit = this.opts.limit ?? (this.opts.dataset ? undefined : (stored?.limit ?? undefined));
-    const { dataset: ds, images } = await loadTrainingData(cfg, { dataset: this.opts.dataset, limit, onDownload: (p) => this.emit('download', p) });
-    [this.dataset, this.data] = [ds, images];
+    const warn = (e: Error) => this.emit('warning', e);
+    const loaded = await loadTrainingData(config, { dataset: this.opts.dataset, limit, onDownload: (p) => this.emit('download', p), onWarning: warn });
+    const ds = ([this.dataset, this.data, this.labels] = [loaded.dataset, loaded.images, loaded.labels])[0];
+    // the preset for these images' channels, size and classes is the run's (config.json stores it)
+    if (loaded.preset !== config.preset) this.config = { ...config, preset: loaded.preset };
+    const cfg = this.config;
 
     // models, optimizers, fused step, fixed noise: in this order after seeding
     if (cfg.seed !== undefined) torch.manualSeed(cfg.seed);
-    // generator, discriminator, optimizerG, optimizerD and gan
-    Object.assign(this, buildGan(cfg.preset, { device: cfg.device, cudaGraphs: cfg.cudaGraphs ?? true }));
-    const z = noise(cfg.preset.step.noise, SAMPLE_GRID_SIZE); // drawn on the CPU on every device
-    this.fixedNoise = z.to(cfg.device);
-    if (this.fixedNoise !== z) z.dispose();
+    Object.assign(this, buildGan(cfg.preset, { device: cfg.device, cudaGraphs: cfg.cudaGraphs ?? true })); // generator, ..., gan
+    ({ noise: this.fixedNoise, labels: this.fixedLabels } = gridInputs(cfg.preset, cfg.device));
 
     const dataset = { name: ds.name, images: this.data.shape[0], source: ds.source };
     if (stored && this.config.resume) this.restore(this.config.resume, { ...stored, limit: limit ?? null, dataset });
     else this.startRun(limit ?? null, dataset);
     writeRunInfo(this.runDir, this.runInfo);
 
-    this.log = new RunLog(this.runDir, {
-      title: `GAN losses (${cfg.preset.name})`,
-      range: cfg.preset.normalize,
-      onWarning: (e) => this.emit('warning', e),
-    });
+    this.log = new RunLog(this.runDir, { title: `GAN losses (${cfg.preset.name})`, range: cfg.preset.normalize, image: cfg.preset.image, onWarning: warn });
     if (this.resumedFrom) this.log.resumeAt(this.globalStep);
     this.log.realImages(ds.images, Math.min(SAMPLE_GRID_SIZE, this.data.shape[0]));
     this.initialized = true;
@@ -185,7 +185,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
 
   /** Runs `fn` on a batch as the models take it (uint8 pixels are normalized), freeing the copy afterwards. */
   private withBatch<T>(batch: Tensor, fn: (x: Tensor) => T): T {
-    const x = toModelInput(batch, this.preset.normalize, this.device);
+    const x = toModelInput(batch, this.preset.normalize, this.device, isConvolutional(this.preset) ? this.preset.image : null);
     try {
       return fn(x);
     } finally {
@@ -193,10 +193,10 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     }
   }
 
-  /** One D update on a real batch (uint8 pixels or float images in the preset's range). */
-  trainDiscriminator(batch: Tensor): Pick<StepResult, 'dLoss' | 'dReal' | 'dFake'> {
+  /** One D update on a real batch (uint8 pixels or float images in the preset's range; labels: a conditional preset's). */
+  trainDiscriminator(batch: Tensor, labels?: Tensor): Pick<StepResult, 'dLoss' | 'dReal' | 'dFake'> {
     this.checkReady();
-    return this.withBatch(batch, (x) => this.gan.trainDiscriminator(x));
+    return this.withBatch(batch, (x) => this.gan.trainDiscriminator(x, { labels }));
   }
 
   /** One G update on `n` fresh noise vectors (default: the batch size). */
@@ -206,21 +206,18 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   }
 
   /** One D update then one G update, as in the preset's step. */
-  step(batch: Tensor): StepResult {
+  step(batch: Tensor, labels?: Tensor): StepResult {
     this.checkReady();
-    return this.withBatch(batch, (x) => this.gan.step(x));
+    return this.withBatch(batch, (x) => this.gan.step(x, { labels }));
   }
 
-  /** `n` images from G (eval mode, no autograd). Never advances the global generator. */
-  sample(n: number, opts: { seed?: number } = {}): Samples {
+  /**
+   * `n` images from G (eval mode, no autograd). A conditional preset draws `labels` (one class for
+   * all, or one per image; default: uniform). Never advances the global generator.
+   */
+  sample(n: number, opts: { seed?: number; labels?: number | readonly number[] } = {}): Samples {
     this.checkReady();
-    const seed = opts.seed ?? randomSeed();
-    const z = noise(this.preset.step.noise, n, { seed });
-    try {
-      return { images: this.generateImages(z), shape: [n, IMAGE_SIDE, IMAGE_SIDE], range: this.preset.normalize, seed };
-    } finally {
-      z.dispose();
-    }
+    return sampleWith(this.gan, this.preset, n, opts);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -291,6 +288,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const outcome = await runEpoch({
       gan: this.gan,
       data: this.data,
+      labels: this.labels,
       batchSize: this.preset.batchSize,
       normalize: this.preset.normalize,
       seed: shuffleSeedFor(this.shuffleSeed, epoch),
@@ -317,7 +315,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.log!.epoch(epoch, r);
     const files: EpochFiles = {};
     if (cfg.sampleEvery > 0 && (epoch % cfg.sampleEvery === 0 || isLast)) {
-      files.samples = this.log!.samples(epoch, this.generateImages(this.fixedNoise));
+      files.samples = this.log!.samples(epoch, this.generateImages(this.fixedNoise, this.fixedLabels ?? undefined));
     }
     if ((cfg.saveEvery > 0 && epoch % cfg.saveEvery === 0) || isLast) {
       files.checkpoint = this.checkpoint(null);
@@ -364,6 +362,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.initialized = false;
     torch.setFlushDenormal(this.flushDenormalBefore); // the mode is process-wide: give it back
     this.data.dispose();
+    this.labels?.dispose();
+    this.fixedLabels?.dispose();
     this.fixedNoise.dispose();
     this.generator.dispose();
     this.discriminator.dispose();
@@ -392,7 +392,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   }
 
   /** Sample images through the fused step's training thread (keeps all parallel work on one thread). */
-  private generateImages(z: Tensor): Float32Array {
-    return torch.scope(() => this.gan.generate(z).to('cpu').toFloat32Array());
+  private generateImages(z: Tensor, labels?: Tensor): Float32Array {
+    return torch.scope(() => this.gan.generate(z, labels).to('cpu').toFloat32Array());
   }
 }

@@ -1,30 +1,62 @@
-/** The training images of a run: the configured dataset (or one given), its first `limit` images uploaded once to the device. */
+/**
+ * The training images of a run: the configured dataset (MNIST, Fashion-MNIST or a folder of images;
+ * or one given), its first `limit` images uploaded once to the device as uint8 [N, C, H, W], their
+ * labels as int64 [N] for a conditional preset, and the preset adapted to the images' channels and
+ * size (and to a folder's classes).
+ */
 import { type DownloadProgress } from '../data/download';
+import { ImageFolder } from '../data/image-folder';
 import { FashionMNIST, MNIST, type ImageDataset } from '../data/mnist';
-import { IMAGE_SIDE } from '../gan/presets';
+import { adaptPreset, type Preset } from '../gan/presets';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { type ResolvedConfig } from './config';
 
-const IMAGE_FEATURES = IMAGE_SIDE * IMAGE_SIDE;
+export interface TrainingData {
+  dataset: ImageDataset;
+  /** uint8 [N, C, H, W] on the device. */
+  images: Tensor;
+  /** int64 [N] on the device: conditional presets only. */
+  labels: Tensor | null;
+  /** The config's preset for these images (the same object when nothing changed). */
+  preset: Preset;
+}
 
 export async function loadTrainingData(
   cfg: ResolvedConfig,
-  opts: { dataset?: ImageDataset; limit?: number; onDownload?: (p: DownloadProgress) => void },
-): Promise<{ dataset: ImageDataset; images: Tensor }> {
-  const ds =
-    opts.dataset ??
-    (await (cfg.data.dataset === 'fashion-mnist' ? FashionMNIST : MNIST)({
-      train: true,
-      root: cfg.data.root,
-      download: cfg.data.download,
-      onProgress: opts.onDownload,
-    }));
-  if (ds.height * ds.width !== IMAGE_FEATURES) {
-    throw new Error(`the presets train on ${IMAGE_SIDE}x${IMAGE_SIDE} images; the dataset has ${ds.height}x${ds.width}`);
-  }
+  opts: { dataset?: ImageDataset; limit?: number; onDownload?: (p: DownloadProgress) => void; onWarning?: (e: Error) => void },
+): Promise<TrainingData> {
+  const ds = opts.dataset ?? (await loadConfigured(cfg, opts));
+  if (ds.height !== ds.width) throw new Error(`the presets train on square images; the dataset's are ${ds.height}x${ds.width}`);
+  const classes = cfg.preset.step.conditioning ? ds.classes.length : undefined;
+  const preset = adaptPreset(cfg.preset, { channels: ds.channels, size: ds.height }, classes);
   const n = Math.min(ds.length, opts.limit ?? ds.length);
   if (n < 1) throw new Error('the dataset is empty');
-  const images = torch.tensor(ds.images.subarray(0, n * IMAGE_FEATURES), [n, IMAGE_FEATURES], { dtype: 'uint8', device: cfg.device });
-  return { dataset: ds, images };
+  const per = ds.channels * ds.height * ds.width;
+  const images = torch.tensor(ds.images.subarray(0, n * per), [n, ds.channels, ds.height, ds.width], { dtype: 'uint8', device: cfg.device });
+  let labels: Tensor | null = null;
+  if (preset.step.conditioning) {
+    labels = torch.scope(() => torch.tensor(ds.labels.subarray(0, n), [n], { dtype: 'uint8' }).long().to(cfg.device));
+  }
+  return { dataset: ds, images, labels, preset };
+}
+
+async function loadConfigured(
+  cfg: ResolvedConfig,
+  opts: { onDownload?: (p: DownloadProgress) => void; onWarning?: (e: Error) => void },
+): Promise<ImageDataset> {
+  const d = cfg.data;
+  if (d.dataset === 'folder') {
+    const ds = await ImageFolder({ root: d.root!, size: d.imageSize ?? cfg.preset.image.size, channels: d.channels ?? 'auto' });
+    if (ds.skipped.length) {
+      const first = ds.skipped[0];
+      opts.onWarning?.(
+        new Error(
+          `${ds.skipped.length} of ${ds.skipped.length + ds.length} files in ${d.root} could not be read and were skipped (first: ${first.file}: ${first.reason})`,
+        ),
+      );
+    }
+    return ds;
+  }
+  return (d.dataset === 'fashion-mnist' ? FashionMNIST : MNIST)({ train: true, root: d.root, download: d.download, onProgress: opts.onDownload });
 }

@@ -15,6 +15,7 @@ export const SAMPLE_OPTIONS = {
   seed: { type: 'string' },
   nrow: { type: 'string' },
   device: { type: 'string' },
+  label: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -25,7 +26,9 @@ RUN_DIR/generator.safetensors) and writes them as a PNG grid.
 
 Options:
   --checkpoint RUN_DIR  the run folder (e.g. runs/run-1); may also be given as the only argument
-  --count N             number of images (default 64)
+  --count N             number of images (default 64; with --label all: per class, default 8)
+  --label N|all         conditional runs (cgan): draw class N (a digit for MNIST), or 'all': one
+                        row of --count images per class
   --out FILE            PNG file to write (default samples.png); a folder (one that exists, or a
                         name ending in /) gets samples.png inside it
   --seed N              noise seed (default: random; printed)
@@ -48,16 +51,20 @@ export async function sampleCommand(args: string[], io: CliIO): Promise<number> 
   if (v.checkpoint !== undefined && positionals.length) throw new UsageError(`give the run folder once (--checkpoint or as an argument), got both`, NAME);
   const runDir = stringFlag(NAME, 'checkpoint', v.checkpoint, 'a run folder') ?? positionals[0];
   if (!runDir) throw new UsageError('missing --checkpoint RUN_DIR (the run folder to sample from, e.g. runs/run-1)', NAME);
-  const count = intFlag(NAME, 'count', v.count, 1) ?? 64;
+  if (v.label !== undefined && v.label !== 'all' && !/^\d+$/.test(String(v.label).trim()))
+    throw new UsageError(`--label: expected a class index (an integer >= 0) or 'all', got ${JSON.stringify(v.label)}`, NAME);
+  const label = v.label === undefined || v.label === 'all' ? v.label : intFlag(NAME, 'label', v.label, 0);
+  const count = intFlag(NAME, 'count', v.count, 1) ?? (label === 'all' ? 8 : 64);
   const seed = intFlag(NAME, 'seed', v.seed, 0);
-  const nrow = intFlag(NAME, 'nrow', v.nrow, 1) ?? 8;
+  const nrow = intFlag(NAME, 'nrow', v.nrow, 1) ?? (label === 'all' ? count : 8);
   const out = outFile(stringFlag(NAME, 'out', v.out, 'a file name') ?? 'samples.png');
   const dev = choiceFlag(NAME, 'device', v.device, ['auto', 'cpu', 'cuda'] as const) ?? 'cpu';
   const cuda = torch.cuda.isAvailable();
   if (dev === 'cuda' && !cuda) throw new UsageError('--device cuda: CUDA is not available (no CUDA build of LibTorch or no usable GPU); use auto or cpu', NAME);
   const device = dev === 'auto' ? (cuda ? 'cuda' : 'cpu') : dev;
-  const s = sample({ checkpoint: runDir, count, seed, device });
+  const s = sample({ checkpoint: runDir, count, seed, device, labels: label });
   saveSamples(out, s, { nrow });
-  writeLine(io.stdout, `Wrote ${count} samples (seed ${s.seed}) to ${path.relative(process.cwd(), path.resolve(out)) || out}`);
+  const what = label === undefined ? '' : label === 'all' ? `, one row per class` : ` of class ${label}`;
+  writeLine(io.stdout, `Wrote ${s.shape[0]} samples${what} (seed ${s.seed}) to ${path.relative(process.cwd(), path.resolve(out)) || out}`);
   return EXIT.OK;
 }

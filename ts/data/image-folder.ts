@@ -1,0 +1,368 @@
+/**
+ * Users' own images: a folder of PNG and JPEG files as plain typed arrays, like torchvision's
+ * `ImageFolder` with `Resize(size)` + `CenterCrop(size)`.
+ *
+ *     const faces = await ImageFolder({ root: 'faces/', size: 64 });          // or datasets.ImageFolder()
+ *     faces.images;   // uint8, N*C*H*W (image, channel, row, column), 0..255
+ *
+ * Layout: image files directly in `root` (every label 0, `classes: []`), or one subfolder per class
+ * (class names are the sorted subfolder names, label = index; each subfolder is read recursively).
+ * Files are .png, .jpg, .jpeg (any case); hidden files and folders (a leading '.') and other files are
+ * ignored. Order: class by class, files within a class sorted by path (code units, not locale, so the
+ * order is the same everywhere); `limit` keeps the first files of that order.
+ *
+ * Decoding (sharp, i.e. libvips): every image is scaled so that its shorter side is `size` and
+ * centre-cropped to size x size (sharp's default lanczos3 kernel, so values differ slightly from
+ * torchvision's bilinear). Alpha is flattened onto black (transparent = 0, MNIST's background) before
+ * the conversion. Grayscale output uses libvips' conversion (luminance of linear-light sRGB: pure red
+ * gives 127, where PIL's convert('L') gives 76); a grayscale source in an RGB dataset has its gray
+ * value copied to all three channels. EXIF orientation is not applied (torchvision's loader does not
+ * either). 16-bit PNGs are scaled to 8 bits.
+ *
+ * A file that cannot be read or decoded is skipped and listed in `skipped` with its reason; the caller
+ * decides whether to warn. Only when no file at all decodes is that an error.
+ */
+import { constants as bufferConstants } from 'node:buffer';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DataError, describeError } from './errors';
+import { type ImageDataset } from './mnist';
+
+export interface ImageFolderOptions {
+  /** A folder of PNG and JPEG files, optionally one subfolder per class. */
+  root: string;
+  /** Square side the images are resized to (an integer >= 1; the GAN presets use 28, 32 or 64). */
+  size: number;
+  /** 1 (grayscale), 3 (RGB) or 'auto' (default): 1 when every image is grayscale, else 3. */
+  channels?: 1 | 3 | 'auto';
+  /** Read at most this many files (the first ones, after sorting). */
+  limit?: number;
+}
+
+/** A file left out, and why (e.g. "cannot decode: Input buffer contains unsupported image format"). */
+export interface SkippedFile {
+  readonly file: string;
+  readonly reason: string;
+}
+
+export interface ImageFolderDataset extends ImageDataset {
+  readonly name: 'folder';
+  /** A folder has no train/test split: every image found. */
+  readonly split: 'all';
+  readonly channels: 1 | 3;
+  readonly sourceKind: 'folder';
+  /** `images`: the file of each image, in order (absolute paths); labels come from subfolder names. */
+  readonly files: { readonly images: readonly string[]; readonly labels: null };
+  /** Files that could not be read or decoded, in file order. */
+  readonly skipped: readonly SkippedFile[];
+}
+
+/** Extensions recognised (compared lower-cased). */
+export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg'];
+/** Labels are uint8. */
+const MAX_CLASSES = 256;
+/** sharp refuses output sides above 0x3fff. */
+const MAX_SIZE = 16383;
+/** Files decoded at once: libuv's default thread pool (4) runs sharp's work, so more would only queue (and hold more files in memory). */
+const CONCURRENCY = 4;
+
+const MAX_LENGTH = bufferConstants.MAX_LENGTH;
+
+const EXT_LIST = IMAGE_EXTENSIONS.join(', ');
+
+/** Loads every PNG and JPEG under `opts.root`, resized to `size` x `size`; see the top of this file. */
+export async function ImageFolder(opts: ImageFolderOptions): Promise<ImageFolderDataset> {
+  const { size, channels, limit } = checkOptions(opts);
+  const root = path.resolve(opts.root);
+  const { classes, entries } = await scanRoot(root);
+  const chosen = limit === undefined ? entries : entries.slice(0, limit);
+  checkFits(chosen.length, channels === 'auto' ? 1 : channels, size); // fail before decoding when even 1 channel is too much
+  const sharp = await loadSharp();
+
+  const results = await mapPool(chosen, CONCURRENCY, (e) => decodeFile(sharp, e.file, size, channels));
+  const skipped: SkippedFile[] = [];
+  let n = 0;
+  let colour = false;
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    if ('reason' in r) skipped.push({ file: chosen[i]!.file, reason: r.reason });
+    else {
+      n++;
+      colour ||= r.channels === 3;
+    }
+  }
+  if (n === 0) {
+    const shown = skipped.slice(0, 3).map((s) => `${path.relative(root, s.file)}: ${s.reason}`);
+    const more = skipped.length > 3 ? `; and ${skipped.length - 3} more` : '';
+    throw new DataError('NO_READABLE_IMAGES', `none of the ${skipped.length} image files under ${root} could be read: ${shown.join('; ')}${more}`, {
+      file: root,
+    });
+  }
+
+  const c: 1 | 3 = channels === 'auto' ? (colour ? 3 : 1) : channels;
+  checkFits(n, c, size);
+  const plane = size * size;
+  const images = new Uint8Array(n * c * plane);
+  const labels = new Uint8Array(n);
+  const files: string[] = [];
+  let k = 0;
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    if ('reason' in r) continue;
+    writeChannelFirst(images.subarray(k * c * plane, (k + 1) * c * plane), r.pixels, r.channels, c, plane);
+    labels[k] = chosen[i]!.label;
+    files.push(chosen[i]!.file);
+    results[i] = DONE; // let the decoded copy go before the next one is written
+    k++;
+  }
+  return {
+    name: 'folder',
+    split: 'all',
+    images,
+    labels,
+    length: n,
+    channels: c,
+    height: size,
+    width: size,
+    classes,
+    source: root,
+    sourceKind: 'folder',
+    files: { images: files, labels: null },
+    skipped,
+  };
+}
+
+function checkOptions(opts: ImageFolderOptions): { size: number; channels: 1 | 3 | 'auto'; limit?: number } {
+  if (typeof opts !== 'object' || opts === null) throw new TypeError(`ImageFolder: expected an options object { root, size }, got ${String(opts)}`);
+  if (typeof opts.root !== 'string' || opts.root === '')
+    throw new TypeError(`ImageFolder: root must be a folder path (a non-empty string), got ${JSON.stringify(opts.root)}`);
+  const { size, limit } = opts;
+  if (typeof size !== 'number') throw new TypeError(`ImageFolder: size must be a number (the square side in pixels), got ${JSON.stringify(size)}`);
+  if (!Number.isInteger(size) || size < 1 || size > MAX_SIZE) throw new RangeError(`ImageFolder: size must be an integer from 1 to ${MAX_SIZE}, got ${size}`);
+  const channels = opts.channels ?? 'auto';
+  if (channels !== 1 && channels !== 3 && channels !== 'auto') {
+    const msg = `ImageFolder: channels must be 1 (grayscale), 3 (RGB) or 'auto', got ${JSON.stringify(channels)}`;
+    throw typeof channels === 'number' ? new RangeError(msg) : new TypeError(msg);
+  }
+  if (limit !== undefined) {
+    if (typeof limit !== 'number') throw new TypeError(`ImageFolder: limit must be a number of files, got ${JSON.stringify(limit)}`);
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`ImageFolder: limit must be an integer >= 1, got ${limit}`);
+  }
+  return { size, channels, limit };
+}
+
+/** The largest Uint8Array Node allows (buffer.constants.MAX_LENGTH, 4 GiB on 64-bit). */
+function checkFits(n: number, c: number, size: number): void {
+  const bytes = n * c * size * size;
+  if (bytes > MAX_LENGTH) {
+    throw new RangeError(
+      `ImageFolder: ${n} images of ${c} x ${size} x ${size} need ${bytes} bytes, more than the ${MAX_LENGTH} one Uint8Array can hold: lower size or set limit`,
+    );
+  }
+}
+
+interface Entry {
+  file: string;
+  label: number;
+}
+
+const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+const isImageName = (name: string): boolean => IMAGE_EXTENSIONS.includes(path.extname(name).toLowerCase());
+
+/** The class names and the files to read, in order; throws for a bad root or layout. */
+async function scanRoot(root: string): Promise<{ classes: string[]; entries: Entry[] }> {
+  let st: fs.Stats;
+  try {
+    st = await fs.promises.stat(root);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new DataError('NOT_FOUND', `image folder ${root} does not exist: give a folder of ${EXT_LIST} files, or one subfolder of them per class`, {
+        file: root,
+      });
+    }
+    throw new DataError('IO', `image folder ${root}: cannot read (${describeError(err)})`, { file: root, cause: err });
+  }
+  if (!st.isDirectory()) {
+    throw new DataError('NOT_FOUND', `image folder ${root} is not a folder: give a folder of ${EXT_LIST} files, or one subfolder of them per class`, {
+      file: root,
+    });
+  }
+  const top = await listDir(root);
+  const images = top.files.filter(isImageName).sort(byCodeUnits);
+  const dirs = top.dirs.sort(byCodeUnits);
+  if (images.length > 0 && dirs.length > 0) {
+    throw new DataError(
+      'BAD_LAYOUT',
+      `image folder ${root} holds both image files (${sample(images)}) and subfolders (${sample(dirs)}): ` +
+        'put every image in a class subfolder, or have no subfolders (unlabelled images)',
+      { file: root },
+    );
+  }
+  if (dirs.length === 0) {
+    if (images.length === 0) {
+      const others = top.files.length > 0 ? `; ignored ${top.files.length} other files (${sample(top.files.sort(byCodeUnits))})` : '';
+      throw new DataError('NO_IMAGES', `no images in ${root}: looked for ${EXT_LIST} files (any case, hidden files ignored) and class subfolders${others}`, {
+        file: root,
+      });
+    }
+    return { classes: [], entries: images.map((f) => ({ file: path.join(root, f), label: 0 })) };
+  }
+  if (dirs.length > MAX_CLASSES) {
+    throw new DataError(
+      'TOO_MANY_CLASSES',
+      `image folder ${root} has ${dirs.length} class subfolders; at most ${MAX_CLASSES} are supported (labels are uint8)`,
+      { file: root },
+    );
+  }
+  const entries: Entry[] = [];
+  const empty: string[] = [];
+  for (let label = 0; label < dirs.length; label++) {
+    const files = (await walkImages(path.join(root, dirs[label]!), new Set())).sort(byCodeUnits);
+    if (files.length === 0) empty.push(dirs[label]!);
+    for (const f of files) entries.push({ file: f, label });
+  }
+  if (empty.length > 0) {
+    throw new DataError(
+      'NO_IMAGES',
+      `class subfolder${empty.length > 1 ? 's' : ''} ${sample(empty, 10)} of ${root} hold${empty.length > 1 ? '' : 's'} no images ` +
+        `(looked for ${EXT_LIST} files, any case, hidden files ignored): add images or remove the folder`,
+      { file: root },
+    );
+  }
+  return { classes: dirs, entries };
+}
+
+/** Up to `max` names, then how many more. */
+function sample(names: readonly string[], max = 3): string {
+  const more = names.length > max ? `, and ${names.length - max} more` : '';
+  return names.slice(0, max).join(', ') + more;
+}
+
+/** Visible files and folders of `dir` (names); symbolic links count as what they point to. */
+async function listDir(dir: string): Promise<{ files: string[]; dirs: string[] }> {
+  let dirents: fs.Dirent[];
+  try {
+    dirents = await fs.promises.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    throw new DataError('IO', `image folder ${dir}: cannot list (${describeError(err)})`, { file: dir, cause: err });
+  }
+  const files: string[] = [];
+  const dirs: string[] = [];
+  for (const d of dirents) {
+    if (d.name.startsWith('.')) continue;
+    let isDir = d.isDirectory();
+    if (d.isSymbolicLink()) {
+      try {
+        isDir = (await fs.promises.stat(path.join(dir, d.name))).isDirectory();
+      } catch {
+        isDir = false; // a broken link to an image is then skipped with its read error
+      }
+    }
+    if (isDir) dirs.push(d.name);
+    else files.push(d.name);
+  }
+  return { files, dirs };
+}
+
+/** Image files under `dir`, recursively (absolute paths); `seen` stops symbolic-link loops. */
+async function walkImages(dir: string, seen: Set<string>): Promise<string[]> {
+  let st: fs.Stats;
+  try {
+    st = await fs.promises.stat(dir);
+  } catch (err) {
+    throw new DataError('IO', `image folder ${dir}: cannot read (${describeError(err)})`, { file: dir, cause: err });
+  }
+  const id = `${st.dev}:${st.ino}`;
+  if (seen.has(id)) return [];
+  seen.add(id);
+  const { files, dirs } = await listDir(dir);
+  const out = files.filter(isImageName).map((f) => path.join(dir, f));
+  for (const d of dirs) out.push(...(await walkImages(path.join(dir, d), seen)));
+  return out;
+}
+
+type Sharp = typeof import('sharp').default;
+let sharpLoaded: Promise<Sharp> | undefined;
+
+/** sharp is loaded on first use, so that MNIST users never load libvips and a broken install only fails here. */
+function loadSharp(): Promise<Sharp> {
+  sharpLoaded ??= import('sharp').then(
+    (m) => m.default,
+    (err: unknown) => {
+      sharpLoaded = undefined;
+      throw new DataError(
+        'DECODER_UNAVAILABLE',
+        `ImageFolder needs the image decoder sharp, which could not be loaded (${describeError(err)}); reinstall it with \`npm install sharp\``,
+        { cause: err },
+      );
+    },
+  );
+  return sharpLoaded;
+}
+
+type Decoded = { pixels: Uint8Array; channels: 1 | 3 } | { reason: string };
+const DONE: Decoded = { reason: 'written' };
+
+/** One file as size*size*channels interleaved uint8 (channels: as asked, or the file's own for 'auto'); never throws. */
+async function decodeFile(sharp: Sharp, file: string, size: number, want: 1 | 3 | 'auto'): Promise<Decoded> {
+  let bytes: Buffer;
+  try {
+    bytes = await fs.promises.readFile(file);
+  } catch (err) {
+    return { reason: `cannot read file (${describeError(err)})` };
+  }
+  try {
+    const img = sharp(bytes);
+    let c: 1 | 3;
+    if (want === 'auto') {
+      // grayscale by the file's colour type (gray or gray+alpha), not by its pixel values
+      const meta = await img.metadata();
+      c = (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0) === 1 ? 1 : 3;
+    } else c = want;
+    img.flatten({ background: '#000000' }).resize(size, size, { fit: 'cover', position: 'centre' });
+    if (c === 1) img.grayscale();
+    else img.toColourspace('srgb');
+    const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== c || info.width !== size || info.height !== size || data.length !== size * size * c) {
+      return { reason: `decoded to ${info.width}x${info.height} with ${info.channels} channels (${data.length} bytes), expected ${size}x${size} with ${c}` };
+    }
+    return { pixels: data, channels: c };
+  } catch (err) {
+    // libvips reports one problem per line, often repeated
+    const lines = [
+      ...new Set(
+        describeError(err)
+          .split('\n')
+          .map((l) => l.trim()),
+      ),
+    ].filter((l) => l !== '');
+    return { reason: `cannot decode: ${lines.join('; ')}` };
+  }
+}
+
+/** Writes one image into `out` (c*plane bytes, channel-first) from interleaved `src` with `srcC` channels. */
+function writeChannelFirst(out: Uint8Array, src: Uint8Array, srcC: 1 | 3, c: 1 | 3, plane: number): void {
+  if (srcC === 1) {
+    for (let ch = 0; ch < c; ch++) out.set(src, ch * plane); // gray into RGB: the same value in R, G and B
+    return;
+  }
+  for (let p = 0, q = 0; p < plane; p++, q += 3) {
+    out[p] = src[q]!;
+    out[plane + p] = src[q + 1]!;
+    out[2 * plane + p] = src[q + 2]!;
+  }
+}
+
+/** `fn` over `items` with at most `limit` calls in flight; results in item order. */
+async function mapPool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
