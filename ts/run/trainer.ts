@@ -126,7 +126,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const limit = this.opts.limit ?? (this.opts.dataset ? undefined : (stored?.limit ?? undefined));
     const warn = (e: Error) => this.emit('warning', e);
     const loaded = await loadTrainingData(config, { dataset: this.opts.dataset, limit, onDownload: (p) => this.emit('download', p), onWarning: warn });
-    const ds = ([this.dataset, this.data, this.labels] = [loaded.dataset, loaded.images, loaded.labels])[0];
+    [this.dataset, this.data, this.labels] = [loaded.dataset, loaded.images, loaded.labels];
     // the preset for these images' channels, size and classes is the run's (config.json stores it)
     if (loaded.preset !== config.preset) this.config = { ...config, preset: loaded.preset };
     const cfg = this.config;
@@ -136,14 +136,14 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     Object.assign(this, buildGan(cfg.preset, { device: cfg.device, cudaGraphs: cfg.cudaGraphs ?? true })); // generator, ..., gan
     ({ noise: this.fixedNoise, labels: this.fixedLabels } = gridInputs(cfg.preset, cfg.device));
 
-    const dataset = { name: ds.name, images: this.data.shape[0], source: ds.source };
+    const dataset = { name: this.dataset.name, images: this.data.shape[0], source: this.dataset.source };
     if (stored && this.config.resume) this.restore(this.config.resume, { ...stored, limit: limit ?? null, dataset });
     else this.startRun(limit ?? null, dataset);
     writeRunInfo(this.runDir, this.runInfo);
 
     this.log = new RunLog(this.runDir, { title: `GAN losses (${cfg.preset.name})`, range: cfg.preset.normalize, image: cfg.preset.image, onWarning: warn });
     if (this.resumedFrom) this.log.resumeAt(this.globalStep);
-    this.log.realImages(ds.images, Math.min(SAMPLE_GRID_SIZE, this.data.shape[0]));
+    this.log.realImages(this.dataset.images, Math.min(SAMPLE_GRID_SIZE, this.data.shape[0]));
     this.initialized = true;
     return this;
   }
