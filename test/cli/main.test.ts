@@ -89,10 +89,10 @@ describe('libtorch-gan: help, version, presets, info', () => {
       const line = lines.find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}* `));
       expect(line).toBeDefined();
       const cols = line!.split(/\s{2,}/);
-      expect(cols.slice(1, 5)).toEqual([p.seed, String(p.batchSize), String(p.optimizer.lr), String(p.epochs)]);
+      expect(cols.slice(1, 5)).toEqual([p.seed ?? '-', String(p.batchSize), String(p.optimizer.lr), String(p.epochs)]);
       expect(cols[5].length).toBeGreaterThan(20);
     }
-    expect(r.stdout).toContain('vanilla*');
+    expect(r.stdout).toContain('cgan*');
     expect(r.stdout).toContain('* default preset');
     const json = await cli(['presets', '--json']);
     expect(JSON.parse(json.stdout).ganist.batchSize).toBe(128);
@@ -127,7 +127,7 @@ describe('libtorch-gan: usage errors exit 2 and name the flag', () => {
     [
       'preset typo',
       ['train', '--preset', 'vanila'],
-      /--preset: expected one of seed000, udacity, ganist, tensorboard, vanilla, got "vanila" \(did you mean vanilla\?\)/,
+      /--preset: expected one of seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan, got "vanila" \(did you mean vanilla\?\)/,
     ],
     ['positional', ['train', 'extra'], /unexpected argument "extra"/],
     ['config file missing', ['train', '--config', 'nope.json'], /nope\.json: config file not found/],
@@ -269,10 +269,14 @@ describe('libtorch-gan train, sample, report (256 images, CPU)', () => {
 describe('libtorch-gan train: Ctrl-C', () => {
   it('the first SIGINT stops at a step boundary, saves a checkpoint, prints how to resume and exits 130', async () => {
     const saveDir = path.join(root, 'sigint');
-    const child = spawn(process.execPath, [MAIN, 'train', '--epochs', '20', '--limit', '3000', '--save-dir', saveDir, '--seed', '2', '--device', 'cpu'], {
-      cwd: root,
-      env: { ...process.env, LTG_DEBUG: '' },
-    });
+    const child = spawn(
+      process.execPath,
+      [MAIN, 'train', '--preset', 'vanilla', '--epochs', '20', '--limit', '3000', '--save-dir', saveDir, '--seed', '2', '--device', 'cpu'],
+      {
+        cwd: root,
+        env: { ...process.env, LTG_DEBUG: '' },
+      },
+    );
     let stdout = '';
     let stderr = '';
     let sent = false;

@@ -1,5 +1,6 @@
 import { type ModuleSpec } from '../../ts/nn/spec';
 import {
+  adaptPreset,
   countParameters,
   DEFAULT_PRESET,
   getPreset,
@@ -21,12 +22,14 @@ const sizes = (spec: ModuleSpec) => {
   return [ls[0].inFeatures, ...ls.map((l) => l.outFeatures)];
 };
 const all = PRESET_NAMES.map((n) => [n, presets[n]] as [PresetName, Preset]);
+// the five seed scripts' MLPs (dcgan and cgan have tests of their own below)
+const seeds = all.filter(([, p]) => p.seed !== null);
 
 describe('preset table', () => {
-  test('five presets, one per seed, vanilla is the default', () => {
-    expect([...PRESET_NAMES]).toEqual(['seed000', 'udacity', 'ganist', 'tensorboard', 'vanilla']);
-    expect(PRESET_NAMES.map((n) => presets[n].seed)).toEqual(['000', '001', '002', '003', '004']);
-    expect(DEFAULT_PRESET).toBe('vanilla');
+  test('five seed presets, one per seed, then dcgan and cgan; cgan is the default', () => {
+    expect([...PRESET_NAMES]).toEqual(['seed000', 'udacity', 'ganist', 'tensorboard', 'vanilla', 'dcgan', 'cgan']);
+    expect(PRESET_NAMES.map((n) => presets[n].seed)).toEqual(['000', '001', '002', '003', '004', null, null]);
+    expect(DEFAULT_PRESET).toBe('cgan');
     for (const [name, p] of all) expect(p.name).toBe(name);
   });
 
@@ -37,7 +40,7 @@ describe('preset table', () => {
     }
   });
 
-  test.each(all)('%s: Linear sizes chain in G and D; G ends in 784, D in 1', (_, p) => {
+  test.each(seeds)('%s: Linear sizes chain in G and D; G ends in 784, D in 1', (_, p) => {
     for (const spec of [p.generator, p.discriminator]) {
       expect(spec.type).toBe('Sequential');
       const ls = linears(spec);
@@ -195,8 +198,10 @@ describe('preset table', () => {
     expect(hp(presets.ganist)).toEqual([128, 200, 10, '[0,1]', 1e-5]);
     expect(hp(presets.tensorboard)).toEqual([32, 50, 100, '[-1,1]', 3e-4]);
     expect(hp(presets.vanilla)).toEqual([100, 200, 100, '[-1,1]', 2e-4]);
-    for (const [, p] of all) {
+    for (const [, p] of seeds) {
       expect(p.optimizer).toEqual({ type: 'adam', lr: p.optimizer.lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false });
+      expect(p.image).toEqual({ channels: 1, size: 28 });
+      expect(p.init).toBeUndefined();
     }
   });
 
@@ -253,10 +258,10 @@ describe('preset table', () => {
       noise: { dist: 'normal', dim: 100 },
     });
     // only udacity smooths, only tensorboard keeps the graph, only vanilla backprops separately
-    expect(all.filter(([, p]) => p.step.realLabel !== 1).map(([n]) => n)).toEqual(['udacity']);
-    expect(all.filter(([, p]) => !p.step.detachFakeForD).map(([n]) => n)).toEqual(['tensorboard']);
-    expect(all.filter(([, p]) => p.step.separateDBackward).map(([n]) => n)).toEqual(['vanilla']);
-    expect(all.filter(([, p]) => p.normalize === '[0,1]').map(([n]) => n)).toEqual(['ganist']);
+    expect(seeds.filter(([, p]) => p.step.realLabel !== 1).map(([n]) => n)).toEqual(['udacity']);
+    expect(seeds.filter(([, p]) => !p.step.detachFakeForD).map(([n]) => n)).toEqual(['tensorboard']);
+    expect(seeds.filter(([, p]) => p.step.separateDBackward).map(([n]) => n)).toEqual(['vanilla']);
+    expect(seeds.filter(([, p]) => p.normalize === '[0,1]').map(([n]) => n)).toEqual(['ganist']);
   });
 
   test('presets are frozen; getPreset returns an independent mutable copy', () => {
@@ -275,6 +280,99 @@ describe('preset table', () => {
       'unknown preset "tensorbord" (did you mean "tensorboard"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan',
     );
     expect(() => getPreset('toString')).toThrow(/unknown preset "toString"/);
+  });
+});
+
+describe('dcgan and cgan', () => {
+  const show = (spec: ModuleSpec) =>
+    namedLayers(spec).map(({ path, spec: s }) => {
+      if (s.type === 'ConvTranspose2d' || s.type === 'Conv2d')
+        return `${path} ${s.type}(${s.inChannels}, ${s.outChannels}, ${s.kernelSize}, ${s.stride}, ${s.padding}, bias=${s.bias})`;
+      if (s.type === 'BatchNorm2d') return `${path} BatchNorm2d(${s.numFeatures})`;
+      if (s.type === 'LeakyReLU') return `${path} LeakyReLU(${s.negativeSlope})`;
+      return `${path} ${s.type}`;
+    });
+
+  test("dcgan is pytorch/examples' DCGAN scaled to 28x28, as one top-level Sequential each", () => {
+    const p = presets.dcgan;
+    expect(show(p.generator)).toEqual([
+      '0 ConvTranspose2d(100, 128, 7, 1, 0, bias=false)',
+      '1 BatchNorm2d(128)',
+      '2 ReLU',
+      '3 ConvTranspose2d(128, 64, 4, 2, 1, bias=false)',
+      '4 BatchNorm2d(64)',
+      '5 ReLU',
+      '6 ConvTranspose2d(64, 1, 4, 2, 1, bias=false)',
+      '7 Tanh',
+    ]);
+    expect(show(p.discriminator)).toEqual([
+      '0 Conv2d(1, 64, 4, 2, 1, bias=false)',
+      '1 LeakyReLU(0.2)',
+      '2 Conv2d(64, 128, 4, 2, 1, bias=false)',
+      '3 BatchNorm2d(128)',
+      '4 LeakyReLU(0.2)',
+      '5 Conv2d(128, 1, 7, 1, 0, bias=false)',
+      '6 Flatten',
+    ]);
+    expect(p.step).toEqual({
+      loss: 'bceWithLogits',
+      realLabel: 1,
+      fakeLabel: 0,
+      dLossReduction: 'sum',
+      detachFakeForD: true,
+      gNoise: 'reuse',
+      separateDBackward: true,
+      noise: { dist: 'normal', dim: 100, shape: [100, 1, 1] },
+    });
+    expect(p.optimizer).toEqual({ type: 'adam', lr: 2e-4, betas: [0.5, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false });
+    expect([p.batchSize, p.zDim, p.normalize, p.init, p.image]).toEqual([128, 100, '[-1,1]', 'dcgan', { channels: 1, size: 28 }]);
+  });
+
+  test('cgan: the dcgan networks widened by 10 one-hot channels, conditioning on 10 classes, batch 64', () => {
+    const p = presets.cgan;
+    expect(show(p.generator)[0]).toBe('0 ConvTranspose2d(110, 128, 7, 1, 0, bias=false)');
+    expect(show(p.discriminator)[0]).toBe('0 Conv2d(11, 64, 4, 2, 1, bias=false)');
+    expect(show(p.generator).slice(1)).toEqual(show(presets.dcgan.generator).slice(1));
+    expect(show(p.discriminator).slice(1)).toEqual(show(presets.dcgan.discriminator).slice(1));
+    expect(p.step).toEqual({ ...presets.dcgan.step, conditioning: { classes: 10 } });
+    expect(p.batchSize).toBe(64);
+  });
+
+  test.each([
+    [32, 1, 4, 3],
+    [64, 3, 4, 4],
+  ])('adaptPreset to %i px, %i channels: a %ix%i base and one more up-sampling block per doubling', (size, channels, base, blocks) => {
+    const p = adaptPreset(getPreset('cgan'), { channels, size }, 5);
+    const g = namedLayers(p.generator).map((l) => l.spec);
+    const convTs = g.filter((s) => s.type === 'ConvTranspose2d');
+    expect(convTs).toHaveLength(blocks + 1);
+    expect(convTs[0]).toMatchObject({ inChannels: 105, kernelSize: base });
+    expect(convTs.at(-1)).toMatchObject({ outChannels: channels, stride: 2 });
+    const convs = namedLayers(p.discriminator).flatMap((l) => (l.spec.type === 'Conv2d' ? [l.spec] : []));
+    expect(convs[0].inChannels).toBe(channels + 5);
+    expect(convs.at(-1)).toMatchObject({ outChannels: 1, kernelSize: base });
+    expect([p.image, p.step.conditioning, p.batchSize]).toEqual([{ channels, size }, { classes: 5 }, 64]);
+    // the networks really produce and read size x size images
+    const spatial = (n: number) => convTs.slice(1).reduce((s) => s * 2, base) === n;
+    expect(spatial(size)).toBe(true);
+  });
+
+  test('adaptPreset: unsupported sizes, channels and seed presets say what is supported', () => {
+    expect(() => adaptPreset(getPreset('dcgan'), { channels: 1, size: 48 })).toThrow(
+      'dcgan: image size 48 is not supported; the DCGAN networks are built for 28, 32, 64 pixels (images are resized to it)',
+    );
+    expect(() => adaptPreset(getPreset('dcgan'), { channels: 2, size: 32 })).toThrow('2 channels are not supported; expected 1 (grayscale) or 3 (RGB)');
+    expect(() => adaptPreset(getPreset('vanilla'), { channels: 3, size: 32 })).toThrow(
+      /preset vanilla trains on 1 x 28 x 28 images .*use --preset dcgan or cgan/,
+    );
+    expect(() => adaptPreset(getPreset('cgan'), { channels: 1, size: 28 }, 0)).toThrow(/conditional and needs images of at least 2 classes/);
+    expect(adaptPreset(getPreset('dcgan'), { channels: 1, size: 28 })).toEqual(getPreset('dcgan'));
+  });
+
+  test('withZDim on a convolutional G rewrites its first ConvTranspose2d and the noise shape, keeping the one-hot width', () => {
+    const p = withZDim(getPreset('cgan'), 64);
+    expect(namedLayers(p.generator)[0].spec).toMatchObject({ type: 'ConvTranspose2d', inChannels: 74 });
+    expect(p.step.noise).toEqual({ dist: 'normal', dim: 64, shape: [64, 1, 1] });
   });
 });
 
@@ -366,6 +464,9 @@ def build(s):
     if t == 'Sequential': return nn.Sequential(*[build(c) for c in s['children']])
     if t == 'Linear': return nn.Linear(s['inFeatures'], s['outFeatures'], bias=s.get('bias', True))
     if t == 'BatchNorm1d': return nn.BatchNorm1d(s['numFeatures'])
+    if t == 'BatchNorm2d': return nn.BatchNorm2d(s['numFeatures'])
+    if t == 'Conv2d': return nn.Conv2d(s['inChannels'], s['outChannels'], s['kernelSize'], s.get('stride', 1), s.get('padding', 0), bias=s.get('bias', True))
+    if t == 'ConvTranspose2d': return nn.ConvTranspose2d(s['inChannels'], s['outChannels'], s['kernelSize'], s.get('stride', 1), s.get('padding', 0), bias=s.get('bias', True))
     if t == 'LeakyReLU': return nn.LeakyReLU(s.get('negativeSlope', 0.01))
     if t == 'Dropout': return nn.Dropout(s.get('p', 0.5))
     return getattr(nn, t)()

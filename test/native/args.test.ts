@@ -78,7 +78,7 @@ describe('native argument readers', () => {
 
   it('layer fields are named by the layer: an unknown kind lists the supported ones', () => {
     expect(() => newGan(ganOptions((o) => put(o.g[1], 'kind', 'GELU')))).toThrow(
-      "GanStep: generator.1.kind: expected one of 'Linear', 'ReLU', 'LeakyReLU', 'Tanh', 'Sigmoid', 'Dropout', 'BatchNorm1d', 'Flatten', 'Unflatten', got 'GELU'",
+      "GanStep: generator.1.kind: expected one of 'Linear', 'ReLU', 'LeakyReLU', 'Tanh', 'Sigmoid', 'Dropout', 'BatchNorm1d', 'BatchNorm2d', 'Flatten', 'Unflatten', 'Conv2d', 'ConvTranspose2d', got 'GELU'",
     );
     expect(() => newGan(ganOptions((o) => put(o.d[1], 'negativeSlope', null)))).toThrow(
       'GanStep: discriminator.1.negativeSlope: expected a finite number, got null',

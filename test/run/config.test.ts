@@ -56,7 +56,9 @@ describe('parseConfig', () => {
     expect(messages(() => parseConfig({ lr: '1e-3' }))).toEqual(['config.lr: expected a number > 0, got "1e-3"']);
     expect(messages(() => parseConfig({ betas: 0.5 }))).toEqual(['config.betas: expected an array of two numbers [beta1, beta2], each in [0, 1), got 0.5']);
     expect(messages(() => parseConfig({ device: 'gpu' }))).toEqual(['config.device: expected "auto", "cpu" or "cuda", got "gpu"']);
-    expect(messages(() => parseConfig({ data: 'mnist' }))).toEqual(['config.data: expected an object { dataset, root?, download? }, got "mnist"']);
+    expect(messages(() => parseConfig({ data: 'mnist' }))).toEqual([
+      'config.data: expected an object { dataset, root?, download?, imageSize?, channels? }, got "mnist"',
+    ]);
     expect(messages(() => parseConfig({ data: { dataset: 'mnist', download: 'yes' } }))).toEqual(['config.data.download: expected a boolean, got "yes"']);
     expect(messages(() => parseConfig({ saveDir: null }))).toEqual(['config.saveDir: expected a non-empty string, got null']);
     expect(messages(() => parseConfig([]))).toEqual(['config: expected a JSON object, got []']);
@@ -76,17 +78,19 @@ describe('parseConfig', () => {
     expect(messages(() => parseConfig({ threads: 0 }))).toEqual(['config.threads: expected an integer >= 1, got 0']);
     expect(messages(() => parseConfig({ saveEvery: -2 }))).toEqual(['config.saveEvery: expected an integer >= 0, got -2']);
     expect(messages(() => parseConfig({ resume: '' }))).toEqual(['config.resume: expected a non-empty string, got ""']);
-    expect(messages(() => parseConfig({ data: {} }))).toEqual(['config.data: missing required key "dataset" (expected "mnist" or "fashion-mnist")']);
+    expect(messages(() => parseConfig({ data: {} }))).toEqual(['config.data: missing required key "dataset" (expected "mnist", "fashion-mnist" or "folder")']);
   });
 
   test('unknown preset', () => {
     expect(messages(() => parseConfig({ preset: 'vanila' }))).toEqual([
-      'config.preset: unknown preset "vanila" (did you mean "vanilla"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla',
+      'config.preset: unknown preset "vanila" (did you mean "vanilla"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan',
     ]);
-    expect(messages(() => parseConfig({ preset: 'dcgan' }))).toEqual([
-      'config.preset: unknown preset "dcgan"; valid presets: seed000, udacity, ganist, tensorboard, vanilla',
+    expect(messages(() => parseConfig({ preset: 'wgan' }))).toEqual([
+      'config.preset: unknown preset "wgan" (did you mean "cgan"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan',
     ]);
-    expect(messages(() => parseConfig({ preset: 4 }))).toEqual(['config.preset: expected one of seed000, udacity, ganist, tensorboard, vanilla, got 4']);
+    expect(messages(() => parseConfig({ preset: 4 }))).toEqual([
+      'config.preset: expected one of seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan, got 4',
+    ]);
   });
 
   test('reports every issue, one per line, prefixed with the source', () => {
@@ -148,16 +152,16 @@ describe('loadConfigFile', () => {
     expect(configError(() => loadConfigFile(p)).message).toBe(`${p}: config.batchSize: expected an integer >= 1, got 0`);
     const q = write('preset.json', '{ "preset": "gan" }');
     expect(configError(() => loadConfigFile(q)).message).toBe(
-      `${q}: config.preset: unknown preset "gan"; valid presets: seed000, udacity, ganist, tensorboard, vanilla`,
+      `${q}: config.preset: unknown preset "gan" (did you mean "cgan"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan`,
     );
   });
 });
 
 describe('resolveConfig', () => {
-  test('defaults: vanilla, auto device, documented run options', () => {
+  test('defaults: cgan, auto device, documented run options', () => {
     const r = resolveConfig({}, { cudaAvailable: false });
     expect(r).toEqual({
-      preset: presets.vanilla,
+      preset: presets.cgan,
       device: 'cpu',
       seed: undefined,
       saveDir: 'runs',
@@ -170,10 +174,10 @@ describe('resolveConfig', () => {
       resume: undefined,
       data: { dataset: 'mnist', root: undefined, download: true },
     });
-    expect(CONFIG_DEFAULTS).toMatchObject({ preset: 'vanilla', device: 'auto', saveDir: 'runs', saveEvery: 10, verbose: 1 });
+    expect(CONFIG_DEFAULTS).toMatchObject({ preset: 'cgan', device: 'auto', saveDir: 'runs', saveEvery: 10, verbose: 1 });
     // the result is a copy: mutating it leaves the preset table alone
     r.preset.optimizer.lr = 5;
-    expect(presets.vanilla.optimizer.lr).toBe(2e-4);
+    expect(presets.cgan.optimizer.lr).toBe(2e-4);
   });
 
   test('auto device both ways; explicit cpu and cuda', () => {
@@ -247,7 +251,7 @@ describe('resolveConfig', () => {
       'config.batchSize: expected an integer >= 1, got 0',
     ]);
     expect(messages(() => resolveConfig({ preset: 'x' } as unknown as RunConfig, { cudaAvailable: false }))).toEqual([
-      'config.preset: unknown preset "x"; valid presets: seed000, udacity, ganist, tensorboard, vanilla',
+      'config.preset: unknown preset "x"; valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan',
     ]);
   });
 

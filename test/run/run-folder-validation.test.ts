@@ -128,7 +128,7 @@ describe('config.json: wrong fields are CheckpointErrors naming the file, the ke
     [
       'an unknown layer type',
       at(['config', 'preset', 'discriminator', 'children', 0, 'type'], 'Conv9'),
-      'config.preset.discriminator.children[0].type: expected one of Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d, Flatten, Unflatten, Sequential, got "Conv9"',
+      'config.preset.discriminator.children[0].type: expected one of Linear, Conv2d, ConvTranspose2d, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d, BatchNorm2d, Embedding, Flatten, Unflatten, Sequential, got "Conv9"',
     ],
     [
       'a layer size "256"',
@@ -137,7 +137,7 @@ describe('config.json: wrong fields are CheckpointErrors naming the file, the ke
     ],
     ['betas [2, 0]', at(['config', 'preset', 'optimizer', 'betas'], [2, 0]), 'config.preset.optimizer.betas[0]: expected a number in [0, 1), got 2'],
     ['noise dist', at(['config', 'preset', 'step', 'noise', 'dist'], 'cauchy'), 'config.preset.step.noise.dist: expected "uniform" or "normal", got "cauchy"'],
-    ['data.dataset', at(['config', 'data', 'dataset'], 'cifar'), 'config.data.dataset: expected "mnist" or "fashion-mnist", got "cifar"'],
+    ['data.dataset', at(['config', 'data', 'dataset'], 'cifar'), 'config.data.dataset: expected "mnist", "fashion-mnist" or "folder", got "cifar"'],
     ['dataset null', at(['dataset'], null), 'dataset: expected an object { name, images, source? }, got null'],
     [
       'the preset missing',

@@ -385,7 +385,7 @@ export function adaptPreset(preset: Preset, image: ConvShape, classes?: number):
       `preset ${preset.name} trains on ${preset.image.channels} x ${preset.image.size} x ${preset.image.size} images (its MLPs are the seed script's); ` +
         `these are ${image.channels} x ${image.size} x ${image.size}: use --preset dcgan or cgan`,
     );
-  const rebuilt = dcganPreset(image, preset.step.conditioning?.classes ?? 0);
+  const rebuilt = dcganPreset(image, wantClasses);
   const out = {
     ...structuredClone(preset),
     generator: rebuilt.generator,
@@ -393,5 +393,6 @@ export function adaptPreset(preset: Preset, image: ConvShape, classes?: number):
     image: rebuilt.image,
     description: rebuilt.description,
   };
+  if (wantClasses) out.step.conditioning = { classes: wantClasses };
   return out.zDim === rebuilt.zDim ? out : withZDim(out, out.zDim);
 }
