@@ -93,7 +93,9 @@ describe('conditioning', () => {
       return b.gan.step(x, { labels: labels.narrow(0, s, len).long() });
     });
     expect(r.steps).toBe(3);
-    steps.forEach((s, i) => expect(r.perStep![i * 4]).toBe(Math.fround(s.dLoss)));
+    steps.forEach((s, i) => {
+      expect(r.perStep![i * 4]).toBe(Math.fround(s.dLoss));
+    });
   });
 });
 
