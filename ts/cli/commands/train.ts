@@ -60,7 +60,23 @@ const FLAG_OF: Record<string, string> = {
   threads: '--threads',
   resume: '--resume',
   data: '--data',
+  'data.imageSize': '--image-size',
+  'data.channels': '--channels',
 };
+
+/** "mnist train, 60000 of 60000 images" or "folder, 600 of 600 images in 2 classes (circles, squares), 3 x 32 x 32". */
+function dataLine(t: Trainer): string {
+  const ds = t.dataset;
+  const [, c, h, w] = t.data.shape;
+  let line = `${ds.name}${ds.split === 'all' ? '' : ` ${ds.split}`}, ${t.data.shape[0]} of ${ds.length} images`;
+  if (ds.name === 'folder') {
+    const cls = ds.classes.length
+      ? ` in ${ds.classes.length} classes (${ds.classes.slice(0, 5).join(', ')}${ds.classes.length > 5 ? ', ...' : ''})`
+      : ' (no classes)';
+    line += `${cls}, ${c} x ${h} x ${w}`;
+  }
+  return line;
+}
 
 export const TRAIN_HELP = `Usage: ${BIN} train [options]
 
@@ -160,8 +176,11 @@ export function parseTrainArgs(args: string[]): TrainArgs | 'help' {
 function configMessage(err: ConfigError, given: Set<string>): string {
   return err.issues
     .map((i) => {
-      const key = String(i.path[0] ?? '');
-      if (!given.has(key) || !FLAG_OF[key]) return err.source ? `${err.source}: ${i.message}` : i.message;
+      const top = String(i.path[0] ?? '');
+      // a nested key set by a flag of its own (data.imageSize: --image-size) is named by that flag
+      const nested = i.path.slice(0, 2).join('.');
+      const key = FLAG_OF[nested] ? nested : top;
+      if (!given.has(top) || !FLAG_OF[key]) return err.source ? `${err.source}: ${i.message}` : i.message;
       return i.message.replace(new RegExp(`^config\\.${key}(\\.[\\w.\\[\\]]+)?:`), `${FLAG_OF[key]}:`).replace(`config.${key}:`, `${FLAG_OF[key]}:`);
     })
     .join('\n');
@@ -200,10 +219,7 @@ export function describeRun(trainer: Trainer): string {
         `${p.name} (${p.seed ? `seed ${p.seed}` : `${p.image.channels}x${p.image.size}x${p.image.size}`}): ${p.epochs} epochs, batch ${p.batchSize}, z dim ${p.zDim}, images in ${p.normalize}`,
       ],
       ['Device', `${cfg.device}${cfg.threads ? `, ${cfg.threads} threads` : ''}`],
-      [
-        'Data',
-        `${trainer.dataset.name} ${trainer.dataset.split}, ${trainer.data.shape[0]} of ${trainer.dataset.length} images (${trainer.dataset.sourceKind}: ${trainer.dataset.source})`,
-      ],
+      ['Data', `${dataLine(trainer)} (${trainer.dataset.sourceKind}: ${trainer.dataset.source})`],
       ['Seed', cfg.seed === undefined ? 'none (not seeded)' : String(cfg.seed)],
     ]),
   );
