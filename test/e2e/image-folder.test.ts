@@ -32,7 +32,7 @@ function shapeImage(kind: 'circles' | 'squares', s: number, i: number): Buffer {
     for (let x = 0; x < s; x++) {
       const [dy, dx] = [y - s / 2, x - s / 2];
       const inside = kind === 'circles' ? dx * dx + dy * dy < r * r : Math.abs(dx) < r && Math.abs(dy) < r;
-      if (inside) colour.forEach((c, k) => (px[(y * s + x) * 3 + k] = c));
+      if (inside) for (let k = 0; k < 3; k++) px[(y * s + x) * 3 + k] = colour[k];
     }
   }
   return px;
