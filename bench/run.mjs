@@ -166,7 +166,9 @@ function runPython(preset, batch, epoch) {
 const mnist = await data.datasets.MNIST({ train: true });
 // [N, 1, 28, 28]: trainEpoch flattens it per batch for an MLP D
 const images = torch.tensor(mnist.images, [mnist.length, 1, 28, 28], { dtype: 'uint8', device });
-const allLabels = torch.tensor(mnist.labels, [mnist.length], { dtype: 'uint8' }).long().to(device);
+// int64 made in JS: a LibTorch cast here (a parallel op on the main thread) would slow the fused
+// path's training thread about 2x (two OpenMP teams in one process)
+const allLabels = torch.tensor(BigInt64Array.from(mnist.labels, (v) => BigInt(v)), [mnist.length], { dtype: 'int64', device });
 const isConv = (p) => p.discriminator.children?.[0]?.type === 'Conv2d';
 
 // The batch is normalized in JS (data.toFloat32, PyTorch's arithmetic): no LibTorch work on this
@@ -367,9 +369,11 @@ const section = [
 function targets() {
   const out = [];
   for (const r of rows) {
+    // the MLP seeds' target (issue 11) and the convolutional presets' (issue 12)
+    const goal = r.preset === 'dcgan' || r.preset === 'cgan' ? 0.9 : 0.8;
     if (!cuda && r.ratio.fused !== null)
       out.push(
-        `target fused step <= 0.8x PyTorch eager (${r.preset}, batch ${r.batch}): ${r.ratio.fused.toFixed(2)}x, ${r.ratio.fused <= 0.8 ? 'met' : 'not met'}`,
+        `target fused step <= ${goal}x PyTorch eager (${r.preset}, batch ${r.batch}): ${r.ratio.fused.toFixed(2)}x, ${r.ratio.fused <= goal ? 'met' : 'not met'}`,
       );
   }
   for (const e of epochs) {

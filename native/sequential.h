@@ -17,7 +17,8 @@ struct Layer {
   //   ts/native/addon.ts      a NativeLayer member: exactly those fields
   //   ts/nn/layers.ts         the facade module (PyTorch's name, init and state-dict names); ts/nn/index.ts exports it
   //   ts/nn/spec.ts           a ModuleSpec member (torch.nn's constructor arguments)
-  //   ts/nn/from-spec.ts      fromSpec's case, toNativeLayers' branch and its list of supported kinds
+  //   ts/nn/from-spec.ts      fromSpec's case, toNativeLayers' branch and NATIVE_KINDS
+  //   ts/run/run-schema.ts    the spec's schema (config.json stores presets) and MODULE_TYPES
   //   test/parity/reference.py  build() from the spec; regenerate test/parity/fixtures (regenerate.sh)
   //   test/nn/nn.test.ts      the module against PyTorch; README.md's `nn` list
   enum class Kind {
