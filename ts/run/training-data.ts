@@ -33,15 +33,29 @@ export async function loadTrainingData(
   const n = Math.min(ds.length, opts.limit ?? ds.length);
   if (n < 1) throw new Error('the dataset is empty');
   const per = ds.channels * ds.height * ds.width;
-  const images = torch.tensor(ds.images.subarray(0, n * per), [n, ds.channels, ds.height, ds.width], { dtype: 'uint8', device: cfg.device });
+  // MNIST's first n images mix the classes; a folder's come class by class, so its limit takes every
+  // (length / n)-th image instead and keeps every class
+  const pick = ds.name === 'folder' && n < ds.length ? Array.from({ length: n }, (_, i) => Math.floor((i * ds.length) / n)) : null;
+  const pixels = pick ? gather(ds.images, pick, per) : ds.images.subarray(0, n * per);
+  const ys = pick ? Uint8Array.from(pick, (i) => ds.labels[i]) : ds.labels.subarray(0, n);
+  const images = torch.tensor(pixels, [n, ds.channels, ds.height, ds.width], { dtype: 'uint8', device: cfg.device });
   let labels: Tensor | null = null;
   if (preset.step.conditioning) {
     // int64 made in JS, not by a LibTorch cast: a parallel op on this thread would give the process a
     // second OpenMP team and slow every step of the training thread about 2x (measured)
-    const ids = BigInt64Array.from(ds.labels.subarray(0, n), (v) => BigInt(v));
+    const ids = BigInt64Array.from(ys, (v) => BigInt(v));
     labels = torch.tensor(ids, [n], { dtype: 'int64', device: cfg.device });
   }
   return { dataset: ds, images, labels, preset };
+}
+
+/** The images at `indices` (each `per` bytes), in that order. */
+function gather(pixels: Uint8Array, indices: number[], per: number): Uint8Array {
+  const out = new Uint8Array(indices.length * per);
+  indices.forEach((i, k) => {
+    out.set(pixels.subarray(i * per, (i + 1) * per), k * per);
+  });
+  return out;
 }
 
 async function loadConfigured(
