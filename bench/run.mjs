@@ -168,7 +168,11 @@ const mnist = await data.datasets.MNIST({ train: true });
 const images = torch.tensor(mnist.images, [mnist.length, 1, 28, 28], { dtype: 'uint8', device });
 // int64 made in JS: a LibTorch cast here (a parallel op on the main thread) would slow the fused
 // path's training thread about 2x (two OpenMP teams in one process)
-const allLabels = torch.tensor(BigInt64Array.from(mnist.labels, (v) => BigInt(v)), [mnist.length], { dtype: 'int64', device });
+const allLabels = torch.tensor(
+  BigInt64Array.from(mnist.labels, (v) => BigInt(v)),
+  [mnist.length],
+  { dtype: 'int64', device },
+);
 const isConv = (p) => p.discriminator.children?.[0]?.type === 'Conv2d';
 
 // The batch is normalized in JS (data.toFloat32, PyTorch's arithmetic): no LibTorch work on this
