@@ -83,28 +83,19 @@ def build(spec: dict) -> nn.Module:
             affine=spec.get("affine", True),
             track_running_stats=spec.get("trackRunningStats", True),
         )
-    if t == "Conv2d":
-        return nn.Conv2d(
-            spec["inChannels"],
-            spec["outChannels"],
-            _pair(spec["kernelSize"]),
+    if t in ("Conv2d", "ConvTranspose2d"):
+        common = dict(
             stride=_pair(spec.get("stride", 1)),
-            padding=spec["padding"] if isinstance(spec.get("padding"), str) else _pair(spec.get("padding", 0)),
             dilation=_pair(spec.get("dilation", 1)),
             groups=spec.get("groups", 1),
             bias=spec.get("bias", True),
         )
-    if t == "ConvTranspose2d":
+        args = (spec["inChannels"], spec["outChannels"], _pair(spec["kernelSize"]))
+        if t == "Conv2d":
+            padding = spec.get("padding", 0)
+            return nn.Conv2d(*args, padding=padding if isinstance(padding, str) else _pair(padding), **common)
         return nn.ConvTranspose2d(
-            spec["inChannels"],
-            spec["outChannels"],
-            _pair(spec["kernelSize"]),
-            stride=_pair(spec.get("stride", 1)),
-            padding=_pair(spec.get("padding", 0)),
-            output_padding=_pair(spec.get("outputPadding", 0)),
-            groups=spec.get("groups", 1),
-            bias=spec.get("bias", True),
-            dilation=_pair(spec.get("dilation", 1)),
+            *args, padding=_pair(spec.get("padding", 0)), output_padding=_pair(spec.get("outputPadding", 0)), **common
         )
     if t == "Embedding":
         return nn.Embedding(spec["numEmbeddings"], spec["embeddingDim"], padding_idx=spec.get("paddingIdx"))

@@ -36,24 +36,20 @@ export function dcganModels(shape: ConvShape, classes = 0): { generator: ModuleS
   const base = shape.size === 28 ? 7 : 4;
   const blocks = Math.round(Math.log2(shape.size / base));
   const widths = Array.from({ length: blocks }, (_, i) => WIDTH * 2 ** (blocks - 1 - i)); // 28: [128, 64]
-  const convT = (inChannels: number, outChannels: number, k: number, s: number, p: number): ModuleSpec => ({
-    type: 'ConvTranspose2d',
-    inChannels,
-    outChannels,
-    kernelSize: k,
-    stride: s,
-    padding: p,
-    bias: false,
-  });
-  const conv = (inChannels: number, outChannels: number, k: number, s: number, p: number): ModuleSpec => ({
-    type: 'Conv2d',
-    inChannels,
-    outChannels,
-    kernelSize: k,
-    stride: s,
-    padding: p,
-    bias: false,
-  });
+  // bias=False throughout, as pytorch/examples (BatchNorm follows every inner layer)
+  const layer =
+    (type: 'Conv2d' | 'ConvTranspose2d') =>
+    (inChannels: number, outChannels: number, kernelSize: number, stride: number, padding: number): ModuleSpec => ({
+      type,
+      inChannels,
+      outChannels,
+      kernelSize,
+      stride,
+      padding,
+      bias: false,
+    });
+  const convT = layer('ConvTranspose2d');
+  const conv = layer('Conv2d');
   const bn = (numFeatures: number): ModuleSpec => ({ type: 'BatchNorm2d', numFeatures });
   const g: ModuleSpec[] = [convT(Z_DIM + classes, widths[0], base, 1, 0), bn(widths[0]), { type: 'ReLU' }];
   for (let i = 1; i < blocks; i++) g.push(convT(widths[i - 1], widths[i], 4, 2, 1), bn(widths[i]), { type: 'ReLU' });

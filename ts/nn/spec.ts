@@ -11,30 +11,20 @@ export type ModuleSpec =
   | { type: 'Sigmoid' }
   | { type: 'Dropout'; p?: number }
   | { type: 'BatchNorm1d' | 'BatchNorm2d'; numFeatures: number; eps?: number; momentum?: number; affine?: boolean; trackRunningStats?: boolean }
-  | {
-      type: 'Conv2d';
-      inChannels: number;
-      outChannels: number;
-      kernelSize: number | [number, number];
-      stride?: number | [number, number];
-      padding?: number | [number, number] | 'same' | 'valid';
-      dilation?: number | [number, number];
-      groups?: number;
-      bias?: boolean;
-    }
-  | {
-      type: 'ConvTranspose2d';
-      inChannels: number;
-      outChannels: number;
-      kernelSize: number | [number, number];
-      stride?: number | [number, number];
-      padding?: number | [number, number];
-      outputPadding?: number | [number, number];
-      dilation?: number | [number, number];
-      groups?: number;
-      bias?: boolean;
-    }
+  | (ConvFields & { type: 'Conv2d'; padding?: number | [number, number] | 'same' | 'valid' })
+  | (ConvFields & { type: 'ConvTranspose2d'; padding?: number | [number, number]; outputPadding?: number | [number, number] })
   | { type: 'Embedding'; numEmbeddings: number; embeddingDim: number; paddingIdx?: number | null }
   | { type: 'Flatten'; startDim?: number; endDim?: number }
   | { type: 'Unflatten'; dim: number; unflattenedSize: number[] }
   | { type: 'Sequential'; children: ModuleSpec[] };
+
+/** What Conv2d and ConvTranspose2d specs share (torch.nn's constructor arguments). */
+export interface ConvFields {
+  inChannels: number;
+  outChannels: number;
+  kernelSize: number | [number, number];
+  stride?: number | [number, number];
+  dilation?: number | [number, number];
+  groups?: number;
+  bias?: boolean;
+}

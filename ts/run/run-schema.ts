@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { PRESET_NAMES, type PresetName } from '../gan/presets';
+import { NATIVE_KINDS } from '../nn/from-spec';
 import { DataSchema, expected, intAtLeast, MAX_THREADS, nonEmptyString, beta } from './config';
 import { describeIssues, describeValue } from './config-errors';
 
@@ -30,22 +31,8 @@ const codeOf = (iss: unknown) => (iss as { code?: string }).code;
 // ---------------------------------------------------------------------------------------------
 // The effective preset (gan/presets.ts Preset), as config.json stores it
 
-const MODULE_TYPES = [
-  'Linear',
-  'Conv2d',
-  'ConvTranspose2d',
-  'ReLU',
-  'LeakyReLU',
-  'Tanh',
-  'Sigmoid',
-  'Dropout',
-  'BatchNorm1d',
-  'BatchNorm2d',
-  'Embedding',
-  'Flatten',
-  'Unflatten',
-  'Sequential',
-] as const;
+// what the fused trainer runs, plus the facade-only layer and the container
+const MODULE_TYPES = [...NATIVE_KINDS, 'Embedding', 'Sequential'] as const;
 const pairOf = (min: number) => z.union([intMin(min), z.tuple([intMin(min), intMin(min)])], expected(`an integer >= ${min} or a pair of them`));
 const convFields = {
   inChannels: intMin(1),
