@@ -525,3 +525,30 @@ print(json.dumps(out))
     for (let i = 0; i < 5; i++) expect(out.forward[i]).toBeCloseTo(ours[i], 5);
   });
 });
+
+describe('Trainer: a conditional run (cgan, 128 images)', () => {
+  test('labels reach trainEpoch; the grid has a row per class; sample() and Trainer.sample draw the classes asked for', async () => {
+    const saveDir = path.join(root, 'cgan');
+    const t = await Trainer.create({ preset: 'cgan', epochs: 1, seed: 1, saveDir, device: 'cpu' }, { limit: 128, dataset: mnist });
+    expect(t.labels!.shape).toEqual([128]);
+    expect(Array.from(t.labels!.toTypedArray() as BigInt64Array, Number)).toEqual(Array.from(mnist.labels.subarray(0, 128)));
+    expect(t.fixedLabels!.shape).toEqual([80]);
+    const run = await t.train();
+    const grid = PNG.sync.read(fs.readFileSync(path.join(run.runDir, 'samples', 'epoch-001.png')));
+    expect([grid.width, grid.height]).toEqual([8 * 30 + 2, 10 * 30 + 2]);
+
+    const fours = t.sample(6, { seed: 3, labels: 4 });
+    expect([fours.shape, fours.labels]).toEqual([[6, 28, 28], [4, 4, 4, 4, 4, 4]]);
+    expect(sameBits(t.sample(6, { seed: 3, labels: 4 }).images, fours.images)).toBe(true);
+    expect(sameBits(t.sample(6, { seed: 3, labels: 5 }).images, fours.images)).toBe(false);
+    const drawn = t.sample(6, { seed: 3 });
+    expect(drawn.labels).toHaveLength(6);
+    expect(() => t.sample(2, { labels: 12 })).toThrow("sample: label 12 is outside [0, 10) (the generator's 10 classes)");
+    // from the run folder: the same G, noise and labels from the same seed
+    const fromDisk = sample({ checkpoint: run.runDir, count: 6, seed: 3, labels: 4 });
+    expect(fromDisk.labels).toEqual(fours.labels);
+    expect(sameBits(fromDisk.images, fours.images)).toBe(true);
+    expect(sample({ checkpoint: run.runDir, count: 6, seed: 3 }).labels).toEqual(drawn.labels);
+    t.dispose();
+  });
+});

@@ -120,14 +120,10 @@ export function sample(opts: SampleOptions): Samples {
       const weights = safetensors.loadFile(file, { device });
       checkFiniteWeights(weights, file); // a diverged run's NaN weights would give blank images silently
       G.loadStateDict(weights);
-      // after G is built (its init draws from the global generator): the noise, then labels, from the seed
-      torch.manualSeed(seed);
-      const z = noise(preset.step.noise, count);
-      const y = classes ? (list !== undefined ? labelsFor(list, count, classes, 'sample') : drawLabels(classes, count)) : undefined;
+      const { z, y } = seededInputs(preset, count, seed, list); // after G's init has drawn
       const images = generate(G, z, device, y && { y, classes });
       G.dispose();
-      const labels = y ? Array.from(y.toTypedArray() as BigInt64Array, Number) : undefined;
-      return { images, shape: imagesShape(preset.image, count), range: preset.normalize, seed, ...(labels ? { labels } : {}) };
+      return samplesOf(preset, images, count, seed, y);
     }),
   );
 }
@@ -139,18 +135,30 @@ export function sample(opts: SampleOptions): Samples {
  */
 export function sampleWith(gan: GanStep, preset: Preset, n: number, opts: { seed?: number; labels?: number | readonly number[] } = {}): Samples {
   const seed = opts.seed ?? randomSeed();
-  const classes = gan.classes;
   return torch.scope(() => {
-    const y0 = opts.labels !== undefined ? labelsFor(opts.labels, n, classes, 'sample') : undefined;
-    const { z, y } = withRngState(() => {
-      torch.manualSeed(seed);
-      const z = noise(preset.step.noise, n);
-      return { z, y: y0 ?? (classes ? drawLabels(classes, n) : undefined) };
-    });
-    const images = torch.scope(() => gan.generate(z, y).to('cpu').toFloat32Array());
-    const labels = y ? Array.from(y.toTypedArray() as BigInt64Array, Number) : undefined;
-    return { images, shape: imagesShape(preset.image, n), range: preset.normalize, seed, ...(labels ? { labels } : {}) };
+    const { z, y } = seededInputs(preset, n, seed, opts.labels);
+    return samplesOf(preset, gan.generate(z, y).to('cpu').toFloat32Array(), n, seed, y);
   });
+}
+
+/**
+ * G's inputs for n images: the preset's noise from `seed`, then (conditional presets) the labels as
+ * given or drawn uniformly after the noise, as the step draws G's. The global generators are left as
+ * they were.
+ */
+function seededInputs(preset: Preset, n: number, seed: number, given?: number | readonly number[]): { z: Tensor; y?: Tensor } {
+  const classes = preset.step.conditioning?.classes ?? 0;
+  const y = given !== undefined ? labelsFor(given, n, classes, 'sample') : undefined;
+  return withRngState(() => {
+    torch.manualSeed(seed);
+    const z = noise(preset.step.noise, n);
+    return { z, y: y ?? (classes ? drawLabels(classes, n) : undefined) };
+  });
+}
+
+function samplesOf(preset: Preset, images: Float32Array, n: number, seed: number, y?: Tensor): Samples {
+  const labels = y ? Array.from(y.toTypedArray() as BigInt64Array, Number) : undefined;
+  return { images, shape: imagesShape(preset.image, n), range: preset.normalize, seed, ...(labels ? { labels } : {}) };
 }
 
 /**
