@@ -538,7 +538,10 @@ describe('Trainer: a conditional run (cgan, 128 images)', () => {
     expect([grid.width, grid.height]).toEqual([8 * 30 + 2, 10 * 30 + 2]);
 
     const fours = t.sample(6, { seed: 3, labels: 4 });
-    expect([fours.shape, fours.labels]).toEqual([[6, 28, 28], [4, 4, 4, 4, 4, 4]]);
+    expect([fours.shape, fours.labels]).toEqual([
+      [6, 28, 28],
+      [4, 4, 4, 4, 4, 4],
+    ]);
     expect(sameBits(t.sample(6, { seed: 3, labels: 4 }).images, fours.images)).toBe(true);
     expect(sameBits(t.sample(6, { seed: 3, labels: 5 }).images, fours.images)).toBe(false);
     const drawn = t.sample(6, { seed: 3 });
