@@ -102,7 +102,10 @@ describe('ImageFolder with class subfolders', () => {
 
   it('corrupt and truncated files are skipped with their reasons; hidden and non-image files are not read', () => {
     expect(ds.skipped.map((s) => path.relative(classes, s.file))).toEqual(['apple/truncated.jpg', 'zebra/broken.png']);
-    expect(ds.skipped[0]!.reason).toMatch(/^cannot decode: .*JPEG/i);
+    // libvips' detail line ("VipsJpeg: Premature end of JPEG file") is global state that concurrent decodes can
+    // take, so only the header line is certain
+    expect(ds.skipped[0]!.reason).toMatch(/^cannot decode: (Input buffer has corrupt header|.*JPEG)/i);
+    expect(ds.skipped[0]!.reason).not.toMatch(/:$/);
     expect(ds.skipped[1]!.reason).toBe('cannot decode: Input buffer contains unsupported image format');
   });
 

@@ -333,7 +333,8 @@ async function decodeFile(sharp: Sharp, file: string, size: number, want: 1 | 3 
       ...new Set(
         describeError(err)
           .split('\n')
-          .map((l) => l.trim()),
+          // a line may end in ':' when libvips' detail was taken by a concurrent decode
+          .map((l) => l.trim().replace(/:$/, '')),
       ),
     ].filter((l) => l !== '');
     return { reason: `cannot decode: ${lines.join('; ')}` };
