@@ -20,6 +20,7 @@
 #include "fp_mode.h"
 #include "gan_step.h"
 #include "js_args.h"
+#include "on_train_thread.h"
 #include "optim_wrap.h"
 #include "tensor_wrap.h"
 #include "train_thread.h"
@@ -124,26 +125,6 @@ bool jsCanRun(napi_env env) {
   napi_value o, v;
   return napi_create_object(env, &o) == napi_ok && napi_get_undefined(env, &v) == napi_ok &&
          napi_set_named_property(env, o, "probe", v) == napi_ok;
-}
-
-// Runs fused-step work on the training thread (see train_thread.h) with grad mode on and the calling
-// thread's intra-op thread count, so that only one thread of the process ever runs parallel work.
-// While an epoch holds that thread the call is refused: waiting would block the caller's event loop.
-template <typename F>
-auto onTrainThread(Napi::Env env, const char* who, F&& fn) -> decltype(fn()) {
-  int threads = at::get_num_threads();
-  decltype(fn()) out;
-  bool ran = runOnTrainThread([&] {
-    c10::AutoGradMode grad(true);
-    if (at::get_num_threads() != threads) at::set_num_threads(threads);
-    applyFlushDenormal();
-    out = fn();
-  });
-  if (!ran)
-    throwError(env, std::string(who) +
-                        ": the training thread is running a trainEpoch (of another GanStep); await it (or abort it) first, "
-                        "since waiting here would block the event loop until it ends");
-  return out;
 }
 
 // How long the end of an environment (a Worker's terminate or exit) or of the process waits for its
@@ -337,7 +318,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       at::Tensor y = o["labels"].tensorOrNone(), zD = o["zD"].tensorOrNone(), zG = o["zG"].tensorOrNone();
       at::Tensor yD = o["yD"].tensorOrNone(), yG = o["yG"].tensorOrNone();
       bool fed = zD.defined() || zG.defined() || yD.defined() || yG.defined();
-      return resultToJs(env, onTrainThread(env, "step", [&] {
+      return resultToJs(env, onTrainThread(env, "step", true, [&] {
         StepTensors r = fed ? step_->step(real, y, zD, yD, zG, yG) : step_->stepAuto(real, y);
         return step_->finishStep(r, true);
       }));
@@ -352,7 +333,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       at::Tensor real = args(0, "realBatch").tensor();
       js::Object o = args(1, "inputs").objectOrEmpty();
       at::Tensor y = o["labels"].tensorOrNone(), z = o["z"].tensorOrNone(), yFake = o["yFake"].tensorOrNone();
-      return resultToJs(env, onTrainThread(env, "trainDiscriminator", [&] {
+      return resultToJs(env, onTrainThread(env, "trainDiscriminator", true, [&] {
         StepTensors r = step_->stepD(real, y, z, yFake);
         return step_->finishStep(r, false);
       }));
@@ -367,7 +348,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       int64_t n = args(0, "batchSize").integer(js::kPositive);
       js::Object o = args(1, "inputs").objectOrEmpty();
       at::Tensor z = o["z"].tensorOrNone(), yFake = o["yFake"].tensorOrNone();
-      return resultToJs(env, onTrainThread(env, "trainGenerator", [&] {
+      return resultToJs(env, onTrainThread(env, "trainGenerator", true, [&] {
         StepTensors r = step_->stepG(n, z, yFake);
         return step_->finishStep(r, false);
       }));
@@ -395,7 +376,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       js::Args args(info, "generate");
       at::Tensor z = args(0, "z").tensor();
       at::Tensor labels = args(1, "labels").tensorOrNone();
-      at::Tensor out = onTrainThread(env, "generate", [&] {
+      at::Tensor out = onTrainThread(env, "generate", true, [&] {
         at::NoGradGuard ng;
         bool was = step_->G.training;
         step_->G.training = false;

@@ -6,9 +6,21 @@
 #include "addon_data.h"
 #include "errors.h"
 #include "js_args.h"
+#include "on_train_thread.h"
 #include "tensor_wrap.h"
 
 namespace ltg {
+
+namespace {
+thread_local bool opsOnTrain = false;
+}  // namespace
+
+bool opsOnTrainThread() { return opsOnTrain; }
+bool setOpsOnTrainThread(bool on) {
+  bool was = opsOnTrain;
+  opsOnTrain = on;
+  return was;
+}
 
 namespace {
 
@@ -136,6 +148,7 @@ class OpHandle : public Napi::ObjectWrap<OpHandle> {
     addonData(env).opCtor = Napi::Persistent(ctor);
     exports.Set("NativeOp", ctor);
     exports.Set("op", Napi::Function::New<&OpHandle::Find>(env, "op"));
+    exports.Set("setOpsOnTrainThread", Napi::Function::New<&OpHandle::SetOnTrainThread>(env, "setOpsOnTrainThread"));
   }
 
   explicit OpHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<OpHandle>(info) {}
@@ -153,6 +166,14 @@ class OpHandle : public Napi::ObjectWrap<OpHandle> {
       Napi::Object obj = addonData(env).opCtor.New({});
       Unwrap(obj)->op_ = *h;
       return obj;
+    });
+  }
+
+  // setOpsOnTrainThread(on) -> the previous setting (torch.onTrainingThread)
+  static Napi::Value SetOnTrainThread(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      return Napi::Boolean::New(env, setOpsOnTrainThread(js::Args(info, "setOpsOnTrainThread")(0, "on").boolean()));
     });
   }
 
@@ -185,7 +206,15 @@ class OpHandle : public Napi::ObjectWrap<OpHandle> {
         }
         stack.push_back(conv.toIValue(conv.arg(v, p.name()), p.real_type()));
       }
-      op_->callBoxed(stack);
+      if (opsOnTrainThread()) {
+        bool grad = c10::GradMode::is_enabled();
+        onTrainThread(env, schema.name(), grad, [&] {
+          op_->callBoxed(stack);
+          return true;
+        });
+      } else {
+        op_->callBoxed(stack);
+      }
       if (stack.empty()) return env.Undefined();
       if (stack.size() == 1) return conv.toJs(stack[0]);
       auto arr = Napi::Array::New(env, stack.size());

@@ -248,6 +248,8 @@ export interface NativeAddon {
   setGradEnabled(enabled: boolean): boolean;
   isGradEnabled(): boolean;
   setNumThreads(n: number): void;
+  /** Routes this JS thread's NativeOp calls to the training thread (true) or not; returns the previous setting. */
+  setOpsOnTrainThread(on: boolean): boolean;
   getNumThreads(): number;
   setFlushDenormal(on: boolean): boolean;
   getFlushDenormal(): boolean;

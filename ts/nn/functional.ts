@@ -111,3 +111,31 @@ export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: { reduct
 export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
   return callOp('aten::mse_loss', '', [input, target, reduction(opts.reduction)]) as Tensor;
 }
+export const softmax = (x: Tensor, dim: number) => callOp('aten::softmax', 'int', [x, dim]) as Tensor;
+export const logSoftmax = (x: Tensor, dim: number) => callOp('aten::log_softmax', 'int', [x, dim]) as Tensor;
+/** Class indices `target` (int64, [N]) against logits `input` ([N, C]), as torch's cross_entropy. */
+export function crossEntropy(
+  input: Tensor,
+  target: Tensor,
+  opts: { reduction?: Reduction; weight?: Tensor; ignoreIndex?: number; labelSmoothing?: number } = {},
+): Tensor {
+  if (!(input instanceof Tensor) || !(target instanceof Tensor)) throw new TypeError('crossEntropy: input and target must be Tensors');
+  return callOp('aten::cross_entropy_loss', '', [
+    input,
+    target,
+    opts.weight ?? null,
+    reduction(opts.reduction),
+    opts.ignoreIndex ?? -100,
+    opts.labelSmoothing ?? 0,
+  ]) as Tensor;
+}
+/** Max over kernelSize windows (stride defaults to kernelSize, as in torch). */
+export function maxPool2d(
+  x: Tensor,
+  kernelSize: number | [number, number],
+  stride?: number | [number, number],
+  padding: number | [number, number] = 0,
+): Tensor {
+  const pair = (v: number | [number, number]) => (typeof v === 'number' ? [v, v] : v);
+  return callOp('aten::max_pool2d', '', [x, pair(kernelSize), pair(stride ?? kernelSize), pair(padding), [1, 1], false]) as Tensor;
+}

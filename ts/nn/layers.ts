@@ -242,6 +242,19 @@ export class Flatten extends Module {
   }
 }
 
+export class MaxPool2d extends Module {
+  constructor(
+    readonly kernelSize: number | [number, number],
+    readonly stride?: number | [number, number],
+    readonly padding: number | [number, number] = 0,
+  ) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.maxPool2d(x, this.kernelSize, this.stride, this.padding);
+  }
+}
+
 export class Unflatten extends Module {
   constructor(
     readonly dim: number,

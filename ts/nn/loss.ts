@@ -42,3 +42,16 @@ export class MSELoss extends Loss {
     return F.mseLoss(input, target, { reduction: this.reduction });
   }
 }
+
+export class CrossEntropyLoss extends Loss {
+  constructor(opts: { reduction?: F.Reduction; weight?: Tensor; labelSmoothing?: number } = {}) {
+    super(opts.reduction);
+    this.weight = opts.weight;
+    this.labelSmoothing = opts.labelSmoothing ?? 0;
+  }
+  readonly weight?: Tensor;
+  readonly labelSmoothing: number;
+  forward(input: Tensor, target: Tensor): Tensor {
+    return F.crossEntropy(input, target, { reduction: this.reduction, weight: this.weight, labelSmoothing: this.labelSmoothing });
+  }
+}

@@ -110,22 +110,40 @@ export function sample(opts: SampleOptions): Samples {
   // checked before any weights are read: a bad label is the user's error, not the checkpoint's
   if (given === 'all' && !classes) throw new TypeError("sample: labels 'all' applies to conditional presets (cgan); this generator is not conditional");
   if (list !== undefined) labelsFor(list, count, classes, 'sample').dispose();
+  const seed = givenSeed ?? randomSeed();
+  const G = loadGenerator(runDir, preset, device);
+  try {
+    return torch.scope(() => {
+      const { z, y } = seededInputs(preset, count, seed, list);
+      return samplesOf(preset, generate(G, z, device, y && { y, classes }), count, seed, y);
+    });
+  } finally {
+    G.dispose();
+  }
+}
+
+/**
+ * G of a run folder: rebuilt from `preset` (the run's config.json) with the weights of its latest
+ * checkpoint (verified against trainer.json when there is one; NaN weights refused). The global random
+ * generators are left as they were (building G draws its init from them).
+ */
+export function loadGenerator(runDir: string, preset: Preset, device: Device): Module {
   const file = hasCheckpoint(runDir) ? checkpointFile(runDir, CHECKPOINT_FILES.generator) : path.join(runDir, CHECKPOINT_FILES.generator);
   if (!fs.existsSync(file)) throw new CheckpointError(`${runDir} has no ${CHECKPOINT_FILES.generator} (no checkpoint was written yet)`);
-  const seed = givenSeed ?? randomSeed();
-  // building G initializes its weights from the global generator: leave that as it was
-  return withRngState(() =>
-    torch.scope(() => {
-      const G = fromSpec(preset.generator, { device });
-      const weights = safetensors.loadFile(file, { device });
-      checkFiniteWeights(weights, file); // a diverged run's NaN weights would give blank images silently
-      G.loadStateDict(weights);
-      const { z, y } = seededInputs(preset, count, seed, list); // after G's init has drawn
-      const images = generate(G, z, device, y && { y, classes });
+  return withRngState(() => {
+    const G = fromSpec(preset.generator, { device });
+    try {
+      torch.scope(() => {
+        const weights = safetensors.loadFile(file, { device });
+        checkFiniteWeights(weights, file); // a diverged run's NaN weights would give blank images silently
+        G.loadStateDict(weights);
+      });
+    } catch (e) {
       G.dispose();
-      return samplesOf(preset, images, count, seed, y);
-    }),
-  );
+      throw e;
+    }
+    return G;
+  });
 }
 
 /**
@@ -146,7 +164,7 @@ export function sampleWith(gan: GanStep, preset: Preset, n: number, opts: { seed
  * given or drawn uniformly after the noise, as the step draws G's. The global generators are left as
  * they were.
  */
-function seededInputs(preset: Preset, n: number, seed: number, given?: number | readonly number[]): { z: Tensor; y?: Tensor } {
+export function seededInputs(preset: Preset, n: number, seed: number, given?: number | readonly number[]): { z: Tensor; y?: Tensor } {
   const classes = preset.step.conditioning?.classes ?? 0;
   const y = given !== undefined ? labelsFor(given, n, classes, 'sample') : undefined;
   return withRngState(() => {

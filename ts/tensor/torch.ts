@@ -190,6 +190,28 @@ export function enableGrad<T>(fn: () => T): T {
 }
 export const isGradEnabled = () => loadAddon().isGradEnabled();
 
+/**
+ * Runs `fn` (synchronous) with every ATen operator it calls executed on the process's training thread,
+ * where GanStep steps, generates and trains epochs; this thread waits for each. A process whose
+ * parallel LibTorch work all runs on one thread keeps OpenMP's fast spin-waiting: one parallel op on
+ * another thread gives the process a second thread team and made every later fused step ~2x slower on
+ * 2 cores. So work between a GanStep's epochs (evaluation, sampling) belongs here. Each op call pays
+ * a thread hand-off (microseconds), so small-op loops are faster outside. Refused while a trainEpoch
+ * holds the thread.
+ */
+export function onTrainingThread<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new TypeError(`onTrainingThread(fn): expected a function, got ${typeof fn}`);
+  const addon = loadAddon();
+  const was = addon.setOpsOnTrainThread(true);
+  try {
+    const out = fn();
+    if (out instanceof Promise) throw new TypeError('onTrainingThread(fn): fn must be synchronous (it returned a Promise)');
+    return out;
+  } finally {
+    addon.setOpsOnTrainThread(was);
+  }
+}
+
 export function setNumThreads(n: number): void {
   loadAddon().setNumThreads(n);
 }

@@ -1,0 +1,298 @@
+/**
+ * What a generator's digits are worth, measured with the package's MNIST classifier
+ * (mnist-classifier.ts): classifier-FID against the MNIST test set, an Inception-style score, the
+ * class histogram and its coverage, the accuracy of requested labels (conditional generators), and
+ * the same figures for real MNIST training images (the floor a perfect generator would reach at the
+ * same n). Classifier-FID is tf-gan's "MNIST Frechet distance", not comparable with Inception-FID.
+ */
+import * as os from 'node:os';
+import { MNIST } from '../data/mnist';
+import { type DatasetOptions } from '../data/mnist';
+import { imagesShape, type Preset } from '../gan/presets';
+import { type Sequential } from '../nn/layers';
+import { checkDevice, type Device, describeValue } from '../tensor/dtype';
+import { type Tensor } from '../tensor/tensor';
+import * as torch from '../tensor/torch';
+import { toModelInput } from '../gan/pixels';
+import { hasCheckpoint, readTrainerState } from './checkpoint';
+import { readRunInfo } from './run-dir';
+import { generate, loadGenerator, seededInputs } from './sample';
+import { CLASSIFIER_INPUT, FEATURE_DIM, featuresAndLogits, loadMnistClassifier } from './mnist-classifier';
+import { classHistogram, coverage, type FeatureStats, featureStats, frechetDistance, inceptionScore, labelAccuracy } from './quality-metrics';
+
+/** The figures of one set of images. */
+export interface QualityScores {
+  n: number;
+  /** Classifier-FID against the MNIST test set (lower is better; real training images score `floor.fid`). */
+  fid: number;
+  /** Inception-style score with the MNIST classifier, 1..10 (higher is better). */
+  inceptionScore: number;
+  /** Images the classifier assigns to each digit 0..9. */
+  histogram: number[];
+  /** The rarest digit's share relative to an even share: 1 = all digits equally often, ~0 = one missing (mode collapse). */
+  coverage: number;
+  /** Conditional generators: the share of images the classifier reads as the requested digit; null otherwise. */
+  labelAccuracy: number | null;
+}
+
+export class EvaluationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EvaluationError';
+  }
+}
+
+/** Images per classifier batch: bounds memory whatever n is. */
+const BATCH = 1000;
+/** The most samples one evaluation takes (its features are held in float32 and float64). */
+export const MAX_EVAL_N = 1_000_000;
+
+/** Checks an evaluation's sample count n: an integer >= 2 whose features fit in memory. */
+export function checkEvalN(n: unknown, what = 'n'): number {
+  if (!Number.isSafeInteger(n) || (n as number) < 2 || (n as number) > MAX_EVAL_N)
+    throw new RangeError(`${what}: expected an integer from 2 (a covariance needs two samples) to ${MAX_EVAL_N}, got ${describeValue(n)}`);
+  const bytes = (n as number) * FEATURE_DIM * 12 + BATCH * 784 * 4 * 4;
+  if (bytes > os.freemem())
+    throw new RangeError(
+      `${what}: ${n} samples need ${(bytes / 2 ** 30).toFixed(1)} GiB for their features, more than the ${(os.freemem() / 2 ** 30).toFixed(1)} GiB free`,
+    );
+  return n as number;
+}
+
+/** A checked preset's images are what the classifier reads: one 28x28 channel. */
+export function checkClassifiable(preset: Preset, dataset: string): void {
+  if (dataset !== 'mnist')
+    throw new EvaluationError(
+      `the quality metrics use an MNIST digit classifier, which does not apply to a ${dataset} run (its features would not describe ${dataset === 'fashion-mnist' ? 'clothing' : 'these images'})`,
+    );
+  const per = imagesShape(preset.image, 1).slice(1);
+  if (per.reduce((a, b) => a * b, 1) !== CLASSIFIER_INPUT.size * CLASSIFIER_INPUT.size || (per.length === 3 && per[0] !== 1))
+    throw new EvaluationError(
+      `the generator draws images of shape [${per.join(', ')}]; the MNIST classifier reads 1x28x28 images (train at --image-size 28 --channels 1)`,
+    );
+}
+
+/**
+ * The classifier and the MNIST test set's feature statistics, loaded once; scores sets of images.
+ * `create` reads the MNIST test split (and, for `floor`, the training split) like MNIST() does.
+ */
+export class QualityEvaluator {
+  private floors = new Map<number, QualityScores>();
+  private constructor(
+    readonly model: Sequential,
+    readonly classifier: { sha256: string; testAccuracy: number },
+    readonly reference: FeatureStats,
+    readonly device: Device,
+    private readonly data: DatasetOptions,
+  ) {}
+
+  static async create(opts: { device?: Device; data?: DatasetOptions } = {}): Promise<QualityEvaluator> {
+    const device = opts.device === undefined ? 'cpu' : checkDevice(opts.device, 'QualityEvaluator: device');
+    const data = { ...opts.data, train: false };
+    const test = await MNIST(data);
+    const { model, record } = loadMnistClassifier({ device });
+    try {
+      const ref = extract(model, device, batchesOf(test.images, test.length));
+      ref.logits.dispose();
+      return new QualityEvaluator(model, { sha256: record.sha256, testAccuracy: record.testAccuracy }, ref.stats, device, opts.data ?? {});
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
+
+  /**
+   * Scores images given batch by batch: float in '[-1,1]' (or uint8 pixels), any shape with 784 values
+   * per image; `labels` (int64, one per image) are the digits a conditional generator was asked for.
+   */
+  score(batches: Iterable<{ images: Tensor; labels?: Tensor }>): QualityScores {
+    const { stats, logits, labels } = extract(this.model, this.device, batches);
+    try {
+      return {
+        n: stats.n,
+        fid: frechetDistance(stats, this.reference),
+        inceptionScore: inceptionScore(logits),
+        histogram: classHistogram(logits),
+        coverage: coverage(classHistogram(logits)),
+        labelAccuracy: labels ? labelAccuracy(logits, labels) : null,
+      };
+    } finally {
+      logits.dispose();
+      labels?.dispose();
+    }
+  }
+
+  /** The figures of n real MNIST training images (every (60000/n)-th), the best a generator can do at this n. */
+  async floor(n: number): Promise<QualityScores> {
+    let f = this.floors.get(n);
+    if (!f) {
+      const train = await MNIST({ ...this.data, train: true });
+      const step = train.length / Math.min(n, train.length);
+      const per = 28 * 28;
+      const picked = new Uint8Array(Math.min(n, train.length) * per);
+      for (let i = 0; i * per < picked.length; i++) picked.set(train.images.subarray(Math.floor(i * step) * per, (Math.floor(i * step) + 1) * per), i * per);
+      f = this.score(batchesOf(picked, picked.length / per));
+      this.floors.set(n, f);
+    }
+    return f;
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** Features and logits of the images of `batches`, batch by batch through the classifier. */
+function extract(
+  model: Sequential,
+  device: Device,
+  batches: Iterable<{ images: Tensor; labels?: Tensor }>,
+): { stats: FeatureStats; logits: Tensor; labels?: Tensor } {
+  const feats: Tensor[] = [];
+  const logits: Tensor[] = [];
+  const labels: Tensor[] = [];
+  try {
+    torch.noGrad(() => {
+      for (const b of batches) {
+        const x = asClassifierInput(b.images, device);
+        const out = featuresAndLogits(model, x);
+        if (x !== b.images) x.dispose();
+        feats.push(out.features);
+        logits.push(out.logits);
+        if (b.labels) labels.push(b.labels);
+      }
+    });
+    if (labels.length && labels.length !== logits.length) throw new EvaluationError('score: some batches have labels and some do not');
+    const all = torch.cat(feats);
+    const stats = featureStats(all);
+    all.dispose();
+    return { stats, logits: torch.cat(logits), labels: labels.length ? torch.cat(labels) : undefined };
+  } finally {
+    for (const t of [...feats, ...logits]) t.dispose();
+  }
+}
+
+/** Float images in '[-1,1]' or uint8 pixels (converted by the pixel convention) as [N, 1, 28, 28] on `device`. */
+function asClassifierInput(images: Tensor, device: Device): Tensor {
+  const per = CLASSIFIER_INPUT.size * CLASSIFIER_INPUT.size;
+  if (images.ndim < 2 || images.numel() !== images.shape[0]! * per)
+    throw new EvaluationError(`images: expected ${per} values (1x28x28) per image, got shape [${images.shape.join(', ')}]`);
+  return torch.scope(() =>
+    toModelInput(images.ndim === 2 ? images.reshape([images.shape[0]!, 1, 28, 28]) : images, CLASSIFIER_INPUT.range, device, CLASSIFIER_INPUT),
+  );
+}
+
+/** uint8 MNIST-layout images (n * 784 bytes) as batches of uint8 tensors. */
+export function* batchesOf(images: Uint8Array, n: number): Generator<{ images: Tensor }> {
+  const per = 28 * 28;
+  for (let i = 0; i < n; i += BATCH) {
+    const m = Math.min(BATCH, n - i);
+    const x = torch.tensor(images.subarray(i * per, (i + m) * per), [m, 1, 28, 28]);
+    try {
+      yield { images: x };
+    } finally {
+      x.dispose();
+    }
+  }
+}
+
+/**
+ * G's images for n seeded samples in batches, as the classifier reads them ('[0,1]' generators mapped
+ * to '[-1,1]'). A conditional preset is asked for each digit equally often (i % classes), so the
+ * histogram, coverage and label accuracy read directly. `draw` runs G (a Module, or a GanStep).
+ */
+export function* generatedBatches(
+  preset: Preset,
+  n: number,
+  seed: number,
+  draw: (z: Tensor, y?: Tensor) => Float32Array,
+): Generator<{ images: Tensor; labels?: Tensor }> {
+  const classes = preset.step.conditioning?.classes ?? 0;
+  const { z, y } = seededInputs(preset, n, seed, classes ? Array.from({ length: n }, (_, i) => i % classes) : undefined);
+  const per = CLASSIFIER_INPUT.size * CLASSIFIER_INPUT.size;
+  try {
+    for (let i = 0; i < n; i += BATCH) {
+      const m = Math.min(BATCH, n - i);
+      const pixels = torch.scope(() => draw(z.narrow(0, i, m), y?.narrow(0, i, m)));
+      const x = torch.scope(() => {
+        const t = torch.tensor(pixels, [m, per]);
+        return preset.normalize === '[0,1]' ? t.mul(2).sub(1) : t;
+      });
+      const labels = y?.narrow(0, i, m).clone();
+      try {
+        yield { images: x, labels };
+      } finally {
+        x.dispose();
+        labels?.dispose();
+      }
+    }
+  } finally {
+    z.dispose();
+    y?.dispose();
+  }
+}
+
+export interface EvaluateOptions {
+  /** Samples to generate (default 10000, as many as the MNIST test set). */
+  n?: number;
+  /** Noise seed (default 0, so that two evaluations of a run agree). */
+  seed?: number;
+  /** Device to run G and the classifier on (default 'cpu'). */
+  device?: Device;
+  /** Where MNIST is read from (as MNIST()'s options). */
+  data?: DatasetOptions;
+  /** An evaluator to reuse (its device wins); default: one made for this call. */
+  evaluator?: QualityEvaluator;
+}
+
+/** evaluate()'s result: the generator's figures, the real-data floor at the same n, and what produced them. */
+export interface EvaluationReport extends QualityScores {
+  run: string;
+  /** The epoch of the checkpoint evaluated (trainer.json), null for a run folder without one. */
+  epoch: number | null;
+  seed: number;
+  preset: string;
+  conditional: boolean;
+  /** MNIST training images (n of them) scored the same way: what a perfect generator would reach. */
+  floor: QualityScores;
+  classifier: { sha256: string; testAccuracy: number };
+  seconds: number;
+}
+
+const EVAL_KEYS = ['n', 'seed', 'device', 'data', 'evaluator'] as const;
+
+/** Scores the latest checkpoint of a run folder's generator (see the file comment for what is measured). */
+export async function evaluate(runDir: string, opts: EvaluateOptions = {}): Promise<EvaluationReport> {
+  const t0 = performance.now();
+  if (typeof runDir !== 'string' || runDir === '') throw new TypeError(`evaluate: expected the path of a run folder, got ${describeValue(runDir)}`);
+  if (typeof opts !== 'object' || opts === null) throw new TypeError(`evaluate: expected options { ${EVAL_KEYS.join(', ')} }, got ${describeValue(opts)}`);
+  for (const k of Object.keys(opts))
+    if (!(EVAL_KEYS as readonly string[]).includes(k)) throw new TypeError(`evaluate: unknown option '${k}' (expected ${EVAL_KEYS.join(', ')})`);
+  const n = checkEvalN(opts.n ?? 10000, 'evaluate: n');
+  const seed = opts.seed ?? 0;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`evaluate: seed: expected an integer >= 0, got ${describeValue(opts.seed)}`);
+  const device = opts.evaluator ? opts.evaluator.device : opts.device === undefined ? 'cpu' : checkDevice(opts.device, 'evaluate: device');
+  const info = readRunInfo(runDir);
+  const preset = info.config.preset;
+  checkClassifiable(preset, info.dataset.name);
+  const classes = preset.step.conditioning?.classes ?? 0;
+  const G = loadGenerator(runDir, preset, device);
+  const ev = opts.evaluator ?? (await QualityEvaluator.create({ device, data: opts.data }));
+  try {
+    const scores = ev.score(generatedBatches(preset, n, seed, (z, y) => generate(G, z, device, y && { y, classes })));
+    return {
+      run: runDir,
+      epoch: hasCheckpoint(runDir) ? readTrainerState(runDir).epoch : null,
+      seed,
+      preset: preset.name,
+      conditional: classes > 0,
+      ...scores,
+      floor: await ev.floor(n),
+      classifier: ev.classifier,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    G.dispose();
+    if (!opts.evaluator) ev.dispose();
+  }
+}
