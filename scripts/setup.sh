@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON_BOOTSTRAP:-python3}
 command -v node >/dev/null || { echo "setup: node (>= 20.19) is not on PATH; install Node.js first" >&2; exit 1; }
 TORCH=$(node -p "require('./package.json').libtorch.version")
-PINS=("torch==$TORCH" numpy==2.4.6 safetensors==0.8.0 tensorboard==2.21.0 clang-format==21.1.8)
+PINS=("torch==$TORCH" numpy==2.4.6 safetensors==0.8.0 tensorboard==2.21.0 scipy==1.17.1 clang-format==21.1.8)
 # Exit 0 when the .venv holds every pin (by package metadata: importing torch takes seconds).
 have_pins() {
   [ -x .venv/bin/python ] || return 1

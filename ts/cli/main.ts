@@ -4,6 +4,7 @@
  * (0 ok, 1 runtime failure, 2 usage error, 130 interrupted); only the bin entry at the bottom
  * touches the process (SIGINT handler, exit).
  */
+import { evalCommand, EVAL_HELP } from './commands/eval';
 import { infoCommand, INFO_HELP } from './commands/info';
 import { presetsCommand, PRESETS_HELP } from './commands/presets';
 import { reportCommand, REPORT_HELP } from './commands/report';
@@ -17,6 +18,7 @@ type Command = { run: (args: string[], io: CliIO) => Promise<number>; help: stri
 export const COMMANDS: Readonly<Record<string, Command>> = {
   train: { run: trainCommand, help: TRAIN_HELP, summary: 'train a GAN (preset, config file, flags); resumable' },
   sample: { run: sampleCommand, help: SAMPLE_HELP, summary: "write a PNG grid of a trained run's samples" },
+  eval: { run: evalCommand, help: EVAL_HELP, summary: "measure a run's digits: classifier-FID, IS, coverage" },
   presets: { run: presetsCommand, help: PRESETS_HELP, summary: 'list the training presets' },
   info: { run: infoCommand, help: INFO_HELP, summary: 'show versions, LibTorch, CUDA, threads and BLAS' },
   report: { run: reportCommand, help: REPORT_HELP, summary: "write a run folder's report.html" },
@@ -40,6 +42,7 @@ Examples:
   ${BIN} train --preset vanilla --epochs 20 --seed 1
   ${BIN} train --resume runs/run-1 --epochs 40
   ${BIN} sample --checkpoint runs/run-1 --count 64 --out samples.png
+  ${BIN} eval runs/run-1
 
 Exit codes: 0 ok, 1 failure, 2 usage error, 130 interrupted. LTG_DEBUG=1 shows stack traces.`;
 

@@ -44,6 +44,7 @@ export class EvaluationError extends Error {
 
 /** Images per classifier batch: bounds memory whatever n is. */
 const BATCH = 1000;
+const CLASSIFIER_CHUNK = 100;
 /** The most samples one evaluation takes (its features are held in float32 and float64). */
 export const MAX_EVAL_N = 1_000_000;
 
@@ -151,18 +152,23 @@ function extract(
   const feats: Tensor[] = [];
   const logits: Tensor[] = [];
   const labels: Tensor[] = [];
+  let batchCount = 0;
   try {
     torch.noGrad(() => {
       for (const b of batches) {
         const x = asClassifierInput(b.images, device);
-        const out = featuresAndLogits(model, x);
+        // small chunks keep the conv activations in cache: 2x faster than 1000 at once on CPU
+        for (let i = 0; i < x.shape[0]!; i += CLASSIFIER_CHUNK) {
+          const out = torch.scope(() => featuresAndLogits(model, x.narrow(0, i, Math.min(CLASSIFIER_CHUNK, x.shape[0]! - i))));
+          feats.push(out.features);
+          logits.push(out.logits);
+        }
         if (x !== b.images) x.dispose();
-        feats.push(out.features);
-        logits.push(out.logits);
         if (b.labels) labels.push(b.labels);
+        batchCount++;
       }
     });
-    if (labels.length && labels.length !== logits.length) throw new EvaluationError('score: some batches have labels and some do not');
+    if (labels.length && labels.length !== batchCount) throw new EvaluationError('score: some batches have labels and some do not');
     const all = torch.cat(feats);
     const stats = featureStats(all);
     all.dispose();
@@ -274,7 +280,7 @@ export async function evaluate(runDir: string, opts: EvaluateOptions = {}): Prom
   const device = opts.evaluator ? opts.evaluator.device : opts.device === undefined ? 'cpu' : checkDevice(opts.device, 'evaluate: device');
   const info = readRunInfo(runDir);
   const preset = info.config.preset;
-  checkClassifiable(preset, info.dataset.name);
+  checkClassifiable(preset, info.config.data.dataset);
   const classes = preset.step.conditioning?.classes ?? 0;
   const G = loadGenerator(runDir, preset, device);
   const ev = opts.evaluator ?? (await QualityEvaluator.create({ device, data: opts.data }));
