@@ -28,7 +28,9 @@ function digit(d: number): { images: Uint8Array; n: number } {
   const idx: number[] = [];
   for (let i = 0; i < test.length; i++) if (test.labels[i] === d) idx.push(i);
   const images = new Uint8Array(idx.length * 784);
-  idx.forEach((k, j) => images.set(test.images.subarray(k * 784, (k + 1) * 784), j * 784));
+  idx.forEach((k, j) => {
+    images.set(test.images.subarray(k * 784, (k + 1) * 784), j * 784);
+  });
   return { images, n: idx.length };
 }
 
@@ -40,7 +42,7 @@ describe('the shipped MNIST classifier', () => {
     // counted through the evaluator's own path: the histogram of the test set is its label histogram within the error rate
     const scores = ev.score(batchesOf(test.images, test.length));
     const truth = Array.from({ length: 10 }, (_, d) => test.labels.filter((l) => l === d).length);
-    scores.histogram.forEach((c, d) => expect(Math.abs(c - truth[d]!)).toBeLessThanOrEqual(0.01 * test.length));
+    for (const [d, c] of scores.histogram.entries()) expect(Math.abs(c - truth[d]!)).toBeLessThanOrEqual(0.01 * test.length);
   });
 
   it('reaches its recorded test accuracy exactly', () => {
