@@ -27,6 +27,8 @@ export interface EpochEndEvent {
   dFake?: number;
   imagesPerSec?: number;
   samplePath?: string;
+  /** This epoch's quality metrics (--eval-every), when it was evaluated. */
+  quality?: { fid: number; inceptionScore: number; coverage: number; labelAccuracy: number | null };
 }
 
 /** A writable stream; `isTTY` (as on process.stderr) selects the live bar. */
@@ -113,6 +115,9 @@ export class TrainingProgress {
     if (this.last && this.last.epoch === ev.epoch && ev.epoch < ev.epochs) {
       line += ` | ETA ${formatDuration(this.etaSeconds({ ...this.last, step: this.last.stepsPerEpoch }))}`;
     }
+    const q = ev.quality;
+    if (q)
+      line += ` | FID ${q.fid.toFixed(2)} IS ${q.inceptionScore.toFixed(2)} coverage ${q.coverage.toFixed(2)}${q.labelAccuracy === null ? '' : ` label acc ${q.labelAccuracy.toFixed(3)}`}`;
     if (ev.samplePath) line += ` | samples ${ev.samplePath}`;
     this.write(line);
     this.lastLineTime = this.now();

@@ -12,6 +12,8 @@ export interface RunSummary {
   finalDLoss?: number;
   /** Generator loss at the end. */
   finalGLoss?: number;
+  /** The last evaluation (--eval-every): classifier-FID and its real-data floor, IS, coverage, label accuracy. */
+  quality?: { epoch: number; fid: number; floorFid: number; inceptionScore: number; coverage: number; labelAccuracy: number | null };
   /** Where it ran, e.g. 'cpu' or 'cuda:0'. */
   device?: string;
   /** Files written, as [label, path] pairs (or label -> path), e.g. ['Report', 'runs/x/report.html']. */
@@ -54,6 +56,12 @@ export function formatRunSummary(s: RunSummary): string {
   if (s.imagesPerSec !== undefined) rows.push(['Images/s', formatRate(s.imagesPerSec)]);
   if (s.finalDLoss !== undefined) rows.push(['Final D loss', formatLoss(s.finalDLoss)]);
   if (s.finalGLoss !== undefined) rows.push(['Final G loss', formatLoss(s.finalGLoss)]);
+  const q = s.quality;
+  if (q) {
+    rows.push(['Classifier-FID', `${q.fid.toFixed(2)} (epoch ${q.epoch}; real data ${q.floorFid.toFixed(2)})`]);
+    rows.push(['IS', `${q.inceptionScore.toFixed(3)} (max 10)`], ['Coverage', q.coverage.toFixed(3)]);
+    if (q.labelAccuracy !== null) rows.push(['Label accuracy', q.labelAccuracy.toFixed(4)]);
+  }
   if (s.device !== undefined) rows.push(['Device', s.device]);
   const files: [string, string][] = s.files
     ? Array.isArray(s.files)

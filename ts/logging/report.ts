@@ -25,9 +25,20 @@ export interface ReportContents {
   samples: { file: string; label: string }[];
   config: boolean;
   eventFiles: string[];
+  /** quality.png and metrics.csv (quality metrics during training), when present. */
+  qualityPlot: string | null;
+  metrics: string | null;
 }
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+
+/** A CSV file (header line, then rows; numbers shown with at most 4 decimals) as an HTML table. */
+function csvTable(text: string): string {
+  const [head, ...rows] = text.split('\n').filter((l) => l !== '');
+  const cell = (v: string) => (v !== '' && Number.isFinite(Number(v)) && v.includes('.') ? String(Number(Number(v).toFixed(4))) : v);
+  const tr = (cells: string[], tag: string) => `<tr>${cells.map((c) => `<${tag}>${escapeHtml(cell(c))}</${tag}>`).join('')}</tr>`;
+  return `<table class="metrics">\n${tr((head ?? '').split(','), 'th')}\n${rows.map((r) => tr(r.split(','), 'td')).join('\n')}\n</table>`;
+}
 
 const isFile = (p: string) => {
   try {
@@ -90,6 +101,8 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): ReportCon
   const real = isFile(path.join(runDir, 'real.png')) ? 'real.png' : null;
   const samples = listSamples(runDir);
   const eventFiles = findEventFiles(runDir);
+  const qualityPlot = ['quality.png', 'quality.svg'].find((f) => isFile(path.join(runDir, f))) ?? null;
+  const metrics = isFile(path.join(runDir, 'metrics.csv')) ? 'metrics.csv' : null;
 
   const img = (rel: string, alt: string, cls: string) => {
     const abs = path.join(runDir, rel);
@@ -147,6 +160,8 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): ReportCon
   figcaption { text-align: center; font-size: .9rem; color: #444; }
   pre { background: #f6f8fa; padding: .75rem; overflow: auto; font-size: .85rem; }
   code { background: #f6f8fa; padding: 0 .25rem; }
+table.metrics { border-collapse: collapse; margin-top: 0.5em; }
+table.metrics th, table.metrics td { border: 1px solid #ddd; padding: 2px 8px; text-align: right; }
 </style>
 </head>
 <body>
@@ -160,6 +175,16 @@ ${
     : '<p class="missing">No loss plot (loss.png) yet.</p>'
 }
 </section>
+${
+  qualityPlot || metrics
+    ? `<section id="quality">
+<h2>Quality</h2>
+<p>Classifier-FID (lower is better; "floor" is real MNIST training images), Inception-style score (max 10) and coverage (the rarest digit's share relative to an even one) from the package's MNIST classifier. Not comparable with Inception-FID figures.</p>
+${qualityPlot ? img(qualityPlot, 'Classifier-FID over epochs beside the real-data floor', 'plot') : ''}
+${metrics ? csvTable(fs.readFileSync(path.join(runDir, metrics), 'utf8')) : ''}
+</section>`
+    : ''
+}
 <section id="samples">
 <h2>Samples</h2>
 ${figures.length ? `<div class="samples">\n${figures.join('\n')}\n</div>` : '<p class="missing">No sample grids yet.</p>'}
@@ -181,5 +206,5 @@ ${
 `;
   const out = path.join(runDir, opts.fileName ?? 'report.html');
   writeFileAtomic(out, html);
-  return { path: out, lossPlot, real, samples, config: hasConfig, eventFiles };
+  return { path: out, lossPlot, real, samples, config: hasConfig, eventFiles, qualityPlot, metrics };
 }

@@ -14,6 +14,9 @@
  *   saveDir      non-empty string (default 'runs')
  *   saveEvery    integer >= 0: checkpoint every n epochs (default 10; 0 disables periodic checkpoints)
  *   sampleEvery  integer >= 0: sample grid every n epochs (default 1; 0 disables)
+ *   evalEvery    integer >= 0: classifier-FID, IS and coverage every n epochs and at the last (default 0:
+ *                none; MNIST runs only), into TensorBoard, metrics.csv and quality.png
+ *   evalN        integer from 2 to 1000000: samples per evaluation (default 10000; fewer is faster, noisier)
  *   verbose      0-3 (default 1), see VERBOSE_LEVELS
  *   threads      integer from 1 to MAX_THREADS: CPU intra-op threads (absent: LibTorch's default); more
  *                than the machine's cores is allowed (the Trainer warns)
@@ -59,6 +62,8 @@ export const CONFIG_DEFAULTS = Object.freeze({
   saveDir: 'runs',
   saveEvery: 10,
   sampleEvery: 1,
+  evalEvery: 0,
+  evalN: 10000,
   verbose: 1 as VerboseLevel,
   data: Object.freeze({ dataset: 'mnist' as DatasetName, download: true }),
 });
@@ -106,6 +111,8 @@ export const RunConfigSchema = z.strictObject(
     saveDir: nonEmptyString.optional(),
     saveEvery: intAtLeast(0).optional(),
     sampleEvery: intAtLeast(0).optional(),
+    evalEvery: intAtLeast(0).optional(),
+    evalN: intAtLeast(2).max(1_000_000, expected('an integer from 2 to 1000000')).optional(),
     verbose: z.int(expected('an integer from 0 to 3')).min(0, expected('an integer from 0 to 3')).max(3, expected('an integer from 0 to 3')).optional(),
     threads: intAtLeast(1)
       .max(MAX_THREADS, expected(`an integer from 1 to ${MAX_THREADS}`))
@@ -131,6 +138,8 @@ export interface RunConfig {
   saveDir?: string;
   saveEvery?: number;
   sampleEvery?: number;
+  evalEvery?: number;
+  evalN?: number;
   verbose?: VerboseLevel;
   threads?: number;
   flushDenormal?: boolean;
@@ -151,6 +160,10 @@ export interface ResolvedConfig {
   saveEvery: number;
   /** Sample grid every n epochs; 0 means none. */
   sampleEvery: number;
+  /** Quality metrics every n epochs (and at the last); 0 means none. */
+  evalEvery: number;
+  /** Samples per evaluation. */
+  evalN: number;
   verbose: VerboseLevel;
   threads: number | undefined;
   /** Denormal floats treated as zero during training (torch.setFlushDenormal). */
@@ -297,6 +310,8 @@ export function resolveConfig(config: RunConfig, env: { cudaAvailable: boolean }
     saveDir: c.saveDir ?? CONFIG_DEFAULTS.saveDir,
     saveEvery: c.saveEvery ?? CONFIG_DEFAULTS.saveEvery,
     sampleEvery: c.sampleEvery ?? CONFIG_DEFAULTS.sampleEvery,
+    evalEvery: c.evalEvery ?? CONFIG_DEFAULTS.evalEvery,
+    evalN: c.evalN ?? CONFIG_DEFAULTS.evalN,
     verbose: c.verbose ?? CONFIG_DEFAULTS.verbose,
     threads: c.threads,
     flushDenormal: c.flushDenormal ?? true,

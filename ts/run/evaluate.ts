@@ -91,9 +91,10 @@ export class QualityEvaluator {
     const device = opts.device === undefined ? 'cpu' : checkDevice(opts.device, 'QualityEvaluator: device');
     const data = { ...opts.data, train: false };
     const test = await MNIST(data);
-    const { model, record } = loadMnistClassifier({ device });
+    // building and loading the model copy and initialize large tensors in parallel: on the training thread too
+    const { model, record } = torch.onTrainingThread(() => loadMnistClassifier({ device }));
     try {
-      const ref = extract(model, device, batchesOf(test.images, test.length));
+      const ref = torch.onTrainingThread(() => extract(model, device, batchesOf(test.images, test.length)));
       ref.logits.dispose();
       return new QualityEvaluator(model, { sha256: record.sha256, testAccuracy: record.testAccuracy }, ref.stats, device, opts.data ?? {});
     } catch (e) {
@@ -107,20 +108,24 @@ export class QualityEvaluator {
    * per image; `labels` (int64, one per image) are the digits a conditional generator was asked for.
    */
   score(batches: Iterable<{ images: Tensor; labels?: Tensor }>): QualityScores {
-    const { stats, logits, labels } = extract(this.model, this.device, batches);
-    try {
-      return {
-        n: stats.n,
-        fid: frechetDistance(stats, this.reference),
-        inceptionScore: inceptionScore(logits),
-        histogram: classHistogram(logits),
-        coverage: coverage(classHistogram(logits)),
-        labelAccuracy: labels ? labelAccuracy(logits, labels) : null,
-      };
-    } finally {
-      logits.dispose();
-      labels?.dispose();
-    }
+    // all on the training thread: a process that trains with a GanStep keeps its one OpenMP team
+    return torch.onTrainingThread(() => {
+      const { stats, logits, labels } = extract(this.model, this.device, batches);
+      try {
+        const histogram = classHistogram(logits);
+        return {
+          n: stats.n,
+          fid: frechetDistance(stats, this.reference),
+          inceptionScore: inceptionScore(logits),
+          histogram,
+          coverage: coverage(histogram),
+          labelAccuracy: labels ? labelAccuracy(logits, labels) : null,
+        };
+      } finally {
+        logits.dispose();
+        labels?.dispose();
+      }
+    });
   }
 
   /** The figures of n real MNIST training images (every (60000/n)-th), the best a generator can do at this n. */

@@ -15,7 +15,7 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 
 /**
  * The config of a resumed run: the stored one, with the run options the caller gives (epochs,
- * device, threads, verbose, saveEvery, sampleEvery, data) applied. Keys that define the model or
+ * device, threads, verbose, saveEvery, sampleEvery, evalEvery, evalN, data) applied. Keys that define the model or
  * the training (preset, batchSize, lr, betas, zDim, seed) must equal the stored ones.
  */
 export function resumeConfig(stored: ResolvedConfig, given: RunConfig | ResolvedConfig, env: { cudaAvailable: boolean }, resumeDir: string): ResolvedConfig {
@@ -42,6 +42,8 @@ export function resumeConfig(stored: ResolvedConfig, given: RunConfig | Resolved
       device: given.device,
       saveEvery: given.saveEvery,
       sampleEvery: given.sampleEvery,
+      evalEvery: given.evalEvery,
+      evalN: given.evalN,
       verbose: given.verbose,
       threads: given.threads,
       resume: resumeDir,
@@ -72,6 +74,8 @@ export function resumeConfig(stored: ResolvedConfig, given: RunConfig | Resolved
     device: resolved.device,
     saveEvery: c.saveEvery ?? stored.saveEvery,
     sampleEvery: c.sampleEvery ?? stored.sampleEvery,
+    evalEvery: c.evalEvery ?? stored.evalEvery,
+    evalN: c.evalN ?? stored.evalN,
     verbose: c.verbose ?? stored.verbose,
     threads: c.threads ?? stored.threads,
     data: c.data ? resolved.data : stored.data,

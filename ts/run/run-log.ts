@@ -3,6 +3,7 @@
  * step's losses (losses.csv, through run-dir.ts), sample grids and the loss plot. The Trainer hands
  * it plain numbers and images; nothing here touches models.
  */
+import { METRICS_FILE, type QualityRow } from './epoch-quality';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { labelsFor, rowPerClass } from '../gan/condition';
@@ -79,6 +80,18 @@ export class RunLog {
     w.addScalar('epoch/D(G(z))', r.dFake, epoch);
     w.addScalar('epoch/images_per_sec', r.imagesPerSec, epoch);
     w.addScalar('epoch/seconds', r.seconds, epoch);
+  }
+
+  /** An evaluation's figures (config evalEvery) under quality/; returns metrics.csv's path (EpochQuality wrote it). */
+  quality(epoch: number, q: QualityRow): string {
+    const w = this.writer;
+    if (!w) return path.join(this.runDir, METRICS_FILE);
+    w.addScalar('quality/fid', q.fid, epoch);
+    w.addScalar('quality/inception_score', q.inceptionScore, epoch);
+    w.addScalar('quality/coverage', q.coverage, epoch);
+    if (q.labelAccuracy !== null) w.addScalar('quality/label_accuracy', q.labelAccuracy, epoch);
+    w.addScalar('quality/floor_fid', q.floorFid, epoch);
+    return path.join(this.runDir, METRICS_FILE);
   }
 
   /** Per-step records ([dLoss, gLoss, dReal, dFake] each) of `epoch` after global step `stepsBefore`. */

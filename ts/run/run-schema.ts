@@ -182,6 +182,9 @@ const ResolvedConfigSchema = obj(
     saveDir: nonEmptyString,
     saveEvery: intMin(0),
     sampleEvery: intMin(0),
+    // runs from before quality metrics have neither
+    evalEvery: intMin(0).default(0),
+    evalN: intMin(2).default(10000),
     verbose: int('an integer from 0 to 3').min(0, expected('an integer from 0 to 3')).max(3, expected('an integer from 0 to 3')),
     threads: intMin(1)
       .max(MAX_THREADS, expected(`an integer from 1 to ${MAX_THREADS}`))

@@ -1,3 +1,4 @@
+import { type QualityRow } from './epoch-quality';
 /** The Trainer's options, events and result. */
 import { type DownloadProgress } from '../data/download';
 import { type ImageDataset } from '../data/mnist';
@@ -29,6 +30,8 @@ export interface EpochFiles {
   samples?: string;
   checkpoint?: string;
   lossPlot?: string;
+  /** metrics.csv, when this epoch was evaluated. */
+  metrics?: string;
 }
 
 /** The end of an epoch (compatible with the CLI's TrainingProgress.epochEnd). */
@@ -42,6 +45,8 @@ export interface TrainerEpochEvent extends StepResult {
   globalStep: number;
   /** The sample grid written for this epoch, if any. */
   samplePath?: string;
+  /** The quality metrics of this epoch (config evalEvery), if it was evaluated. */
+  quality?: QualityRow;
   files: EpochFiles;
 }
 
@@ -83,6 +88,8 @@ export interface TrainResult {
   finalGLoss?: number;
   /** Set when stopped inside an epoch. */
   interrupted: { epoch: number; steps: number } | null;
+  /** The last evaluation's figures (config evalEvery), when there was one. */
+  quality?: QualityRow;
   files: {
     config: string;
     checkpoint?: string;

@@ -35,6 +35,7 @@ import { gridInputs, RunLog, SAMPLE_GRID_SIZE } from './run-log';
 import { applyRuntime } from './runtime';
 import { type Samples, sampleWith } from './sample';
 import { loadTrainingData } from './training-data';
+import { EpochQuality } from './epoch-quality';
 import { type EpochFiles, type TrainerEvents, type TrainerOptions, type TrainResult } from './trainer-events';
 
 export { RUN_FORMAT, createRunDir } from './run-dir';
@@ -45,6 +46,7 @@ export type * from './trainer-events';
 
 export class Trainer extends EventEmitter<TrainerEvents> {
   private flushDenormalBefore = false;
+  private quality: EpochQuality | null = null;
   /** The effective config (after init()). */
   config!: ResolvedConfig;
   runDir!: string;
@@ -86,9 +88,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     super();
     this.given = config;
     this.opts = opts;
-    if (opts.limit !== undefined && (!Number.isSafeInteger(opts.limit) || opts.limit < 1)) {
+    if (opts.limit !== undefined && (!Number.isSafeInteger(opts.limit) || opts.limit < 1))
       throw new RangeError(`limit: expected an integer >= 1, got ${opts.limit}`);
-    }
   }
 
   /** new Trainer(config, opts) followed by init(). */
@@ -144,6 +145,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.log = new RunLog(this.runDir, { title: `GAN losses (${cfg.preset.name})`, range: cfg.preset.normalize, image: cfg.preset.image, onWarning: warn });
     if (this.resumedFrom) this.log.resumeAt(this.globalStep);
     this.log.realImages(this.dataset.images, Math.min(SAMPLE_GRID_SIZE, this.data.shape[0]));
+    if (cfg.evalEvery > 0) this.quality = await EpochQuality.create(this.runDir, { ...cfg, dataset: cfg.data.dataset, n: cfg.evalN, epochsDone: this.epoch });
     this.initialized = true;
     return this;
   }
@@ -270,6 +272,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       finalDLoss: last?.dLoss,
       finalGLoss: last?.gLoss,
       interrupted,
+      quality: this.quality?.history.at(-1),
       files,
     };
   }
@@ -315,15 +318,26 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.log!.epoch(epoch, r);
     const files: EpochFiles = {};
     if (cfg.sampleEvery > 0 && (epoch % cfg.sampleEvery === 0 || isLast)) {
-      files.samples = this.log!.samples(epoch, this.generateImages(this.fixedNoise, this.fixedLabels ?? undefined));
+      files.samples = this.log!.samples(
+        epoch,
+        torch.scope(() =>
+          this.gan
+            .generate(this.fixedNoise, this.fixedLabels ?? undefined)
+            .cpu()
+            .toFloat32Array(),
+        ),
+      );
     }
+    const quality =
+      epoch % cfg.evalEvery === 0 || isLast ? await this.quality?.measure(epoch, this.gan, this.preset, (e) => this.emit('warning', e)) : undefined;
+    if (quality) files.metrics = this.log!.quality(epoch, quality);
     if ((cfg.saveEvery > 0 && epoch % cfg.saveEvery === 0) || isLast) {
       files.checkpoint = this.checkpoint(null);
       files.lossPlot = await this.log!.lossPlot(this.globalStep);
     }
     this.log!.flush();
     const { perStep: _perStep, cudaGraph: _graph, ...epochResult } = r;
-    this.emit('epoch', { ...epochResult, epoch, epochs: this.preset.epochs, globalStep: this.globalStep, samplePath: files.samples, files });
+    this.emit('epoch', { ...epochResult, epoch, epochs: this.preset.epochs, globalStep: this.globalStep, samplePath: files.samples, quality, files });
     return files;
   }
 
@@ -362,6 +376,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.initialized = false;
     torch.setFlushDenormal(this.flushDenormalBefore); // the mode is process-wide: give it back
     this.data.dispose();
+    this.quality?.dispose();
     this.labels?.dispose();
     this.fixedLabels?.dispose();
     this.fixedNoise.dispose();
@@ -389,10 +404,5 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.log?.step(globalStep, p, imagesPerSec);
     const { dLoss, gLoss, dReal, dFake } = p;
     this.emit('step', { epoch, epochs: this.preset.epochs, step: p.step, stepsPerEpoch: p.totalSteps, globalStep, dLoss, gLoss, dReal, dFake, imagesPerSec });
-  }
-
-  /** Sample images through the fused step's training thread (keeps all parallel work on one thread). */
-  private generateImages(z: Tensor, labels?: Tensor): Float32Array {
-    return torch.scope(() => this.gan.generate(z, labels).to('cpu').toFloat32Array());
   }
 }

@@ -1,4 +1,6 @@
 /** `libtorch-gan train`: a training run with progress, a summary, and Ctrl-C that saves a checkpoint. */
+import * as path from 'node:path';
+import { METRICS_FILE } from '../../run/epoch-quality';
 import * as fs from 'node:fs';
 import { loadConfigFile, ConfigError, MAX_THREADS, type ResolvedConfig, type RunConfig } from '../../run/config';
 import { countParameters, PRESET_NAMES, DEFAULT_PRESET, type OptimizerSpec, type PresetName } from '../../gan/presets';
@@ -32,6 +34,8 @@ export const TRAIN_OPTIONS = {
   'save-dir': { type: 'string' },
   'save-every': { type: 'string' },
   'sample-every': { type: 'string' },
+  'eval-every': { type: 'string' },
+  'eval-n': { type: 'string' },
   seed: { type: 'string' },
   verbose: { type: 'string' },
   threads: { type: 'string' },
@@ -55,6 +59,8 @@ const FLAG_OF: Record<string, string> = {
   saveDir: '--save-dir',
   saveEvery: '--save-every',
   sampleEvery: '--sample-every',
+  evalEvery: '--eval-every',
+  evalN: '--eval-n',
   seed: '--seed',
   verbose: '--verbose',
   threads: '--threads',
@@ -87,7 +93,8 @@ config.json, checkpoints, sample grids, loss plots, TensorBoard logs and report.
 Options:
   --preset NAME         ${PRESET_NAMES.join(' | ')} (default ${DEFAULT_PRESET}); see '${BIN} presets'
   --config FILE         JSON run config (keys: preset, epochs, batchSize, lr, betas, zDim, device,
-                        seed, saveDir, saveEvery, sampleEvery, verbose, threads, resume, data)
+                        seed, saveDir, saveEvery, sampleEvery, evalEvery, evalN, verbose, threads,
+                        resume, data)
   --epochs N            epochs to train (default: the preset's)
   --batch-size N        batch size (default: the preset's)
   --lr X                learning rate of both optimizers (default: the preset's)
@@ -95,6 +102,9 @@ Options:
   --save-dir DIR        where run folders are created (default runs)
   --save-every N        checkpoint and loss plot every N epochs, 0 = only at the end (default 10)
   --sample-every N      sample grid every N epochs, 0 = none (default 1)
+  --eval-every N        MNIST runs: classifier-FID, IS and coverage every N epochs and at the last
+                        (TensorBoard, metrics.csv, quality.png, report), 0 = none (default 0)
+  --eval-n N            samples per evaluation (default 10000; e.g. 2000 for speed)
   --seed N              seed the RNG (runs with the same seed and device repeat exactly)
   --verbose N           0 nothing but errors; 1 progress, run summary and the architectures
                         (default); 2 also the optimizer and D(x), D(G(z)); 3 also parameter
@@ -142,6 +152,8 @@ export function parseTrainArgs(args: string[]): TrainArgs | 'help' {
   set('saveDir', stringFlag(NAME, 'save-dir', v['save-dir'], 'a folder name'));
   set('saveEvery', intFlag(NAME, 'save-every', v['save-every'], 0));
   set('sampleEvery', intFlag(NAME, 'sample-every', v['sample-every'], 0));
+  set('evalEvery', intFlag(NAME, 'eval-every', v['eval-every'], 0));
+  set('evalN', intFlag(NAME, 'eval-n', v['eval-n'], 2, 1_000_000));
   set('seed', intFlag(NAME, 'seed', v.seed, 0));
   set('verbose', intFlag(NAME, 'verbose', v.verbose, 0, 3) as RunConfig['verbose']);
   set('threads', intFlag(NAME, 'threads', v.threads, 1, MAX_THREADS));
@@ -242,6 +254,7 @@ function summaryOf(r: TrainResult, device: string): string {
   if (r.files.checkpoint) files.push(['Checkpoint', r.files.checkpoint]);
   if (r.files.samples) files.push(['Samples', r.files.samples]);
   if (r.files.lossPlot) files.push(['Loss plot', r.files.lossPlot]);
+  if (r.quality) files.push(['Metrics', path.join(r.runDir, METRICS_FILE)], ['Quality plot', path.join(r.runDir, 'quality.png')]);
   if (r.files.report) files.push(['Report', r.files.report]);
   files.push(['TensorBoard', `tensorboard --logdir ${shellQuote(r.runDir)}`]);
   return formatRunSummary({
@@ -251,6 +264,7 @@ function summaryOf(r: TrainResult, device: string): string {
     imagesPerSec: r.imagesPerSec,
     finalDLoss: r.finalDLoss,
     finalGLoss: r.finalGLoss,
+    quality: r.quality,
     device,
     files,
   });
