@@ -36,6 +36,9 @@ def main() -> None:
     ap.add_argument("--mnist", required=True)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True), as the fused path trains")
+    ap.add_argument("--train-epochs", type=int, default=0, help="instead: train this many shuffled epochs (npm run bench:quality)")
+    ap.add_argument("--seed", type=int, default=0, help="with --train-epochs: the init and noise seed")
+    ap.add_argument("--save-g", help="with --train-epochs: write G's state_dict after each epoch to DIR/epoch-N.safetensors")
     args = ap.parse_args()
     if args.flush_denormal:
         torch.set_flush_denormal(True)
@@ -68,7 +71,7 @@ def main() -> None:
         t = torch.full_like(out, float(label))
         return F.binary_cross_entropy_with_logits(out, t) if logits else F.binary_cross_entropy(out, t)
 
-    g, d = build_models(preset, 0)  # the preset's init scheme too (dcgan/main.py's weights_init)
+    g, d = build_models(preset, args.seed)  # the preset's init scheme too (dcgan/main.py's weights_init)
     g, d = g.to(dev), d.to(dev)
     opt_g, opt_d = make_optimizer(g.parameters(), preset["optimizer"]), make_optimizer(d.parameters(), preset["optimizer"])
 
@@ -108,6 +111,9 @@ def main() -> None:
     # a convolutional D reads [N, 1, 28, 28], an MLP D [N, 784]
     data = normalize(images, preset["normalize"]).reshape((60000, 1, 28, 28) if d_is_conv(preset) else (60000, 784)).to(dev)
     labels = load_mnist_labels(Path(args.mnist), 60000).to(dev) if classes else None
+    if args.train_epochs:
+        train_epochs(args, g, step, data, labels, sync)
+        return
     x = data[: args.batch].contiguous()
     y = labels[: args.batch].contiguous() if classes else None
     for _ in range(args.warmup):
@@ -129,6 +135,26 @@ def main() -> None:
         sync()
         out["epochSeconds"] = time.perf_counter() - t
     print(json.dumps(out))
+
+
+def train_epochs(args, g, step, data, labels, sync) -> None:
+    """Epoch after epoch as a script trains (a new shuffle each epoch, losses read every step); G's
+    weights after each epoch for the evaluator; one JSON line per epoch with its training seconds."""
+    from safetensors.torch import save_file
+
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    n = data.shape[0]
+    for epoch in range(1, args.train_epochs + 1):
+        sync()
+        t = time.perf_counter()
+        perm = torch.randperm(n, generator=gen).to(data.device)
+        for i in range(0, n, args.batch):
+            idx = perm[i : i + args.batch]
+            step(data[idx], labels[idx] if labels is not None else None)
+        sync()
+        seconds = time.perf_counter() - t
+        save_file({k: v.detach().cpu().contiguous() for k, v in g.state_dict().items()}, f"{args.save_g}/epoch-{epoch}.safetensors")
+        print(json.dumps({"epoch": epoch, "seconds": seconds, "torch": torch.__version__}), flush=True)
 
 
 if __name__ == "__main__":

@@ -267,10 +267,13 @@ describe('the shared training thread while an epoch runs', () => {
     const data = torch.randint(0, 256, [2000, 784], { dtype: 'uint8' });
     const epoch = a.trainEpoch(data, { batchSize: 50 });
     const busy = /the training thread is running a trainEpoch/;
-    expect(() => b.step(torch.rand([4, 784]))).toThrow(/^step: the training thread is running a trainEpoch \(of another GanStep\); await it/);
+    expect(() => b.step(torch.rand([4, 784]))).toThrow(/^step: the training thread is running a trainEpoch \(of a GanStep\); await it/);
     expect(() => b.trainDiscriminator(torch.rand([4, 784]))).toThrow(busy);
     expect(() => b.trainGenerator(4)).toThrow(busy);
     expect(() => b.generate(torch.randn([2, 100]))).toThrow(busy);
+    // ops routed to the training thread (torch.onTrainingThread) are refused too, and the routing ends with the call
+    expect(() => torch.onTrainingThread(() => torch.ones([2]))).toThrow(/^aten::ones: the training thread is running a trainEpoch/);
+    expect(torch.ones([2]).sum().item()).toBe(2);
     const other = torch.randint(0, 256, [100, 784], { dtype: 'uint8' });
     await expect(b.trainEpoch(other, { batchSize: 50 })).rejects.toThrow(/^trainEpoch: the training thread is running a trainEpoch of another GanStep/);
     // Its own dataset is the running epoch's: that is refused as any other tensor the epoch owns.

@@ -231,9 +231,11 @@ describe.each(NAMES)('parity with PyTorch: %s', (name) => {
     const got = xs.map((x, i) => gan.step(x, { labels: ys[i], zD: zD[i], zG: zG[i], yD: yD[i], yG: yG[i] }));
     // The fused Adam kernels round differently from PyTorch's single-tensor Adam (~1 ulp per update);
     // through BatchNorm2d's near-zero gradients and Adam's sign-like first steps that reaches ~1.4e-5
-    // relative in the conv presets' step-5 losses (measured), so those get 5e-5.
+    // relative in the conv presets' step-5 losses (measured on an Intel Xeon). The same path reaches
+    // 5.6e-5 on an AMD EPYC, where PyTorch itself is 4e-5 away from the fixtures' dcgan step 5 (its
+    // oneDNN kernels differ by CPU), so those get 1e-4.
     const conv = name === 'dcgan' || name === 'cgan';
-    expectLosses(got, fx.steps, conv && (fusedAdam || capturable) ? 5e-5 : 1e-5);
+    expectLosses(got, fx.steps, conv && (fusedAdam || capturable) ? 1e-4 : 1e-5);
     expectWeights(name, state(m.G, m.D), fx, 'final', atol);
   });
 

@@ -44,7 +44,7 @@ describe('parseConfig', () => {
     expect(messages(() => parseConfig({ batch_size: 5 }))).toEqual(['config: unknown key "batch_size" (did you mean "batchSize"?)']);
     expect(messages(() => parseConfig({ foo: 1 }))).toEqual([
       'config: unknown key "foo"; valid keys: preset, epochs, batchSize, lr, betas, zDim, device, seed, saveDir, ' +
-        'saveEvery, sampleEvery, verbose, threads, flushDenormal, cudaGraphs, resume, data',
+        'saveEvery, sampleEvery, evalEvery, evalN, verbose, threads, flushDenormal, cudaGraphs, resume, data',
     ]);
     expect(messages(() => parseConfig({ data: { dataset: 'mnist', rot: 'x' } }))).toEqual(['config.data: unknown key "rot" (did you mean "root"?)']);
     const e = configError(() => parseConfig({ epoch: 5 }));
@@ -167,6 +167,8 @@ describe('resolveConfig', () => {
       saveDir: 'runs',
       saveEvery: 10,
       sampleEvery: 1,
+      evalEvery: 0,
+      evalN: 10000,
       verbose: 1,
       threads: undefined,
       flushDenormal: true,

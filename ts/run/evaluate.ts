@@ -169,7 +169,7 @@ function extract(
           logits.push(out.logits);
         }
         if (x !== b.images) x.dispose();
-        if (b.labels) labels.push(b.labels);
+        if (b.labels) labels.push(b.labels.clone()); // the batch's own are its owner's to dispose
         batchCount++;
       }
     });
@@ -179,7 +179,7 @@ function extract(
     all.dispose();
     return { stats, logits: torch.cat(logits), labels: labels.length ? torch.cat(labels) : undefined };
   } finally {
-    for (const t of [...feats, ...logits]) t.dispose();
+    for (const t of [...feats, ...logits, ...labels]) t.dispose();
   }
 }
 

