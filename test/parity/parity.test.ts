@@ -236,7 +236,8 @@ describe.each(NAMES)('parity with PyTorch: %s', (name) => {
     // oneDNN kernels differ by CPU), so those get 1e-4.
     const conv = name === 'dcgan' || name === 'cgan';
     expectLosses(got, fx.steps, conv && (fusedAdam || capturable) ? 1e-4 : 1e-5);
-    expectWeights(name, state(m.G, m.D), fx, 'final', atol);
+    // weights likewise: 1.8e-4 in dcgan's G.0.weight on the AMD EPYC (PyTorch there: 4e-4 in that tensor's sum)
+    expectWeights(name, state(m.G, m.D), fx, 'final', conv && (fusedAdam || capturable) ? 3e-4 : atol);
   });
 
   test.each([false, true])('trainEpoch without shuffle equals the same sequence of step() calls (capturable: %s)', async (capturable) => {
