@@ -27,3 +27,14 @@ export { sample, saveSamples, type SampleOptions, type Samples } from './run/sam
 export { imperativeStep } from './gan/imperative-step';
 export { noise, type NoiseOptions } from './gan/noise';
 export { buildGan, buildModels, type BuiltGan } from './gan/build';
+export {
+  evaluate,
+  QualityEvaluator,
+  EvaluationError,
+  type EvaluateOptions,
+  type EvaluationReport,
+  type QualityScores,
+} from './run/evaluate';
+export { loadMnistClassifier, mnistClassifierModel, ClassifierError } from './run/mnist-classifier';
+export { frechetDistance, featureStats, inceptionScore, type FeatureStats } from './run/quality-metrics';
+export { readMetrics, type QualityRow } from './run/epoch-quality';

@@ -152,6 +152,8 @@ function pack(): void {
     'scripts/build-native.js',
     'CMakeLists.txt',
     'binding.gyp',
+    'models/mnist-classifier.safetensors',
+    'models/mnist-classifier.json',
   ]) {
     expect(paths).toContain(want);
   }
@@ -250,6 +252,13 @@ describe('installed from the tarball without a compiler', () => {
     expect(out.kind).toBe('prebuild');
     expect(out.file).toBe(path.join(app, 'node_modules', pkg.name, 'prebuilds', platformDir, 'libtorch-gan.node'));
     expect(out.version).toBe(prebuildInfo.libtorchVersion);
+  });
+
+  test('the shipped MNIST classifier loads from the installed package (checksum verified)', () => {
+    const code =
+      "const { loadMnistClassifier } = require('libtorch-gan'); const { model, record } = loadMnistClassifier(); console.log(JSON.stringify({ n: model.numParameters(), acc: record.testAccuracy }));";
+    const r = ok('node -e', sh(path.join(binDir, 'node'), ['-e', code], { cwd: app, env: bareEnv() }));
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ n: 130890, acc: 0.9931 });
   });
 
   test('import() runs a tensor op (ES module entry)', () => {

@@ -58,6 +58,21 @@ describe('evalEvery: quality per epoch of a conditional run (cgan, 640 images, n
     expect(r.floor.fid).toBeCloseTo(rows[1]!.floorFid, 8);
   });
 
+  it('libtorch-gan eval prints the table, and --json the report', async () => {
+    const out: string[] = [];
+    const io = { stdout: { write: (x: string) => out.push(x) > 0 }, stderr: { write: () => true } } as never;
+    expect(await main(['eval', t.runDir, '--n', '500'], io)).toBe(0);
+    const text = out.join('');
+    expect(text).toContain(`${t.runDir}: cgan, epoch 2, n 500, seed 0`);
+    expect(text).toMatch(new RegExp(`classifier-FID\\s+${rows[1]!.fid.toFixed(2)}\\s+${rows[1]!.floorFid.toFixed(2)}`));
+    expect(text).toMatch(/label accuracy\s+\d\.\d{4}/);
+    out.length = 0;
+    expect(await main(['eval', t.runDir, '--n', '500', '--json'], io)).toBe(0);
+    const r = JSON.parse(out.join(''));
+    expect([r.n, r.epoch, r.conditional]).toEqual([500, 2, true]);
+    expect(r.fid).toBeCloseTo(rows[1]!.fid, 6);
+  });
+
   it('quality.png is a PNG, and the report shows the quality section and table', () => {
     const png = pngInfo(fs.readFileSync(path.join(t.runDir, 'quality.png')));
     expect(png.width).toBeGreaterThan(300);
