@@ -12,6 +12,7 @@ import { type GanStep } from '../gan/gan-step';
 import { type Preset } from '../gan/presets';
 import { writeQualityPlot } from '../logging/quality-plot';
 import { type Device } from '../tensor/dtype';
+import { type ResolvedConfig } from './config';
 import * as torch from '../tensor/torch';
 import { writeFileAtomic } from '../util/fs';
 import { checkClassifiable, generatedBatches, QualityEvaluator } from './evaluate';
@@ -64,6 +65,7 @@ export class EpochQuality {
     private readonly runDir: string,
     private readonly evaluator: QualityEvaluator,
     private readonly n: number,
+    private readonly every: number,
     private rows: QualityRow[],
   ) {}
 
@@ -71,16 +73,31 @@ export class EpochQuality {
    * For a run of `preset` on `dataset` in `runDir` that has trained `epochsDone` epochs (rows of
    * later epochs in metrics.csv, from before a resume at an earlier checkpoint, are dropped).
    */
-  static async create(runDir: string, opts: { preset: Preset; dataset: string; n: number; device: Device; epochsDone: number }): Promise<EpochQuality> {
+  /** For a run with `config` (null when its evalEvery is 0) that has trained `epochsDone` epochs. */
+  static forRun(runDir: string, config: ResolvedConfig, epochsDone: number): Promise<EpochQuality | null> {
+    if (config.evalEvery === 0) return Promise.resolve(null);
+    const { preset, device, evalN: n, evalEvery: every } = config;
+    return EpochQuality.create(runDir, { preset, dataset: config.data.dataset, n, every, device, epochsDone });
+  }
+
+  static async create(
+    runDir: string,
+    opts: { preset: Preset; dataset: string; n: number; every: number; device: Device; epochsDone: number },
+  ): Promise<EpochQuality> {
     checkClassifiable(opts.preset, opts.dataset);
     const rows = readMetrics(runDir).filter((r) => r.epoch <= opts.epochsDone);
     const evaluator = await QualityEvaluator.create({ device: opts.device });
     await evaluator.floor(opts.n);
-    return new EpochQuality(runDir, evaluator, opts.n, rows);
+    return new EpochQuality(runDir, evaluator, opts.n, opts.every, rows);
   }
 
   get history(): readonly QualityRow[] {
     return this.rows;
+  }
+
+  /** measure() after every `every`-th epoch and the last; undefined after the others. */
+  async after(epoch: number, isLast: boolean, gan: GanStep, preset: Preset, onWarning: (e: Error) => void): Promise<QualityRow | undefined> {
+    return epoch % this.every === 0 || isLast ? this.measure(epoch, gan, preset, onWarning) : undefined;
   }
 
   /** Scores G of `gan` after `epoch`, records the row (metrics.csv, plot) and returns it. */

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { labelsFor, rowPerClass } from '../gan/condition';
 import { type ConvShape } from '../gan/dcgan';
 import { noise } from '../gan/noise';
-import { type StepResult } from '../gan/gan-step';
+import { type GanStep, type StepResult } from '../gan/gan-step';
 import { imagesShape, type Preset } from '../gan/presets';
 import { type Device } from '../tensor/dtype';
 import { type Tensor } from '../tensor/tensor';
@@ -36,6 +36,16 @@ export function gridInputs(preset: Preset, device: Device): { noise: Tensor; lab
     noise: noise(preset.step.noise, n).to(device),
     labels: classes ? labelsFor(rowPerClass(classes, GRID_COLUMNS), n, classes, 'grid').to(device) : null,
   }));
+}
+
+/** G's images of the grid inputs, through the fused step's training thread (keeps all parallel work on one thread). */
+export function gridImages(gan: GanStep, noise: Tensor, labels: Tensor | null): Float32Array {
+  return torch.scope(() =>
+    gan
+      .generate(noise, labels ?? undefined)
+      .cpu()
+      .toFloat32Array(),
+  );
 }
 
 export class RunLog {

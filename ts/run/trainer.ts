@@ -31,7 +31,7 @@ import { type ResolvedConfig, type RunConfig } from './config';
 import { runEpoch, shuffleSeedFor } from './epoch';
 import { runConfig, resumeRun } from './resume';
 import { createRunDir, newRunInfo, startLosses, writeRunInfo, type RunInfo } from './run-dir';
-import { gridInputs, RunLog, SAMPLE_GRID_SIZE } from './run-log';
+import { gridImages, gridInputs, RunLog, SAMPLE_GRID_SIZE } from './run-log';
 import { applyRuntime } from './runtime';
 import { type Samples, sampleWith } from './sample';
 import { loadTrainingData } from './training-data';
@@ -145,7 +145,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.log = new RunLog(this.runDir, { title: `GAN losses (${cfg.preset.name})`, range: cfg.preset.normalize, image: cfg.preset.image, onWarning: warn });
     if (this.resumedFrom) this.log.resumeAt(this.globalStep);
     this.log.realImages(this.dataset.images, Math.min(SAMPLE_GRID_SIZE, this.data.shape[0]));
-    if (cfg.evalEvery > 0) this.quality = await EpochQuality.create(this.runDir, { ...cfg, dataset: cfg.data.dataset, n: cfg.evalN, epochsDone: this.epoch });
+    this.quality = await EpochQuality.forRun(this.runDir, cfg, this.epoch);
     this.initialized = true;
     return this;
   }
@@ -318,18 +318,9 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.log!.epoch(epoch, r);
     const files: EpochFiles = {};
     if (cfg.sampleEvery > 0 && (epoch % cfg.sampleEvery === 0 || isLast)) {
-      files.samples = this.log!.samples(
-        epoch,
-        torch.scope(() =>
-          this.gan
-            .generate(this.fixedNoise, this.fixedLabels ?? undefined)
-            .cpu()
-            .toFloat32Array(),
-        ),
-      );
+      files.samples = this.log!.samples(epoch, gridImages(this.gan, this.fixedNoise, this.fixedLabels));
     }
-    const quality =
-      epoch % cfg.evalEvery === 0 || isLast ? await this.quality?.measure(epoch, this.gan, this.preset, (e) => this.emit('warning', e)) : undefined;
+    const quality = await this.quality?.after(epoch, isLast, this.gan, this.preset, (e) => this.emit('warning', e));
     if (quality) files.metrics = this.log!.quality(epoch, quality);
     if ((cfg.saveEvery > 0 && epoch % cfg.saveEvery === 0) || isLast) {
       files.checkpoint = this.checkpoint(null);
