@@ -8,6 +8,7 @@
  * linalg_eigh) with rounding-negative eigenvalues clamped to 0: no complex parts and no iteration that
  * can fail to converge, unlike scipy.linalg.sqrtm on the nonsymmetric product.
  */
+import * as F from '../nn/functional';
 import { callOp, type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 
@@ -73,7 +74,7 @@ function trace(m: Tensor): number {
  */
 export function inceptionScore(logits: Tensor): number {
   return torch.scope(() => {
-    const p = callOp('aten::softmax', 'int', [logits.to('float64'), 1]) as Tensor;
+    const p = F.softmax(logits.to('float64'), 1);
     const py = p.mean(0).unsqueeze(0);
     // xlogy: 0 log 0 = 0 for probabilities that underflow
     const plogp = callOp('aten::xlogy', 'Tensor', [p, p]) as Tensor;
