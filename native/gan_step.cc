@@ -313,10 +313,26 @@ StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn, const at::Tensor& y
 
 StepTensors GanStep::step(const at::Tensor& real, const at::Tensor& y, const at::Tensor& zD, const at::Tensor& yD, const at::Tensor& zG,
                           const at::Tensor& yG) {
+  if (fastPath && MlpPath::unsupported(*this).empty()) {
+    StepTensors r = ensureMlpPath()->step(real, y, zD, yD, zG, yG);
+    ++stepCount_;
+    return r;
+  }
   StepTensors d = stepD(real, y, zD, yD);
   StepTensors g = stepG(real.size(0), zG, yG);
   ++stepCount_;
   return {d.dLoss, g.gLoss, d.dReal, d.dFake};
+}
+
+MlpPath* GanStep::ensureMlpPath() {
+  if (!mlp_) mlp_ = std::make_unique<MlpPath>(*this);
+  return mlp_.get();
+}
+
+std::string GanStep::path() const {
+  if (!fastPath) return "autograd: the MLP fast path is off (fastPath: false)";
+  std::string why = MlpPath::unsupported(*this);
+  return why.empty() ? "mlp" : "autograd: " + why;
 }
 
 bool GanStep::graphUsable() const { return cudaGraphs && capturable && device.is_cuda() && graphFailure_.empty() && cudaGraphsCompiled(); }

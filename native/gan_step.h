@@ -10,6 +10,7 @@
 #include <optional>
 #include <vector>
 
+#include "mlp_path.h"
 #include "optim.h"
 #include "sequential.h"
 #include "step_graph.h"
@@ -89,6 +90,12 @@ class GanStep {
   // throws when its update was skipped for a non-finite loss, naming the step; counted: a full step.
   StepValues finishStep(const StepTensors& r, bool counted);
   std::string graphStatus() const;
+  // Which path step() takes now: "mlp" (MlpPath, the explicit MLP forward and backward) or
+  // "autograd: <why not mlp>".
+  std::string path() const;
+  // The MLP path's time per phase while profiling (see MlpPath); null before its first step.
+  MlpPath* mlpPath() { return mlp_.get(); }
+  MlpPath* ensureMlpPath();
 
   // Throws (c10::Error) when the batch's shape, dtype or device does not fit the models.
   void checkBatch(const at::Tensor& real) const;
@@ -112,8 +119,10 @@ class GanStep {
   // skips updates on the device instead of a per-step host check. CUDA graphs need it.
   bool capturable = false;
   bool cudaGraphs = true;
+  bool fastPath = true;  // false: always the autograd path
 
  private:
+  friend class MlpPath;
   at::Tensor loss(const at::Tensor& out, double label) const;
   at::Tensor meanProb(const at::Tensor& out) const;
   void checkNoise(const at::Tensor& z, int64_t n) const;
@@ -141,6 +150,7 @@ class GanStep {
   double graphLrG_ = 0, graphLrD_ = 0;
   bool graphTrainG_ = true, graphTrainD_ = true;
   std::string graphFailure_;  // set when capture failed: steps stay eager
+  std::unique_ptr<MlpPath> mlp_;
 };
 
 }  // namespace ltg

@@ -178,14 +178,15 @@ struct EpochJob {
 class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports) {
-    auto ctor =
-        DefineClass(env, "NativeGanStep",
-                    {InstanceMethod<&GanStepWrap::Step>("step"), InstanceMethod<&GanStepWrap::StepD>("stepD"),
-                     InstanceMethod<&GanStepWrap::StepG>("stepG"), InstanceMethod<&GanStepWrap::SetTraining>("setTraining"),
-                     InstanceMethod<&GanStepWrap::TrainEpoch>("trainEpoch"), InstanceMethod<&GanStepWrap::RequestStop>("requestStop"),
-                     InstanceMethod<&GanStepWrap::IsBusy>("isBusy"), InstanceMethod<&GanStepWrap::Noise>("noise"),
-                     InstanceMethod<&GanStepWrap::DrawLabels>("drawLabels"), InstanceMethod<&GanStepWrap::Generate>("generate"),
-                     InstanceMethod<&GanStepWrap::GraphStatus>("graphStatus"), InstanceMethod<&GanStepWrap::IsCapturable>("isCapturable")});
+    auto ctor = DefineClass(env, "NativeGanStep",
+                            {InstanceMethod<&GanStepWrap::Step>("step"), InstanceMethod<&GanStepWrap::StepD>("stepD"),
+                             InstanceMethod<&GanStepWrap::StepG>("stepG"), InstanceMethod<&GanStepWrap::SetTraining>("setTraining"),
+                             InstanceMethod<&GanStepWrap::TrainEpoch>("trainEpoch"),
+                             InstanceMethod<&GanStepWrap::RequestStop>("requestStop"), InstanceMethod<&GanStepWrap::IsBusy>("isBusy"),
+                             InstanceMethod<&GanStepWrap::Noise>("noise"), InstanceMethod<&GanStepWrap::DrawLabels>("drawLabels"),
+                             InstanceMethod<&GanStepWrap::Generate>("generate"), InstanceMethod<&GanStepWrap::GraphStatus>("graphStatus"),
+                             InstanceMethod<&GanStepWrap::IsCapturable>("isCapturable"), InstanceMethod<&GanStepWrap::Path>("path"),
+                             InstanceMethod<&GanStepWrap::Profile>("profile"), InstanceMethod<&GanStepWrap::Phases>("phases")});
     addonData(env).ganStepCtor = Napi::Persistent(ctor);
     exports.Set("NativeGanStep", ctor);
   }
@@ -221,6 +222,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       // Sync-free updates by default where a host check per step would stall the device.
       step_->capturable = o["capturable"].booleanOr(step_->device.is_cuda());
       step_->cudaGraphs = o["cudaGraphs"].booleanOr(true);
+      step_->fastPath = o["fastPath"].booleanOr(true);
     });
   }
 
@@ -576,6 +578,35 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
   Napi::Value IsBusy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), bool(step_->busy)); }
   Napi::Value GraphStatus(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), step_->graphStatus()); }
   Napi::Value IsCapturable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), step_->capturable); }
+  Napi::Value Path(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), step_->path()); }
+
+  // profile(on): resets the MLP path's phase times and turns their measuring on or off.
+  Napi::Value Profile(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    bool on = guard(env, [&] { return js::Args(info, "GanStep.profile")(0, "on").boolean(); });
+    if (step_->busy) throwError(env, "GanStep.profile: a trainEpoch is running; call it before or after");
+    MlpPath* m = step_->mlpPath();
+    if (!m && step_->path() == "mlp") m = step_->ensureMlpPath();
+    if (m) {
+      m->profiling = on;
+      m->phaseMs.fill(0);
+      m->profiledSteps = 0;
+    }
+    return Napi::Boolean::New(env, m != nullptr);
+  }
+
+  // phases(): milliseconds per phase of the MLP path since profile(true), or null when it never ran.
+  Napi::Value Phases(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    MlpPath* m = step_->mlpPath();
+    if (!m) return env.Null();
+    if (step_->busy) throwError(env, "GanStep.phases: a trainEpoch is running; read them after it");
+    static const char* names[] = {"dForward", "dBackward", "gForward", "gBackward", "updates", "losses"};
+    auto o = Napi::Object::New(env);
+    for (int i = 0; i < MlpPath::kPhases; ++i) o.Set(names[i], m->phaseMs[i]);
+    o.Set("steps", double(m->profiledSteps));
+    return o;
+  }
 
   std::shared_ptr<GanStep> step_;
   // The epoch in flight and its JS side (JS thread only).

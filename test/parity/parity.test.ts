@@ -227,6 +227,9 @@ describe.each(NAMES)('parity with PyTorch: %s', (name) => {
     const gan = new GanStep(m.G, m.D, m.optG, m.optD, p.step, { capturable: capturable as boolean });
     expect(gan.capturable).toBe(capturable);
     expect(gan.cudaGraph).toBe('off: not on a CUDA device');
+    // The MLP presets run on the MLP fast path (explicit forward/backward), the conv presets on autograd.
+    const conv = name === 'dcgan' || name === 'cgan';
+    expect(gan.path).toBe(conv ? 'autograd: the generator has a ConvTranspose2d layer (generator.0)' : 'mlp');
     torch.manualSeed(99);
     const got = xs.map((x, i) => gan.step(x, { labels: ys[i], zD: zD[i], zG: zG[i], yD: yD[i], yG: yG[i] }));
     // The fused Adam kernels round differently from PyTorch's single-tensor Adam (~1 ulp per update);
@@ -234,7 +237,6 @@ describe.each(NAMES)('parity with PyTorch: %s', (name) => {
     // relative in the conv presets' step-5 losses (measured on an Intel Xeon). The same path reaches
     // 5.6e-5 on an AMD EPYC, where PyTorch itself is 4e-5 away from the fixtures' dcgan step 5 (its
     // oneDNN kernels differ by CPU), so those get 1e-4.
-    const conv = name === 'dcgan' || name === 'cgan';
     expectLosses(got, fx.steps, conv && (fusedAdam || capturable) ? 1e-4 : 1e-5);
     // weights likewise: 1.8e-4 in dcgan's G.0.weight on the AMD EPYC (PyTorch there: 4e-4 in that tensor's sum)
     expectWeights(name, state(m.G, m.D), fx, 'final', conv && (fusedAdam || capturable) ? 3e-4 : atol);

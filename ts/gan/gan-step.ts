@@ -10,7 +10,7 @@
  * by every GanStep of the process, so while an epoch runs, step(), trainDiscriminator(),
  * trainGenerator(), generate() and trainEpoch() of any GanStep throw instead of waiting.
  */
-import { loadAddon, type NativeGanStep, type NativeTensor } from '../native/addon';
+import { loadAddon, type MlpPhases, type NativeGanStep, type NativeTensor } from '../native/addon';
 import { toNativeLayers } from '../nn/from-spec';
 import { Module } from '../nn/module';
 import { Optimizer } from '../optim/optimizer';
@@ -103,6 +103,12 @@ export interface GanStepOptions {
    * steps when capture fails, and captures again when optimizer state or learning rates are changed.
    */
   cudaGraphs?: boolean;
+  /**
+   * MLP GANs (Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d) on CPU take the MLP fast
+   * path: forward and backward written out over buffers reused every step, D's real and fake batches
+   * through one product (default true). `path` says which path step() takes; false forces autograd.
+   */
+  fastPath?: boolean;
 }
 
 /** What step() may be given besides the real batch. */
@@ -150,7 +156,7 @@ export class GanStep {
     ] as const) {
       if (!(o instanceof Optimizer)) throw new TypeError(`GanStep(${name}): expected an optimizer (optim.Adam or optim.SGD), got ${describeValue(o)}`);
     }
-    const o = optionsObject(options, 'GanStep(options)', '{ capturable?, cudaGraphs? }');
+    const o = optionsObject(options, 'GanStep(options)', '{ capturable?, cudaGraphs?, fastPath? }');
     // The spec goes as it is: the native reader names a missing or wrong field ("GanStep: spec.loss: ...").
     this._native = new (loadAddon().NativeGanStep)({
       g: toNativeLayers(generator),
@@ -160,6 +166,7 @@ export class GanStep {
       spec,
       capturable: o.capturable,
       cudaGraphs: o.cudaGraphs,
+      fastPath: o.fastPath,
     });
   }
 
@@ -173,6 +180,24 @@ export class GanStep {
    */
   get cudaGraph(): string {
     return this._native.graphStatus();
+  }
+  /**
+   * Which path step() (and so trainEpoch) takes: 'mlp' (the MLP fast path) or 'autograd: <why not>'
+   * (a convolutional model, a CUDA device, a frozen parameter, fastPath: false, ...).
+   */
+  get path(): string {
+    return this._native.path();
+  }
+  /**
+   * Times the MLP fast path's phases from now on (on: true) or stops (false), resetting them; false
+   * when step() takes the autograd path. Read them with phases().
+   */
+  profile(on: boolean): boolean {
+    return this._native.profile(on);
+  }
+  /** Milliseconds per phase of the MLP fast path since profile(true) (null before its first step). */
+  phases(): MlpPhases | null {
+    return this._native.phases();
   }
 
   private syncModes(): void {

@@ -148,6 +148,7 @@ export interface NativeGanStepOptions {
   spec: NativeGanSpec;
   capturable?: boolean; // true on CUDA, false on the CPU
   cudaGraphs?: boolean; // true
+  fastPath?: boolean; // true
 }
 
 /**
@@ -221,6 +222,22 @@ export interface NativeGanStep {
   generate(z: NativeTensor, labels?: NativeTensor | null): NativeTensor;
   graphStatus(): string;
   isCapturable(): boolean;
+  /** "mlp" or "autograd: <why>" */
+  path(): string;
+  /** Resets the MLP path's phase times and turns their measuring on or off; false when step() takes the autograd path. */
+  profile(on: boolean): boolean;
+  phases(): MlpPhases | null;
+}
+
+/** Milliseconds per phase of the MLP fast path since profile(true), over `steps` steps. */
+export interface MlpPhases {
+  dForward: number;
+  dBackward: number;
+  gForward: number;
+  gBackward: number;
+  updates: number;
+  losses: number;
+  steps: number;
 }
 
 export interface NativeInfo {

@@ -1,0 +1,386 @@
+#include "mlp_path.h"
+
+#include <c10/core/GradMode.h>
+#include <c10/util/Exception.h>
+
+#include <chrono>
+#include <set>
+#include <string>
+
+#include "gan_step.h"
+
+namespace ltg {
+
+namespace {
+bool isActivation(Layer::Kind k) {
+  return k == Layer::Kind::ReLU || k == Layer::Kind::LeakyReLU || k == Layer::Kind::Tanh || k == Layer::Kind::Sigmoid;
+}
+
+const char* kindName(Layer::Kind k) {
+  switch (k) {
+    case Layer::Kind::BatchNorm2d: return "BatchNorm2d";
+    case Layer::Kind::Flatten: return "Flatten";
+    case Layer::Kind::Unflatten: return "Unflatten";
+    case Layer::Kind::Conv2d: return "Conv2d";
+    case Layer::Kind::ConvTranspose2d: return "ConvTranspose2d";
+    default: return "layer";
+  }
+}
+
+std::optional<at::Tensor> opt(const at::Tensor& t) { return t.defined() ? std::optional<at::Tensor>(t) : std::nullopt; }
+
+bool dropoutActive(const Layer& l, bool training) { return training && l.p > 0; }
+bool batchStats(const Layer& l, bool training) { return training || !l.runningMean.defined(); }
+}  // namespace
+
+std::string MlpNet::unsupported(const Sequential& s, const char* which) {
+  for (const auto& l : s.layers) {
+    switch (l.kind) {
+      case Layer::Kind::Linear:
+      case Layer::Kind::ReLU:
+      case Layer::Kind::Tanh:
+      case Layer::Kind::Sigmoid:
+      case Layer::Kind::BatchNorm1d: break;
+      case Layer::Kind::LeakyReLU:
+        if (l.slope < 0) return std::string("the ") + which + "'s LeakyReLU " + l.name + " has a negative slope";
+        break;
+      case Layer::Kind::Dropout:
+        if (l.p >= 1) return std::string("the ") + which + "'s Dropout " + l.name + " has p = 1";
+        break;
+      default: return std::string("the ") + which + " has a " + kindName(l.kind) + " layer (" + l.name + ")";
+    }
+  }
+  if (s.layers.empty() || s.layers[0].kind != Layer::Kind::Linear) return std::string("the ") + which + "'s first layer is not a Linear";
+  return "";
+}
+
+MlpNet::MlpNet(const Sequential& s) : seq(s) {
+  opts_ = s.layers[0].weight.options().requires_grad(false);
+  int cur = -1;
+  int64_t width = -1;
+  auto fresh = [&](int64_t w) {
+    widths_.push_back(w);
+    return int(widths_.size()) - 1;
+  };
+  for (size_t i = 0; i < s.layers.size(); ++i) {
+    const Layer& l = s.layers[i];
+    Node nd{Op::Linear, i, cur, cur};
+    if (l.kind == Layer::Kind::Linear) {
+      width = l.weight.size(0);
+      nd.out = fresh(width);
+    } else if (isActivation(l.kind)) {
+      nd.op = Op::Act;
+      // In place unless the previous layer is an activation, whose backward reads its own output.
+      if (nodes_.back().op == Op::Act) nd.out = fresh(width);
+    } else if (l.kind == Layer::Kind::Dropout) {
+      nd.op = Op::Dropout;
+      nd.out = fresh(width);
+    } else {
+      nd.op = Op::BatchNorm;
+      nd.out = fresh(width);
+    }
+    nodes_.push_back(nd);
+    cur = nd.out;
+  }
+  layerGrads_.resize(s.layers.size());
+  for (size_t i = 0; i < s.layers.size(); ++i) {
+    const Layer& l = s.layers[i];
+    if (l.weight.defined()) layerGrads_[i][0] = at::zeros_like(l.weight, at::MemoryFormat::Contiguous);
+    if (l.bias.defined()) layerGrads_[i][1] = at::zeros_like(l.bias, at::MemoryFormat::Contiguous);
+  }
+}
+
+int64_t MlpNet::outFeatures() const { return widths_[nodes_.back().out]; }
+
+MlpNet::Buffers& MlpNet::current() { return byRows_.at(rows_); }
+
+void MlpNet::reserve(int64_t rows) {
+  rows_ = rows;
+  if (byRows_.count(rows)) return;
+  // An epoch's short last batch adds a second set; a third size replaces the older one.
+  while (byRows_.size() >= 2) byRows_.erase(byRows_.begin()->first == rows ? std::next(byRows_.begin()) : byRows_.begin());
+  Buffers& b = byRows_[rows];
+  b.rows = rows;
+  for (int64_t w : widths_) {
+    b.vals.push_back(at::empty({rows, w}, opts_));
+    b.grads.push_back(at::empty({rows, w}, opts_));
+  }
+  b.masks.resize(nodes_.size());
+  b.saveMean.resize(nodes_.size());
+  b.saveInvstd.resize(nodes_.size());
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const Node& nd = nodes_[i];
+    if (nd.op == Op::Dropout) b.masks[i] = at::empty({rows, widths_[nd.out]}, opts_);
+    if (nd.op == Op::BatchNorm)
+      for (int h = 0; h < 2; ++h) {
+        b.saveMean[i][h] = at::empty({widths_[nd.out]}, opts_);
+        b.saveInvstd[i][h] = at::empty({widths_[nd.out]}, opts_);
+      }
+  }
+}
+
+// As at::dropout on CPU: mask = bernoulli(1 - p) / (1 - p), drawn from the global generator.
+void MlpNet::drawMasks(int64_t start, int64_t rows) {
+  Buffers& b = current();
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const Layer& l = seq.layers[nodes_[i].layer];
+    if (nodes_[i].op != Op::Dropout || !dropoutActive(l, seq.training)) continue;
+    at::Tensor m = b.masks[i].narrow(0, start, rows);
+    m.bernoulli_(1 - l.p);
+    m.div_(1 - l.p);
+  }
+}
+
+at::Tensor MlpNet::forward(const at::Tensor& input, int64_t rows, int64_t halves) {
+  Buffers& b = current();
+  const int64_t per = rows / halves;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const Node& nd = nodes_[i];
+    const Layer& l = seq.layers[nd.layer];
+    at::Tensor x = nd.in < 0 ? input : b.vals[nd.in].narrow(0, 0, rows);
+    at::Tensor y = b.vals[nd.out].narrow(0, 0, rows);
+    switch (nd.op) {
+      case Op::Linear:
+        TORCH_CHECK(x.dim() == 2 && x.size(1) == l.weight.size(1), "Linear ", l.name, ": expected input with last dimension ",
+                    l.weight.size(1), ", got shape ", x.sizes());
+        // What at::linear runs for a 2-D input, into the layer's buffer.
+        if (l.bias.defined()) at::addmm_out(y, l.bias, x, l.weight.t());
+        else at::mm_out(y, x, l.weight.t());
+        break;
+      case Op::Act:
+        if (nd.in != nd.out) y.copy_(x);
+        if (l.kind == Layer::Kind::ReLU) y.relu_();
+        else if (l.kind == Layer::Kind::LeakyReLU) at::leaky_relu_(y, l.slope);
+        else if (l.kind == Layer::Kind::Tanh) y.tanh_();
+        else y.sigmoid_();
+        break;
+      case Op::Dropout:
+        if (dropoutActive(l, seq.training)) at::mul_out(y, x, b.masks[i].narrow(0, 0, rows));
+        else y.copy_(x);
+        break;
+      case Op::BatchNorm:
+        for (int64_t h = 0; h < halves; ++h) {
+          if (seq.training && l.numBatchesTracked.defined()) l.numBatchesTracked.add_(1);
+          at::Tensor yh = y.narrow(0, h * per, per);
+          at::native_batch_norm_out(yh, b.saveMean[i][h], b.saveInvstd[i][h], x.narrow(0, h * per, per), opt(l.weight), opt(l.bias),
+                                    opt(l.runningMean), opt(l.runningVar), batchStats(l, seq.training), l.momentum, l.eps);
+        }
+        break;
+    }
+  }
+  return b.vals[nodes_.back().out].narrow(0, 0, rows);
+}
+
+at::Tensor MlpNet::outputGrad(int64_t rows) { return current().grads[nodes_.back().out].narrow(0, 0, rows); }
+
+// The kernels autograd's ReluBackward/LeakyReluBackward/TanhBackward/SigmoidBackward call, from the output.
+void MlpNet::activationBackward(const Node& nd, const at::Tensor& dY, const at::Tensor& y, const at::Tensor& dX) const {
+  const Layer& l = seq.layers[nd.layer];
+  at::Tensor out = dX;
+  if (l.kind == Layer::Kind::ReLU) at::threshold_backward_out(out, dY, y, 0);
+  else if (l.kind == Layer::Kind::LeakyReLU) at::leaky_relu_backward_out(out, dY, y, l.slope, /*self_is_result=*/true);
+  else if (l.kind == Layer::Kind::Tanh) at::tanh_backward_out(out, dY, y);
+  else at::sigmoid_backward_out(out, dY, y);
+}
+
+void MlpNet::backward(const at::Tensor& input, int64_t rows, int64_t halves, bool weightGrads, const at::Tensor& inputGrad) {
+  Buffers& b = current();
+  const int64_t per = rows / halves;
+  for (size_t k = nodes_.size(); k-- > 0;) {
+    const Node& nd = nodes_[k];
+    const Layer& l = seq.layers[nd.layer];
+    at::Tensor dY = b.grads[nd.out].narrow(0, 0, rows);
+    bool wantDX = nd.in >= 0 || inputGrad.defined();
+    at::Tensor dX = nd.in >= 0 ? b.grads[nd.in].narrow(0, 0, rows) : inputGrad;
+    at::Tensor x = nd.in < 0 ? input : b.vals[nd.in].narrow(0, 0, rows);
+    auto& g = layerGrads_[nd.layer];
+    switch (nd.op) {
+      case Op::Linear:
+        // AddmmBackward0's products: dW = dY^T x, db = sum of dY's rows, dx = dY W.
+        if (weightGrads) {
+          at::mm_out(g[0], dY.t(), x);
+          if (l.bias.defined()) at::sum_out(g[1], dY, {0});
+        }
+        if (wantDX) at::mm_out(dX, dY, l.weight);
+        break;
+      case Op::Act: activationBackward(nd, dY, b.vals[nd.out].narrow(0, 0, rows), dX); break;
+      case Op::Dropout:
+        if (dropoutActive(l, seq.training)) at::mul_out(dX, dY, b.masks[k].narrow(0, 0, rows));
+        else dX.copy_(dY);
+        break;
+      case Op::BatchNorm:
+        // Each batch alone, as its forward; parameter gradients of two batches add up as autograd accumulates them.
+        for (int64_t h = 0; h < halves; ++h) {
+          bool wg = weightGrads && l.weight.defined();
+          auto [gi, gw, gb] = at::native_batch_norm_backward(dY.narrow(0, h * per, per), x.narrow(0, h * per, per), opt(l.weight),
+                                                             opt(l.runningMean), opt(l.runningVar), b.saveMean[k][h], b.saveInvstd[k][h],
+                                                             batchStats(l, seq.training), l.eps, {wantDX, wg, wg && l.bias.defined()});
+          if (wantDX) dX.narrow(0, h * per, per).copy_(gi);
+          if (wg) h == 0 ? g[0].copy_(gw) : g[0].add_(gw);
+          if (wg && l.bias.defined()) h == 0 ? g[1].copy_(gb) : g[1].add_(gb);
+        }
+        break;
+    }
+    if (nd.in < 0) break;
+  }
+}
+
+void MlpNet::attachGrads() {
+  for (size_t i = 0; i < seq.layers.size(); ++i) {
+    const Layer& l = seq.layers[i];
+    const at::Tensor* ps[2] = {&l.weight, &l.bias};
+    for (int j = 0; j < 2; ++j) {
+      at::Tensor p = *ps[j];
+      if (p.defined() && !p.grad().is_same(layerGrads_[i][j])) p.mutable_grad() = layerGrads_[i][j];
+    }
+  }
+}
+
+std::string MlpPath::unsupported(const GanStep& s) {
+  if (!s.device.is_cpu()) return "the MLP fast path runs on CPU only (not yet on " + s.device.str() + ")";
+  for (auto [seq, which] : {std::pair{&s.G, "generator"}, std::pair{&s.D, "discriminator"}}) {
+    std::string why = MlpNet::unsupported(*seq, which);
+    if (!why.empty()) return why;
+  }
+  int64_t gOut = -1;
+  for (const auto& l : s.G.layers)
+    if (l.kind == Layer::Kind::Linear) gOut = l.weight.size(0);
+  if (gOut != s.D.inFeatures() - s.spec.classes) return "the generator's output does not fit the discriminator's input";
+  // Each parameter once, trained by its own model's optimizer (what zero_grad + backward + step would touch).
+  std::set<const void*> seen;
+  for (auto [seq, o, which] : {std::tuple{&s.G, s.optG.get(), "generator"}, std::tuple{&s.D, s.optD.get(), "discriminator"}}) {
+    std::set<const void*> mine;
+    for (const auto& l : seq->layers)
+      for (const at::Tensor* p : {&l.weight, &l.bias}) {
+        if (!p->defined()) continue;
+        if (!p->requires_grad()) return std::string("the ") + which + "'s " + l.name + " does not require grad (a frozen layer)";
+        if (!seen.insert(p->unsafeGetTensorImpl()).second) return "a parameter is used twice (" + l.name + ")";
+        mine.insert(p->unsafeGetTensorImpl());
+      }
+    std::set<const void*> trained;
+    for (const auto& p : o->params()) trained.insert(p.unsafeGetTensorImpl());
+    if (trained != mine) return std::string("the ") + which + "'s optimizer does not train exactly the " + which + "'s parameters";
+  }
+  return "";
+}
+
+MlpPath::MlpPath(GanStep& s) : s_(s), g_(s.G), d_(s.D) {}
+
+namespace {
+// The gradient of BCE (on probabilities) or BCE-with-logits (mean over `out`) times `scale`, into dst:
+// the kernels autograd's BinaryCrossEntropyBackward0 / BinaryCrossEntropyWithLogitsBackward0 run.
+void lossGrad(at::Tensor dst, const at::Tensor& out, double label, double scale, bool logits) {
+  if (logits) {
+    at::sigmoid_out(dst, out);
+    dst.sub_(label).mul_(scale).div_(double(out.numel()));
+  } else {
+    at::binary_cross_entropy_backward_out(dst, at::scalar_tensor(scale, out.options()), out, at::full_like(out, label), {},
+                                          at::Reduction::Mean);
+  }
+}
+}  // namespace
+
+StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const at::Tensor& zIn, const at::Tensor& yDIn,
+                          const at::Tensor& zGIn, const at::Tensor& yGIn) {
+  GanStep& s = s_;
+  const GanSpec& sp = s.spec;
+  using Clock = std::chrono::steady_clock;
+  auto last = Clock::now();
+  auto lap = [&](Phase p) {
+    if (!profiling) return;
+    auto now = Clock::now();
+    phaseMs[p] += std::chrono::duration<double, std::milli>(now - last).count();
+    last = now;
+  };
+  // The checks and draws of stepD, in its order (noise, then fake labels).
+  s.checkBatch(real);
+  const int64_t n = real.size(0);
+  at::Tensor y = s.checkLabels(yIn, n, "labels");
+  at::Tensor z = zIn.defined() ? zIn : s.noise(n);
+  s.checkNoise(z, n);
+  at::Tensor yFake;
+  if (sp.classes) yFake = yDIn.defined() ? s.checkLabels(yDIn, n, "fake labels") : s.drawLabels(n);
+  else s.checkLabels(yDIn, n, "fake labels");
+  at::NoGradGuard noGraph;
+  s.fake_ = at::Tensor();
+  s.fakeLabels_ = at::Tensor();
+  g_.reserve(n);
+  d_.reserve(2 * n);
+
+  // D's update: G's fake (its graph is never needed, see stepG), then D on the real and fake rows at once.
+  g_.drawMasks(0, n);
+  at::Tensor gIn = s.gInput(z, yFake);
+  at::Tensor fake = g_.forward(gIn, n, 1);
+  lap(GForward);
+  const int64_t dInF = s.D.inFeatures();
+  if (!dIn_.defined() || dIn_.size(0) != 2 * n) dIn_ = at::empty({2 * n, dInF}, real.options());
+  dIn_.narrow(0, 0, n).copy_(s.dInput(real, y));
+  dIn_.narrow(0, n, n).copy_(s.dInput(fake, yFake));
+  d_.drawMasks(0, n);  // the masks a real pass, then a fake pass, would draw
+  d_.drawMasks(n, n);
+  at::Tensor out = d_.forward(dIn_, 2 * n, 2);
+  lap(DForward);
+  at::Tensor outR = out.narrow(0, 0, n), outF = out.narrow(0, n, n);
+  at::Tensor lossReal = s.loss(outR, sp.realLabel), lossFake = s.loss(outF, sp.fakeLabel);
+  StepTensors r;
+  double scale = 1;
+  if (sp.separateDBackward) {
+    s.guardFinite(lossReal, "discriminator (real)");
+    s.guardFinite(lossFake, "discriminator (fake)");
+    r.dLoss = lossReal + lossFake;
+  } else {
+    r.dLoss = sp.dLossMean ? (lossReal + lossFake) / 2 : lossReal + lossFake;
+    s.guardFinite(r.dLoss, "discriminator");
+    if (sp.dLossMean) scale = 0.5;
+  }
+  at::Tensor dOut = d_.outputGrad(2 * n);
+  lossGrad(dOut.narrow(0, 0, n), outR, sp.realLabel, scale, sp.logits);
+  lossGrad(dOut.narrow(0, n, n), outF, sp.fakeLabel, scale, sp.logits);
+  r.dReal = s.meanProb(outR);
+  r.dFake = s.meanProb(outF);
+  lap(Losses);
+  d_.backward(dIn_, 2 * n, 2, /*weightGrads=*/true, {});
+  lap(DBackward);
+  d_.attachGrads();
+  s.update(*s.optD);
+  lap(Updates);
+
+  // G's update: a fresh fake (or D's, reused, whose activations G's buffers still hold), through the updated D.
+  at::Tensor yG = yFake;
+  if (!sp.reuseFakeForG) {
+    at::Tensor z2 = zGIn.defined() ? zGIn : s.noise(n);
+    s.checkNoise(z2, n);
+    if (sp.classes) yG = yGIn.defined() ? s.checkLabels(yGIn, n, "fake labels") : s.drawLabels(n);
+    else s.checkLabels(yGIn, n, "fake labels");
+    g_.drawMasks(0, n);
+    gIn = s.gInput(z2, yG);
+    fake = g_.forward(gIn, n, 1);
+    lap(GForward);
+  }
+  at::Tensor dIn2 = s.dInput(fake, yG);
+  d_.drawMasks(0, n);
+  at::Tensor out2 = d_.forward(dIn2, n, 1);
+  lap(DForward);
+  r.gLoss = s.loss(out2, 1.0);  // flipped labels: G wants D to call its fakes real
+  s.guardFinite(r.gLoss, "generator");
+  lossGrad(d_.outputGrad(n), out2, 1.0, 1.0, sp.logits);
+  lap(Losses);
+  at::Tensor gOutGrad = g_.outputGrad(n);
+  if (sp.classes) {
+    if (!dInGrad_.defined() || dInGrad_.size(0) != n) dInGrad_ = at::empty({n, dInF}, real.options());
+    d_.backward(dIn2, n, 1, /*weightGrads=*/false, dInGrad_);
+    gOutGrad.copy_(dInGrad_.narrow(1, 0, g_.outFeatures()));
+  } else {
+    d_.backward(dIn2, n, 1, /*weightGrads=*/false, gOutGrad);
+  }
+  lap(DBackward);
+  g_.backward(gIn, n, 1, /*weightGrads=*/true, {});
+  lap(GBackward);
+  g_.attachGrads();
+  s.update(*s.optG);
+  lap(Updates);
+  if (profiling) ++profiledSteps;
+  return r;
+}
+
+}  // namespace ltg

@@ -1,0 +1,91 @@
+// The fused step's fast path for MLP GANs (Sequential stacks of Linear, ReLU, LeakyReLU, Tanh, Sigmoid,
+// Dropout and BatchNorm1d): forward and backward written out, no autograd graph. Every activation,
+// gradient and scratch buffer is allocated once per batch size and reused; matrix products go into them
+// (addmm_out/mm_out), activations run in place, and each backward calls the very ATen kernel autograd
+// would (threshold_backward, leaky_relu_backward, ...), so results match the autograd path to rounding.
+// D's real and fake batches go through its row-wise layers as one batched product; BatchNorm layers
+// still see each batch alone, and dropout masks are drawn in the order of two separate passes.
+// G's update computes no weight gradients for D. Plain C++ over LibTorch; GanStep::step calls it.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <array>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sequential.h"
+
+namespace ltg {
+
+class GanStep;
+struct StepTensors;
+
+// One network of the fast path: its layers as ops over numbered buffers, and those buffers per batch size.
+class MlpNet {
+ public:
+  // Why this Sequential cannot run on the fast path (empty: it can).
+  static std::string unsupported(const Sequential& s, const char* which);
+  explicit MlpNet(const Sequential& s);
+
+  // Buffers for `rows` rows (kept for the last two sizes asked).
+  void reserve(int64_t rows);
+  // Draws the dropout masks of rows [start, start + rows) in layer order, as one forward pass would.
+  void drawMasks(int64_t start, int64_t rows);
+  // Forward over `rows` rows of input (masks drawn before); BatchNorm sees each of `halves` row blocks alone.
+  at::Tensor forward(const at::Tensor& input, int64_t rows, int64_t halves);
+  // The gradient of the output, to be written before backward(): rows [0, rows).
+  at::Tensor outputGrad(int64_t rows);
+  // Backward from outputGrad(): parameter gradients (into paramGrads()) when weightGrads, and the input's
+  // gradient into inputGrad when it is defined.
+  void backward(const at::Tensor& input, int64_t rows, int64_t halves, bool weightGrads, const at::Tensor& inputGrad);
+  // Sets each parameter's .grad to its gradient buffer (what the optimizer then reads).
+  void attachGrads();
+  int64_t outFeatures() const;
+
+  const Sequential& seq;
+
+ private:
+  enum class Op { Linear, Act, Dropout, BatchNorm };
+  struct Node {
+    Op op;
+    size_t layer;  // index in seq.layers
+    int in;   // buffer read (-1: the net's input)
+    int out;  // buffer written (== in for an in-place activation)
+  };
+  struct Buffers {
+    int64_t rows = 0;
+    std::vector<at::Tensor> vals, grads;  // per buffer: [rows, width]
+    std::vector<at::Tensor> masks;        // per node (dropout only)
+    std::vector<std::array<at::Tensor, 2>> saveMean, saveInvstd;  // per node (BatchNorm only), per half
+  };
+  Buffers& current();
+  void activationBackward(const Node& nd, const at::Tensor& dY, const at::Tensor& y, const at::Tensor& dX) const;
+  std::vector<Node> nodes_;
+  std::vector<int64_t> widths_;                        // per buffer
+  std::vector<std::array<at::Tensor, 2>> layerGrads_;  // per layer: its weight's and bias's gradient buffers
+  std::map<int64_t, Buffers> byRows_;
+  int64_t rows_ = 0;
+  at::TensorOptions opts_;
+};
+
+class MlpPath {
+ public:
+  // Why this step cannot take the fast path now (empty: it can); part is checked once, part every step.
+  static std::string unsupported(const GanStep& s);
+  explicit MlpPath(GanStep& s);
+  StepTensors step(const at::Tensor& real, const at::Tensor& y, const at::Tensor& zD, const at::Tensor& yD, const at::Tensor& zG,
+                   const at::Tensor& yG);
+  // Milliseconds spent per phase since the last reset, while profiling is on.
+  bool profiling = false;
+  enum Phase { DForward, DBackward, GForward, GBackward, Updates, Losses, kPhases };
+  std::array<double, kPhases> phaseMs{};
+  int64_t profiledSteps = 0;
+
+ private:
+  GanStep& s_;
+  MlpNet g_, d_;
+  at::Tensor dIn_, dInGrad_;  // D's batched input [2n, in]; a conditional G step's input gradient [n, in]
+};
+
+}  // namespace ltg
