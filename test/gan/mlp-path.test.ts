@@ -13,7 +13,8 @@ import { type ModuleSpec } from '../../ts/nn/spec';
 import { Adam, SGD } from '../../ts/optim/optimizer';
 import * as torch from '../../ts/tensor/torch';
 import { type Tensor } from '../../ts/tensor/tensor';
-import { GanStep, type GanStepSpec, type StepResult } from '../../ts/gan/gan-step';
+import { GanStep, type StepResult } from '../../ts/gan/gan-step';
+import { type GanStepSpec } from '../../ts/gan/step-spec';
 import { presets } from '../../ts/gan/presets';
 
 const seq = (...children: ModuleSpec[]): ModuleSpec => ({ type: 'Sequential', children });
