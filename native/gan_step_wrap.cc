@@ -601,7 +601,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     MlpPath* m = step_->mlpPath();
     if (!m) return env.Null();
     if (step_->busy) throwError(env, "GanStep.phases: a trainEpoch is running; read them after it");
-    static const char* names[] = {"dForward", "dBackward", "gForward", "gBackward", "updates", "losses"};
+    static const char* names[] = {"dForward", "dBackward", "gForward", "gBackward", "updates", "losses", "masks"};
     auto o = Napi::Object::New(env);
     for (int i = 0; i < MlpPath::kPhases; ++i) o.Set(names[i], m->phaseMs[i]);
     o.Set("steps", double(m->profiledSteps));

@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "dropout_mask.h"
 #include "gan_step.h"
 
 namespace ltg {
@@ -30,6 +31,7 @@ const char* kindName(Layer::Kind k) {
 std::optional<at::Tensor> opt(const at::Tensor& t) { return t.defined() ? std::optional<at::Tensor>(t) : std::nullopt; }
 
 bool dropoutActive(const Layer& l, bool training) { return training && l.p > 0; }
+// As torch.nn: without running statistics, BatchNorm uses batch statistics in eval mode too.
 bool batchStats(const Layer& l, bool training) { return training || !l.runningMean.defined(); }
 }  // namespace
 
@@ -119,15 +121,14 @@ void MlpNet::reserve(int64_t rows) {
   }
 }
 
-// As at::dropout on CPU: mask = bernoulli(1 - p) / (1 - p), drawn from the global generator.
+// As at::dropout on CPU: mask = bernoulli(1 - p) / (1 - p), drawn from the global generator (dropout_mask.h).
 void MlpNet::drawMasks(int64_t start, int64_t rows) {
   Buffers& b = current();
   for (size_t i = 0; i < nodes_.size(); ++i) {
     const Layer& l = seq.layers[nodes_[i].layer];
     if (nodes_[i].op != Op::Dropout || !dropoutActive(l, seq.training)) continue;
     at::Tensor m = b.masks[i].narrow(0, start, rows);
-    m.bernoulli_(1 - l.p);
-    m.div_(1 - l.p);
+    drawDropoutMask(m, l.p);
   }
 }
 
@@ -308,7 +309,9 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
   d_.reserve(2 * n);
 
   // D's update: G's fake (its graph is never needed, see stepG), then D on the real and fake rows at once.
+  lap(Losses);  // the checks and noise draws
   g_.drawMasks(0, n);
+  lap(Masks);
   at::Tensor gIn = s.gInput(z, yFake);
   at::Tensor fake = g_.forward(gIn, n, 1);
   lap(GForward);
@@ -316,8 +319,10 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
   if (!dIn_.defined() || dIn_.size(0) != 2 * n) dIn_ = at::empty({2 * n, dInF}, real.options());
   dIn_.narrow(0, 0, n).copy_(s.dInput(real, y));
   dIn_.narrow(0, n, n).copy_(s.dInput(fake, yFake));
+  lap(DForward);
   d_.drawMasks(0, n);  // the masks a real pass, then a fake pass, would draw
   d_.drawMasks(n, n);
+  lap(Masks);
   at::Tensor out = d_.forward(dIn_, 2 * n, 2);
   lap(DForward);
   at::Tensor outR = out.narrow(0, 0, n), outF = out.narrow(0, n, n);
@@ -352,13 +357,17 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
     s.checkNoise(z2, n);
     if (sp.classes) yG = yGIn.defined() ? s.checkLabels(yGIn, n, "fake labels") : s.drawLabels(n);
     else s.checkLabels(yGIn, n, "fake labels");
+    lap(Losses);
     g_.drawMasks(0, n);
+    lap(Masks);
     gIn = s.gInput(z2, yG);
     fake = g_.forward(gIn, n, 1);
     lap(GForward);
   }
   at::Tensor dIn2 = s.dInput(fake, yG);
+  lap(DForward);
   d_.drawMasks(0, n);
+  lap(Masks);
   at::Tensor out2 = d_.forward(dIn2, n, 1);
   lap(DForward);
   r.gLoss = s.loss(out2, 1.0);  // flipped labels: G wants D to call its fakes real

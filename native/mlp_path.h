@@ -78,7 +78,7 @@ class MlpPath {
                    const at::Tensor& yG);
   // Milliseconds spent per phase since the last reset, while profiling is on.
   bool profiling = false;
-  enum Phase { DForward, DBackward, GForward, GBackward, Updates, Losses, kPhases };
+  enum Phase { DForward, DBackward, GForward, GBackward, Updates, Losses, Masks, kPhases };
   std::array<double, kPhases> phaseMs{};
   int64_t profiledSteps = 0;
 

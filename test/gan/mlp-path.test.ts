@@ -132,6 +132,8 @@ describe('which path a step takes', () => {
     const partial = w.gan(new Adam(w.G.parameters().slice(2)));
     expect(partial.path).toBe("autograd: the generator's optimizer does not train exactly the generator's parameters");
     expect(vanilla({ fastPath: false }).gan().path).toBe('autograd: the MLP fast path is off (fastPath: false)');
+    expect(() => vanilla({ fastpath: false }).gan()).toThrow('GanStep(options): unknown option "fastpath" (expected capturable, cudaGraphs or fastPath)');
+    expect(() => vanilla({ fastPath: 'no' }).gan()).toThrow(/fastPath/);
   });
 
   test('a LeakyReLU with a negative slope takes the autograd path, and gives the same step', () => {
@@ -151,7 +153,7 @@ describe('which path a step takes', () => {
     gan.step(x);
     const p = gan.phases()!;
     expect(p.steps).toBe(2);
-    for (const k of ['dForward', 'dBackward', 'gForward', 'gBackward', 'updates', 'losses'] as const) expect(p[k]).toBeGreaterThan(0);
+    for (const k of ['dForward', 'dBackward', 'gForward', 'gBackward', 'updates', 'losses', 'masks'] as const) expect(p[k]).toBeGreaterThan(0);
     gan.profile(false);
     gan.step(x);
     expect(gan.phases()!.steps).toBe(0);

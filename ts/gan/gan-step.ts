@@ -157,6 +157,8 @@ export class GanStep {
       if (!(o instanceof Optimizer)) throw new TypeError(`GanStep(${name}): expected an optimizer (optim.Adam or optim.SGD), got ${describeValue(o)}`);
     }
     const o = optionsObject(options, 'GanStep(options)', '{ capturable?, cudaGraphs?, fastPath? }');
+    const unknown = Object.keys(o).filter((k) => !['capturable', 'cudaGraphs', 'fastPath'].includes(k));
+    if (unknown.length) throw new TypeError(`GanStep(options): unknown option ${JSON.stringify(unknown[0])} (expected capturable, cudaGraphs or fastPath)`);
     // The spec goes as it is: the native reader names a missing or wrong field ("GanStep: spec.loss: ...").
     this._native = new (loadAddon().NativeGanStep)({
       g: toNativeLayers(generator),

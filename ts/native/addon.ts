@@ -236,7 +236,10 @@ export interface MlpPhases {
   gForward: number;
   gBackward: number;
   updates: number;
+  /** losses, their gradients, checks, noise and label draws */
   losses: number;
+  /** dropout masks (drawn as PyTorch's dropout draws them) */
+  masks: number;
   steps: number;
 }
 
