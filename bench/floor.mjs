@@ -36,12 +36,12 @@ export function stepGemms(preset, n) {
       if (weights) add(l.outF, rows, l.inF, 'dW');
       if (i > 0 || input) add(rows, l.outF, l.inF, 'dx');
     });
-  // D's update: G forward, D forward and backward over the real and fake rows at once
-  forward(g, n);
+  // G's fakes for both updates at once (one batch when G reuses D's fake), then D's update over the
+  // real and fake rows at once
+  forward(g, reuse ? n : 2 * n);
   forward(d, 2 * n);
   backward(d, 2 * n, true, false);
-  // G's update: G forward (unless reusing D's fake), D forward and input gradients, G backward
-  if (!reuse) forward(g, n);
+  // G's update: D forward and input gradients, G backward
   forward(d, n);
   backward(d, n, false, true);
   backward(g, n, true, false);

@@ -172,7 +172,7 @@ at::Tensor MlpNet::forward(const at::Tensor& input, int64_t rows, int64_t halves
   return b.vals[nodes_.back().out].narrow(0, 0, rows);
 }
 
-at::Tensor MlpNet::outputGrad(int64_t rows) { return current().grads[nodes_.back().out].narrow(0, 0, rows); }
+at::Tensor MlpNet::outputGrad(int64_t start, int64_t rows) { return current().grads[nodes_.back().out].narrow(0, start, rows); }
 
 // The kernels autograd's ReluBackward/LeakyReluBackward/TanhBackward/SigmoidBackward call, from the output.
 void MlpNet::activationBackward(const Node& nd, const at::Tensor& dY, const at::Tensor& y, const at::Tensor& dX) const {
@@ -184,16 +184,16 @@ void MlpNet::activationBackward(const Node& nd, const at::Tensor& dY, const at::
   else at::sigmoid_backward_out(out, dY, y);
 }
 
-void MlpNet::backward(const at::Tensor& input, int64_t rows, int64_t halves, bool weightGrads, const at::Tensor& inputGrad) {
+void MlpNet::backward(const at::Tensor& input, int64_t start, int64_t rows, int64_t halves, bool weightGrads, const at::Tensor& inputGrad) {
   Buffers& b = current();
-  const int64_t per = rows / halves;
+  const int64_t per = rows / halves, block0 = start / per;  // BatchNorm's row blocks, as forward numbered them
   for (size_t k = nodes_.size(); k-- > 0;) {
     const Node& nd = nodes_[k];
     const Layer& l = seq.layers[nd.layer];
-    at::Tensor dY = b.grads[nd.out].narrow(0, 0, rows);
+    at::Tensor dY = b.grads[nd.out].narrow(0, start, rows);
     bool wantDX = nd.in >= 0 || inputGrad.defined();
-    at::Tensor dX = nd.in >= 0 ? b.grads[nd.in].narrow(0, 0, rows) : inputGrad;
-    at::Tensor x = nd.in < 0 ? input : b.vals[nd.in].narrow(0, 0, rows);
+    at::Tensor dX = nd.in >= 0 ? b.grads[nd.in].narrow(0, start, rows) : inputGrad;
+    at::Tensor x = nd.in < 0 ? input : b.vals[nd.in].narrow(0, start, rows);
     auto& g = layerGrads_[nd.layer];
     switch (nd.op) {
       case Op::Linear:
@@ -204,18 +204,19 @@ void MlpNet::backward(const at::Tensor& input, int64_t rows, int64_t halves, boo
         }
         if (wantDX) at::mm_out(dX, dY, l.weight);
         break;
-      case Op::Act: activationBackward(nd, dY, b.vals[nd.out].narrow(0, 0, rows), dX); break;
+      case Op::Act: activationBackward(nd, dY, b.vals[nd.out].narrow(0, start, rows), dX); break;
       case Op::Dropout:
-        if (dropoutActive(l, seq.training)) at::mul_out(dX, dY, b.masks[k].narrow(0, 0, rows));
+        if (dropoutActive(l, seq.training)) at::mul_out(dX, dY, b.masks[k].narrow(0, start, rows));
         else dX.copy_(dY);
         break;
       case Op::BatchNorm:
         // Each batch alone, as its forward; parameter gradients of two batches add up as autograd accumulates them.
         for (int64_t h = 0; h < halves; ++h) {
           bool wg = weightGrads && l.weight.defined();
-          auto [gi, gw, gb] = at::native_batch_norm_backward(dY.narrow(0, h * per, per), x.narrow(0, h * per, per), opt(l.weight),
-                                                             opt(l.runningMean), opt(l.runningVar), b.saveMean[k][h], b.saveInvstd[k][h],
-                                                             batchStats(l, seq.training), l.eps, {wantDX, wg, wg && l.bias.defined()});
+          auto [gi, gw, gb] =
+              at::native_batch_norm_backward(dY.narrow(0, h * per, per), x.narrow(0, h * per, per), opt(l.weight), opt(l.runningMean),
+                                             opt(l.runningVar), b.saveMean[k][block0 + h], b.saveInvstd[k][block0 + h],
+                                             batchStats(l, seq.training), l.eps, {wantDX, wg, wg && l.bias.defined()});
           if (wantDX) dX.narrow(0, h * per, per).copy_(gi);
           if (wg) h == 0 ? g[0].copy_(gw) : g[0].add_(gw);
           if (wg && l.bias.defined()) h == 0 ? g[1].copy_(gb) : g[1].add_(gb);
@@ -293,7 +294,11 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
     phaseMs[p] += std::chrono::duration<double, std::milli>(now - last).count();
     last = now;
   };
-  // The checks and draws of stepD, in its order (noise, then fake labels).
+  // The checks and draws of stepD and stepG, in their order: D's noise and fake labels, G's dropout
+  // masks, D's masks for its real and fake passes, then G's noise, labels and masks (D's masks for G's
+  // update are drawn when it runs: nothing draws in between). With fresh noise for G, G's two forward
+  // passes then run as one product: G's weights do not change between them, and BatchNorm in G still
+  // sees each batch alone.
   s.checkBatch(real);
   const int64_t n = real.size(0);
   at::Tensor y = s.checkLabels(yIn, n, "labels");
@@ -305,24 +310,34 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
   at::NoGradGuard noGraph;
   s.fake_ = at::Tensor();
   s.fakeLabels_ = at::Tensor();
-  g_.reserve(n);
+  const bool fresh = !sp.reuseFakeForG;
+  g_.reserve(fresh ? 2 * n : n);
   d_.reserve(2 * n);
-
-  // D's update: G's fake (its graph is never needed, see stepG), then D on the real and fake rows at once.
   lap(Losses);  // the checks and noise draws
   g_.drawMasks(0, n);
+  d_.drawMasks(0, n);  // the masks a real pass, then a fake pass, would draw
+  d_.drawMasks(n, n);
   lap(Masks);
-  at::Tensor gIn = s.gInput(z, yFake);
-  at::Tensor fake = g_.forward(gIn, n, 1);
+  at::Tensor gIn = s.gInput(z, yFake), yG = yFake;
+  if (fresh) {
+    at::Tensor z2 = zGIn.defined() ? zGIn : s.noise(n);
+    s.checkNoise(z2, n);
+    if (sp.classes) yG = yGIn.defined() ? s.checkLabels(yGIn, n, "fake labels") : s.drawLabels(n);
+    else s.checkLabels(yGIn, n, "fake labels");
+    gIn = at::cat({gIn, s.gInput(z2, yG)});
+    lap(Losses);
+    g_.drawMasks(n, n);
+    lap(Masks);
+  }
+  at::Tensor fakes = g_.forward(gIn, gIn.size(0), fresh ? 2 : 1);
+  at::Tensor fake = fakes.narrow(0, 0, n), fakeG = fresh ? fakes.narrow(0, n, n) : fake;
   lap(GForward);
+
+  // D's update on the real and fake rows at once.
   const int64_t dInF = s.D.inFeatures();
   if (!dIn_.defined() || dIn_.size(0) != 2 * n) dIn_ = at::empty({2 * n, dInF}, real.options());
   dIn_.narrow(0, 0, n).copy_(s.dInput(real, y));
   dIn_.narrow(0, n, n).copy_(s.dInput(fake, yFake));
-  lap(DForward);
-  d_.drawMasks(0, n);  // the masks a real pass, then a fake pass, would draw
-  d_.drawMasks(n, n);
-  lap(Masks);
   at::Tensor out = d_.forward(dIn_, 2 * n, 2);
   lap(DForward);
   at::Tensor outR = out.narrow(0, 0, n), outF = out.narrow(0, n, n);
@@ -338,33 +353,20 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
     s.guardFinite(r.dLoss, "discriminator");
     if (sp.dLossMean) scale = 0.5;
   }
-  at::Tensor dOut = d_.outputGrad(2 * n);
+  at::Tensor dOut = d_.outputGrad(0, 2 * n);
   lossGrad(dOut.narrow(0, 0, n), outR, sp.realLabel, scale, sp.logits);
   lossGrad(dOut.narrow(0, n, n), outF, sp.fakeLabel, scale, sp.logits);
   r.dReal = s.meanProb(outR);
   r.dFake = s.meanProb(outF);
   lap(Losses);
-  d_.backward(dIn_, 2 * n, 2, /*weightGrads=*/true, {});
+  d_.backward(dIn_, 0, 2 * n, 2, /*weightGrads=*/true, {});
   lap(DBackward);
   d_.attachGrads();
   s.update(*s.optD);
   lap(Updates);
 
-  // G's update: a fresh fake (or D's, reused, whose activations G's buffers still hold), through the updated D.
-  at::Tensor yG = yFake;
-  if (!sp.reuseFakeForG) {
-    at::Tensor z2 = zGIn.defined() ? zGIn : s.noise(n);
-    s.checkNoise(z2, n);
-    if (sp.classes) yG = yGIn.defined() ? s.checkLabels(yGIn, n, "fake labels") : s.drawLabels(n);
-    else s.checkLabels(yGIn, n, "fake labels");
-    lap(Losses);
-    g_.drawMasks(0, n);
-    lap(Masks);
-    gIn = s.gInput(z2, yG);
-    fake = g_.forward(gIn, n, 1);
-    lap(GForward);
-  }
-  at::Tensor dIn2 = s.dInput(fake, yG);
+  // G's update: its fake (or D's, reused) through the updated D.
+  at::Tensor dIn2 = s.dInput(fakeG, yG);
   lap(DForward);
   d_.drawMasks(0, n);
   lap(Masks);
@@ -372,18 +374,19 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
   lap(DForward);
   r.gLoss = s.loss(out2, 1.0);  // flipped labels: G wants D to call its fakes real
   s.guardFinite(r.gLoss, "generator");
-  lossGrad(d_.outputGrad(n), out2, 1.0, 1.0, sp.logits);
+  lossGrad(d_.outputGrad(0, n), out2, 1.0, 1.0, sp.logits);
   lap(Losses);
-  at::Tensor gOutGrad = g_.outputGrad(n);
+  const int64_t gRow = fresh ? n : 0;  // G's rows of this update
+  at::Tensor gOutGrad = g_.outputGrad(gRow, n);
   if (sp.classes) {
     if (!dInGrad_.defined() || dInGrad_.size(0) != n) dInGrad_ = at::empty({n, dInF}, real.options());
-    d_.backward(dIn2, n, 1, /*weightGrads=*/false, dInGrad_);
+    d_.backward(dIn2, 0, n, 1, /*weightGrads=*/false, dInGrad_);
     gOutGrad.copy_(dInGrad_.narrow(1, 0, g_.outFeatures()));
   } else {
-    d_.backward(dIn2, n, 1, /*weightGrads=*/false, gOutGrad);
+    d_.backward(dIn2, 0, n, 1, /*weightGrads=*/false, gOutGrad);
   }
   lap(DBackward);
-  g_.backward(gIn, n, 1, /*weightGrads=*/true, {});
+  g_.backward(gIn.narrow(0, gRow, n), gRow, n, 1, /*weightGrads=*/true, {});
   lap(GBackward);
   g_.attachGrads();
   s.update(*s.optG);

@@ -32,13 +32,14 @@ class MlpNet {
   void reserve(int64_t rows);
   // Draws the dropout masks of rows [start, start + rows) in layer order, as one forward pass would.
   void drawMasks(int64_t start, int64_t rows);
-  // Forward over `rows` rows of input (masks drawn before); BatchNorm sees each of `halves` row blocks alone.
+  // Forward over `rows` rows of input (masks drawn before); BatchNorm sees each of `halves` row blocks alone
+  // (at most 2).
   at::Tensor forward(const at::Tensor& input, int64_t rows, int64_t halves);
-  // The gradient of the output, to be written before backward(): rows [0, rows).
-  at::Tensor outputGrad(int64_t rows);
-  // Backward from outputGrad(): parameter gradients (into paramGrads()) when weightGrads, and the input's
-  // gradient into inputGrad when it is defined.
-  void backward(const at::Tensor& input, int64_t rows, int64_t halves, bool weightGrads, const at::Tensor& inputGrad);
+  // The gradient of the output rows [start, start + rows), to be written before backward().
+  at::Tensor outputGrad(int64_t start, int64_t rows);
+  // Backward over rows [start, start + rows) of the last forward (input: those rows of its input) from
+  // outputGrad(): parameter gradients when weightGrads, the input's gradient into inputGrad when defined.
+  void backward(const at::Tensor& input, int64_t start, int64_t rows, int64_t halves, bool weightGrads, const at::Tensor& inputGrad);
   // Sets each parameter's .grad to its gradient buffer (what the optimizer then reads).
   void attachGrads();
   int64_t outFeatures() const;
