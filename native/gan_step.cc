@@ -313,7 +313,7 @@ StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn, const at::Tensor& y
 
 StepTensors GanStep::step(const at::Tensor& real, const at::Tensor& y, const at::Tensor& zD, const at::Tensor& yD, const at::Tensor& zG,
                           const at::Tensor& yG) {
-  if (fastPath && MlpPath::unsupported(*this).empty()) {
+  if (fastPath != 0 && MlpPath::unsupported(*this).empty()) {
     StepTensors r = ensureMlpPath()->step(real, y, zD, yD, zG, yG);
     ++stepCount_;
     return r;
@@ -330,7 +330,7 @@ MlpPath* GanStep::ensureMlpPath() {
 }
 
 std::string GanStep::path() const {
-  if (!fastPath) return "autograd: the MLP fast path is off (fastPath: false)";
+  if (fastPath == 0) return "autograd: the MLP fast path is off (fastPath: false)";
   std::string why = MlpPath::unsupported(*this);
   return why.empty() ? "mlp" : "autograd: " + why;
 }

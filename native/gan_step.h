@@ -119,7 +119,9 @@ class GanStep {
   // skips updates on the device instead of a per-step host check. CUDA graphs need it.
   bool capturable = false;
   bool cudaGraphs = true;
-  bool fastPath = true;  // false: always the autograd path
+  // The MLP fast path: 1 on (CPU and CUDA), 0 off, -1 (default) on the CPU only, until it has been
+  // verified on a GPU.
+  int fastPath = -1;
 
  private:
   friend class MlpPath;

@@ -222,7 +222,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       // Sync-free updates by default where a host check per step would stall the device.
       step_->capturable = o["capturable"].booleanOr(step_->device.is_cuda());
       step_->cudaGraphs = o["cudaGraphs"].booleanOr(true);
-      step_->fastPath = o["fastPath"].booleanOr(true);
+      if (o.has("fastPath")) step_->fastPath = o["fastPath"].boolean() ? 1 : 0;
     });
   }
 

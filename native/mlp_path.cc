@@ -99,8 +99,8 @@ MlpNet::Buffers& MlpNet::current() { return byRows_.at(rows_); }
 void MlpNet::reserve(int64_t rows) {
   rows_ = rows;
   if (byRows_.count(rows)) return;
-  // An epoch's short last batch adds a second set; a third size replaces the older one.
-  while (byRows_.size() >= 2) byRows_.erase(byRows_.begin()->first == rows ? std::next(byRows_.begin()) : byRows_.begin());
+  // Kept for every batch size seen (an epoch has at most two): a captured CUDA graph reads and writes
+  // the very buffers of its batch size on every replay.
   Buffers& b = byRows_[rows];
   b.rows = rows;
   for (int64_t w : widths_) {
@@ -239,7 +239,9 @@ void MlpNet::attachGrads() {
 }
 
 std::string MlpPath::unsupported(const GanStep& s) {
-  if (!s.device.is_cpu()) return "the MLP fast path runs on CPU only (not yet on " + s.device.str() + ")";
+  if (s.device.is_cuda() && s.fastPath != 1)
+    return "on " + s.device.str() + " the MLP fast path is opt-in (fastPath: true) until it has been verified on a GPU";
+  if (!s.device.is_cpu() && !s.device.is_cuda()) return "the MLP fast path runs on CPU and CUDA, not on " + s.device.str();
   for (auto [seq, which] : {std::pair{&s.G, "generator"}, std::pair{&s.D, "discriminator"}}) {
     std::string why = MlpNet::unsupported(*seq, which);
     if (!why.empty()) return why;
@@ -335,10 +337,12 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
 
   // D's update on the real and fake rows at once.
   const int64_t dInF = s.D.inFeatures();
-  if (!dIn_.defined() || dIn_.size(0) != 2 * n) dIn_ = at::empty({2 * n, dInF}, real.options());
-  dIn_.narrow(0, 0, n).copy_(s.dInput(real, y));
-  dIn_.narrow(0, n, n).copy_(s.dInput(fake, yFake));
-  at::Tensor out = d_.forward(dIn_, 2 * n, 2);
+  auto& io = io_[n];  // per batch size, as the nets' buffers
+  if (!io[0].defined()) io[0] = at::empty({2 * n, dInF}, real.options());
+  at::Tensor dIn = io[0];
+  dIn.narrow(0, 0, n).copy_(s.dInput(real, y));
+  dIn.narrow(0, n, n).copy_(s.dInput(fake, yFake));
+  at::Tensor out = d_.forward(dIn, 2 * n, 2);
   lap(DForward);
   at::Tensor outR = out.narrow(0, 0, n), outF = out.narrow(0, n, n);
   at::Tensor lossReal = s.loss(outR, sp.realLabel), lossFake = s.loss(outF, sp.fakeLabel);
@@ -359,7 +363,7 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
   r.dReal = s.meanProb(outR);
   r.dFake = s.meanProb(outF);
   lap(Losses);
-  d_.backward(dIn_, 0, 2 * n, 2, /*weightGrads=*/true, {});
+  d_.backward(dIn, 0, 2 * n, 2, /*weightGrads=*/true, {});
   lap(DBackward);
   d_.attachGrads();
   s.update(*s.optD);
@@ -379,9 +383,9 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
   const int64_t gRow = fresh ? n : 0;  // G's rows of this update
   at::Tensor gOutGrad = g_.outputGrad(gRow, n);
   if (sp.classes) {
-    if (!dInGrad_.defined() || dInGrad_.size(0) != n) dInGrad_ = at::empty({n, dInF}, real.options());
-    d_.backward(dIn2, 0, n, 1, /*weightGrads=*/false, dInGrad_);
-    gOutGrad.copy_(dInGrad_.narrow(1, 0, g_.outFeatures()));
+    if (!io[1].defined()) io[1] = at::empty({n, dInF}, real.options());
+    d_.backward(dIn2, 0, n, 1, /*weightGrads=*/false, io[1]);
+    gOutGrad.copy_(io[1].narrow(1, 0, g_.outFeatures()));
   } else {
     d_.backward(dIn2, 0, n, 1, /*weightGrads=*/false, gOutGrad);
   }

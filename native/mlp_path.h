@@ -28,7 +28,7 @@ class MlpNet {
   static std::string unsupported(const Sequential& s, const char* which);
   explicit MlpNet(const Sequential& s);
 
-  // Buffers for `rows` rows (kept for the last two sizes asked).
+  // Buffers for `rows` rows (kept for every size asked).
   void reserve(int64_t rows);
   // Draws the dropout masks of rows [start, start + rows) in layer order, as one forward pass would.
   void drawMasks(int64_t start, int64_t rows);
@@ -86,7 +86,8 @@ class MlpPath {
  private:
   GanStep& s_;
   MlpNet g_, d_;
-  at::Tensor dIn_, dInGrad_;  // D's batched input [2n, in]; a conditional G step's input gradient [n, in]
+  // Per batch size n: D's batched input [2n, in], and a conditional G update's D input gradient [n, in].
+  std::map<int64_t, std::array<at::Tensor, 2>> io_;
 };
 
 }  // namespace ltg

@@ -128,6 +128,42 @@ describeCuda('CUDA (needs a GPU)', () => {
     },
   );
 
+  // The MLP fast path on CUDA (opt-in, fastPath: true): ganist has no dropout, whose masks the two paths
+  // draw differently on CUDA (bernoulli_ against CUDA dropout's fused kernel).
+  test('MLP fast path on CUDA (fastPath: true): equals the autograd path eagerly, and replays as a CUDA graph', async () => {
+    expect(model('ganist', 'cuda').gan.path).toBe('autograd: on cuda:0 the MLP fast path is opt-in (fastPath: true) until it has been verified on a GPU');
+    const fast = model('ganist', 'cuda', { fastPath: true, cudaGraphs: false });
+    const slow = model('ganist', 'cuda', { cudaGraphs: false });
+    expect(fast.gan.path).toBe('mlp');
+    for (let i = 0; i < 4; i++) {
+      const x = torch.rand([64, 784]).cuda();
+      const zD = torch.randn([64, 10]).cuda();
+      const zG = torch.randn([64, 10]).cuda();
+      const a = slow.gan.step(x, { zD, zG });
+      const b = fast.gan.step(x, { zD, zG });
+      expect(Math.abs(b.dLoss - a.dLoss) / a.dLoss).toBeLessThan(1e-4);
+      expect(Math.abs(b.gLoss - a.gLoss) / a.gLoss).toBeLessThan(1e-4);
+    }
+    expect(maxDiff(weights(fast), weights(slow))).toBeLessThan(1e-4);
+    for (const name of ['ganist', 'vanilla'] as PresetName[]) {
+      const n = 64 * 10 + 32;
+      const data = torch.randint(0, 256, [n, 784], { dtype: 'uint8' }).cuda();
+      const graphed = model(name, 'cuda', { fastPath: true });
+      const eager = model(name, 'cuda', { fastPath: true, cudaGraphs: false });
+      const opts = { batchSize: 64, shuffle: true, seed: 1, normalize: graphed.p.normalize, recordSteps: true };
+      torch.manualSeed(11);
+      const ra = await graphed.gan.trainEpoch(data, opts);
+      torch.manualSeed(11);
+      const rb = await eager.gan.trainEpoch(data, opts);
+      expect(ra.cudaGraph).toBe('replaying (batch 64)');
+      expect(graphed.gan.path).toBe('mlp');
+      const pa = ra.perStep!;
+      const pb = rb.perStep!;
+      for (let i = 0; i < pa.length; i++) expect(Math.abs(pa[i] - pb[i])).toBeLessThan(1e-4 * Math.max(1, Math.abs(pb[i])));
+      expect(maxDiff(weights(graphed), weights(eager))).toBeLessThan(1e-4);
+    }
+  });
+
   test('loading optimizer state drops the graph; it is captured again after a warm-up', () => {
     const m = model('vanilla', 'cuda');
     const x = torch.rand([32, 784]).cuda();

@@ -104,9 +104,12 @@ export interface GanStepOptions {
    */
   cudaGraphs?: boolean;
   /**
-   * MLP GANs (Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d) on CPU take the MLP fast
-   * path: forward and backward written out over buffers reused every step, D's real and fake batches
-   * through one product (default true). `path` says which path step() takes; false forces autograd.
+   * MLP GANs (Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d) take the MLP fast path:
+   * forward and backward written out over buffers reused every step, D's real and fake batches through
+   * one product, G's two fakes through one. Default: on the CPU; on CUDA only with `true` (it runs there,
+   * CUDA graph included, but has not been verified on a GPU yet; its dropout masks are then drawn with
+   * bernoulli_, not CUDA dropout's fused kernel). `false` always takes the autograd path. `path` says which
+   * path step() takes.
    */
   fastPath?: boolean;
 }
