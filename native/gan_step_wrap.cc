@@ -585,14 +585,14 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     auto env = info.Env();
     bool on = guard(env, [&] { return js::Args(info, "GanStep.profile")(0, "on").boolean(); });
     if (step_->busy) throwError(env, "GanStep.profile: a trainEpoch is running; call it before or after");
-    MlpPath* m = step_->mlpPath();
-    if (!m && step_->path() == "mlp") m = step_->ensureMlpPath();
+    bool onMlp = step_->path() == "mlp";
+    MlpPath* m = onMlp ? step_->ensureMlpPath() : step_->mlpPath();
     if (m) {
       m->profiling = on;
       m->phaseMs.fill(0);
       m->profiledSteps = 0;
     }
-    return Napi::Boolean::New(env, m != nullptr);
+    return Napi::Boolean::New(env, onMlp);
   }
 
   // phases(): milliseconds per phase of the MLP path since profile(true), or null when it never ran.

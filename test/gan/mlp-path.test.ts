@@ -158,5 +158,8 @@ describe('which path a step takes', () => {
     gan.step(x);
     expect(gan.phases()!.steps).toBe(0);
     expect(() => gan.profile('yes' as unknown as boolean)).toThrow(/GanStep.profile/);
+    const conv = vanilla({ fastPath: false }).gan();
+    expect(conv.profile(true)).toBe(false);
+    expect(conv.phases()).toBeNull();
   });
 });
