@@ -33,6 +33,28 @@ function maxDiff(a: Tensor[], b: Tensor[]): number {
   return Math.max(...a.map((t, i) => t.sub(b[i]).abs().max().item()));
 }
 
+// An epoch of uint8 MLP data (10 full batches of 64 and a short one) replayed as a CUDA graph and run eagerly
+// from the same seed: per-step losses and final weights agree to 1e-4.
+async function graphedAgainstEager(name: PresetName, options: GanStepOptions = {}) {
+  const n = 64 * 10 + 32;
+  const data = torch.randint(0, 256, [n, 784], { dtype: 'uint8' }).cuda();
+  const graphed = model(name, 'cuda', options);
+  const eager = model(name, 'cuda', { ...options, cudaGraphs: false });
+  const opts = { batchSize: 64, shuffle: true, seed: 1, normalize: graphed.p.normalize, recordSteps: true };
+  torch.manualSeed(11);
+  const a = await graphed.gan.trainEpoch(data, opts);
+  torch.manualSeed(11);
+  const b = await eager.gan.trainEpoch(data, opts);
+  expect(a.cudaGraph).toBe('replaying (batch 64)');
+  expect(b.cudaGraph).toBe('off: disabled (cudaGraphs: false)');
+  expect(a.steps).toBe(11);
+  const pa = a.perStep!;
+  const pb = b.perStep!;
+  for (let i = 0; i < pa.length; i++) expect(Math.abs(pa[i] - pb[i])).toBeLessThan(1e-4 * Math.max(1, Math.abs(pb[i])));
+  expect(maxDiff(weights(graphed), weights(eager))).toBeLessThan(1e-4);
+  return { graphed, data, opts };
+}
+
 describeCuda('CUDA (needs a GPU)', () => {
   test('info lists the device; tensors round-trip', () => {
     const i = info();
@@ -105,22 +127,7 @@ describeCuda('CUDA (needs a GPU)', () => {
   test.each(['vanilla', 'udacity', 'ganist'] as PresetName[])(
     '%s: an epoch replayed as a CUDA graph equals eager steps; the short last batch runs eagerly',
     async (name) => {
-      const n = 64 * 10 + 32;
-      const data = torch.randint(0, 256, [n, 784], { dtype: 'uint8' }).cuda();
-      const graphed = model(name, 'cuda');
-      const eager = model(name, 'cuda', { cudaGraphs: false });
-      const opts = { batchSize: 64, shuffle: true, seed: 1, normalize: graphed.p.normalize, recordSteps: true };
-      torch.manualSeed(11);
-      const a = await graphed.gan.trainEpoch(data, opts);
-      torch.manualSeed(11);
-      const b = await eager.gan.trainEpoch(data, opts);
-      expect(a.cudaGraph).toBe('replaying (batch 64)');
-      expect(b.cudaGraph).toBe('off: disabled (cudaGraphs: false)');
-      expect(a.steps).toBe(11);
-      const pa = a.perStep!;
-      const pb = b.perStep!;
-      for (let i = 0; i < pa.length; i++) expect(Math.abs(pa[i] - pb[i])).toBeLessThan(1e-4 * Math.max(1, Math.abs(pb[i])));
-      expect(maxDiff(weights(graphed), weights(eager))).toBeLessThan(1e-4);
+      const { graphed, data, opts } = await graphedAgainstEager(name);
       // The graph survives the epoch boundary and keeps counting Adam's steps on the device.
       await graphed.gan.trainEpoch(data, opts);
       expect(graphed.gan.cudaGraph).toBe('replaying (batch 64)');
@@ -146,21 +153,8 @@ describeCuda('CUDA (needs a GPU)', () => {
     }
     expect(maxDiff(weights(fast), weights(slow))).toBeLessThan(1e-4);
     for (const name of ['ganist', 'vanilla'] as PresetName[]) {
-      const n = 64 * 10 + 32;
-      const data = torch.randint(0, 256, [n, 784], { dtype: 'uint8' }).cuda();
-      const graphed = model(name, 'cuda', { fastPath: true });
-      const eager = model(name, 'cuda', { fastPath: true, cudaGraphs: false });
-      const opts = { batchSize: 64, shuffle: true, seed: 1, normalize: graphed.p.normalize, recordSteps: true };
-      torch.manualSeed(11);
-      const ra = await graphed.gan.trainEpoch(data, opts);
-      torch.manualSeed(11);
-      const rb = await eager.gan.trainEpoch(data, opts);
-      expect(ra.cudaGraph).toBe('replaying (batch 64)');
+      const { graphed } = await graphedAgainstEager(name, { fastPath: true });
       expect(graphed.gan.path).toBe('mlp');
-      const pa = ra.perStep!;
-      const pb = rb.perStep!;
-      for (let i = 0; i < pa.length; i++) expect(Math.abs(pa[i] - pb[i])).toBeLessThan(1e-4 * Math.max(1, Math.abs(pb[i])));
-      expect(maxDiff(weights(graphed), weights(eager))).toBeLessThan(1e-4);
     }
   });
 
