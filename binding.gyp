@@ -23,6 +23,7 @@
         '<!(node -p "require(\'node-addon-api\').include_dir")',
         '<!@(node lib/native/locate-libtorch.js --field includeDirs)',
         '<!@(node lib/native/locate-libtorch.js --field cudaIncludeDirs)',
+        'third_party/gloo',  # gloo's headers for c10d's ProcessGroupGloo.hpp (see CMakeLists.txt)
       ],
       'defines': [
         'NAPI_VERSION=8',
@@ -30,6 +31,7 @@
         'NODE_ADDON_API_DISABLE_DEPRECATED',
         '_GLIBCXX_USE_CXX11_ABI=<(lt_abi)',
         'LTG_LIBTORCH_VERSION="<(lt_version)"',
+        'USE_C10D_GLOO',
       ],
       # node's common.gypi compiles C++ as gnu++17 without RTTI and exceptions; LibTorch needs all three.
       'cflags!': [ '-fno-exceptions', '-Wextra' ],

@@ -23,6 +23,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ltg::InitRuntime(env, exports);
   ltg::InitOptim(env, exports);
   ltg::InitGan(env, exports);
+  ltg::InitDist(env, exports);
   return exports;
 }
 

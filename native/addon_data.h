@@ -12,6 +12,7 @@ struct AddonData {
   Napi::FunctionReference adamCtor;
   Napi::FunctionReference sgdCtor;
   Napi::FunctionReference ganStepCtor;
+  Napi::FunctionReference distGroupCtor;
 };
 
 inline AddonData& addonData(Napi::Env env) {

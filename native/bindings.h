@@ -9,4 +9,5 @@ void InitOps(Napi::Env env, Napi::Object exports);
 void InitRuntime(Napi::Env env, Napi::Object exports);
 void InitOptim(Napi::Env env, Napi::Object exports);
 void InitGan(Napi::Env env, Napi::Object exports);
+void InitDist(Napi::Env env, Napi::Object exports);
 }  // namespace ltg

@@ -2,13 +2,14 @@
  * libtorch-gan: GANs from Node.js and TypeScript at native LibTorch speed.
  * Nothing here prints, installs process handlers or loads the native addon on import.
  */
+import * as dist from './dist/index';
 import * as F from './nn/functional';
 import * as nn from './nn/index';
 import * as optim from './optim/index';
 import * as safetensors from './tensor/safetensors';
 import * as torch from './tensor/torch';
 
-export { torch, nn, optim, F, safetensors };
+export { torch, nn, optim, F, safetensors, dist };
 export { Tensor } from './tensor/tensor';
 export type { DType, Device } from './tensor/dtype';
 export { GanStep, type StepResult, type StepInputs, type EpochOptions, type EpochResult, type EpochProgress } from './gan/gan-step';

@@ -280,6 +280,27 @@ export interface NativeAddon {
   NativeAdam: new (params: NativeTensor[], opts?: NativeAdamOptions) => NativeOptimizer<NativeAdamState>;
   NativeSGD: new (params: NativeTensor[], opts?: NativeSGDOptions) => NativeOptimizer<NativeSGDState>;
   NativeGanStep: new (opts: NativeGanStepOptions) => NativeGanStep;
+  NativeDistGroup: { connect(opts: NativeDistOptions): Promise<NativeDistGroup> };
+}
+
+/** NativeDistGroup.connect(options): a c10d TCPStore + ProcessGroupGloo (native/dist.h). */
+export interface NativeDistOptions {
+  host: string;
+  port: number;
+  rank: number;
+  worldSize: number;
+  timeoutMs: number;
+  agentStore?: boolean;
+}
+
+export interface NativeDistGroup {
+  allReduce(t: NativeTensor, op: string): Promise<void>;
+  broadcast(t: NativeTensor, src: number): Promise<void>;
+  allGather(t: NativeTensor): Promise<NativeTensor[]>;
+  barrier(): Promise<void>;
+  rank(): number;
+  worldSize(): number;
+  destroy(): void;
 }
 
 export { AddonLoadError, libtorchInfo, loadAddon } from './load';

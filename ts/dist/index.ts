@@ -1,0 +1,107 @@
+/**
+ * `dist`, after `torch.distributed`: one process group per process on LibTorch's own c10d (TCPStore for
+ * the rendezvous, ProcessGroupGloo for the collectives), keyed as torch.distributed's default group, so
+ * our ranks and PyTorch's can share a group. Joining and every collective complete off the event loop.
+ */
+import { loadAddon, type NativeDistGroup } from '../native/addon';
+import { Tensor } from '../tensor/tensor';
+
+export type Backend = 'gloo' | 'nccl';
+export type ReduceOp = 'sum' | 'product' | 'min' | 'max' | 'avg';
+const REDUCE_OPS: readonly string[] = ['sum', 'product', 'min', 'max', 'avg'];
+
+export interface InitOptions {
+  /** 'gloo' (CPU tensors). 'nccl' is not available yet. */
+  backend: Backend;
+  /** 'env://' (default: MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, as torchrun sets them) or 'tcp://host:port'. */
+  initMethod?: string;
+  rank?: number;
+  worldSize?: number;
+  /** How long joining and each collective may take (default 30 minutes, as PyTorch's). */
+  timeoutMs?: number;
+}
+
+export class DistError extends Error {
+  override name = 'DistError';
+}
+
+let group: NativeDistGroup | null = null;
+
+const env = (name: string): string | undefined => process.env[name];
+
+function intFrom(what: string, v: unknown, lo: number, hi: number): number {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < lo || n > hi)
+    throw new DistError(`initProcessGroup: ${what} must be an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Joins (rank 0: serves) the group; resolves once every rank has joined. */
+export async function initProcessGroup(options: InitOptions): Promise<void> {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`initProcessGroup: expected an options object, got ${JSON.stringify(options)}`);
+  const unknown = Object.keys(options).filter((k) => !['backend', 'initMethod', 'rank', 'worldSize', 'timeoutMs'].includes(k));
+  if (unknown.length)
+    throw new TypeError(`initProcessGroup: unknown option ${JSON.stringify(unknown[0])} (expected backend, initMethod, rank, worldSize or timeoutMs)`);
+  if (group) throw new DistError('initProcessGroup: this process is already in a group (destroyProcessGroup() first)');
+  if (options.backend === 'nccl') throw new DistError("initProcessGroup: backend 'nccl' is not available in this build yet; use 'gloo'");
+  if (options.backend !== 'gloo') throw new DistError(`initProcessGroup: backend must be 'gloo' or 'nccl', got ${JSON.stringify(options.backend)}`);
+  const method = options.initMethod ?? 'env://';
+  let host: string | undefined;
+  let port: unknown;
+  if (method === 'env://') {
+    host = env('MASTER_ADDR');
+    port = env('MASTER_PORT');
+    if (!host || port === undefined) throw new DistError('initProcessGroup: env:// needs MASTER_ADDR and MASTER_PORT (torchrun sets them)');
+  } else {
+    const m = /^tcp:\/\/(\[[^\]]+\]|[^:/]+):(\d+)$/.exec(method);
+    if (!m) throw new DistError(`initProcessGroup: initMethod must be 'env://' or 'tcp://host:port', got ${JSON.stringify(method)}`);
+    host = m[1].replace(/^\[|\]$/g, '');
+    port = m[2];
+  }
+  const worldSize = intFrom('worldSize', options.worldSize ?? env('WORLD_SIZE'), 1, 1 << 20);
+  const rank = intFrom('rank', options.rank ?? env('RANK'), 0, worldSize - 1);
+  const timeoutMs = intFrom('timeoutMs', options.timeoutMs ?? 30 * 60 * 1000, 1, 2 ** 40);
+  const agentStore = method === 'env://' && ['true', '1'].includes((env('TORCHELASTIC_USE_AGENT_STORE') ?? '').toLowerCase());
+  group = await loadAddon().NativeDistGroup.connect({ host, port: intFrom('port', port, 1, 65535), rank, worldSize, timeoutMs, agentStore });
+}
+
+function live(who: string): NativeDistGroup {
+  if (!group) throw new DistError(`${who}: no process group (initProcessGroup() first)`);
+  return group;
+}
+
+function tensorArg(who: string, t: unknown): Tensor {
+  if (!(t instanceof Tensor)) throw new TypeError(`${who}: expected a Tensor, got ${typeof t}`);
+  return t;
+}
+
+export const isInitialized = (): boolean => group !== null;
+export const getRank = (): number => live('getRank').rank();
+export const getWorldSize = (): number => live('getWorldSize').worldSize();
+
+/** Reduces `t` across ranks, in place (op 'sum' by default). */
+export async function allReduce(t: Tensor, op: ReduceOp = 'sum'): Promise<void> {
+  if (!REDUCE_OPS.includes(op)) throw new DistError(`allReduce: op must be one of ${REDUCE_OPS.join(', ')}, got ${JSON.stringify(op)}`);
+  await live('allReduce').allReduce(tensorArg('allReduce', t)._native, op);
+}
+
+/** Overwrites `t` on every rank with rank src's. */
+export async function broadcast(t: Tensor, src: number): Promise<void> {
+  await live('broadcast').broadcast(tensorArg('broadcast', t)._native, src);
+}
+
+/** Every rank's `t`, in rank order. */
+export async function allGather(t: Tensor): Promise<Tensor[]> {
+  const out = await live('allGather').allGather(tensorArg('allGather', t)._native);
+  return out.map((n) => new Tensor(n));
+}
+
+export async function barrier(): Promise<void> {
+  await live('barrier').barrier();
+}
+
+/** Leaves the group (collectives in flight complete first). */
+export function destroyProcessGroup(): void {
+  live('destroyProcessGroup').destroy();
+  group = null;
+}
