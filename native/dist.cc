@@ -67,13 +67,12 @@ DistGroup::~DistGroup() = default;
 std::function<void()> DistGroup::allReduce(at::Tensor t, const std::string& op) {
   c10d::AllreduceOptions ao;
   ao.reduceOp = reduceOp(op == "avg" ? "sum" : op);
+  // Gloo has no AVG: each rank divides by the world size first and the ranks sum, as DDP averages
+  // gradients (on the calling thread: the waiting one runs no tensor math).
+  if (op == "avg") t.div_(opts_.worldSize);
   std::vector<at::Tensor> v{t};
   auto w = impl_->pg->allreduce(v, ao);
-  int world = opts_.worldSize;
-  return [w, t, op, world]() mutable {
-    wait(w, "allReduce");
-    if (op == "avg") t.div_(world);
-  };
+  return [w]() { wait(w, "allReduce"); };
 }
 
 std::function<void()> DistGroup::broadcast(at::Tensor t, int src) {

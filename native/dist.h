@@ -33,7 +33,7 @@ class DistGroup {
   // Each collective is queued at once, in call order (c10d requires the same order on every rank), and
   // returns the wait that completes it (blocking; run it off the event loop).
   // allReduce works in place, as torch.distributed's: op is sum, product, min, max or avg (Gloo has no
-  // avg: a sum divided by the world size, as DDP averages).
+  // avg: each rank's tensor divided by the world size, then summed, as DDP averages).
   std::function<void()> allReduce(at::Tensor t, const std::string& op);
   std::function<void()> broadcast(at::Tensor t, int src);
   // The wait fills `out` with one tensor per rank.

@@ -62,14 +62,15 @@ const v = (t) => Array.from(t.toTypedArray());
 })().catch((e) => { console.error(e.message); process.exit(1); });
 `;
 
-// PyTorch's rank 1, doing what ourRank does (Gloo has no AVG in PyTorch either: a sum, divided).
+// PyTorch's rank 1, doing what ourRank does (Gloo has no AVG in PyTorch either: as DDP and our 'avg',
+// each rank divides by the world size, then the ranks sum).
 const pyRank = (port: number) => `
 import json, torch, torch.distributed as dist
 dist.init_process_group('gloo', init_method='tcp://127.0.0.1:${port}', rank=1, world_size=2)
 r = dist.get_rank()
 s = torch.tensor([r + 1.0, 10.0 * (r + 1)]); dist.all_reduce(s)
 m = torch.tensor([r + 1.0, 5.0 - r]); dist.all_reduce(m, op=dist.ReduceOp.MAX)
-a = torch.tensor([r + 1.0]); dist.all_reduce(a); a /= 2
+a = torch.tensor([r + 1.0]) / 2; dist.all_reduce(a)
 b = torch.tensor([-1.0, -1.0]); dist.broadcast(b, 0)
 g = [torch.empty(2) for _ in range(2)]; dist.all_gather(g, torch.tensor([r * 2.5, float(r)]))
 dist.barrier()
