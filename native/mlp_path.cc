@@ -28,11 +28,7 @@ const char* kindName(Layer::Kind k) {
   }
 }
 
-std::optional<at::Tensor> opt(const at::Tensor& t) { return t.defined() ? std::optional<at::Tensor>(t) : std::nullopt; }
-
 bool dropoutActive(const Layer& l, bool training) { return training && l.p > 0; }
-// As torch.nn: without running statistics, BatchNorm uses batch statistics in eval mode too.
-bool batchStats(const Layer& l, bool training) { return training || !l.runningMean.defined(); }
 }  // namespace
 
 std::string MlpNet::unsupported(const Sequential& s, const char* which) {
@@ -163,8 +159,9 @@ at::Tensor MlpNet::forward(const at::Tensor& input, int64_t rows, int64_t halves
         for (int64_t h = 0; h < halves; ++h) {
           if (seq.training && l.numBatchesTracked.defined()) l.numBatchesTracked.add_(1);
           at::Tensor yh = y.narrow(0, h * per, per);
-          at::native_batch_norm_out(yh, b.saveMean[i][h], b.saveInvstd[i][h], x.narrow(0, h * per, per), opt(l.weight), opt(l.bias),
-                                    opt(l.runningMean), opt(l.runningVar), batchStats(l, seq.training), l.momentum, l.eps);
+          at::native_batch_norm_out(yh, b.saveMean[i][h], b.saveInvstd[i][h], x.narrow(0, h * per, per), optionalTensor(l.weight),
+                                    optionalTensor(l.bias), optionalTensor(l.runningMean), optionalTensor(l.runningVar),
+                                    l.usesBatchStats(seq.training), l.momentum, l.eps);
         }
         break;
     }
@@ -213,10 +210,10 @@ void MlpNet::backward(const at::Tensor& input, int64_t start, int64_t rows, int6
         // Each batch alone, as its forward; parameter gradients of two batches add up as autograd accumulates them.
         for (int64_t h = 0; h < halves; ++h) {
           bool wg = weightGrads && l.weight.defined();
-          auto [gi, gw, gb] =
-              at::native_batch_norm_backward(dY.narrow(0, h * per, per), x.narrow(0, h * per, per), opt(l.weight), opt(l.runningMean),
-                                             opt(l.runningVar), b.saveMean[k][block0 + h], b.saveInvstd[k][block0 + h],
-                                             batchStats(l, seq.training), l.eps, {wantDX, wg, wg && l.bias.defined()});
+          auto [gi, gw, gb] = at::native_batch_norm_backward(
+              dY.narrow(0, h * per, per), x.narrow(0, h * per, per), optionalTensor(l.weight), optionalTensor(l.runningMean),
+              optionalTensor(l.runningVar), b.saveMean[k][block0 + h], b.saveInvstd[k][block0 + h], l.usesBatchStats(seq.training), l.eps,
+              {wantDX, wg, wg && l.bias.defined()});
           if (wantDX) dX.narrow(0, h * per, per).copy_(gi);
           if (wg) h == 0 ? g[0].copy_(gw) : g[0].add_(gw);
           if (wg && l.bias.defined()) h == 0 ? g[1].copy_(gb) : g[1].add_(gb);

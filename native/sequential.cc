@@ -24,8 +24,6 @@ void checkConvInput(const Layer& l, const at::Tensor& x) {
                 " (input ", x.size(2), "x", x.size(3), ", padding ", l.padding[0], "x", l.padding[1], ")");
   }
 }
-
-std::optional<at::Tensor> opt(const at::Tensor& t) { return t.defined() ? std::optional<at::Tensor>(t) : std::nullopt; }
 }  // namespace
 
 // Each case calls the same ATen op as torch.nn's module of that name, so the fused path computes
@@ -36,15 +34,15 @@ at::Tensor Sequential::forward(at::Tensor x) const {
       case Layer::Kind::Linear:
         TORCH_CHECK(x.dim() >= 1 && x.size(-1) == l.weight.size(1), "Linear ", l.name, ": expected input with last dimension ",
                     l.weight.size(1), ", got shape ", x.sizes());
-        x = at::linear(x, l.weight, opt(l.bias));
+        x = at::linear(x, l.weight, optionalTensor(l.bias));
         break;
       case Layer::Kind::Conv2d:
         checkConvInput(l, x);
-        x = at::conv2d(x, l.weight, opt(l.bias), l.stride, l.padding, l.dilation, l.groups);
+        x = at::conv2d(x, l.weight, optionalTensor(l.bias), l.stride, l.padding, l.dilation, l.groups);
         break;
       case Layer::Kind::ConvTranspose2d:
         checkConvInput(l, x);
-        x = at::conv_transpose2d(x, l.weight, opt(l.bias), l.stride, l.padding, l.outputPadding, l.groups, l.dilation);
+        x = at::conv_transpose2d(x, l.weight, optionalTensor(l.bias), l.stride, l.padding, l.outputPadding, l.groups, l.dilation);
         break;
       case Layer::Kind::ReLU: x = at::relu(x); break;
       case Layer::Kind::LeakyReLU: x = at::leaky_relu(x, l.slope); break;
@@ -60,9 +58,7 @@ at::Tensor Sequential::forward(at::Tensor x) const {
         TORCH_CHECK(features < 0 || x.size(1) == features, twoD ? "BatchNorm2d " : "BatchNorm1d ", l.name, ": expected ", features,
                     " channels (num_features) in dimension 1, got shape ", x.sizes());
         if (training && l.numBatchesTracked.defined()) l.numBatchesTracked.add_(1);
-        // As torch.nn: without running stats (trackRunningStats false) batch statistics are used in eval too.
-        bool useBatchStats = training || !l.runningMean.defined();
-        x = at::batch_norm(x, l.weight, l.bias, l.runningMean, l.runningVar, useBatchStats, l.momentum, l.eps,
+        x = at::batch_norm(x, l.weight, l.bias, l.runningMean, l.runningVar, l.usesBatchStats(training), l.momentum, l.eps,
                            at::globalContext().userEnabledCuDNN());
         break;
       }

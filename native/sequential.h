@@ -3,6 +3,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,7 +48,12 @@ struct Layer {
   std::string name;                                         // state-dict prefix, for error messages
   bool isConv() const { return kind == Kind::Conv2d || kind == Kind::ConvTranspose2d; }
   bool isBatchNorm() const { return kind == Kind::BatchNorm1d || kind == Kind::BatchNorm2d; }
+  // As torch.nn: without running statistics (trackRunningStats false) BatchNorm uses batch statistics in eval too.
+  bool usesBatchStats(bool training) const { return training || !runningMean.defined(); }
 };
+
+// An optional tensor argument of an ATen op: nullopt for an undefined tensor (a layer without bias, ...).
+inline std::optional<at::Tensor> optionalTensor(const at::Tensor& t) { return t.defined() ? std::optional<at::Tensor>(t) : std::nullopt; }
 
 struct Sequential {
   std::vector<Layer> layers;
