@@ -10,6 +10,7 @@
 #include "addon_data.h"
 #include "bindings.h"
 #include "dist.h"
+#include "dist_wrap.h"
 #include "errors.h"
 #include "js_args.h"
 #include "tensor_wrap.h"
@@ -58,6 +59,7 @@ class DistGroupWrap : public Napi::ObjectWrap<DistGroupWrap> {
     exports.Set("NativeDistGroup", ctor);
   }
   explicit DistGroupWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DistGroupWrap>(info) {}
+  const std::shared_ptr<DistGroup>& group() const { return group_; }
 
  private:
   // connect({ host, port, rank, worldSize, timeoutMs, agentStore }) -> Promise<NativeDistGroup>
@@ -142,6 +144,16 @@ class DistGroupWrap : public Napi::ObjectWrap<DistGroupWrap> {
   std::shared_ptr<DistGroup> group_;
 };
 }  // namespace
+
+std::shared_ptr<DistGroup> distGroupFrom(const js::Value& v) {
+  Napi::Env env = v.env();
+  const Napi::Value& raw = v.raw();
+  if (!raw.IsObject() || !raw.As<Napi::Object>().InstanceOf(addonData(env).distGroupCtor.Value()))
+    v.fail("a process group (dist.group(), after dist.initProcessGroup)");
+  auto g = DistGroupWrap::Unwrap(raw.As<Napi::Object>())->group();
+  if (!g) throwError(env, v.label() + ": the process group was destroyed (destroyProcessGroup)");
+  return g;
+}
 
 void InitDist(Napi::Env env, Napi::Object exports) { DistGroupWrap::Init(env, exports); }
 

@@ -193,12 +193,17 @@ void GanStep::checkFinite(const at::Tensor& l, const char* which) const {
 }
 
 void GanStep::guardFinite(const at::Tensor& l, const char* which) {
+  if (!group) judgeFinite(l, which);
+}
+
+void GanStep::judgeFinite(const at::Tensor& l, const char* which) {
   if (!capturable) return checkFinite(l, which);
   at::NoGradGuard ng;
   bad_.copy_(at::maximum(bad_, at::isfinite(l.detach()).logical_not().to(bad_.scalar_type())));
 }
 
-void GanStep::update(Optimizer& opt) {
+void GanStep::update(Optimizer& opt, std::vector<at::Tensor*> scalars, const char* lossName) {
+  if (group) averageGrads(opt, std::move(scalars), lossName);
   if (capturable) opt.stepCapturable(bad_);
   else opt.step();
 }
@@ -235,6 +240,7 @@ StepValues GanStep::finishStep(const StepTensors& r, bool counted) {
 
 StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& yIn, const at::Tensor& zIn, const at::Tensor& yFakeIn) {
   checkBatch(real);
+  if (group && !synced_) syncStart();
   int64_t n = real.size(0);
   at::Tensor y = checkLabels(yIn, n, "labels");
   at::Tensor z = zIn.defined() ? zIn : noise(n);
@@ -275,7 +281,7 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& yIn, const 
     r.dFake = meanProb(dFakeOut);
   }
   r.dReal = meanProb(dRealOut);
-  update(*optD);
+  update(*optD, {&r.dLoss, &r.dReal, &r.dFake}, "discriminator");
   fake_ = spec.reuseFakeForG ? fake : at::Tensor();
   fakeLabels_ = spec.reuseFakeForG ? yFake : at::Tensor();
   return r;
@@ -287,6 +293,7 @@ StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn, const at::Tensor& y
     fake = fake_;
     y = fakeLabels_;
   } else {
+    if (group && !synced_) syncStart();
     TORCH_CHECK(n > 0, "generator step: batch size must be at least 1, got ", n);
     at::Tensor z = zIn.defined() ? zIn : noise(n);
     checkNoise(z, n);
@@ -304,16 +311,17 @@ StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn, const at::Tensor& y
   at::Tensor gLoss = loss(out, 1.0);  // flipped labels: G wants D to call its fakes real
   guardFinite(gLoss, "generator");
   gLoss.backward();
-  update(*optG);
   StepTensors r;
   r.gLoss = gLoss.detach();
   r.dFake = meanProb(out);
+  update(*optG, {&r.gLoss, &r.dFake}, "generator");
   return r;
 }
 
 StepTensors GanStep::step(const at::Tensor& real, const at::Tensor& y, const at::Tensor& zD, const at::Tensor& yD, const at::Tensor& zG,
                           const at::Tensor& yG) {
   if (fastPath != 0 && MlpPath::unsupported(*this).empty()) {
+    if (group && !synced_) syncStart();
     StepTensors r = ensureMlpPath()->step(real, y, zD, yD, zG, yG);
     ++stepCount_;
     return r;
@@ -335,7 +343,9 @@ std::string GanStep::path() const {
   return why.empty() ? "mlp" : "autograd: " + why;
 }
 
-bool GanStep::graphUsable() const { return cudaGraphs && capturable && device.is_cuda() && graphFailure_.empty() && cudaGraphsCompiled(); }
+bool GanStep::graphUsable() const {
+  return !group && cudaGraphs && capturable && device.is_cuda() && graphFailure_.empty() && cudaGraphsCompiled();
+}
 
 bool GanStep::graphCurrent() const {
   return optG->version == graphVerG_ && optD->version == graphVerD_ && optG->lr == graphLrG_ && optD->lr == graphLrD_ &&
@@ -345,6 +355,7 @@ bool GanStep::graphCurrent() const {
 std::string GanStep::graphStatus() const {
   if (!device.is_cuda()) return "off: not on a CUDA device";
   if (!cudaGraphs) return "off: disabled (cudaGraphs: false)";
+  if (group) return "off: data-parallel (a process group is set)";
   if (!capturable) return "off: needs capturable: true";
   if (!cudaGraphsCompiled()) return "off: this build has no CUDA graph support (LibTorch's CUDA headers were not found at build time)";
   if (!graphFailure_.empty()) return "off: capture failed: " + graphFailure_;
@@ -420,20 +431,40 @@ EpochResult GanStep::trainEpoch(const at::Tensor& data, const at::Tensor& labels
                                 const std::function<void(const Progress&)>& onProgress, const std::atomic<bool>& stop) {
   int64_t n = data.size(0);
   TORCH_CHECK(opt.batchSize >= 1, "batchSize must be at least 1, got ", opt.batchSize);
-  TORCH_CHECK(opt.batchSize <= n, "batchSize ", opt.batchSize, " is larger than the dataset (", n, " images)");
+  // Data-parallel: this rank's shard, as DistributedSampler's (drop_last=False): the epoch's order padded
+  // to a multiple of the world size by repeating its start, then every world-th index from the rank's.
+  const int world = group ? group->worldSize() : 1;
+  const int64_t all = n;
+  if (world > 1) {
+    TORCH_CHECK(n >= world, "trainEpoch: ", n, " images cannot be shared among ", world, " ranks");
+    n = (n + world - 1) / world;
+  }
+  const bool indexed = opt.shuffle || world > 1;
+  TORCH_CHECK(opt.batchSize <= n, "batchSize ", opt.batchSize, " is larger than the dataset (", n, " images",
+              world > 1 ? c10::str(": this rank's share of ", all, " among ", world, " ranks") : std::string(), ")");
   int64_t steps = opt.dropLast ? n / opt.batchSize : (n + opt.batchSize - 1) / opt.batchSize;
   TORCH_CHECK(opt.startStep >= 0 && opt.startStep < steps, "startStep must be in [0, ", steps, ") (the epoch has ", steps, " steps), got ",
               opt.startStep);
   // Checked once for the whole dataset (one read back), then sliced with the images.
-  at::Tensor labels = checkLabels(labelsIn, n, "trainEpoch: labels");
+  at::Tensor labels = checkLabels(labelsIn, all, "trainEpoch: labels");
   LabelsChecked checked(labelsChecked_);  // its slices need no read back per step
   bool conv = D.inputRank() == 4;
   at::Tensor perm;
   if (opt.shuffle) {
     // A seeded generator of its own: the global one stays reserved for noise and dropout.
     auto gen = at::make_generator<at::CPUGeneratorImpl>(opt.seed);
-    perm = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong)).to(data.device());
+    perm = at::randperm(all, gen, at::TensorOptions().dtype(at::kLong));
+  } else if (world > 1) {
+    perm = at::arange(all, at::TensorOptions().dtype(at::kLong));
   }
+  if (world > 1) {
+    int64_t total = n * world;
+    if (total > all) perm = at::cat({perm, perm.narrow(0, 0, total - all)});
+    perm = perm.slice(0, group->rank(), total, world);
+  }
+  if (perm.defined()) perm = perm.to(data.device());
+  if (group && !synced_) syncStart();
+  stopAgreed_ = false;
   SideStream side(device);
   // Per-step [dLoss, gLoss, dReal, dFake] from startStep on, kept on the device: reports and the
   // epoch's means read it.
@@ -443,15 +474,17 @@ EpochResult GanStep::trainEpoch(const at::Tensor& data, const at::Tensor& labels
   EpochResult res;
   int64_t s = first;
   for (; s < steps; ++s) {
-    if (stop.load()) {
+    // Data-parallel, the ranks stop together: at the boundary after the step where one of them voted to.
+    if (group ? stopAgreed_ : stop.load()) {
       res.aborted = true;  // at a step boundary: weights, optimizer state and RNG are those after step s
       break;
     }
+    stopVote_ = stop.load() ? 1 : 0;
     int64_t start = s * opt.batchSize, len = std::min(opt.batchSize, n - start);
-    at::Tensor idx = opt.shuffle ? perm.narrow(0, start, len) : at::Tensor();
-    at::Tensor batch = opt.shuffle ? data.index_select(0, idx) : data.narrow(0, start, len);
+    at::Tensor idx = indexed ? perm.narrow(0, start, len) : at::Tensor();
+    at::Tensor batch = indexed ? data.index_select(0, idx) : data.narrow(0, start, len);
     at::Tensor y;
-    if (labels.defined()) y = opt.shuffle ? labels.index_select(0, idx) : labels.narrow(0, start, len);
+    if (labels.defined()) y = indexed ? labels.index_select(0, idx) : labels.narrow(0, start, len);
     if (batch.scalar_type() == at::kByte) {
       batch = batch.to(dtype).div_(255);
       if (opt.normalizeMinusOneOne) batch.sub_(0.5).div_(0.5);

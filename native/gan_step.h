@@ -10,6 +10,7 @@
 #include <optional>
 #include <vector>
 
+#include "dist.h"
 #include "mlp_path.h"
 #include "optim.h"
 #include "sequential.h"
@@ -122,6 +123,10 @@ class GanStep {
   // The MLP fast path: 1 on (CPU and CUDA), 0 off, -1 (default) on the CPU only, until it has been
   // verified on a GPU.
   int fastPath = -1;
+  // Data-parallel training over this group's ranks when set (as DDP): parameters, buffers and optimizer
+  // state come from rank 0 before the first step; every gradient and the step's losses are averaged
+  // across ranks before each update; trainEpoch trains on this rank's shard. CUDA graphs are off.
+  std::shared_ptr<DistGroup> group;
 
  private:
   friend class MlpPath;
@@ -131,8 +136,13 @@ class GanStep {
   at::Tensor gInput(const at::Tensor& z, const at::Tensor& y) const;
   at::Tensor dInput(const at::Tensor& x, const at::Tensor& y) const;
   void checkFinite(const at::Tensor& loss, const char* which) const;
+  // Stops the step before its update when `loss` is not finite (capturable: skips the update on the
+  // device). Data-parallel, guardFinite defers that judgement to the averaged loss (averageGrads).
   void guardFinite(const at::Tensor& loss, const char* which);
-  void update(Optimizer& opt);
+  void judgeFinite(const at::Tensor& loss, const char* which);
+  // opt's update; data-parallel, its gradients and the step's scalars (the first: the loss named
+  // lossName) averaged across ranks first.
+  void update(Optimizer& opt, std::vector<at::Tensor*> scalars, const char* lossName);
   StepTensors stepAutoOnStream(const at::Tensor& real, const at::Tensor& y);
   bool graphUsable() const;
   bool graphCurrent() const;
@@ -153,6 +163,16 @@ class GanStep {
   bool graphTrainG_ = true, graphTrainD_ = true;
   std::string graphFailure_;  // set when capture failed: steps stay eager
   std::unique_ptr<MlpPath> mlp_;
+
+  // Data-parallel (group set): rank 0's state broadcast once; the gradients of opt's parameters and
+  // the step's scalars averaged across ranks in buckets (scalars replaced by their means). With them
+  // goes this rank's stop vote: stopAgreed_ is set when any rank voted to stop (trainEpoch's boundary).
+  // Non-finite losses are judged on the averages, so every rank stops at the same update.
+  void syncStart();
+  void averageGrads(Optimizer& opt, std::vector<at::Tensor*> scalars, const char* lossName);
+  bool synced_ = false;
+  double stopVote_ = 0;
+  bool stopAgreed_ = false;
 };
 
 }  // namespace ltg

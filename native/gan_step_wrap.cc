@@ -15,6 +15,7 @@
 
 #include "addon_data.h"
 #include "bindings.h"
+#include "dist_wrap.h"
 #include "epoch_lock.h"
 #include "errors.h"
 #include "fp_mode.h"
@@ -223,6 +224,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       step_->capturable = o["capturable"].booleanOr(step_->device.is_cuda());
       step_->cudaGraphs = o["cudaGraphs"].booleanOr(true);
       if (o.has("fastPath")) step_->fastPath = o["fastPath"].boolean() ? 1 : 0;
+      if (!o["processGroup"].isNullish()) step_->group = distGroupFrom(o["processGroup"]);
     });
   }
 

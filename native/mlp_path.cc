@@ -363,7 +363,7 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
   d_.backward(dIn, 0, 2 * n, 2, /*weightGrads=*/true, {});
   lap(DBackward);
   d_.attachGrads();
-  s.update(*s.optD);
+  s.update(*s.optD, {&r.dLoss, &r.dReal, &r.dFake}, "discriminator");
   lap(Updates);
 
   // G's update: its fake (or D's, reused) through the updated D.
@@ -390,7 +390,7 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
   g_.backward(gIn.narrow(0, gRow, n), gRow, n, 1, /*weightGrads=*/true, {});
   lap(GBackward);
   g_.attachGrads();
-  s.update(*s.optG);
+  s.update(*s.optG, {&r.gLoss}, "generator");
   lap(Updates);
   if (profiling) ++profiledSteps;
   return r;

@@ -3,45 +3,12 @@
  * `torch.distributed` process in one group (the same engine and wire format: c10d's TCPStore and
  * ProcessGroupGloo, keyed as PyTorch's default group). Each rank is a child process, bounded in time.
  */
-import { spawn } from 'node:child_process';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import * as dist from '../../ts/dist/index';
 import { findPython } from '../helpers/python';
+import { freePort, lastJson as result, run } from '../helpers/processes';
 
 const lib = path.resolve(__dirname, '..', '..', 'lib', 'index.js');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-}
-
-function run(cmd: string, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
 
 // One of our ranks: the collectives below, their results as one JSON line.
 const ourRank = (port: number, rank: number) => `
@@ -90,11 +57,6 @@ const want = (rank: number) => ({
     [2.5, 1],
   ],
 });
-
-const result = (r: Run) => {
-  if (r.code !== 0) throw new Error(`rank exited ${r.code}: ${r.err}`);
-  return JSON.parse(r.out.trim().split('\n').pop()!);
-};
 
 describe('dist (c10d Gloo on loopback)', () => {
   test('two ranks: allReduce (sum, max, avg), broadcast, allGather and barrier give what PyTorch gives', async () => {

@@ -25,7 +25,28 @@ export class DistError extends Error {
   override name = 'DistError';
 }
 
+/** A process group: what GanStep and the Trainer take to train data-parallel (`dist.group.WORLD`). */
+export class ProcessGroup {
+  /** @internal */
+  constructor(readonly _native: NativeDistGroup) {}
+  get rank(): number {
+    return this._native.rank();
+  }
+  get worldSize(): number {
+    return this._native.worldSize();
+  }
+}
+
 let group: NativeDistGroup | null = null;
+let world: ProcessGroup | null = null;
+
+/** As torch.distributed.group: `group.WORLD` is the group initProcessGroup joined. */
+const groups = {
+  get WORLD(): ProcessGroup {
+    if (!world) throw new DistError('dist.group.WORLD: no process group (initProcessGroup() first)');
+    return world;
+  },
+};
 
 const env = (name: string): string | undefined => process.env[name];
 
@@ -63,6 +84,7 @@ export async function initProcessGroup(options: InitOptions): Promise<void> {
   const timeoutMs = intFrom('timeoutMs', options.timeoutMs ?? 30 * 60 * 1000, 1, 2 ** 40);
   const agentStore = method === 'env://' && ['true', '1'].includes((env('TORCHELASTIC_USE_AGENT_STORE') ?? '').toLowerCase());
   group = await loadAddon().NativeDistGroup.connect({ host, port: intFrom('port', port, 1, 65535), rank, worldSize, timeoutMs, agentStore });
+  world = new ProcessGroup(group);
 }
 
 function live(who: string): NativeDistGroup {
@@ -104,4 +126,7 @@ export async function barrier(): Promise<void> {
 export function destroyProcessGroup(): void {
   live('destroyProcessGroup').destroy();
   group = null;
+  world = null;
 }
+
+export { groups as group };

@@ -14,6 +14,7 @@ import { loadAddon, type MlpPhases, type NativeGanStep, type NativeTensor } from
 import { toNativeLayers } from '../nn/from-spec';
 import { Module } from '../nn/module';
 import { Optimizer } from '../optim/optimizer';
+import { ProcessGroup } from '../dist/index';
 import { describeValue } from '../tensor/dtype';
 import { Tensor } from '../tensor/tensor';
 import { type PixelRange } from '../util/pixels';
@@ -112,6 +113,15 @@ export interface GanStepOptions {
    * path step() takes.
    */
   fastPath?: boolean;
+  /**
+   * Data-parallel training over this group's ranks (`dist.group.WORLD`), as PyTorch's
+   * DistributedDataParallel: rank 0's parameters, buffers and optimizer state go to every rank before
+   * the first step; before each D and each G update every gradient is averaged across ranks (in 25 MiB
+   * buckets), and the step's losses and D outputs with them, so every rank reports the means; trainEpoch
+   * trains on this rank's shard of each epoch (as DistributedSampler). Every rank must run the same steps.
+   * BatchNorm statistics stay per rank (no SyncBatchNorm); CUDA graphs are off.
+   */
+  processGroup?: ProcessGroup;
 }
 
 /** What step() may be given besides the real batch. */
@@ -159,9 +169,14 @@ export class GanStep {
     ] as const) {
       if (!(o instanceof Optimizer)) throw new TypeError(`GanStep(${name}): expected an optimizer (optim.Adam or optim.SGD), got ${describeValue(o)}`);
     }
-    const o = optionsObject(options, 'GanStep(options)', '{ capturable?, cudaGraphs?, fastPath? }');
-    const unknown = Object.keys(o).filter((k) => !['capturable', 'cudaGraphs', 'fastPath'].includes(k));
-    if (unknown.length) throw new TypeError(`GanStep(options): unknown option ${JSON.stringify(unknown[0])} (expected capturable, cudaGraphs or fastPath)`);
+    const o = optionsObject(options, 'GanStep(options)', '{ capturable?, cudaGraphs?, fastPath?, processGroup? }');
+    const unknown = Object.keys(o).filter((k) => !['capturable', 'cudaGraphs', 'fastPath', 'processGroup'].includes(k));
+    if (unknown.length)
+      throw new TypeError(`GanStep(options): unknown option ${JSON.stringify(unknown[0])} (expected capturable, cudaGraphs, fastPath or processGroup)`);
+    const pg = o.processGroup;
+    if (pg !== undefined && pg !== null && !(pg instanceof ProcessGroup))
+      throw new TypeError(`GanStep(options): processGroup: expected a dist.ProcessGroup (dist.group.WORLD), got ${describeValue(pg)}`);
+    this.processGroup = pg ?? null;
     // The spec goes as it is: the native reader names a missing or wrong field ("GanStep: spec.loss: ...").
     this._native = new (loadAddon().NativeGanStep)({
       g: toNativeLayers(generator),
@@ -172,8 +187,12 @@ export class GanStep {
       capturable: o.capturable,
       cudaGraphs: o.cudaGraphs,
       fastPath: o.fastPath,
+      processGroup: pg?._native,
     });
   }
+
+  /** The group this step trains data-parallel over, or null. */
+  readonly processGroup: ProcessGroup | null;
 
   /** Whether updates run sync-free (see GanStepOptions.capturable). */
   get capturable(): boolean {

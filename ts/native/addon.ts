@@ -149,6 +149,7 @@ export interface NativeGanStepOptions {
   capturable?: boolean; // true on CUDA, false on the CPU
   cudaGraphs?: boolean; // true
   fastPath?: boolean; // true
+  processGroup?: NativeDistGroup; // data-parallel over it
 }
 
 /**
