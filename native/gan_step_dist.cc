@@ -95,7 +95,13 @@ void GanStep::averageGrads(Optimizer& opt, std::vector<at::Tensor*> scalars, con
     vote = at::full({}, stopVote_, at::TensorOptions().dtype(dtype).device(device));
     members.push_back({&vote, true});
   }
-  bucketed(members, [&](at::Tensor& flat) { return group->allReduce(flat, "avg"); });
+  try {
+    bucketed(members, [&](at::Tensor& flat) { return group->allReduce(flat, "avg"); });
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "data-parallel step ", stepCount_ + 1, ": averaging the ", voting ? "discriminator" : "generator",
+                "'s gradients across ", group->worldSize(), " ranks failed on rank ", group->rank(),
+                " (did another rank stop or fail?): ", e.what_without_backtrace());
+  }
   if (voting) stopAgreed_ = vote.item<double>() > 0;
   // Judged on the means: a non-finite loss on any rank stops every rank before this update.
   if (!scalars.empty() && scalars[0]->defined()) judgeFinite(*scalars[0], lossName);

@@ -23,22 +23,25 @@ describe('data-parallel GanStep (Gloo, 2 ranks)', () => {
   test.each([
     ['the MLP fast path', '1', 'mlp'],
     ['the autograd path', '0', 'autograd: the MLP fast path is off (fastPath: false)'],
-  ])('2 ranks at batch 32 reproduce 1 rank at batch 64 on %s: weights within 1e-5, losses the ranks mean', async (_, fast, want) => {
-    const port = await freePort();
-    const [one, r0, r1] = (
-      await Promise.all([
-        run(process.execPath, [script, lib, '0', '1', '0', fast]),
-        run(process.execPath, [script, lib, '0', '2', String(port), fast]),
-        run(process.execPath, [script, lib, '1', '2', String(port), fast]),
-      ])
-    ).map((r) => lastJson<Out>(r));
-    expect(r0.path).toBe(want);
-    expect(r0.params.length).toBe(8 * 32 + 32 + 32 * 16 + 16 + 16 * 32 + 32 + 32 + 1);
-    // the ranks hold the same weights, bit for bit: the same averaged gradients and the same updates
-    expect(maxDiff(r0.params, r1.params)).toBe(0);
-    expect(maxDiff(r0.params, one.params)).toBeLessThan(1e-5);
-    expect(r0.losses).toEqual(r1.losses);
-    for (let s = 0; s < one.losses.length; s++)
-      for (let k = 0; k < 4; k++) expect(Math.abs(r0.losses[s][k] - one.losses[s][k])).toBeLessThan(1e-5);
-  }, 90_000);
+  ])(
+    '2 ranks at batch 32 reproduce 1 rank at batch 64 on %s: weights within 1e-5, losses the ranks mean',
+    async (_, fast, want) => {
+      const port = await freePort();
+      const [one, r0, r1] = (
+        await Promise.all([
+          run(process.execPath, [script, lib, '0', '1', '0', fast]),
+          run(process.execPath, [script, lib, '0', '2', String(port), fast]),
+          run(process.execPath, [script, lib, '1', '2', String(port), fast]),
+        ])
+      ).map((r) => lastJson<Out>(r));
+      expect(r0.path).toBe(want);
+      expect(r0.params.length).toBe(8 * 32 + 32 + 32 * 16 + 16 + 16 * 32 + 32 + 32 + 1);
+      // the ranks hold the same weights, bit for bit: the same averaged gradients and the same updates
+      expect(maxDiff(r0.params, r1.params)).toBe(0);
+      expect(maxDiff(r0.params, one.params)).toBeLessThan(1e-5);
+      expect(r0.losses).toEqual(r1.losses);
+      for (let s = 0; s < one.losses.length; s++) for (let k = 0; k < 4; k++) expect(Math.abs(r0.losses[s][k] - one.losses[s][k])).toBeLessThan(1e-5);
+    },
+    90_000,
+  );
 });

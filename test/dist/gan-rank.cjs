@@ -24,7 +24,11 @@ const flat = (t) => Array.from(t.toTypedArray());
   const spec = { ...presets.vanilla.step, loss: 'bceWithLogits', noise: { dist: 'normal', dim: 8 } };
   const gan = new GanStep(G, D, optG, optD, spec, { fastPath: fast === 1, processGroup: world > 1 ? dist.group.WORLD : undefined });
   const rows = BATCH / world;
-  const mine = (t, s) => t.select(0, s).narrow(0, rank * rows, rows).contiguous();
+  const mine = (t, s) =>
+    t
+      .select(0, s)
+      .narrow(0, rank * rows, rows)
+      .contiguous();
   const losses = [];
   for (let s = 0; s < STEPS; s++) {
     const r = gan.step(mine(real, s), { zD: mine(zD, s), zG: mine(zG, s) });

@@ -1,5 +1,5 @@
 /** Child processes for multi-process tests (dist): a free loopback port, and a bounded run collecting output. */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import * as net from 'node:net';
 
 export function freePort(): Promise<number> {
@@ -26,11 +26,18 @@ export interface Run {
 export function run(
   cmd: string,
   args: string[],
-  opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; onOut?: (all: string, kill: () => void) => void } = {},
+  opts: {
+    env?: Record<string, string>;
+    cwd?: string;
+    timeoutMs?: number;
+    onOut?: (all: string, kill: () => void) => void;
+    onSpawn?: (p: ChildProcess) => void;
+  } = {},
 ): Promise<Run> {
   return new Promise((resolve) => {
     const t0 = Date.now();
     const p = spawn(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    opts.onSpawn?.(p);
     let out = '';
     let err = '';
     const kill = () => p.kill('SIGKILL');

@@ -6,6 +6,7 @@
 import { fromSpec } from '../nn/from-spec';
 import { type Module } from '../nn/module';
 import { Adam, SGD, type Optimizer } from '../optim/optimizer';
+import { type ProcessGroup } from '../dist/index';
 import { type Device } from '../tensor/dtype';
 import { type Tensor } from '../tensor/tensor';
 import { GanStep } from './gan-step';
@@ -46,11 +47,15 @@ export function buildModels(
   return { generator, discriminator: make(preset.discriminator) };
 }
 
-export function buildGan(preset: Preset, opts: { device?: Device; cudaGraphs?: boolean } = {}): BuiltGan {
+/** processGroup: the fused step trains data-parallel over it (GanStepOptions.processGroup). */
+export function buildGan(preset: Preset, opts: { device?: Device; cudaGraphs?: boolean; processGroup?: ProcessGroup } = {}): BuiltGan {
   const device = opts.device ?? 'cpu';
   const { generator, discriminator } = buildModels(preset, device);
   const optimizerG = makeOptimizer(preset.optimizer, generator.parameters());
   const optimizerD = makeOptimizer(preset.optimizer, discriminator.parameters());
-  const gan = new GanStep(generator, discriminator, optimizerG, optimizerD, preset.step, { cudaGraphs: opts.cudaGraphs ?? true });
+  const gan = new GanStep(generator, discriminator, optimizerG, optimizerD, preset.step, {
+    cudaGraphs: opts.cudaGraphs ?? true,
+    processGroup: opts.processGroup,
+  });
   return { generator, discriminator, optimizerG, optimizerD, gan };
 }

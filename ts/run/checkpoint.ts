@@ -76,9 +76,21 @@ export interface TrainerState {
    * `epoch`, which a resumed run trains again from its start.
    */
   interrupted: { epoch: number; steps: number } | null;
+  /** The ranks of a data-parallel run (absent: 1); a resume needs as many. */
+  worldSize?: number;
   time: string;
   packageVersion: string;
   files: Record<string, CheckpointFileInfo>;
+}
+
+/**
+ * Generator states: the CPU's ('rng.cpu'), CUDA's ('rng.cuda'), and in a data-parallel run every rank's
+ * CPU state in rank order (ranks[0] is `cpu`; ranks r >= 1 are stored as 'rng.cpu.rank<r>').
+ */
+export interface RngStates {
+  cpu: Tensor;
+  cuda?: Tensor;
+  ranks?: Tensor[];
 }
 
 /** What a checkpoint holds, as tensors (on the device asked for) and plain data. */
@@ -88,7 +100,7 @@ export interface Checkpoint {
   discriminator: Record<string, Tensor>;
   optimizerG: OptimizerStateDict;
   optimizerD: OptimizerStateDict;
-  rng: { cpu: Tensor; cuda?: Tensor };
+  rng: RngStates;
   fixedNoise?: Tensor;
   /** The file each part was read from (a '.prev' path when a write was interrupted). */
   files: Record<string, string>;
@@ -101,7 +113,7 @@ export interface CheckpointParts {
   optimizerG: Optimizer;
   optimizerD: Optimizer;
   /** RNG states to store; default: the CPU generator's, plus CUDA's when `state.device` is CUDA. */
-  rng?: { cpu: Tensor; cuda?: Tensor };
+  rng?: RngStates;
   fixedNoise?: Tensor;
   state: Omit<TrainerState, 'format' | 'files' | 'time' | 'packageVersion'> & { time?: string; packageVersion?: string };
 }
@@ -178,6 +190,9 @@ export function saveCheckpoint(runDir: string, parts: CheckpointParts): { path: 
     rng['rng.cpu'] = cpu;
     const cuda = parts.rng?.cuda ?? (parts.rng === undefined && parts.state.device.startsWith('cuda') ? torch.getRngState('cuda') : undefined);
     if (cuda) rng['rng.cuda'] = cuda;
+    parts.rng?.ranks?.forEach((t, r) => {
+      if (r > 0) rng[`rng.cpu.rank${r}`] = t;
+    });
     if (parts.fixedNoise) rng.fixed_noise = parts.fixedNoise;
     return [
       [CHECKPOINT_FILES.generator, safetensors.save(parts.generator.stateDict(), meta)],
@@ -314,7 +329,9 @@ export function loadCheckpoint(runDir: string, opts: { device?: Device } = {}): 
   const optimizerD = optimizerFromSafetensors(read(CHECKPOINT_FILES.optimizerD), CHECKPOINT_FILES.optimizerD);
   const rngFile = read(CHECKPOINT_FILES.rng, 'cpu').tensors;
   if (!rngFile['rng.cpu']) throw new CheckpointError(`${files[CHECKPOINT_FILES.rng]}: no 'rng.cpu' tensor`);
-  for (const key of ['rng.cpu', 'rng.cuda']) {
+  const ranks: Tensor[] = [rngFile['rng.cpu']];
+  for (let r = 1; rngFile[`rng.cpu.rank${r}`]; r++) ranks.push(rngFile[`rng.cpu.rank${r}`]);
+  for (const key of Object.keys(rngFile).filter((k) => k.startsWith('rng.'))) {
     const t = rngFile[key];
     if (t && (t.dtype !== 'uint8' || t.shape.length !== 1)) {
       throw new CheckpointError(
@@ -328,7 +345,7 @@ export function loadCheckpoint(runDir: string, opts: { device?: Device } = {}): 
     discriminator,
     optimizerG,
     optimizerD,
-    rng: { cpu: rngFile['rng.cpu'], cuda: rngFile['rng.cuda'] },
+    rng: { cpu: rngFile['rng.cpu'], cuda: rngFile['rng.cuda'], ranks },
     fixedNoise: rngFile.fixed_noise,
     files,
   };
@@ -341,11 +358,14 @@ export function loadCheckpoint(runDir: string, opts: { device?: Device } = {}): 
  */
 export function restoreCheckpoint(
   ckpt: Checkpoint,
-  into: { generator: Module; discriminator: Module; optimizerG: Optimizer; optimizerD: Optimizer; device?: Device },
+  into: { generator: Module; discriminator: Module; optimizerG: Optimizer; optimizerD: Optimizer; device?: Device; rank?: number },
 ): void {
   // the RNG states first: the one part whose validity only LibTorch can judge, named by its file
   const rngFile = ckpt.files[CHECKPOINT_FILES.rng] ?? CHECKPOINT_FILES.rng;
-  setRngStateFrom(ckpt.rng.cpu, 'cpu', rngFile, 'rng.cpu');
+  const rank = into.rank ?? 0;
+  const cpu = ckpt.rng.ranks?.[rank] ?? (rank === 0 ? ckpt.rng.cpu : undefined);
+  if (!cpu) throw new CheckpointError(`${rngFile}: no RNG state of rank ${rank} (the checkpoint was written by a run of ${ckpt.state.worldSize ?? 1} rank(s))`);
+  setRngStateFrom(cpu, 'cpu', rngFile, rank ? `rng.cpu.rank${rank}` : 'rng.cpu');
   if (ckpt.rng.cuda && into.device?.startsWith('cuda')) setRngStateFrom(ckpt.rng.cuda, 'cuda', rngFile, 'rng.cuda');
   into.generator.loadStateDict(ckpt.generator);
   into.discriminator.loadStateDict(ckpt.discriminator);
@@ -365,6 +385,7 @@ function setRngStateFrom(state: Tensor, device: Device, file: string, key: strin
 function freeLoaded(ckpt: Checkpoint): void {
   for (const t of [...Object.values(ckpt.generator), ...Object.values(ckpt.discriminator), ckpt.rng.cpu]) t.dispose();
   ckpt.rng.cuda?.dispose();
+  for (const t of ckpt.rng.ranks?.slice(1) ?? []) t.dispose();
 }
 
 /**
@@ -373,7 +394,7 @@ function freeLoaded(ckpt: Checkpoint): void {
  */
 export function resumeCheckpoint(
   runDir: string,
-  into: { generator: Module; discriminator: Module; optimizerG: Optimizer; optimizerD: Optimizer; device: Device },
+  into: { generator: Module; discriminator: Module; optimizerG: Optimizer; optimizerD: Optimizer; device: Device; rank?: number },
 ): { state: TrainerState; fixedNoise?: Tensor } {
   const ckpt = loadCheckpoint(runDir, { device: into.device });
   try {

@@ -22,6 +22,8 @@ export interface EpochRun {
   /** Their labels (conditional presets), else null. */
   labels: Tensor | null;
   batchSize: number;
+  /** Ranks training data-parallel (1: one process); each trains on its shard of ceil(N / ranks) images. */
+  ranks: number;
   normalize: PixelRange;
   seed: number;
   progressEvery: number;
@@ -81,7 +83,8 @@ export async function runEpoch(e: EpochRun): Promise<EpochOutcome> {
     ...r,
     ...(all ? stepMeans(all) : {}),
     steps: startStep + r.steps,
-    images: Math.min(e.data.shape[0], startStep * e.batchSize) + r.images,
+    images: (Math.min(Math.ceil(e.data.shape[0] / e.ranks), startStep * e.batchSize) + r.images) * e.ranks,
   };
-  return { done, ran: { steps: r.steps, images: r.images, seconds: r.seconds } };
+  done.imagesPerSec = r.imagesPerSec * e.ranks; // every rank's images
+  return { done, ran: { steps: r.steps, images: r.images * e.ranks, seconds: r.seconds } };
 }

@@ -110,16 +110,28 @@ export interface ResumedRun {
 /**
  * Loads the run's checkpoint into `into` (in place) and returns what the run continues from. First
  * the temporary files of writes that a kill interrupted are removed (checkpoint files are tens of
- * MB each): the resuming trainer is the folder's one writer from here on.
+ * MB each): the resuming trainer is the folder's one writer from here on (rank 0 of a data-parallel run;
+ * each rank takes its own RNG state).
  */
 export function resumeRun(
   runDir: string,
   stored: RunInfo,
   into: { config: ResolvedConfig; given: RunConfig | ResolvedConfig; generator: Module; discriminator: Module; optimizerG: Optimizer; optimizerD: Optimizer },
+  ranks: { rank: number; worldSize: number } = { rank: 0, worldSize: 1 },
 ): ResumedRun {
   const { config, given } = into;
-  removeOrphanedTempFiles(runDir);
-  const { state, fixedNoise } = resumeCheckpoint(runDir, { ...into, device: config.device });
+  const stateWorld = readTrainerState(runDir).worldSize ?? 1;
+  if (stateWorld !== ranks.worldSize) {
+    throw new ConfigError([
+      {
+        path: ['resume'],
+        message: `config.resume: the run in ${runDir} was trained by ${stateWorld} rank(s); resume it with ${stateWorld}, not ${ranks.worldSize}`,
+      },
+    ]);
+  }
+  // rank 0 is the folder's one writer; the other ranks only read it
+  if (ranks.rank === 0) removeOrphanedTempFiles(runDir);
+  const { state, fixedNoise } = resumeCheckpoint(runDir, { ...into, device: config.device, rank: ranks.rank });
   const runInfo = resumedRunInfo(stored, { config, fromEpoch: state.epoch, given });
   const w = state.interrupted;
   const within =

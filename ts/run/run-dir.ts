@@ -43,6 +43,8 @@ export interface RunInfo {
   shuffleSeed: number;
   limit: number | null;
   dataset: { name: string; images: number; source?: string };
+  /** A data-parallel run: its backend and ranks (absent: one process). */
+  distributed?: { backend: 'gloo'; worldSize: number };
   config: ResolvedConfig;
   runConfig: unknown;
   /** One entry per resumption: when, after which epoch, and the config given to it. */
@@ -119,7 +121,7 @@ function givenConfig(given: RunConfig | ResolvedConfig): unknown {
 export function newRunInfo(
   runDir: string,
   config: ResolvedConfig,
-  run: { shuffleSeed: number; limit: number | null; dataset: RunInfo['dataset']; given: RunConfig | ResolvedConfig },
+  run: { shuffleSeed: number; limit: number | null; dataset: RunInfo['dataset']; given: RunConfig | ResolvedConfig; worldSize?: number },
 ): RunInfo {
   return {
     format: RUN_FORMAT,
@@ -131,6 +133,7 @@ export function newRunInfo(
     shuffleSeed: run.shuffleSeed,
     limit: run.limit,
     dataset: run.dataset,
+    ...(run.worldSize && run.worldSize > 1 ? { distributed: { backend: 'gloo' as const, worldSize: run.worldSize } } : {}),
     config,
     runConfig: givenConfig(run.given),
     resumes: [],

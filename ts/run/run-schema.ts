@@ -213,6 +213,7 @@ export const RunInfoSchema = obj(
     shuffleSeed: intMin(0),
     limit: nullableIntMin(1),
     dataset: obj({ name: str, images: intMin(1), source: str.optional() }, 'an object { name, images, source? }'),
+    distributed: obj({ backend: z.literal('gloo', expected("'gloo'")), worldSize: intMin(1) }, 'an object { backend, worldSize }').optional(),
     config: ResolvedConfigSchema,
     runConfig: z.unknown(),
     resumes: z
@@ -237,6 +238,7 @@ export const TrainerStateSchema = obj(
     shuffleSeed: intMin(0),
     images: intMin(1),
     interrupted: obj({ epoch: intMin(1), steps: intMin(0) }, 'null or an object { epoch, steps }').nullable(),
+    worldSize: intMin(1).optional(),
     time: str,
     packageVersion: str,
     files: z.record(

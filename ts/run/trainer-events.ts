@@ -2,6 +2,7 @@ import { type QualityRow } from './epoch-quality';
 /** The Trainer's options, events and result. */
 import { type DownloadProgress } from '../data/download';
 import { type ImageDataset } from '../data/mnist';
+import { type ProcessGroup } from '../dist/index';
 import { type StepResult } from '../gan/gan-step';
 
 export interface TrainerOptions {
@@ -11,6 +12,13 @@ export interface TrainerOptions {
   limit?: number;
   /** Report progress (the 'step' event, TensorBoard step scalars) every n steps. Default: about 200 reports per epoch, at most every 50 steps. */
   progressEvery?: number;
+  /**
+   * Train as one rank of a data-parallel run over this group (`dist.group.WORLD`): every rank loads the
+   * data and builds the models, gradients are averaged across ranks each update, each rank trains on its
+   * shard of every epoch with its own noise stream, and rank 0 alone writes the run folder (checkpoints
+   * hold every rank's RNG state). The batch size is per rank. CPU (Gloo) only.
+   */
+  processGroup?: ProcessGroup;
 }
 
 /** A progress report inside an epoch (compatible with the CLI's TrainingProgress.step). */

@@ -26,7 +26,7 @@ import { type Optimizer } from '../optim/optimizer';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { ensureDir } from '../util/fs';
-import { CHECKPOINT_FILES, saveCheckpoint, type TrainerState } from './checkpoint';
+import { CHECKPOINT_FILES, saveCheckpoint, type RngStates, type TrainerState } from './checkpoint';
 import { type ResolvedConfig, type RunConfig } from './config';
 import { runEpoch, shuffleSeedFor } from './epoch';
 import { runConfig, resumeRun } from './resume';
@@ -36,6 +36,7 @@ import { applyRuntime } from './runtime';
 import { type Samples, sampleWith } from './sample';
 import { loadTrainingData } from './training-data';
 import { EpochQuality } from './epoch-quality';
+import { agreeAtStart, DataParallelError, gatherRngStates, rankSeed, threadsPerRank } from './data-parallel';
 import { type EpochFiles, type TrainerEvents, type TrainerOptions, type TrainResult } from './trainer-events';
 
 export { RUN_FORMAT, createRunDir } from './run-dir';
@@ -99,15 +100,27 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     return t;
   }
 
+  /** This process's rank and the ranks of the run (0 and 1 unless data-parallel). */
+  get rank(): number {
+    return this.opts.processGroup?.rank ?? 0;
+  }
+  get worldSize(): number {
+    return this.opts.processGroup?.worldSize ?? 1;
+  }
+  /** Whether this process writes the run folder (rank 0). */
+  private get writer(): boolean {
+    return this.rank === 0;
+  }
+
   get device(): 'cpu' | 'cuda' {
     return this.config.device;
   }
   get preset(): Preset {
     return this.config.preset;
   }
-  /** Steps per epoch (the last batch may be smaller). */
+  /** Steps per epoch (the last batch may be smaller); data-parallel, of each rank's shard. */
   get stepsPerEpoch(): number {
-    return Math.ceil(this.data.shape[0] / this.preset.batchSize);
+    return Math.ceil(Math.ceil(this.data.shape[0] / this.worldSize) / this.preset.batchSize);
   }
 
   /**
@@ -121,8 +134,9 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.config = config;
     this.resumedFrom = resumedFrom;
     // a new run's folder is checked before minutes of data loading and model building
-    if (!stored) ensureDir(config.saveDir, 'save folder');
-    this.flushDenormalBefore = applyRuntime(config, (e) => this.emit('warning', e));
+    if (!stored && this.writer) ensureDir(config.saveDir, 'save folder');
+    const pg = this.opts.processGroup;
+    this.flushDenormalBefore = applyRuntime(config, (e) => this.emit('warning', e), pg && threadsPerRank(pg));
 
     const limit = this.opts.limit ?? (this.opts.dataset ? undefined : (stored?.limit ?? undefined));
     const warn = (e: Error) => this.emit('warning', e);
@@ -134,19 +148,28 @@ export class Trainer extends EventEmitter<TrainerEvents> {
 
     // models, optimizers, fused step, fixed noise: in this order after seeding
     if (cfg.seed !== undefined) torch.manualSeed(cfg.seed);
-    Object.assign(this, buildGan(cfg.preset, { device: cfg.device, cudaGraphs: cfg.cudaGraphs ?? true })); // generator, ..., gan
+    Object.assign(this, buildGan(cfg.preset, { device: cfg.device, cudaGraphs: cfg.cudaGraphs ?? true, processGroup: pg })); // generator, ..., gan
     ({ noise: this.fixedNoise, labels: this.fixedLabels } = gridInputs(cfg.preset, cfg.device));
+    // each rank its own noise and dropout stream (rank 0's is a one-process run's); weights come from rank 0
+    if (pg && cfg.seed !== undefined) torch.manualSeed(rankSeed(cfg.seed, pg.rank));
 
     const dataset = { name: this.dataset.name, images: this.data.shape[0], source: this.dataset.source };
     if (stored && this.config.resume) this.restore(this.config.resume, { ...stored, limit: limit ?? null, dataset });
     else this.startRun(limit ?? null, dataset);
+    if (pg) {
+      const run = stored ? 0 : Number(path.basename(this.runDir ?? 'run-0').slice(4));
+      const agreed = await agreeAtStart(pg, cfg, this.data.shape[0], [this.shuffleSeed, run]);
+      this.shuffleSeed = agreed[0];
+      if (!stored) this.runDir = path.join(cfg.saveDir, `run-${agreed[1]}`);
+    }
+    this.initialized = true;
+    if (!this.writer) return this;
     writeRunInfo(this.runDir, this.runInfo);
 
     this.log = new RunLog(this.runDir, { title: `GAN losses (${cfg.preset.name})`, range: cfg.preset.normalize, image: cfg.preset.image, onWarning: warn });
     if (this.resumedFrom) this.log.resumeAt(this.globalStep);
     this.log.realImages(this.dataset.images, Math.min(SAMPLE_GRID_SIZE, this.data.shape[0]));
     this.quality = await EpochQuality.forRun(this.runDir, cfg, this.epoch);
-    this.initialized = true;
     return this;
   }
 
@@ -154,15 +177,17 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   private startRun(limit: number | null, dataset: RunInfo['dataset']): void {
     const cfg = this.config;
     this.shuffleSeed = cfg.seed ?? randomSeed();
+    if (!this.writer) return; // rank 0's folder and shuffle seed (agreeAtStart)
     this.runDir = createRunDir(cfg.saveDir);
-    this.runInfo = newRunInfo(this.runDir, cfg, { shuffleSeed: this.shuffleSeed, limit, dataset, given: this.given });
+    this.runInfo = newRunInfo(this.runDir, cfg, { shuffleSeed: this.shuffleSeed, limit, dataset, given: this.given, worldSize: this.worldSize });
     startLosses(this.runDir);
   }
 
   /** Loads the run's checkpoint into the models built; config.json then describes the run as it now continues. */
   private restore(runDir: string, stored: RunInfo): void {
     const { generator, discriminator, optimizerG, optimizerD } = this;
-    const r = resumeRun(runDir, stored, { config: this.config, given: this.given, generator, discriminator, optimizerG, optimizerD });
+    const ranks = { rank: this.rank, worldSize: this.worldSize };
+    const r = resumeRun(runDir, stored, { config: this.config, given: this.given, generator, discriminator, optimizerG, optimizerD }, ranks);
     if (r.fixedNoise) {
       this.fixedNoise.dispose();
       this.fixedNoise = r.fixedNoise;
@@ -251,11 +276,11 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       if (epochFiles.samples) files.samples = path.dirname(epochFiles.samples);
     }
     // the end (or the stop): a checkpoint if anything changed since the last one, plot, report
-    if (this.globalStep !== this.lastCheckpointStep || interrupted) files.checkpoint = this.checkpoint(interrupted);
+    if (this.globalStep !== this.lastCheckpointStep || interrupted) files.checkpoint = await this.checkpointAll(interrupted);
     else if (fs.existsSync(path.join(this.runDir, CHECKPOINT_FILES.trainer))) files.checkpoint = path.join(this.runDir, CHECKPOINT_FILES.trainer);
     files.lossPlot = await this.log?.lossPlot(this.globalStep);
     try {
-      files.report = writeReport(this.runDir).path;
+      if (this.writer) files.report = writeReport(this.runDir).path;
     } catch (e) {
       this.emit('warning', new Error(`could not write report.html: ${(e as Error).message}`));
     }
@@ -293,13 +318,14 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       data: this.data,
       labels: this.labels,
       batchSize: this.preset.batchSize,
+      ranks: this.worldSize,
       normalize: this.preset.normalize,
       seed: shuffleSeedFor(this.shuffleSeed, epoch),
       progressEvery: this.progressEvery(),
       within,
       signal,
       onProgress: (p) => this.onProgress(epoch, p, stepsBefore, t0),
-      record: (per) => this.log!.recordSteps(epoch, firstRecord, per),
+      record: (per) => this.log?.recordSteps(epoch, firstRecord, per),
     });
     if ('stopped' in outcome) {
       this.globalStep = stepsBefore + outcome.stopped;
@@ -315,18 +341,18 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   private async endEpoch(epoch: number, r: EpochResult): Promise<EpochFiles> {
     const cfg = this.config;
     const isLast = epoch === this.preset.epochs;
-    this.log!.epoch(epoch, r);
+    this.log?.epoch(epoch, r);
     const files: EpochFiles = {};
-    if (cfg.sampleEvery > 0 && (epoch % cfg.sampleEvery === 0 || isLast)) {
-      files.samples = this.log!.samples(epoch, gridImages(this.gan, this.fixedNoise, this.fixedLabels));
+    if (this.log && cfg.sampleEvery > 0 && (epoch % cfg.sampleEvery === 0 || isLast)) {
+      files.samples = this.log.samples(epoch, gridImages(this.gan, this.fixedNoise, this.fixedLabels));
     }
     const quality = await this.quality?.after(epoch, isLast, this.gan, this.preset, (e) => this.emit('warning', e));
     if (quality) files.metrics = this.log!.quality(epoch, quality);
     if ((cfg.saveEvery > 0 && epoch % cfg.saveEvery === 0) || isLast) {
-      files.checkpoint = this.checkpoint(null);
-      files.lossPlot = await this.log!.lossPlot(this.globalStep);
+      files.checkpoint = await this.checkpointAll(null);
+      files.lossPlot = await this.log?.lossPlot(this.globalStep);
     }
-    this.log!.flush();
+    this.log?.flush();
     const { perStep: _perStep, cudaGraph: _graph, ...epochResult } = r;
     this.emit('epoch', { ...epochResult, epoch, epochs: this.preset.epochs, globalStep: this.globalStep, samplePath: files.samples, quality, files });
     return files;
@@ -338,7 +364,25 @@ export class Trainer extends EventEmitter<TrainerEvents> {
    */
   checkpoint(interrupted: { epoch: number; steps: number } | null = null): string {
     this.checkReady();
+    if (this.opts.processGroup) throw new DataParallelError('Trainer.checkpoint: a data-parallel run checkpoints inside train(), where every rank takes part');
+    return this.writeCheckpoint(interrupted);
+  }
+
+  /** A checkpoint with every rank's RNG state (a collective in a data-parallel run; rank 0 writes it). */
+  private async checkpointAll(interrupted: { epoch: number; steps: number } | null): Promise<string | undefined> {
+    if (!this.opts.processGroup) return this.writeCheckpoint(interrupted);
+    const ranks = await gatherRngStates();
+    this.lastCheckpointStep = this.globalStep;
+    try {
+      return this.writer ? this.writeCheckpoint(interrupted, { cpu: ranks[0], ranks }) : undefined;
+    } finally {
+      for (const t of ranks) t.dispose();
+    }
+  }
+
+  private writeCheckpoint(interrupted: { epoch: number; steps: number } | null, rng?: RngStates): string {
     const { path: file } = saveCheckpoint(this.runDir, {
+      rng,
       generator: this.generator,
       discriminator: this.discriminator,
       optimizerG: this.optimizerG,
@@ -353,6 +397,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
         shuffleSeed: this.shuffleSeed,
         images: this.data.shape[0],
         interrupted,
+        ...(this.worldSize > 1 ? { worldSize: this.worldSize } : {}),
       },
     });
     this.lastCheckpointStep = this.globalStep;
@@ -390,7 +435,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   private onProgress(epoch: number, p: EpochProgress, stepsBefore: number, t0: number): void {
     const globalStep = stepsBefore + p.step;
     const elapsed = (performance.now() - t0) / 1000;
-    const done = Math.min(p.step * this.preset.batchSize, this.data.shape[0]);
+    const done = Math.min(p.step * this.preset.batchSize * this.worldSize, this.data.shape[0]);
     const imagesPerSec = elapsed > 0 ? done / elapsed : 0;
     this.log?.step(globalStep, p, imagesPerSec);
     const { dLoss, gLoss, dReal, dFake } = p;

