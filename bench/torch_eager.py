@@ -1,7 +1,10 @@
 """PyTorch eager baseline for `npm run bench`: the same architectures, batch, threads and step as the
 fused native step (test/parity/reference.py's canonical step), written as a PyTorch script would be.
 
-Reads the presets as JSON on stdin; prints one JSON object with ms/step and a full-epoch time.
+Reads the presets as JSON on stdin (or --presets FILE); prints one JSON object with ms/step and a
+full-epoch time. Under torchrun with --data-parallel (`npm run bench:dist`), each rank trains its shard of
+the epoch, and before each optimizer step the gradients are averaged across ranks over c10d's Gloo (one
+flat all_reduce per model, pre-divided by the world size, as DDP's bucket); rank 0 prints.
 """
 import argparse
 import json
@@ -38,6 +41,8 @@ def main() -> None:
     ap.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True), as the fused path trains")
     ap.add_argument("--train-epochs", type=int, default=0, help="instead: train this many shuffled epochs (npm run bench:quality)")
     ap.add_argument("--seed", type=int, default=0, help="with --train-epochs: the init and noise seed")
+    ap.add_argument("--presets", help="read the presets' JSON from this file instead of stdin")
+    ap.add_argument("--data-parallel", action="store_true", help="one rank of a torchrun launch (Gloo): average gradients each update")
     ap.add_argument("--save-g", help="with --train-epochs: write G's state_dict after each epoch to DIR/epoch-N.safetensors")
     args = ap.parse_args()
     if args.flush_denormal:
@@ -45,7 +50,26 @@ def main() -> None:
     dev = torch.device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     torch.set_num_threads(args.threads)
-    preset = json.load(sys.stdin)[args.preset]
+    preset = json.load(open(args.presets) if args.presets else sys.stdin)[args.preset]
+    world, rank = 1, 0
+    if args.data_parallel:
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        world, rank = dist.get_world_size(), dist.get_rank()
+
+    def averaged(opt):
+        # every gradient averaged across ranks before the update, in one flat bucket
+        if world == 1:
+            return opt.step()
+        grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads]).div_(world)
+        dist.all_reduce(flat)
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+        opt.step()
     spec = preset["step"]
     logits = spec["loss"] == "bceWithLogits"
     reuse = spec["gNoise"] == "reuse"
@@ -98,13 +122,13 @@ def main() -> None:
             l_fake = loss(d(fake_in), spec["fakeLabel"])
             d_loss = (l_real + l_fake) / 2 if spec["dLossReduction"] == "mean" else l_real + l_fake
             d_loss.backward(retain_graph=retain)
-        opt_d.step()
+        averaged(opt_d)
         yg = yd if reuse else fake_labels(n)
         fake_g = fake if reuse else g(cond(z(n), yg))
         opt_g.zero_grad(set_to_none=True)
         g_loss = loss(d(cond(fake_g, yg)), 1.0)
         g_loss.backward()
-        opt_g.step()
+        averaged(opt_g)
         return d_loss.item(), g_loss.item()  # scripts log their losses every step
 
     images = load_mnist_images(Path(args.mnist), 60000)
@@ -124,17 +148,18 @@ def main() -> None:
         step(x, y)
     sync()
     ms = (time.perf_counter() - t) / args.steps * 1000
-    out = {"device": str(dev), "msPerStep": ms, "imagesPerSec": args.batch / ms * 1000, "torch": torch.__version__, "threads": torch.get_num_threads()}
+    out = {"device": str(dev), "msPerStep": ms, "imagesPerSec": args.batch * world / ms * 1000, "torch": torch.__version__, "threads": torch.get_num_threads(), "ranks": world}
     if args.epoch:
         gen = torch.Generator().manual_seed(1)
         t = time.perf_counter()
-        perm = torch.randperm(60000, generator=gen).to(dev)
-        for i in range(0, 60000, args.batch):
+        perm = torch.randperm(60000, generator=gen)[rank::world].to(dev)  # this rank's shard (60000 divides)
+        for i in range(0, perm.shape[0], args.batch):
             idx = perm[i : i + args.batch]
             step(data[idx], labels[idx] if classes else None)
         sync()
         out["epochSeconds"] = time.perf_counter() - t
-    print(json.dumps(out))
+    if rank == 0:
+        print(json.dumps(out))
 
 
 def train_epochs(args, g, step, data, labels, sync) -> None:

@@ -132,7 +132,9 @@ describe('which path a step takes', () => {
     const partial = w.gan(new Adam(w.G.parameters().slice(2)));
     expect(partial.path).toBe("autograd: the generator's optimizer does not train exactly the generator's parameters");
     expect(vanilla({ fastPath: false }).gan().path).toBe('autograd: the MLP fast path is off (fastPath: false)');
-    expect(() => vanilla({ fastpath: false }).gan()).toThrow('GanStep(options): unknown option "fastpath" (expected capturable, cudaGraphs or fastPath)');
+    expect(() => vanilla({ fastpath: false }).gan()).toThrow(
+      'GanStep(options): unknown option "fastpath" (expected capturable, cudaGraphs, fastPath or processGroup)',
+    );
     expect(() => vanilla({ fastPath: 'no' }).gan()).toThrow(/fastPath/);
   });
 

@@ -87,7 +87,11 @@ export async function initProcessGroup(options: InitOptions): Promise<void> {
   world = new ProcessGroup(group);
 }
 
-function live(who: string): NativeDistGroup {
+function live(who: string, pg?: ProcessGroup): NativeDistGroup {
+  if (pg !== undefined) {
+    if (!(pg instanceof ProcessGroup)) throw new TypeError(`${who}: group: expected a dist.ProcessGroup (dist.group.WORLD), got ${typeof pg}`);
+    return pg._native;
+  }
   if (!group) throw new DistError(`${who}: no process group (initProcessGroup() first)`);
   return group;
 }
@@ -101,25 +105,27 @@ export const isInitialized = (): boolean => group !== null;
 export const getRank = (): number => live('getRank').rank();
 export const getWorldSize = (): number => live('getWorldSize').worldSize();
 
+// Each collective runs over `group` (default: the group initProcessGroup joined), as torch.distributed's.
+
 /** Reduces `t` across ranks, in place (op 'sum' by default). */
-export async function allReduce(t: Tensor, op: ReduceOp = 'sum'): Promise<void> {
+export async function allReduce(t: Tensor, op: ReduceOp = 'sum', group?: ProcessGroup): Promise<void> {
   if (!REDUCE_OPS.includes(op)) throw new DistError(`allReduce: op must be one of ${REDUCE_OPS.join(', ')}, got ${JSON.stringify(op)}`);
-  await live('allReduce').allReduce(tensorArg('allReduce', t)._native, op);
+  await live('allReduce', group).allReduce(tensorArg('allReduce', t)._native, op);
 }
 
 /** Overwrites `t` on every rank with rank src's. */
-export async function broadcast(t: Tensor, src: number): Promise<void> {
-  await live('broadcast').broadcast(tensorArg('broadcast', t)._native, src);
+export async function broadcast(t: Tensor, src: number, group?: ProcessGroup): Promise<void> {
+  await live('broadcast', group).broadcast(tensorArg('broadcast', t)._native, src);
 }
 
 /** Every rank's `t`, in rank order. */
-export async function allGather(t: Tensor): Promise<Tensor[]> {
-  const out = await live('allGather').allGather(tensorArg('allGather', t)._native);
+export async function allGather(t: Tensor, group?: ProcessGroup): Promise<Tensor[]> {
+  const out = await live('allGather', group).allGather(tensorArg('allGather', t)._native);
   return out.map((n) => new Tensor(n));
 }
 
-export async function barrier(): Promise<void> {
-  await live('barrier').barrier();
+export async function barrier(group?: ProcessGroup): Promise<void> {
+  await live('barrier', group).barrier();
 }
 
 /** Leaves the group (collectives in flight complete first). */

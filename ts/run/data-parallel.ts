@@ -33,10 +33,10 @@ export function threadsPerRank(pg: ProcessGroup): number {
 }
 
 /** Rank 0's numbers on every rank (exact for integers below 2^53). */
-async function fromRank0(values: number[]): Promise<number[]> {
+async function fromRank0(pg: ProcessGroup, values: number[]): Promise<number[]> {
   const t = torch.tensor(Float64Array.from(values), [values.length]);
   try {
-    await dist.broadcast(t, 0);
+    await dist.broadcast(t, 0, pg);
     return Array.from(t.toTypedArray() as Float64Array);
   } finally {
     t.dispose();
@@ -57,7 +57,7 @@ export async function agreeAtStart(pg: ProcessGroup, cfg: ResolvedConfig, images
     .update(JSON.stringify({ config: { ...cfg, threads: undefined, verbose: undefined }, images }))
     .digest();
   const mine = torch.tensor(Uint8Array.from(digest), [digest.length]);
-  const all = await dist.allGather(mine);
+  const all = await dist.allGather(mine, pg);
   try {
     const hex = all.map((t) => Buffer.from(t.toTypedArray() as Uint8Array).toString('hex'));
     const other = hex.findIndex((h) => h !== hex[0]);
@@ -70,14 +70,14 @@ export async function agreeAtStart(pg: ProcessGroup, cfg: ResolvedConfig, images
     mine.dispose();
     for (const t of all) t.dispose();
   }
-  return fromRank0(numbers);
+  return fromRank0(pg, numbers);
 }
 
 /** Every rank's CPU generator state, in rank order (a collective: every rank calls it at the same point). */
-export async function gatherRngStates(): Promise<Tensor[]> {
+export async function gatherRngStates(pg: ProcessGroup): Promise<Tensor[]> {
   const mine = torch.getRngState('cpu');
   try {
-    return await dist.allGather(mine);
+    return await dist.allGather(mine, pg);
   } finally {
     mine.dispose();
   }

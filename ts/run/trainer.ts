@@ -371,7 +371,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   /** A checkpoint with every rank's RNG state (a collective in a data-parallel run; rank 0 writes it). */
   private async checkpointAll(interrupted: { epoch: number; steps: number } | null): Promise<string | undefined> {
     if (!this.opts.processGroup) return this.writeCheckpoint(interrupted);
-    const ranks = await gatherRngStates();
+    const ranks = await gatherRngStates(this.opts.processGroup);
     this.lastCheckpointStep = this.globalStep;
     try {
       return this.writer ? this.writeCheckpoint(interrupted, { cpu: ranks[0], ranks }) : undefined;
