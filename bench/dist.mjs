@@ -66,7 +66,7 @@ fs.rmSync(tmp, { recursive: true, force: true });
 const images = opt.limit ?? '60000';
 console.log(`## Data-parallel scaling (CPU, ${os.cpus()[0].model.trim()}, ${cores} cores): ${new Date().toISOString().slice(0, 10)}\n`);
 console.log(`${opt.preset}, one epoch of ${images} MNIST images, batch ${batch} per process; best of ${opt.rounds} rounds; \`npm run bench:dist\`.\n`);
-console.log('| configuration | libtorch-gan images/s | PyTorch eager images/s | ratio | vs 1 process x 1 thread |');
+console.log('| configuration | libtorch-gan images/s | PyTorch eager images/s | ours / PyTorch (images/s) | ours vs 1 process x 1 thread |');
 console.log('|---|---:|---:|---:|---:|');
 configs.forEach((c, i) => {
   const b = best[i];

@@ -27,7 +27,7 @@ const rankEnv = (rank: number, port: number) => ({
 describe('data-parallel CLI (Gloo, 2 ranks)', () => {
   const py = findPython(['torch']);
   (py ? test : test.skip)(
-    'torchrun --standalone --nproc-per-node 2: one run folder, resumed, equal to --nproc 2 uninterrupted',
+    'torchrun --standalone --nproc-per-node 2: one run folder, resumed, equal to --nproc 2 uninterrupted; two agents (--nnodes 2) likewise',
     async () => {
       const save = tmp();
       const torchrun = (args: string[]) =>
@@ -58,6 +58,19 @@ describe('data-parallel CLI (Gloo, 2 ranks)', () => {
       expect(a.rng.ranks).toHaveLength(2);
       const values = (t: { toTypedArray(): unknown }) => Array.from(t.toTypedArray() as Float32Array);
       for (const k of Object.keys(b.generator)) expect(values(a.generator[k])).toEqual(values(b.generator[k]));
+
+      // two "machines": two torchrun agents meeting at a c10d rendezvous endpoint, one rank each
+      const nodes = tmp();
+      const endpoint = `127.0.0.1:${await freePort()}`;
+      const rdzv = ['--nnodes', '2', '--nproc-per-node', '1', '--rdzv-backend', 'c10d', '--rdzv-endpoint', endpoint, '--rdzv-id', 'ltg-test'];
+      const agent = () =>
+        run(py!, ['-m', 'torch.distributed.run', '--no-python', ...rdzv, process.execPath, cli, ...train, '--epochs', '1', '--save-dir', nodes], {
+          timeoutMs: 120_000,
+        });
+      const twoNodes = await Promise.all([agent(), agent()]);
+      for (const r of twoNodes) expect({ code: r.code, err: r.err }).toMatchObject({ code: 0 });
+      expect(fs.readdirSync(nodes)).toEqual(['run-1']);
+      expect(lossRows(path.join(nodes, 'run-1'))).toEqual(lossRows(other).slice(0, 5));
     },
     300_000,
   );
@@ -85,6 +98,29 @@ describe('data-parallel CLI (Gloo, 2 ranks)', () => {
     expect(ckpt.state.epoch).toBeGreaterThanOrEqual(1);
     expect(ckpt.state.worldSize).toBe(2);
   }, 180_000);
+
+  test('Ctrl-C reaches both ranks of --nproc 2: they stop at one step, rank 0 checkpoints, the resume command names --nproc 2', async () => {
+    const save = tmp();
+    let launcher: ChildProcess | undefined;
+    const done = run(process.execPath, [cli, ...train, '--epochs', '400', '--save-every', '0', '--save-dir', save, '--nproc', '2'], {
+      timeoutMs: 120_000,
+      detached: true, // its own process group, as a terminal's foreground job: Ctrl-C signals every process in it
+      onSpawn: (p) => (launcher = p),
+    });
+    const runDir = path.join(save, 'run-1');
+    const deadline = Date.now() + 90_000;
+    while (!(fs.existsSync(path.join(runDir, 'losses.csv')) && lossRows(runDir).length >= 5) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    process.kill(-launcher!.pid!, 'SIGINT');
+    const r = await done;
+    expect({ code: r.code, err: r.err }).toMatchObject({ code: 130 });
+    expect(r.err).not.toContain('[rank 1]');
+    expect(r.err).toContain(`Resume with: libtorch-gan train --resume ${runDir} --nproc 2`);
+    const ckpt = loadCheckpoint(runDir);
+    expect(ckpt.state.globalStep).toBe(lossRows(runDir).length);
+    expect(ckpt.state.globalStep).toBeGreaterThanOrEqual(5);
+    expect(ckpt.rng.ranks).toHaveLength(2);
+  }, 120_000);
 
   test('ranks started with different options refuse to train, naming the rank', async () => {
     const port = await freePort();

@@ -30,13 +30,15 @@ export function run(
     env?: Record<string, string>;
     cwd?: string;
     timeoutMs?: number;
+    /** Its own process group (signal them all with process.kill(-pid, ...)). */
+    detached?: boolean;
     onOut?: (all: string, kill: () => void) => void;
     onSpawn?: (p: ChildProcess) => void;
   } = {},
 ): Promise<Run> {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const p = spawn(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd, detached: opts.detached, stdio: ['ignore', 'pipe', 'pipe'] });
     opts.onSpawn?.(p);
     let out = '';
     let err = '';

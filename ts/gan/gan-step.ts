@@ -299,7 +299,8 @@ export class GanStep {
     }
     const signal: unknown = opts.signal;
     if (signal !== undefined && !isAbortSignal(signal)) throw new TypeError(`trainEpoch: signal: expected an AbortSignal, got ${describeValue(signal)}`);
-    if (opts.signal?.aborted) throw abortError('epoch aborted before it started', 0);
+    // data-parallel, the ranks stop together: the native loop runs a step to vote (GanStepOptions.processGroup)
+    if (opts.signal?.aborted && !this.processGroup) throw abortError('epoch aborted before it started', 0);
     this.syncModes();
     const t0 = performance.now();
     // Every field goes as given: the native reader checks each (type, range, enum) and names it;

@@ -48,7 +48,8 @@ export async function runEpoch(e: EpochRun): Promise<EpochOutcome> {
   const stop = e.signal ? AbortSignal.any([e.signal, internal.signal]) : internal.signal;
   let r: EpochResult;
   try {
-    if (stop.aborted) return { stopped: startStep };
+    // data-parallel ranks never stop alone: trainEpoch stops them all at one step (the ranks vote each step)
+    if (stop.aborted && e.ranks === 1) return { stopped: startStep };
     r = await e.gan.trainEpoch(e.data, {
       batchSize: e.batchSize,
       labels: e.labels ?? undefined,
