@@ -3,7 +3,7 @@
 #   1. PyPI's torch at the version the package pins (package.json "libtorch.version": what the shipped
 #      prebuild is built for and the parity fixtures were made with; a CUDA build of LibTorch that also
 #      runs on CPU) into a project-local .venv, reused when it already holds exactly these versions;
-#      also numpy, safetensors and tensorboard (the reference readers of the tests) and clang-format
+#      also numpy, safetensors, tensorboard, onnx and onnxruntime (the reference readers of the tests) and clang-format
 #      (the C++ linter, scripts/lint-cpp.sh), all pinned;
 #   2. npm dependencies, the TypeScript build and the native addon (npm install runs scripts/install.js).
 # Optional Debian packages (chromium, dataset-fashion-mnist) let more tests run; they skip without them.
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON_BOOTSTRAP:-python3}
 command -v node >/dev/null || { echo "setup: node (>= 20.19) is not on PATH; install Node.js first" >&2; exit 1; }
 TORCH=$(node -p "require('./package.json').libtorch.version")
-PINS=("torch==$TORCH" numpy==2.4.6 safetensors==0.8.0 tensorboard==2.21.0 scipy==1.17.1 clang-format==21.1.8)
+PINS=("torch==$TORCH" numpy==2.4.6 safetensors==0.8.0 tensorboard==2.21.0 scipy==1.17.1 clang-format==21.1.8 onnx==1.23.2 onnxruntime==1.32.0)
 # Exit 0 when the .venv holds every pin (by package metadata: importing torch takes seconds).
 have_pins() {
   [ -x .venv/bin/python ] || return 1
@@ -60,4 +60,6 @@ if [ "${LTG_APT:-1}" = 1 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium dataset-fashion-mnist >/dev/null) \
     || echo "setup: optional Debian packages (chromium, dataset-fashion-mnist) not installed; their tests will skip"
 fi
+# onnxruntime-node (a test reader) would fetch its CUDA provider from NuGet when npm runs its install script
+export ONNXRUNTIME_NODE_INSTALL=skip
 npm install --no-audit --no-fund

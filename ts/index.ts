@@ -39,3 +39,4 @@ export {
 export { loadMnistClassifier, mnistClassifierModel, ClassifierError } from './run/mnist-classifier';
 export { frechetDistance, featureStats, inceptionScore, type FeatureStats } from './run/quality-metrics';
 export { readMetrics, type QualityRow } from './run/epoch-quality';
+export { exportOnnx, OnnxExportError, type ExportOnnxOptions, type ExportedOnnx } from './run/export';

@@ -7,6 +7,7 @@
 import { evalCommand, EVAL_HELP } from './commands/eval';
 import { infoCommand, INFO_HELP } from './commands/info';
 import { presetsCommand, PRESETS_HELP } from './commands/presets';
+import { EXPORT_HELP, exportCommand } from './commands/export';
 import { reportCommand, REPORT_HELP } from './commands/report';
 import { sampleCommand, SAMPLE_HELP } from './commands/sample';
 import { trainCommand, TRAIN_HELP } from './commands/train';
@@ -22,6 +23,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   presets: { run: presetsCommand, help: PRESETS_HELP, summary: 'list the training presets' },
   info: { run: infoCommand, help: INFO_HELP, summary: 'show versions, LibTorch, CUDA, threads and BLAS' },
   report: { run: reportCommand, help: REPORT_HELP, summary: "write a run folder's report.html" },
+  export: { run: exportCommand, help: EXPORT_HELP, summary: "write a run's generator as ONNX (onnxruntime anywhere)" },
 };
 
 export const MAIN_HELP = `Usage: ${BIN} <command> [options]

@@ -1,0 +1,44 @@
+/** `libtorch-gan export RUN_DIR --onnx FILE`: a trained generator for use without LibTorch. */
+import * as fs from 'node:fs';
+import { exportOnnx } from '../../run/export';
+import { BIN, EXIT, intFlag, parseCommandArgs, stringFlag, UsageError, writeLine, type CliIO } from './common';
+
+const NAME = 'export';
+
+export const EXPORT_OPTIONS = {
+  onnx: { type: 'string' },
+  opset: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const EXPORT_HELP = `Usage: ${BIN} export RUN_DIR --onnx FILE [--opset N]
+
+Writes the generator of RUN_DIR's latest checkpoint for use without LibTorch.
+
+Options:
+  --onnx FILE   an ONNX model (onnxruntime in Python, Node or a browser): inputs z [batch, ...noise]
+                float32 and, for a conditional run, label [batch] int64; output images
+                [batch, C, H, W] in the run's pixel range (the model's metadata names it and the noise)
+  --opset N     ONNX opset, 13 to 23 (default 17)
+  -h, --help    show this help`;
+
+export async function exportCommand(args: string[], io: CliIO): Promise<number> {
+  const { values: v, positionals } = parseCommandArgs(NAME, args, EXPORT_OPTIONS, { positionals: 1 });
+  if (v.help) {
+    writeLine(io.stdout, EXPORT_HELP);
+    return EXIT.OK;
+  }
+  const runDir = positionals[0];
+  if (!runDir) throw new UsageError('missing RUN_DIR (the run folder, e.g. runs/run-1)', NAME);
+  if (!fs.existsSync(runDir) || !fs.statSync(runDir).isDirectory()) throw new UsageError(`RUN_DIR: ${JSON.stringify(runDir)} is not a folder`, NAME);
+  const onnx = stringFlag(NAME, 'onnx', v.onnx, 'a file name');
+  if (onnx === undefined) throw new UsageError('say what to write: --onnx FILE', NAME);
+  const opset = intFlag(NAME, 'opset', v.opset, 13, 23);
+  const r = exportOnnx(runDir, onnx, { opset });
+  const label = r.classes ? `, label [batch] int64 in [0, ${r.classes})` : '';
+  writeLine(
+    io.stdout,
+    `Wrote ${r.file} (${(r.bytes / 1e6).toFixed(2)} MB): z ~ ${r.noise.dist} [batch, ${r.noise.shape ?? r.noise.dim}]${label} -> images in ${r.range}`,
+  );
+  return EXIT.OK;
+}
