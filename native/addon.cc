@@ -24,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ltg::InitOptim(env, exports);
   ltg::InitGan(env, exports);
   ltg::InitDist(env, exports);
+  ltg::InitTorchSave(env, exports);
   return exports;
 }
 

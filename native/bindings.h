@@ -10,4 +10,5 @@ void InitRuntime(Napi::Env env, Napi::Object exports);
 void InitOptim(Napi::Env env, Napi::Object exports);
 void InitGan(Napi::Env env, Napi::Object exports);
 void InitDist(Napi::Env env, Napi::Object exports);
+void InitTorchSave(Napi::Env env, Napi::Object exports);
 }  // namespace ltg

@@ -282,6 +282,10 @@ export interface NativeAddon {
   NativeSGD: new (params: NativeTensor[], opts?: NativeSGDOptions) => NativeOptimizer<NativeSGDState>;
   NativeGanStep: new (opts: NativeGanStepOptions) => NativeGanStep;
   NativeDistGroup: { connect(opts: NativeDistOptions): Promise<NativeDistGroup> };
+  /** torch.save's bytes of a dict of named tensors (native/torch_save.h). */
+  pickleSave(names: string[], tensors: NativeTensor[]): Uint8Array;
+  /** A torch.save'd dict of tensors; `what` names the file in errors. */
+  pickleLoad(bytes: Uint8Array, what: string): { names: string[]; tensors: NativeTensor[] };
 }
 
 /** NativeDistGroup.connect(options): a c10d TCPStore + ProcessGroupGloo (native/dist.h). */

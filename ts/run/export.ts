@@ -1,9 +1,12 @@
 /**
- * A trained generator for use without LibTorch: ONNX (onnxruntime in Python, Node or a browser). From a
+ * A trained generator for use without LibTorch: ONNX (onnxruntime in Python, Node or a browser), and back
+ * in PyTorch (a torch.save'd state_dict). From a
  * run folder, the preset in its config.json says the noise, the classes and the image shape; the model's
  * metadata records them with the pixel range, so a reader can draw the noise and show the images.
  */
+import * as fs from 'node:fs';
 import { type Preset } from '../gan/presets';
+import { savePytorch } from '../tensor/torch-save';
 import { type Module } from '../nn/module';
 import { generatorToOnnx, OnnxExportError } from '../nn/onnx';
 import { packageVersion } from '../util/package';
@@ -51,6 +54,18 @@ function inferredNoise(g: Module): number[] {
   if (w.shape.length === 2) return [w.shape[1]];
   if (w.shape.length === 4) return [w.shape[0], 1, 1];
   throw new OnnxExportError(`exportOnnx: cannot tell the noise shape from ${first[0]} [${w.shape.join(', ')}]; pass { preset }`);
+}
+
+/** Writes a run folder's generator (its latest checkpoint's) as a state_dict in torch.save's format. */
+export function exportPytorch(runDir: string, file: string): { file: string; bytes: number; tensors: number } {
+  const G = loadGenerator(runDir, readRunInfo(runDir).config.preset, 'cpu');
+  try {
+    const sd = G.stateDict();
+    savePytorch(sd, file);
+    return { file, bytes: fs.statSync(file).size, tensors: Object.keys(sd).length };
+  } finally {
+    G.dispose();
+  }
 }
 
 /**

@@ -7,14 +7,16 @@ import * as path from 'node:path';
 import { drawLabels, labelsFor, withOneHot } from '../gan/condition';
 import { noise, randomSeed, withRngState } from '../gan/noise';
 import { type GanStep } from '../gan/gan-step';
-import { imagesShape, type Preset } from '../gan/presets';
+import { getPreset, imagesShape, type Preset } from '../gan/presets';
 import { saveImageGrid, type GridImage } from '../logging/grid';
 import { fromSpec } from '../nn/from-spec';
 import { type Module } from '../nn/module';
+import { fitStateDict } from '../nn/state-dict-fit';
 import { checkDevice, type Device, describeValue } from '../tensor/dtype';
 import * as safetensors from '../tensor/safetensors';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
+import { loadPytorch } from '../tensor/torch-save';
 import { type PixelRange } from '../util/pixels';
 import { CHECKPOINT_FILES, checkFiniteWeights, checkpointFile, hasCheckpoint } from './checkpoint';
 import { CheckpointError, readRunInfo } from './run-dir';
@@ -67,13 +69,19 @@ export interface SampleOptions {
    * Default: classes drawn uniformly from the seed. Refused by an unconditional generator.
    */
   labels?: number | readonly number[] | 'all';
+  /**
+   * With a torch.save'd state_dict file as `checkpoint` (a `.pt`/`.pth` of G's weights, as the seeds save
+   * it): the preset whose generator it is. Its keys may follow the script's own module names.
+   */
+  preset?: string;
 }
 
-const SAMPLE_KEYS = ['checkpoint', 'count', 'seed', 'device', 'labels'] as const;
-const SAMPLE_FORM = "{ checkpoint: string, count?: number, seed?: number, device?: 'cpu' | 'cuda' | 'cuda:N', labels?: number | number[] | 'all' }";
+const SAMPLE_KEYS = ['checkpoint', 'count', 'seed', 'device', 'labels', 'preset'] as const;
+const SAMPLE_FORM =
+  "{ checkpoint: string, count?: number, seed?: number, device?: 'cpu' | 'cuda' | 'cuda:N', labels?: number | number[] | 'all', preset?: string }";
 
 /** sample()'s options with their defaults, each checked before any file is read; errors name the value. */
-function checkSampleOptions(opts: unknown): Required<Omit<SampleOptions, 'seed' | 'labels'>> & Pick<SampleOptions, 'seed' | 'labels'> {
+function checkSampleOptions(opts: unknown): Required<Omit<SampleOptions, 'seed' | 'labels' | 'preset'>> & Pick<SampleOptions, 'seed' | 'labels' | 'preset'> {
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts))
     throw new TypeError(`sample: expected options ${SAMPLE_FORM}, got ${describeValue(opts)}`);
   for (const k of Object.keys(opts)) {
@@ -92,6 +100,7 @@ function checkSampleOptions(opts: unknown): Required<Omit<SampleOptions, 'seed' 
     seed: o.seed as number | undefined,
     device: o.device === undefined ? 'cpu' : checkDevice(o.device, 'sample: device'),
     labels: o.labels as SampleOptions['labels'],
+    preset: o.preset as string | undefined,
   };
 }
 
@@ -101,9 +110,12 @@ function checkSampleOptions(opts: unknown): Required<Omit<SampleOptions, 'seed' 
  * random generators are left as they were.
  */
 export function sample(opts: SampleOptions): Samples {
-  const { checkpoint: runDir, count: perLabel, seed: givenSeed, device, labels: given } = checkSampleOptions(opts);
-  const info = readRunInfo(runDir);
-  const preset = info.config.preset;
+  const { checkpoint: runDir, count: perLabel, seed: givenSeed, device, labels: given, preset: presetName } = checkSampleOptions(opts);
+  const fromFile = fs.existsSync(runDir) && fs.statSync(runDir).isFile();
+  if (fromFile && presetName === undefined)
+    throw new TypeError(`sample: ${runDir} is a file: give the preset whose generator it holds (preset: 'vanilla', ...; --preset on the command line)`);
+  if (!fromFile && presetName !== undefined) throw new TypeError('sample: preset applies to a torch.save file as checkpoint; a run folder has its own');
+  const preset = fromFile ? getPreset(presetName!) : readRunInfo(runDir).config.preset;
   const classes = preset.step.conditioning?.classes ?? 0;
   const count = given === 'all' ? perLabel * classes : perLabel;
   const list = given === 'all' ? Array.from({ length: count }, (_, i) => Math.floor(i / perLabel)) : given;
@@ -111,7 +123,7 @@ export function sample(opts: SampleOptions): Samples {
   if (given === 'all' && !classes) throw new TypeError("sample: labels 'all' applies to conditional presets (cgan); this generator is not conditional");
   if (list !== undefined) labelsFor(list, count, classes, 'sample').dispose();
   const seed = givenSeed ?? randomSeed();
-  const G = loadGenerator(runDir, preset, device);
+  const G = fromFile ? loadPytorchGenerator(runDir, preset, device) : loadGenerator(runDir, preset, device);
   try {
     return torch.scope(() => {
       const { z, y } = seededInputs(preset, count, seed, list);
@@ -136,6 +148,24 @@ export function loadGenerator(runDir: string, preset: Preset, device: Device): M
       torch.scope(() => {
         const weights = safetensors.loadFile(file, { device });
         checkFiniteWeights(weights, file); // a diverged run's NaN weights would give blank images silently
+        G.loadStateDict(weights);
+      });
+    } catch (e) {
+      G.dispose();
+      throw e;
+    }
+    return G;
+  });
+}
+
+/** G of `preset` with the weights of a torch.save'd state_dict (keys fitted by structure, NaN refused). */
+export function loadPytorchGenerator(file: string, preset: Preset, device: Device): Module {
+  return withRngState(() => {
+    const G = fromSpec(preset.generator, { device });
+    try {
+      torch.scope(() => {
+        const weights = fitStateDict(loadPytorch(file, { device }), G, file);
+        checkFiniteWeights(weights, file);
         G.loadStateDict(weights);
       });
     } catch (e) {

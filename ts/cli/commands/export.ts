@@ -1,17 +1,18 @@
 /** `libtorch-gan export RUN_DIR --onnx FILE`: a trained generator for use without LibTorch. */
 import * as fs from 'node:fs';
-import { exportOnnx } from '../../run/export';
+import { exportOnnx, exportPytorch } from '../../run/export';
 import { BIN, EXIT, intFlag, parseCommandArgs, stringFlag, UsageError, writeLine, type CliIO } from './common';
 
 const NAME = 'export';
 
 export const EXPORT_OPTIONS = {
   onnx: { type: 'string' },
+  pytorch: { type: 'string' },
   opset: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export const EXPORT_HELP = `Usage: ${BIN} export RUN_DIR --onnx FILE [--opset N]
+export const EXPORT_HELP = `Usage: ${BIN} export RUN_DIR (--onnx FILE [--opset N] | --pytorch FILE)
 
 Writes the generator of RUN_DIR's latest checkpoint for use without LibTorch.
 
@@ -20,6 +21,8 @@ Options:
                 float32 and, for a conditional run, label [batch] int64; output images
                 [batch, C, H, W] in the run's pixel range (the model's metadata names it and the noise)
   --opset N     ONNX opset, 13 to 23 (default 17)
+  --pytorch FILE  G's state_dict as torch.save writes it: torch.load(FILE) in Python (weights_only
+                works), then G.load_state_dict(...) on the preset's nn.Sequential
   -h, --help    show this help`;
 
 export async function exportCommand(args: string[], io: CliIO): Promise<number> {
@@ -32,8 +35,14 @@ export async function exportCommand(args: string[], io: CliIO): Promise<number> 
   if (!runDir) throw new UsageError('missing RUN_DIR (the run folder, e.g. runs/run-1)', NAME);
   if (!fs.existsSync(runDir) || !fs.statSync(runDir).isDirectory()) throw new UsageError(`RUN_DIR: ${JSON.stringify(runDir)} is not a folder`, NAME);
   const onnx = stringFlag(NAME, 'onnx', v.onnx, 'a file name');
-  if (onnx === undefined) throw new UsageError('say what to write: --onnx FILE', NAME);
+  const pytorch = stringFlag(NAME, 'pytorch', v.pytorch, 'a file name');
+  if (onnx === undefined && pytorch === undefined) throw new UsageError('say what to write: --onnx FILE or --pytorch FILE', NAME);
   const opset = intFlag(NAME, 'opset', v.opset, 13, 23);
+  if (pytorch !== undefined) {
+    const r = exportPytorch(runDir, pytorch);
+    writeLine(io.stdout, `Wrote ${r.file} (${(r.bytes / 1e6).toFixed(2)} MB): the generator's state_dict, ${r.tensors} tensors (torch.load reads it)`);
+  }
+  if (onnx === undefined) return EXIT.OK;
   const r = exportOnnx(runDir, onnx, { opset });
   const label = r.classes ? `, label [batch] int64 in [0, ${r.classes})` : '';
   writeLine(

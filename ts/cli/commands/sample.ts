@@ -16,6 +16,7 @@ export const SAMPLE_OPTIONS = {
   nrow: { type: 'string' },
   device: { type: 'string' },
   label: { type: 'string' },
+  preset: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -25,7 +26,10 @@ Generates images with a trained run's generator (rebuilt from RUN_DIR/config.jso
 RUN_DIR/generator.safetensors) and writes them as a PNG grid.
 
 Options:
-  --checkpoint RUN_DIR  the run folder (e.g. runs/run-1); may also be given as the only argument
+  --checkpoint RUN_DIR  the run folder (e.g. runs/run-1); may also be given as the only argument;
+                        or a PyTorch file of G's state_dict (torch.save(G.state_dict(), 'G.pth'))
+                        with --preset: its keys may follow your script's own module names
+  --preset NAME         with a PyTorch file: the preset whose generator it holds
   --count N             number of images (default 64; with --label all: per class, default 8)
   --label N|all         conditional runs (cgan): draw class N (a digit for MNIST), or 'all': one
                         row of --count images per class
@@ -62,7 +66,8 @@ export async function sampleCommand(args: string[], io: CliIO): Promise<number> 
   const cuda = torch.cuda.isAvailable();
   if (dev === 'cuda' && !cuda) throw new UsageError('--device cuda: CUDA is not available (no CUDA build of LibTorch or no usable GPU); use auto or cpu', NAME);
   const device = dev === 'auto' ? (cuda ? 'cuda' : 'cpu') : dev;
-  const s = sample({ checkpoint: runDir, count, seed, device, labels: label });
+  const preset = stringFlag(NAME, 'preset', v.preset, 'a preset name');
+  const s = sample({ checkpoint: runDir, count, seed, device, labels: label, preset });
   saveSamples(out, s, { nrow });
   const what = label === undefined ? '' : label === 'all' ? `, one row per class` : ` of class ${label}`;
   writeLine(io.stdout, `Wrote ${s.shape[0]} samples${what} (seed ${s.seed}) to ${path.relative(process.cwd(), path.resolve(out)) || out}`);
