@@ -1,6 +1,7 @@
 /** `libtorch-gan export RUN_DIR --onnx FILE`: a trained generator for use without LibTorch. */
 import * as fs from 'node:fs';
 import { exportOnnx, exportPytorch } from '../../run/export';
+import { exportWeb } from '../../run/web-page';
 import { BIN, EXIT, intFlag, parseCommandArgs, stringFlag, UsageError, writeLine, type CliIO } from './common';
 
 const NAME = 'export';
@@ -8,11 +9,12 @@ const NAME = 'export';
 export const EXPORT_OPTIONS = {
   onnx: { type: 'string' },
   pytorch: { type: 'string' },
+  web: { type: 'string' },
   opset: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export const EXPORT_HELP = `Usage: ${BIN} export RUN_DIR (--onnx FILE [--opset N] | --pytorch FILE)
+export const EXPORT_HELP = `Usage: ${BIN} export RUN_DIR [--onnx FILE [--opset N]] [--pytorch FILE] [--web DIR]
 
 Writes the generator of RUN_DIR's latest checkpoint for use without LibTorch.
 
@@ -23,6 +25,9 @@ Options:
   --opset N     ONNX opset, 13 to 23 (default 17)
   --pytorch FILE  G's state_dict as torch.save writes it: torch.load(FILE) in Python (weights_only
                 works), then G.load_state_dict(...) on the preset's nn.Sequential
+  --web DIR     DIR/index.html: a page that draws a grid of samples in the browser, offline (model
+                and onnxruntime-web embedded; open it from disk), with new noise on a click and, for
+                a conditional run, a class picker; needs onnxruntime-web (npm install onnxruntime-web)
   -h, --help    show this help`;
 
 export async function exportCommand(args: string[], io: CliIO): Promise<number> {
@@ -36,11 +41,17 @@ export async function exportCommand(args: string[], io: CliIO): Promise<number> 
   if (!fs.existsSync(runDir) || !fs.statSync(runDir).isDirectory()) throw new UsageError(`RUN_DIR: ${JSON.stringify(runDir)} is not a folder`, NAME);
   const onnx = stringFlag(NAME, 'onnx', v.onnx, 'a file name');
   const pytorch = stringFlag(NAME, 'pytorch', v.pytorch, 'a file name');
-  if (onnx === undefined && pytorch === undefined) throw new UsageError('say what to write: --onnx FILE or --pytorch FILE', NAME);
+  const web = stringFlag(NAME, 'web', v.web, 'a folder name');
+  if (onnx === undefined && pytorch === undefined && web === undefined)
+    throw new UsageError('say what to write: --onnx FILE, --pytorch FILE or --web DIR', NAME);
   const opset = intFlag(NAME, 'opset', v.opset, 13, 23);
   if (pytorch !== undefined) {
     const r = exportPytorch(runDir, pytorch);
     writeLine(io.stdout, `Wrote ${r.file} (${(r.bytes / 1e6).toFixed(2)} MB): the generator's state_dict, ${r.tensors} tensors (torch.load reads it)`);
+  }
+  if (web !== undefined) {
+    const r = exportWeb(runDir, web);
+    writeLine(io.stdout, `Wrote ${r.page} (${(r.bytes / 1e6).toFixed(1)} MB, self-contained: open it in a browser) and ${r.model}`);
   }
   if (onnx === undefined) return EXIT.OK;
   const r = exportOnnx(runDir, onnx, { opset });
