@@ -146,6 +146,34 @@ print(json.dumps({'shape': list(out.shape), 'images': out.reshape(-1).tolist(), 
     G.dispose();
   }, 120_000);
 
+  test('Unflatten, ConvTranspose2d, BatchNorm2d, Conv2d with padding same (odd and even kernels), Flatten: onnxruntime gives ours', () => {
+    torch.manualSeed(3);
+    const G = new nn.Sequential(
+      new nn.Linear(8, 2 * 7 * 7),
+      new nn.Unflatten(1, [2, 7, 7]),
+      new nn.ConvTranspose2d(2, 4, 4, { stride: 2, padding: 1 }),
+      new nn.BatchNorm2d(4),
+      new nn.LeakyReLU(0.1),
+      new nn.Conv2d(4, 3, 3, { padding: 'same' }),
+      new nn.Conv2d(3, 1, 2, { padding: 'same', bias: false }),
+      new nn.Flatten(),
+      new nn.Sigmoid(),
+    );
+    torch.noGrad(() => torch.scope(() => G.forward(torch.randn([16, 8])))); // BatchNorm's statistics move
+    const z = torch.randn([N, 8]);
+    const ours = generate(G, z, 'cpu');
+    const file = path.join(dir, 'layers.onnx');
+    exportOnnx(G, file, { opset: 13 });
+    fs.writeFileSync(path.join(dir, 'layers.z'), Buffer.from((z.toTypedArray() as Float32Array).buffer));
+    const node = spawnSync(process.execPath, ['-e', ORT_NODE, file, path.join(dir, 'layers.z'), JSON.stringify([N, 8]), '[]'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    expect(node.stderr).toBe('');
+    const r = JSON.parse(node.stdout) as { dims: number[]; data: number[] };
+    expect(r.dims).toEqual([N, 14 * 14]);
+    expect(maxDiff(r.data, ours)).toBeLessThan(1e-5);
+    z.dispose();
+    G.dispose();
+  });
+
   test('a layer it cannot express, or BatchNorm without running statistics, is an error naming the layer', () => {
     const emb = new nn.Sequential(new nn.Linear(4, 8), new nn.Embedding(8, 2));
     expect(() => exportOnnx(emb, path.join(dir, 'x.onnx'))).toThrow(OnnxExportError);
