@@ -32,3 +32,33 @@ export function builtLib(rel = path.join('lib', 'index.js')): string {
   if (!fs.existsSync(file)) throw new Error(`${file} is missing and compiling ts/ did not make it (run npm run build:ts)`);
   return file;
 }
+
+/** Runs the built CLI (lib/cli/main.js) to its end: its exit status and output. */
+export function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, [builtLib(path.join('lib', 'cli', 'main.js')), ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+}
+
+/** A seeded one-epoch run of `preset` on the first 256 MNIST images in a new folder of `saveDir`; its run folder. */
+export function tinyRun(preset: string, saveDir: string, seed = 2): string {
+  const args = [
+    'train',
+    '--preset',
+    preset,
+    '--limit',
+    '256',
+    '--epochs',
+    '1',
+    '--seed',
+    String(seed),
+    '--sample-every',
+    '0',
+    '--verbose',
+    '0',
+    '--save-dir',
+    saveDir,
+  ];
+  const r = runCli(args);
+  if (r.status !== 0 || r.stderr) throw new Error(`libtorch-gan ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
+  const runs = fs.readdirSync(saveDir).filter((n) => /^run-\d+$/.test(n));
+  return path.join(saveDir, runs.sort((a, b) => Number(a.slice(4)) - Number(b.slice(4))).at(-1)!);
+}

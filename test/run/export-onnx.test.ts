@@ -15,6 +15,7 @@ import { generate, loadGenerator } from '../../ts/run/sample';
 import { readRunInfo } from '../../ts/run/run-dir';
 import * as nn from '../../ts/nn/index';
 import * as torch from '../../ts/tensor/torch';
+import { runCli, tinyRun } from '../helpers/lib';
 import { findPython, runPython } from '../helpers/python';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-onnx-'));
@@ -119,14 +120,9 @@ print(json.dumps({'shape': list(out.shape), 'images': out.reshape(-1).tolist(), 
   );
 
   test("libtorch-gan export RUN_DIR --onnx: the run's trained cgan generator, labels included", async () => {
-    const cli = path.resolve(__dirname, '..', '..', 'lib', 'cli', 'main.js');
-    const save = fs.mkdtempSync(path.join(dir, 'run-'));
-    const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
-    const t = run(['train', '--preset', 'cgan', '--limit', '256', '--epochs', '1', '--seed', '2', '--sample-every', '0', '--verbose', '0', '--save-dir', save]);
-    expect(t.stderr).toBe('');
-    const runDir = path.join(save, 'run-1');
+    const runDir = tinyRun('cgan', fs.mkdtempSync(path.join(dir, 'run-')));
     const file = path.join(dir, 'cgan-run.onnx');
-    const e = run(['export', runDir, '--onnx', file]);
+    const e = runCli(['export', runDir, '--onnx', file]);
     expect(e.status).toBe(0);
     expect(e.stdout).toContain('label [batch] int64 in [0, 10)');
     const preset = readRunInfo(runDir).config.preset;
@@ -165,7 +161,10 @@ print(json.dumps({'shape': list(out.shape), 'images': out.reshape(-1).tolist(), 
     const file = path.join(dir, 'layers.onnx');
     exportOnnx(G, file, { opset: 13 });
     fs.writeFileSync(path.join(dir, 'layers.z'), Buffer.from((z.toTypedArray() as Float32Array).buffer));
-    const node = spawnSync(process.execPath, ['-e', ORT_NODE, file, path.join(dir, 'layers.z'), JSON.stringify([N, 8]), '[]'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const node = spawnSync(process.execPath, ['-e', ORT_NODE, file, path.join(dir, 'layers.z'), JSON.stringify([N, 8]), '[]'], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+    });
     expect(node.stderr).toBe('');
     const r = JSON.parse(node.stdout) as { dims: number[]; data: number[] };
     expect(r.dims).toEqual([N, 14 * 14]);

@@ -13,6 +13,7 @@ import { presets } from '../../ts/gan/presets';
 import { generate, loadPytorchGenerator } from '../../ts/run/sample';
 import { loadPytorch } from '../../ts/tensor/torch-save';
 import * as torch from '../../ts/tensor/torch';
+import { runCli, tinyRun } from '../helpers/lib';
 import { findPython, runPython } from '../helpers/python';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-pt-'));
@@ -124,18 +125,9 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
   });
 
   test("export RUN_DIR --pytorch G.pt: torch.load(weights_only=True) reads the run's generator weights", () => {
-    const save = path.join(dir, 'runs');
-    const t = spawnSync(
-      process.execPath,
-      [cli, 'train', '--preset', 'ganist', '--limit', '256', '--epochs', '1', '--seed', '2', '--sample-every', '0', '--verbose', '0', '--save-dir', save],
-      {
-        encoding: 'utf8',
-      },
-    );
-    expect(t.stderr).toBe('');
-    const runDir = path.join(save, 'run-1');
+    const runDir = tinyRun('ganist', fs.mkdtempSync(path.join(dir, 'runs-')));
     const file = path.join(dir, 'G.pt');
-    const e = spawnSync(process.execPath, [cli, 'export', runDir, '--pytorch', file], { encoding: 'utf8' });
+    const e = runCli(['export', runDir, '--pytorch', file]);
     expect(e.stderr).toBe('');
     const check = runPython(py!, [
       '-c',

@@ -2,15 +2,14 @@
  * `export --web DIR`: the page opened from disk in headless Chromium with every non-file request
  * refused draws a non-blank grid, new noise on a click, and a conditional run's chosen class.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { runCli, tinyRun } from '../helpers/lib';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const describeBrowser = fs.existsSync(CHROMIUM) ? describe : describe.skip;
-const cli = path.resolve(__dirname, '..', '..', 'lib', 'cli', 'main.js');
 
 /** The grid's pixels (red channel) once the page has drawn `times` grids. */
 async function grid(page: Page, times: number): Promise<number[]> {
@@ -35,16 +34,8 @@ describeBrowser('export --web in headless Chromium, offline', () => {
 
   test('a cgan run: the page draws digits from disk, new noise on a click, the picked class on a change', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-web-'));
-    const t = spawnSync(
-      process.execPath,
-      [cli, 'train', '--preset', 'cgan', '--limit', '256', '--epochs', '1', '--seed', '4', '--sample-every', '0', '--verbose', '0', '--save-dir', dir],
-      {
-        encoding: 'utf8',
-      },
-    );
-    expect(t.stderr).toBe('');
     const web = path.join(dir, 'page');
-    const e = spawnSync(process.execPath, [cli, 'export', path.join(dir, 'run-1'), '--web', web], { encoding: 'utf8' });
+    const e = runCli(['export', tinyRun('cgan', dir, 4), '--web', web]);
     expect(e.stderr).toBe('');
     // moved away from the run folder and the model file: the page needs nothing beside it
     const page = await browser.newPage();
