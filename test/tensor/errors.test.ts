@@ -129,14 +129,16 @@ describe('torch.tensor from BigInt', () => {
 });
 
 describe('sample() options', () => {
-  const FORM = "{ checkpoint: string, count?: number, seed?: number, device?: 'cpu' | 'cuda' | 'cuda:N', labels?: number | number[] | 'all' }";
+  const FORM = "{ checkpoint: string, count?: number, seed?: number, device?: 'cpu' | 'cuda' | 'cuda:N', labels?: number | number[] | 'all', preset?: string }";
   it('null, missing or mistyped options name the expected form', () => {
     expect(() => sample(null as never)).toThrow(new TypeError(`sample: expected options ${FORM}, got null`));
     expect(() => (sample as (o?: unknown) => unknown)()).toThrow(`sample: expected options ${FORM}, got undefined`);
     expect(() => sample('runs/run-1' as never)).toThrow(`sample: expected options ${FORM}, got 'runs/run-1'`);
     expect(() => sample({} as never)).toThrow('sample: checkpoint: expected the path of a run folder (a string), got undefined');
     expect(() => sample({ checkpoint: 5 } as never)).toThrow('sample: checkpoint: expected the path of a run folder (a string), got 5');
-    expect(() => sample({ checkpoint: 'x', cout: 3 } as never)).toThrow("sample: unknown option 'cout' (expected checkpoint, count, seed, device, labels)");
+    expect(() => sample({ checkpoint: 'x', cout: 3 } as never)).toThrow(
+      "sample: unknown option 'cout' (expected checkpoint, count, seed, device, labels, preset)",
+    );
   });
   it('bad values are named before any file is read', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-sample-'));
