@@ -14,10 +14,10 @@ import {
   optimizerFromSafetensors,
   optimizerToSafetensors,
   readTrainerState,
-  restoreCheckpoint,
   saveCheckpoint,
   type CheckpointParts,
 } from '../../ts/run/checkpoint';
+import { restoreCheckpoint } from '../../ts/run/checkpoint-restore';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-ckpt-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));

@@ -6,7 +6,8 @@
 import { type Module } from '../nn/module';
 import { type Optimizer } from '../optim/optimizer';
 import { type Tensor } from '../tensor/tensor';
-import { readTrainerState, removeOrphanedTempFiles, resumeCheckpoint, type TrainerState } from './checkpoint';
+import { readTrainerState, removeOrphanedTempFiles, type TrainerState } from './checkpoint';
+import { resumeCheckpoint } from './checkpoint-restore';
 import { ConfigError, type ConfigIssue } from './config-errors';
 import { isResolved, parseConfig, resolveConfig, type ResolvedConfig, type RunConfig } from './config';
 import { readEpochSteps, readRunInfo, resumedRunInfo, type RunInfo } from './run-dir';

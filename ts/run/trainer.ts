@@ -26,7 +26,8 @@ import { type Optimizer } from '../optim/optimizer';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { ensureDir } from '../util/fs';
-import { CHECKPOINT_FILES, saveCheckpoint, type RngStates, type TrainerState } from './checkpoint';
+import { CHECKPOINT_FILES, type TrainerState } from './checkpoint';
+import { withRankRngStates, writeTrainerCheckpoint } from './trainer-checkpoint';
 import { type ResolvedConfig, type RunConfig } from './config';
 import { runEpoch, shuffleSeedFor } from './epoch';
 import { runConfig, resumeRun } from './resume';
@@ -36,7 +37,7 @@ import { applyRuntime } from './runtime';
 import { type Samples, sampleWith } from './sample';
 import { loadTrainingData } from './training-data';
 import { EpochQuality } from './epoch-quality';
-import { agreeAtStart, DataParallelError, gatherRngStates, rankSeed, threadsPerRank } from './data-parallel';
+import { agreeAtStart, DataParallelError, rankSeed, threadsPerRank } from './data-parallel';
 import { type EpochFiles, type TrainerEvents, type TrainerOptions, type TrainResult } from './trainer-events';
 
 export { RUN_FORMAT, createRunDir } from './run-dir';
@@ -365,43 +366,20 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   checkpoint(interrupted: { epoch: number; steps: number } | null = null): string {
     this.checkReady();
     if (this.opts.processGroup) throw new DataParallelError('Trainer.checkpoint: a data-parallel run checkpoints inside train(), where every rank takes part');
-    return this.writeCheckpoint(interrupted);
+    return this.checkpointed(writeTrainerCheckpoint(this, interrupted), interrupted);
   }
 
   /** A checkpoint with every rank's RNG state (a collective in a data-parallel run; rank 0 writes it). */
   private async checkpointAll(interrupted: { epoch: number; steps: number } | null): Promise<string | undefined> {
-    if (!this.opts.processGroup) return this.writeCheckpoint(interrupted);
-    const ranks = await gatherRngStates(this.opts.processGroup);
-    this.lastCheckpointStep = this.globalStep;
-    try {
-      return this.writer ? this.writeCheckpoint(interrupted, { cpu: ranks[0], ranks }) : undefined;
-    } finally {
-      for (const t of ranks) t.dispose();
-    }
+    const pg = this.opts.processGroup;
+    if (!pg) return this.checkpoint(interrupted);
+    const file = await withRankRngStates(pg, (rng) => (this.writer ? writeTrainerCheckpoint(this, interrupted, rng) : undefined));
+    return this.checkpointed(file, interrupted);
   }
 
-  private writeCheckpoint(interrupted: { epoch: number; steps: number } | null, rng?: RngStates): string {
-    const { path: file } = saveCheckpoint(this.runDir, {
-      rng,
-      generator: this.generator,
-      discriminator: this.discriminator,
-      optimizerG: this.optimizerG,
-      optimizerD: this.optimizerD,
-      fixedNoise: this.fixedNoise,
-      state: {
-        epoch: this.epoch,
-        globalStep: this.globalStep,
-        preset: this.preset.name,
-        device: this.device,
-        seed: this.config.seed ?? null,
-        shuffleSeed: this.shuffleSeed,
-        images: this.data.shape[0],
-        interrupted,
-        ...(this.worldSize > 1 ? { worldSize: this.worldSize } : {}),
-      },
-    });
+  private checkpointed<F extends string | undefined>(file: F, interrupted: { epoch: number; steps: number } | null): F {
     this.lastCheckpointStep = this.globalStep;
-    this.emit('checkpoint', { runDir: this.runDir, path: file, epoch: this.epoch, globalStep: this.globalStep, interrupted });
+    if (file) this.emit('checkpoint', { runDir: this.runDir, path: file, epoch: this.epoch, globalStep: this.globalStep, interrupted });
     return file;
   }
 
