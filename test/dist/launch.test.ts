@@ -70,7 +70,16 @@ describe('data-parallel CLI (Gloo, 2 ranks)', () => {
       const twoNodes = await Promise.all([agent(), agent()]);
       for (const r of twoNodes) expect({ code: r.code, err: r.err }).toMatchObject({ code: 0 });
       expect(fs.readdirSync(nodes)).toEqual(['run-1']);
-      expect(lossRows(path.join(nodes, 'run-1'))).toEqual(lossRows(other).slice(0, 5));
+      // The agents' ranks take the same thread count as --nproc 2's (cores / ranks on this machine,
+      // counted across the group), so their steps run the same arithmetic. The rows are still compared
+      // within a stated tolerance, not bit for bit: the two launches are scheduled by different
+      // processes, and the test must not hinge on two launchers giving bit-identical float schedules.
+      const rows = (dir: string) => lossRows(dir).map((r) => r.split(',').map(Number));
+      const agents = rows(path.join(nodes, 'run-1'));
+      const ref = rows(other).slice(0, 5);
+      expect(agents.map((r) => r.length)).toEqual(ref.map((r) => r.length));
+      const worst = Math.max(...agents.flatMap((r, i) => r.map((v, j) => Math.abs(v - ref[i][j]))));
+      expect(worst).toBeLessThan(1e-5);
     },
     300_000,
   );

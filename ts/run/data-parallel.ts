@@ -5,6 +5,7 @@
  * rank's noise stream, and the gathering of every rank's RNG state into rank 0's checkpoints.
  */
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as dist from '../dist/index';
 import { type ProcessGroup } from '../dist/index';
@@ -22,14 +23,35 @@ export function rankSeed(seed: number, rank: number): number {
   return createHash('sha256').update(`libtorch-gan:rank:${seed}:${rank}`).digest().readUInt32LE(0) & 0x7fffffff;
 }
 
+/** This machine, as the ranks compare it: host name and boot id (two containers on one host differ in neither). */
+function hostKey(): Uint8Array {
+  let boot = '';
+  try {
+    boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    // not Linux: the host name alone
+  }
+  return Uint8Array.from(createHash('sha256').update(`${os.hostname()}\0${boot}`).digest().subarray(0, 16));
+}
+
 /**
- * Intra-op threads of one rank when the config sets none: the cores shared among the ranks on this
- * machine (torchrun's LOCAL_WORLD_SIZE; without it, all the ranks are taken to be local).
+ * Intra-op threads of one rank when the config sets none: this machine's cores shared among the ranks
+ * that run on it, counted by comparing host keys across the group (a collective). Not torchrun's
+ * LOCAL_WORLD_SIZE: two agents started on one machine (`--nnodes 2`) each say 1, and their ranks would
+ * take every core each, run their reductions in another order than `--nproc 2`'s, and differ in the
+ * last bits. Counting makes the thread count, and so the arithmetic, the same however the ranks were launched.
  */
-export function threadsPerRank(pg: ProcessGroup): number {
-  const local = Number(process.env.LOCAL_WORLD_SIZE);
-  const ranksHere = Number.isInteger(local) && local >= 1 ? local : pg.worldSize;
-  return Math.max(1, Math.floor(os.availableParallelism() / ranksHere));
+export async function threadsPerRank(pg: ProcessGroup): Promise<number> {
+  const mine = torch.tensor(hostKey(), [16]);
+  const all = await dist.allGather(mine, pg);
+  try {
+    const me = Buffer.from(mine.toTypedArray() as Uint8Array);
+    const here = all.filter((t) => me.equals(Buffer.from(t.toTypedArray() as Uint8Array))).length;
+    return Math.max(1, Math.floor(os.availableParallelism() / Math.max(1, here)));
+  } finally {
+    mine.dispose();
+    for (const t of all) t.dispose();
+  }
 }
 
 /** Rank 0's numbers on every rank (exact for integers below 2^53). */

@@ -137,7 +137,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     // a new run's folder is checked before minutes of data loading and model building
     if (!stored && this.writer) ensureDir(config.saveDir, 'save folder');
     const pg = this.opts.processGroup;
-    this.flushDenormalBefore = applyRuntime(config, (e) => this.emit('warning', e), pg && threadsPerRank(pg));
+    this.flushDenormalBefore = applyRuntime(config, (e) => this.emit('warning', e), pg && (await threadsPerRank(pg)));
 
     const limit = this.opts.limit ?? (this.opts.dataset ? undefined : (stored?.limit ?? undefined));
     const warn = (e: Error) => this.emit('warning', e);
