@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// npm's install hook (also what `npm rebuild libtorch-gan` runs). In order:
+// npm's install hook (also what `npm rebuild libtorch-gan` and `libtorch-gan build` run). In order:
 //   1. a git clone has no lib/: compile the TypeScript (needs the dev dependencies);
 //   2. find LibTorch (lib/native/locate-libtorch.js); none found: print the one command that installs
 //      the pinned version (package.json "libtorch.version") and where it looks, exit 1;
 //   3. a binary built for that LibTorch (version, C++ ABI, CUDA: the rule in lib/native/compat.js, which
-//      the loader applies too) is already here: build/Release (a source build) or
-//      prebuilds/<platform>-<arch> (shipped in the package): use it, after a quick load test;
+//      the loader applies too) is already here: build/Release (a source build) or one of
+//      prebuilds/<platform>-<arch>/<tag> (shipped in the package): use it, after a quick load test;
 //   4. otherwise build from source: cmake-js (scripts/build-native.js) when cmake and a C++ compiler are
 //      on PATH, else node-gyp (binding.gyp, local Node headers only) when a compiler and make are;
 //   5. otherwise fail with what was found, what the prebuild is for ("found X, prebuilt for Y"), and how
@@ -13,16 +13,14 @@
 // Environment: LIBTORCH_GAN_SKIP_INSTALL=1 skips all of it (CI steps that build explicitly);
 // LIBTORCH_GAN_BUILD_FROM_SOURCE=1 (or `npm install --build-from-source`) ignores binaries already here
 // and builds. With install scripts off (--ignore-scripts, npm's allowScripts, pnpm) nothing runs here,
-// and the loader (lib/native/load.js) still takes a matching prebuild, or explains the mismatch.
+// and the loader (lib/native/load.js) still takes a matching prebuild at load time, or says what to run.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const platformDir = `${process.platform}-${process.arch}`;
 const sourceDir = path.join(root, 'build', 'Release');
-const prebuildDir = path.join(root, 'prebuilds', platformDir);
 const LIB_FILES = ['locate-libtorch.js', 'compat.js'];
 
 function log(msg) {
@@ -169,14 +167,7 @@ function main() {
     return;
   }
   ensureLib();
-  const { binaryIn, incompatibility, describeBuild, pinnedLibTorch } = compat();
-  let pinned;
-  try {
-    pinned = pinnedLibTorch(root);
-  } catch (e) {
-    fail(e.message);
-  }
-
+  const { chooseBinary, noBinaryMessage, describeBuild, isSupported, supportedRange, binaryIn } = compat();
   let lt;
   try {
     lt = require(path.join(root, 'lib', 'native', 'locate-libtorch.js')).locateLibTorch();
@@ -185,66 +176,35 @@ function main() {
   }
 
   const force = truthy(process.env.LIBTORCH_GAN_BUILD_FROM_SOURCE) || truthy(process.env.npm_config_build_from_source);
-  const source = binaryIn(sourceDir, 'source');
-  const prebuild = binaryIn(prebuildDir, 'prebuild');
-  const mismatch = (bin) => incompatibility(bin.info, lt, bin.infoError);
-  const prebuildOk = prebuild && !mismatch(prebuild);
-  const found = `found ${describeLibTorch(lt)}`;
-  // "prebuilt for LibTorch 2.16.0 (...)", plus the reason when the versions agree (ABI, CUDA, no info).
-  const prebuiltFor = (bin) => `prebuilt for ${describeBuild(bin.info)}${bin.info?.libtorchVersion === lt.version || !bin.info ? ` (${mismatch(bin)})` : ''}`;
-
+  const { binary, rejected } = chooseBinary(root, lt);
   let loadErr = null; // why a binary built for this LibTorch still does not load
-  if (!force && source && !mismatch(source)) {
+  if (!force && binary) {
     loadErr = loadTest();
-    if (!loadErr) return log(`using the existing source build for ${describeLibTorch(lt)}`);
-    log(`the source build in build/Release does not load: ${loadErr}`);
-  } else if (!force && prebuildOk && !source) {
-    loadErr = loadTest();
-    if (!loadErr) return log(`using the prebuilt binary for ${describeBuild(prebuild.info)} (${describeLibTorch(lt)})`);
-    log(`the prebuilt binary does not load: ${loadErr}`);
+    const what = binary.kind === 'prebuild' ? `the prebuilt binary ${path.basename(path.dirname(binary.file))}` : 'the existing source build';
+    if (!loadErr) return log(`using ${what} for ${describeBuild(binary.info)} (${describeLibTorch(lt)})`);
+    log(`${what} does not load: ${loadErr}`);
+  }
+  if (!isSupported(lt.version, root)) {
+    log(`note: LibTorch ${lt.version} is outside the range libtorch-gan supports (${supportedRange(root)}); building for it all the same`);
   }
 
   const b = builder(lt);
   if (b.run) {
-    const why = force
-      ? 'asked to build from source'
-      : loadErr
-        ? 'the binary here does not load'
-        : prebuild
-          ? `${found}, ${prebuiltFor(prebuild)}`
-          : 'no prebuilt binary';
+    const why = force ? 'asked to build from source' : loadErr ? 'the binary here does not load' : `no binary here fits ${describeLibTorch(lt)}`;
     log(`building from source with ${b.tool} against ${describeLibTorch(lt)} (${why}); this takes a few minutes`);
-    if (lt.version !== pinned) log(`note: this package pins LibTorch ${pinned} (what its prebuilt binary and tests are made for); building for ${lt.version}`);
     const r = b.run();
     if (!r.ok) fail(`building from source with ${b.tool} failed (${r.why}); see the output above`);
     const err = loadTest();
     if (err) fail(`the binary just built does not load: ${err}`);
     return log(`built ${path.relative(root, binaryIn(sourceDir, 'source').file)} for LibTorch ${lt.version}`);
   }
-
-  if (!force && prebuildOk && source && mismatch(source)) {
-    // A stale source build (for another LibTorch) would shadow the matching prebuild in the loader.
-    log(`removing ${path.relative(root, source.file)} (${mismatch(source)})`);
-    fs.rmSync(source.file, { force: true });
-    loadErr = loadTest();
-    if (!loadErr) return log(`using the prebuilt binary for ${describeBuild(prebuild.info)} (${describeLibTorch(lt)})`);
-  }
   if (loadErr) {
     fail(
-      `${found}, but its binary does not load (${loadErr}); cannot build from source: ${b.reason}.\n` +
-        'Fix: install g++ and cmake (e.g. sudo apt-get install g++ cmake), then run: npm rebuild libtorch-gan',
+      `found ${describeLibTorch(lt)}, but its binary does not load (${loadErr}); cannot build from source: ${b.reason}.\n` +
+        'Fix: install g++ and cmake (e.g. sudo apt-get install g++ cmake), then run: npx libtorch-gan build',
     );
   }
-
-  const fixes = [];
-  const want = prebuild?.info?.libtorchVersion ?? pinned;
-  if (want !== lt.version) fixes.push(`install the LibTorch it is built for: python3 -m pip install torch==${want} (or point LIBTORCH or PYTHON at one)`);
-  fixes.push('install g++ and cmake (e.g. sudo apt-get install g++ cmake), then run: npm rebuild libtorch-gan');
-  fail(
-    `${found}, ` +
-      (prebuild ? prebuiltFor(prebuild) : `no prebuilt binary for ${platformDir}`) +
-      `; cannot build from source: ${b.reason}.\nFix: ${fixes.join('\n  or: ')}`,
-  );
+  fail(`${noBinaryMessage(root, lt, rejected)}\nCannot build from source here: ${b.reason}.`);
 }
 
 main();

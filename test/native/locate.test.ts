@@ -1,8 +1,20 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BUILD_INFO_FILE, binaryIn, findBinary, incompatibility, pinnedLibTorch, prebuildStaleness, sourceHash, type BuildInfo } from '../../ts/native/compat';
-import { checkCompatible } from '../../ts/native/load';
+import {
+  BUILD_INFO_FILE,
+  binaryIn,
+  chooseBinary,
+  incompatibility,
+  noBinaryMessage,
+  pinnedLibTorch,
+  prebuildStaleness,
+  prebuildTag,
+  prebuildVersions,
+  sourceHash,
+  supportedLibTorch,
+  type BuildInfo,
+} from '../../ts/native/compat';
 import { installCommand, LibTorchNotFoundError, locateLibTorch } from '../../ts/native/locate-libtorch';
 import { packageRoot } from '../../ts/util/package';
 import { findPython } from '../helpers/python';
@@ -62,33 +74,21 @@ describe('LibTorch locator', () => {
     }
   });
 
-  it('a binary built for another LibTorch refuses to load with found/built-for/fix', () => {
-    const lt = { version: '2.15.0', root: '/opt/torch', source: 'python', cxx11Abi: 1, cuda: true } as Parameters<typeof checkCompatible>[1];
-    expect(() => checkCompatible({ libtorchVersion: '2.16.0', cuda: true, cudaVersion: '13.2', cxx11Abi: 1 }, lt, 'prebuild')).toThrow(
-      /built for LibTorch 2\.16\.0, but LibTorch 2\.15\.0 was found[\s\S]*pip install torch==2\.16\.0[\s\S]*npm rebuild libtorch-gan/,
-    );
-    expect(() => checkCompatible({ libtorchVersion: '2.15.0', cuda: true, cudaVersion: '13.2', cxx11Abi: 0 }, lt, 'prebuild')).toThrow(
-      /_GLIBCXX_USE_CXX11_ABI=0/,
-    );
-    expect(() => checkCompatible({ libtorchVersion: '2.15.0', cuda: true, cudaVersion: '13.2', cxx11Abi: 1 }, lt, 'prebuild')).not.toThrow();
-  });
+  const lt = { version: '2.15.0', fullVersion: '2.15.0+cu132', root: '/opt/torch', source: 'python', cxx11Abi: 1, cuda: true, cudaVersion: '13.2' } as const;
+  const cudaBuild: BuildInfo = { libtorchVersion: '2.15.0', cuda: true, cudaVersion: '13.2', cxx11Abi: 1, cudaGraphs: true };
 
-  it('a CUDA binary refuses a CPU-only LibTorch; a CPU-only binary runs on either', () => {
-    const cpuOnly = { version: '2.15.0', root: '/opt/torch', source: 'python', cxx11Abi: 1, cuda: false } as Parameters<typeof checkCompatible>[1];
-    const cudaBuild: BuildInfo = { libtorchVersion: '2.15.0', cuda: true, cudaVersion: '13.2', cxx11Abi: 1 };
-    expect(() => checkCompatible(cudaBuild, cpuOnly, 'source', '/x/build/Release/libtorch_gan.node')).toThrow(
-      /source binary \(\/x\/build\/Release\/libtorch_gan\.node\) cannot run with LibTorch 2\.15\.0 \(python: \/opt\/torch\): built for a CUDA LibTorch 2\.15\.0, found a CPU-only one[\s\S]*npm rebuild libtorch-gan/,
-    );
-    const cpuBuild: BuildInfo = { ...cudaBuild, cuda: false, cudaVersion: null };
-    expect(incompatibility(cpuBuild, cpuOnly)).toBeNull();
-    expect(incompatibility(cpuBuild, { ...cpuOnly, cuda: true })).toBeNull();
-  });
-
-  it('a binary without its build info refuses to load, saying what is missing', () => {
-    const lt = { version: '2.15.0', root: '/opt/torch', source: 'python', cxx11Abi: 1, cuda: true } as Parameters<typeof checkCompatible>[1];
-    expect(() => checkCompatible(null, lt, 'prebuild', '/p/libtorch-gan.node')).toThrow(
-      /prebuild binary \(\/p\/libtorch-gan\.node\) cannot run with LibTorch 2\.15\.0 \(python: \/opt\/torch\): no libtorch-gan\.json beside it \(unknown LibTorch\)/,
-    );
+  it('the rule: version, C++ ABI, CUDA LibTorch for a CUDA build, and CUDA graphs need LibTorch’s own CUDA version', () => {
+    expect(incompatibility(cudaBuild, lt)).toBeNull();
+    expect(incompatibility({ ...cudaBuild, libtorchVersion: '2.16.0' }, lt)).toBe('built for LibTorch 2.16.0');
+    expect(incompatibility({ ...cudaBuild, cxx11Abi: 0 }, lt)).toBe('built with _GLIBCXX_USE_CXX11_ABI=0, LibTorch uses 1');
+    expect(incompatibility(cudaBuild, { ...lt, cuda: false, cudaVersion: null })).toBe('built for a CUDA LibTorch 2.15.0, found a CPU-only one');
+    // torch 2.15.0+cu128 beside a binary compiled with CUDA 13.2's headers: CUDAGraph would be mislaid
+    expect(incompatibility(cudaBuild, { ...lt, cudaVersion: '12.8' })).toBe("built with CUDA 13.2's headers (CUDA graphs), this LibTorch uses CUDA 12.8");
+    // without CUDA graphs no CUDA header is compiled in: any CUDA flavour of that version runs it
+    expect(incompatibility({ ...cudaBuild, cudaGraphs: false }, { ...lt, cudaVersion: '12.8' })).toBeNull();
+    const cpuBuild: BuildInfo = { ...cudaBuild, cuda: false, cudaVersion: null, cudaGraphs: false };
+    expect(incompatibility(cpuBuild, { ...lt, cuda: false, cudaVersion: null })).toBeNull();
+    expect(incompatibility(cpuBuild, lt)).toBeNull();
     expect(incompatibility(null, lt, 'x.json is unreadable (bad)')).toBe('x.json is unreadable (bad) (unknown LibTorch)');
   });
 });
@@ -114,12 +114,61 @@ describe('binaries and their build info (the rule the loader and scripts/install
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  it('findBinary: none, a prebuild, then a source build wins over it', () => {
-    expect(findBinary(root)).toBeNull();
-    put(prebuilds(), 'libtorch-gan.node', info);
-    expect(findBinary(root)).toMatchObject({ kind: 'prebuild', file: path.join(prebuilds(), 'libtorch-gan.node'), info, infoError: null });
+  it('chooseBinary: the first that fits, a source build before the prebuilds, one prebuild per LibTorch', () => {
+    const facts = { version: '2.15.0', cuda: true, cudaVersion: '13.2', cxx11Abi: 1 } as const;
+    expect(chooseBinary(root, facts)).toEqual({ binary: null, rejected: [] });
+    const p215 = path.join(prebuilds(), prebuildTag(info));
+    const p211 = path.join(prebuilds(), prebuildTag({ ...info, libtorchVersion: '2.11.0', cudaVersion: '13.0' }));
+    expect(path.basename(p215)).toBe('torch-2.15.0-cu132');
+    expect(path.basename(p211)).toBe('torch-2.11.0-cu130');
+    put(p215, 'libtorch-gan.node', info);
+    put(p211, 'libtorch-gan.node', { ...info, libtorchVersion: '2.11.0', cudaVersion: '13.0' });
+    expect(chooseBinary(root, facts).binary).toMatchObject({ kind: 'prebuild', file: path.join(p215, 'libtorch-gan.node'), info, infoError: null });
+    const old = chooseBinary(root, { ...facts, version: '2.11.0', cudaVersion: '13.0' });
+    expect(old.binary?.file).toBe(path.join(p211, 'libtorch-gan.node'));
+    expect(old.rejected.map((r) => r.why)).toEqual(['built for LibTorch 2.15.0']);
+    // a source build for another LibTorch does not shadow the prebuild that fits
     put(release(), 'libtorch_gan.node', { ...info, libtorchVersion: '2.14.0' });
-    expect(findBinary(root)).toMatchObject({ kind: 'source', info: { libtorchVersion: '2.14.0' } });
+    const r = chooseBinary(root, facts);
+    expect(r.binary?.kind).toBe('prebuild');
+    expect(r.rejected.map((x) => [x.binary.kind, x.why])).toEqual([['source', 'built for LibTorch 2.14.0']]);
+    // one that fits wins over the prebuilds
+    put(release(), 'libtorch_gan.node', info);
+    expect(chooseBinary(root, facts).binary?.kind).toBe('source');
+    // a LibTorch none fits: nothing, and why for each
+    expect(chooseBinary(root, { ...facts, version: '2.13.0' }).rejected.map((x) => x.why)).toEqual([
+      'built for LibTorch 2.15.0',
+      'built for LibTorch 2.15.0',
+      'built for LibTorch 2.11.0',
+    ]);
+  });
+
+  it('noBinaryMessage: what was found, the range and the prebuilds, why each does not fit, and what to run', () => {
+    pkg({ version: '2.15.0', supported: ['2.11', '2.12', '2.13', '2.14', '2.15'], prebuilds: ['2.11.0', '2.15.0'] });
+    put(path.join(prebuilds(), 'torch-2.15.0-cu132'), 'libtorch-gan.node', info);
+    const lt13 = {
+      version: '2.13.0',
+      fullVersion: '2.13.0+cu130',
+      root: '/opt/torch',
+      source: 'python',
+      cxx11Abi: 1,
+      cuda: true,
+      cudaVersion: '13.0',
+    } as const;
+    const msg = noBinaryMessage(root, lt13, chooseBinary(root, lt13).rejected);
+    expect(msg).toContain('libtorch-gan has no binary for LibTorch 2.13.0+cu130 (CUDA 13.0, _GLIBCXX_USE_CXX11_ABI=1; python: /opt/torch).');
+    expect(msg).toContain('It supports LibTorch 2.11 to 2.15 and ships prebuilt binaries for 2.11.0, 2.15.0 (linux-x64, CUDA builds).');
+    expect(msg).toContain(
+      `  - ${path.join('prebuilds', `${process.platform}-${process.arch}`, 'torch-2.15.0-cu132', 'libtorch-gan.node')} (prebuild): built for LibTorch 2.15.0`,
+    );
+    expect(msg).toContain('  - install a LibTorch it ships a binary for: python3 -m pip install torch==2.15.0');
+    expect(msg).toContain('  - build it from source for the LibTorch found: npx libtorch-gan build   (needs g++ and cmake');
+    expect(msg).toContain('npm install-scripts approve libtorch-gan && npm rebuild libtorch-gan');
+    const lt9 = { ...lt13, version: '2.9.0', fullVersion: '2.9.0+cu128' };
+    expect(noBinaryMessage(root, lt9, [])).toContain(
+      '  - install a supported LibTorch: python3 -m pip install torch==2.15.0 (or point PYTHON or LIBTORCH at one)',
+    );
+    expect(noBinaryMessage(root, lt9, [])).toContain('(no binary is here: no build/Release/*.node and nothing under prebuilds/');
   });
 
   it('binaryIn: missing, unreadable or incomplete build info, and two binaries, are named', () => {
@@ -172,19 +221,33 @@ describe('binaries and their build info (the rule the loader and scripts/install
     expect(sourceHash(root)).not.toBe(h3);
   });
 
-  it('prebuildStaleness: missing, no info, another LibTorch than the pin, other sources, current', () => {
-    expect(prebuildStaleness(root, prebuilds())).toBe('there is no prebuilt binary');
-    put(prebuilds(), 'libtorch-gan.node');
-    expect(prebuildStaleness(root, prebuilds())).toBe(`its build info is missing: no ${BUILD_INFO_FILE} beside it`);
-    put(prebuilds(), 'libtorch-gan.node', { ...info, libtorchVersion: '2.14.0', sourceHash: sourceHash(root) });
-    expect(prebuildStaleness(root, prebuilds())).toBe('it is built for LibTorch 2.14.0, the package pins 2.15.0');
-    put(prebuilds(), 'libtorch-gan.node', info);
-    expect(prebuildStaleness(root, prebuilds())).toBe('it records no source hash (built by an older version of the build)');
-    put(prebuilds(), 'libtorch-gan.node', { ...info, sourceHash: '0123456789abcdef' });
-    expect(prebuildStaleness(root, prebuilds())).toBe(
-      `native/ or CMakeLists.txt changed since it was built (sources 0123456789abcdef, now ${sourceHash(root)})`,
-    );
-    put(prebuilds(), 'libtorch-gan.node', { ...info, sourceHash: sourceHash(root) });
-    expect(prebuildStaleness(root, prebuilds())).toBeNull();
+  it('prebuildStaleness: per LibTorch version: missing, no source hash, other sources, current', () => {
+    const dir = path.join(prebuilds(), 'torch-2.15.0-cu132');
+    expect(prebuildStaleness(root, '2.15.0')).toBe('there is no prebuilt binary for LibTorch 2.15.0');
+    put(dir, 'libtorch-gan.node');
+    expect(prebuildStaleness(root, '2.15.0')).toBe('there is no prebuilt binary for LibTorch 2.15.0');
+    put(dir, 'libtorch-gan.node', { ...info, libtorchVersion: '2.14.0', sourceHash: sourceHash(root) });
+    expect(prebuildStaleness(root, '2.15.0')).toBe('there is no prebuilt binary for LibTorch 2.15.0');
+    expect(prebuildStaleness(root, '2.14.0')).toBeNull();
+    put(dir, 'libtorch-gan.node', info);
+    expect(prebuildStaleness(root, '2.15.0')).toBe('it records no source hash (built by an older version of the build)');
+    put(dir, 'libtorch-gan.node', { ...info, sourceHash: '0123456789abcdef' });
+    expect(prebuildStaleness(root, '2.15.0')).toBe(`native/ or CMakeLists.txt changed since it was built (sources 0123456789abcdef, now ${sourceHash(root)})`);
+    put(dir, 'libtorch-gan.node', { ...info, sourceHash: sourceHash(root) });
+    expect(prebuildStaleness(root, '2.15.0')).toBeNull();
+  });
+
+  it('the supported range and the prebuilt versions come from package.json, and a bad list is named', () => {
+    expect(supportedLibTorch(root)).toEqual(['2.15']);
+    expect(prebuildVersions(root)).toEqual(['2.15.0']);
+    pkg({ version: '2.15.0', supported: ['2.11', '2.15'], prebuilds: ['2.11.0', '2.15.0'] });
+    expect(supportedLibTorch(root)).toEqual(['2.11', '2.15']);
+    expect(prebuildVersions(root)).toEqual(['2.11.0', '2.15.0']);
+    pkg({ version: '2.15.0', prebuilds: '2.15.0' });
+    expect(() => prebuildVersions(root)).toThrow(`"libtorch.prebuilds" must be a non-empty list of versions like "2.15.0", got "2.15.0"`);
+    // this package: a range with the default in it, and prebuilds inside the range
+    const sup = supportedLibTorch(packageRoot);
+    expect(sup).toContain(pinnedLibTorch(packageRoot).split('.').slice(0, 2).join('.'));
+    for (const v of prebuildVersions(packageRoot)) expect(sup).toContain(v.split('.').slice(0, 2).join('.'));
   });
 });

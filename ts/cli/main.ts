@@ -4,6 +4,7 @@
  * (0 ok, 1 runtime failure, 2 usage error, 130 interrupted); only the bin entry at the bottom
  * touches the process (SIGINT handler, exit).
  */
+import { BUILD_HELP, buildCommand } from './commands/build';
 import { evalCommand, EVAL_HELP } from './commands/eval';
 import { infoCommand, INFO_HELP } from './commands/info';
 import { presetsCommand, PRESETS_HELP } from './commands/presets';
@@ -24,6 +25,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   info: { run: infoCommand, help: INFO_HELP, summary: 'show versions, LibTorch, CUDA, threads and BLAS' },
   report: { run: reportCommand, help: REPORT_HELP, summary: "write a run folder's report.html" },
   export: { run: exportCommand, help: EXPORT_HELP, summary: "write a run's generator as ONNX (onnxruntime anywhere)" },
+  build: { run: buildCommand, help: BUILD_HELP, summary: 'compile the native addon for the LibTorch found (needs g++, cmake)' },
 };
 
 export const MAIN_HELP = `Usage: ${BIN} <command> [options]

@@ -37,8 +37,16 @@ export interface LibTorchInfo {
    * an empty shim in recent LibTorch and is neither needed nor kept loaded by a preload.
    */
   libraries: string[];
-  /** Directories of CUDA runtime headers shipped beside a pip CUDA build (for ATen/cuda headers). */
+  /**
+   * Directories of CUDA runtime headers for ATen/cuda's headers (CUDA graphs): pip's beside a CUDA
+   * build, else a CUDA toolkit's; only headers of the CUDA version LibTorch was built with (a class
+   * such as at::cuda::CUDAGraph, held by value, laid out by other CUDA headers corrupts the heap).
+   */
   cudaIncludeDirs: string[];
+  /** Why no CUDA headers were taken, for a CUDA LibTorch without cudaIncludeDirs ('' otherwise). */
+  cudaHeadersNote: string;
+  /** Python's sys.path, when source is 'python' (where pip's nvidia-* libraries may live). */
+  sysPath?: string[];
   /** The Python interpreter it came from, when source is 'python'. */
   python?: string;
 }
@@ -136,12 +144,50 @@ function hasLib(libDir: string, name: string): boolean {
   }
 }
 
+/** The CUDA version of the runtime headers in `inc` ("13.2", from CUDART_VERSION 13020), or null. */
+export function cudaHeadersVersion(inc: string): string | null {
+  const m = readIf(path.join(inc, 'cuda_runtime_api.h'))?.match(/#define\s+CUDART_VERSION\s+(\d+)/);
+  if (!m) return null;
+  const v = Number(m[1]);
+  return `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
+}
+
+/**
+ * CUDA runtime headers of LibTorch's own CUDA version: pip's (nvidia-cuda-runtime beside torch), else a
+ * toolkit's (CUDA_HOME, CUDA_PATH, /usr/local/cuda). Headers of another CUDA version are refused, with
+ * the reason in `note`: the build then has no CUDA graphs rather than a mislaid CUDAGraph.
+ */
+function cudaHeaders(root: string, source: LibTorchInfo['source'], want: string | null): { dirs: string[]; note: string } {
+  const candidates: string[] = [];
+  if (source === 'python') {
+    const nv = path.resolve(root, '..', 'nvidia');
+    for (const sub of fs.existsSync(nv) ? fs.readdirSync(nv).sort() : []) candidates.push(path.join(nv, sub, 'include'));
+  }
+  for (const home of [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda']) if (home) candidates.push(path.join(home, 'include'));
+  const refused: string[] = [];
+  for (const inc of candidates) {
+    if (!fs.existsSync(path.join(inc, 'cuda_runtime_api.h'))) continue;
+    // Usable only when complete (some wheels ship cuda_runtime_api.h without crt/).
+    if (!fs.existsSync(path.join(inc, 'crt', 'host_defines.h'))) {
+      refused.push(`${inc} lacks crt/host_defines.h (pip install nvidia-cuda-crt)`);
+      continue;
+    }
+    const v = cudaHeadersVersion(inc);
+    if (want && v !== want) {
+      refused.push(`${inc} holds CUDA ${v ?? '?'} headers, LibTorch was built with CUDA ${want}`);
+      continue;
+    }
+    return { dirs: [inc], note: '' };
+  }
+  return { dirs: [], note: refused.length ? refused.join('; ') : 'no CUDA runtime headers (cuda_runtime_api.h) beside torch or in CUDA_HOME' };
+}
+
 function describe(
   source: LibTorchInfo['source'],
   root: string,
   includeDirs: string[],
   libDir: string,
-  extra: { fullVersion?: string; cudaVersion?: string | null; python?: string },
+  extra: { fullVersion?: string; cudaVersion?: string | null; python?: string; sysPath?: string[] },
 ): LibTorchInfo {
   const version = headerVersion(includeDirs) ?? extra.fullVersion?.split('+')[0];
   if (!version) throw new Error(`found LibTorch headers under ${includeDirs.join(', ')} but no version.h`);
@@ -154,26 +200,7 @@ function describe(
   }
   const libraries = ['c10', 'torch_cpu'];
   if (cuda) libraries.push('c10_cuda', 'torch_cuda');
-  const cudaIncludeDirs: string[] = [];
-  if (cuda && source === 'python') {
-    // pip's CUDA wheels (nvidia-cuda-runtime) ship cuda_runtime_api.h beside torch.
-    const nv = path.resolve(root, '..', 'nvidia');
-    for (const sub of fs.existsSync(nv) ? fs.readdirSync(nv) : []) {
-      const inc = path.join(nv, sub, 'include');
-      // Usable only when complete (some wheels ship cuda_runtime_api.h without crt/).
-      if (fs.existsSync(path.join(inc, 'cuda_runtime_api.h')) && fs.existsSync(path.join(inc, 'crt', 'host_defines.h'))) cudaIncludeDirs.push(inc);
-    }
-  }
-  if (cuda && cudaIncludeDirs.length === 0) {
-    // Otherwise an installed CUDA toolkit's headers (CUDA_HOME, CUDA_PATH, /usr/local/cuda).
-    for (const home of [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda']) {
-      const inc = home ? path.join(home, 'include') : '';
-      if (inc && fs.existsSync(path.join(inc, 'cuda_runtime_api.h')) && fs.existsSync(path.join(inc, 'crt', 'host_defines.h'))) {
-        cudaIncludeDirs.push(inc);
-        break;
-      }
-    }
-  }
+  const { dirs: cudaIncludeDirs, note: cudaHeadersNote } = cuda ? cudaHeaders(root, source, cudaVersion) : { dirs: [], note: '' };
   return {
     source,
     root,
@@ -187,7 +214,9 @@ function describe(
     cxxStandard: needsCxx20(includeDirs) ? 20 : 17,
     libraries,
     cudaIncludeDirs,
+    cudaHeadersNote,
     python: extra.python,
+    sysPath: extra.sysPath,
   };
 }
 
@@ -215,18 +244,28 @@ function pythonCandidates(): string[] {
 
 function fromPython(py: string): LibTorchInfo {
   // find_spec locates the package without importing it (importing torch takes seconds).
-  const r = spawnSync(py, ['-c', "import importlib.util as u; s = u.find_spec('torch'); print(s.submodule_search_locations[0] if s else '')"], {
-    encoding: 'utf8',
-    timeout: 30000,
-  });
+  const r = spawnSync(
+    py,
+    ['-c', "import importlib.util as u, json, sys; s = u.find_spec('torch'); print(s.submodule_search_locations[0] if s else ''); print(json.dumps(sys.path))"],
+    {
+      encoding: 'utf8',
+      timeout: 30000,
+    },
+  );
   if (r.error) throw new Error(`${py} could not be run (${(r.error as NodeJS.ErrnoException).code ?? r.error.message})`);
   if (r.status !== 0) throw new Error(`${py} failed: ${r.stderr.trim().split('\n').pop()}`);
-  const dir = r.stdout.trim();
+  const [dir, sysPathJson] = r.stdout.trim().split('\n');
   if (!dir) throw new Error(`${py} has no torch package (python3 -m pip install torch)`);
+  let sysPath: string[] = [];
+  try {
+    sysPath = (JSON.parse(sysPathJson ?? '[]') as unknown[]).filter((p): p is string => typeof p === 'string' && p !== '');
+  } catch {
+    // an odd interpreter: the libraries beside torch are still found through its RUNPATH
+  }
   const vtext = readIf(path.join(dir, 'version.py')) ?? '';
   const fullVersion = vtext.match(/__version__\s*=\s*'([^']+)'/)?.[1];
   const cudaVersion = vtext.match(/^cuda\s*(?::[^=]*)?=\s*'([^']+)'/m)?.[1] ?? null;
-  return fromRoot(dir, 'python', { fullVersion, cudaVersion, python: py });
+  return fromRoot(dir, 'python', { fullVersion, cudaVersion, python: py, sysPath });
 }
 
 function fromSystem(): LibTorchInfo {
@@ -297,7 +336,8 @@ if (require.main === module) {
       process.stdout.write(
         `LibTorch ${info.fullVersion} (${info.source}) at ${info.root}\n` +
           `  CUDA build: ${info.cuda ? `yes, CUDA ${info.cudaVersion ?? '?'}` : 'no'}\n` +
-          `  _GLIBCXX_USE_CXX11_ABI=${info.cxx11Abi}, C++${info.cxxStandard}\n`,
+          `  _GLIBCXX_USE_CXX11_ABI=${info.cxx11Abi}, C++${info.cxxStandard}\n` +
+          (info.cuda ? `  CUDA headers: ${info.cudaIncludeDirs.join(' ') || `none usable (${info.cudaHeadersNote}): no CUDA graphs`}\n` : ''),
       );
     }
   } catch (e) {
