@@ -15,7 +15,8 @@ import {
   supportedLibTorch,
   type BuildInfo,
 } from '../../ts/native/compat';
-import { installCommand, LibTorchNotFoundError, locateLibTorch } from '../../ts/native/locate-libtorch';
+import { findCudaDep } from '../../ts/native/load';
+import { cudaHeadersVersion, installCommand, LibTorchNotFoundError, locateLibTorch } from '../../ts/native/locate-libtorch';
 import { packageRoot } from '../../ts/util/package';
 import { findPython } from '../helpers/python';
 
@@ -71,6 +72,80 @@ describe('LibTorch locator', () => {
       expect(err?.message).toContain('export LIBTORCH=/path/to/libtorch');
     } finally {
       fs.rmSync(fakePy);
+    }
+  });
+
+  /** A fake pip layout: site/torch (a CUDA 13.2 torch 2.15.0) and site/nvidia/<sub>/include with CUDA headers of `cudart`. */
+  function fakeSite(cudart: number, sub = 'cu13', crt = true): { site: string; python: string } {
+    const site = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-site-'));
+    const torchDir = path.join(site, 'torch');
+    const put = (rel: string, text = '') => {
+      fs.mkdirSync(path.dirname(path.join(torchDir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(torchDir, rel), text);
+    };
+    put('include/ATen/ATen.h', '#pragma once\n');
+    put('include/torch/headeronly/version.h', '#define TORCH_VERSION_MAJOR 2\n#define TORCH_VERSION_MINOR 15\n#define TORCH_VERSION_PATCH 0\n');
+    for (const lib of ['torch', 'c10', 'torch_cpu', 'torch_cuda', 'c10_cuda']) put(`lib/lib${lib}.so`, '__cxx11');
+    put('version.py', "__version__ = '2.15.0+cu132'\ncuda: Optional[str] = '13.2'\n");
+    const inc = path.join(site, 'nvidia', sub, 'include');
+    fs.mkdirSync(path.join(inc, 'crt'), { recursive: true });
+    fs.writeFileSync(path.join(inc, 'cuda_runtime_api.h'), `#define CUDART_VERSION  ${cudart}\n`);
+    if (crt) fs.writeFileSync(path.join(inc, 'crt', 'host_defines.h'), '');
+    const python = path.join(site, 'python');
+    fs.writeFileSync(python, `#!/bin/sh\necho '${torchDir}'\necho '["${site}"]'\n`, { mode: 0o755 });
+    return { site, python };
+  }
+
+  it('CUDA headers: only those of the CUDA version torch was built with are compiled against (else no CUDA graphs, saying why)', () => {
+    delete process.env.LIBTORCH;
+    const good = fakeSite(13020);
+    const stale = fakeSite(12080, 'cuda_runtime');
+    const partial = fakeSite(13020, 'cu13', false);
+    try {
+      expect(cudaHeadersVersion(path.join(good.site, 'nvidia', 'cu13', 'include'))).toBe('13.2');
+      const a = locateLibTorch({ refresh: true, pythons: [good.python], noSystem: true });
+      expect({ cuda: a.cuda, cudaVersion: a.cudaVersion, dirs: a.cudaIncludeDirs, note: a.cudaHeadersNote, sysPath: a.sysPath }).toEqual({
+        cuda: true,
+        cudaVersion: '13.2',
+        dirs: [path.join(good.site, 'nvidia', 'cu13', 'include')],
+        note: '',
+        sysPath: [good.site],
+      });
+      const b = locateLibTorch({ refresh: true, pythons: [stale.python], noSystem: true });
+      expect(b.cudaIncludeDirs).toEqual([]);
+      expect(b.cudaHeadersNote).toContain(
+        `${path.join(stale.site, 'nvidia', 'cuda_runtime', 'include')} holds CUDA 12.8 headers, LibTorch was built with CUDA 13.2`,
+      );
+      const c = locateLibTorch({ refresh: true, pythons: [partial.python], noSystem: true });
+      expect(c.cudaIncludeDirs).toEqual([]);
+      expect(c.cudaHeadersNote).toContain('lacks crt/host_defines.h (pip install nvidia-cuda-crt)');
+    } finally {
+      for (const f of [good, stale, partial]) fs.rmSync(f.site, { recursive: true, force: true });
+      locateLibTorch({ refresh: true });
+    }
+  });
+
+  it("CUDA libraries are found on Python's sys.path as torch finds them: nvidia/<folder>/lib, nvidia/cu<major>/lib, <folder>/lib", () => {
+    const a = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-nv-'));
+    const b = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-nv-'));
+    try {
+      const touch = (f: string) => {
+        fs.mkdirSync(path.dirname(f), { recursive: true });
+        fs.writeFileSync(f, '');
+      };
+      touch(path.join(a, 'nvidia', 'cu13', 'lib', 'libcublas.so.13'));
+      touch(path.join(a, 'nvidia', 'cu13', 'lib', 'libcublasLt.so.13'));
+      touch(path.join(b, 'nvidia', 'cudnn', 'lib', 'libcudnn.so.9'));
+      touch(path.join(b, 'nvidia', 'cudnn', 'lib', 'libcudnn.so.9.1.0.txt')); // ends in no digit: not a library
+      touch(path.join(b, 'nccl', 'lib', 'libnccl.so.2'));
+      expect(findCudaDep([a, b], 'cublas', 'libcublas.so.', '13.2')).toBe(path.join(a, 'nvidia', 'cu13', 'lib', 'libcublas.so.13'));
+      expect(findCudaDep([a, b], 'cublas', 'libcublas.so.', '12.8')).toBeNull(); // a CUDA 12 torch does not take CUDA 13's merged wheel
+      expect(findCudaDep([a, b], 'cudnn', 'libcudnn.so.', '13.2')).toBe(path.join(b, 'nvidia', 'cudnn', 'lib', 'libcudnn.so.9'));
+      expect(findCudaDep([a, b], 'nccl', 'libnccl.so.', '13.2')).toBe(path.join(b, 'nccl', 'lib', 'libnccl.so.2'));
+      expect(findCudaDep([a, b], 'cufft', 'libcufft.so.', '13.2')).toBeNull();
+    } finally {
+      fs.rmSync(a, { recursive: true, force: true });
+      fs.rmSync(b, { recursive: true, force: true });
     }
   });
 
