@@ -19,6 +19,6 @@ if v and inc and not (inc[0].parent / "crt" / "host_defines.h").exists():
 PY
 )
 if [ -n "$crt" ]; then
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps "$crt" \
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$crt" \
     || echo "cuda-headers: $crt not installed; the addon builds without CUDA graphs" >&2
 fi

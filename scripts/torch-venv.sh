@@ -12,7 +12,7 @@ PY=${PYTHON_BOOTSTRAP:-python3}
 have=$("$dir/bin/python" -c "import importlib.metadata as m; print(m.version('torch').split('+')[0])" 2>/dev/null || true)
 if [ "$have" != "$version" ]; then
   [ -x "$dir/bin/python" ] || "$PY" -m venv "$dir"
-  "$dir/bin/pip" install --quiet --disable-pip-version-check "torch==$version" >&2
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$version" >&2
 fi
 bash scripts/cuda-headers.sh "$dir" >&2
 echo "$PWD/$dir/bin/python"
