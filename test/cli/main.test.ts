@@ -10,7 +10,8 @@ import { PNG } from 'pngjs';
 import { locateLibTorch } from '../../ts/native/locate-libtorch';
 import { info } from '../../ts/native/info';
 import { presets, PRESET_NAMES } from '../../ts/gan/presets';
-import { builtLib } from '../helpers/lib';
+import * as torch from '../../ts/tensor/torch';
+import { builtLib, runCli } from '../helpers/lib';
 
 const repo = path.resolve(__dirname, '..', '..');
 const MAIN = path.join(repo, 'lib', 'cli', 'main.js');
@@ -190,6 +191,9 @@ describe('libtorch-gan train, sample, report (256 images, CPU)', () => {
     expect(first.stdout).toContain('Optimizer (G and D): Adam(lr=0.0002'); // verbose 2
     expect(first.stdout).toMatch(/^ {2}total\s+1,486,352$/m); // verbose 3: G's parameter count
     expect(first.stdout).toMatch(/^Training finished\n {2}Epochs +1\n {2}Steps +3$/m);
+    // the start table and the summary name the device (asked for: no fallback) and the CUDA graph's state
+    expect(first.stdout).toMatch(/^Device {6}cpu\nCUDA graph {2}off: not on a CUDA device\nData /m);
+    expect(first.stdout).toMatch(/^ {2}Device {9}cpu\n {2}CUDA graph {5}off: not on a CUDA device\n {2}Files$/m);
     expect(first.stdout).toContain(`tensorboard --logdir ${run1}`);
     expect(first.stderr).toMatch(/^epoch 1\/1 step 1\/3 \(33%\) \| D \d\.\d{4} G \d\.\d{4}/m); // plain progress lines (not a TTY)
     expect(first.stderr).toMatch(/^epoch 1\/1 done in [\d.]+s \| D \d\.\d{4} G \d\.\d{4}/m);
@@ -308,4 +312,62 @@ describe('libtorch-gan train: Ctrl-C', () => {
     expect(after.globalStep).toBe((state.epoch + 1) * 30);
     expect(state.globalStep).toBe(state.epoch * 30 + (state.interrupted?.steps ?? 0));
   }, 120000);
+});
+
+/** Why this machine cannot use CUDA, as the addon words it for any CUDA device argument (here a tensor's). */
+function nativeCudaReason(): string {
+  try {
+    torch.zeros([1], { device: 'cuda' });
+  } catch (e) {
+    return /CUDA is not available: (.+); use device 'cpu'$/.exec((e as Error).message)![1];
+  }
+  throw new Error('a CUDA tensor was made: this machine has CUDA');
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+(torch.cuda.isAvailable() ? describe.skip : describe)('libtorch-gan without a usable GPU: the CPU fallback is said, --device cuda names why', () => {
+  const saveDir = path.join(root, 'auto-runs');
+  let why: string;
+  let auto: ReturnType<typeof runCli>;
+  beforeAll(() => {
+    why = nativeCudaReason();
+    // --device auto is the default: left out here
+    auto = runCli(['train', '--preset', 'vanilla', '--limit', '256', '--epochs', '1', '--seed', '1', '--sample-every', '0', '--save-dir', saveDir]);
+  }, 120000);
+
+  it('device auto: the start table and the summary say the run is on the CPU and why; so do report.html and TrainResult', () => {
+    expect(auto.status).toBe(0);
+    const device = `cpu (device auto fell back to the CPU: CUDA is not available: ${why})`;
+    expect(auto.stdout).toMatch(new RegExp(`^Device {6}${escapeRegExp(device)}\\nCUDA graph {2}off: not on a CUDA device$`, 'm'));
+    expect(auto.stdout).toMatch(new RegExp(`^ {2}Device {9}${escapeRegExp(device)}\\n {2}CUDA graph {5}off: not on a CUDA device$`, 'm'));
+    const runDir = path.join(saveDir, 'run-1');
+    expect(JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8')).device).toBe('cpu');
+    const html = fs.readFileSync(path.join(runDir, 'report.html'), 'utf8');
+    expect(html).toContain(
+      `<p>Trained on <code>cpu</code>: device 'auto' fell back to the CPU because CUDA is not available: ${why}.</p>\n<p>CUDA graph: off: not on a CUDA device</p>`,
+    );
+  });
+
+  it('--device cuda: exit 2 with the reason, no stack or C++ frames (train, sample, eval); sample --device auto notes the CPU', () => {
+    const train = runCli(['train', '--device', 'cuda', '--limit', '256', '--save-dir', saveDir]);
+    expect(train).toMatchObject({
+      status: 2,
+      stdout: '',
+      stderr: `libtorch-gan train: --device: "cuda" was requested but CUDA is not available: ${why}; use "auto" or "cpu"\nRun 'libtorch-gan train --help' for usage.\n`,
+    });
+    const runDir = path.join(saveDir, 'run-1');
+    for (const command of ['sample', 'eval']) {
+      const r = runCli([command, runDir, '--device', 'cuda']);
+      expect(r).toMatchObject({
+        status: 2,
+        stdout: '',
+        stderr: `libtorch-gan ${command}: --device cuda: CUDA is not available: ${why}; use auto or cpu\nRun 'libtorch-gan ${command} --help' for usage.\n`,
+      });
+    }
+    const out = path.join(root, 'auto-samples.png');
+    const sampled = runCli(['sample', runDir, '--device', 'auto', '--count', '4', '--seed', '1', '--out', out]);
+    expect(sampled).toMatchObject({ status: 0, stderr: `note: device auto runs on the CPU: CUDA is not available: ${why}\n` });
+    expect(fs.existsSync(out)).toBe(true);
+  });
 });

@@ -68,6 +68,28 @@ describe('writeReport (file contents)', () => {
     expect(html).toContain('No loss plot');
     expect(html).toContain('No sample grids yet');
     expect(html).toContain('No config.json');
+    expect(r.device).toBeNull();
+    expect(html).toContain('<p class="missing">No device recorded (no config.json).</p>');
+  });
+
+  it('names the device, the CPU fallback and the CUDA graph state the run gives; else the device in config.json', async () => {
+    const dir = await fakeRun();
+    const fallback = 'CUDA is not available: no NVIDIA driver was found (libcuda.so.1 could not be loaded)';
+    const r = writeReport(dir, { device: { name: 'cpu', fallback, cudaGraph: 'off: not on a CUDA device' } });
+    expect(r.device).toBe('cpu');
+    expect(fs.readFileSync(r.path, 'utf8')).toContain(
+      `<section id="device">\n<h2>Device</h2>\n<p>Trained on <code>cpu</code>: device 'auto' fell back to the CPU because ${fallback}.</p>\n<p>CUDA graph: off: not on a CUDA device</p>\n</section>`,
+    );
+    const onGpu = writeReport(dir, { device: { name: 'cuda:0', cudaGraph: 'replaying (batch 64)' } });
+    expect(fs.readFileSync(onGpu.path, 'utf8')).toContain('<p>Trained on <code>cuda:0</code>.</p>\n<p>CUDA graph: replaying (batch 64)</p>');
+    // rewritten from the folder alone (libtorch-gan report): config.json's device; the rest is the run's to say
+    expect(writeReport(dir).device).toBeNull(); // fakeRun's config.json names no device
+    expect(fs.readFileSync(r.path, 'utf8')).toContain('<p class="missing">No device recorded (config.json names none).</p>');
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ device: 'cpu', config }));
+    expect(writeReport(dir).device).toBe('cpu');
+    const html = fs.readFileSync(r.path, 'utf8');
+    expect(html).toContain('<p>Trained on <code>cpu</code> (config.json).</p>');
+    expect(html).toContain("the CUDA graph's state, are in the report the run writes at its end");
   });
 });
 

@@ -7,7 +7,8 @@ import { MNIST, type ImageDataset } from '../../ts/data/mnist';
 import { info } from '../../ts/native/info';
 import * as safetensors from '../../ts/tensor/safetensors';
 import * as torch from '../../ts/tensor/torch';
-import { ConfigError } from '../../ts/run/config';
+import { ConfigError, deviceFallback, resolveConfig, resolveDevice } from '../../ts/run/config';
+import { cudaEnv } from '../../ts/run/runtime';
 import { checkpointFs, loadCheckpoint } from '../../ts/run/checkpoint';
 import { sample, saveSamples } from '../../ts/run/sample';
 import {
@@ -15,6 +16,7 @@ import {
   shuffleSeedFor,
   Trainer,
   type TrainerCheckpointEvent,
+  type TrainerDeviceEvent,
   type TrainerEpochEvent,
   type TrainerStepEvent,
   type TrainResult,
@@ -37,10 +39,12 @@ interface Recorded {
   epochs: TrainerEpochEvent[];
   checkpoints: TrainerCheckpointEvent[];
   warnings: Error[];
+  devices: TrainerDeviceEvent[];
 }
 
 function record(t: Trainer): Recorded {
-  const r: Recorded = { steps: [], epochs: [], checkpoints: [], warnings: [] };
+  const r: Recorded = { steps: [], epochs: [], checkpoints: [], warnings: [], devices: [] };
+  t.on('device', (e) => r.devices.push(e));
   t.on('step', (e) => r.steps.push(e));
   t.on('epoch', (e) => r.epochs.push(e));
   t.on('checkpoint', (e) => r.checkpoints.push(e));
@@ -53,6 +57,18 @@ const sameBits = (a: Float32Array, b: Float32Array) =>
   Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 const losses = (e: TrainerEpochEvent) => [e.dLoss, e.gLoss, e.dReal, e.dFake];
+const hasCuda = torch.cuda.isAvailable();
+
+/** Why this machine cannot use CUDA, as the addon words it for any CUDA device argument (here a tensor's). */
+function nativeCudaReason(): string {
+  try {
+    torch.zeros([1], { device: 'cuda' });
+  } catch (e) {
+    return /CUDA is not available: (.+); use device 'cpu'$/.exec((e as Error).message)![1];
+  }
+  throw new Error('a CUDA tensor was made: this machine has CUDA');
+}
+
 const csvRows = (dir: string) => fs.readFileSync(path.join(dir, 'losses.csv'), 'utf8').trim().split('\n').slice(1);
 
 describe('Trainer: a seeded vanilla run, a 1-epoch run and its resumption (512 images, CPU)', () => {
@@ -66,8 +82,9 @@ describe('Trainer: a seeded vanilla run, a 1-epoch run and its resumption (512 i
   let resumedResult: TrainResult;
 
   beforeAll(async () => {
-    straight = await Trainer.create({ ...base, epochs: 2 }, { dataset: mnist, limit: 512 });
+    straight = new Trainer({ ...base, epochs: 2 }, { dataset: mnist, limit: 512 });
     straightEv = record(straight);
+    await straight.init();
     straightResult = await straight.train();
 
     const first = await Trainer.create({ ...base, epochs: 1 }, { dataset: mnist, limit: 512 });
@@ -75,8 +92,9 @@ describe('Trainer: a seeded vanilla run, a 1-epoch run and its resumption (512 i
     await first.train();
     first.dispose();
 
-    const resumed = await Trainer.create({ resume: oneEpochDir, epochs: 2 }, { dataset: mnist, limit: 512 });
+    const resumed = new Trainer({ resume: oneEpochDir, epochs: 2 }, { dataset: mnist, limit: 512 }); // device left to 'auto'
     resumedEv = record(resumed);
+    await resumed.init();
     resumedResult = await resumed.train();
     resumed.dispose();
   });
@@ -115,6 +133,27 @@ describe('Trainer: a seeded vanilla run, a 1-epoch run and its resumption (512 i
     expect(resumed.resumes).toHaveLength(1);
     expect(resumed.resumes[0].fromEpoch).toBe(1);
     expect(resumed.config.preset.epochs).toBe(2);
+  });
+
+  it('TrainResult, the device event and report.html name the device asked for and the CUDA graph state', () => {
+    expect(straightResult.device).toEqual({ name: 'cpu' });
+    expect(straightResult.cudaGraph).toBe('off: not on a CUDA device');
+    expect(straight.deviceInfo).toEqual({ name: 'cpu' });
+    expect(straightEv.devices).toEqual([{ name: 'cpu', cudaGraph: 'off: not on a CUDA device' }]);
+    expect(fs.readFileSync(path.join(straight.runDir, 'report.html'), 'utf8')).toContain(
+      '<p>Trained on <code>cpu</code>.</p>\n<p>CUDA graph: off: not on a CUDA device</p>',
+    );
+  });
+
+  (hasCuda ? it.skip : it)('device auto without a usable GPU trains on the CPU and says why (event, TrainResult, report.html)', () => {
+    const fallback = `CUDA is not available: ${nativeCudaReason()}`;
+    expect(resumedResult.device).toEqual({ name: 'cpu', fallback });
+    expect(resumedResult.cudaGraph).toBe('off: not on a CUDA device');
+    expect(resumedEv.devices).toEqual([{ name: 'cpu', fallback, cudaGraph: 'off: not on a CUDA device' }]);
+    expect(resumedEv.warnings).toEqual([]);
+    expect(fs.readFileSync(path.join(oneEpochDir, 'report.html'), 'utf8')).toContain(
+      `<p>Trained on <code>cpu</code>: device 'auto' fell back to the CPU because ${fallback}.</p>`,
+    );
   });
 
   it('emits step, epoch and checkpoint events with consistent numbers', () => {
@@ -283,6 +322,38 @@ print(json.dumps({'scalars': {k: [[e.step, e.value] for e in acc.Scalars(k)] for
     await expect(new Trainer({ resume: oneEpochDir, preset: 'ganist' }).init()).rejects.toThrow(ConfigError);
     await expect(new Trainer({ resume: oneEpochDir, batchSize: 64 }).init()).rejects.toThrow(/batchSize.*trained with 100/);
     await expect(new Trainer({ resume: path.join(root, 'missing') }).init()).rejects.toThrow(/does not exist/);
+  });
+});
+
+describe('device resolution: one place, the reason from the addon', () => {
+  const noGpu = { cudaAvailable: false, cudaUnusable: 'CUDA is not available: no NVIDIA driver was found (libcuda.so.1 could not be loaded)' };
+
+  it('resolveDevice: auto is CUDA when usable, else the CPU with the reason; cuda without CUDA is unusable with the reason', () => {
+    expect(resolveDevice('auto', { cudaAvailable: true })).toEqual({ device: 'cuda' });
+    expect(resolveDevice('auto', noGpu)).toEqual({ device: 'cpu', fallback: noGpu.cudaUnusable });
+    expect(resolveDevice('cpu', noGpu)).toEqual({ device: 'cpu' });
+    expect(resolveDevice('cuda', { cudaAvailable: true })).toEqual({ device: 'cuda' });
+    expect(resolveDevice('cuda', noGpu)).toEqual({ unusable: noGpu.cudaUnusable });
+    // without the addon's reason (an env written by hand) a generic one
+    expect(resolveDevice('auto', { cudaAvailable: false })).toEqual({
+      device: 'cpu',
+      fallback: 'CUDA is not available (no CUDA build of LibTorch or no usable GPU)',
+    });
+  });
+
+  it('a config asking for cuda names the reason; deviceFallback says why auto chose the CPU', () => {
+    expect(() => resolveConfig({ device: 'cuda' }, noGpu)).toThrow(
+      'config.device: "cuda" was requested but CUDA is not available: no NVIDIA driver was found (libcuda.so.1 could not be loaded); use "auto" or "cpu"',
+    );
+    expect(deviceFallback({}, noGpu)).toBe(noGpu.cudaUnusable);
+    expect(deviceFallback({ device: 'auto' }, noGpu)).toBe(noGpu.cudaUnusable);
+    expect(deviceFallback({ device: 'cpu' }, noGpu)).toBeUndefined();
+    expect(deviceFallback({}, { cudaAvailable: true })).toBeUndefined();
+    expect(deviceFallback(resolveConfig({}, noGpu), noGpu)).toBeUndefined(); // resolved by the caller
+  });
+
+  (hasCuda ? it.skip : it)("cudaEnv: this machine has no usable GPU, in the addon's words", () => {
+    expect(cudaEnv()).toEqual({ cudaAvailable: false, cudaUnusable: `CUDA is not available: ${nativeCudaReason()}` });
   });
 });
 

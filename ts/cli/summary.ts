@@ -14,8 +14,10 @@ export interface RunSummary {
   finalGLoss?: number;
   /** The last evaluation (--eval-every): classifier-FID and its real-data floor, IS, coverage, label accuracy. */
   quality?: { epoch: number; fid: number; floorFid: number; inceptionScore: number; coverage: number; labelAccuracy: number | null };
-  /** Where it ran, e.g. 'cpu' or 'cuda:0'. */
+  /** Where it ran, e.g. 'cpu' or 'cuda:0' (and why on the CPU, when device auto fell back to it). */
   device?: string;
+  /** The CUDA graph's state (GanStep.cudaGraph), e.g. 'replaying (batch 64)' or 'off: not on a CUDA device'. */
+  cudaGraph?: string;
   /** Files written, as [label, path] pairs (or label -> path), e.g. ['Report', 'runs/x/report.html']. */
   files?: ReadonlyArray<readonly [string, string]> | Readonly<Record<string, string>>;
   /** First line. Default 'Training finished'. */
@@ -45,7 +47,7 @@ export function formatRate(v: number | undefined): string {
 }
 
 /**
- * A short end-of-run table: epochs, steps, time, images/s, final losses, device and where the
+ * A short end-of-run table: epochs, steps, time, images/s, final losses, device, CUDA graph and where the
  * files are, two aligned columns, lines joined with '\n' (no trailing newline). Rows whose value
  * is not given are left out.
  */
@@ -63,6 +65,7 @@ export function formatRunSummary(s: RunSummary): string {
     if (q.labelAccuracy !== null) rows.push(['Label accuracy', q.labelAccuracy.toFixed(4)]);
   }
   if (s.device !== undefined) rows.push(['Device', s.device]);
+  if (s.cudaGraph !== undefined) rows.push(['CUDA graph', s.cudaGraph]);
   const files: [string, string][] = s.files
     ? Array.isArray(s.files)
       ? (s.files as ReadonlyArray<readonly [string, string]>).map(([k, v]) => [k, v])

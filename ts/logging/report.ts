@@ -15,6 +15,12 @@ export interface ReportOptions {
   upscaleBelow?: number;
   /** Output file name inside the run folder. Default 'report.html'. */
   fileName?: string;
+  /**
+   * Where the run trained, as the run knows it at its end (the Trainer gives it): the device, why device
+   * 'auto' fell back to the CPU, and the CUDA graph's state (GanStep.cudaGraph). Default: the device
+   * in config.json, without the fallback and graph state (the folder does not record them).
+   */
+  device?: { name: string; fallback?: string; cudaGraph: string };
 }
 
 /** What writeReport found in the run folder (relative paths). */
@@ -28,6 +34,8 @@ export interface ReportContents {
   /** quality.png and metrics.csv (quality metrics during training), when present. */
   qualityPlot: string | null;
   metrics: string | null;
+  /** The device named (options.device, else config.json's), or null when neither gives one. */
+  device: string | null;
 }
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -123,17 +131,33 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): ReportCon
   };
 
   let configHtml: string;
+  let configDevice: string | null = null;
   const configPath = path.join(runDir, 'config.json');
   const hasConfig = isFile(configPath);
   if (hasConfig) {
     const text = fs.readFileSync(configPath, 'utf8');
     try {
-      configHtml = `<pre>${escapeHtml(JSON.stringify(JSON.parse(text), null, 2))}</pre>`;
+      const parsed = JSON.parse(text);
+      configHtml = `<pre>${escapeHtml(JSON.stringify(parsed, null, 2))}</pre>`;
+      if (typeof parsed?.device === 'string') configDevice = parsed.device;
     } catch {
       configHtml = `<p class="missing">config.json is not valid JSON; shown as it is:</p><pre>${escapeHtml(text)}</pre>`;
     }
   } else {
     configHtml = '<p class="missing">No config.json in this run folder.</p>';
+  }
+
+  const d = opts.device;
+  const device = d?.name ?? configDevice;
+  let deviceHtml: string;
+  if (d) {
+    deviceHtml = `<p>Trained on <code>${escapeHtml(d.name)}</code>${d.fallback ? `: device 'auto' fell back to the CPU because ${escapeHtml(d.fallback)}` : ''}.</p>
+<p>CUDA graph: ${escapeHtml(d.cudaGraph)}</p>`;
+  } else if (device) {
+    deviceHtml = `<p>Trained on <code>${escapeHtml(device)}</code> (config.json).</p>
+<p class="missing">Whether device 'auto' fell back to the CPU, and the CUDA graph's state, are in the report the run writes at its end (this one was rewritten from the folder).</p>`;
+  } else {
+    deviceHtml = `<p class="missing">No device recorded (${hasConfig ? 'config.json names none' : 'no config.json'}).</p>`;
   }
 
   const figures: string[] = [];
@@ -185,6 +209,10 @@ ${metrics ? csvTable(fs.readFileSync(path.join(runDir, metrics), 'utf8')) : ''}
 </section>`
     : ''
 }
+<section id="device">
+<h2>Device</h2>
+${deviceHtml}
+</section>
 <section id="samples">
 <h2>Samples</h2>
 ${figures.length ? `<div class="samples">\n${figures.join('\n')}\n</div>` : '<p class="missing">No sample grids yet.</p>'}
@@ -206,5 +234,5 @@ ${
 `;
   const out = path.join(runDir, opts.fileName ?? 'report.html');
   writeFileAtomic(out, html);
-  return { path: out, lossPlot, real, samples, config: hasConfig, eventFiles, qualityPlot, metrics };
+  return { path: out, lossPlot, real, samples, config: hasConfig, eventFiles, qualityPlot, metrics, device };
 }

@@ -9,7 +9,7 @@
  *   lr           number > 0, the optimizer's learning rate (G and D alike)
  *   betas        [beta1, beta2], each in [0, 1) (Adam only)
  *   zDim         integer >= 1: noise dimension; rewrites G's first Linear and the noise spec
- *   device       'auto' | 'cpu' | 'cuda' (default 'auto': CUDA when available, else CPU)
+ *   device       'auto' | 'cpu' | 'cuda' (default 'auto': CUDA when usable, else CPU with the reason: resolveDevice)
  *   seed         integer >= 0: RNG seed; absent means not seeded (non-deterministic)
  *   saveDir      non-empty string (default 'runs')
  *   saveEvery    integer >= 0: checkpoint every n epochs (default 10; 0 disables periodic checkpoints)
@@ -261,12 +261,49 @@ function withLineColumn(message: string, text: string): string {
 }
 
 /**
+ * CUDA on this machine: usable, or the addon's reason it is not ("CUDA is not available: no NVIDIA driver
+ * was found (...)"; runtime.ts cudaEnv() asks the addon). Without a reason, a generic one is given.
+ */
+export interface CudaEnv {
+  cudaAvailable: boolean;
+  cudaUnusable?: string;
+}
+
+/** The device a request trains on: `fallback` says why 'auto' chose the CPU. */
+export interface DeviceChoice {
+  device: 'cpu' | 'cuda';
+  fallback?: string;
+}
+
+/**
+ * The one device resolution (configs, the Trainer, the CLI): 'auto' is CUDA when usable, else the CPU
+ * with the reason as `fallback`; 'cuda' where CUDA is unusable is `{ unusable: reason }` for the
+ * caller's error (a config issue, a flag's usage error).
+ */
+export function resolveDevice(requested: DeviceOption, env: CudaEnv): DeviceChoice | { unusable: string } {
+  const why = env.cudaUnusable ?? 'CUDA is not available (no CUDA build of LibTorch or no usable GPU)';
+  if (requested === 'cpu') return { device: 'cpu' };
+  if (env.cudaAvailable) return { device: 'cuda' };
+  return requested === 'auto' ? { device: 'cpu', fallback: why } : { unusable: why };
+}
+
+/**
+ * Why a run given `given` trains on the CPU although its device was left to 'auto' (undefined when
+ * it asked for a device, or got CUDA): the fallback of the resolution resolveConfig made.
+ */
+export function deviceFallback(given: RunConfig | ResolvedConfig, env: CudaEnv): string | undefined {
+  if (isResolved(given)) return undefined; // resolved by the caller, who knows why
+  const choice = resolveDevice(given.device ?? CONFIG_DEFAULTS.device, env);
+  return 'fallback' in choice ? choice.fallback : undefined;
+}
+
+/**
  * Applies the config to its preset and the machine: the preset (default 'cgan') with epochs,
- * batchSize, lr, betas and zDim merged in, the device resolved ('auto' -> 'cuda' when
- * `cudaAvailable`, else 'cpu'; 'cuda' without CUDA is a ConfigError), and every default filled in.
+ * batchSize, lr, betas and zDim merged in, the device resolved (resolveDevice: 'auto' -> 'cuda' when
+ * `cudaAvailable`, else 'cpu'; 'cuda' without CUDA is a ConfigError naming why), and every default filled in.
  * The config is validated again, so unvalidated objects are safe to pass.
  */
-export function resolveConfig(config: RunConfig, env: { cudaAvailable: boolean }, source?: string): ResolvedConfig {
+export function resolveConfig(config: RunConfig, env: CudaEnv, source?: string): ResolvedConfig {
   const c = parseConfig(config, source);
   let preset = getPreset(c.preset ?? CONFIG_DEFAULTS.preset);
   const issues: ConfigIssue[] = [];
@@ -289,23 +326,13 @@ export function resolveConfig(config: RunConfig, env: { cudaAvailable: boolean }
   if (c.data && c.data.dataset !== 'folder' && (c.data.imageSize !== undefined || c.data.channels !== undefined))
     issues.push({ path: ['data'], message: `config.data: imageSize and channels apply to dataset "folder" only (${c.data.dataset} is 1 x 28 x 28)` });
 
-  const requested = c.device ?? CONFIG_DEFAULTS.device;
-  let device: 'cpu' | 'cuda';
-  if (requested === 'auto') device = env.cudaAvailable ? 'cuda' : 'cpu';
-  else {
-    device = requested;
-    if (requested === 'cuda' && !env.cudaAvailable) {
-      issues.push({
-        path: ['device'],
-        message: 'config.device: "cuda" was requested but CUDA is not available (no CUDA build of LibTorch or no usable GPU); ' + 'use "auto" or "cpu"',
-      });
-    }
-  }
-  if (issues.length) throw new ConfigError(issues, source);
+  const choice = resolveDevice(c.device ?? CONFIG_DEFAULTS.device, env);
+  if ('unusable' in choice) issues.push({ path: ['device'], message: `config.device: "cuda" was requested but ${choice.unusable}; use "auto" or "cpu"` });
+  if (issues.length || 'unusable' in choice) throw new ConfigError(issues, source);
 
   return {
     preset,
-    device,
+    device: choice.device,
     seed: c.seed,
     saveDir: c.saveDir ?? CONFIG_DEFAULTS.saveDir,
     saveEvery: c.saveEvery ?? CONFIG_DEFAULTS.saveEvery,

@@ -4,6 +4,7 @@ import { type DownloadProgress } from '../data/download';
 import { type ImageDataset } from '../data/mnist';
 import { type ProcessGroup } from '../dist/index';
 import { type StepResult } from '../gan/gan-step';
+import { type Device } from '../tensor/dtype';
 
 export interface TrainerOptions {
   /** Training images to use instead of loading config.data (must be 28x28). */
@@ -58,6 +59,22 @@ export interface TrainerEpochEvent extends StepResult {
   files: EpochFiles;
 }
 
+/** Where a run trains (the 'device' event, Trainer.deviceInfo, TrainResult.device). */
+export interface TrainDevice {
+  /** The device the data and models are on: 'cpu' or 'cuda:N'. */
+  name: Device;
+  /**
+   * Set when device 'auto' (the default) trains on the CPU: why CUDA is not used, in the addon's words,
+   * e.g. "CUDA is not available: no NVIDIA driver was found (libcuda.so.1 could not be loaded)".
+   */
+  fallback?: string;
+}
+
+/** Emitted once by init(): the device, and the CUDA graph's state before training (GanStep.cudaGraph). */
+export interface TrainerDeviceEvent extends TrainDevice {
+  cudaGraph: string;
+}
+
 export interface TrainerCheckpointEvent {
   runDir: string;
   /** Path of trainer.json. */
@@ -75,6 +92,8 @@ export interface TrainerEvents {
   warning: [Error];
   /** Dataset download progress (only when the data is not found locally and config.data.download is on). */
   download: [DownloadProgress];
+  /** The device the run trains on, with the reason when 'auto' fell back to the CPU (emitted by init()). */
+  device: [TrainerDeviceEvent];
 }
 
 export interface TrainResult {
@@ -98,6 +117,13 @@ export interface TrainResult {
   interrupted: { epoch: number; steps: number } | null;
   /** The last evaluation's figures (config evalEvery), when there was one. */
   quality?: QualityRow;
+  /** Where it trained, and why on the CPU when device 'auto' fell back to it. */
+  device: TrainDevice;
+  /**
+   * The CUDA graph's state at the end (GanStep.cudaGraph): "replaying (batch N)", "warming up", or
+   * "off: <why>" (on the CPU "off: not on a CUDA device").
+   */
+  cudaGraph: string;
   files: {
     config: string;
     checkpoint?: string;

@@ -3,7 +3,9 @@
  * resume it. It loads the data once onto the device, builds G and D from the preset (after
  * torch.manualSeed(seed) when seeded), and trains epoch by epoch with the fused native step
  * (GanStep.trainEpoch), writing into a new run folder `<saveDir>/run-<n>` (its files: run-dir.ts).
- * The Trainer never prints: it emits 'step', 'epoch', 'checkpoint', 'warning' and 'download' events.
+ * The Trainer never prints: it emits 'device', 'step', 'epoch', 'checkpoint', 'warning' and 'download' events.
+ * Device 'auto' on a machine without usable CUDA trains on the CPU and says why ('device' event,
+ * `deviceInfo.fallback`, TrainResult.device, report.html).
  *
  * Reproducibility: noise and dropout come from the global generator, each epoch's shuffling from
  * its own seed derived from the run's (`shuffleSeedFor`). A checkpoint stores the generator's
@@ -28,17 +30,17 @@ import * as torch from '../tensor/torch';
 import { ensureDir } from '../util/fs';
 import { CHECKPOINT_FILES, type TrainerState } from './checkpoint';
 import { withRankRngStates, writeTrainerCheckpoint } from './trainer-checkpoint';
-import { type ResolvedConfig, type RunConfig } from './config';
+import { deviceFallback, type ResolvedConfig, type RunConfig } from './config';
 import { runEpoch, shuffleSeedFor } from './epoch';
 import { runConfig, resumeRun } from './resume';
 import { createRunDir, newRunInfo, startLosses, writeRunInfo, type RunInfo } from './run-dir';
 import { gridImages, gridInputs, RunLog, SAMPLE_GRID_SIZE } from './run-log';
-import { applyRuntime } from './runtime';
+import { applyRuntime, cudaEnv } from './runtime';
 import { type Samples, sampleWith } from './sample';
 import { loadTrainingData } from './training-data';
 import { EpochQuality } from './epoch-quality';
 import { agreeAtStart, DataParallelError, rankSeed, threadsPerRank } from './data-parallel';
-import { type EpochFiles, type TrainerEvents, type TrainerOptions, type TrainResult } from './trainer-events';
+import { type EpochFiles, type TrainDevice, type TrainerEvents, type TrainerOptions, type TrainResult } from './trainer-events';
 
 export { RUN_FORMAT, createRunDir } from './run-dir';
 export { SAMPLE_GRID_SIZE } from './run-log';
@@ -77,6 +79,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   runInfo!: RunInfo;
   /** The checkpoint this trainer resumed from (trainer.json contents), if any. */
   resumedFrom: TrainerState | null = null;
+  /** Where the run trains, and why on the CPU when device 'auto' fell back to it (after init()). */
+  deviceInfo!: TrainDevice;
 
   private readonly given: RunConfig | ResolvedConfig;
   private readonly opts: TrainerOptions;
@@ -131,7 +135,9 @@ export class Trainer extends EventEmitter<TrainerEvents> {
    */
   async init(): Promise<this> {
     if (this.initialized) return this;
-    const { config, stored, resumedFrom } = runConfig(this.given, { cudaAvailable: torch.cuda.isAvailable() });
+    const env = cudaEnv();
+    const { config, stored, resumedFrom } = runConfig(this.given, env);
+    const fallback = deviceFallback(this.given, env);
     this.config = config;
     this.resumedFrom = resumedFrom;
     // a new run's folder is checked before minutes of data loading and model building
@@ -153,6 +159,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     ({ noise: this.fixedNoise, labels: this.fixedLabels } = gridInputs(cfg.preset, cfg.device));
     // each rank its own noise and dropout stream (rank 0's is a one-process run's); weights come from rank 0
     if (pg && cfg.seed !== undefined) torch.manualSeed(rankSeed(cfg.seed, pg.rank));
+    this.deviceInfo = { name: this.data.device, ...(fallback !== undefined ? { fallback } : {}) };
+    this.emit('device', { ...this.deviceInfo, cudaGraph: this.gan.cudaGraph });
 
     const dataset = { name: this.dataset.name, images: this.data.shape[0], source: this.dataset.source };
     if (stored && this.config.resume) this.restore(this.config.resume, { ...stored, limit: limit ?? null, dataset });
@@ -281,7 +289,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     else if (fs.existsSync(path.join(this.runDir, CHECKPOINT_FILES.trainer))) files.checkpoint = path.join(this.runDir, CHECKPOINT_FILES.trainer);
     files.lossPlot = await this.log?.lossPlot(this.globalStep);
     try {
-      if (this.writer) files.report = writeReport(this.runDir).path;
+      if (this.writer) files.report = writeReport(this.runDir, { device: { ...this.deviceInfo, cudaGraph: this.gan.cudaGraph } }).path;
     } catch (e) {
       this.emit('warning', new Error(`could not write report.html: ${(e as Error).message}`));
     }
@@ -299,6 +307,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       finalGLoss: last?.gLoss,
       interrupted,
       quality: this.quality?.history.at(-1),
+      device: this.deviceInfo,
+      cudaGraph: this.gan.cudaGraph,
       files,
     };
   }

@@ -3,6 +3,8 @@
  * with messages that name the flag and the expected form.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { resolveDevice, type DeviceOption } from '../../run/config';
+import { cudaEnv } from '../../run/runtime';
 import { suggest } from '../../util/suggest';
 
 export { packageVersion } from '../../util/package';
@@ -145,4 +147,16 @@ export function formatTable(rows: string[][], opts: { rightAlign?: number[] } = 
 /** Quotes a path for a shell command line when it needs it. */
 export function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * --device auto|cpu|cuda of the commands besides train (sample, eval), through the one device resolution:
+ * cuda where CUDA is unusable is a usage error naming why; auto on the CPU says why on stderr.
+ */
+export function deviceFlag(command: string, value: string | boolean | undefined, io: CliIO, dflt: DeviceOption): 'cpu' | 'cuda' {
+  const requested = choiceFlag(command, 'device', value, ['auto', 'cpu', 'cuda'] as const) ?? dflt;
+  const choice = resolveDevice(requested, cudaEnv());
+  if ('unusable' in choice) throw new UsageError(`--device cuda: ${choice.unusable}; use auto or cpu`, command);
+  if (choice.fallback) writeLine(io.stderr, `note: device auto runs on the CPU: ${choice.fallback}`);
+  return choice.device;
 }

@@ -1,7 +1,6 @@
 /** `libtorch-gan eval`: the quality of a trained run's digits (classifier-FID, IS, coverage). */
-import * as torch from '../../tensor/torch';
 import { evaluate, type EvaluationReport, type QualityScores } from '../../run/evaluate';
-import { BIN, choiceFlag, EXIT, intFlag, parseCommandArgs, UsageError, writeLine, type CliIO } from './common';
+import { BIN, deviceFlag, EXIT, intFlag, parseCommandArgs, UsageError, writeLine, type CliIO } from './common';
 
 const NAME = 'eval';
 
@@ -57,10 +56,7 @@ export async function evalCommand(args: string[], io: CliIO): Promise<number> {
   if (!runDir) throw new UsageError('missing RUN_DIR (the run folder to evaluate, e.g. runs/run-1)', NAME);
   const n = intFlag(NAME, 'n', v.n, 2) ?? 10000;
   const seed = intFlag(NAME, 'seed', v.seed, 0) ?? 0;
-  const dev = choiceFlag(NAME, 'device', v.device, ['auto', 'cpu', 'cuda'] as const) ?? 'cpu';
-  const cuda = torch.cuda.isAvailable();
-  if (dev === 'cuda' && !cuda) throw new UsageError('--device cuda: CUDA is not available (no CUDA build of LibTorch or no usable GPU); use auto or cpu', NAME);
-  const report = await evaluate(runDir, { n, seed, device: dev === 'auto' ? (cuda ? 'cuda' : 'cpu') : dev });
+  const report = await evaluate(runDir, { n, seed, device: deviceFlag(NAME, v.device, io, 'cpu') });
   if (v.json) writeLine(io.stdout, JSON.stringify(report, null, 2));
   else for (const l of rows(report)) writeLine(io.stdout, l);
   return EXIT.OK;

@@ -1,9 +1,8 @@
 /** `libtorch-gan sample`: images from a trained run's generator, as a PNG grid. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as torch from '../../tensor/torch';
 import { sample, saveSamples } from '../../run/sample';
-import { BIN, choiceFlag, EXIT, intFlag, parseCommandArgs, stringFlag, UsageError, writeLine, type CliIO } from './common';
+import { BIN, deviceFlag, EXIT, intFlag, parseCommandArgs, stringFlag, UsageError, writeLine, type CliIO } from './common';
 
 const NAME = 'sample';
 const DEFAULT_OUT = 'samples.png';
@@ -62,10 +61,7 @@ export async function sampleCommand(args: string[], io: CliIO): Promise<number> 
   const seed = intFlag(NAME, 'seed', v.seed, 0);
   const nrow = intFlag(NAME, 'nrow', v.nrow, 1) ?? (label === 'all' ? count : 8);
   const out = outFile(stringFlag(NAME, 'out', v.out, 'a file name') ?? 'samples.png');
-  const dev = choiceFlag(NAME, 'device', v.device, ['auto', 'cpu', 'cuda'] as const) ?? 'cpu';
-  const cuda = torch.cuda.isAvailable();
-  if (dev === 'cuda' && !cuda) throw new UsageError('--device cuda: CUDA is not available (no CUDA build of LibTorch or no usable GPU); use auto or cpu', NAME);
-  const device = dev === 'auto' ? (cuda ? 'cuda' : 'cpu') : dev;
+  const device = deviceFlag(NAME, v.device, io, 'cpu');
   const preset = stringFlag(NAME, 'preset', v.preset, 'a preset name');
   const s = sample({ checkpoint: runDir, count, seed, device, labels: label, preset });
   saveSamples(out, s, { nrow });

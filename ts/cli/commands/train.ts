@@ -4,7 +4,7 @@ import { METRICS_FILE } from '../../run/epoch-quality';
 import * as fs from 'node:fs';
 import { loadConfigFile, ConfigError, MAX_THREADS, type ResolvedConfig, type RunConfig } from '../../run/config';
 import { countParameters, PRESET_NAMES, DEFAULT_PRESET, type OptimizerSpec, type PresetName } from '../../gan/presets';
-import { Trainer, type TrainResult } from '../../run/trainer';
+import { Trainer, type TrainDevice, type TrainResult } from '../../run/trainer';
 import * as dist from '../../dist/index';
 import * as torch from '../../tensor/torch';
 import { joinFromEnv, ranksFromEnv, spawnRanks } from '../launch';
@@ -103,7 +103,7 @@ Options:
   --epochs N            epochs to train (default: the preset's)
   --batch-size N        batch size (default: the preset's)
   --lr X                learning rate of both optimizers (default: the preset's)
-  --device DEVICE       auto | cpu | cuda (default auto: CUDA when available)
+  --device DEVICE       auto | cpu | cuda (default auto: CUDA when usable, else the CPU, saying why)
   --save-dir DIR        where run folders are created (default runs)
   --save-every N        checkpoint and loss plot every N epochs, 0 = only at the end (default 10)
   --sample-every N      sample grid every N epochs, 0 = none (default 1)
@@ -229,6 +229,11 @@ function parameterTable(title: string, spec: ResolvedConfig['preset']['generator
   return `${title} parameters:\n${formatTable(rows, { rightAlign: [3] })}`;
 }
 
+/** "cpu", "cuda:0", or "cpu (device auto fell back to the CPU: <why>)": the start table's and the summary's Device. */
+export function describeDevice(d: TrainDevice): string {
+  return d.fallback ? `${d.name} (device auto fell back to the CPU: ${d.fallback})` : d.name;
+}
+
 const ranksLine = (t: Trainer) =>
   t.worldSize > 1 ? `; data-parallel over ${t.worldSize} ranks (Gloo), batch ${t.preset.batchSize} per rank, ${torch.getNumThreads()} thread(s) each` : '';
 
@@ -247,7 +252,8 @@ export function describeRun(trainer: Trainer): string {
         'Preset',
         `${p.name} (${p.seed ? `seed ${p.seed}` : `${p.image.channels}x${p.image.size}x${p.image.size}`}): ${p.epochs} epochs, batch ${p.batchSize}, z dim ${p.zDim}, images in ${p.normalize}`,
       ],
-      ['Device', `${cfg.device}${cfg.threads ? `, ${cfg.threads} threads` : ''}${ranksLine(trainer)}`],
+      ['Device', `${describeDevice(trainer.deviceInfo)}${cfg.threads ? `, ${cfg.threads} threads` : ''}${ranksLine(trainer)}`],
+      ['CUDA graph', trainer.gan.cudaGraph],
       ['Data', `${dataLine(trainer)} (${trainer.dataset.sourceKind}: ${trainer.dataset.source})`],
       ['Seed', cfg.seed === undefined ? 'none (not seeded)' : String(cfg.seed)],
     ]),
@@ -266,7 +272,7 @@ export function describeRun(trainer: Trainer): string {
   return lines.join('\n');
 }
 
-function summaryOf(r: TrainResult, device: string): string {
+function summaryOf(r: TrainResult): string {
   const files: [string, string][] = [['Run folder', r.runDir]];
   if (r.files.checkpoint) files.push(['Checkpoint', r.files.checkpoint]);
   if (r.files.samples) files.push(['Samples', r.files.samples]);
@@ -282,7 +288,8 @@ function summaryOf(r: TrainResult, device: string): string {
     finalDLoss: r.finalDLoss,
     finalGLoss: r.finalGLoss,
     quality: r.quality,
-    device,
+    device: describeDevice(r.device),
+    cudaGraph: r.cudaGraph,
     files,
   });
 }
@@ -390,7 +397,7 @@ async function trainRank(config: RunConfig, opts: { limit?: number; given: Set<s
       writeLine(io.stderr, `Resume with: ${BIN} train --resume ${shellQuote(result.runDir)}${ranks}`);
       return EXIT.INTERRUPTED;
     }
-    if (verbose >= 1) writeLine(io.stdout, summaryOf(result, cfg.device));
+    if (verbose >= 1) writeLine(io.stdout, summaryOf(result));
     return EXIT.OK;
   } finally {
     stopListening?.();
