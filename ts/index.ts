@@ -23,7 +23,7 @@ export { dcganPreset, dcganModels, DCGAN_SIZES, type ConvShape } from './gan/dcg
 export { withOneHot, drawLabels } from './gan/condition';
 export { applyInit, type InitScheme } from './gan/weights-init';
 export { parseConfig, loadConfigFile, resolveConfig, ConfigError, type RunConfig, type ResolvedConfig } from './run/config';
-export { Trainer, type TrainResult } from './run/trainer';
+export { Trainer, type TrainResult, type TrainDevice, type TrainerDeviceEvent } from './run/trainer';
 export { sample, saveSamples, type SampleOptions, type Samples } from './run/sample';
 export { imperativeStep } from './gan/imperative-step';
 export { noise, type NoiseOptions } from './gan/noise';

@@ -9,7 +9,7 @@ import { type Tensor } from '../tensor/tensor';
 import { readTrainerState, removeOrphanedTempFiles, type TrainerState } from './checkpoint';
 import { resumeCheckpoint } from './checkpoint-restore';
 import { ConfigError, type ConfigIssue } from './config-errors';
-import { isResolved, parseConfig, resolveConfig, type ResolvedConfig, type RunConfig } from './config';
+import { isResolved, parseConfig, resolveConfig, type CudaEnv, type ResolvedConfig, type RunConfig } from './config';
 import { readEpochSteps, readRunInfo, resumedRunInfo, type RunInfo } from './run-dir';
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -19,7 +19,7 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
  * device, threads, verbose, saveEvery, sampleEvery, evalEvery, evalN, data) applied. Keys that define the model or
  * the training (preset, batchSize, lr, betas, zDim, seed) must equal the stored ones.
  */
-export function resumeConfig(stored: ResolvedConfig, given: RunConfig | ResolvedConfig, env: { cudaAvailable: boolean }, resumeDir: string): ResolvedConfig {
+export function resumeConfig(stored: ResolvedConfig, given: RunConfig | ResolvedConfig, env: CudaEnv, resumeDir: string): ResolvedConfig {
   const issues: ConfigIssue[] = [];
   const conflict = (key: string, was: unknown, now: unknown) =>
     issues.push({
@@ -90,7 +90,7 @@ export function resumeConfig(stored: ResolvedConfig, given: RunConfig | Resolved
  */
 export function runConfig(
   given: RunConfig | ResolvedConfig,
-  env: { cudaAvailable: boolean },
+  env: CudaEnv,
 ): { config: ResolvedConfig; stored: RunInfo | null; resumedFrom: TrainerState | null } {
   const dir = given.resume;
   if (!dir) return { config: isResolved(given) ? given : resolveConfig(given, env), stored: null, resumedFrom: null };
