@@ -5,11 +5,19 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#ifdef LTG_WITH_NCCL
+#include <c10/cuda/CUDAFunctions.h>
+#include <nccl.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include "cuda_status.h"
+
 namespace ltg {
 
 struct DistGroup::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<c10d::Backend> pg;
 };
 
 namespace {
@@ -28,12 +36,73 @@ c10d::ReduceOp reduceOp(const std::string& op) {
   if (op == "max") return c10d::ReduceOp::MAX;
   TORCH_CHECK(false, "allReduce: op must be 'sum', 'product', 'min', 'max' or 'avg', got '", op, "'");
 }
+
+#ifdef LTG_WITH_NCCL
+// The options struct embeds nccl.h's ncclConfig_t: a header of another NCCL minor version than the
+// library LibTorch loads could disagree with libtorch_cuda on its layout.
+std::string ncclRuntimeMismatch() {
+  auto [major, minor, patch] = c10d::getNcclVersionTuple();
+  if (major == NCCL_MAJOR && minor == NCCL_MINOR) return "";
+  return "LibTorch runs NCCL " + std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch) +
+         " but the addon was built against nccl.h " + std::to_string(NCCL_MAJOR) + "." + std::to_string(NCCL_MINOR) + "." +
+         std::to_string(NCCL_PATCH) + ": rebuild the addon against this LibTorch's NCCL (node scripts/build-native.js)";
+}
+#endif
 }  // namespace
+
+std::string ncclMissing() {
+#if defined(LTG_WITH_NCCL)
+  static const std::string why = [] {
+    try {
+      return ncclRuntimeMismatch();
+    } catch (const std::exception& e) {
+      return std::string("LibTorch's NCCL library did not answer its version: ") + e.what();
+    }
+  }();
+  return why;
+#elif defined(LTG_NCCL_MISSING)
+  return LTG_NCCL_MISSING;
+#else
+  return "this addon was built without NCCL support (node-gyp's fallback build leaves it out: build it with cmake, "
+         "node scripts/build-native.js)";
+#endif
+}
+
+std::string ncclVersion() {
+#ifdef LTG_WITH_NCCL
+  if (ncclMissing().empty()) return c10d::getNcclVersion();
+#endif
+  return "";
+}
+
+void checkBackend(const DistOptions& o) {
+  if (o.backend == "gloo") {
+    TORCH_CHECK(o.device.is_cpu(), "initProcessGroup: backend 'gloo' works on the CPU here; device ", o.device.str(),
+                " needs backend 'nccl'");
+    return;
+  }
+  TORCH_CHECK(o.backend == "nccl", "initProcessGroup: backend must be 'gloo' or 'nccl', got '", o.backend, "'");
+  std::string missing = ncclMissing();
+  TORCH_CHECK(missing.empty(), "initProcessGroup: backend 'nccl' needs a CUDA LibTorch built with NCCL: ", missing);
+  TORCH_CHECK(o.device.is_cuda() && o.device.has_index(),
+              "initProcessGroup: backend 'nccl' runs on one GPU: device must be 'cuda:N', got '", o.device.str(), "'");
+  std::string why = deviceUnusableReason(c10::Device(c10::kCUDA));
+  if (!why.empty()) {
+    // The reason's own advice is for a device option; here the CPU's backend is the way out.
+    const std::string cpuAdvice = "; use device 'cpu'";
+    if (why.size() > cpuAdvice.size() && why.compare(why.size() - cpuAdvice.size(), cpuAdvice.size(), cpuAdvice) == 0)
+      why.resize(why.size() - cpuAdvice.size());
+    TORCH_CHECK(false, "initProcessGroup: backend 'nccl' needs a GPU: ", why, "; use backend 'gloo' (CPU)");
+  }
+  why = deviceUnusableReason(o.device);
+  TORCH_CHECK(why.empty(), "initProcessGroup: backend 'nccl': ", why);
+}
 
 DistGroup::DistGroup(const DistOptions& o) : impl_(std::make_unique<Impl>()), opts_(o) {
   TORCH_CHECK(o.worldSize >= 1, "initProcessGroup: worldSize must be at least 1, got ", o.worldSize);
   TORCH_CHECK(o.rank >= 0 && o.rank < o.worldSize, "initProcessGroup: rank must be in [0, ", o.worldSize, "), got ", o.rank);
   TORCH_CHECK(o.port > 0 && o.port < 65536, "initProcessGroup: port must be in [1, 65535], got ", o.port);
+  checkBackend(o);
   c10d::TCPStoreOptions so;
   so.port = static_cast<uint16_t>(o.port);
   so.isServer = o.rank == 0 && !o.agentStore;
@@ -49,26 +118,70 @@ DistGroup::DistGroup(const DistOptions& o) : impl_(std::make_unique<Impl>()), op
                 o.rank, " of ", o.worldSize, "): ", e.what());
   }
   // torch.distributed.init_process_group's key space: PrefixStore("default_pg") around the rendezvous
-  // store, then the group's name ("0", the first group) and the device ("cpu").
+  // store, then the group's name ("0", the first group) and the device type ("cpu" for Gloo, "cuda" for NCCL).
   auto pgStore = c10::make_intrusive<c10d::PrefixStore>(
-      "cpu/", c10::make_intrusive<c10d::PrefixStore>("0/", c10::make_intrusive<c10d::PrefixStore>("default_pg", tcp)));
+      nccl() ? "cuda/" : "cpu/", c10::make_intrusive<c10d::PrefixStore>("0/", c10::make_intrusive<c10d::PrefixStore>("default_pg", tcp)));
   impl_->store = tcp;
+  const char* name = nccl() ? "NCCL" : "Gloo";
   try {
-    impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(pgStore, o.rank, o.worldSize,
-                                                            c10d::ProcessGroupGloo::Options::create_default(o.timeout));
+#ifdef LTG_WITH_NCCL
+    if (nccl()) {
+      auto opts = c10d::ProcessGroupNCCL::Options::create();
+      opts->timeout = o.timeout;
+      auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(pgStore, o.rank, o.worldSize, opts);
+      // As init_process_group(device_id=...): bound to this rank's GPU, the communicator formed now.
+      pg->setBoundDeviceId(o.device);
+      pg->eagerConnectSingleDevice(o.device);
+      impl_->pg = pg;
+    }
+#endif
+    if (!nccl())
+      impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(pgStore, o.rank, o.worldSize,
+                                                              c10d::ProcessGroupGloo::Options::create_default(o.timeout));
   } catch (const std::exception& e) {
-    TORCH_CHECK(false, "initProcessGroup: the Gloo group did not form (rank ", o.rank, " of ", o.worldSize, " via ", o.host, ":", o.port,
-                "): ", e.what());
+    TORCH_CHECK(false, "initProcessGroup: the ", name, " group did not form (rank ", o.rank, " of ", o.worldSize, " via ", o.host, ":",
+                o.port, nccl() ? " on " + o.device.str() : std::string(), "): ", e.what());
   }
 }
 
-DistGroup::~DistGroup() = default;
+DistGroup::~DistGroup() { shutdown(); }
+
+void DistGroup::shutdown() {
+  if (closed_.exchange(true) || !impl_ || !impl_->pg || !nccl()) return;
+  // Without shutdown() ProcessGroupNCCL's destructor warns on stderr and aborts its communicators;
+  // shutdown() lets the collectives in flight complete first (Gloo's destructor does that itself).
+  try {
+    impl_->pg->shutdown();
+  } catch (const std::exception&) {
+    // a failed peer: the communicators are aborted by the destructor
+  }
+}
+
+void DistGroup::checkOpen(const char* who) const { TORCH_CHECK(!closed_, who, ": the process group was destroyed (destroyProcessGroup)"); }
+
+void makeCurrentCudaDevice(const c10::Device& device) {
+  TORCH_CHECK(device.is_cuda() && device.has_index(), "makeCurrentCudaDevice: expected cuda:N, got ", device.str());
+#ifdef LTG_WITH_NCCL
+  c10::cuda::set_device(device.index());
+#else
+  TORCH_CHECK(false, "makeCurrentCudaDevice: this addon was built without NCCL (", ncclMissing(), ")");
+#endif
+}
+
+void DistGroup::checkTensor(const at::Tensor& t, const char* who) const {
+  if (!nccl() || t.device() == opts_.device) return;
+  TORCH_CHECK(false, who, ": backend 'nccl' takes tensors on the group's GPU ", opts_.device.str(), ", got one on ", t.device().str(),
+              " (move it with .to('", opts_.device.str(), "'))");
+}
 
 std::function<void()> DistGroup::allReduce(at::Tensor t, const std::string& op) {
+  checkOpen("allReduce");
+  checkTensor(t, "allReduce");
   c10d::AllreduceOptions ao;
   ao.reduceOp = reduceOp(op == "avg" ? "sum" : op);
   // Gloo has no AVG: each rank divides by the world size first and the ranks sum, as DDP averages
-  // gradients (on the calling thread: the waiting one runs no tensor math).
+  // gradients (on the calling thread: the waiting one runs no tensor math). NCCL does the same, so
+  // both backends average alike.
   if (op == "avg") t.div_(opts_.worldSize);
   std::vector<at::Tensor> v{t};
   auto w = impl_->pg->allreduce(v, ao);
@@ -77,6 +190,8 @@ std::function<void()> DistGroup::allReduce(at::Tensor t, const std::string& op) 
 
 std::function<void()> DistGroup::broadcast(at::Tensor t, int src) {
   TORCH_CHECK(src >= 0 && src < opts_.worldSize, "broadcast: src must be in [0, ", opts_.worldSize, "), got ", src);
+  checkOpen("broadcast");
+  checkTensor(t, "broadcast");
   std::vector<at::Tensor> v{t};
   c10d::BroadcastOptions bo;
   bo.rootRank = src;
@@ -85,8 +200,10 @@ std::function<void()> DistGroup::broadcast(at::Tensor t, int src) {
 }
 
 std::function<void()> DistGroup::allGather(const at::Tensor& t, std::shared_ptr<std::vector<at::Tensor>> out) {
+  checkOpen("allGather");
+  checkTensor(t, "allGather");
   auto lists = std::make_shared<std::vector<std::vector<at::Tensor>>>(1);
-  for (int i = 0; i < opts_.worldSize; ++i) (*lists)[0].push_back(at::empty_like(t));
+  for (int i = 0; i < opts_.worldSize; ++i) (*lists)[0].push_back(at::empty_like(t, t.options(), at::MemoryFormat::Contiguous));
   std::vector<at::Tensor> in{t.contiguous()};
   auto w = impl_->pg->allgather(*lists, in);
   return [w, lists, out]() {
@@ -96,6 +213,7 @@ std::function<void()> DistGroup::allGather(const at::Tensor& t, std::shared_ptr<
 }
 
 std::function<void()> DistGroup::barrier() {
+  checkOpen("barrier");
   auto w = impl_->pg->barrier();
   return [w]() { wait(w, "barrier"); };
 }

@@ -1,5 +1,7 @@
 // N-API side of dist.h: NativeDistGroup. Joining a group and completing a collective block, so both run
 // on libuv's thread pool and resolve a Promise; collectives are queued on the JS thread, in call order.
+// An NCCL group's GPU becomes the current CUDA device of the JS thread and the training thread (the two
+// that run tensor work), so that 'cuda' there means this rank's GPU.
 #include <napi.h>
 
 #include <c10/util/Exception.h>
@@ -14,6 +16,7 @@
 #include "errors.h"
 #include "js_args.h"
 #include "tensor_wrap.h"
+#include "train_thread.h"
 
 namespace ltg {
 
@@ -54,7 +57,8 @@ class DistGroupWrap : public Napi::ObjectWrap<DistGroupWrap> {
                             {StaticMethod<&DistGroupWrap::Connect>("connect"), InstanceMethod<&DistGroupWrap::AllReduce>("allReduce"),
                              InstanceMethod<&DistGroupWrap::Broadcast>("broadcast"), InstanceMethod<&DistGroupWrap::AllGather>("allGather"),
                              InstanceMethod<&DistGroupWrap::Barrier>("barrier"), InstanceMethod<&DistGroupWrap::Rank>("rank"),
-                             InstanceMethod<&DistGroupWrap::WorldSize>("worldSize"), InstanceMethod<&DistGroupWrap::Destroy>("destroy")});
+                             InstanceMethod<&DistGroupWrap::WorldSize>("worldSize"), InstanceMethod<&DistGroupWrap::Backend>("backend"),
+                             InstanceMethod<&DistGroupWrap::Device>("device"), InstanceMethod<&DistGroupWrap::Destroy>("destroy")});
     addonData(env).distGroupCtor = Napi::Persistent(ctor);
     exports.Set("NativeDistGroup", ctor);
   }
@@ -62,7 +66,8 @@ class DistGroupWrap : public Napi::ObjectWrap<DistGroupWrap> {
   const std::shared_ptr<DistGroup>& group() const { return group_; }
 
  private:
-  // connect({ host, port, rank, worldSize, timeoutMs, agentStore }) -> Promise<NativeDistGroup>
+  // connect({ host, port, rank, worldSize, timeoutMs, agentStore, backend, device }) -> Promise<NativeDistGroup>
+  // backend 'gloo' (default) or 'nccl'; device: NCCL's GPU, 'cuda:N'.
   static Napi::Value Connect(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
@@ -74,6 +79,24 @@ class DistGroupWrap : public Napi::ObjectWrap<DistGroupWrap> {
       d.rank = int(o["rank"].integer({0, d.worldSize - 1}));
       d.timeout = std::chrono::milliseconds(o["timeoutMs"].integer({1, int64_t(1) << 40}));
       d.agentStore = o["agentStore"].booleanOr(false);
+      d.backend = o["backend"].oneOfOr<std::string>("gloo", {{"gloo", "gloo"}, {"nccl", "nccl"}});
+      if (!o["device"].isNullish()) {
+        // Read without js::Value::device()'s usability check: checkBackend says first whether NCCL is there at all.
+        js::Value dv = o["device"];
+        std::string s = dv.string();
+        try {
+          d.device = c10::Device(s);
+        } catch (const c10::Error&) {
+          dv.fail("'cpu' or 'cuda:N'");
+        }
+      }
+      // Refused here, before any connection: no NCCL, no GPU.
+      checkBackend(d);
+      if (d.backend == "nccl") {
+        makeCurrentCudaDevice(d.device);
+        if (!runOnTrainThread([dev = d.device] { makeCurrentCudaDevice(dev); }))
+          throwError(env, "initProcessGroup: a trainEpoch is running on the training thread; join the group before training");
+      }
       auto group = std::make_shared<std::shared_ptr<DistGroup>>();
       return Job::run(env, [d, group] { *group = std::make_shared<DistGroup>(d); }, [group](Napi::Env env) -> Napi::Value {
         Napi::Object w = addonData(env).distGroupCtor.New({});
@@ -136,8 +159,12 @@ class DistGroupWrap : public Napi::ObjectWrap<DistGroupWrap> {
   Napi::Value WorldSize(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), live(info.Env(), "getWorldSize")->worldSize());
   }
+  Napi::Value Backend(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), live(info.Env(), "backend")->backend()); }
+  Napi::Value Device(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), live(info.Env(), "device")->device().str()); }
   Napi::Value Destroy(const Napi::CallbackInfo& info) {
-    group_.reset();  // collectives in flight keep what they need alive
+    // Collectives in flight keep what they need alive; NCCL's communicators are shut down now.
+    if (group_) group_->shutdown();
+    group_.reset();
     return info.Env().Undefined();
   }
 

@@ -17,8 +17,10 @@ struct Member {
 };
 
 // Runs `collective` over the members packed into flat buckets (one dtype and device each, at most
-// kBucketBytes), every bucket queued before any is waited for, then unpacks the results.
-void bucketed(const std::vector<Member>& members, const std::function<std::function<void()>(at::Tensor&)>& collective) {
+// kBucketBytes), every bucket queued before any is waited for, then unpacks the results. An NCCL group
+// takes only its GPU's tensors: a bucket elsewhere (a CPU step count, say) travels there and back.
+void bucketed(const DistGroup& group, const std::vector<Member>& members,
+              const std::function<std::function<void()>(at::Tensor&)>& collective) {
   at::NoGradGuard ng;
   struct Bucket {
     std::vector<Member> members;
@@ -42,6 +44,7 @@ void bucketed(const std::vector<Member>& members, const std::function<std::funct
     std::vector<at::Tensor> flat;
     for (const Member& m : b.members) flat.push_back(m.t->reshape({-1}));
     b.flat = at::cat(flat);
+    if (group.nccl() && b.flat.device() != group.device()) b.flat = b.flat.to(group.device());
     b.wait = collective(b.flat);
   }
   for (Bucket& b : buckets) {
@@ -50,7 +53,7 @@ void bucketed(const std::vector<Member>& members, const std::function<std::funct
     for (const Member& m : b.members) {
       int64_t k = m.t->numel();
       at::Tensor part = b.flat.narrow(0, off, k).view(m.t->sizes());
-      if (m.replace) *m.t = part;
+      if (m.replace) *m.t = part.device() == m.t->device() ? part : part.to(m.t->device());
       else m.t->copy_(part);
       off += k;
     }
@@ -66,9 +69,10 @@ void GanStep::syncStart() {
   int64_t numel = 0;
   for (const auto& t : ts) numel += t.numel();
   // Every rank must hold the same structure, or the broadcast would pair unrelated tensors.
-  at::Tensor mine = at::tensor({int64_t(ts.size()), numel}, at::kLong);
+  at::Tensor mine = at::tensor({int64_t(ts.size()), numel}, at::kLong).to(group->device());
   auto all = std::make_shared<std::vector<at::Tensor>>();
   group->allGather(mine, all)();
+  for (auto& t : *all) t = t.cpu();
   for (size_t r = 1; r < all->size(); ++r) {
     auto a = (*all)[0].accessor<int64_t, 1>(), b = (*all)[r].accessor<int64_t, 1>();
     TORCH_CHECK(a[0] == b[0] && a[1] == b[1], "data-parallel GanStep: rank ", r, "'s models and optimizer state (", b[0], " tensors, ",
@@ -77,7 +81,7 @@ void GanStep::syncStart() {
   }
   std::vector<Member> members;
   for (auto& t : ts) members.push_back({&t, false});
-  bucketed(members, [&](at::Tensor& flat) { return group->broadcast(flat, 0); });
+  bucketed(*group, members, [&](at::Tensor& flat) { return group->broadcast(flat, 0); });
   synced_ = true;
 }
 
@@ -96,7 +100,7 @@ void GanStep::averageGrads(Optimizer& opt, std::vector<at::Tensor*> scalars, con
     members.push_back({&vote, true});
   }
   try {
-    bucketed(members, [&](at::Tensor& flat) { return group->allReduce(flat, "avg"); });
+    bucketed(*group, members, [&](at::Tensor& flat) { return group->allReduce(flat, "avg"); });
   } catch (const c10::Error& e) {
     TORCH_CHECK(false, "data-parallel step ", stepCount_ + 1, ": averaging the ", voting ? "discriminator" : "generator",
                 "'s gradients across ", group->worldSize(), " ranks failed on rank ", group->rank(),

@@ -224,7 +224,14 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       step_->capturable = o["capturable"].booleanOr(step_->device.is_cuda());
       step_->cudaGraphs = o["cudaGraphs"].booleanOr(true);
       if (o.has("fastPath")) step_->fastPath = o["fastPath"].boolean() ? 1 : 0;
-      if (!o["processGroup"].isNullish()) step_->group = distGroupFrom(o["processGroup"]);
+      if (!o["processGroup"].isNullish()) {
+        step_->group = distGroupFrom(o["processGroup"]);
+        // NCCL moves tensors on its own GPU only (models elsewhere would copy every gradient across each step).
+        if (step_->group->nccl() && step_->device != step_->group->device())
+          throwError(env, "GanStep: the process group (backend 'nccl') runs on " + step_->group->device().str() +
+                              " but the models are on " + step_->device.str() +
+                              ": build them on the group's GPU ('cuda' means it once initProcessGroup has joined)");
+      }
     });
   }
 

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "cuda_status.h"
+#include "dist.h"
 #include "errors.h"
 #include "fp_mode.h"
 #include "js_args.h"
@@ -23,7 +24,8 @@ namespace {
 at::Generator generatorFor(const js::Value& device) {
   c10::Device dev = device.isUndefined() ? c10::Device(c10::kCPU) : device.device();
   if (dev.is_cpu()) return at::detail::getDefaultCPUGenerator();
-  if (!dev.has_index()) dev = c10::Device(c10::kCUDA, 0);
+  // 'cuda' is the current device, as torch.cuda.get_rng_state(): an NCCL rank's own GPU (dist.h).
+  if (!dev.has_index()) dev = c10::Device(c10::kCUDA, c10::DeviceIndex(at::detail::getCUDAHooks().getCurrentDevice()));
   return at::globalContext().defaultGenerator(dev);
 }
 
@@ -131,6 +133,12 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     auto list = cudaDeviceNames(n);
     for (size_t i = 0; i < list.size(); ++i) names.Set(uint32_t(i), list[i]);
     o.Set("cudaDevices", names);
+    // backend 'nccl' (dist.h): whether this binary and LibTorch have it (a GPU is cudaAvailable's matter),
+    // its version, and otherwise what is missing.
+    std::string ncclWhy = ncclMissing();
+    o.Set("ncclAvailable", ncclWhy.empty());
+    o.Set("ncclVersion", ncclWhy.empty() ? Napi::Value(Napi::String::New(env, ncclVersion())) : env.Null());
+    o.Set("ncclMissing", ncclWhy);
     o.Set("numThreads", at::get_num_threads());
     o.Set("numInteropThreads", at::get_num_interop_threads());
     std::string config = at::show_config();
