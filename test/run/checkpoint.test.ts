@@ -204,3 +204,31 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     expect(() => loadCheckpoint(dir)).toThrow(/rng\.safetensors is missing: the checkpoint is incomplete/);
   });
 });
+
+describe('a data-parallel checkpoint: every rank RNG state', () => {
+  it("stores each rank's CPU and GPU generator states by rank and loads them back in rank order", () => {
+    const dir = newDir();
+    // generator states are opaque bytes to the checkpoint: distinct ones per rank and device
+    const state = (k: number) =>
+      torch.tensor(
+        Uint8Array.from({ length: 16 }, (_, i) => k * 16 + i),
+        [16],
+      );
+    const cpu = [state(0), state(1), state(2)];
+    const cuda = [state(3), state(4), state(5)];
+    saveCheckpoint(dir, { ...parts(setup(9, 1), 1), rng: { cpu: cpu[0], ranks: cpu, cuda: cuda[0], cudaRanks: cuda } });
+    const stored = safetensors.load(fs.readFileSync(path.join(dir, 'rng.safetensors')));
+    expect(Object.keys(stored).sort()).toEqual(['fixed_noise', 'rng.cpu', 'rng.cpu.rank1', 'rng.cpu.rank2', 'rng.cuda', 'rng.cuda.rank1', 'rng.cuda.rank2']);
+    const ckpt = loadCheckpoint(dir);
+    const bytes = (ts: { toTypedArray(): unknown }[] | undefined) => ts?.map((t) => Array.from(t.toTypedArray() as Uint8Array));
+    expect(bytes(ckpt.rng.ranks)).toEqual(bytes(cpu));
+    expect(bytes(ckpt.rng.cudaRanks)).toEqual(bytes(cuda));
+    expect(bytes(ckpt.rng.cuda && [ckpt.rng.cuda])).toEqual(bytes([cuda[0]]));
+  });
+
+  it('a one-process checkpoint has no per-rank GPU states', () => {
+    const dir = newDir();
+    saveCheckpoint(dir, parts(setup(10, 1), 1));
+    expect(loadCheckpoint(dir).rng.cudaRanks).toBeUndefined();
+  });
+});

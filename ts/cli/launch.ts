@@ -14,10 +14,13 @@ export function ranksFromEnv(env: NodeJS.ProcessEnv): { rank: number; worldSize:
   return { rank: Number(env.RANK), worldSize: Number(env.WORLD_SIZE) };
 }
 
-/** Joins the env:// group when launched as one rank of several (dist.initProcessGroup checks the variables). */
-export async function joinFromEnv(env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ProcessGroup | null> {
+/**
+ * Joins the env:// group over `backend` when launched as one rank of several (dist.initProcessGroup checks
+ * the variables; NCCL binds the rank to cuda:LOCAL_RANK).
+ */
+export async function joinFromEnv(env: NodeJS.ProcessEnv, timeoutMs: number, backend: dist.Backend = 'gloo'): Promise<ProcessGroup | null> {
   if (!ranksFromEnv(env)) return null;
-  await dist.initProcessGroup({ backend: 'gloo', initMethod: 'env://', timeoutMs });
+  await dist.initProcessGroup({ backend, initMethod: 'env://', timeoutMs });
   return dist.group.WORLD;
 }
 

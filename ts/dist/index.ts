@@ -1,24 +1,48 @@
 /**
  * `dist`, after `torch.distributed`: one process group per process on LibTorch's own c10d (TCPStore for
- * the rendezvous, ProcessGroupGloo for the collectives), keyed as torch.distributed's default group, so
- * our ranks and PyTorch's can share a group. Joining and every collective complete off the event loop.
+ * the rendezvous, ProcessGroupGloo or ProcessGroupNCCL for the collectives), keyed as torch.distributed's
+ * default group, so our ranks and PyTorch's can share a group. Joining and every collective complete off
+ * the event loop.
  */
-import { loadAddon, type NativeDistGroup } from '../native/addon';
+import { loadAddon, type NativeDistGroup, type NativeDistOptions, type NativeInfo } from '../native/addon';
+import { type Device } from '../tensor/dtype';
 import { Tensor } from '../tensor/tensor';
+import * as torch from '../tensor/torch';
 
 export type Backend = 'gloo' | 'nccl';
+const BACKENDS: readonly string[] = ['gloo', 'nccl'];
 export type ReduceOp = 'sum' | 'product' | 'min' | 'max' | 'avg';
 const REDUCE_OPS: readonly string[] = ['sum', 'product', 'min', 'max', 'avg'];
 
+// What native/dist_wrap.cc and runtime.cc add to ts/native/addon.ts's declarations: a group's backend and
+// device, connect's backend and device, info()'s NCCL fields.
+type NcclDistGroup = NativeDistGroup & { backend(): Backend; device(): Device };
+type NcclDistOptions = NativeDistOptions & { backend: Backend; device?: Device };
+type NcclInfo = NativeInfo & { ncclAvailable: boolean; ncclVersion: string | null; ncclMissing: string };
+
 export interface InitOptions {
-  /** 'gloo' (CPU tensors). 'nccl' is not available yet. */
-  backend: Backend;
+  /**
+   * 'gloo' (default: CPU tensors) or 'nccl' (CUDA tensors on this rank's GPU; needs a CUDA LibTorch with
+   * NCCL, as PyPI's Linux torch is, and a GPU).
+   */
+  backend?: Backend;
   /** 'env://' (default: MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, as torchrun sets them) or 'tcp://host:port'. */
   initMethod?: string;
   rank?: number;
   worldSize?: number;
   /** How long joining and each collective may take (default 30 minutes, as PyTorch's). */
   timeoutMs?: number;
+  /**
+   * NCCL: this rank's GPU, 'cuda:N' (default: cuda:LOCAL_RANK, as torchrun and --nproc set it; without
+   * LOCAL_RANK, cuda:(rank modulo the GPUs), as PyTorch guesses). Joining makes it this process's current
+   * CUDA device (torch.cuda.set_device), so 'cuda' means it afterwards. Gloo: 'cpu' only.
+   */
+  device?: Device;
+}
+
+/** Whether backend 'nccl' is there (a CUDA LibTorch with NCCL and an addon built with it), as torch.distributed.is_nccl_available(). */
+export function isNcclAvailable(): boolean {
+  return (loadAddon().info() as NcclInfo).ncclAvailable;
 }
 
 export class DistError extends Error {
@@ -34,6 +58,14 @@ export class ProcessGroup {
   }
   get worldSize(): number {
     return this._native.worldSize();
+  }
+  /** 'gloo' or 'nccl'. */
+  get backend(): Backend {
+    return (this._native as NcclDistGroup).backend();
+  }
+  /** Where the collectives' tensors must be: 'cpu' (Gloo) or this rank's GPU, 'cuda:N' (NCCL). */
+  get device(): Device {
+    return (this._native as NcclDistGroup).device();
   }
 }
 
@@ -60,12 +92,12 @@ function intFrom(what: string, v: unknown, lo: number, hi: number): number {
 /** Joins (rank 0: serves) the group; resolves once every rank has joined. */
 export async function initProcessGroup(options: InitOptions): Promise<void> {
   if (typeof options !== 'object' || options === null) throw new TypeError(`initProcessGroup: expected an options object, got ${JSON.stringify(options)}`);
-  const unknown = Object.keys(options).filter((k) => !['backend', 'initMethod', 'rank', 'worldSize', 'timeoutMs'].includes(k));
+  const unknown = Object.keys(options).filter((k) => !['backend', 'initMethod', 'rank', 'worldSize', 'timeoutMs', 'device'].includes(k));
   if (unknown.length)
-    throw new TypeError(`initProcessGroup: unknown option ${JSON.stringify(unknown[0])} (expected backend, initMethod, rank, worldSize or timeoutMs)`);
+    throw new TypeError(`initProcessGroup: unknown option ${JSON.stringify(unknown[0])} (expected backend, initMethod, rank, worldSize, timeoutMs or device)`);
   if (group) throw new DistError('initProcessGroup: this process is already in a group (destroyProcessGroup() first)');
-  if (options.backend === 'nccl') throw new DistError("initProcessGroup: backend 'nccl' is not available in this build yet; use 'gloo'");
-  if (options.backend !== 'gloo') throw new DistError(`initProcessGroup: backend must be 'gloo' or 'nccl', got ${JSON.stringify(options.backend)}`);
+  const backend = options.backend ?? 'gloo';
+  if (!BACKENDS.includes(backend)) throw new DistError(`initProcessGroup: backend must be 'gloo' or 'nccl', got ${JSON.stringify(options.backend)}`);
   const method = options.initMethod ?? 'env://';
   let host: string | undefined;
   let port: unknown;
@@ -83,8 +115,28 @@ export async function initProcessGroup(options: InitOptions): Promise<void> {
   const rank = intFrom('rank', options.rank ?? env('RANK'), 0, worldSize - 1);
   const timeoutMs = intFrom('timeoutMs', options.timeoutMs ?? 30 * 60 * 1000, 1, 2 ** 40);
   const agentStore = method === 'env://' && ['true', '1'].includes((env('TORCHELASTIC_USE_AGENT_STORE') ?? '').toLowerCase());
-  group = await loadAddon().NativeDistGroup.connect({ host, port: intFrom('port', port, 1, 65535), rank, worldSize, timeoutMs, agentStore });
+  const device = backend === 'nccl' ? ncclDevice(options.device, rank) : glooDevice(options.device);
+  const connect = loadAddon().NativeDistGroup.connect as (o: NcclDistOptions) => Promise<NativeDistGroup>;
+  group = await connect({ host, port: intFrom('port', port, 1, 65535), rank, worldSize, timeoutMs, agentStore, backend, device });
   world = new ProcessGroup(group);
+}
+
+/** An NCCL rank's GPU: the option, else cuda:LOCAL_RANK, else cuda:(rank modulo the GPUs). The addon checks it is usable. */
+function ncclDevice(device: unknown, rank: number): Device {
+  if (device !== undefined && (typeof device !== 'string' || !/^cuda(:\d+)?$/.test(device)))
+    throw new DistError(`initProcessGroup: backend 'nccl' runs on a GPU: device must be 'cuda' or 'cuda:N', got ${JSON.stringify(device)}`);
+  if (device !== undefined && device !== 'cuda') return device as Device;
+  const local = env('LOCAL_RANK');
+  if (local !== undefined) return `cuda:${intFrom('LOCAL_RANK', local, 0, 1 << 20)}`;
+  const n = torch.cuda.deviceCount();
+  return `cuda:${n > 0 ? rank % n : 0}`;
+}
+
+function glooDevice(device: unknown): Device {
+  if (device === undefined || device === 'cpu') return 'cpu';
+  throw new DistError(
+    `initProcessGroup: backend 'gloo' runs on the CPU here: device must be 'cpu', got ${JSON.stringify(device)} (backend 'nccl' takes CUDA tensors)`,
+  );
 }
 
 function live(who: string, pg?: ProcessGroup): NativeDistGroup {

@@ -26,7 +26,9 @@ export function restoreCheckpoint(
   const cpu = ckpt.rng.ranks?.[rank] ?? (rank === 0 ? ckpt.rng.cpu : undefined);
   if (!cpu) throw new CheckpointError(`${rngFile}: no RNG state of rank ${rank} (the checkpoint was written by a run of ${ckpt.state.worldSize ?? 1} rank(s))`);
   setRngStateFrom(cpu, 'cpu', rngFile, rank ? `rng.cpu.rank${rank}` : 'rng.cpu');
-  if (ckpt.rng.cuda && into.device?.startsWith('cuda')) setRngStateFrom(ckpt.rng.cuda, 'cuda', rngFile, 'rng.cuda');
+  // a rank's GPU state where the run was data-parallel on CUDA; a rank without one keeps its seeded stream
+  const cuda = ckpt.rng.cudaRanks?.[rank] ?? (rank === 0 ? ckpt.rng.cuda : undefined);
+  if (cuda && into.device?.startsWith('cuda')) setRngStateFrom(cuda, 'cuda', rngFile, rank ? `rng.cuda.rank${rank}` : 'rng.cuda');
   into.generator.loadStateDict(ckpt.generator);
   into.discriminator.loadStateDict(ckpt.discriminator);
   into.optimizerG.loadStateDict(ckpt.optimizerG);
@@ -46,6 +48,7 @@ function freeLoaded(ckpt: Checkpoint): void {
   for (const t of [...Object.values(ckpt.generator), ...Object.values(ckpt.discriminator), ckpt.rng.cpu]) t.dispose();
   ckpt.rng.cuda?.dispose();
   for (const t of ckpt.rng.ranks?.slice(1) ?? []) t.dispose();
+  for (const t of ckpt.rng.cudaRanks?.slice(1) ?? []) t.dispose();
 }
 
 /**

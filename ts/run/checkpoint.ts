@@ -85,12 +85,14 @@ export interface TrainerState {
 
 /**
  * Generator states: the CPU's ('rng.cpu'), CUDA's ('rng.cuda'), and in a data-parallel run every rank's
- * CPU state in rank order (ranks[0] is `cpu`; ranks r >= 1 are stored as 'rng.cpu.rank<r>').
+ * CPU state in rank order (ranks[0] is `cpu`; ranks r >= 1 are stored as 'rng.cpu.rank<r>'), and on CUDA
+ * (NCCL) every rank's GPU state (cudaRanks[0] is `cuda`; r >= 1 stored as 'rng.cuda.rank<r>').
  */
 export interface RngStates {
   cpu: Tensor;
   cuda?: Tensor;
   ranks?: Tensor[];
+  cudaRanks?: Tensor[];
 }
 
 /** What a checkpoint holds, as tensors (on the device asked for) and plain data. */
@@ -192,6 +194,9 @@ export function saveCheckpoint(runDir: string, parts: CheckpointParts): { path: 
     if (cuda) rng['rng.cuda'] = cuda;
     parts.rng?.ranks?.forEach((t, r) => {
       if (r > 0) rng[`rng.cpu.rank${r}`] = t;
+    });
+    parts.rng?.cudaRanks?.forEach((t, r) => {
+      if (r > 0) rng[`rng.cuda.rank${r}`] = t;
     });
     if (parts.fixedNoise) rng.fixed_noise = parts.fixedNoise;
     return [
@@ -331,6 +336,9 @@ export function loadCheckpoint(runDir: string, opts: { device?: Device } = {}): 
   if (!rngFile['rng.cpu']) throw new CheckpointError(`${files[CHECKPOINT_FILES.rng]}: no 'rng.cpu' tensor`);
   const ranks: Tensor[] = [rngFile['rng.cpu']];
   for (let r = 1; rngFile[`rng.cpu.rank${r}`]; r++) ranks.push(rngFile[`rng.cpu.rank${r}`]);
+  const cudaRanks: Tensor[] = [];
+  if (rngFile['rng.cuda']) cudaRanks.push(rngFile['rng.cuda']);
+  for (let r = 1; cudaRanks.length === r && rngFile[`rng.cuda.rank${r}`]; r++) cudaRanks.push(rngFile[`rng.cuda.rank${r}`]);
   for (const key of Object.keys(rngFile).filter((k) => k.startsWith('rng.'))) {
     const t = rngFile[key];
     if (t && (t.dtype !== 'uint8' || t.shape.length !== 1)) {
@@ -345,7 +353,7 @@ export function loadCheckpoint(runDir: string, opts: { device?: Device } = {}): 
     discriminator,
     optimizerG,
     optimizerD,
-    rng: { cpu: rngFile['rng.cpu'], cuda: rngFile['rng.cuda'], ranks },
+    rng: { cpu: rngFile['rng.cpu'], cuda: rngFile['rng.cuda'], ranks, ...(cudaRanks.length > 1 ? { cudaRanks } : {}) },
     fixedNoise: rngFile.fixed_noise,
     files,
   };

@@ -42,7 +42,7 @@ function hostKey(): Uint8Array {
  * last bits. Counting makes the thread count, and so the arithmetic, the same however the ranks were launched.
  */
 export async function threadsPerRank(pg: ProcessGroup): Promise<number> {
-  const mine = torch.tensor(hostKey(), [16]);
+  const mine = onGroupDevice(pg, torch.tensor(hostKey(), [16]));
   const all = await dist.allGather(mine, pg);
   try {
     const me = Buffer.from(mine.toTypedArray() as Uint8Array);
@@ -54,9 +54,32 @@ export async function threadsPerRank(pg: ProcessGroup): Promise<number> {
   }
 }
 
+/** `t` where the group's collectives take it: on an NCCL group's GPU (`t` moved there and disposed), else `t` itself. */
+function onGroupDevice(pg: ProcessGroup, t: Tensor): Tensor {
+  if (pg.backend !== 'nccl') return t;
+  try {
+    return t.to(pg.device);
+  } finally {
+    t.dispose();
+  }
+}
+
+/**
+ * Checks that the run's device suits the group's backend, before data and models are loaded: Gloo
+ * averages CPU tensors, NCCL CUDA tensors on the rank's GPU.
+ */
+export function checkGroupDevice(pg: ProcessGroup, device: 'cpu' | 'cuda'): void {
+  if (device === 'cuda' && pg.backend !== 'nccl')
+    throw new DataParallelError(
+      `data-parallel training on CUDA needs backend 'nccl'; this group's is '${pg.backend}' (initProcessGroup({ backend: 'nccl' }), or device 'cpu')`,
+    );
+  if (device === 'cpu' && pg.backend === 'nccl')
+    throw new DataParallelError(`backend 'nccl' averages CUDA tensors, but this run's device is 'cpu': use backend 'gloo', or device 'cuda'`);
+}
+
 /** Rank 0's numbers on every rank (exact for integers below 2^53). */
 async function fromRank0(pg: ProcessGroup, values: number[]): Promise<number[]> {
-  const t = torch.tensor(Float64Array.from(values), [values.length]);
+  const t = onGroupDevice(pg, torch.tensor(Float64Array.from(values), [values.length]));
   try {
     await dist.broadcast(t, 0, pg);
     return Array.from(t.toTypedArray() as Float64Array);
@@ -71,14 +94,11 @@ async function fromRank0(pg: ProcessGroup, values: number[]): Promise<number[]> 
  * returns rank 0's run-level numbers (its shuffle seed, random when the run is not seeded; its run folder's number).
  */
 export async function agreeAtStart(pg: ProcessGroup, cfg: ResolvedConfig, images: number, numbers: number[]): Promise<number[]> {
-  if (cfg.device !== 'cpu')
-    throw new DataParallelError(
-      `data-parallel training runs on the CPU (Gloo); device ${JSON.stringify(cfg.device)} needs NCCL, which this build does not have yet`,
-    );
+  checkGroupDevice(pg, cfg.device);
   const digest = createHash('sha256')
     .update(JSON.stringify({ config: { ...cfg, threads: undefined, verbose: undefined }, images }))
     .digest();
-  const mine = torch.tensor(Uint8Array.from(digest), [digest.length]);
+  const mine = onGroupDevice(pg, torch.tensor(Uint8Array.from(digest), [digest.length]));
   const all = await dist.allGather(mine, pg);
   try {
     const hex = all.map((t) => Buffer.from(t.toTypedArray() as Uint8Array).toString('hex'));
@@ -95,11 +115,35 @@ export async function agreeAtStart(pg: ProcessGroup, cfg: ResolvedConfig, images
   return fromRank0(pg, numbers);
 }
 
-/** Every rank's CPU generator state, in rank order (a collective: every rank calls it at the same point). */
-export async function gatherRngStates(pg: ProcessGroup): Promise<Tensor[]> {
-  const mine = torch.getRngState('cpu');
+/**
+ * Every rank's generator states, in rank order, on the CPU: the CPU generator's, and with an NCCL group
+ * also each rank's own GPU's (its noise and dropout come from there). A collective: every rank calls it
+ * at the same point.
+ */
+export async function gatherRngStates(pg: ProcessGroup): Promise<{ cpu: Tensor[]; cuda?: Tensor[] }> {
+  const cpu = await gatherState(pg, torch.getRngState('cpu'));
+  if (pg.backend !== 'nccl') return { cpu };
   try {
-    return await dist.allGather(mine, pg);
+    return { cpu, cuda: await gatherState(pg, torch.getRngState(pg.device)) };
+  } catch (e) {
+    for (const t of cpu) t.dispose();
+    throw e;
+  }
+}
+
+/** `state` of every rank, on the CPU (`state` is disposed). */
+async function gatherState(pg: ProcessGroup, state: Tensor): Promise<Tensor[]> {
+  const mine = onGroupDevice(pg, state);
+  try {
+    const all = await dist.allGather(mine, pg);
+    if (pg.backend !== 'nccl') return all;
+    return all.map((t) => {
+      try {
+        return t.to('cpu');
+      } finally {
+        t.dispose();
+      }
+    });
   } finally {
     mine.dispose();
   }

@@ -44,7 +44,7 @@ export interface RunInfo {
   limit: number | null;
   dataset: { name: string; images: number; source?: string };
   /** A data-parallel run: its backend and ranks (absent: one process). */
-  distributed?: { backend: 'gloo'; worldSize: number };
+  distributed?: { backend: 'gloo' | 'nccl'; worldSize: number };
   config: ResolvedConfig;
   runConfig: unknown;
   /** One entry per resumption: when, after which epoch, and the config given to it. */
@@ -121,7 +121,14 @@ function givenConfig(given: RunConfig | ResolvedConfig): unknown {
 export function newRunInfo(
   runDir: string,
   config: ResolvedConfig,
-  run: { shuffleSeed: number; limit: number | null; dataset: RunInfo['dataset']; given: RunConfig | ResolvedConfig; worldSize?: number },
+  run: {
+    shuffleSeed: number;
+    limit: number | null;
+    dataset: RunInfo['dataset'];
+    given: RunConfig | ResolvedConfig;
+    worldSize?: number;
+    backend?: 'gloo' | 'nccl';
+  },
 ): RunInfo {
   return {
     format: RUN_FORMAT,
@@ -133,7 +140,7 @@ export function newRunInfo(
     shuffleSeed: run.shuffleSeed,
     limit: run.limit,
     dataset: run.dataset,
-    ...(run.worldSize && run.worldSize > 1 ? { distributed: { backend: 'gloo' as const, worldSize: run.worldSize } } : {}),
+    ...(run.worldSize && run.worldSize > 1 ? { distributed: { backend: run.backend ?? 'gloo', worldSize: run.worldSize } } : {}),
     config,
     runConfig: givenConfig(run.given),
     resumes: [],

@@ -213,7 +213,7 @@ export const RunInfoSchema = obj(
     shuffleSeed: intMin(0),
     limit: nullableIntMin(1),
     dataset: obj({ name: str, images: intMin(1), source: str.optional() }, 'an object { name, images, source? }'),
-    distributed: obj({ backend: z.literal('gloo', expected("'gloo'")), worldSize: intMin(1) }, 'an object { backend, worldSize }').optional(),
+    distributed: obj({ backend: z.enum(['gloo', 'nccl'], expected("'gloo' or 'nccl'")), worldSize: intMin(1) }, 'an object { backend, worldSize }').optional(),
     config: ResolvedConfigSchema,
     runConfig: z.unknown(),
     resumes: z

