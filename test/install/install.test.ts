@@ -144,7 +144,11 @@ function packRefusesWithoutTorch(old: string): void {
 
 /** npm pack in the clean clone: prepack compiles the TypeScript and builds every prebuild. */
 function pack(): void {
-  const r = ok('npm pack', sh('npm', ['pack', '--pack-destination', work, '--json', '--loglevel=warn'], { cwd: clone, env: buildEnv() }));
+  // two native builds: minutes each on a busy 2-core machine
+  const r = ok(
+    'npm pack',
+    sh('npm', ['pack', '--pack-destination', work, '--json', '--loglevel=warn'], { cwd: clone, env: buildEnv(), timeoutMs: 40 * 60 * 1000 }),
+  );
   for (const v of prebuildVersions(clone))
     expect(r.stderr).toContain(`make-prebuild: LibTorch ${v}: there is no prebuilt binary for LibTorch ${v}; building it against LibTorch ${v}`);
   const [{ filename, files }] = JSON.parse(r.stdout) as { filename: string; files: { path: string }[] }[];
@@ -200,7 +204,7 @@ beforeAll(
     pack();
     oldTag = [...prebuilt].find(([, i]) => i.libtorchVersion === old)![0];
   },
-  30 * 60 * 1000,
+  50 * 60 * 1000,
 );
 
 afterAll(() => {
