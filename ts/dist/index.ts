@@ -4,7 +4,7 @@
  * default group, so our ranks and PyTorch's can share a group. Joining and every collective complete off
  * the event loop.
  */
-import { loadAddon, type NativeDistGroup, type NativeDistOptions, type NativeInfo } from '../native/addon';
+import { loadAddon, type NativeDistGroup } from '../native/addon';
 import { type Device } from '../tensor/dtype';
 import { Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
@@ -13,12 +13,6 @@ export type Backend = 'gloo' | 'nccl';
 const BACKENDS: readonly string[] = ['gloo', 'nccl'];
 export type ReduceOp = 'sum' | 'product' | 'min' | 'max' | 'avg';
 const REDUCE_OPS: readonly string[] = ['sum', 'product', 'min', 'max', 'avg'];
-
-// What native/dist_wrap.cc and runtime.cc add to ts/native/addon.ts's declarations: a group's backend and
-// device, connect's backend and device, info()'s NCCL fields.
-type NcclDistGroup = NativeDistGroup & { backend(): Backend; device(): Device };
-type NcclDistOptions = NativeDistOptions & { backend: Backend; device?: Device };
-type NcclInfo = NativeInfo & { ncclAvailable: boolean; ncclVersion: string | null; ncclMissing: string };
 
 export interface InitOptions {
   /**
@@ -42,7 +36,7 @@ export interface InitOptions {
 
 /** Whether backend 'nccl' is there (a CUDA LibTorch with NCCL and an addon built with it), as torch.distributed.is_nccl_available(). */
 export function isNcclAvailable(): boolean {
-  return (loadAddon().info() as NcclInfo).ncclAvailable;
+  return loadAddon().info().ncclAvailable;
 }
 
 export class DistError extends Error {
@@ -61,11 +55,11 @@ export class ProcessGroup {
   }
   /** 'gloo' or 'nccl'. */
   get backend(): Backend {
-    return (this._native as NcclDistGroup).backend();
+    return this._native.backend();
   }
   /** Where the collectives' tensors must be: 'cpu' (Gloo) or this rank's GPU, 'cuda:N' (NCCL). */
   get device(): Device {
-    return (this._native as NcclDistGroup).device();
+    return this._native.device();
   }
 }
 
@@ -116,7 +110,7 @@ export async function initProcessGroup(options: InitOptions): Promise<void> {
   const timeoutMs = intFrom('timeoutMs', options.timeoutMs ?? 30 * 60 * 1000, 1, 2 ** 40);
   const agentStore = method === 'env://' && ['true', '1'].includes((env('TORCHELASTIC_USE_AGENT_STORE') ?? '').toLowerCase());
   const device = backend === 'nccl' ? ncclDevice(options.device, rank) : glooDevice(options.device);
-  const connect = loadAddon().NativeDistGroup.connect as (o: NcclDistOptions) => Promise<NativeDistGroup>;
+  const connect = loadAddon().NativeDistGroup.connect;
   group = await connect({ host, port: intFrom('port', port, 1, 65535), rank, worldSize, timeoutMs, agentStore, backend, device });
   world = new ProcessGroup(group);
 }

@@ -257,6 +257,12 @@ export interface NativeInfo {
   blas: string;
   parallelInfo: string;
   config: string;
+  /** c10d's ProcessGroupNCCL compiled in and usable with the NCCL LibTorch loads. */
+  ncclAvailable: boolean;
+  /** The NCCL version LibTorch loads ("2.30.7"), or null. */
+  ncclVersion: string | null;
+  /** Why NCCL is not available ('' when it is). */
+  ncclMissing: string;
 }
 
 export interface NativeAddon {
@@ -288,8 +294,11 @@ export interface NativeAddon {
   pickleLoad(bytes: Uint8Array, what: string): { names: string[]; tensors: NativeTensor[] };
 }
 
-/** NativeDistGroup.connect(options): a c10d TCPStore + ProcessGroupGloo (native/dist.h). */
+/** NativeDistGroup.connect(options): a c10d TCPStore + ProcessGroupGloo or ProcessGroupNCCL (native/dist.h). */
 export interface NativeDistOptions {
+  backend: 'gloo' | 'nccl';
+  /** NCCL: the group's GPU. */
+  device?: Device;
   host: string;
   port: number;
   rank: number;
@@ -305,6 +314,9 @@ export interface NativeDistGroup {
   barrier(): Promise<void>;
   rank(): number;
   worldSize(): number;
+  backend(): 'gloo' | 'nccl';
+  /** 'cpu' for Gloo, the bound GPU for NCCL. */
+  device(): Device;
   destroy(): void;
 }
 

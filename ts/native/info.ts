@@ -25,6 +25,8 @@ export interface RuntimeInfo {
   /** The binary loaded: a source build or a prebuild (tag: its prebuilds/ subfolder), and the others here. */
   binary: { file: string; kind: string; tag: string; builtWith: string; cudaGraphs: boolean | null; others: string[] };
   cuda: { isAvailable: boolean; deviceCount: number; devices: string[]; graphs: boolean };
+  /** c10d's NCCL backend: usable in this build with the NCCL LibTorch loads, its version, or why not. */
+  nccl: { available: boolean; version: string | null; missing: string };
   threads: { intraOp: number; interOp: number };
   blas: string;
 }
@@ -60,6 +62,7 @@ export function info(): RuntimeInfo {
         .map((b) => `${path.relative(packageRoot, b.file)} (${b.kind}, ${b.info ? describeBuild(b.info) : b.infoError})`),
     },
     cuda: { isAvailable: n.cudaAvailable, deviceCount: n.cudaDeviceCount, devices: n.cudaDevices, graphs: n.cudaGraphs },
+    nccl: { available: n.ncclAvailable, version: n.ncclVersion, missing: n.ncclMissing },
     threads: { intraOp: n.numThreads, interOp: n.numInteropThreads },
     blas: n.blas,
   };
@@ -76,6 +79,7 @@ export function formatInfo(i: RuntimeInfo): string {
     ...i.binary.others.map((o) => `  also here  ${o}`),
     `CUDA         ${i.cuda.isAvailable ? `available: ${i.cuda.deviceCount} device(s)` : 'not available'}`,
     ...i.cuda.devices.map((d, k) => `  cuda:${k}     ${d}`),
+    `NCCL         ${i.nccl.available ? `compiled in (NCCL ${i.nccl.version ?? '?'}): backend 'nccl' for data-parallel CUDA runs` : `not available: ${i.nccl.missing}`}`,
     `threads      ${i.threads.intraOp} intra-op, ${i.threads.interOp} inter-op`,
     `BLAS         ${i.blas}`,
   ].join('\n');
