@@ -348,8 +348,8 @@ bool GanStep::graphUsable() const {
 }
 
 bool GanStep::graphCurrent() const {
-  return optG->version == graphVerG_ && optD->version == graphVerD_ && optG->lr == graphLrG_ && optD->lr == graphLrD_ &&
-         G.training == graphTrainG_ && D.training == graphTrainD_;
+  // Not the learning rates: the captured updates read them from the optimizers' lr tensors (refreshLr).
+  return optG->version == graphVerG_ && optD->version == graphVerD_ && G.training == graphTrainG_ && D.training == graphTrainD_;
 }
 
 std::string GanStep::graphStatus() const {
@@ -361,6 +361,11 @@ std::string GanStep::graphStatus() const {
   if (!graphFailure_.empty()) return "off: capture failed: " + graphFailure_;
   if (graph_) return "replaying (batch " + std::to_string(graphBatch_) + ")";
   return "warming up";
+}
+
+void GanStep::refreshLr() {
+  optG->lrTensor(device);
+  optD->lrTensor(device);
 }
 
 StepTensors GanStep::stepAuto(const at::Tensor& real, const at::Tensor& y) {
@@ -381,6 +386,7 @@ StepTensors GanStep::stepAutoOnStream(const at::Tensor& real, const at::Tensor& 
   }
   if (graph_) {
     if (n != graphBatch_) return step(real, y, {}, {}, {}, {});  // an epoch's short last batch: eager, the graph kept
+    refreshLr();
     graphReal_.copy_(real);
     if (y.defined()) graphLabels_.copy_(y);
     graph_->replay();
@@ -399,6 +405,7 @@ StepTensors GanStep::stepAutoOnStream(const at::Tensor& real, const at::Tensor& 
   }
   graphReal_ = real.clone();
   graphLabels_ = y.defined() ? y.clone() : at::Tensor();
+  refreshLr();  // not inside the capture: a fill there would be replayed with this lr forever
   auto graph = std::make_unique<StepGraph>();
   StepTensors out;
   std::string why;
@@ -418,8 +425,6 @@ StepTensors GanStep::stepAutoOnStream(const at::Tensor& real, const at::Tensor& 
   graphBatch_ = n;
   graphVerG_ = optG->version;
   graphVerD_ = optD->version;
-  graphLrG_ = optG->lr;
-  graphLrD_ = optD->lr;
   graphTrainG_ = G.training;
   graphTrainD_ = D.training;
   graph_->replay();

@@ -146,20 +146,21 @@ class GanStep {
   StepTensors stepAutoOnStream(const at::Tensor& real, const at::Tensor& y);
   bool graphUsable() const;
   bool graphCurrent() const;
+  void refreshLr();  // the optimizers' lr tensors filled with their lr where it changed
   at::Tensor fake_, fakeLabels_;  // D's fake batch and its labels, kept for G when reuseFakeForG
   int64_t stepCount_ = 0;
   bool labelsChecked_ = false;  // set while labels given to a step were range-checked already (one read back per epoch)
   at::Tensor bad_;   // capturable mode: 1 once a loss was non-finite; updates are skipped while set
 
   // CUDA graph of one step: captured after kWarmupSteps eager steps of one batch size, replayed
-  // while the optimizers' state, learning rates and train/eval modes are those it captured.
+  // while the optimizers' state and train/eval modes are those it captured. Learning rates may change:
+  // the captured updates read them from device tensors, refreshed before each replay.
   static constexpr int kWarmupSteps = 3;
   std::unique_ptr<StepGraph> graph_;
   at::Tensor graphReal_, graphLabels_;
   StepTensors graphOut_;
   int64_t graphBatch_ = -1, warmBatch_ = -1, warm_ = 0;
   uint64_t graphVerG_ = 0, graphVerD_ = 0;
-  double graphLrG_ = 0, graphLrD_ = 0;
   bool graphTrainG_ = true, graphTrainD_ = true;
   std::string graphFailure_;  // set when capture failed: steps stay eager
   std::unique_ptr<MlpPath> mlp_;

@@ -33,6 +33,19 @@ void append(std::vector<at::Tensor>& out, const at::Tensor& t) {
 }
 }  // namespace
 
+const at::Tensor& Optimizer::lrTensor(const at::Device& device) {
+  if (!lrT_.defined() || lrT_.device() != device) {
+    if (lrT_.defined()) ++version;  // a new tensor: a graph captured before reads the old one
+    at::ScalarType dtype = device.is_cuda() ? at::kFloat : at::kDouble;
+    lrT_ = at::full({}, lr, at::TensorOptions().dtype(dtype).device(device));
+    lrTValue_ = lr;
+  } else if (lrTValue_ != lr) {
+    lrT_.fill_(lr);
+    lrTValue_ = lr;
+  }
+  return lrT_;
+}
+
 Adam::Adam(std::vector<at::Tensor> params, double lr_, double b1, double b2, double eps_, double wd, bool ams, bool max, bool fused_)
     : Optimizer(std::move(params)), beta1(b1), beta2(b2), eps(eps_), weightDecay(wd), amsgrad(ams), maximize(max), fused(fused_) {
   lr = lr_;
@@ -91,7 +104,7 @@ void Adam::step() {
   }
 }
 
-// torch.optim.adam._fused_adam: PyTorch's fused kernel over all parameters, step counts on the device.
+// torch.optim.adam._fused_adam: PyTorch's fused kernel over all parameters, step counts and lr on the device.
 void Adam::stepCapturable(const at::Tensor& foundInf) {
   at::NoGradGuard noGrad;
   std::vector<at::Tensor> ps, gs, ms, vs, vmax, steps;
@@ -128,7 +141,7 @@ void Adam::stepCapturable(const at::Tensor& foundInf) {
   // A skipped update leaves the count too: add 1 - foundInf.
   if (foundInf.defined()) at::_foreach_add_(steps, at::rsub(foundInf, 1));
   else at::_foreach_add_(steps, 1);
-  at::_fused_adam_(ps, gs, ms, vs, vmax, steps, lr, beta1, beta2, weightDecay, eps, amsgrad, maximize, std::nullopt,
+  at::_fused_adam_(ps, gs, ms, vs, vmax, steps, lrTensor(ps[0].device()), beta1, beta2, weightDecay, eps, amsgrad, maximize, std::nullopt,
                    foundInf.defined() ? std::optional<at::Tensor>(foundInf) : std::nullopt);
 }
 
@@ -215,7 +228,7 @@ void SGD::stepCapturable(const at::Tensor& foundInf) {
   if (foundInf.defined())
     TORCH_CHECK(foundInf.numel() == 1 && foundInf.scalar_type() == at::kFloat && foundInf.device() == ps[0].device(),
                 "SGD (capturable): found_inf must be one float32 on the parameters' device");
-  at::_fused_sgd_(ps, gs, bufs, weightDecay, momentum, lr, dampening, nesterov, maximize, first, std::nullopt,
+  at::_fused_sgd_(ps, gs, bufs, weightDecay, momentum, lrTensor(ps[0].device()), dampening, nesterov, maximize, first, std::nullopt,
                   foundInf.defined() ? std::optional<at::Tensor>(foundInf) : std::nullopt);
 }
 

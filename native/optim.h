@@ -28,11 +28,21 @@ class Optimizer {
   virtual std::vector<at::Tensor> stateTensors() const = 0;
   double lr = 1e-3;
   // Bumped by host-side changes a captured CUDA graph cannot see: state loaded, or a non-capturable
-  // step that replaced state tensors.
+  // step that replaced state tensors. A new lr is not one: the capturable kernels read it from lrTensor.
   uint64_t version = 0;
+  // lr as the 0-dim tensor on `device` that the capturable updates read, so that a captured CUDA graph
+  // reads it at each replay: a new lr (a scheduler's) is a fill of it here, not a recapture. Filled when
+  // lr changed since; call it before a capture (a fill inside one would be replayed with the old value).
+  // float32 on CUDA (PyTorch's fused CUDA kernels read a float), float64 on the CPU (its kernels read it
+  // back as a double: the same number as a plain lr).
+  const at::Tensor& lrTensor(const at::Device& device);
 
  protected:
   std::vector<at::Tensor> params_;
+
+ private:
+  at::Tensor lrT_;
+  double lrTValue_ = 0;
 };
 
 struct AdamState {

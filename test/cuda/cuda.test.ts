@@ -171,6 +171,33 @@ describeCuda('CUDA (needs a GPU)', () => {
     expect(m.optD.stateDict().state[0].step).toBe(10);
   });
 
+  // A scheduler changes lr every few steps: the captured updates read it from a device tensor, so a change
+  // is a fill of that tensor before the next replay, never a recapture (which would show as 'warming up').
+  test('a new learning rate between replays keeps the graph (no recapture); the steps equal eager ones under the same schedule', () => {
+    const graphed = model('vanilla', 'cuda');
+    const eager = model('vanilla', 'cuda', { cudaGraphs: false });
+    const xs = Array.from({ length: 10 }, () => torch.rand([32, 784]).mul(2).sub(1).cuda());
+    const lrs = [2e-4, 2e-4, 2e-4, 2e-4, 1e-3, 5e-5, 5e-5, 5e-4, 1e-4, 3e-4];
+    const run = (m: ReturnType<typeof model>, graphs: boolean) => {
+      torch.manualSeed(21);
+      return xs.map((x, i) => {
+        m.optG.paramGroups[0].lr = lrs[i];
+        m.optD.paramGroups[0].lr = lrs[i];
+        const r = m.gan.step(x);
+        // Captured at step 4, after 3 warm-up steps; kept through every lr change after it.
+        if (graphs) expect({ step: i + 1, status: m.gan.cudaGraph }).toEqual({ step: i + 1, status: i < 3 ? 'warming up' : 'replaying (batch 32)' });
+        return r;
+      });
+    };
+    const a = run(graphed, true);
+    const b = run(eager, false);
+    for (let i = 0; i < a.length; i++) {
+      expect(Math.abs(a[i].dLoss - b[i].dLoss)).toBeLessThan(1e-4 * Math.max(1, Math.abs(b[i].dLoss)));
+      expect(Math.abs(a[i].gLoss - b[i].gLoss)).toBeLessThan(1e-4 * Math.max(1, Math.abs(b[i].gLoss)));
+    }
+    expect(maxDiff(weights(graphed), weights(eager))).toBeLessThan(1e-4);
+  });
+
   test('a NaN batch inside a graphed epoch: the error names the step, weights are those of the step before', async () => {
     const data = torch
       .rand([64 * 12, 784])

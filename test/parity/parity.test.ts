@@ -43,6 +43,14 @@ interface Fixture {
 
 const NAMES = ['seed000', 'udacity', 'ganist', 'tensorboard', 'vanilla', 'dcgan', 'cgan'] as const;
 const STEPS = 5;
+/** A preset with a learning rate set on both optimizers before each step, as a scheduler would (also read by regenerate.sh). */
+const lrVariant = JSON.parse(fs.readFileSync(path.join(__dirname, 'lr-schedule.json'), 'utf8')) as {
+  name: string;
+  base: (typeof NAMES)[number];
+  lrSchedule: number[];
+};
+const LR_SCHEDULE = lrVariant.lrSchedule;
+const LR_PRESET = lrVariant.name;
 // LTG_PARITY=committed forces the committed fixtures even where Python's torch is installed.
 const py = process.env.LTG_PARITY === 'committed' ? null : findPython(['torch', 'safetensors', 'numpy']);
 const committedDir = path.join(__dirname, 'fixtures');
@@ -58,7 +66,8 @@ beforeAll(async () => {
   mnistLabels = ds.labels;
   if (py) {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-parity-'));
-    runPython(py, [path.join(__dirname, 'reference.py'), 'gan', '--presets', '-', '--out', out, '--full'], { input: JSON.stringify(presets) });
+    const all = { ...presets, [LR_PRESET]: { ...presets[lrVariant.base], lrSchedule: LR_SCHEDULE } };
+    runPython(py, [path.join(__dirname, 'reference.py'), 'gan', '--presets', '-', '--out', out, '--full'], { input: JSON.stringify(all) });
     fixtureDir = out;
     live = true;
   }
@@ -266,6 +275,40 @@ describe.each(NAMES)('parity with PyTorch: %s', (name) => {
     const wa = state(a.G, a.D);
     const wb = state(b.G, b.D);
     for (const k of Object.keys(wa)) expect(wa[k].allclose(wb[k], 0, 0)).toBe(true);
+  });
+});
+
+// A learning rate changed between steps (a scheduler) reaches every update path: the capturable kernels
+// read it from a device tensor (the CUDA graph's input, so a change is a fill, not a recapture; see
+// test/cuda), the others from the number.
+describe(`parity with PyTorch under an lr schedule (${LR_SCHEDULE.join(', ')}): ${lrVariant.base}`, () => {
+  const p = presets[lrVariant.base];
+
+  test('the schedule changes what PyTorch computes (the fixture is not the plain preset’s)', () => {
+    const fx = load(LR_PRESET);
+    const plain = load(lrVariant.base);
+    expect(fx.steps[0].dLoss).toBe(plain.steps[0].dLoss); // the first step's lr is vanilla's own
+    expect(Math.abs(fx.steps[4].gLoss - plain.steps[4].gLoss) / Math.abs(plain.steps[4].gLoss)).toBeGreaterThan(1e-3);
+  });
+
+  test.each([
+    ['single-tensor', false, false],
+    ['fused', true, false],
+    ['capturable (PyTorch fused kernels, lr as a tensor)', false, true],
+  ])('fused native step with %s optimizer reproduces PyTorch’s losses and weights', (_, fusedAdam, capturable) => {
+    const fx = load(LR_PRESET);
+    const m = build(p, fusedAdam as boolean);
+    const { zD, zG } = drawNoise(p);
+    const xs = batches(p);
+    const gan = new GanStep(m.G, m.D, m.optG, m.optD, p.step, { capturable: capturable as boolean });
+    torch.manualSeed(99);
+    const got = xs.map((x, i) => {
+      m.optG.paramGroups[0].lr = LR_SCHEDULE[i];
+      m.optD.paramGroups[0].lr = LR_SCHEDULE[i];
+      return gan.step(x, { zD: zD[i], zG: zG[i] });
+    });
+    expectLosses(got, fx.steps);
+    expectWeights(LR_PRESET, state(m.G, m.D), fx, 'final', 1e-5);
   });
 });
 

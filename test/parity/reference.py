@@ -368,10 +368,16 @@ def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[st
     opt_g = make_optimizer(g.parameters(), preset["optimizer"])
     opt_d = make_optimizer(d.parameters(), preset["optimizer"])
 
+    # An optional per-step learning rate (a scheduler's), set on both optimizers before the step.
+    lr_schedule = preset.get("lrSchedule")
     torch.manual_seed(STEP_SEED)
     records = []
     for i in range(steps):
         x = xs[i]
+        if lr_schedule:
+            for opt in (opt_d, opt_g):
+                for group in opt.param_groups:
+                    group["lr"] = lr_schedule[i]
         # ---- D step
         opt_d.zero_grad(set_to_none=True)  # 1
         y_fake = yd[i] if classes else None
@@ -449,6 +455,7 @@ def fixture_json(name: str, preset: dict, res: dict, steps: int) -> dict[str, An
         "zDim": preset.get("zDim", spec["noise"]["dim"]),
         "normalize": preset["normalize"],
         "optimizer": preset["optimizer"],
+        **({"lrSchedule": preset["lrSchedule"]} if preset.get("lrSchedule") else {}),
         "stepSpec": spec,
         "generator": preset["generator"],
         "discriminator": preset["discriminator"],

@@ -8,5 +8,10 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 "$root/node_modules/.bin/tsc" --outDir "$tmp/js" --rootDir "$root/ts" --module commonjs --target es2022 \
   --lib es2022 --types node --skipLibCheck "$root/ts/gan/presets.ts"
-node -e "process.stdout.write(JSON.stringify(require(process.argv[1]).presets))" "$tmp/js/gan/presets.js" > "$tmp/presets.json"
+# With the lr-schedule variant (lr-schedule.json): a preset whose learning rate changes before each step.
+node -e "
+const presets = require(process.argv[1]).presets;
+const lr = require(process.argv[2]);
+process.stdout.write(JSON.stringify({ ...presets, [lr.name]: { ...presets[lr.base], lrSchedule: lr.lrSchedule } }));
+" "$tmp/js/gan/presets.js" "$root/test/parity/lr-schedule.json" > "$tmp/presets.json"
 "$py" "$root/test/parity/reference.py" gan --presets "$tmp/presets.json" --out "$root/test/parity/fixtures" "$@"
