@@ -103,10 +103,24 @@ Napi::Value CudaIsAvailable(const Napi::CallbackInfo& info) { return Napi::Boole
 
 Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), cudaDeviceCount()); }
 
+// cudaSynchronize(device?) as torch.cuda.synchronize(device): waits for all work on one CUDA device,
+// `device` ('cuda:N', 'cuda' or an index N) or, when undefined, this thread's current device.
 Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    if (cudaDeviceCount() > 0) at::detail::getCUDAHooks().deviceSynchronize(at::detail::getCUDAHooks().getCurrentDevice());
+    js::Value arg = js::Args(info, "cuda.synchronize")(0, "device");
+    c10::Device device(c10::kCUDA);
+    if (arg.raw().IsNumber() || arg.raw().IsBigInt()) {
+      device = c10::Device(c10::kCUDA, c10::DeviceIndex(arg.integer({0, std::numeric_limits<c10::DeviceIndex>::max()})));
+    } else if (!arg.isUndefined()) {
+      if (!arg.raw().IsString() || arg.string().rfind("cuda", 0) != 0) arg.fail("a CUDA device ('cuda', 'cuda:N' or an index N)");
+      device = arg.device();
+    }
+    // The same message as any other use of a CUDA device this machine cannot use (no silent no-op).
+    std::string why = deviceUnusableReason(device);
+    if (!why.empty()) throwError(env, "cuda.synchronize: " + why);
+    auto& hooks = at::detail::getCUDAHooks();
+    hooks.deviceSynchronize(device.has_index() ? device.index() : hooks.getCurrentDevice());
     return env.Undefined();
   });
 }

@@ -198,6 +198,20 @@ describeCuda('CUDA (needs a GPU)', () => {
     expect(maxDiff(weights(graphed), weights(eager))).toBeLessThan(1e-4);
   });
 
+  test('cuda.synchronize(device) waits on the device named, as torch.cuda.synchronize', () => {
+    const n = torch.cuda.deviceCount();
+    const last = `cuda:${n - 1}` as const;
+    const x = torch.rand([512, 512], { device: last });
+    const y = x.matmul(x);
+    torch.cuda.synchronize(last);
+    torch.cuda.synchronize(n - 1);
+    torch.cuda.synchronize('cuda');
+    torch.cuda.synchronize();
+    expect(y.sum().item()).toBeCloseTo(x.cpu().matmul(x.cpu()).sum().item(), -1);
+    expect(() => torch.cuda.synchronize('cpu')).toThrow(/expected a CUDA device/);
+    expect(() => torch.cuda.synchronize(n)).toThrow(new RegExp(`no CUDA device cuda:${n} \\(this machine has ${n}`));
+  });
+
   test('a NaN batch inside a graphed epoch: the error names the step, weights are those of the step before', async () => {
     const data = torch
       .rand([64 * 12, 784])

@@ -209,6 +209,13 @@ describe('GanStep and trainEpoch name a bad argument and the expected form', () 
   });
 });
 
+test('cuda.synchronize(device) takes a CUDA device (as torch.cuda.synchronize) and names anything else', () => {
+  expect(() => torch.cuda.synchronize('cpu')).toThrow("cuda.synchronize(device): expected a CUDA device ('cuda', 'cuda:N' or an index N), got 'cpu'");
+  expect(() => torch.cuda.synchronize('tpu' as never)).toThrow("cuda.synchronize(device): expected a CUDA device ('cuda', 'cuda:N' or an index N), got 'tpu'");
+  expect(() => torch.cuda.synchronize(-1)).toThrow('cuda.synchronize(device) must be an integer in [0, 127], got -1');
+  expect(() => torch.cuda.synchronize(1.5)).toThrow(/^cuda.synchronize\(device\): expected an integer, got 1.5/);
+});
+
 (torch.cuda.isAvailable() ? describe.skip : describe)('CUDA asked for without a usable GPU', () => {
   it('is one message, whatever the op: "CUDA is not available: <why>; use device \'cpu\'"', () => {
     const msg = /CUDA is not available: .+; use device 'cpu'$/;
@@ -218,6 +225,10 @@ describe('GanStep and trainEpoch name a bad argument and the expected form', () 
       () => torch.zeros([2]).to('cuda'),
       () => torch.getRngState('cuda'),
       () => torch.randn([2], { device: 'cuda:1' }),
+      // as torch.cuda.synchronize: an error without CUDA, not a silent no-op
+      () => torch.cuda.synchronize(),
+      () => torch.cuda.synchronize('cuda:1'),
+      () => torch.cuda.synchronize(0),
     ]) {
       let message = '';
       try {

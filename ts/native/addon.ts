@@ -282,7 +282,8 @@ export interface NativeAddon {
   getFlushDenormal(): boolean;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
-  cudaSynchronize(): void;
+  /** Waits for all work on one CUDA device: 'cuda:N', 'cuda' or N; none: the current device (torch.cuda.synchronize). */
+  cudaSynchronize(device?: string | number): void;
   info(): NativeInfo;
   NativeAdam: new (params: NativeTensor[], opts?: NativeAdamOptions) => NativeOptimizer<NativeAdamState>;
   NativeSGD: new (params: NativeTensor[], opts?: NativeSGDOptions) => NativeOptimizer<NativeSGDState>;

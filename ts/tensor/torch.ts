@@ -230,7 +230,12 @@ export const getFlushDenormal = () => loadAddon().getFlushDenormal();
 export const cuda = {
   isAvailable: (): boolean => loadAddon().cudaIsAvailable(),
   deviceCount: (): number => loadAddon().cudaDeviceCount(),
-  synchronize: (): void => loadAddon().cudaSynchronize(),
+  /**
+   * As torch.cuda.synchronize(device): waits for all kernels on every stream of one CUDA device, `device`
+   * ('cuda:N', 'cuda', or the index N) or, by default, the current one (cuda:0: nothing here changes it).
+   * Throws where CUDA is not available, and for a device that is not a CUDA one.
+   */
+  synchronize: (device?: Device | number): void => loadAddon().cudaSynchronize(device),
 };
 
 export { scope, keep, Tensor };
