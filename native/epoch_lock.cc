@@ -1,8 +1,12 @@
 #include "epoch_lock.h"
 
+#include <ATen/Context.h>
+
 #include <atomic>
 #include <mutex>
 #include <unordered_map>
+
+#include "cuda_status.h"
 
 namespace ltg {
 
@@ -64,6 +68,22 @@ bool isLocked(const at::Tensor& t) {
 }
 
 bool isLocked(const void* object) { return object && anyRegistered({object}); }
+
+const void* generatorKey(const c10::Device& device) {
+  if (device.is_cuda() && cudaDeviceCount() == 0) return nullptr;  // no generator to lock (nor to draw from)
+  return at::globalContext().defaultGenerator(device).unsafeGetGeneratorImpl();
+}
+
+bool isGeneratorLocked(const c10::Device& device) {
+  // No epoch, no lookup: the common case neither initializes CUDA nor takes the registry's mutex.
+  if (registry().locks.load() == 0) return false;
+  return isLocked(generatorKey(device));
+}
+
+std::string generatorSubject(const c10::Device& device) {
+  std::string name = device.is_cuda() && !device.has_index() ? "the current CUDA device" : device.str();
+  return "the default random generator of " + name;
+}
 
 std::string inUseMessage(const std::string& what, const char* subject) {
   return what + ": " + subject + " is in use by a running trainEpoch (wait for it to finish or abort it)";

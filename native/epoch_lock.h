@@ -7,6 +7,7 @@
 // process: the epochs of every environment (Workers too) run on the one training thread.
 #pragma once
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <string>
 #include <vector>
@@ -29,6 +30,16 @@ class EpochLock {
 
 bool isLocked(const at::Tensor& t);
 bool isLocked(const void* object);
+
+// The default random generator of `device` ('cuda' without an index: this thread's current device) as
+// an object an epoch locks. An epoch draws its noise, fake labels and dropout masks from its device's
+// default generator on the training thread (and a CUDA graph replays those draws through the generator's
+// offsets), so a draw from it on another thread meanwhile would change the epoch's random stream by
+// timing (on CUDA during a capture, the captured offsets too). Locking it keeps epochs reproducible.
+const void* generatorKey(const c10::Device& device);
+bool isGeneratorLocked(const c10::Device& device);
+// The subject of inUseMessage for that generator, e.g. "the default random generator of cuda:0".
+std::string generatorSubject(const c10::Device& device);
 // "<what>: <subject> is in use by a running trainEpoch (wait for it to finish or abort it)"
 std::string inUseMessage(const std::string& what, const char* subject = "this tensor");
 

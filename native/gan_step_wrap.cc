@@ -313,6 +313,11 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
   }
 
  private:
+  // noise() and drawLabels() draw on the JS thread from the models' device's default generator.
+  void ensureGeneratorFree(Napi::Env env, const char* method) const {
+    if (isGeneratorLocked(step_->device)) throwError(env, inUseMessage(method, generatorSubject(step_->device).c_str()));
+  }
+
   void ensureIdle(Napi::Env env) {
     if (step_->busy)
       throwError(env,
@@ -408,6 +413,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
       if (!step_->spec.classes) throwError(env, "drawLabels: this GAN is not conditional (its step spec has no conditioning)");
+      ensureGeneratorFree(env, "drawLabels");
       return TensorWrap::New(env, step_->drawLabels(js::Args(info, "drawLabels")(0, "n").integer(js::kNonNegative)));
     });
   }
@@ -415,6 +421,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
   Napi::Value Noise(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
+      ensureGeneratorFree(env, "noise");
       return TensorWrap::New(env, step_->noise(js::Args(info, "noise")(0, "n").integer(js::kNonNegative)));
     });
   }
@@ -469,7 +476,9 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       std::vector<at::Tensor> owned = step_->ownedTensors();
       owned.push_back(data);
       if (labels.defined()) owned.push_back(labels);
-      job->lock = std::make_unique<EpochLock>(std::move(owned), std::vector<const void*>{step_->optG.get(), step_->optD.get()});
+      // With the device's default generator: JS-thread draws from it would change the epoch's noise.
+      job->lock = std::make_unique<EpochLock>(std::move(owned),
+                                              std::vector<const void*>{step_->optG.get(), step_->optD.get(), generatorKey(step_->device)});
       std::weak_ptr<EpochJob> weak = job;
       // Its finalizer runs when it is released, or when the environment ends with it still held.
       job->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function(), "libtorch-gan:trainEpoch", 0, 1, [weak](Napi::Env) {

@@ -3,7 +3,12 @@
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 
+#include <optional>
+#include <string>
+#include <unordered_set>
+
 #include "addon_data.h"
+#include "epoch_lock.h"
 #include "errors.h"
 #include "js_args.h"
 #include "on_train_thread.h"
@@ -139,6 +144,46 @@ class Converter {
   std::string name_;
 };
 
+// How an operator uses the default random generators: not at all, always (it takes a Generator, which
+// JS leaves none, or it is one of the sampling factories' overloads without one), or only in training
+// (dropout: train true and p > 0).
+enum class Draws { None, Always, Dropout };
+
+Draws drawsOf(const c10::FunctionSchema& schema) {
+  for (const auto& a : schema.arguments()) {
+    const c10::TypePtr& t = a.real_type();
+    c10::TypePtr inner = t->kind() == c10::TypeKind::OptionalType ? t->castRaw<c10::OptionalType>()->getElementType() : t;
+    if (inner->kind() == c10::TypeKind::GeneratorType) return Draws::Always;
+  }
+  static const std::unordered_set<std::string> always{"aten::rand",      "aten::randn",      "aten::randint",     "aten::randperm",
+                                                      "aten::rand_like", "aten::randn_like", "aten::randint_like"};
+  static const std::unordered_set<std::string> dropout{
+      "aten::dropout",       "aten::dropout_",       "aten::feature_dropout",       "aten::feature_dropout_",
+      "aten::alpha_dropout", "aten::alpha_dropout_", "aten::feature_alpha_dropout", "aten::feature_alpha_dropout_",
+      "aten::native_dropout"};
+  if (always.count(schema.name())) return Draws::Always;
+  if (dropout.count(schema.name())) return Draws::Dropout;
+  return Draws::None;
+}
+
+// The device whose default generator this call draws from, if it draws: its first tensor's, else its
+// `device` argument's ('cpu' when none).
+std::optional<c10::Device> drawDevice(const c10::FunctionSchema& schema, Draws draws, const torch::jit::Stack& stack) {
+  if (draws == Draws::None) return std::nullopt;
+  const auto& params = schema.arguments();
+  std::optional<c10::Device> tensorDevice, deviceArg;
+  for (size_t i = 0; i < params.size() && i < stack.size(); ++i) {
+    const c10::IValue& v = stack[i];
+    const std::string& name = params[i].name();
+    if (draws == Draws::Dropout && ((name == "train" && v.isBool() && !v.toBool()) || (name == "p" && v.isDouble() && v.toDouble() == 0)))
+      return std::nullopt;
+    if (!tensorDevice && v.isTensor() && v.toTensor().defined()) tensorDevice = v.toTensor().device();
+    if (name == "device" && v.isDevice()) deviceArg = v.toDevice();
+  }
+  if (tensorDevice) return tensorDevice;
+  return deviceArg ? *deviceArg : c10::Device(c10::kCPU);
+}
+
 // One operator overload, looked up once and kept by the TS facade.
 class OpHandle : public Napi::ObjectWrap<OpHandle> {
  public:
@@ -165,6 +210,7 @@ class OpHandle : public Napi::ObjectWrap<OpHandle> {
       if (!h) throwError(env, "no operator " + name + (overload.empty() ? "" : "." + overload) + " in this LibTorch");
       Napi::Object obj = addonData(env).opCtor.New({});
       Unwrap(obj)->op_ = *h;
+      Unwrap(obj)->draws_ = drawsOf(h->schema());
       return obj;
     });
   }
@@ -206,6 +252,8 @@ class OpHandle : public Napi::ObjectWrap<OpHandle> {
         }
         stack.push_back(conv.toIValue(conv.arg(v, p.name()), p.real_type()));
       }
+      if (std::optional<c10::Device> d = drawDevice(schema, draws_, stack); d && isGeneratorLocked(*d))
+        throwError(env, inUseMessage(schema.name(), generatorSubject(*d).c_str()));
       if (opsOnTrainThread()) {
         bool grad = c10::GradMode::is_enabled();
         onTrainThread(env, schema.name(), grad, [&] {
@@ -232,6 +280,7 @@ class OpHandle : public Napi::ObjectWrap<OpHandle> {
 
  private:
   std::optional<c10::OperatorHandle> op_;
+  Draws draws_ = Draws::None;
 };
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "cuda_status.h"
 #include "dist.h"
+#include "epoch_lock.h"
 #include "errors.h"
 #include "fp_mode.h"
 #include "js_args.h"
@@ -20,12 +21,14 @@ namespace ltg {
 
 namespace {
 
-// The default generator of a device argument ('cpu' when undefined).
-at::Generator generatorFor(const js::Value& device) {
+// The default generator of a device argument ('cpu' when undefined), refused while an epoch draws from
+// it (`who` names the caller).
+at::Generator generatorFor(const js::Value& device, const char* who) {
   c10::Device dev = device.isUndefined() ? c10::Device(c10::kCPU) : device.device();
-  if (dev.is_cpu()) return at::detail::getDefaultCPUGenerator();
   // 'cuda' is the current device, as torch.cuda.get_rng_state(): an NCCL rank's own GPU (dist.h).
-  if (!dev.has_index()) dev = c10::Device(c10::kCUDA, c10::DeviceIndex(at::detail::getCUDAHooks().getCurrentDevice()));
+  if (!dev.is_cpu() && !dev.has_index()) dev = c10::Device(c10::kCUDA, c10::DeviceIndex(at::detail::getCUDAHooks().getCurrentDevice()));
+  if (isGeneratorLocked(dev)) throwError(device.env(), inUseMessage(who, generatorSubject(dev).c_str()));
+  if (dev.is_cpu()) return at::detail::getDefaultCPUGenerator();
   return at::globalContext().defaultGenerator(dev);
 }
 
@@ -33,6 +36,11 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
     uint64_t seed = uint64_t(js::Args(info, "manualSeed")(0, "seed").integer());
+    // It seeds every device's generator: none may be one a running epoch draws from (checked before any is seeded).
+    std::vector<c10::Device> devices{c10::Device(c10::kCPU)};
+    for (int i = 0; i < cudaDeviceCount(); ++i) devices.emplace_back(c10::kCUDA, c10::DeviceIndex(i));
+    for (const auto& d : devices)
+      if (isGeneratorLocked(d)) throwError(env, inUseMessage("manualSeed", generatorSubject(d).c_str()));
     {
       auto gen = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(gen.mutex());
@@ -51,7 +59,7 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
 Napi::Value GetRngState(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    auto gen = generatorFor(js::Args(info, "getRngState")(0, "device"));
+    auto gen = generatorFor(js::Args(info, "getRngState")(0, "device"), "getRngState");
     std::lock_guard<std::mutex> lock(gen.mutex());
     return TensorWrap::New(env, gen.get_state());
   });
@@ -62,7 +70,7 @@ Napi::Value SetRngState(const Napi::CallbackInfo& info) {
   return guard(env, [&]() -> Napi::Value {
     js::Args args(info, "setRngState");
     const at::Tensor& state = args(0, "state").tensor();
-    auto gen = generatorFor(args(1, "device"));
+    auto gen = generatorFor(args(1, "device"), "setRngState");
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(state);
     return env.Undefined();

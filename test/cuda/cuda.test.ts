@@ -212,6 +212,47 @@ describeCuda('CUDA (needs a GPU)', () => {
     expect(() => torch.cuda.synchronize(n)).toThrow(new RegExp(`no CUDA device cuda:${n} \\(this machine has ${n}`));
   });
 
+  // The epoch's draws (noise, labels, dropout) come from cuda:0's default generator and are replayed from
+  // its offsets; a JS-thread draw from it mid-epoch (or mid-capture) would move them. Refused instead.
+  test('during a graphed CUDA epoch, JS-thread draws from its device generator are refused (CPU draws are not); the epoch equals eager steps', async () => {
+    const refused: string[] = [];
+    let cpuDraws = 0;
+    const probe = () => {
+      for (const f of [
+        () => torch.randn([4], { device: 'cuda' }),
+        () => torch.manualSeed(1),
+        () => torch.getRngState('cuda'),
+        () => graphedModel.gan.noise(2),
+      ]) {
+        try {
+          f();
+        } catch (e) {
+          refused.push((e as Error).message);
+        }
+      }
+      torch.rand([4]).dispose(); // the CPU generator is not the epoch's
+      cpuDraws++;
+    };
+    const graphedModel = model('vanilla', 'cuda');
+    const eagerModel = model('vanilla', 'cuda', { cudaGraphs: false });
+    const n = 64 * 10;
+    const data = torch.randint(0, 256, [n, 784], { dtype: 'uint8' }).cuda();
+    const opts = { batchSize: 64, shuffle: true, seed: 1, normalize: graphedModel.p.normalize, recordSteps: true, progressEvery: 1 };
+    torch.manualSeed(11);
+    const epoch = graphedModel.gan.trainEpoch(data, { ...opts, onProgress: probe });
+    probe();
+    const a = await epoch;
+    torch.manualSeed(11);
+    const b = await eagerModel.gan.trainEpoch(data, opts);
+    expect(a.cudaGraph).toBe('replaying (batch 64)');
+    expect(cpuDraws).toBeGreaterThan(1);
+    expect(refused.length).toBe(4 * cpuDraws);
+    for (const m of refused) expect(m).toMatch(/: the default random generator of (cuda:0|the current CUDA device) is in use by a running trainEpoch/);
+    const pa = a.perStep!;
+    const pb = b.perStep!;
+    for (let i = 0; i < pa.length; i++) expect(Math.abs(pa[i] - pb[i])).toBeLessThan(1e-4 * Math.max(1, Math.abs(pb[i])));
+  });
+
   test('a NaN batch inside a graphed epoch: the error names the step, weights are those of the step before', async () => {
     const data = torch
       .rand([64 * 12, 784])

@@ -182,10 +182,11 @@ describe('GanStep', () => {
   it('two trainings of one model cannot run at once', async () => {
     const { gan } = vanilla();
     const data = torch.randint(0, 256, [2000, 784], { dtype: 'uint8' });
+    const x = torch.rand([4, 784]); // before the epoch: its generator is the epoch's meanwhile
     const first = gan.trainEpoch(data, { batchSize: 100 });
     expect(gan.busy).toBe(true);
     await expect(gan.trainEpoch(data, { batchSize: 100 })).rejects.toThrow(/busy: an epoch is training on a worker thread/);
-    expect(() => gan.step(torch.rand([4, 784]))).toThrow(/busy/);
+    expect(() => gan.step(x)).toThrow(/busy/);
     await first;
     expect(gan.busy).toBe(false);
   });

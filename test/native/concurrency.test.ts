@@ -7,8 +7,11 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { drawLabels } from '../../ts/gan/condition';
 import { GanStep } from '../../ts/gan/gan-step';
+import { noise } from '../../ts/gan/noise';
 import { presets } from '../../ts/gan/presets';
+import * as F from '../../ts/nn/functional';
 import { fromSpec } from '../../ts/nn/from-spec';
 import { Adam } from '../../ts/optim/index';
 import * as torch from '../../ts/tensor/torch';
@@ -265,16 +268,19 @@ describe('the shared training thread while an epoch runs', () => {
     const a = build(1);
     const b = build(2);
     const data = torch.randint(0, 256, [2000, 784], { dtype: 'uint8' });
+    // Drawn before the epoch: meanwhile the CPU's default generator is the epoch's (see the next describe).
+    const x = torch.rand([4, 784]);
+    const z = torch.randn([2, 100]);
+    const other = torch.randint(0, 256, [100, 784], { dtype: 'uint8' });
     const epoch = a.trainEpoch(data, { batchSize: 50 });
     const busy = /the training thread is running a trainEpoch/;
-    expect(() => b.step(torch.rand([4, 784]))).toThrow(/^step: the training thread is running a trainEpoch \(of a GanStep\); await it/);
-    expect(() => b.trainDiscriminator(torch.rand([4, 784]))).toThrow(busy);
+    expect(() => b.step(x)).toThrow(/^step: the training thread is running a trainEpoch \(of a GanStep\); await it/);
+    expect(() => b.trainDiscriminator(x)).toThrow(busy);
     expect(() => b.trainGenerator(4)).toThrow(busy);
-    expect(() => b.generate(torch.randn([2, 100]))).toThrow(busy);
+    expect(() => b.generate(z)).toThrow(busy);
     // ops routed to the training thread (torch.onTrainingThread) are refused too, and the routing ends with the call
     expect(() => torch.onTrainingThread(() => torch.ones([2]))).toThrow(/^aten::ones: the training thread is running a trainEpoch/);
     expect(torch.ones([2]).sum().item()).toBe(2);
-    const other = torch.randint(0, 256, [100, 784], { dtype: 'uint8' });
     await expect(b.trainEpoch(other, { batchSize: 50 })).rejects.toThrow(/^trainEpoch: the training thread is running a trainEpoch of another GanStep/);
     // Its own dataset is the running epoch's: that is refused as any other tensor the epoch owns.
     await expect(b.trainEpoch(data, { batchSize: 50 })).rejects.toThrow(IN_USE);
@@ -283,5 +289,77 @@ describe('the shared training thread while an epoch runs', () => {
     // The thread is free the moment the epoch's promise settles.
     expect(Number.isFinite(b.step(torch.rand([4, 784])).dLoss)).toBe(true);
     expect(b.generate(torch.randn([2, 100])).shape).toEqual([2, 784]);
+  });
+});
+
+// An epoch draws its noise, fake labels and dropout masks from its device's default generator on the
+// training thread; a draw from it on the JS thread meanwhile would shift the epoch's random stream by
+// timing (on CUDA during a graph capture, the captured offsets too: test/cuda). It is refused instead.
+describe("the default random generator of a running epoch's device", () => {
+  const GEN_IN_USE = /^(\S+): the default random generator of cpu is in use by a running trainEpoch \(wait for it to finish or abort it\)$/;
+
+  it('JS-thread draws from it are refused (sampling, noise, labels, train-mode dropout, seeding, RNG state); the epoch equals one run without them', async () => {
+    torch.manualSeed(3);
+    const data = torch.randint(0, 256, [600, 784], { dtype: 'uint8' });
+    const x = torch.rand([4, 8]);
+    const state = torch.getRngState();
+    const spec = presets.udacity.step; // udacity: Dropout(0.3) in both models, fresh noise for G
+    const udacity = () => {
+      torch.manualSeed(1);
+      const p = presets.udacity;
+      const G = fromSpec(p.generator);
+      const D = fromSpec(p.discriminator);
+      return new GanStep(G, D, new Adam(G.parameters()), new Adam(D.parameters()), p.step);
+    };
+    const draws: Record<string, () => unknown> = {
+      'torch.rand': () => torch.rand([2]),
+      'torch.randn': () => torch.randn([2]),
+      'torch.randint': () => torch.randint(0, 10, [2]),
+      noise: () => noise(spec.noise, 4),
+      'noise with a seed': () => noise(spec.noise, 4, { seed: 1 }),
+      drawLabels: () => drawLabels(10, 4),
+      'dropout (training)': () => F.dropout(x, 0.5, true),
+      'tensor.uniform_': () => x.clone().uniform_(),
+      manualSeed: () => torch.manualSeed(7),
+      getRngState: () => torch.getRngState(),
+      setRngState: () => torch.setRngState(state),
+    };
+    const allowed: Record<string, () => unknown> = {
+      'dropout (eval)': () => F.dropout(x, 0.5, false),
+      'dropout p = 0': () => F.dropout(x, 0, true),
+      'torch.ones': () => torch.ones([2]).sum().item(),
+    };
+    const seen: Record<string, string[]> = {};
+    const record = (k: string, f: () => unknown) => {
+      let outcome = 'ok';
+      try {
+        f();
+      } catch (e) {
+        outcome = (e as Error).message;
+      }
+      seen[k] = [...(seen[k] ?? []), outcome];
+    };
+    const run = async (probing: boolean) => {
+      const gan = udacity();
+      const probe = () => {
+        for (const [k, f] of Object.entries({ ...draws, ...allowed, 'gan.noise': () => gan.noise(4) })) record(k, f);
+      };
+      torch.manualSeed(11);
+      const epoch = gan.trainEpoch(data, { batchSize: 50, progressEvery: 2, recordSteps: true, onProgress: probing ? probe : undefined });
+      if (probing) probe();
+      return (await epoch).perStep!;
+    };
+    const probed = await run(true);
+    for (const k of [...Object.keys(draws), 'gan.noise']) {
+      expect({ probe: k, times: seen[k].length > 1 }).toEqual({ probe: k, times: true });
+      for (const m of seen[k]) expect({ probe: k, message: GEN_IN_USE.test(m) }).toEqual({ probe: k, message: true });
+    }
+    for (const k of Object.keys(allowed)) expect({ probe: k, seen: [...new Set(seen[k])] }).toEqual({ probe: k, seen: ['ok'] });
+    // Nothing the JS thread tried moved the epoch's stream: the same losses, bit for bit, as an epoch left alone.
+    const alone = await run(false);
+    expect(Array.from(probed)).toEqual(Array.from(alone));
+    // Afterwards the generator is the caller's again.
+    expect(torch.rand([2]).shape).toEqual([2]);
+    expect(() => torch.manualSeed(1)).not.toThrow();
   });
 });
