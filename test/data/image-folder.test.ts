@@ -1,9 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import sharp from 'sharp';
-import { DataError, type ImageDataset, ImageFolder, type ImageFolderDataset, datasets } from '../../ts/data';
+import { DataError, type ImageDataset, ImageFolder, type ImageFolderDataset, datasets, imageFolderWarnings } from '../../ts/data';
 
 type RGBA = [number, number, number, number];
 
@@ -276,5 +277,121 @@ describe('ImageFolder errors', () => {
     await expect(ImageFolder({ root: flat, size: 28, channels: 'rgb' as 'auto' })).rejects.toThrow(TypeError);
     await expect(ImageFolder({ root: flat, size: 28, limit: 0 })).rejects.toThrow(RangeError);
     await expect(ImageFolder({ root: 42 as unknown as string, size: 28 })).rejects.toThrow(TypeError);
+  });
+});
+
+/** `p`, or a rejection after `ms`: a load that blocks (a FIFO read, /dev/zero) fails the test instead of hanging it. */
+function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+describe('ImageFolder on hostile folders', () => {
+  let hostile: string;
+  beforeAll(() => {
+    hostile = path.join(tmp, 'hostile');
+  });
+
+  it('a FIFO named like an image is skipped unopened, counted in the warning; the load does not block', async () => {
+    const root = path.join(hostile, 'fifo');
+    writePng(path.join(root, 'a', 'ok.png'), 2, 2, 0, solid([50, 50, 50, 255]));
+    const fifo = path.join(root, 'a', 'pipe.png');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    try {
+      const ds = await within(10_000, ImageFolder({ root, size: 2 }), 'ImageFolder over a FIFO');
+      expect(ds.files.images).toEqual([path.join(root, 'a', 'ok.png')]);
+      expect(ds.skipped).toEqual([{ file: fifo, reason: 'not a regular file: a FIFO (named pipe)', kind: 'not-a-file' }]);
+      expect(imageFolderWarnings(ds)).toEqual([
+        `1 of 2 files in ${root} are not regular files (FIFOs, devices or sockets) and were skipped unread (first: ${fifo}: not a regular file: a FIFO (named pipe))`,
+      ]);
+    } finally {
+      // a reader blocked on the FIFO (before the fix) gets its end of file: the worker thread is freed
+      try {
+        fs.closeSync(fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+      } catch {
+        // no reader: nothing to free
+      }
+    }
+  }, 20_000);
+
+  it('a link to /dev/zero is skipped unread; a regular file over maxFileBytes is skipped by its size, never read whole', async () => {
+    const root = path.join(hostile, 'zero');
+    writePng(path.join(root, 'ok.png'), 2, 2, 0, solid([50, 50, 50, 255]));
+    fs.symlinkSync('/dev/zero', path.join(root, 'zero.png'));
+    const ds = await within(10_000, ImageFolder({ root, size: 2 }), 'ImageFolder over a link to /dev/zero');
+    expect(ds.length).toBe(1);
+    expect(ds.skipped).toEqual([{ file: path.join(root, 'zero.png'), reason: 'not a regular file: a character device', kind: 'not-a-file' }]);
+
+    const big = path.join(root, 'big.png');
+    fs.writeFileSync(big, Buffer.concat([fs.readFileSync(path.join(root, 'ok.png')), Buffer.alloc(3000)]));
+    const bound = await ImageFolder({ root, size: 2, maxFileBytes: 2048 });
+    const size = fs.statSync(big).size;
+    expect(bound.skipped.map((s) => [path.basename(s.file), s.kind, s.reason])).toEqual([
+      ['big.png', 'too-large', `${size} bytes, more than the 2048 bytes read from one file (maxFileBytes)`],
+      ['zero.png', 'not-a-file', 'not a regular file: a character device'],
+    ]);
+    expect(imageFolderWarnings(bound)).toEqual([
+      `1 of 3 files in ${root} are not regular files (FIFOs, devices or sockets) and were skipped unread (first: ${path.join(root, 'zero.png')}: not a regular file: a character device)`,
+      `1 of 3 files in ${root} are larger than the bound on one file and were skipped (first: ${big}: ${size} bytes, more than the 2048 bytes read from one file (maxFileBytes))`,
+    ]);
+    // the default bound (64 MiB) reads it: the PNG decodes despite the trailing bytes
+    expect((await ImageFolder({ root, size: 2 })).length).toBe(2);
+    await expect(ImageFolder({ root, size: 2, maxFileBytes: 0 })).rejects.toThrow(
+      new RangeError('ImageFolder: maxFileBytes must be an integer from 1 to 4294967296, got 0'),
+    );
+  }, 20_000);
+
+  it('symbolic-link loops and a file reached twice: each folder and file read once, under the first class in sorted order', async () => {
+    const root = path.join(hostile, 'loops');
+    writePng(path.join(root, 'a', '1.png'), 2, 2, 0, solid([10, 10, 10, 255]));
+    writePng(path.join(root, 'b', '2.png'), 2, 2, 0, solid([20, 20, 20, 255]));
+    fs.symlinkSync('..', path.join(root, 'a', 'up')); // a loop back to the root (every class again)
+    fs.symlinkSync(path.join('..', 'a'), path.join(root, 'b', 'loop')); // class a's images under b
+    fs.symlinkSync(path.join('..', 'a', '1.png'), path.join(root, 'b', 'same.png')); // one file, two names
+    fs.linkSync(path.join(root, 'a', '1.png'), path.join(root, 'b', 'hard.png')); // and a third, a hard link
+    const ds = await within(10_000, ImageFolder({ root, size: 2 }), 'ImageFolder over link loops');
+    expect(ds.classes).toEqual(['a', 'b']);
+    expect(ds.files.images.map((f) => path.relative(root, f))).toEqual(['a/1.png', 'b/2.png']);
+    expect(Array.from(ds.labels)).toEqual([0, 1]);
+    expect(plane(ds, 0, 0)).toEqual([10, 10, 10, 10]);
+    expect(plane(ds, 1, 0)).toEqual([20, 20, 20, 20]);
+    expect(ds.skipped).toEqual([]);
+    expect(ds.duplicates.map((d) => [path.relative(root, d.path), path.relative(root, d.first)])).toEqual([
+      ['a/up', ''],
+      ['b/loop', 'a'],
+      ['b/hard.png', 'a/1.png'],
+      ['b/same.png', 'a/1.png'],
+    ]);
+    expect(imageFolderWarnings(ds)).toEqual([
+      `4 files or folders in ${root} were reached again through links and not read again: each file is read once, under the first class ` +
+        `in sorted order (first: ${path.join(root, 'a', 'up')} is ${root})`,
+    ]);
+    // a class folder that is another class reached through a link holds no images of its own
+    fs.symlinkSync('a', path.join(root, 'c'));
+    const e = await errorOf(ImageFolder({ root, size: 2 }));
+    expect(e.code).toBe('NO_IMAGES');
+    expect(e.message).toContain(`class subfolder c (the folder a again, through a symbolic link) of ${root} holds no images`);
+  }, 20_000);
+
+  it('a class name with ESC and a newline: kept as the class, escaped in every message', async () => {
+    const root = path.join(hostile, 'names');
+    const name = 'red\x1b[31m\nfake line';
+    writePng(path.join(root, name, 'ok.png'), 2, 2, 0, solid([50, 50, 50, 255]));
+    fs.writeFileSync(path.join(root, name, 'bad\x1b[2J.png'), 'not a PNG');
+    const ds = await within(10_000, ImageFolder({ root, size: 2 }), 'ImageFolder');
+    expect(ds.classes).toEqual([name]);
+    const [w] = imageFolderWarnings(ds);
+    expect(w).toBe(
+      `1 of 2 files in ${root} could not be read and were skipped (first: ${root}/red\\x1b[31m\\nfake line/bad\\x1b[2J.png: ` +
+        'cannot decode: Input buffer contains unsupported image format)',
+    );
+    expect(w).not.toMatch(/[\x00-\x1f]/);
+    fs.mkdirSync(path.join(root, 'empty\x1b]0;title\x07'));
+    const e = await errorOf(ImageFolder({ root, size: 2 }));
+    expect(e.message).toContain('class subfolder empty\\x1b]0;title\\x07 of');
+    expect(e.message).not.toMatch(/[\x00-\x1f]/);
   });
 });

@@ -32,7 +32,7 @@ export { downloadIdxFile, mirrorUrl, sha256Hex } from './download';
 export type { DownloadOptions, DownloadProgress, DownloadResult } from './download';
 export { FashionMNIST, MNIST, datasets, loadDataset } from './mnist';
 export type { DatasetOptions, ImageDataset, SourceKind } from './mnist';
-export { IMAGE_EXTENSIONS, ImageFolder } from './image-folder';
-export type { ImageFolderDataset, ImageFolderOptions, SkippedFile } from './image-folder';
+export { DEFAULT_MAX_FILE_BYTES, IMAGE_EXTENSIONS, ImageFolder, imageFolderWarnings } from './image-folder';
+export type { DuplicatePath, ImageFolderDataset, ImageFolderOptions, SkipKind, SkippedFile } from './image-folder';
 // The pixel convention lives in util/pixels.ts; data.toFloat32 and data.toUint8 stay where users found them.
 export { toFloat32, toUint8, type PixelRange } from '../util/pixels';

@@ -5,7 +5,7 @@
  * size (and to a folder's classes).
  */
 import { type DownloadProgress } from '../data/download';
-import { ImageFolder } from '../data/image-folder';
+import { ImageFolder, imageFolderWarnings } from '../data/image-folder';
 import { FashionMNIST, MNIST, type ImageDataset } from '../data/mnist';
 import { adaptPreset, type Preset } from '../gan/presets';
 import { type Tensor } from '../tensor/tensor';
@@ -65,14 +65,7 @@ async function loadConfigured(
   const d = cfg.data;
   if (d.dataset === 'folder') {
     const ds = await ImageFolder({ root: d.root!, size: d.imageSize ?? cfg.preset.image.size, channels: d.channels ?? 'auto' });
-    if (ds.skipped.length) {
-      const first = ds.skipped[0];
-      opts.onWarning?.(
-        new Error(
-          `${ds.skipped.length} of ${ds.skipped.length + ds.length} files in ${d.root} could not be read and were skipped (first: ${first.file}: ${first.reason})`,
-        ),
-      );
-    }
+    for (const w of imageFolderWarnings(ds)) opts.onWarning?.(new Error(w));
     return ds;
   }
   return (d.dataset === 'fashion-mnist' ? FashionMNIST : MNIST)({ train: true, root: d.root, download: d.download, onProgress: opts.onDownload });
