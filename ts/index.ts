@@ -39,6 +39,6 @@ export {
 export { loadMnistClassifier, mnistClassifierModel, ClassifierError } from './run/mnist-classifier';
 export { frechetDistance, featureStats, inceptionScore, type FeatureStats } from './run/quality-metrics';
 export { readMetrics, type QualityRow } from './run/epoch-quality';
-export { exportOnnx, exportPytorch, OnnxExportError, type ExportOnnxOptions, type ExportedOnnx } from './run/export';
+export { exportOnnx, exportPytorch, ExportTargetError, OnnxExportError, type ExportOnnxOptions, type ExportedOnnx } from './run/export';
 export { loadPytorch, savePytorch } from './tensor/torch-save';
 export { fitStateDict, StateDictFitError } from './nn/state-dict-fit';

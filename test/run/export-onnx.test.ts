@@ -10,7 +10,9 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { buildModels } from '../../ts/gan/build';
 import { presets } from '../../ts/gan/presets';
-import { exportOnnx, OnnxExportError } from '../../ts/run/export';
+import { exportOnnx, exportPytorch, ExportTargetError, OnnxExportError } from '../../ts/run/export';
+import { exportWeb } from '../../ts/run/web-page';
+import { savePytorch } from '../../ts/tensor/torch-save';
 import { generate, loadGenerator } from '../../ts/run/sample';
 import { readRunInfo } from '../../ts/run/run-dir';
 import * as nn from '../../ts/nn/index';
@@ -183,5 +185,113 @@ print(json.dumps({'shape': list(out.shape), 'images': out.reshape(-1).tolist(), 
       'opset must be an integer in [13, 23], got 9',
     );
     expect(fs.existsSync(path.join(dir, 'x.onnx'))).toBe(false);
+  });
+
+  test('a preset that does not fit the generator is refused, naming the preset and both shapes; nothing written; modes restored', () => {
+    torch.manualSeed(4);
+    const vanilla = buildModels(presets.vanilla).generator;
+    const dcgan = buildModels(presets.dcgan).generator;
+    const cgan = buildModels(presets.cgan).generator;
+    const file = path.join(dir, 'misfit.onnx');
+    const misfit = (G: nn.Module, preset: (typeof presets)[keyof typeof presets], why: string) => {
+      expect(() => exportOnnx(G, file, { preset })).toThrow(OnnxExportError);
+      expect(() => exportOnnx(G, file, { preset })).toThrow(
+        `exportOnnx: preset '${preset.name}' does not fit this generator: ${why}; pass the preset it was built from`,
+      );
+    };
+    misfit(vanilla, presets.dcgan, 'the preset feeds it [batch, 100, 1, 1] (noise [100, 1, 1]), its first layer (0: Linear) takes [batch, 100]');
+    misfit(dcgan, presets.vanilla, 'the preset feeds it [batch, 100] (noise [100]), its first layer (0: ConvTranspose2d) takes [batch, 100, H, W]');
+    misfit(cgan, presets.dcgan, 'the preset feeds it [batch, 100, 1, 1] (noise [100, 1, 1]), its first layer (0: ConvTranspose2d) takes [batch, 110, H, W]');
+    misfit(
+      dcgan,
+      presets.cgan,
+      'the preset feeds it [batch, 110, 1, 1] (noise [100, 1, 1] and 10 one-hot classes), its first layer (0: ConvTranspose2d) takes [batch, 100, H, W]',
+    );
+    // the noise fits, the image does not: found by one forward
+    misfit(vanilla, { ...presets.vanilla, image: { channels: 3, size: 28 } }, "the preset's images are [3, 28, 28], the generator gives [784] per image");
+    misfit(dcgan, { ...presets.dcgan, image: { channels: 1, size: 32 } }, "the preset's images are [1, 32, 32], the generator gives [1, 28, 28] per image");
+    // a first layer that does not say what it takes: the forward's own error, named
+    const unflat = new nn.Sequential(new nn.Unflatten(1, [4, 1, 1]), new nn.ConvTranspose2d(4, 1, 28));
+    expect(() => exportOnnx(unflat, file, { preset: presets.vanilla })).toThrow(
+      /^exportOnnx: preset 'vanilla' does not fit this generator: the preset feeds it \[batch, 100\] \(noise \[100\]\), which it cannot run on \(.+\); pass the preset/,
+    );
+    expect(fs.existsSync(file)).toBe(false);
+    // the check's forward runs in eval mode; each module's own mode comes back (one left in eval on purpose)
+    vanilla.train();
+    vanilla.children()[1]!.eval();
+    expect(exportOnnx(vanilla, file, { preset: presets.vanilla }).bytes).toBe(fs.statSync(file).size);
+    expect([...vanilla.namedModules()].map(([, m]) => m.training)).toEqual([true, true, false, true, true, true, true, true, true]);
+    for (const G of [vanilla, dcgan, cgan, unflat]) G.dispose();
+  });
+
+  test('null and other non-values: TypeErrors naming the argument and what it takes', () => {
+    const G = new nn.Sequential(new nn.Linear(4, 8));
+    const file = path.join(dir, 'args.onnx');
+    expect(() => exportOnnx(null as unknown as nn.Module, file)).toThrow(
+      new TypeError('exportOnnx: source: expected a generator Module or the path of a run folder (a non-empty string), got null'),
+    );
+    expect(() => exportOnnx({} as nn.Module, file)).toThrow('exportOnnx: source: expected a generator Module or the path of a run folder');
+    expect(() => exportOnnx(G, null as unknown as string)).toThrow(
+      new TypeError('exportOnnx: file: expected the path to write (a non-empty string), got null'),
+    );
+    expect(() => exportPytorch(undefined as unknown as string, file)).toThrow(
+      new TypeError('exportPytorch: runDir: expected the path of a run folder (a non-empty string), got undefined'),
+    );
+    expect(() => exportWeb(dir, '')).toThrow(new TypeError("exportWeb: dir: expected the folder to write into (a non-empty string), got ''"));
+    expect(() => savePytorch(null as unknown as Record<string, never>, file)).toThrow(
+      new TypeError('savePytorch: stateDict: expected an object of Tensors by name (module.stateDict()), got null'),
+    );
+    expect(() => savePytorch(G.stateDict(), 7 as unknown as string)).toThrow(
+      new TypeError('savePytorch: file: expected the path to write (a non-empty string), got 7'),
+    );
+    expect(fs.existsSync(file)).toBe(false);
+    G.dispose();
+  });
+
+  test("the API refuses what the CLI refuses: any run folder's files, folders, links into a run, web outputs colliding", () => {
+    // a run folder as its marker file says (not the one exported: any run's files are kept)
+    const run = path.join(dir, 'api-runs', 'run-7');
+    fs.mkdirSync(path.join(run, 'samples'), { recursive: true });
+    fs.writeFileSync(path.join(run, 'config.json'), JSON.stringify({ format: 'libtorch-gan-run/1' }));
+    fs.writeFileSync(path.join(run, 'generator.safetensors'), 'weights');
+    fs.writeFileSync(path.join(run, 'index.html'), 'a page someone wrote');
+    const G = new nn.Sequential(new nn.Linear(4, 8));
+    const refused = (fn: () => unknown, message: string, at: string) => {
+      let err: unknown;
+      try {
+        fn();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ExportTargetError);
+      expect((err as Error).message).toContain(message);
+      expect((err as ExportTargetError).path).toBe(at);
+    };
+    const weights = path.join(run, 'generator.safetensors');
+    refused(
+      () => exportOnnx(G, weights),
+      `exportOnnx: file: ${weights} would overwrite generator.safetensors of the run folder ${run}; that would lose the generator's weights`,
+      weights,
+    );
+    refused(
+      () => exportPytorch(run, path.join(run, 'trainer.json')),
+      `is the name of trainer.json of the run folder ${run}, where the run keeps the checkpoint record`,
+      path.join(run, 'trainer.json'),
+    );
+    refused(() => exportOnnx(G, path.join(run, 'samples')), 'is a folder; give a file name', path.join(run, 'samples'));
+    refused(
+      () => exportWeb(run, run),
+      `exportWeb: dir's index.html: ${path.join(run, 'index.html')} would overwrite index.html of the run folder ${run}`,
+      path.join(run, 'index.html'),
+    );
+    const link = path.join(dir, 'to-weights.onnx');
+    fs.symlinkSync(weights, link);
+    refused(() => exportOnnx(G, link), `(through a symbolic link, ${weights})`, link);
+    expect(fs.readFileSync(weights, 'utf8')).toBe('weights');
+    expect(fs.readFileSync(path.join(run, 'index.html'), 'utf8')).toBe('a page someone wrote');
+    // a new file in the run folder is fine
+    const fresh = path.join(run, 'g.onnx');
+    expect(exportOnnx(G, fresh).bytes).toBe(fs.statSync(fresh).size);
+    G.dispose();
   });
 });

@@ -103,6 +103,59 @@ export function readRunInfo(runDir: string): RunInfo {
   return checkRunFile<RunInfo>(file, json, RunInfoSchema, { format: RUN_FORMAT, what: 'a libtorch-gan run config', makeError: (m) => new CheckpointError(m) });
 }
 
+/**
+ * The files that mark a run folder, with the stem of the format each holds (any version counts:
+ * a run of a later format is still a run): config.json (RUN_FORMAT) and trainer.json (checkpoint.ts
+ * CHECKPOINT_FORMAT, named by its stem here to keep checkpoint.ts above this file).
+ */
+const RUN_MARKERS: readonly (readonly [file: string, formatStem: string])[] = [
+  ['config.json', RUN_FORMAT.replace(/\d+$/, '')],
+  ['trainer.json', 'libtorch-gan-checkpoint/'],
+];
+/** A marker larger than this is no run's (config.json holds a preset: kilobytes). */
+const MARKER_MAX_BYTES = 4 << 20;
+
+/** A regular file's stats (symbolic links followed), or null for anything else or nothing. */
+function regularFile(file: string): fs.Stats | null {
+  try {
+    const st = fs.statSync(file);
+    return st.isFile() ? st : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether `dir` is a run folder: its config.json or trainer.json is a libtorch-gan run config or
+ * checkpoint record, or (a damaged one) either sits beside a generator.safetensors. Only regular files
+ * are read (never a FIFO or a device), at most a few MB.
+ */
+export function isRunFolder(dir: string): boolean {
+  let markers = 0;
+  for (const [name, stem] of RUN_MARKERS) {
+    const file = path.join(dir, name);
+    const st = regularFile(file);
+    if (!st) continue;
+    markers++;
+    if (st.size > MARKER_MAX_BYTES) continue;
+    try {
+      const format = (JSON.parse(fs.readFileSync(file, 'utf8')) as { format?: unknown } | null)?.format;
+      if (typeof format === 'string' && format.startsWith(stem)) return true;
+    } catch {
+      // not JSON: a damaged marker, judged by the checkpoint beside it
+    }
+  }
+  return markers > 0 && regularFile(path.join(dir, 'generator.safetensors')) !== null;
+}
+
+/** The nearest run folder holding `file` (its folder or one above), or null. `file` should be absolute and resolved. */
+export function enclosingRunFolder(file: string): string | null {
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    if (isRunFolder(dir)) return dir;
+    if (path.dirname(dir) === dir) return null;
+  }
+}
+
 function runtimeVersions(): { packageVersion: string; libtorchVersion: string } {
   try {
     const i = runtimeInfo();

@@ -10,7 +10,8 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { type Preset } from '../gan/presets';
 import { writeFileAtomic } from '../util/fs';
-import { exportOnnx } from './export';
+import { describeValue } from '../tensor/dtype';
+import { checkExportTargets, exportOnnx, type ExportTarget } from './export';
 import { readRunInfo } from './run-dir';
 
 export class WebExportError extends Error {
@@ -119,8 +120,24 @@ export function webPage(preset: Preset, model: Uint8Array, title: string): strin
 `;
 }
 
-/** Writes DIR/index.html (self-contained) and DIR/generator.onnx for a run folder's generator. */
+/** The two files `exportWeb(runDir, dir)` writes, as export targets (labelled `label`, e.g. '--web'), for checkExportTargets. */
+export function webTargets(dir: string, label = 'exportWeb: dir'): ExportTarget[] {
+  return [
+    { path: path.join(dir, 'index.html'), label: `${label}'s index.html` },
+    { path: path.join(dir, 'generator.onnx'), label: `${label}'s generator.onnx` },
+  ];
+}
+
+/**
+ * Writes DIR/index.html (self-contained) and DIR/generator.onnx for a run folder's generator. Both
+ * targets are checked first (checkExportTargets: no run's file, folder or other output is replaced).
+ */
 export function exportWeb(runDir: string, dir: string): { page: string; model: string; bytes: number } {
+  if (typeof runDir !== 'string' || runDir === '')
+    throw new TypeError(`exportWeb: runDir: expected the path of a run folder (a non-empty string), got ${describeValue(runDir)}`);
+  if (typeof dir !== 'string' || dir === '')
+    throw new TypeError(`exportWeb: dir: expected the folder to write into (a non-empty string), got ${describeValue(dir)}`);
+  checkExportTargets(webTargets(dir));
   const preset = readRunInfo(runDir).config.preset;
   const model = path.join(dir, 'generator.onnx');
   exportOnnx(runDir, model);

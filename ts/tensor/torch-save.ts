@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { loadAddon } from '../native/addon';
 import { writeFileAtomic } from '../util/fs';
-import { type Device } from './dtype';
+import { type Device, describeValue } from './dtype';
 import { Tensor } from './tensor';
 
 /** The bytes of torch.save(stateDict) (tensors copied to the CPU, contiguous). */
@@ -22,6 +22,12 @@ export function saveBytes(stateDict: Record<string, Tensor>): Uint8Array {
 
 /** Writes `stateDict` to `file` (atomically) as torch.save does: `torch.load(file)` reads it in Python. */
 export function savePytorch(stateDict: Record<string, Tensor>, file: string): void {
+  if (typeof stateDict !== 'object' || stateDict === null || Array.isArray(stateDict) || stateDict instanceof Tensor)
+    throw new TypeError(
+      `savePytorch: stateDict: expected an object of Tensors by name (module.stateDict()), got ${stateDict instanceof Tensor ? 'a Tensor' : describeValue(stateDict)}`,
+    );
+  if (typeof file !== 'string' || file === '')
+    throw new TypeError(`savePytorch: file: expected the path to write (a non-empty string), got ${describeValue(file)}`);
   writeFileAtomic(file, saveBytes(stateDict));
 }
 

@@ -1,7 +1,8 @@
 /** `libtorch-gan export RUN_DIR --onnx FILE`: a trained generator for use without LibTorch. */
 import * as fs from 'node:fs';
-import { exportOnnx, exportPytorch } from '../../run/export';
-import { exportWeb } from '../../run/web-page';
+import { checkExportTargets, exportOnnx, exportPytorch, ExportTargetError } from '../../run/export';
+import { exportWeb, webTargets } from '../../run/web-page';
+import { printable } from '../../util/printable';
 import { BIN, EXIT, intFlag, parseCommandArgs, stringFlag, UsageError, writeLine, type CliIO } from './common';
 
 const NAME = 'export';
@@ -28,7 +29,10 @@ Options:
   --web DIR     DIR/index.html: a page that draws a grid of samples in the browser, offline (model
                 and onnxruntime-web embedded; open it from disk), with new noise on a click and, for
                 a conditional run, a class picker; needs onnxruntime-web (npm install onnxruntime-web)
-  -h, --help    show this help`;
+  -h, --help    show this help
+
+No output replaces a file of a run folder (any run's: a new file inside one is fine), a folder, or
+another output of the same command: such a target is refused before anything is written (exit 2).`;
 
 export async function exportCommand(args: string[], io: CliIO): Promise<number> {
   const { values: v, positionals } = parseCommandArgs(NAME, args, EXPORT_OPTIONS, { positionals: 1 });
@@ -45,20 +49,40 @@ export async function exportCommand(args: string[], io: CliIO): Promise<number> 
   if (onnx === undefined && pytorch === undefined && web === undefined)
     throw new UsageError('say what to write: --onnx FILE, --pytorch FILE or --web DIR', NAME);
   const opset = intFlag(NAME, 'opset', v.opset, 13, 23);
+  try {
+    return writeExports(runDir, { onnx, pytorch, web, opset }, io);
+  } catch (e) {
+    // a target that would replace a run's file or another output: the command line's mistake, nothing written
+    if (e instanceof ExportTargetError) throw new UsageError(e.message, NAME);
+    throw e;
+  }
+}
+
+function writeExports(runDir: string, o: { onnx?: string; pytorch?: string; web?: string; opset?: number }, io: CliIO): number {
+  const { onnx, pytorch, web, opset } = o;
+  // every target at once, before anything is written: two outputs on one path are caught here
+  checkExportTargets([
+    ...(onnx !== undefined ? [{ path: onnx, label: '--onnx' }] : []),
+    ...(pytorch !== undefined ? [{ path: pytorch, label: '--pytorch' }] : []),
+    ...(web !== undefined ? webTargets(web, '--web') : []),
+  ]);
   if (pytorch !== undefined) {
     const r = exportPytorch(runDir, pytorch);
-    writeLine(io.stdout, `Wrote ${r.file} (${(r.bytes / 1e6).toFixed(2)} MB): the generator's state_dict, ${r.tensors} tensors (torch.load reads it)`);
+    writeLine(
+      io.stdout,
+      `Wrote ${printable(r.file)} (${(r.bytes / 1e6).toFixed(2)} MB): the generator's state_dict, ${r.tensors} tensors (torch.load reads it)`,
+    );
   }
   if (web !== undefined) {
     const r = exportWeb(runDir, web);
-    writeLine(io.stdout, `Wrote ${r.page} (${(r.bytes / 1e6).toFixed(1)} MB, self-contained: open it in a browser) and ${r.model}`);
+    writeLine(io.stdout, `Wrote ${printable(r.page)} (${(r.bytes / 1e6).toFixed(1)} MB, self-contained: open it in a browser) and ${printable(r.model)}`);
   }
   if (onnx === undefined) return EXIT.OK;
   const r = exportOnnx(runDir, onnx, { opset });
   const label = r.classes ? `, label [batch] int64 in [0, ${r.classes})` : '';
   writeLine(
     io.stdout,
-    `Wrote ${r.file} (${(r.bytes / 1e6).toFixed(2)} MB): z ~ ${r.noise.dist} [batch, ${r.noise.shape ?? r.noise.dim}]${label} -> images in ${r.range}`,
+    `Wrote ${printable(r.file)} (${(r.bytes / 1e6).toFixed(2)} MB): z ~ ${r.noise.dist} [batch, ${r.noise.shape ?? r.noise.dim}]${label} -> images in ${r.range}`,
   );
   return EXIT.OK;
 }
