@@ -1,7 +1,9 @@
 /** `libtorch-gan sample`: images from a trained run's generator, as a PNG grid. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { checkExportTargets, ExportTargetError } from '../../run/export';
 import { sample, saveSamples } from '../../run/sample';
+import { printable } from '../../util/printable';
 import { BIN, deviceFlag, EXIT, intFlag, parseCommandArgs, stringFlag, UsageError, writeLine, type CliIO } from './common';
 
 const NAME = 'sample';
@@ -63,9 +65,16 @@ export async function sampleCommand(args: string[], io: CliIO): Promise<number> 
   const out = outFile(stringFlag(NAME, 'out', v.out, 'a file name') ?? 'samples.png');
   const device = deviceFlag(NAME, v.device, io, 'cpu');
   const preset = stringFlag(NAME, 'preset', v.preset, 'a preset name');
+  try {
+    // the grid never replaces a run's own file (`--out RUN/generator.safetensors`) nor a folder
+    checkExportTargets([{ path: out, label: '--out' }], { replaceOthers: true });
+  } catch (e) {
+    if (e instanceof ExportTargetError) throw new UsageError(e.message, NAME);
+    throw e;
+  }
   const s = sample({ checkpoint: runDir, count, seed, device, labels: label, preset });
   saveSamples(out, s, { nrow });
   const what = label === undefined ? '' : label === 'all' ? `, one row per class` : ` of class ${label}`;
-  writeLine(io.stdout, `Wrote ${s.shape[0]} samples${what} (seed ${s.seed}) to ${path.relative(process.cwd(), path.resolve(out)) || out}`);
+  writeLine(io.stdout, `Wrote ${s.shape[0]} samples${what} (seed ${s.seed}) to ${printable(path.relative(process.cwd(), path.resolve(out)) || out)}`);
   return EXIT.OK;
 }

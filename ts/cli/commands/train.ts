@@ -6,6 +6,8 @@ import { loadConfigFile, ConfigError, MAX_THREADS, resolveDevice, type ResolvedC
 import { cudaEnv } from '../../run/runtime';
 import { countParameters, PRESET_NAMES, DEFAULT_PRESET, type OptimizerSpec, type PresetName } from '../../gan/presets';
 import { Trainer, type TrainDevice, type TrainResult } from '../../run/trainer';
+import { runConfig } from '../../run/resume';
+import { printable } from '../../util/printable';
 import * as dist from '../../dist/index';
 import * as torch from '../../tensor/torch';
 import { joinFromEnv, ranksFromEnv, spawnRanks } from '../launch';
@@ -84,7 +86,7 @@ function dataLine(t: Trainer): string {
   let line = `${ds.name}${ds.split === 'all' ? '' : ` ${ds.split}`}, ${t.data.shape[0]} of ${ds.length} images`;
   if (ds.name === 'folder') {
     const cls = ds.classes.length
-      ? ` in ${ds.classes.length} classes (${ds.classes.slice(0, 5).join(', ')}${ds.classes.length > 5 ? ', ...' : ''})`
+      ? ` in ${ds.classes.length} classes (${ds.classes.slice(0, 5).map(printable).join(', ')}${ds.classes.length > 5 ? ', ...' : ''})`
       : ' (no classes)';
     line += `${cls}, ${c} x ${h} x ${w}`;
   }
@@ -279,7 +281,7 @@ export function describeRun(trainer: Trainer, backend: { name: dist.Backend; pic
       ],
       ['Device', `${describeDevice(trainer.deviceInfo)}${cfg.threads ? `, ${cfg.threads} threads` : ''}${ranksLine(trainer, backend)}`],
       ['CUDA graph', trainer.gan.cudaGraph],
-      ['Data', `${dataLine(trainer)} (${trainer.dataset.sourceKind}: ${trainer.dataset.source})`],
+      ['Data', `${dataLine(trainer)} (${trainer.dataset.sourceKind}: ${printable(trainer.dataset.source)})`],
       ['Seed', cfg.seed === undefined ? 'none (not seeded)' : String(cfg.seed)],
     ]),
   );
@@ -333,6 +335,11 @@ export async function trainCommand(args: string[], io: CliIO): Promise<number> {
     return EXIT.OK;
   }
   const { config, limit, given, nproc, distTimeout, distBackend } = parsed;
+  const noop = resumeNoop(config, given);
+  if (noop) {
+    writeLine(io.stdout, noop);
+    return EXIT.OK;
+  }
   if (nproc !== undefined && nproc > 1) {
     if (ranksFromEnv(io.env)) throw new UsageError('--nproc: this process is already one rank of a launched run (torchrun); leave --nproc out', NAME);
     return spawnRanks(nproc, withoutFlag(args, '--nproc'), io);
@@ -344,6 +351,27 @@ export async function trainCommand(args: string[], io: CliIO): Promise<number> {
   } finally {
     if (processGroup) dist.destroyProcessGroup();
   }
+}
+
+/**
+ * `--resume RUN` where the run already has the epochs asked for: the line that says so (exit 0: the run is
+ * where it was asked to be), or null. Checked before any rank or Trainer starts, so the run folder is left
+ * untouched (no resumption recorded, no epochs rewritten in config.json).
+ */
+function resumeNoop(config: RunConfig, given: Set<string>): string | null {
+  if (!config.resume) return null;
+  let resumed: ReturnType<typeof runConfig>;
+  try {
+    resumed = runConfig(config, cudaEnv());
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(configMessage(e, given), NAME);
+    throw e;
+  }
+  const done = resumed.resumedFrom?.epoch ?? 0;
+  const epochs = resumed.config.preset.epochs;
+  if (done < epochs) return null;
+  const asked = config.epochs !== undefined ? `of the ${epochs} asked for` : `of the ${epochs} in its config`;
+  return `${printable(config.resume)} is already at epoch ${done} ${asked}; nothing to train. Ask for more: --epochs ${done + 1}`;
 }
 
 /** args without `flag` and its value (`--flag N` or `--flag=N`). */
