@@ -16,8 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import lib from '../lib/index.js';
 import { measureFloor } from './floor.mjs';
+import { buildPath, facadeEpoch, isConv, timeSteps, warmEpoch, warmSteps } from './paths.mjs';
 
-const { torch, optim, GanStep, getPreset, presets, imperativeStep, buildModels, data, info } = lib;
+const { torch, GanStep, getPreset, presets, imperativeStep, data, info } = lib;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const USAGE = 'usage: npm run bench -- [--quick] [--device cpu|cuda|cuda:N] [--threads N] [--no-python] [--out FILE]';
@@ -115,28 +116,7 @@ function require_resolve(id) {
   return fileURLToPath(import.meta.resolve(id));
 }
 
-// The fused path trains as the Trainer does, with Adam({ fused: true }); the imperative path with the
-// default single-tensor Adam, like the PyTorch script.
-function build(preset, fused = false) {
-  const p = getPreset(preset);
-  torch.manualSeed(0);
-  const { generator: G, discriminator: D } = buildModels(p, device); // with the preset's init scheme
-  const o = p.optimizer;
-  const mk = (m) => new optim.Adam(m.parameters(), { lr: o.lr, betas: o.betas, eps: o.eps, fused });
-  return { p, G, D, optG: mk(G), optD: mk(D) };
-}
-
 const sync = () => (device === 'cpu' ? undefined : torch.cuda.synchronize());
-const yieldLoop = () => new Promise((r) => setImmediate(r));
-
-function timeSteps(fn) {
-  for (let i = 0; i < WARMUP; i++) fn();
-  sync();
-  const t = performance.now();
-  for (let i = 0; i < STEPS; i++) fn();
-  sync();
-  return (performance.now() - t) / STEPS;
-}
 
 function runPython(preset, batch, epoch) {
   if (!py) return null;
@@ -174,7 +154,6 @@ const allLabels = torch.tensor(
   [mnist.length],
   { dtype: 'int64', device },
 );
-const isConv = (p) => p.discriminator.children?.[0]?.type === 'Conv2d';
 
 // The batch is normalized in JS (data.toFloat32, PyTorch's arithmetic): no LibTorch work on this
 // thread, which would otherwise slow the fused path's training thread (see ts/gan/gan-step.ts).
@@ -189,46 +168,35 @@ const batchLabels = (p, batch) => (p.step.conditioning ? allLabels.narrow(0, 0, 
 if (args.child) {
   const [kind, preset, batch] = [args.kind, args.preset, Number(args.batch)];
   const fusedKind = kind === 'fused' || kind === 'fusedEager';
-  const a = build(preset, fusedKind);
+  const a = buildPath(lib, preset, device, fusedKind);
   torch.setFlushDenormal(true); // as the Trainer trains (PyTorch's run gets --flush-denormal)
   const gan = fusedKind ? new GanStep(a.G, a.D, a.optG, a.optD, a.p.step, { cudaGraphs: kind === 'fused' }) : null;
   let out;
   if (args.mode === 'floor') {
     out = measureFloor(lib, a.p, batch);
   } else if (args.mode === 'epoch') {
-    // Warm as PyTorch's run is (its WARMUP steps come first); on CUDA this is where the graph is captured.
-    const cond = a.p.step.conditioning;
-    const warm = batch * (WARMUP + 1);
-    const warmLabels = cond ? allLabels.narrow(0, 0, warm) : undefined;
-    if (gan) await gan.trainEpoch(images.narrow(0, 0, warm), { batchSize: batch, labels: warmLabels, shuffle: false, normalize: a.p.normalize });
-    else for (let i = 0; i < WARMUP; i++) imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, realBatch(a.p, batch), { labels: batchLabels(a.p, batch) });
-    sync();
-    const t0 = performance.now();
-    let graph;
+    // Warm as PyTorch's run is (its WARMUP steps come first); on CUDA the graph is captured here, before
+    // the clock starts (warmEpoch repeats its short epoch until the graph replays).
+    const labels = a.p.step.conditioning ? allLabels : undefined;
     if (gan) {
-      const labels = cond ? allLabels : undefined;
-      graph = (await gan.trainEpoch(images, { batchSize: batch, labels, shuffle: true, seed: 1, normalize: a.p.normalize })).cudaGraph;
+      await warmEpoch(gan, images, { batch, warmup: WARMUP, labels, normalize: a.p.normalize });
+      sync();
+      const t0 = performance.now();
+      const graph = (await gan.trainEpoch(images, { batchSize: batch, labels, shuffle: true, seed: 1, normalize: a.p.normalize })).cudaGraph;
+      sync();
+      out = { seconds: (performance.now() - t0) / 1000, graph };
     } else {
-      const perm = torch.randperm(images.shape[0]);
-      for (let i = 0; i < images.shape[0]; i += batch) {
-        torch.scope(() => {
-          const idx = perm.narrow(0, i, Math.min(batch, images.shape[0] - i));
-          let xb = images.indexSelect(0, idx).float().div(255);
-          if (!isConv(a.p)) xb = xb.flatten(1);
-          const labels = cond ? allLabels.indexSelect(0, idx) : undefined;
-          imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, a.p.normalize === '[-1,1]' ? xb.sub(0.5).div(0.5) : xb, { labels });
-        });
-        if ((i / batch) % 50 === 0) await yieldLoop();
-      }
+      for (let i = 0; i < WARMUP; i++) imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, realBatch(a.p, batch), { labels: batchLabels(a.p, batch) });
+      out = { seconds: await facadeEpoch(lib, a, images, labels, batch, sync) };
     }
-    sync();
-    out = { seconds: (performance.now() - t0) / 1000, graph };
   } else {
     const x = realBatch(a.p, batch);
     const labels = batchLabels(a.p, batch);
     const ms = [];
-    if (gan) ms.push(timeSteps(() => gan.step(x, { labels })));
-    else ms.push(timeSteps(() => imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, x, { labels })));
+    const step = gan ? () => gan.step(x, { labels }) : () => imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, x, { labels });
+    // On CUDA the clock starts once the graph replays: its capture is not a step.
+    warmSteps(gan, step, WARMUP);
+    ms.push(timeSteps(step, STEPS, sync));
     // The MLP path's phases, over as many steps again (timed apart: the clock reads cost a little).
     let phases = null;
     if (gan?.profile(true)) {

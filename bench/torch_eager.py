@@ -5,6 +5,13 @@ Reads the presets as JSON on stdin (or --presets FILE); prints one JSON object w
 full-epoch time. Under torchrun with --data-parallel (`npm run bench:dist`), each rank trains its shard of
 the epoch, and before each optimizer step the gradients are averaged across ranks over c10d's Gloo (one
 flat all_reduce per model, pre-divided by the world size, as DDP's bucket); rank 0 prints.
+
+With --serve (scripts/device/check.mjs) it stays up and answers requests, one JSON line each way, so one
+process (one torch import, one CUDA start) measures every architecture: it prints {"ready": ...} once,
+then for each request line {"op": "steps", "preset", "batch", "steps", "warmup"} (the model of that
+preset and batch is built and warmed at its first request and kept) or {"op": "epoch", "preset", "batch",
+"warmup", "images"} (a fresh model, warmed, then one shuffled epoch over the first `images` images) one
+answer line ({"error": ...} when it failed).
 """
 import argparse
 import json
@@ -28,35 +35,11 @@ from reference import (  # noqa: E402
 )
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--preset", required=True)
-    ap.add_argument("--batch", type=int, required=True)
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--threads", type=int, required=True)
-    ap.add_argument("--epoch", action="store_true", help="also time one full shuffled epoch over MNIST's 60k images")
-    ap.add_argument("--mnist", required=True)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True), as the fused path trains")
-    ap.add_argument("--train-epochs", type=int, default=0, help="instead: train this many shuffled epochs (npm run bench:quality)")
-    ap.add_argument("--seed", type=int, default=0, help="with --train-epochs: the init and noise seed")
-    ap.add_argument("--presets", help="read the presets' JSON from this file instead of stdin")
-    ap.add_argument("--data-parallel", action="store_true", help="one rank of a torchrun launch (Gloo): average gradients each update")
-    ap.add_argument("--save-g", help="with --train-epochs: write G's state_dict after each epoch to DIR/epoch-N.safetensors")
-    args = ap.parse_args()
-    if args.flush_denormal:
-        torch.set_flush_denormal(True)
-    dev = torch.device(args.device)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    torch.set_num_threads(args.threads)
-    preset = json.load(open(args.presets) if args.presets else sys.stdin)[args.preset]
-    world, rank = 1, 0
-    if args.data_parallel:
+def make_trainer(preset, dev, seed=0, world=1):
+    """G and D of the preset on dev (its init scheme, from seed) and one training step over them, as
+    a script writes it; with world > 1 the gradients are averaged across the ranks before each update."""
+    if world > 1:
         import torch.distributed as dist
-
-        dist.init_process_group("gloo")
-        world, rank = dist.get_world_size(), dist.get_rank()
 
     def averaged(opt):
         # every gradient averaged across ranks before the update, in one flat bucket
@@ -70,6 +53,7 @@ def main() -> None:
             g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
         opt.step()
+
     spec = preset["step"]
     logits = spec["loss"] == "bceWithLogits"
     reuse = spec["gNoise"] == "reuse"
@@ -95,7 +79,7 @@ def main() -> None:
         t = torch.full_like(out, float(label))
         return F.binary_cross_entropy_with_logits(out, t) if logits else F.binary_cross_entropy(out, t)
 
-    g, d = build_models(preset, args.seed)  # the preset's init scheme too (dcgan/main.py's weights_init)
+    g, d = build_models(preset, seed)  # the preset's init scheme too (dcgan/main.py's weights_init)
     g, d = g.to(dev), d.to(dev)
     opt_g, opt_d = make_optimizer(g.parameters(), preset["optimizer"]), make_optimizer(d.parameters(), preset["optimizer"])
 
@@ -131,35 +115,146 @@ def main() -> None:
         averaged(opt_g)
         return d_loss.item(), g_loss.item()  # scripts log their losses every step
 
-    images = load_mnist_images(Path(args.mnist), 60000)
-    # a convolutional D reads [N, 1, 28, 28], an MLP D [N, 784]
-    data = normalize(images, preset["normalize"]).reshape((60000, 1, 28, 28) if d_is_conv(preset) else (60000, 784)).to(dev)
-    labels = load_mnist_labels(Path(args.mnist), 60000).to(dev) if classes else None
+    return g, step
+
+
+def load_data(preset, mnist, dev, count=60000):
+    """The first `count` of MNIST's 60,000 training images as the preset's models take them (a
+    convolutional D [N, 1, 28, 28], an MLP D [N, 784]), normalized, on dev; and their labels for a
+    conditional GAN (else None)."""
+    images = load_mnist_images(Path(mnist), count)
+    data = normalize(images, preset["normalize"]).reshape((count, 1, 28, 28) if d_is_conv(preset) else (count, 784)).to(dev)
+    labels = load_mnist_labels(Path(mnist), count).to(dev) if classes_of(preset) else None
+    return data, labels
+
+
+def time_steps(step, x, y, steps, sync):
+    """Milliseconds per step over `steps` steps of one batch, the device synchronized at both ends."""
+    sync()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step(x, y)
+    sync()
+    return (time.perf_counter() - t) / steps * 1000
+
+
+def time_epoch(step, data, labels, batch, sync, count=60000, rank=0, world=1):
+    """Seconds for one epoch over the first `count` images, shuffled (seed 1), in batches; this rank's shard."""
+    gen = torch.Generator().manual_seed(1)
+    sync()
+    t = time.perf_counter()
+    perm = torch.randperm(count, generator=gen)[rank::world].to(data.device)  # this rank's shard (60000 divides)
+    for i in range(0, perm.shape[0], batch):
+        idx = perm[i : i + batch]
+        step(data[idx], labels[idx] if labels is not None else None)
+    sync()
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset")
+    ap.add_argument("--batch", type=int)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--threads", type=int, required=True)
+    ap.add_argument("--epoch", action="store_true", help="also time one full shuffled epoch over MNIST's 60k images")
+    ap.add_argument("--mnist", required=True)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True), as the fused path trains")
+    ap.add_argument("--train-epochs", type=int, default=0, help="instead: train this many shuffled epochs (npm run bench:quality)")
+    ap.add_argument("--seed", type=int, default=0, help="with --train-epochs: the init and noise seed")
+    ap.add_argument("--presets", help="read the presets' JSON from this file instead of stdin")
+    ap.add_argument("--data-parallel", action="store_true", help="one rank of a torchrun launch (Gloo): average gradients each update")
+    ap.add_argument("--save-g", help="with --train-epochs: write G's state_dict after each epoch to DIR/epoch-N.safetensors")
+    ap.add_argument("--serve", action="store_true", help="answer requests on stdin, one JSON line each (see above; needs --presets)")
+    ap.add_argument("--images", type=int, default=60000, help="with --serve: load only the first N training images (a quick run)")
+    args = ap.parse_args()
+    if args.flush_denormal:
+        torch.set_flush_denormal(True)
+    dev = torch.device(args.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    torch.set_num_threads(args.threads)
+    if args.serve:
+        if not args.presets:
+            ap.error("--serve reads requests on stdin: give the presets with --presets FILE")
+        serve(args, dev, sync)
+        return
+    if not args.preset or not args.batch:
+        ap.error("--preset and --batch are required (unless --serve)")
+    preset = json.load(open(args.presets) if args.presets else sys.stdin)[args.preset]
+    world, rank = 1, 0
+    if args.data_parallel:
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        world, rank = dist.get_world_size(), dist.get_rank()
+    g, step = make_trainer(preset, dev, args.seed, world)
+    data, labels = load_data(preset, args.mnist, dev)
     if args.train_epochs:
         train_epochs(args, g, step, data, labels, sync)
         return
     x = data[: args.batch].contiguous()
-    y = labels[: args.batch].contiguous() if classes else None
+    y = labels[: args.batch].contiguous() if labels is not None else None
     for _ in range(args.warmup):
         step(x, y)
-    sync()
-    t = time.perf_counter()
-    for _ in range(args.steps):
-        step(x, y)
-    sync()
-    ms = (time.perf_counter() - t) / args.steps * 1000
+    ms = time_steps(step, x, y, args.steps, sync)
     out = {"device": str(dev), "msPerStep": ms, "imagesPerSec": args.batch * world / ms * 1000, "torch": torch.__version__, "threads": torch.get_num_threads(), "ranks": world}
     if args.epoch:
-        gen = torch.Generator().manual_seed(1)
-        t = time.perf_counter()
-        perm = torch.randperm(60000, generator=gen)[rank::world].to(dev)  # this rank's shard (60000 divides)
-        for i in range(0, perm.shape[0], args.batch):
-            idx = perm[i : i + args.batch]
-            step(data[idx], labels[idx] if classes else None)
-        sync()
-        out["epochSeconds"] = time.perf_counter() - t
+        out["epochSeconds"] = time_epoch(step, data, labels, args.batch, sync, rank=rank, world=world)
     if rank == 0:
         print(json.dumps(out))
+
+
+def serve(args, dev, sync) -> None:
+    """Requests on stdin, answers on stdout, one JSON line each (see the module's docstring)."""
+    presets = json.load(open(args.presets))
+    datasets = {}  # by (normalize, conv, conditional): MNIST loaded once per layout
+    models = {}  # by (preset, batch): built and warmed at the first "steps" request
+
+    def data_for(preset):
+        key = (preset["normalize"], d_is_conv(preset), bool(classes_of(preset)))
+        if key not in datasets:
+            datasets[key] = load_data(preset, args.mnist, dev, args.images)
+        return datasets[key]
+
+    def answer(req):
+        preset = presets[req["preset"]]
+        batch = int(req["batch"])
+        data, labels = data_for(preset)
+        x = data[:batch].contiguous()
+        y = labels[:batch].contiguous() if labels is not None else None
+        if req["op"] == "steps":
+            key = (req["preset"], batch)
+            if key not in models:
+                _, step = make_trainer(preset, dev)
+                for _ in range(int(req.get("warmup", 5))):
+                    step(x, y)
+                models[key] = step
+            ms = time_steps(models[key], x, y, int(req["steps"]), sync)
+            return {"msPerStep": ms, "imagesPerSec": batch / ms * 1000}
+        if req["op"] == "epoch":
+            _, step = make_trainer(preset, dev)
+            for _ in range(int(req.get("warmup", 5))):
+                step(x, y)
+            count = min(int(req.get("images", args.images)), args.images)
+            return {"epochSeconds": time_epoch(step, data, labels, batch, sync, count=count), "images": count}
+        raise ValueError(f"unknown op {req['op']!r} (expected steps or epoch)")
+
+    # Ready once CUDA is up, so a caller can keep this start out of its own timings.
+    torch.zeros(1, device=dev)
+    sync()
+    print(json.dumps({"ready": True, "torch": torch.__version__, "cuda": torch.version.cuda, "device": str(dev), "threads": torch.get_num_threads()}), flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = None
+        try:
+            req = json.loads(line)
+            out = {"id": req.get("id"), **answer(req)}
+        except Exception as e:  # one failed request is answered; the next may still run
+            out = {"id": req.get("id") if isinstance(req, dict) else None, "error": f"{type(e).__name__}: {e}"}
+        print(json.dumps(out), flush=True)
 
 
 def train_epochs(args, g, step, data, labels, sync) -> None:
