@@ -21,6 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { summarize } from './summary.mjs';
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -194,60 +195,10 @@ for (const ph of PHASES) {
 // ---------------------------------------------------------------------------------------------------
 // The short summary: Markdown, printed last and written to summary.md.
 
-const recs = (phase) => state.records.filter((r) => r.phase === phase);
-const fmt = (v, d = 3) => (v === undefined || v === null ? 'n/a' : typeof v === 'number' ? String(Number(v.toPrecision(d))) : String(v));
-const rt = state.records.find((r) => r.name === 'runtime');
-const lines = [
-  `## Device check${dry ? ' (dry run on the CPU)' : ''}, ${state.started.slice(0, 10)}`,
-  '',
-  rt
-    ? `${rt.gpus?.length ? rt.gpus.join(', ') : 'no GPU'}; LibTorch ${rt.libtorch} (${rt.cudaBuild ? `CUDA ${rt.cudaVersion}` : 'CPU'} build, CUDA graphs ${rt.cudaGraphs ? 'compiled in' : 'not compiled in'}); binary ${rt.binary.file} (${rt.binary.kind}); Node ${rt.node}`
-    : 'runtime: unknown (the info phase did not report)',
-  '',
-  '| phase | status | seconds | budget |',
-  '|---|---|---|---|',
-  ...state.phases.map((p) => `| ${p.name} | ${p.status}${p.reason ? `: ${p.reason}` : ''} | ${fmt(p.seconds)} | ${p.budgetS ?? ''} |`),
-  '',
-];
-const checks = recs('correctness')
-  .concat(recs('nccl'))
-  .filter((r) => r.name !== 'tf32');
-if (checks.length) {
-  lines.push('| check | status | max abs diff | bound |', '|---|---|---|---|');
-  for (const r of checks)
-    lines.push(
-      `| ${r.name} | ${r.status}${r.reason ? `: ${r.reason}` : r.error ? `: ${r.error.split('\n')[0]}` : ''} | ${fmt(r.maxAbsDiff)} | ${fmt(r.bound)} |`,
-    );
-  lines.push('');
-}
-const PATH_ORDER = ['fused', 'fusedEager', 'facade', 'torch'];
-const table = (kind, unit, value) => {
-  const rows = state.records.filter((r) => r.kind === kind && r.status === 'pass');
-  if (!rows.length) return;
-  const keys = [...new Set(rows.map((r) => `${r.preset} ${r.batch}`))];
-  lines.push(
-    `| ${unit} | fused + graph | fused, eager | facade | PyTorch eager | graph vs PyTorch |`,
-    '|---|---|---|---|---|---|',
-    ...keys.map((k) => {
-      const by = Object.fromEntries(PATH_ORDER.map((p) => [p, rows.filter((r) => `${r.preset} ${r.batch}` === k && r.path === p).map(value)]));
-      const best = Object.fromEntries(PATH_ORDER.map((p) => [p, by[p].length ? Math.min(...by[p]) : null]));
-      const x = best.fused && best.torch ? `${fmt(best.torch / best.fused, 2)}x faster` : 'n/a';
-      return `| ${k.replace(' ', ' batch ')} | ${PATH_ORDER.map((p) => fmt(best[p])).join(' | ')} | ${x} |`;
-    }),
-    '',
-  );
-};
-table('stepMs', 'ms/step', (r) => r.ms);
-table('epochS', `epoch s (${dry ? '64 images' : '60,000 images'})`, (r) => r.seconds);
-const bad = state.records.filter((r) => r.status === 'fail' || r.status === 'error');
-const phaseBad = state.phases.filter((p) => !['ok', 'skipped'].includes(p.status) || (p.status === 'skipped' && !dry));
-lines.push(
-  `${bad.length ? `${bad.length} check(s) failed or errored` : 'no check failed'}; ${phaseBad.length ? `phases not completed: ${phaseBad.map((p) => `${p.name} (${p.status})`).join(', ')}` : 'every phase completed'}; ${since()} s in all. Full figures: check.json, log: check.log.`,
-);
+const { text: summary, ok } = summarize(state, since());
 state.done = true;
 state.seconds = since();
 save();
-const summary = lines.join('\n');
 writeFileAtomic(path.join(out, 'summary.md'), `${summary}\n`);
 log(`\n${summary}`);
-process.exitCode = bad.length || phaseBad.length ? 1 : 0;
+process.exitCode = ok ? 0 : 1;

@@ -491,46 +491,58 @@ async function phaseSpeed() {
   for (const { preset, batch } of configs) {
     const label = `${preset} batch ${batch}`;
     if (!fits(`${label}: ms/step`, dry ? 2 : 12)) continue;
-    const runs = {};
-    for (const kind of kinds) {
-      const fused = kind !== 'facade';
-      const a = buildPath(lib, preset, dev, fused);
-      const gan = fused ? new GanStep(a.G, a.D, a.optG, a.optD, a.p.step, { cudaGraphs: kind === 'fused' }) : null;
-      const x = realBatch(mnist, a.p, batch);
-      const labels = a.p.step.conditioning ? labelTensor(mnist, batch) : undefined;
-      const step = gan ? () => gan.step(x, { labels }) : () => imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, x, { labels });
-      // The clock starts once a CUDA graph replays: its capture is not a step.
-      const graph = warmSteps(gan, step, WARMUP);
-      runs[kind] = { step, graph, path: gan?.path, ms: [] };
-    }
-    const hello = pyHello ? await pyHello : null;
-    const t = [];
-    for (let r = 0; r < ROUNDS; r++) {
-      for (const kind of kinds) runs[kind].ms.push(timeSteps(runs[kind].step, STEPS, sync));
-      if (hello) {
-        const o = await py.request({ op: 'steps', preset, batch, steps: STEPS, warmup: WARMUP });
-        if (o.error) {
-          emit({ name: `${label}: ${PATHS.torch}`, status: 'error', error: o.error });
-          break;
-        }
-        t.push(o.msPerStep);
+    // one configuration that fails (a capture error, a CUDA error) is recorded; the next still runs
+    try {
+      const runs = {};
+      for (const kind of kinds) {
+        const fused = kind !== 'facade';
+        const a = buildPath(lib, preset, dev, fused);
+        const gan = fused ? new GanStep(a.G, a.D, a.optG, a.optD, a.p.step, { cudaGraphs: kind === 'fused' }) : null;
+        const x = realBatch(mnist, a.p, batch);
+        const labels = a.p.step.conditioning ? labelTensor(mnist, batch) : undefined;
+        const step = gan ? () => gan.step(x, { labels }) : () => imperativeStep(a.G, a.D, a.optG, a.optD, a.p.step, x, { labels });
+        // The clock starts once a CUDA graph replays: its capture is not a step.
+        const graph = warmSteps(gan, step, WARMUP);
+        runs[kind] = { step, graph, path: gan?.path, ms: [] };
       }
-    }
-    const base = { kind: 'stepMs', preset, batch, device: dev, steps: STEPS, rounds: ROUNDS };
-    if (t.length) emit({ ...base, name: `${label}: ${PATHS.torch}`, status: 'pass', path: 'torch', ms: round(median(t)), roundsMs: t.map((v) => round(v)) });
-    for (const kind of kinds) {
-      const ms = runs[kind].ms;
+      const hello = pyHello ? await pyHello : null;
+      const t = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const kind of kinds) runs[kind].ms.push(timeSteps(runs[kind].step, STEPS, sync));
+        if (hello) {
+          const o = await py.request({ op: 'steps', preset, batch, steps: STEPS, warmup: WARMUP }).catch((e) => ({ error: e.message }));
+          if (o.error) {
+            emit({ name: `${label}: ${PATHS.torch}`, status: 'error', error: o.error });
+            break;
+          }
+          t.push(o.msPerStep);
+        }
+      }
+      const base = { kind: 'stepMs', preset, batch, device: dev, steps: STEPS, rounds: ROUNDS };
+      if (t.length) emit({ ...base, name: `${label}: ${PATHS.torch}`, status: 'pass', path: 'torch', ms: round(median(t)), roundsMs: t.map((v) => round(v)) });
+      for (const kind of kinds) {
+        const ms = runs[kind].ms;
+        emit({
+          ...base,
+          name: `${label}: ${PATHS[kind]}`,
+          status: 'pass',
+          path: kind,
+          ms: round(median(ms)),
+          roundsMs: ms.map((v) => round(v)),
+          imagesPerSec: Math.round((batch / median(ms)) * 1000),
+          // paired round by round, so drift between rounds cancels
+          perTorch: t.length === ms.length ? round(median(ms.map((v, i) => v / t[i])), 3) : null,
+          ...(runs[kind].graph !== undefined ? { graph: runs[kind].graph, stepPath: runs[kind].path } : {}),
+        });
+      }
+    } catch (e) {
       emit({
-        ...base,
-        name: `${label}: ${PATHS[kind]}`,
-        status: 'pass',
-        path: kind,
-        ms: round(median(ms)),
-        roundsMs: ms.map((v) => round(v)),
-        imagesPerSec: Math.round((batch / median(ms)) * 1000),
-        // paired round by round, so drift between rounds cancels
-        perTorch: t.length === ms.length ? round(median(ms.map((v, i) => v / t[i])), 3) : null,
-        ...(runs[kind].graph !== undefined ? { graph: runs[kind].graph, stepPath: runs[kind].path } : {}),
+        name: `${label}: ms/step`,
+        status: 'error',
+        error: String(e?.stack ?? e)
+          .split('\n')
+          .slice(0, 6)
+          .join('\n'),
       });
     }
   }

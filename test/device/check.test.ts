@@ -6,6 +6,7 @@
  * are bounded by their time budgets (about 55 s in all for a dry run), so on a busy machine one may end
  * 'timed out'; none may fail, and no check may fail or error.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -106,3 +107,52 @@ test('a run killed midway leaves check.json valid, with the records it had', asy
   expect(state.records.map((x) => x.name)).toContain('runtime');
   expect(fs.readFileSync(path.join(out, 'check.log'), 'utf8')).toContain('::: info (budget');
 }, 40_000);
+
+test('the summary of a GPU run: phases, checks, the best round of each path, the CUDA epoch target', () => {
+  const rec = (phase: string, name: string, status: string, more: object = {}) => ({ phase, name, status, atS: 1, ...more });
+  const step = (path: string, ms: number) => rec('speed', `vanilla batch 64: ${path}`, 'pass', { kind: 'stepMs', preset: 'vanilla', batch: 64, path, ms });
+  const epoch = (path: string, seconds: number) =>
+    rec('epochs', `epoch vanilla: ${path}`, 'pass', { kind: 'epochS', preset: 'vanilla', batch: 64, path, seconds });
+  const state = {
+    dryRun: false,
+    started: '2026-12-06T12:00:00.000Z',
+    phases: ['info', 'correctness', 'speed', 'epochs', 'nccl'].map((name, i) => ({ name, status: 'ok', budgetS: 30, seconds: i + 1.5, startS: i * 10 })),
+    records: [
+      rec('info', 'runtime', 'pass', {
+        gpus: ['NVIDIA H100 80GB HBM3'],
+        libtorch: '2.11.0+cu130',
+        cudaBuild: true,
+        cudaVersion: '13.0',
+        cudaGraphs: true,
+        binary: { file: 'prebuilds/linux-x64/libtorch-gan.node', kind: 'prebuild' },
+        node: 'v20.20.2',
+      }),
+      rec('correctness', 'vanilla: fused step on CUDA = on the CPU', 'pass', { maxAbsDiff: 3e-6, bound: 1e-4 }),
+      rec('correctness', 'cgan: fused step on CUDA = on the CPU', 'fail', { maxAbsDiff: 2e-3, bound: 1e-3 }),
+      rec('nccl', 'one-rank nccl data-parallel epoch = single-process epoch (CUDA)', 'skipped', { reason: "backend 'nccl' is not available in this build" }),
+      step('fused', 0.5),
+      step('fusedEager', 2),
+      step('facade', 5),
+      step('torch', 4),
+      epoch('fused', 0.09),
+      epoch('fused', 0.08),
+      epoch('torch', 1.2),
+    ],
+  };
+  const code = `import { summarize } from ${JSON.stringify(path.join(root, 'scripts', 'device', 'summary.mjs'))};
+    process.stdout.write(JSON.stringify(summarize(JSON.parse(process.argv[1]), 300)));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code, JSON.stringify(state)], { encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  const { text, ok } = JSON.parse(r.stdout);
+  expect(ok).toBe(false); // a check failed
+  expect(text).toMatch(/^## Device check, 2026-12-06\n\nNVIDIA H100 80GB HBM3; LibTorch 2\.11\.0\+cu130 \(CUDA 13\.0 build, CUDA graphs compiled in\)/);
+  expect(text).toContain('| correctness | ok | 2.5 | 30 |');
+  expect(text).toContain('| cgan: fused step on CUDA = on the CPU | fail | 0.002 | 0.001 |');
+  expect(text).toContain(
+    "| one-rank nccl data-parallel epoch = single-process epoch (CUDA) | skipped: backend 'nccl' is not available in this build | n/a | n/a |",
+  );
+  expect(text).toContain('| vanilla batch 64 | 0.5 | 2 | 5 | 4 | 8x faster |');
+  expect(text).toContain('| vanilla batch 64 | 0.08 | n/a | n/a | 1.2 | 15x faster |');
+  expect(text).toContain('target full epoch >= 10x faster than PyTorch eager and under 0.1 s (vanilla, batch 64): 15x, 0.08 s, met');
+  expect(text).toMatch(/1 check\(s\) failed or errored; every phase completed; 300 s in all/);
+});
