@@ -188,7 +188,7 @@ for (const ph of PHASES) {
   const e = await runPhase(ph);
   if (ph.name === 'info' && e.status !== 'ok') {
     const why = state.records.find((r) => r.phase === 'info' && r.name === 'runtime' && r.status !== 'pass');
-    blocked = why ? 'CUDA is not available to LibTorch (see info)' : `the info phase ${e.status} (the addon did not load? see check.log)`;
+    blocked = why ? (why.cudaUnusable ?? 'CUDA is not available to LibTorch (see info)') : `the info phase ${e.status} (the addon did not load? see check.log)`;
   }
 }
 

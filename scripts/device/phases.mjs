@@ -11,12 +11,15 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import lib from '../../lib/index.js';
 import { buildPath, facadeEpoch, isConv, timeSteps, warmEpoch, warmSteps } from '../../bench/paths.mjs';
 
 const { torch, GanStep, buildModels, getPreset, presets, imperativeStep, data, info, dist, optim } = lib;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+// Whether CUDA is usable and, if not, the addon's reason (the run layer's one question to it).
+const { cudaEnv } = createRequire(import.meta.url)('../../lib/run/runtime.js');
 
 const { values: args, positionals } = parseArgs({
   options: {
@@ -53,9 +56,11 @@ function fits(name, estimateS) {
 
 function phaseInfo() {
   const i = info();
+  const cuda = cudaEnv();
   emit({
     name: 'runtime',
     status: !dry && !i.cuda.isAvailable ? 'fail' : 'pass',
+    ...(cuda.cudaUnusable ? { cudaUnusable: cuda.cudaUnusable } : {}),
     cudaBuild: i.libtorch.cudaBuild,
     cudaVersion: i.libtorch.cudaVersion,
     cudaGraphs: i.cuda.graphs,
@@ -64,7 +69,8 @@ function phaseInfo() {
     libtorch: i.libtorch.fullVersion,
     libtorchSource: i.libtorch.source,
     pinned: i.libtorch.pinned,
-    binary: { file: path.relative(root, i.binary.file), kind: i.binary.kind, builtWith: i.binary.builtWith },
+    binary: { file: path.relative(root, i.binary.file), kind: i.binary.kind, builtWith: i.binary.builtWith, tag: i.binary.tag },
+    nccl: i.nccl,
     node: i.node,
     threads: i.threads,
     blas: i.blas,
@@ -76,7 +82,7 @@ function phaseInfo() {
   else
     emit({ name: 'driver', status: 'skipped', reason: smi.error ? `nvidia-smi: ${smi.error.code ?? smi.error.message}` : `nvidia-smi exited ${smi.status}` });
   if (!dry && !i.cuda.isAvailable) {
-    console.error('CUDA is not available to LibTorch here: the GPU phases cannot run');
+    console.error(`${cuda.cudaUnusable ?? 'CUDA is not available to LibTorch here'}: the GPU phases cannot run`);
     process.exitCode = 3;
   }
 }
@@ -647,11 +653,14 @@ async function phaseNccl() {
   const name = `one-rank ${backend} data-parallel epoch = single-process epoch (${dry ? 'CPU' : 'CUDA'})`;
   if (dry)
     emit({ name: 'one-rank NCCL data-parallel epoch = single-process epoch (CUDA)', status: 'skipped', reason: `${NO_GPU}; rehearsed with Gloo on the CPU` });
+  if (!dry && !dist.isNcclAvailable()) {
+    return emit({ name, status: 'skipped', reason: `backend 'nccl' is not available in this build: ${info().nccl.missing}` });
+  }
   try {
     await dist.initProcessGroup({ backend, initMethod: `tcp://127.0.0.1:${await freePort()}`, rank: 0, worldSize: 1, timeoutMs: 60_000 });
   } catch (e) {
-    // A build without NCCL says so (DistError); anything else is a failure of this check.
-    if (e?.name === 'DistError' && /not (available|built|compiled)|unavailable|without nccl/i.test(e.message)) {
+    // A build without NCCL says so; anything else is a failure of this check.
+    if (/not (available|built|compiled)|unavailable|without nccl|built with nccl/i.test(e?.message ?? '')) {
       return emit({ name, status: 'skipped', reason: `backend '${backend}' is not available in this build: ${e.message}` });
     }
     return emit({ name, status: 'error', error: String(e?.message ?? e) });

@@ -13,7 +13,7 @@ export function summarize(state, seconds) {
     `## Device check${state.dryRun ? ' (dry run on the CPU)' : ''}, ${state.started.slice(0, 10)}`,
     '',
     rt
-      ? `${rt.gpus?.length ? rt.gpus.join(', ') : 'no GPU'}; LibTorch ${rt.libtorch} (${rt.cudaBuild ? `CUDA ${rt.cudaVersion}` : 'CPU'} build, CUDA graphs ${rt.cudaGraphs ? 'compiled in' : 'not compiled in'}); binary ${rt.binary.file} (${rt.binary.kind}); Node ${rt.node}`
+      ? `${rt.gpus?.length ? rt.gpus.join(', ') : 'no GPU'}; LibTorch ${rt.libtorch} (${rt.cudaBuild ? `CUDA ${rt.cudaVersion}` : 'CPU'} build, CUDA graphs ${rt.cudaGraphs ? 'compiled in' : 'not compiled in'}); binary ${rt.binary.file} (${rt.binary.kind}); NCCL ${rt.nccl?.available ? rt.nccl.version : 'not available'}; Node ${rt.node}`
       : 'runtime: unknown (the info phase did not report)',
     '',
     '| phase | status | seconds | budget |',

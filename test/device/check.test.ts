@@ -124,7 +124,8 @@ test('the summary of a GPU run: phases, checks, the best round of each path, the
         cudaBuild: true,
         cudaVersion: '13.0',
         cudaGraphs: true,
-        binary: { file: 'prebuilds/linux-x64/libtorch-gan.node', kind: 'prebuild' },
+        binary: { file: 'prebuilds/linux-x64/torch-2.11.0-cu130/libtorch-gan.node', kind: 'prebuild' },
+        nccl: { available: true, version: '2.28.9', missing: '' },
         node: 'v20.20.2',
       }),
       rec('correctness', 'vanilla: fused step on CUDA = on the CPU', 'pass', { maxAbsDiff: 3e-6, bound: 1e-4 }),
@@ -146,6 +147,7 @@ test('the summary of a GPU run: phases, checks, the best round of each path, the
   const { text, ok } = JSON.parse(r.stdout);
   expect(ok).toBe(false); // a check failed
   expect(text).toMatch(/^## Device check, 2026-12-06\n\nNVIDIA H100 80GB HBM3; LibTorch 2\.11\.0\+cu130 \(CUDA 13\.0 build, CUDA graphs compiled in\)/);
+  expect(text).toContain('binary prebuilds/linux-x64/torch-2.11.0-cu130/libtorch-gan.node (prebuild); NCCL 2.28.9; Node v20.20.2');
   expect(text).toContain('| correctness | ok | 2.5 | 30 |');
   expect(text).toContain('| cgan: fused step on CUDA = on the CPU | fail | 0.002 | 0.001 |');
   expect(text).toContain(
