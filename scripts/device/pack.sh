@@ -43,7 +43,9 @@ for f in .device/node.xz .device/node_modules.tar.xz .device/mnist.tar.xz; do ec
 echo "lib/: $(mib "$(bytes lib)")"
 if [ -d prebuilds ]; then
   while IFS= read -r info; do
-    echo "prebuild $(dirname "$info"): LibTorch $(node -p "require('./$info').libtorchVersion"), $(mib "$(bytes "$(dirname "$info")")")"
+    v=$(node -p "require('./$info').libtorchVersion")
+    stale=$(node -p "require('./lib/native/compat.js').prebuildStaleness('.', '$v') ?? 'current'")
+    echo "prebuild $(dirname "$info"): LibTorch $v, $(mib "$(bytes "$(dirname "$info")")"), native sources: $stale"
   done < <(find prebuilds -name libtorch-gan.json | sort)
 else
   echo "prebuilds/: none here: the device cannot load the addon without a prebuild for its LibTorch" >&2

@@ -18,8 +18,11 @@ import { buildPath, facadeEpoch, isConv, timeSteps, warmEpoch, warmSteps } from 
 
 const { torch, GanStep, buildModels, getPreset, presets, imperativeStep, data, info, dist, optim } = lib;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const require = createRequire(import.meta.url);
 // Whether CUDA is usable and, if not, the addon's reason (the run layer's one question to it).
-const { cudaEnv } = createRequire(import.meta.url)('../../lib/run/runtime.js');
+const { cudaEnv } = require('../../lib/run/runtime.js');
+const { loadedBinary } = require('../../lib/native/load.js');
+const { sourceHash } = require('../../lib/native/compat.js');
 
 const { values: args, positionals } = parseArgs({
   options: {
@@ -57,6 +60,14 @@ function fits(name, estimateS) {
 function phaseInfo() {
   const i = info();
   const cuda = cudaEnv();
+  // A prebuild made before the native sources last changed lacks what they add (e.g. NCCL): say so.
+  const built = loadedBinary().info?.sourceHash;
+  const now = sourceHash(root);
+  const sources = !built
+    ? 'unknown: the binary records no source hash'
+    : built === now
+      ? 'current'
+      : `stale: built from native sources ${built}, these are ${now}`;
   emit({
     name: 'runtime',
     status: !dry && !i.cuda.isAvailable ? 'fail' : 'pass',
@@ -71,6 +82,7 @@ function phaseInfo() {
     pinned: i.libtorch.pinned,
     binary: { file: path.relative(root, i.binary.file), kind: i.binary.kind, builtWith: i.binary.builtWith, tag: i.binary.tag },
     nccl: i.nccl,
+    binarySources: sources,
     node: i.node,
     threads: i.threads,
     blas: i.blas,
@@ -654,7 +666,8 @@ async function phaseNccl() {
   if (dry)
     emit({ name: 'one-rank NCCL data-parallel epoch = single-process epoch (CUDA)', status: 'skipped', reason: `${NO_GPU}; rehearsed with Gloo on the CPU` });
   if (!dry && !dist.isNcclAvailable()) {
-    return emit({ name, status: 'skipped', reason: `backend 'nccl' is not available in this build: ${info().nccl.missing}` });
+    const why = info().nccl.missing || 'the addon does not say (a binary built before NCCL support?)';
+    return emit({ name, status: 'skipped', reason: `backend 'nccl' is not available in this build: ${why}` });
   }
   try {
     await dist.initProcessGroup({ backend, initMethod: `tcp://127.0.0.1:${await freePort()}`, rank: 0, worldSize: 1, timeoutMs: 60_000 });

@@ -13,7 +13,7 @@ export function summarize(state, seconds) {
     `## Device check${state.dryRun ? ' (dry run on the CPU)' : ''}, ${state.started.slice(0, 10)}`,
     '',
     rt
-      ? `${rt.gpus?.length ? rt.gpus.join(', ') : 'no GPU'}; LibTorch ${rt.libtorch} (${rt.cudaBuild ? `CUDA ${rt.cudaVersion}` : 'CPU'} build, CUDA graphs ${rt.cudaGraphs ? 'compiled in' : 'not compiled in'}); binary ${rt.binary.file} (${rt.binary.kind}); NCCL ${rt.nccl?.available ? rt.nccl.version : 'not available'}; Node ${rt.node}`
+      ? `${rt.gpus?.length ? rt.gpus.join(', ') : 'no GPU'}; LibTorch ${rt.libtorch} (${rt.cudaBuild ? `CUDA ${rt.cudaVersion}` : 'CPU'} build, CUDA graphs ${rt.cudaGraphs ? 'compiled in' : 'not compiled in'}); binary ${rt.binary.file} (${rt.binary.kind}${rt.binarySources && rt.binarySources !== 'current' ? `, ${rt.binarySources}` : ''}); NCCL ${rt.nccl?.available ? rt.nccl.version : 'not available'}; Node ${rt.node}`
       : 'runtime: unknown (the info phase did not report)',
     '',
     '| phase | status | seconds | budget |',
@@ -37,7 +37,9 @@ export function summarize(state, seconds) {
     if (!rows.length) return;
     const keys = [...new Set(rows.map((r) => `${r.preset} ${r.batch}`))];
     lines.push(
-      `| ${unit} | fused + graph | fused, eager | facade | PyTorch eager | graph vs PyTorch |`,
+      state.dryRun
+        ? `| ${unit} | fused | fused, eager | facade | PyTorch eager | fused vs PyTorch |`
+        : `| ${unit} | fused + graph | fused, eager | facade | PyTorch eager | graph vs PyTorch |`,
       '|---|---|---|---|---|---|',
       ...keys.map((k) => {
         const by = Object.fromEntries(PATH_ORDER.map((p) => [p, rows.filter((r) => `${r.preset} ${r.batch}` === k && r.path === p).map(value)]));
