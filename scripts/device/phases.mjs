@@ -280,6 +280,76 @@ async function recapture() {
   };
 }
 
+/** A new learning rate between replays keeps the graph (a fill, no recapture); the steps equal eager ones under the same schedule. */
+async function lrBetweenReplays() {
+  const graphed = model('vanilla', dev);
+  const eager = model('vanilla', dev, { cudaGraphs: false });
+  const xs = Array.from({ length: 10 }, () => torch.rand([32, 784]).mul(2).sub(1).to(dev));
+  const lrs = [2e-4, 2e-4, 2e-4, 2e-4, 1e-3, 5e-5, 5e-5, 5e-4, 1e-4, 3e-4];
+  const statuses = [];
+  const run = (m, graphs) => {
+    torch.manualSeed(21);
+    return xs.flatMap((x, i) => {
+      m.optG.paramGroups[0].lr = lrs[i];
+      m.optD.paramGroups[0].lr = lrs[i];
+      const r = lossesOf(m.gan.step(x));
+      if (graphs) statuses.push(m.gan.cudaGraph);
+      return r;
+    });
+  };
+  const a = run(graphed, true);
+  const b = run(eager, false);
+  // captured at step 4, after 3 warm-up steps, and kept through every change of lr after it
+  const want = lrs.map((_, i) => (dev === 'cpu' ? 'off: not on a CUDA device' : i < 3 ? 'warming up' : 'replaying (batch 32)'));
+  return {
+    measures: [
+      { what: 'losses', maxAbsDiff: maxDiffArrays(a, b), bound: 1e-4 * Math.max(1, ...b.map(Math.abs)) },
+      { what: 'weights', maxAbsDiff: maxDiff(weights(graphed), weights(eager)), bound: 1e-4 },
+    ],
+    facts: [{ what: 'graph after each step', got: statuses.join(', '), want: want.join(', ') }],
+  };
+}
+
+/**
+ * During a graphed epoch, JS-thread draws from its device's generator are refused (CPU draws are not):
+ * they would move the offsets the graph replays from. The epoch still equals eager steps (CUDA only).
+ */
+async function generatorLock() {
+  const graphed = model('vanilla', dev);
+  const eager = model('vanilla', dev, { cudaGraphs: false });
+  const refused = [];
+  let probes = 0;
+  const probe = () => {
+    for (const f of [() => torch.randn([4], { device: dev }), () => torch.manualSeed(1), () => torch.getRngState(dev), () => graphed.gan.noise(2)]) {
+      try {
+        f();
+      } catch (e) {
+        refused.push(e.message);
+      }
+    }
+    torch.rand([4]).dispose(); // the CPU generator is not the epoch's
+    probes++;
+  };
+  const images = torch.randint(0, 256, [64 * 10, 784], { dtype: 'uint8' }).to(dev);
+  const opts = { batchSize: 64, shuffle: true, seed: 1, normalize: graphed.p.normalize, recordSteps: true, progressEvery: 1 };
+  torch.manualSeed(11);
+  const epoch = graphed.gan.trainEpoch(images, { ...opts, onProgress: probe });
+  probe();
+  const a = await epoch;
+  torch.manualSeed(11);
+  const b = await eager.gan.trainEpoch(images, opts);
+  const pb = Array.from(b.perStep);
+  const lockMessage = /: the default random generator of (cuda:0|the current CUDA device) is in use by a running trainEpoch/;
+  return {
+    measures: [{ what: 'per-step losses', maxAbsDiff: maxDiffArrays(Array.from(a.perStep), pb), bound: 1e-4 * Math.max(1, ...pb.map(Math.abs)) }],
+    facts: [
+      { what: 'graph after the epoch', got: a.cudaGraph, want: 'replaying (batch 64)' },
+      { what: 'draws refused (4 per probe, CPU draws allowed)', got: refused.length, want: 4 * probes },
+      { what: 'refusals naming the running epoch', got: refused.filter((m) => lockMessage.test(m)).length, want: refused.length },
+    ],
+  };
+}
+
 /** A NaN batch inside a graphed epoch: the error names the step; weights are those of the step before (CUDA only). */
 async function nanGuard() {
   const images = torch
@@ -341,13 +411,19 @@ async function phaseCorrectness() {
       estimateS: 4,
     });
   }
+  await check('a new lr between replays: no recapture, steps = eager', lrBetweenReplays, { rehearsal, estimateS: 3 });
   if (dry) {
-    for (const name of ['optimizer state loaded: graph captured again', 'NaN batch inside a graphed epoch']) {
+    for (const name of [
+      'optimizer state loaded: graph captured again',
+      'NaN batch inside a graphed epoch',
+      'a graphed epoch holds its generator: JS-thread draws refused',
+    ]) {
       emit({ name, status: 'skipped', reason: `${NO_GPU}: needs a CUDA graph` });
     }
   } else {
     await check('optimizer state loaded: graph captured again', recapture, { estimateS: 3 });
     await check('NaN batch inside a graphed epoch', nanGuard, { estimateS: 4 });
+    await check('a graphed epoch holds its generator: JS-thread draws refused', generatorLock, { estimateS: 4 });
   }
 }
 
