@@ -1,13 +1,17 @@
 #include "torch_save.h"
 
 #include <c10/util/Exception.h>
-#include <caffe2/serialize/in_memory_adapter.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/pickler.h>
-#include <torch/csrc/jit/serialization/unpickler.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <unordered_map>
+
+#include "pickle_reader.h"
+#include "torch_save_file.h"
 
 namespace ltg {
 
@@ -34,71 +38,164 @@ std::vector<char> saveTensorDict(const std::vector<std::pair<std::string, at::Te
 }
 
 namespace {
-// LibTorch's unpickler reads `collections.OrderedDict` as None (it expects one only as a tensor's empty
-// backward hooks), and state_dict() is an OrderedDict, with its `_metadata` set by a final BUILD. So a
-// stream that starts by building an OrderedDict is read inside a tuple: a MARK first, `EMPTY_TUPLE
-// REDUCE` replaced by EMPTY_DICT (the global stays in memo 0 for the hooks), and TUPLE before STOP; the
-// dict is then the tuple's second element. Any other global is still the unpickler's to refuse.
-bool wrapTopLevelOrderedDict(std::string& pkl) {
-  static const char kHead[] =
-      "\x80\x02"
-      "ccollections\nOrderedDict\nq\x00)R";  // PROTO 2, GLOBAL, BINPUT 0, EMPTY_TUPLE, REDUCE
-  static const std::string head(kHead, sizeof(kHead) - 1);
-  if (pkl.compare(0, head.size(), head) != 0 || pkl.back() != '.') return false;
-  std::string body = pkl.substr(2, head.size() - 4);  // GLOBAL ... BINPUT 0
-  std::string rest = pkl.substr(head.size(), pkl.size() - head.size() - 1);
-  // a state_dict ends with BUILD (its `_metadata`, which LibTorch cannot apply to a dict): left out, the
-  // state stays in the tuple unread
-  if (!rest.empty() && rest.back() == 'b') rest.pop_back();
-  // the OrderedDicts built later from memo 0 (`BINGET 0 EMPTY_TUPLE REDUCE`: `_metadata` and its entries,
-  // a tensor's empty backward hooks) become empty dicts too (NUL bytes never occur in a key's UTF-8)
-  static const char kLater[] = "h\x00)R";
-  static const std::string later(kLater, sizeof(kLater) - 1);
-  for (size_t at = rest.find(later); at != std::string::npos; at = rest.find(later, at + 1)) rest.replace(at, later.size(), "}");
-  pkl = std::string("\x80\x02(") + body + "}" + rest + "t.";
-  return true;
+using pickle::Kind;
+
+// A state_dict's pickle is about 100 bytes a tensor: 64 MiB is over half a million tensors. Larger is
+// refused before it is read or inflated (a deflate bomb would otherwise expand first).
+constexpr uint64_t kMaxPickleBytes = uint64_t(64) << 20;
+
+[[noreturn]] void bad(const std::string& msg) { throw FileFormatError(msg); }
+
+// torch.save before PyTorch 1.6 (or with _use_new_zipfile_serialization=False): a pickle of its magic
+// number 0x1950a86a20f9469cfc6c first (PROTO 2, LONG1 of 10 bytes), or, older still, a tar archive.
+bool isLegacy(const uint8_t* d, size_t n) {
+  static const uint8_t kMagic[] = {0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+  if (n >= 2 + sizeof(kMagic) && d[0] == 0x80 && std::memcmp(d + 2, kMagic, sizeof(kMagic)) == 0) return true;
+  static const char kText[] = "L119547037146038801333356L\n";  // the same in pickle protocols 0 and 1
+  if (n >= sizeof(kText) - 1 && std::memcmp(d, kText, sizeof(kText) - 1) == 0) return true;
+  return n >= 262 && std::memcmp(d + 257, "ustar", 5) == 0;
 }
 
-c10::IValue unpickle(const std::vector<char>& bytes) {
-  caffe2::serialize::PyTorchStreamReader reader(std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(), bytes.size()));
-  auto [data, size] = reader.getRecord("data.pkl");
-  std::string pkl(static_cast<const char*>(data.get()), size);
-  bool wrapped = wrapTopLevelOrderedDict(pkl);
-  size_t pos = 0;
-  auto read = [&](char* out, size_t n) {
-    n = std::min(n, pkl.size() - pos);
-    std::memcpy(out, pkl.data() + pos, n);
-    pos += n;
-    return n;
+std::string bracketed(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+// The tensors of the state_dict, each checked against its storage record before memory is made for it;
+// a storage shared by several tensors is read once (they are views of it, as torch.load gives them).
+class Storages {
+ public:
+  Storages(const ZipArchive& zip, Budget& budget, bool bigEndian) : zip_(zip), budget_(budget), bigEndian_(bigEndian) {}
+
+  at::Tensor tensor(const std::string& name, const pickle::TensorRef& t) {
+    const pickle::StorageRef& s = *t.storage;
+    const pickle::DtypeInfo& sd = pickle::dtypeInfo(s.dtype);
+    const pickle::DtypeInfo& td = pickle::dtypeInfo(t.dtype);
+    const std::string key = "'" + name + "'";
+    for (const auto* d : {&td, &sd})
+      if (!d->type)
+        bad(key + " is a torch." + d->name +
+            " tensor: libtorch-gan reads float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8 and bool");
+    const uint64_t storageElement = c10::elementSize(*sd.type), element = c10::elementSize(*td.type);
+    const std::string rec = "data/" + s.key;
+    uint64_t nbytes;
+    if (__builtin_mul_overflow(uint64_t(s.numel), storageElement, &nbytes))
+      bad(key + ": its storage '" + rec + "' claims " + std::to_string(s.numel) + " elements, more than any file holds");
+    const ZipArchive::Record* r = zip_.find(rec);
+    if (!r) bad(key + ": its storage record '" + rec + "' is not in the archive");
+    if (r->size != nbytes)
+      bad(key + ": its storage record '" + rec + "' holds " + std::to_string(r->size) + " bytes, but the pickle says " +
+          std::to_string(s.numel) + " " + sd.name + " elements (" + std::to_string(nbytes) + " bytes); torch.load refuses it too");
+    const std::string view =
+        "sizes " + bracketed(t.sizes) + ", strides " + bracketed(t.strides) + " and storage offset " + std::to_string(t.offset);
+    auto negative = [](const std::vector<int64_t>& v) { return std::any_of(v.begin(), v.end(), [](int64_t x) { return x < 0; }); };
+    if (t.offset < 0 || negative(t.sizes) || negative(t.strides)) bad(key + ": " + view + ": a negative value; torch.load refuses it too");
+    // the view: every element it reaches lies in the record (ATen's set_ checks it again); a view with a
+    // zero size reaches nothing, as in ATen
+    bool empty = std::find(t.sizes.begin(), t.sizes.end(), 0) != t.sizes.end();
+    uint64_t numel = 1, last = uint64_t(t.offset);
+    bool overflow = false;
+    for (size_t i = 0; i < t.sizes.size() && !empty; ++i) {
+      uint64_t reach;
+      overflow |= __builtin_mul_overflow(numel, uint64_t(t.sizes[i]), &numel) ||
+                  __builtin_mul_overflow(uint64_t(t.sizes[i] - 1), uint64_t(t.strides[i]), &reach) ||
+                  __builtin_add_overflow(last, reach, &last);
+    }
+    if (overflow || numel > uint64_t(INT64_MAX)) bad(key + ": " + view + " overflow 64 bits");
+    uint64_t end;
+    if (!empty && (__builtin_add_overflow(last, 1, &end) || __builtin_mul_overflow(end, element, &end) || end > nbytes))
+      bad(key + ": " + view + " reach past the end of its storage record '" + rec + "' (" + std::to_string(nbytes) + " bytes of " +
+          sd.name + (t.dtype == s.dtype ? "" : std::string(", read as ") + td.name) + "); torch.load refuses it too");
+    const at::Storage& storage = load(key, rec, *r, s.dtype, storageElement);
+    at::Tensor out = at::empty({0}, at::TensorOptions().dtype(*td.type)).set_(storage, t.offset, t.sizes, t.strides);
+    if (t.neg) {  // get_tensor_metadata's neg bit: the stored values are the negation of the tensor's
+      if (*td.type == at::kBool) bad(key + ": a bool tensor marked negated");
+      out = out.neg();
+    }
+    return out;
+  }
+
+ private:
+  struct Loaded {
+    at::Storage storage;
+    int dtype;
+    uint64_t element;
   };
-  auto record = [&](const std::string& name) { return std::get<0>(reader.getRecord("data/" + name)); };
-  torch::jit::Unpickler u(read, nullptr, nullptr, record, std::nullopt);
-  c10::IValue v = u.parse_ivalue();
-  if (!wrapped) return v;
-  TORCH_CHECK(v.isTuple() && v.toTupleRef().elements().size() >= 2, "the state_dict's OrderedDict did not unpickle as expected");
-  return v.toTupleRef().elements()[1];
+
+  const at::Storage& load(const std::string& key, const std::string& rec, const ZipArchive::Record& r, int dtype, uint64_t element) {
+    auto it = loaded_.find(rec);
+    if (it != loaded_.end()) {
+      // torch.load gives a record read as another dtype of the same byte length the same bytes; a
+      // big-endian file's bytes are swapped for the first dtype only
+      if (bigEndian_ && it->second.element != element)
+        bad(key + ": its storage record '" + rec + "' is read as both " + pickle::dtypeInfo(it->second.dtype).name + " and " +
+            pickle::dtypeInfo(dtype).name + " in a big-endian file");
+      return it->second.storage;
+    }
+    budget_.charge(r.size, "the storage of " + key + " (record '" + rec + "', " + describeBytes(r.size) + ")");
+    at::Tensor bytes = at::empty({int64_t(r.size)}, at::kByte);
+    uint8_t* p = bytes.data_ptr<uint8_t>();
+    if (r.size) zip_.read(r, p);
+    if (bigEndian_ && element > 1)  // the file's byteorder record says "big": each element's bytes reversed
+      for (uint64_t at = 0; at < r.size; at += element) std::reverse(p + at, p + at + element);
+    return loaded_.emplace(rec, Loaded{bytes.storage(), dtype, element}).first->second.storage;
+  }
+
+  const ZipArchive& zip_;
+  Budget& budget_;
+  bool bigEndian_;
+  std::unordered_map<std::string, Loaded> loaded_;
+};
+
+std::vector<std::pair<std::string, at::Tensor>> readStateDict(const uint8_t* data, size_t size, uint64_t maxBytes) {
+  if (isLegacy(data, size))
+    bad("a legacy torch.save file (before PyTorch 1.6's zip format); re-save it with torch.save(...) from a current PyTorch");
+  ZipArchive zip(data, size);
+  Budget budget(maxBytes);
+  bool bigEndian = false;  // torch.load's default for files without a byteorder record (before PyTorch 2.1)
+  if (const ZipArchive::Record* r = zip.find("byteorder")) {
+    std::string order(r->size <= 16 ? size_t(r->size) : 16, '\0');
+    if (r->size <= 16) zip.read(*r, reinterpret_cast<uint8_t*>(order.data()));
+    if (order != "little" && order != "big") bad("its byteorder record says neither little nor big");
+    bigEndian = order == "big";
+  }
+  const ZipArchive::Record* pr = zip.find("data.pkl");
+  if (!pr) bad("not a torch.save file (no data.pkl in the archive's folder '" + zip.folder() + "')");
+  if (pr->size > kMaxPickleBytes)
+    bad("its data.pkl is " + describeBytes(pr->size) + "; a state_dict's pickle is about 100 bytes a tensor, and more than " +
+        describeBytes(kMaxPickleBytes) + " is refused unread");
+  std::vector<uint8_t> inflated;
+  const uint8_t* pkl = zip.storedBytes(*pr);
+  if (!pkl) {
+    budget.charge(pr->size, "data.pkl (" + describeBytes(pr->size) + ")");
+    inflated.resize(size_t(pr->size));
+    zip.read(*pr, inflated.data());
+    pkl = inflated.data();
+  }
+  pickle::Value root = pickle::unpickle(pkl, size_t(pr->size), budget);
+  if (root.kind != Kind::Dict) bad("expected a state_dict (a dict of names to tensors), got " + pickle::describe(root));
+  Storages storages(zip, budget, bigEndian);
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& [k, v] : root.dict().items) {
+    if (k.kind != Kind::Str) bad("a key is " + pickle::describe(k) + ", expected parameter names (strings)");
+    if (v.kind != Kind::Tensor)
+      bad("'" + k.str() + "' holds " + pickle::describe(v) + ", expected a tensor (save G.state_dict() itself, not a dict around it)");
+    out.emplace_back(k.str(), storages.tensor(k.str(), v.tensor()));
+  }
+  return out;
 }
 }  // namespace
 
-std::vector<std::pair<std::string, at::Tensor>> loadTensorDict(const std::vector<char>& bytes, const std::string& what) {
-  c10::IValue v;
+std::vector<std::pair<std::string, at::Tensor>> loadTensorDict(const uint8_t* data, size_t size, const std::string& what,
+                                                               uint64_t maxBytes) {
   try {
-    v = unpickle(bytes);
-  } catch (const std::exception& e) {
-    std::string msg = e.what();
-    if (auto* ce = dynamic_cast<const c10::Error*>(&e)) msg = ce->what_without_backtrace();
-    TORCH_CHECK(false, what, ": not a torch.save file LibTorch's unpickler accepts (it builds tensors and containers only): ", msg);
+    return readStateDict(data, size, maxBytes);
+  } catch (const FileFormatError& e) {
+    TORCH_CHECK(false, what, ": ", e.what());
+  } catch (const std::bad_alloc&) {
+    TORCH_CHECK(false, what, ": out of memory while reading it (maxBytes bounds what a file may take)");
   }
-  TORCH_CHECK(v.isGenericDict(), what, ": expected a state_dict (a dict of names to tensors), got a ", v.tagKind());
-  std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const auto& kv : v.toGenericDict()) {
-    TORCH_CHECK(kv.key().isString(), what, ": a key is a ", kv.key().tagKind(), ", expected parameter names (strings)");
-    const std::string name = kv.key().toStringRef();
-    TORCH_CHECK(kv.value().isTensor(), what, ": '", name, "' holds a ", kv.value().tagKind(),
-                ", expected a tensor (save G.state_dict() itself, not a dict around it)");
-    out.emplace_back(name, kv.value().toTensor());
-  }
-  return out;
 }
 
 }  // namespace ltg

@@ -1,4 +1,5 @@
-// N-API side of torch_save.h: pickleSave(names, tensors) -> Buffer, pickleLoad(bytes, what) -> { names, tensors }.
+// N-API side of torch_save.h: pickleSave(names, tensors) -> Buffer,
+// pickleLoad(bytes, what, { maxBytes }?) -> { names, tensors } (the bytes are read in place, not copied).
 #include <napi.h>
 
 #include "bindings.h"
@@ -34,8 +35,9 @@ Napi::Value PickleLoad(const Napi::CallbackInfo& info) {
     Napi::Value raw = arg.raw();
     if (!raw.IsTypedArray() || raw.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) arg.fail("a Uint8Array");
     auto arr = raw.As<Napi::Uint8Array>();
-    std::vector<char> bytes(reinterpret_cast<const char*>(arr.Data()), reinterpret_cast<const char*>(arr.Data()) + arr.ByteLength());
-    auto entries = loadTensorDict(bytes, a(1, "what").string());
+    std::string what = a(1, "what").string();
+    uint64_t maxBytes = uint64_t(a(2, "options").objectOrEmpty()["maxBytes"].integerOr(int64_t(kDefaultMaxBytes), js::kPositive));
+    auto entries = loadTensorDict(arr.Data(), arr.ByteLength(), what, maxBytes);
     auto names = Napi::Array::New(env, entries.size());
     auto tensors = Napi::Array::New(env, entries.size());
     for (size_t i = 0; i < entries.size(); ++i) {

@@ -291,8 +291,11 @@ export interface NativeAddon {
   NativeDistGroup: { connect(opts: NativeDistOptions): Promise<NativeDistGroup> };
   /** torch.save's bytes of a dict of named tensors (native/torch_save.h). */
   pickleSave(names: string[], tensors: NativeTensor[]): Uint8Array;
-  /** A torch.save'd dict of tensors; `what` names the file in errors. */
-  pickleLoad(bytes: Uint8Array, what: string): { names: string[]; tensors: NativeTensor[] };
+  /**
+   * A torch.save'd dict of tensors, read by the addon's checked zip reader and pickle machine (native/torch_save.h);
+   * `what` names the file in errors, `maxBytes` bounds what it unpacks to.
+   */
+  pickleLoad(bytes: Uint8Array, what: string, opts?: { maxBytes?: number }): { names: string[]; tensors: NativeTensor[] };
 }
 
 /** NativeDistGroup.connect(options): a c10d TCPStore + ProcessGroupGloo or ProcessGroupNCCL (native/dist.h). */
