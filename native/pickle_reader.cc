@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <iterator>
 
 namespace ltg::pickle {
@@ -147,12 +148,14 @@ bool validUtf8(const uint8_t* s, size_t n) {
 
 bool isSeq(Kind k) { return k == Kind::Tuple || k == Kind::List || k == Kind::Set; }
 
-// What one object costs beyond its payload (control block, allocator), for the budget.
-constexpr uint64_t kObjectCost = 64;
+// What the allocator and a shared_ptr's control block add to each object, and what a hash map adds to
+// each entry (node, bucket), for the budget.
+constexpr uint64_t kObjectCost = 32, kEntryCost = 64;
 
 class Machine {
  public:
-  Machine(const uint8_t* data, size_t size, Budget& budget) : p_(data), n_(size), budget_(budget) {}
+  Machine(const uint8_t* data, size_t size, Budget& budget)
+      : p_(data), n_(size), budget_(budget), limit_(kBytesPerPickleByte * size + (1 << 20)) {}
 
   Value run() {
     while (pos_ < n_) {
@@ -166,7 +169,10 @@ class Machine {
         }
         case 0x95: take(8); break;  // FRAME: a length hint, nothing to build
         case '.': return pop();     // STOP
-        case '(': marks_.push_back(stack_.size()); break;
+        case '(':
+          if (marks_.size() >= size_t(kMaxDepth)) fail("MARKs nested more than " + std::to_string(kMaxDepth) + " deep");
+          marks_.push_back(stack_.size());
+          break;
         case 'N': push(Value{}); break;
         case 0x88: push(scalar(Kind::Bool, 1)); break;
         case 0x89: push(scalar(Kind::Bool, 0)); break;
@@ -279,6 +285,25 @@ class Machine {
  private:
   [[noreturn]] void fail(const std::string& msg) const { throw FileFormatError("data.pkl, byte " + std::to_string(op_) + ": " + msg); }
 
+  // Memory for what the pickle builds: within kBytesPerPickleByte of its size (a pickle that takes more
+  // is built to take memory: a run of 60 MB of EMPTY_LIST would be gigabytes), and within maxBytes.
+  void charge(uint64_t n, const char* what) {
+    if (n > limit_ - used_)
+      fail(std::string(what) + " would take more than " + describeBytes(limit_) + ", " + std::to_string(kBytesPerPickleByte) +
+           " bytes for each byte of data.pkl (a state_dict's objects take about 30): a pickle made to take memory");
+    used_ += n;
+    budget_.charge(n, what);
+  }
+
+  // Room for one more item in `v`, charged before it is allocated (the growth std::vector would make).
+  template <typename T>
+  void grow(std::vector<T>& v, const char* what) {
+    if (v.size() < v.capacity()) return;
+    size_t more = std::max<size_t>(4, v.capacity());
+    charge(more * sizeof(T), what);
+    v.reserve(v.capacity() + more);
+  }
+
   static uint64_t le(const uint8_t* b, int n) {
     uint64_t v = 0;
     for (int k = n - 1; k >= 0; --k) v = (v << 8) | b[k];
@@ -320,7 +345,7 @@ class Machine {
   Value string(uint64_t len) {
     const uint8_t* b = take(len);
     if (!validUtf8(b, size_t(len))) fail("a string that is not UTF-8");
-    budget_.charge(kObjectCost + len, "data.pkl's strings");
+    charge(kObjectCost + sizeof(std::string) + len + 1, "data.pkl's strings");
     Value v;
     v.kind = Kind::Str;
     v.obj = std::make_shared<std::string>(reinterpret_cast<const char*>(b), size_t(len));
@@ -328,7 +353,7 @@ class Machine {
   }
 
   Value named(Kind k, int64_t i, std::string name) {
-    budget_.charge(kObjectCost + name.size(), "data.pkl's globals");
+    charge(kObjectCost + sizeof(std::string) + name.size() + 1, "data.pkl's globals");
     Value v = scalar(k, i);
     v.obj = std::make_shared<std::string>(std::move(name));
     return v;
@@ -338,7 +363,7 @@ class Machine {
 
   void push(Value v) {
     if (stack_.size() >= charged_) {
-      budget_.charge(sizeof(Value), "data.pkl's stack");
+      charge(sizeof(Value), "data.pkl's stack");
       ++charged_;
     }
     stack_.push_back(std::move(v));
@@ -381,7 +406,7 @@ class Machine {
   }
 
   Value seq(Kind k, std::vector<Value> items) {
-    budget_.charge(kObjectCost + items.size() * sizeof(Value), "data.pkl's containers");
+    charge(kObjectCost + sizeof(Seq) + items.size() * sizeof(Value), "data.pkl's containers");
     auto s = std::make_shared<Seq>();
     for (auto& v : items) adopt(s->depth, v);
     s->items = std::move(items);
@@ -393,7 +418,7 @@ class Machine {
   }
 
   Value newDict(bool ordered) {
-    budget_.charge(kObjectCost, "data.pkl's containers");
+    charge(kObjectCost + sizeof(Dict), "data.pkl's containers");
     auto d = std::make_shared<Dict>();
     d->ordered = ordered;
     Value v;
@@ -407,8 +432,8 @@ class Machine {
     Seq& s = list.seq();
     if (s.frozen) fail("APPEND to a list already inside another object");
     if (v.obj == list.obj) fail("a list appended to itself");
-    budget_.charge(sizeof(Value), "data.pkl's containers");
     adopt(s.depth, v);
+    grow(s.items, "data.pkl's lists");
     s.items.push_back(std::move(v));
   }
 
@@ -426,10 +451,10 @@ class Machine {
         d.items[it->second].second = std::move(v);  // as Python: the later value, in the first one's place
         return;
       }
-      budget_.charge(kObjectCost + k.str().size(), "data.pkl's containers");
+      charge(kEntryCost + k.str().size(), "data.pkl's dicts");
     }
     // keys of other types are kept as they come: only string keys make a state_dict
-    budget_.charge(2 * sizeof(Value), "data.pkl's containers");
+    grow(d.items, "data.pkl's dicts");
     d.items.emplace_back(std::move(k), std::move(v));
   }
 
@@ -442,7 +467,7 @@ class Machine {
   void memoPut(uint64_t at) {
     Value& v = top();
     auto [it, fresh] = memo_.emplace(at, v);
-    if (fresh) budget_.charge(kObjectCost, "data.pkl's memo");
+    if (fresh) charge(kEntryCost + sizeof(Value), "data.pkl's memo");
     else it->second = v;
   }
 
@@ -495,7 +520,7 @@ class Machine {
   std::vector<int64_t> ints(const Value& v, const std::string& what) {
     if (v.kind != Kind::Tuple && v.kind != Kind::List) fail(what + " is " + describe(v) + ", expected a tuple of ints");
     std::vector<int64_t> out;
-    budget_.charge(v.seq().items.size() * sizeof(int64_t), "data.pkl's tensors");
+    charge(v.seq().items.size() * sizeof(int64_t), "data.pkl's tensors");
     for (const Value& x : v.seq().items) out.push_back(integer(x, what + " element"));
     return out;
   }
@@ -509,7 +534,7 @@ class Machine {
   Value tensor(const std::string& fn, const Value& storage, const Value& offset, const Value& size, const Value& stride,
                std::optional<int> dtype, const Value* metadata) {
     if (storage.kind != Kind::Storage) fail(fn + "'s storage is " + describe(storage) + ", expected a storage (a persistent id)");
-    budget_.charge(kObjectCost + sizeof(TensorRef), "data.pkl's tensors");
+    charge(kObjectCost + sizeof(TensorRef), "data.pkl's tensors");
     auto t = std::make_shared<TensorRef>();
     t->storage = std::static_pointer_cast<const StorageRef>(storage.obj);
     t->dtype = dtype.value_or(storage.storage().dtype);
@@ -635,7 +660,7 @@ class Machine {
     if (t[1].kind != Kind::StorageType) fail("a storage of type " + describe(t[1]) + expected);
     if (t[2].kind != Kind::Str && t[2].kind != Kind::Int) fail("a storage key that is " + describe(t[2]) + expected);
     if (t[3].kind != Kind::Str) fail("a storage location that is " + describe(t[3]) + expected);
-    budget_.charge(kObjectCost + sizeof(StorageRef), "data.pkl's storages");
+    charge(kObjectCost + sizeof(StorageRef), "data.pkl's storages");
     auto s = std::make_shared<StorageRef>();
     s->key = t[2].kind == Kind::Str ? t[2].str() : std::to_string(t[2].i);
     s->location = t[3].str();  // any: every storage goes where the caller asks (map_location)
@@ -651,7 +676,8 @@ class Machine {
   size_t n_;
   size_t pos_ = 0, op_ = 0;
   Budget& budget_;
-  std::vector<Value> stack_;
+  uint64_t limit_, used_ = 0;
+  std::deque<Value> stack_;  // grows by blocks: no reallocation doubling it
   size_t charged_ = 0;  // stack slots charged to the budget so far
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, Value> memo_;

@@ -40,9 +40,11 @@ std::vector<char> saveTensorDict(const std::vector<std::pair<std::string, at::Te
 namespace {
 using pickle::Kind;
 
-// A state_dict's pickle is about 100 bytes a tensor: 64 MiB is over half a million tensors. Larger is
-// refused before it is read or inflated (a deflate bomb would otherwise expand first).
-constexpr uint64_t kMaxPickleBytes = uint64_t(64) << 20;
+// A state_dict's pickle is about 100 bytes a tensor: 16 MiB is over 150,000 tensors (large models have
+// thousands). Larger is refused before it is read or inflated (a deflate bomb would otherwise expand first).
+constexpr uint64_t kMaxPickleBytes = uint64_t(16) << 20;
+// What a tensor and its JS handle take beyond their data (TensorImpl, TensorWrap, the key), for the budget.
+constexpr uint64_t kTensorCost = 512;
 
 [[noreturn]] void bad(const std::string& msg) { throw FileFormatError(msg); }
 
@@ -68,7 +70,18 @@ class Storages {
  public:
   Storages(const ZipArchive& zip, Budget& budget, bool bigEndian) : zip_(zip), budget_(budget), bigEndian_(bigEndian) {}
 
+  // The tensor `name` (a key of the state_dict) rebuilds; one tensor for keys the pickle gives the same one.
   at::Tensor tensor(const std::string& name, const pickle::TensorRef& t) {
+    auto done = made_.find(&t);
+    if (done != made_.end()) return done->second;
+    at::Tensor out = make(name, t);
+    made_.emplace(&t, out);
+    return out;
+  }
+
+ private:
+  at::Tensor make(const std::string& name, const pickle::TensorRef& t) {
+    budget_.charge(kTensorCost, "the tensors");
     const pickle::StorageRef& s = *t.storage;
     const pickle::DtypeInfo& sd = pickle::dtypeInfo(s.dtype);
     const pickle::DtypeInfo& td = pickle::dtypeInfo(t.dtype);
@@ -87,10 +100,12 @@ class Storages {
     if (r->size != nbytes)
       bad(key + ": its storage record '" + rec + "' holds " + std::to_string(r->size) + " bytes, but the pickle says " +
           std::to_string(s.numel) + " " + sd.name + " elements (" + std::to_string(nbytes) + " bytes); torch.load refuses it too");
-    const std::string view =
-        "sizes " + bracketed(t.sizes) + ", strides " + bracketed(t.strides) + " and storage offset " + std::to_string(t.offset);
+    auto view = [&] {  // built only for an error: a view may have many dims
+      return "sizes " + bracketed(t.sizes) + ", strides " + bracketed(t.strides) + " and storage offset " + std::to_string(t.offset);
+    };
     auto negative = [](const std::vector<int64_t>& v) { return std::any_of(v.begin(), v.end(), [](int64_t x) { return x < 0; }); };
-    if (t.offset < 0 || negative(t.sizes) || negative(t.strides)) bad(key + ": " + view + ": a negative value; torch.load refuses it too");
+    if (t.offset < 0 || negative(t.sizes) || negative(t.strides))
+      bad(key + ": " + view() + ": a negative value; torch.load refuses it too");
     // the view: every element it reaches lies in the record (ATen's set_ checks it again); a view with a
     // zero size reaches nothing, as in ATen
     bool empty = std::find(t.sizes.begin(), t.sizes.end(), 0) != t.sizes.end();
@@ -102,10 +117,10 @@ class Storages {
                   __builtin_mul_overflow(uint64_t(t.sizes[i] - 1), uint64_t(t.strides[i]), &reach) ||
                   __builtin_add_overflow(last, reach, &last);
     }
-    if (overflow || numel > uint64_t(INT64_MAX)) bad(key + ": " + view + " overflow 64 bits");
+    if (overflow || numel > uint64_t(INT64_MAX)) bad(key + ": " + view() + " overflow 64 bits");
     uint64_t end;
     if (!empty && (__builtin_add_overflow(last, 1, &end) || __builtin_mul_overflow(end, element, &end) || end > nbytes))
-      bad(key + ": " + view + " reach past the end of its storage record '" + rec + "' (" + std::to_string(nbytes) + " bytes of " +
+      bad(key + ": " + view() + " reach past the end of its storage record '" + rec + "' (" + std::to_string(nbytes) + " bytes of " +
           sd.name + (t.dtype == s.dtype ? "" : std::string(", read as ") + td.name) + "); torch.load refuses it too");
     const at::Storage& storage = load(key, rec, *r, s.dtype, storageElement);
     at::Tensor out = at::empty({0}, at::TensorOptions().dtype(*td.type)).set_(storage, t.offset, t.sizes, t.strides);
@@ -116,7 +131,6 @@ class Storages {
     return out;
   }
 
- private:
   struct Loaded {
     at::Storage storage;
     int dtype;
@@ -146,6 +160,7 @@ class Storages {
   Budget& budget_;
   bool bigEndian_;
   std::unordered_map<std::string, Loaded> loaded_;
+  std::unordered_map<const pickle::TensorRef*, at::Tensor> made_;
 };
 
 std::vector<std::pair<std::string, at::Tensor>> readStateDict(const uint8_t* data, size_t size, uint64_t maxBytes) {
@@ -178,6 +193,7 @@ std::vector<std::pair<std::string, at::Tensor>> readStateDict(const uint8_t* dat
   Storages storages(zip, budget, bigEndian);
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (const auto& [k, v] : root.dict().items) {
+    budget.charge(kTensorCost, "the state_dict's entries");
     if (k.kind != Kind::Str) bad("a key is " + pickle::describe(k) + ", expected parameter names (strings)");
     if (v.kind != Kind::Tensor)
       bad("'" + k.str() + "' holds " + pickle::describe(v) + ", expected a tensor (save G.state_dict() itself, not a dict around it)");

@@ -182,6 +182,10 @@ torch.save(g, f'{out}/legacy.pth', _use_new_zipfile_serialization=False)
 # a pickle nesting lists 200,000 deep (400 KB)
 N = 200000
 craft('deep.pth', pkl=b'\x80\x02}X\x01\x00\x00\x00w' + b']' * N + b'a' * (N - 1) + b's.')
+craft('marks.pth', pkl=b'\x80\x02' + b'(' * 300 + b'N.')
+# a pickle made to take memory: 1 MiB of EMPTY_LIST, deflated to 1 KB
+lists = b'\x80\x02' + b']' * (1 << 20)
+craft('lists.pth', pkl=(zlib.compress(lists, 9)[2:-4], zlib.crc32(lists), len(lists)))
 # deflate bombs: 1.5 GB of zeros in 1.5 MB, as data.pkl and as a storage the pickle says is 10 floats
 piece = zlib.compressobj(9, zlib.DEFLATED, -15)
 piece = piece.compress(bytes(1 << 24)) + piece.flush(zlib.Z_FULL_FLUSH)
@@ -202,7 +206,7 @@ for f in sorted(os.listdir(out)):
         verdict[f] = {'ok': True, 'tensors': {k: {'dtype': str(v.dtype)[6:], 'shape': list(v.shape), 'values': v.reshape(-1).double().tolist()}
                                               for k, v in got.items() if isinstance(v, torch.Tensor)} if isinstance(got, dict) else {}}
     except Exception as e:
-        verdict[f] = {'ok': False, 'error': str(e).splitlines()[0][:300]}
+        verdict[f] = {'ok': False, 'error': (str(e).splitlines() or [type(e).__name__])[0][:300]}
 json.dump(verdict, open(f'{out}/verdict.json', 'w'))
 `;
 
@@ -363,10 +367,17 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
       expect(() => loadPytorch(file(f))).toThrow(`${file(f)}: ${message}`);
     });
 
+    test('a pickle made to take memory is refused past 64 bytes for each of its bytes; MARKs nest 256 deep at most', () => {
+      expect(() => loadPytorch(file('lists.pth'))).toThrow(
+        /lists\.pth: data\.pkl, byte \d+: data\.pkl's (stack|containers) would take more than 65 MiB, 64 bytes for each byte of data\.pkl \(a state_dict's objects take about 30\): a pickle made to take memory/,
+      );
+      expect(() => loadPytorch(file('marks.pth'))).toThrow(`${file('marks.pth')}: data.pkl, byte 258: MARKs nested more than 256 deep`);
+    });
+
     test("deflate bombs (1.5 GB in 1.5 MB) are refused from the zip's declared sizes, before inflating", () => {
       const before = process.resourceUsage().maxRSS;
       expect(() => loadPytorch(file('bomb-pickle.pth'))).toThrow(
-        `${file('bomb-pickle.pth')}: its data.pkl is 1.5 GiB; a state_dict's pickle is about 100 bytes a tensor, and more than 64 MiB is refused unread`,
+        `${file('bomb-pickle.pth')}: its data.pkl is 1.5 GiB; a state_dict's pickle is about 100 bytes a tensor, and more than 16 MiB is refused unread`,
       );
       expect(() => loadPytorch(file('bomb-record.pth'))).toThrow(
         `${file('bomb-record.pth')}: 'w': its storage record 'data/0' holds 1610612736 bytes, but the pickle says 10 float32 elements (40 bytes)`,
