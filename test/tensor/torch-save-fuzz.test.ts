@@ -20,6 +20,7 @@ const SEED = Number(process.env.LTG_FUZZ_SEED ?? 20260601);
 const CASES = 6000;
 const DATA_LIMIT_KB = 2 * 1024 * 1024; // the child's data segment (node + LibTorch take about 0.65 GB of it)
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-fuzz-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true })); // the cases take some 12 MB
 
 /** mulberry32: a small seeded generator, the same sequence everywhere. */
 function rng(seed: number) {
