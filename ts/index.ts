@@ -40,5 +40,5 @@ export { loadMnistClassifier, mnistClassifierModel, ClassifierError } from './ru
 export { frechetDistance, featureStats, inceptionScore, type FeatureStats } from './run/quality-metrics';
 export { readMetrics, type QualityRow } from './run/epoch-quality';
 export { exportOnnx, exportPytorch, ExportTargetError, OnnxExportError, type ExportOnnxOptions, type ExportedOnnx } from './run/export';
-export { loadPytorch, savePytorch } from './tensor/torch-save';
+export { loadPytorch, savePytorch, DEFAULT_MAX_BYTES, type LoadPytorchOptions } from './tensor/torch-save';
 export { fitStateDict, StateDictFitError } from './nn/state-dict-fit';
