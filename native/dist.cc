@@ -1,6 +1,10 @@
 #include "dist.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include <c10/util/Exception.h>
+#include <c10/util/Logging.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -21,11 +25,37 @@ struct DistGroup::Impl {
 };
 
 namespace {
+// A nested error's text for our own message: c10::Error's without its C++ backtrace (the frames
+// belong to a debugger, not to the line the CLI prints).
+std::string textOf(const std::exception& e) {
+  if (const auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
+  return e.what();
+}
+
+// c10d logs each failed connect try, with the C++ frames of its exception, on stderr; the join's own
+// error says what failed. Quiet while joining, unless TORCH_CPP_LOG_LEVEL asks for LibTorch's logs
+// (the CLI sets it at --verbose 3).
+class QuietC10Logs {
+ public:
+  QuietC10Logs() : old_(FLAGS_caffe2_log_level), quiet_(std::getenv("TORCH_CPP_LOG_LEVEL") == nullptr) {
+    if (quiet_) FLAGS_caffe2_log_level = std::max(old_, int(c10::GLOG_FATAL));
+  }
+  ~QuietC10Logs() {
+    if (quiet_) FLAGS_caffe2_log_level = old_;
+  }
+  QuietC10Logs(const QuietC10Logs&) = delete;
+  QuietC10Logs& operator=(const QuietC10Logs&) = delete;
+
+ private:
+  int old_;
+  bool quiet_;
+};
+
 void wait(const c10::intrusive_ptr<c10d::Work>& w, const char* what) {
   try {
     w->wait();
   } catch (const std::exception& e) {
-    TORCH_CHECK(false, what, " failed: ", e.what());
+    TORCH_CHECK(false, what, " failed: ", textOf(e));
   }
 }
 
@@ -56,7 +86,7 @@ std::string ncclMissing() {
     try {
       return ncclRuntimeMismatch();
     } catch (const std::exception& e) {
-      return std::string("LibTorch's NCCL library did not answer its version: ") + e.what();
+      return std::string("LibTorch's NCCL library did not answer its version: ") + textOf(e);
     }
   }();
   return why;
@@ -110,13 +140,25 @@ DistGroup::DistGroup(const DistOptions& o) : impl_(std::make_unique<Impl>()), op
   so.waitWorkers = false;
   so.timeout = o.timeout;
   so.multiTenant = true;  // as torch.distributed's rendezvous creates it
+  // One deadline for the whole join: the store's connect, then the group's rendezvous gets what is left
+  // (each with its own full timeout, a join took two or three times --dist-timeout).
+  const auto deadline = std::chrono::steady_clock::now() + o.timeout;
+  const auto left = [&] {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    return std::max(ms, std::chrono::milliseconds(1));
+  };
+  const auto timeoutText = [&] { return std::to_string(o.timeout.count()) + " ms"; };
+  QuietC10Logs quiet;
   c10::intrusive_ptr<c10d::Store> tcp;
   try {
     tcp = c10::make_intrusive<c10d::TCPStore>(o.host, so);
   } catch (const std::exception& e) {
     TORCH_CHECK(false, "initProcessGroup: cannot ", so.isServer ? "serve" : "reach", " the store at ", o.host, ":", o.port, " (rank ",
-                o.rank, " of ", o.worldSize, "): ", e.what());
+                o.rank, " of ", o.worldSize, ", timeout ", timeoutText(), "): ", textOf(e));
   }
+  TORCH_CHECK(std::chrono::steady_clock::now() < deadline, "initProcessGroup: the store at ", o.host, ":", o.port,
+              " answered only after the timeout (", timeoutText(), ", rank ", o.rank, " of ", o.worldSize, ")");
+  tcp->setTimeout(left());
   // torch.distributed.init_process_group's key space: PrefixStore("default_pg") around the rendezvous
   // store, then the group's name ("0", the first group) and the device type ("cpu" for Gloo, "cuda" for NCCL).
   auto pgStore = c10::make_intrusive<c10d::PrefixStore>(
@@ -136,12 +178,18 @@ DistGroup::DistGroup(const DistOptions& o) : impl_(std::make_unique<Impl>()), op
     }
 #endif
     if (!nccl())
-      impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(pgStore, o.rank, o.worldSize,
-                                                              c10d::ProcessGroupGloo::Options::create_default(o.timeout));
+      if (!nccl()) {
+      // Formed within what is left of the deadline; the collectives then get the full timeout each.
+        auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(pgStore, o.rank, o.worldSize,
+                                                              c10d::ProcessGroupGloo::Options::create_default(left()));
+        pg->setTimeout(o.timeout);
+        impl_->pg = pg;
+      }
   } catch (const std::exception& e) {
-    TORCH_CHECK(false, "initProcessGroup: the ", name, " group did not form (rank ", o.rank, " of ", o.worldSize, " via ", o.host, ":",
-                o.port, nccl() ? " on " + o.device.str() : std::string(), "): ", e.what());
+    TORCH_CHECK(false, "initProcessGroup: the ", name, " group did not form within the timeout of ", timeoutText(), " (rank ", o.rank,
+                " of ", o.worldSize, " via ", o.host, ":", o.port, nccl() ? " on " + o.device.str() : std::string(), "): ", textOf(e));
   }
+  tcp->setTimeout(o.timeout);
 }
 
 DistGroup::~DistGroup() { shutdown(); }

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as dist from '../dist/index';
 import { type ProcessGroup } from '../dist/index';
 import { type CliIO, writeLine } from './commands/common';
@@ -22,6 +23,15 @@ export async function joinFromEnv(env: NodeJS.ProcessEnv, timeoutMs: number, bac
   if (!ranksFromEnv(env)) return null;
   await dist.initProcessGroup({ backend, initMethod: 'env://', timeoutMs });
   return dist.group.WORLD;
+}
+
+/**
+ * The most ranks `--nproc` starts without --nproc-oversubscribe: one per CPU core this process may use
+ * (each rank is a whole process with the data and both models; more ranks than cores only share them),
+ * two at least, so that a data-parallel run can be tried on any machine.
+ */
+export function nprocLimit(): number {
+  return Math.max(2, os.availableParallelism());
 }
 
 function freePort(): Promise<number> {

@@ -48,7 +48,8 @@ Examples:
   ${BIN} sample --checkpoint runs/run-1 --count 64 --out samples.png
   ${BIN} eval runs/run-1
 
-Exit codes: 0 ok, 1 failure, 2 usage error, 130 interrupted. LTG_DEBUG=1 shows stack traces.`;
+Exit codes: 0 ok, 1 failure, 2 usage error, 130 interrupted. LTG_DEBUG=1 (or train's --verbose 3) shows
+stack traces and LibTorch's C++ frames.`;
 
 function usageFailure(io: CliIO, err: UsageError): number {
   const prefix = err.command ? `${BIN} ${err.command}` : BIN;
@@ -59,6 +60,10 @@ function usageFailure(io: CliIO, err: UsageError): number {
 
 /** Runs the command line `argv` (without node and the script). Resolves to the exit code; never throws. */
 export async function main(argv: string[], io: CliIO): Promise<number> {
+  const debug = Boolean(io.env.LTG_DEBUG) || verboseLevel(argv) >= 3;
+  // LibTorch's own log lines (c10d's connect retries, with C++ frames) are quiet unless asked for
+  // (the addon reads TORCH_CPP_LOG_LEVEL; --nproc's ranks inherit it).
+  if (debug && io.env.TORCH_CPP_LOG_LEVEL === undefined) io.env.TORCH_CPP_LOG_LEVEL = 'WARNING';
   try {
     const [first, ...rest] = argv;
     if (first === undefined) {
@@ -85,11 +90,39 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     return await command.run(rest, io);
   } catch (e) {
     if (e instanceof UsageError) return usageFailure(io, e);
-    const err = e instanceof Error ? e : new Error(String(e));
+    const err = withoutNativeBacktrace(e instanceof Error ? e : new Error(String(e)));
     writeLine(io.stderr, `${BIN}: error: ${err.message}`);
-    if (io.env.LTG_DEBUG && err.stack) writeLine(io.stderr, err.stack);
+    if (debug && err.nativeBacktrace) writeLine(io.stderr, err.nativeBacktrace);
+    if (debug && err.stack) writeLine(io.stderr, err.stack);
     return EXIT.FAILURE;
   }
+}
+
+/** The `--verbose N` of argv (the last one), or 0. */
+function verboseLevel(argv: string[]): number {
+  let level = 0;
+  argv.forEach((a, i) => {
+    const v = a === '--verbose' ? argv[i + 1] : a.startsWith('--verbose=') ? a.slice('--verbose='.length) : undefined;
+    if (v !== undefined && /^\d+$/.test(v)) level = Number(v);
+  });
+  return level;
+}
+
+// Where LibTorch's C++ backtrace starts in a c10::Error's text ("Exception raised from f at file:line
+// (most recent call first):", then "frame #0: ..." lines).
+const NATIVE_BACKTRACE = /\n?(Exception raised from |frame #\d+: )/;
+
+/**
+ * `err` with any C++ backtrace moved out of its message onto `nativeBacktrace` (printed only at
+ * --verbose 3 or LTG_DEBUG): the error line names what failed, the frames are for a debugger.
+ */
+export function withoutNativeBacktrace(err: Error): Error & { nativeBacktrace?: string } {
+  const m = NATIVE_BACKTRACE.exec(err.message);
+  if (!m) return err;
+  const out = err as Error & { nativeBacktrace?: string };
+  out.nativeBacktrace = err.message.slice(m.index).replace(/^\n/, '');
+  out.message = err.message.slice(0, m.index).trimEnd();
+  return out;
 }
 
 function unknownCommand(name: string): UsageError {

@@ -10,7 +10,7 @@ import { runConfig } from '../../run/resume';
 import { printable } from '../../util/printable';
 import * as dist from '../../dist/index';
 import * as torch from '../../tensor/torch';
-import { joinFromEnv, ranksFromEnv, spawnRanks } from '../launch';
+import { joinFromEnv, nprocLimit, ranksFromEnv, spawnRanks } from '../launch';
 import { TrainingProgress } from '../progress';
 import { formatRunSummary } from '../summary';
 import {
@@ -53,6 +53,7 @@ export const TRAIN_OPTIONS = {
   'image-size': { type: 'string' },
   channels: { type: 'string' },
   nproc: { type: 'string' },
+  'nproc-oversubscribe': { type: 'boolean' },
   'dist-timeout': { type: 'string' },
   'dist-backend': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -135,6 +136,9 @@ Options:
                         writes the run folder. On CUDA each rank trains on its own GPU
                         (cuda:LOCAL_RANK). Under torchrun, leave it out:
                         torchrun --standalone --nproc-per-node N --no-python ${BIN} train ...
+                        At most one rank per CPU core (${nprocLimit()} here; each rank loads the
+                        data and both models)
+  --nproc-oversubscribe allow --nproc above the cores (ranks then share cores and memory)
   --dist-backend NAME   data-parallel: gloo | nccl (default: nccl when the run trains on CUDA,
                         gloo on the CPU)
   --dist-timeout S      data-parallel: seconds joining and each collective may take (default 1800)
@@ -202,6 +206,12 @@ export function parseTrainArgs(args: string[]): TrainArgs | 'help' {
   }
   const limit = intFlag(NAME, 'limit', v.limit, 1);
   const nproc = intFlag(NAME, 'nproc', v.nproc, 1, 1024);
+  const limitRanks = nprocLimit();
+  if (nproc !== undefined && nproc > limitRanks && !v['nproc-oversubscribe'])
+    throw new UsageError(
+      `--nproc ${nproc}: this machine runs at most ${limitRanks} ranks (one per CPU core; each rank loads the data and both models); --nproc-oversubscribe runs more anyway`,
+      NAME,
+    );
   const distTimeout = intFlag(NAME, 'dist-timeout', v['dist-timeout'], 1, 86_400) ?? 1800;
   const distBackend = choiceFlag<dist.Backend>(NAME, 'dist-backend', v['dist-backend'], ['gloo', 'nccl']);
   return { config: { ...fromFile, ...flags }, limit, given, nproc, distTimeout, distBackend };
