@@ -41,8 +41,13 @@ class Job : public Napi::AsyncWorker {
       SetError(e.what());
     }
   }
-  void OnOK() override { deferred_.Resolve(done_(Env())); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  // After a Worker's terminate() its JS can take neither (node-addon-api's rethrow would abort the process).
+  void OnOK() override {
+    if (envCanRunJs(Env())) deferred_.Resolve(done_(Env()));
+  }
+  void OnError(const Napi::Error& e) override {
+    if (envCanRunJs(Env())) deferred_.Reject(e.Value());
+  }
 
  private:
   Napi::Promise::Deferred deferred_;

@@ -5,23 +5,41 @@
 #include <c10/util/Exception.h>
 #include <napi.h>
 #include <string>
+#include <type_traits>
 
 namespace ltg {
 
+// Whether JS can still run in env. A Worker that is ending (terminate(), process.exit() in it) refuses
+// every call that needs JS; setting a property is refused exactly then, so it is the probe.
+inline bool envCanRunJs(napi_env env) {
+  napi_value o, v;
+  return napi_create_object(env, &o) == napi_ok && napi_get_undefined(env, &v) == napi_ok &&
+         napi_set_named_property(env, o, "probe", v) == napi_ok;
+}
+
 template <typename F>
 auto guard(Napi::Env env, F&& body) -> decltype(body()) {
+  using R = decltype(body());
   try {
-    return body();
+    try {
+      return body();
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (const c10::TypeError& e) {
+      throw Napi::TypeError::New(env, e.what_without_backtrace());
+    } catch (const c10::IndexError& e) {
+      throw Napi::RangeError::New(env, e.what_without_backtrace());
+    } catch (const c10::Error& e) {
+      throw Napi::Error::New(env, e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
   } catch (const Napi::Error&) {
-    throw;
-  } catch (const c10::TypeError& e) {
-    throw Napi::TypeError::New(env, e.what_without_backtrace());
-  } catch (const c10::IndexError& e) {
-    throw Napi::RangeError::New(env, e.what_without_backtrace());
-  } catch (const c10::Error& e) {
-    throw Napi::Error::New(env, e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
+    if (envCanRunJs(env)) throw;
+    // A Worker ending (terminate()) mid-call: its JS takes no exception any more, and node-addon-api's
+    // failed attempt to throw one would throw again out of its own catch, aborting the whole process.
+    if constexpr (std::is_void_v<R>) return;
+    else return R();
   }
 }
 
