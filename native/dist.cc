@@ -51,11 +51,12 @@ class QuietC10Logs {
   bool quiet_;
 };
 
-void wait(const c10::intrusive_ptr<c10d::Work>& w, const char* what) {
+// `where`: the rank, the group's store and its timeout, for the message of a collective that failed.
+void wait(const c10::intrusive_ptr<c10d::Work>& w, const char* what, const std::string& where) {
   try {
     w->wait();
   } catch (const std::exception& e) {
-    TORCH_CHECK(false, what, " failed: ", textOf(e));
+    TORCH_CHECK(false, what, " failed (", where, "): ", textOf(e));
   }
 }
 
@@ -205,6 +206,11 @@ void DistGroup::shutdown() {
   }
 }
 
+std::string DistGroup::where() const {
+  return "rank " + std::to_string(opts_.rank) + " of " + std::to_string(opts_.worldSize) + " via " + opts_.host + ":" +
+         std::to_string(opts_.port) + ", timeout " + std::to_string(opts_.timeout.count()) + " ms";
+}
+
 void DistGroup::checkOpen(const char* who) const { TORCH_CHECK(!closed_, who, ": the process group was destroyed (destroyProcessGroup)"); }
 
 void makeCurrentCudaDevice(const c10::Device& device) {
@@ -233,7 +239,7 @@ std::function<void()> DistGroup::allReduce(at::Tensor t, const std::string& op) 
   if (op == "avg") t.div_(opts_.worldSize);
   std::vector<at::Tensor> v{t};
   auto w = impl_->pg->allreduce(v, ao);
-  return [w]() { wait(w, "allReduce"); };
+  return [w, where = where()]() { wait(w, "allReduce", where); };
 }
 
 std::function<void()> DistGroup::broadcast(at::Tensor t, int src) {
@@ -244,7 +250,7 @@ std::function<void()> DistGroup::broadcast(at::Tensor t, int src) {
   c10d::BroadcastOptions bo;
   bo.rootRank = src;
   auto w = impl_->pg->broadcast(v, bo);
-  return [w]() { wait(w, "broadcast"); };
+  return [w, where = where()]() { wait(w, "broadcast", where); };
 }
 
 std::function<void()> DistGroup::allGather(const at::Tensor& t, std::shared_ptr<std::vector<at::Tensor>> out) {
@@ -254,8 +260,8 @@ std::function<void()> DistGroup::allGather(const at::Tensor& t, std::shared_ptr<
   for (int i = 0; i < opts_.worldSize; ++i) (*lists)[0].push_back(at::empty_like(t, t.options(), at::MemoryFormat::Contiguous));
   std::vector<at::Tensor> in{t.contiguous()};
   auto w = impl_->pg->allgather(*lists, in);
-  return [w, lists, out]() {
-    wait(w, "allGather");
+  return [w, lists, out, where = where()]() {
+    wait(w, "allGather", where);
     *out = (*lists)[0];
   };
 }
@@ -263,7 +269,7 @@ std::function<void()> DistGroup::allGather(const at::Tensor& t, std::shared_ptr<
 std::function<void()> DistGroup::barrier() {
   checkOpen("barrier");
   auto w = impl_->pg->barrier();
-  return [w]() { wait(w, "barrier"); };
+  return [w, where = where()]() { wait(w, "barrier", where); };
 }
 
 }  // namespace ltg

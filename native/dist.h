@@ -70,6 +70,8 @@ class DistGroup {
   // NCCL takes tensors on the group's GPU only: one message naming it, before c10d's own.
   void checkTensor(const at::Tensor& t, const char* who) const;
   void checkOpen(const char* who) const;
+  // "rank r of n via host:port, timeout t ms": what a failed collective's message names.
+  std::string where() const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   DistOptions opts_;

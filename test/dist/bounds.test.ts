@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as dist from '../../ts/dist/index';
 import { parseTrainArgs } from '../../ts/cli/commands/train';
 import { nprocLimit } from '../../ts/cli/launch';
+import { withoutNativeBacktrace } from '../../ts/cli/main';
 import { builtLib } from '../helpers/lib';
 import { freePort, run } from '../helpers/processes';
 
@@ -94,6 +95,16 @@ describe('the CLI prints no C++ frames unless --verbose 3', () => {
     expect(r.err).toMatch(new RegExp(`^libtorch-gan: error: initProcessGroup: cannot reach the store at 127\\.0\\.0\\.1:${port} .*timeout 2000 ms`, 'm'));
     for (const line of r.err.split('\n')) expect(line).not.toMatch(CPP_FRAME);
   }, 60_000);
+
+  it('a message that carries a C++ backtrace keeps it on nativeBacktrace, off the message', () => {
+    const frames = 'Exception raised from f at a.cpp:1 (most recent call first):\nframe #0: c10::Error::Error() + 0x9d (0x7f2990f5c13d in libc10.so)';
+    const e = withoutNativeBacktrace(new Error(`allReduce failed: Connection closed by peer\n${frames}`));
+    expect(e.message).toBe('allReduce failed: Connection closed by peer');
+    expect(e.nativeBacktrace).toBe(frames);
+    const plain = withoutNativeBacktrace(new Error('no frames here'));
+    expect(plain.message).toBe('no frames here');
+    expect(plain.nativeBacktrace).toBeUndefined();
+  });
 
   it('--verbose 3 shows them (LibTorch logs and backtraces)', async () => {
     const { r } = await lone(['--verbose', '3']);
