@@ -1,7 +1,14 @@
 #include "dist.h"
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <thread>
 
 #include <c10/util/Exception.h>
 #include <c10/util/Logging.h>
@@ -52,6 +59,38 @@ class QuietC10Logs {
 };
 
 // `where`: the rank, the group's store and its timeout, for the message of a collective that failed.
+// Whether host:port accepts a TCP connection before `deadline`, retrying a refused or unreachable one
+// every 50 ms. TCPStore's client retries with a full timeout per try (a 10 s timeout took 20 s); this
+// wait is the one the deadline bounds, and TCPStore then connects at once.
+bool reachableBefore(const std::string& host, int port, std::chrono::steady_clock::time_point deadline) {
+  using Clock = std::chrono::steady_clock;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  for (;;) {
+    addrinfo* found = nullptr;
+    if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) == 0) {
+      std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> list(found, &freeaddrinfo);
+      for (addrinfo* a = list.get(); a; a = a->ai_next) {
+        int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) continue;
+        std::unique_ptr<int, void (*)(int*)> closer(&fd, [](int* f) { close(*f); });
+        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) return true;
+        if (errno != EINPROGRESS) continue;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        pollfd p{fd, POLLOUT, 0};
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (left > 0 && poll(&p, 1, int(std::min<int64_t>(left, 1000))) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+            err == 0)
+          return true;
+      }
+    }
+    if (Clock::now() + std::chrono::milliseconds(50) >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 void wait(const c10::intrusive_ptr<c10d::Work>& w, const char* what, const std::string& where) {
   try {
     w->wait();
@@ -150,6 +189,10 @@ DistGroup::DistGroup(const DistOptions& o) : impl_(std::make_unique<Impl>()), op
   };
   const auto timeoutText = [&] { return std::to_string(o.timeout.count()) + " ms"; };
   QuietC10Logs quiet;
+  if (!so.isServer)
+    TORCH_CHECK(reachableBefore(o.host, o.port, deadline), "initProcessGroup: cannot reach the store at ", o.host, ":", o.port, " (rank ",
+                o.rank, " of ", o.worldSize, ", timeout ", timeoutText(), "): nothing accepted a connection there within the timeout");
+  so.timeout = left();
   c10::intrusive_ptr<c10d::Store> tcp;
   try {
     tcp = c10::make_intrusive<c10d::TCPStore>(o.host, so);

@@ -36,6 +36,7 @@ class Job : public Napi::AsyncWorker {
     try {
       work_();
     } catch (const c10::Error& e) {
+      backtrace_ = nativeBacktrace(e);
       SetError(e.what_without_backtrace());
     } catch (const std::exception& e) {
       SetError(e.what());
@@ -46,13 +47,14 @@ class Job : public Napi::AsyncWorker {
     if (envCanRunJs(Env())) deferred_.Resolve(done_(Env()));
   }
   void OnError(const Napi::Error& e) override {
-    if (envCanRunJs(Env())) deferred_.Reject(e.Value());
+    if (envCanRunJs(Env())) deferred_.Reject(withBacktrace(e, backtrace_).Value());
   }
 
  private:
   Napi::Promise::Deferred deferred_;
   std::function<void()> work_;
   std::function<Napi::Value(Napi::Env)> done_;
+  std::string backtrace_;
 };
 
 class DistGroupWrap : public Napi::ObjectWrap<DistGroupWrap> {

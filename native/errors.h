@@ -1,9 +1,11 @@
 // The one boundary where C++ exceptions become JS errors. Every N-API entry point runs its body
-// through guard(): c10::Error keeps LibTorch's message without its C++ backtrace, c10's
-// TypeError/IndexError map to JS TypeError/RangeError, anything else becomes a JS Error.
+// through guard(): c10::Error keeps LibTorch's message without its C++ backtrace (that goes on
+// nativeBacktrace where TORCH_SHOW_CPP_STACKTRACES=1), c10's TypeError/IndexError map to JS
+// TypeError/RangeError, anything else becomes a JS Error.
 #pragma once
 #include <c10/util/Exception.h>
 #include <napi.h>
+#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -17,6 +19,24 @@ inline bool envCanRunJs(napi_env env) {
          napi_set_named_property(env, o, "probe", v) == napi_ok;
 }
 
+// c10::Error's C++ backtrace, for the JS error's nativeBacktrace, where TORCH_SHOW_CPP_STACKTRACES=1 asks
+// for it (as PyTorch's Python does; the CLI sets it at --verbose 3 and LTG_DEBUG): empty otherwise, since
+// symbolizing the frames costs time on every error.
+inline std::string nativeBacktrace(const c10::Error& e) {
+  const char* show = std::getenv("TORCH_SHOW_CPP_STACKTRACES");
+  if (!show || std::string(show) != "1") return "";
+  std::string full = e.what();
+  const std::string& bare = e.what_without_backtrace();
+  return full.compare(0, bare.size(), bare) == 0 ? full.substr(bare.size()) : full;
+}
+
+// `err` with `backtrace` as its nativeBacktrace property (none when empty).
+template <typename E>
+E withBacktrace(E err, const std::string& backtrace) {
+  if (!backtrace.empty()) err.Set("nativeBacktrace", Napi::String::New(err.Env(), backtrace));
+  return err;
+}
+
 template <typename F>
 auto guard(Napi::Env env, F&& body) -> decltype(body()) {
   using R = decltype(body());
@@ -26,11 +46,11 @@ auto guard(Napi::Env env, F&& body) -> decltype(body()) {
     } catch (const Napi::Error&) {
       throw;
     } catch (const c10::TypeError& e) {
-      throw Napi::TypeError::New(env, e.what_without_backtrace());
+      throw withBacktrace(Napi::TypeError::New(env, e.what_without_backtrace()), nativeBacktrace(e));
     } catch (const c10::IndexError& e) {
-      throw Napi::RangeError::New(env, e.what_without_backtrace());
+      throw withBacktrace(Napi::RangeError::New(env, e.what_without_backtrace()), nativeBacktrace(e));
     } catch (const c10::Error& e) {
-      throw Napi::Error::New(env, e.what_without_backtrace());
+      throw withBacktrace(Napi::Error::New(env, e.what_without_backtrace()), nativeBacktrace(e));
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
     }

@@ -106,7 +106,7 @@ describe('the CLI prints no C++ frames unless --verbose 3', () => {
     expect(plain.nativeBacktrace).toBeUndefined();
   });
 
-  it('--verbose 3 shows them (LibTorch logs and backtraces)', async () => {
+  it('--verbose 3 shows them (the native backtrace of the error)', async () => {
     const { r } = await lone(['--verbose', '3']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(CPP_FRAME);

@@ -61,9 +61,13 @@ function usageFailure(io: CliIO, err: UsageError): number {
 /** Runs the command line `argv` (without node and the script). Resolves to the exit code; never throws. */
 export async function main(argv: string[], io: CliIO): Promise<number> {
   const debug = Boolean(io.env.LTG_DEBUG) || verboseLevel(argv) >= 3;
-  // LibTorch's own log lines (c10d's connect retries, with C++ frames) are quiet unless asked for
-  // (the addon reads TORCH_CPP_LOG_LEVEL; --nproc's ranks inherit it).
-  if (debug && io.env.TORCH_CPP_LOG_LEVEL === undefined) io.env.TORCH_CPP_LOG_LEVEL = 'WARNING';
+  // C++ frames only when asked for: the addon then keeps a c10::Error's backtrace on the JS error
+  // (TORCH_SHOW_CPP_STACKTRACES, as PyTorch's) and lets LibTorch's own log lines through (c10d's connect
+  // retries; TORCH_CPP_LOG_LEVEL). --nproc's ranks inherit both.
+  if (debug) {
+    io.env.TORCH_SHOW_CPP_STACKTRACES ??= '1';
+    io.env.TORCH_CPP_LOG_LEVEL ??= 'WARNING';
+  }
   try {
     const [first, ...rest] = argv;
     if (first === undefined) {
