@@ -118,7 +118,7 @@ Options:
   --seed N              seed the RNG (runs with the same seed and device repeat exactly)
   --verbose N           0 nothing but errors; 1 progress, run summary and the architectures
                         (default); 2 also the optimizer and D(x), D(G(z)); 3 also parameter
-                        counts per layer
+                        counts per layer, and an error's C++ frames and LibTorch's own logs
   --threads N           CPU threads for LibTorch, 1 to ${MAX_THREADS} (more than the cores: a warning)
   --resume RUN_DIR      continue a run from its last checkpoint, in the same folder
                         (--epochs sets the new total)
