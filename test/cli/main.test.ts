@@ -11,6 +11,7 @@ import { locateLibTorch } from '../../ts/native/locate-libtorch';
 import { info } from '../../ts/native/info';
 import { presets, PRESET_NAMES } from '../../ts/gan/presets';
 import * as torch from '../../ts/tensor/torch';
+import { nativeCudaReason } from '../helpers/cuda';
 import { builtLib, runCli } from '../helpers/lib';
 
 const repo = path.resolve(__dirname, '..', '..');
@@ -313,16 +314,6 @@ describe('libtorch-gan train: Ctrl-C', () => {
     expect(state.globalStep).toBe(state.epoch * 30 + (state.interrupted?.steps ?? 0));
   }, 120000);
 });
-
-/** Why this machine cannot use CUDA, as the addon words it for any CUDA device argument (here a tensor's). */
-function nativeCudaReason(): string {
-  try {
-    torch.zeros([1], { device: 'cuda' });
-  } catch (e) {
-    return /CUDA is not available: (.+); use device 'cpu'$/.exec((e as Error).message)![1];
-  }
-  throw new Error('a CUDA tensor was made: this machine has CUDA');
-}
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 

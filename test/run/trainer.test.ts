@@ -7,6 +7,7 @@ import { MNIST, type ImageDataset } from '../../ts/data/mnist';
 import { info } from '../../ts/native/info';
 import * as safetensors from '../../ts/tensor/safetensors';
 import * as torch from '../../ts/tensor/torch';
+import { nativeCudaReason } from '../helpers/cuda';
 import { ConfigError, deviceFallback, resolveConfig, resolveDevice } from '../../ts/run/config';
 import { cudaEnv } from '../../ts/run/runtime';
 import { checkpointFs, loadCheckpoint } from '../../ts/run/checkpoint';
@@ -58,16 +59,6 @@ const sameBits = (a: Float32Array, b: Float32Array) =>
 
 const losses = (e: TrainerEpochEvent) => [e.dLoss, e.gLoss, e.dReal, e.dFake];
 const hasCuda = torch.cuda.isAvailable();
-
-/** Why this machine cannot use CUDA, as the addon words it for any CUDA device argument (here a tensor's). */
-function nativeCudaReason(): string {
-  try {
-    torch.zeros([1], { device: 'cuda' });
-  } catch (e) {
-    return /CUDA is not available: (.+); use device 'cpu'$/.exec((e as Error).message)![1];
-  }
-  throw new Error('a CUDA tensor was made: this machine has CUDA');
-}
 
 const csvRows = (dir: string) => fs.readFileSync(path.join(dir, 'losses.csv'), 'utf8').trim().split('\n').slice(1);
 
