@@ -60,7 +60,7 @@ describe('evalEvery: quality per epoch of a conditional run (cgan, 640 images, n
 
   it('libtorch-gan eval prints the table, and --json the report', async () => {
     const out: string[] = [];
-    const io = { stdout: { write: (x: string) => out.push(x) > 0 }, stderr: { write: () => true } } as never;
+    const io = { stdout: { write: (x: string) => out.push(x) > 0 }, stderr: { write: () => true }, env: {} } as never;
     expect(await main(['eval', t.runDir, '--n', '500'], io)).toBe(0);
     const text = out.join('');
     expect(text).toContain(`${t.runDir}: cgan, epoch 2, n 500, seed 0`);
@@ -118,7 +118,7 @@ describe('evalEvery bad input', () => {
     await expect(Trainer.create({ preset: 'vanilla', evalN: 1, verbose: 0 })).rejects.toThrow(ConfigError);
     await expect(Trainer.create({ preset: 'vanilla', evalEvery: -1, verbose: 0 })).rejects.toThrow(/evalEvery/);
     const err: string[] = [];
-    const io = { stdout: { write: () => true }, stderr: { write: (s: string) => err.push(s) > 0 } } as never;
+    const io = { stdout: { write: () => true }, stderr: { write: (s: string) => err.push(s) > 0 }, env: {} } as never;
     expect(await main(['train', '--eval-n', '1'], io)).toBe(2);
     expect(err.join('')).toMatch(/--eval-n: expected an integer from 2 to 1000000, got "1"/);
   });
