@@ -49,13 +49,16 @@ int cudaDeviceCount() {
   return n;
 }
 
+std::string cudaUnavailableReason() {
+  if (cudaDeviceCount() > 0) return "";
+  static const std::string why = "CUDA is not available: " + noCudaReason();
+  return why;
+}
+
 std::string deviceUnusableReason(const c10::Device& device) {
   if (!device.is_cuda()) return "";
   int n = cudaDeviceCount();
-  if (n == 0) {
-    static const std::string why = noCudaReason();
-    return "CUDA is not available: " + why + "; use device 'cpu'";
-  }
+  if (n == 0) return cudaUnavailableReason() + "; use device 'cpu'";
   if (device.has_index() && device.index() >= n)
     return "no CUDA device " + device.str() + " (this machine has " + std::to_string(n) + ": cuda:0" +
            (n > 1 ? " to cuda:" + std::to_string(n - 1) : "") + ")";

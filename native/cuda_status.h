@@ -12,6 +12,8 @@ int cudaDeviceCount();  // 0 without a driver, a GPU or a CUDA LibTorch
 // Empty when `device` can be used; else why not, e.g. "CUDA is not available: no NVIDIA driver was found
 // (libcuda.so.1 could not be loaded); use device 'cpu'".
 std::string deviceUnusableReason(const c10::Device& device);
+// Empty when a GPU is usable; else "CUDA is not available: <the driver's reason>" (what 'auto' reports).
+std::string cudaUnavailableReason();
 // The GPUs' names through the driver API (loaded at run time: no CUDA headers needed to build).
 std::vector<std::string> cudaDeviceNames(int n);
 

@@ -151,6 +151,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     int n = cudaDeviceCount();
     o.Set("cudaAvailable", n > 0);
     o.Set("cudaDeviceCount", n);
+    o.Set("cudaUnavailable", cudaUnavailableReason());
     auto names = Napi::Array::New(env);
     auto list = cudaDeviceNames(n);
     for (size_t i = 0; i < list.size(); ++i) names.Set(uint32_t(i), list[i]);

@@ -250,6 +250,8 @@ export interface NativeInfo {
   /** CUDA graph capture compiled in (a CUDA LibTorch and its CUDA headers at build time). */
   cudaGraphs: boolean;
   cudaAvailable: boolean;
+  /** '' when a GPU is usable; else "CUDA is not available: <the driver's reason>" (native/cuda_status.h). */
+  cudaUnavailable: string;
   cudaDeviceCount: number;
   cudaDevices: string[];
   numThreads: number;

@@ -1,32 +1,21 @@
 /** The process-wide settings a run applies before it trains, and whether this machine can use CUDA (and why not). */
 import * as os from 'node:os';
+import { loadAddon } from '../native/addon';
 import * as torch from '../tensor/torch';
 import { type CudaEnv, type ResolvedConfig } from './config';
 
 let cudaEnvOnce: CudaEnv | undefined;
 
 /**
- * CUDA on this machine (resolveDevice's env): usable, or why not in the addon's words. The addon phrases
- * that reason in one place (native/cuda_status.cc) and gives it as the error for a CUDA device argument,
- * so a CUDA generator state is asked for: refused before anything runs. Asked once (LibTorch's device
- * count is fixed for the process's life).
+ * CUDA on this machine (resolveDevice's env): usable, or why not in the addon's words
+ * (native/cuda_status.cc). Asked once: LibTorch's device count is fixed for the process's life.
  */
 export function cudaEnv(): CudaEnv {
-  cudaEnvOnce ??= askCuda();
-  return cudaEnvOnce;
-}
-
-function askCuda(): CudaEnv {
-  if (torch.cuda.isAvailable()) return { cudaAvailable: true };
-  let message = '';
-  try {
-    torch.getRngState('cuda').dispose();
-  } catch (e) {
-    message = (e as Error).message;
+  if (!cudaEnvOnce) {
+    const why = loadAddon().info().cudaUnavailable;
+    cudaEnvOnce = why ? { cudaAvailable: false, cudaUnusable: why } : { cudaAvailable: true };
   }
-  // "getRngState(device): CUDA is not available: <why>; use device 'cpu'" -> "CUDA is not available: <why>"
-  const m = /CUDA is not available: (.+?)(?:; use device 'cpu')?$/.exec(message);
-  return m ? { cudaAvailable: false, cudaUnusable: `CUDA is not available: ${m[1]}` } : { cudaAvailable: false };
+  return cudaEnvOnce;
 }
 
 /**
