@@ -19,9 +19,9 @@ const require = createRequire(import.meta.url);
 const here = path.dirname(new URL(import.meta.url).pathname);
 const root = path.resolve(here, '..');
 const { torch, presets, safetensors, Trainer, info } = require(path.join(root, 'lib/index.js'));
-const { QualityEvaluator, generatedBatches } = require(path.join(root, 'lib/run/evaluate.js'));
-const { EVAL_SEED } = require(path.join(root, 'lib/run/epoch-quality.js'));
-const { generate } = require(path.join(root, 'lib/run/sample.js'));
+const { QualityEvaluator, generatedBatches } = require(path.join(root, 'lib/quality/evaluate.js'));
+const { EVAL_SEED } = require(path.join(root, 'lib/quality/epoch-quality.js'));
+const { generate } = require(path.join(root, 'lib/store/generator.js'));
 const { fromSpec } = require(path.join(root, 'lib/nn/from-spec.js'));
 
 const { values: a } = parseArgs({

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Trains the MNIST classifier that the quality metrics read features from (lib/run/mnist-classifier.js)
+// Trains the MNIST classifier that the quality metrics read features from (lib/quality/mnist-classifier.js)
 // with the package's own facade, and writes models/mnist-classifier.safetensors and its record
 // (sha256, accuracy, seed, per-epoch figures). Deterministic given --seed on a given machine and
 // thread count. Run: npm run train:classifier [-- --seed 1 --epochs 4 --out models]
@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const { torch, optim, F, safetensors, data, info } = require(path.join(root, 'lib/index.js'));
-const { mnistClassifierModel, featuresAndLogits } = require(path.join(root, 'lib/run/mnist-classifier.js'));
+const { mnistClassifierModel, featuresAndLogits } = require(path.join(root, 'lib/quality/mnist-classifier.js'));
 const { sha256Hex } = require(path.join(root, 'lib/data/download.js'));
 const { toFloat32 } = require(path.join(root, 'lib/util/pixels.js'));
 const { writeFileAtomic } = require(path.join(root, 'lib/util/fs.js'));

@@ -2,7 +2,7 @@
  * libtorch-gan: GANs from Node.js and TypeScript at native LibTorch speed.
  * Nothing here prints, installs process handlers or loads the native addon on import.
  */
-import * as dist from './dist/index';
+import * as dist from './distributed/index';
 import * as F from './nn/functional';
 import * as nn from './nn/index';
 import * as optim from './optim/index';
@@ -22,9 +22,10 @@ export { presets, getPreset, adaptPreset, DEFAULT_PRESET, type Preset } from './
 export { dcganPreset, dcganModels, DCGAN_SIZES, type ConvShape } from './gan/dcgan';
 export { withOneHot, drawLabels } from './gan/condition';
 export { applyInit, type InitScheme } from './gan/weights-init';
-export { parseConfig, loadConfigFile, resolveConfig, ConfigError, type RunConfig, type ResolvedConfig } from './run/config';
+export { parseConfig, loadConfigFile, resolveConfig, ConfigError, type RunConfig, type ResolvedConfig } from './config/config';
 export { Trainer, type TrainResult, type TrainDevice, type TrainerDeviceEvent } from './run/trainer';
-export { sample, saveSamples, type SampleOptions, type Samples } from './run/sample';
+export { sample, type SampleOptions } from './store/generator';
+export { saveSamples, type Samples } from './gan/sample';
 export { imperativeStep } from './gan/imperative-step';
 export { noise, type NoiseOptions } from './gan/noise';
 export { buildGan, buildModels, type BuiltGan } from './gan/build';
@@ -35,10 +36,10 @@ export {
   type EvaluateOptions,
   type EvaluationReport,
   type QualityScores,
-} from './run/evaluate';
-export { loadMnistClassifier, mnistClassifierModel, ClassifierError } from './run/mnist-classifier';
-export { frechetDistance, featureStats, inceptionScore, type FeatureStats } from './run/quality-metrics';
-export { readMetrics, type QualityRow } from './run/epoch-quality';
-export { exportOnnx, exportPytorch, ExportTargetError, OnnxExportError, type ExportOnnxOptions, type ExportedOnnx } from './run/export';
+} from './quality/evaluate';
+export { loadMnistClassifier, mnistClassifierModel, ClassifierError } from './quality/mnist-classifier';
+export { frechetDistance, featureStats, inceptionScore, type FeatureStats } from './quality/metrics';
+export { readMetrics, type QualityRow } from './quality/epoch-quality';
+export { exportOnnx, exportPytorch, ExportTargetError, OnnxExportError, type ExportOnnxOptions, type ExportedOnnx } from './export/index';
 export { loadPytorch, savePytorch, DEFAULT_MAX_BYTES, type LoadPytorchOptions } from './tensor/torch-save';
 export { fitStateDict, StateDictFitError } from './nn/state-dict-fit';

@@ -87,7 +87,7 @@ describe('cgan after its one MNIST epoch above: sample --label draws the digit a
     const { Linear } = await import('../../ts/nn/layers');
     const F = await import('../../ts/nn/functional');
     const { Adam } = await import('../../ts/optim/optimizer');
-    const { sample } = await import('../../ts/run/sample');
+    const { sample } = await import('../../ts/store/generator');
     const ds = await datasets.MNIST({ train: true });
     const n = 20000;
     const x = torch.tensor(toFloat32(ds.images.subarray(0, n * 784), '[-1,1]'), [n, 784]);

@@ -8,10 +8,11 @@ import { info } from '../../ts/native/info';
 import * as safetensors from '../../ts/tensor/safetensors';
 import * as torch from '../../ts/tensor/torch';
 import { nativeCudaReason } from '../helpers/cuda';
-import { ConfigError, deviceFallback, resolveConfig, resolveDevice } from '../../ts/run/config';
+import { ConfigError, deviceFallback, resolveConfig, resolveDevice } from '../../ts/config/config';
 import { cudaEnv } from '../../ts/run/runtime';
-import { checkpointFs, loadCheckpoint } from '../../ts/run/checkpoint';
-import { sample, saveSamples } from '../../ts/run/sample';
+import { checkpointFs, loadCheckpoint } from '../../ts/store/checkpoint';
+import { saveSamples } from '../../ts/gan/sample';
+import { sample } from '../../ts/store/generator';
 import {
   createRunDir,
   shuffleSeedFor,

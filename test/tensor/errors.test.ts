@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { sample } from '../../ts/run/sample';
+import { sample } from '../../ts/store/generator';
 import * as torch from '../../ts/tensor/torch';
 
 const TO_FORMS = "a dtype (float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8, bool) or a device ('cpu', 'cuda', 'cuda:N')";

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createRunDir } from '../../ts/run/run-dir';
+import { createRunDir } from '../../ts/store/run-dir';
 import { ensureDir, FileError, writeFileAtomic } from '../../ts/util/fs';
 
 const repo = path.resolve(__dirname, '..', '..');

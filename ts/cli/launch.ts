@@ -5,8 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as os from 'node:os';
-import * as dist from '../dist/index';
-import { type ProcessGroup } from '../dist/index';
+import * as dist from '../distributed/index';
+import { type ProcessGroup } from '../distributed/index';
 import { type CliIO, writeLine } from './commands/common';
 
 /** The ranks torchrun's variables describe (RANK, WORLD_SIZE), or null for a one-process run. */

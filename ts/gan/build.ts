@@ -6,7 +6,7 @@
 import { fromSpec } from '../nn/from-spec';
 import { type Module } from '../nn/module';
 import { Adam, SGD, type Optimizer } from '../optim/optimizer';
-import { type ProcessGroup } from '../dist/index';
+import { type ProcessGroup } from '../distributed/index';
 import { type Device } from '../tensor/dtype';
 import { type Tensor } from '../tensor/tensor';
 import { GanStep } from './gan-step';

@@ -14,7 +14,7 @@ import { loadAddon, type MlpPhases, type NativeGanStep, type NativeTensor } from
 import { toNativeLayers } from '../nn/from-spec';
 import { Module } from '../nn/module';
 import { Optimizer } from '../optim/optimizer';
-import { ProcessGroup } from '../dist/index';
+import { ProcessGroup } from '../distributed/index';
 import { describeValue } from '../tensor/dtype';
 import { Tensor } from '../tensor/tensor';
 import { type PixelRange } from '../util/pixels';

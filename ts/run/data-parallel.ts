@@ -7,11 +7,11 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as dist from '../dist/index';
-import { type ProcessGroup } from '../dist/index';
+import * as dist from '../distributed/index';
+import { type ProcessGroup } from '../distributed/index';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
-import { type ResolvedConfig } from './config';
+import { type ResolvedConfig } from '../config/config';
 
 export class DataParallelError extends Error {
   override name = 'DataParallelError';

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { isEpochAbort, type EpochProgress, type EpochResult, type GanStep } from '../gan/gan-step';
 import { type Tensor } from '../tensor/tensor';
 import { type PixelRange } from '../util/pixels';
-import { concatSteps, stepMeans } from './run-dir';
+import { concatSteps, stepMeans } from '../store/run-dir';
 
 /** The per-epoch shuffle seed: a 31-bit hash of the run's base seed and the epoch. */
 export function shuffleSeedFor(base: number, epoch: number): number {

@@ -6,11 +6,11 @@
 import { type Module } from '../nn/module';
 import { type Optimizer } from '../optim/optimizer';
 import { type Tensor } from '../tensor/tensor';
-import { readTrainerState, removeOrphanedTempFiles, type TrainerState } from './checkpoint';
-import { resumeCheckpoint } from './checkpoint-restore';
-import { ConfigError, type ConfigIssue } from './config-errors';
-import { isResolved, parseConfig, resolveConfig, type CudaEnv, type ResolvedConfig, type RunConfig } from './config';
-import { readEpochSteps, readRunInfo, resumedRunInfo, type RunInfo } from './run-dir';
+import { readTrainerState, removeOrphanedTempFiles, type TrainerState } from '../store/checkpoint';
+import { resumeCheckpoint } from '../store/checkpoint-restore';
+import { ConfigError, type ConfigIssue } from '../config/errors';
+import { isResolved, parseConfig, resolveConfig, type CudaEnv, type ResolvedConfig, type RunConfig } from '../config/config';
+import { readEpochSteps, readRunInfo, resumedRunInfo, type RunInfo } from '../store/run-dir';
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 

@@ -3,7 +3,7 @@
  * step's losses (losses.csv, through run-dir.ts), sample grids and the loss plot. The Trainer hands
  * it plain numbers and images; nothing here touches models.
  */
-import { METRICS_FILE, type QualityRow } from './epoch-quality';
+import { METRICS_FILE, type QualityRow } from '../quality/epoch-quality';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { labelsFor, rowPerClass } from '../gan/condition';
@@ -18,7 +18,7 @@ import { saveImageGrid } from '../logging/grid';
 import { writeLossPlot, type LossPoint } from '../logging/plot';
 import { SummaryWriter } from '../logging/tensorboard';
 import { type PixelRange } from '../util/pixels';
-import { appendLosses, truncateLosses } from './run-dir';
+import { appendLosses, truncateLosses } from '../store/run-dir';
 
 /** Images in the fixed-noise sample grids (8 x 8); a conditional run's has one row of GRID_COLUMNS per class. */
 export const SAMPLE_GRID_SIZE = 64;

@@ -2,7 +2,7 @@
 import * as os from 'node:os';
 import { loadAddon } from '../native/addon';
 import * as torch from '../tensor/torch';
-import { type CudaEnv, type ResolvedConfig } from './config';
+import { type CudaEnv, type ResolvedConfig } from '../config/config';
 
 let cudaEnvOnce: CudaEnv | undefined;
 

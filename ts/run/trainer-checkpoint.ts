@@ -1,10 +1,10 @@
 /** A Trainer's checkpoint: its state assembled for saveCheckpoint, and every rank's RNG state in a data-parallel run. */
-import { type ProcessGroup } from '../dist/index';
+import { type ProcessGroup } from '../distributed/index';
 import { type Module } from '../nn/module';
 import { type Optimizer } from '../optim/optimizer';
 import { type Tensor } from '../tensor/tensor';
-import { type RngStates, saveCheckpoint } from './checkpoint';
-import { type ResolvedConfig } from './config';
+import { type RngStates, saveCheckpoint } from '../store/checkpoint';
+import { type ResolvedConfig } from '../config/config';
 import { gatherRngStates } from './data-parallel';
 
 /** What a Trainer's checkpoint is made of (the Trainer itself is one). */

@@ -1,8 +1,8 @@
-import { type QualityRow } from './epoch-quality';
+import { type QualityRow } from '../quality/epoch-quality';
 /** The Trainer's options, events and result. */
 import { type DownloadProgress } from '../data/download';
 import { type ImageDataset } from '../data/mnist';
-import { type ProcessGroup } from '../dist/index';
+import { type ProcessGroup } from '../distributed/index';
 import { type StepResult } from '../gan/gan-step';
 import { type Device } from '../tensor/dtype';
 

@@ -10,7 +10,7 @@ import { FashionMNIST, MNIST, type ImageDataset } from '../data/mnist';
 import { adaptPreset, type Preset } from '../gan/presets';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
-import { type ResolvedConfig } from './config';
+import { type ResolvedConfig } from '../config/config';
 
 export interface TrainingData {
   dataset: ImageDataset;

@@ -3,7 +3,7 @@
  * with messages that name the flag and the expected form.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { resolveDevice, type DeviceOption } from '../../run/config';
+import { resolveDevice, type DeviceOption } from '../../config/config';
 import { cudaEnv } from '../../run/runtime';
 import { suggest } from '../../util/suggest';
 

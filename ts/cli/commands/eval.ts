@@ -1,5 +1,5 @@
 /** `libtorch-gan eval`: the quality of a trained run's digits (classifier-FID, IS, coverage). */
-import { evaluate, type EvaluationReport, type QualityScores } from '../../run/evaluate';
+import { evaluate, type EvaluationReport, type QualityScores } from '../../quality/evaluate';
 import { BIN, deviceFlag, EXIT, intFlag, parseCommandArgs, UsageError, writeLine, type CliIO } from './common';
 
 const NAME = 'eval';

@@ -1,7 +1,7 @@
 /** `libtorch-gan export RUN_DIR --onnx FILE`: a trained generator for use without LibTorch. */
 import * as fs from 'node:fs';
-import { checkExportTargets, exportOnnx, exportPytorch, ExportTargetError } from '../../run/export';
-import { exportWeb, webTargets } from '../../run/web-page';
+import { checkExportTargets, exportOnnx, exportPytorch, ExportTargetError } from '../../export/index';
+import { exportWeb, webTargets } from '../../export/web-page';
 import { printable } from '../../util/printable';
 import { BIN, EXIT, intFlag, parseCommandArgs, stringFlag, UsageError, writeLine, type CliIO } from './common';
 

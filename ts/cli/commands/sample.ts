@@ -1,8 +1,9 @@
 /** `libtorch-gan sample`: images from a trained run's generator, as a PNG grid. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { checkExportTargets, ExportTargetError } from '../../run/export';
-import { sample, saveSamples } from '../../run/sample';
+import { checkExportTargets, ExportTargetError } from '../../export/index';
+import { saveSamples } from '../../gan/sample';
+import { sample } from '../../store/generator';
 import { printable } from '../../util/printable';
 import { BIN, deviceFlag, EXIT, intFlag, parseCommandArgs, stringFlag, UsageError, writeLine, type CliIO } from './common';
 

@@ -1,14 +1,14 @@
 /** `libtorch-gan train`: a training run with progress, a summary, and Ctrl-C that saves a checkpoint. */
 import * as path from 'node:path';
-import { METRICS_FILE } from '../../run/epoch-quality';
+import { METRICS_FILE } from '../../quality/epoch-quality';
 import * as fs from 'node:fs';
-import { loadConfigFile, ConfigError, MAX_THREADS, resolveDevice, type ResolvedConfig, type RunConfig } from '../../run/config';
+import { loadConfigFile, ConfigError, MAX_THREADS, resolveDevice, type ResolvedConfig, type RunConfig } from '../../config/config';
 import { cudaEnv } from '../../run/runtime';
 import { countParameters, PRESET_NAMES, DEFAULT_PRESET, type OptimizerSpec, type PresetName } from '../../gan/presets';
 import { Trainer, type TrainDevice, type TrainResult } from '../../run/trainer';
 import { runConfig } from '../../run/resume';
 import { printable } from '../../util/printable';
-import * as dist from '../../dist/index';
+import * as dist from '../../distributed/index';
 import * as torch from '../../tensor/torch';
 import { joinFromEnv, nprocLimit, ranksFromEnv, spawnRanks } from '../launch';
 import { TrainingProgress } from '../progress';

@@ -8,7 +8,7 @@ import { type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadCheckpoint } from '../../ts/run/checkpoint';
+import { loadCheckpoint } from '../../ts/store/checkpoint';
 import { findPython } from '../helpers/python';
 import { freePort, run } from '../helpers/processes';
 

@@ -13,12 +13,13 @@ import { type Sequential } from '../nn/layers';
 import { checkDevice, type Device, describeValue } from '../tensor/dtype';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
-import { toModelInput } from '../gan/pixels';
-import { hasCheckpoint, readTrainerState } from './checkpoint';
-import { readRunInfo } from './run-dir';
-import { generate, loadGenerator, seededInputs } from './sample';
+import { toModelInput } from '../gan/image-batch';
+import { hasCheckpoint, readTrainerState } from '../store/checkpoint';
+import { readRunInfo } from '../store/run-dir';
+import { generate, seededInputs } from '../gan/sample';
+import { loadGenerator } from '../store/generator';
 import { CLASSIFIER_INPUT, FEATURE_DIM, featuresAndLogits, loadMnistClassifier } from './mnist-classifier';
-import { classHistogram, coverage, type FeatureStats, featureStats, frechetDistance, inceptionScore, labelAccuracy } from './quality-metrics';
+import { classHistogram, coverage, type FeatureStats, featureStats, frechetDistance, inceptionScore, labelAccuracy } from './metrics';
 
 /** The figures of one set of images. */
 export interface QualityScores {

@@ -1,4 +1,4 @@
-// One process of test/dist/nccl.test.ts, on a GPU. MODE 'collectives': the one rank of an NCCL group,
+// One process of test/distributed/nccl.test.ts, on a GPU. MODE 'collectives': the one rank of an NCCL group,
 // printing what allReduce, broadcast, allGather and barrier gave on CUDA tensors. MODE 'trainer': one
 // seeded epoch of vanilla on synthetic images, trained alone and then as the one rank of an NCCL group
 // (the Trainer's start agreement, rank RNG gathering and GanStep's gradient averaging on CUDA tensors),

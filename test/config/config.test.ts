@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CONFIG_DEFAULTS, ConfigError, loadConfigFile, parseConfig, resolveConfig, VERBOSE_LEVELS, type RunConfig } from '../../ts/run/config';
+import { CONFIG_DEFAULTS, ConfigError, loadConfigFile, parseConfig, resolveConfig, VERBOSE_LEVELS, type RunConfig } from '../../ts/config/config';
 import { countParameters, presets } from '../../ts/gan/presets';
 
 /** The ConfigError thrown by fn (fails the test if none or another kind is thrown). */

@@ -4,9 +4,9 @@ import * as path from 'node:path';
 import { main } from '../../ts/cli/main';
 import { MNIST, type ImageDataset } from '../../ts/data/mnist';
 import { pngInfo } from '../../ts/logging/png';
-import { ConfigError } from '../../ts/run/config';
-import { evaluate } from '../../ts/run/evaluate';
-import { METRICS_FILE, readMetrics, type QualityRow } from '../../ts/run/epoch-quality';
+import { ConfigError } from '../../ts/config/config';
+import { evaluate } from '../../ts/quality/evaluate';
+import { METRICS_FILE, readMetrics, type QualityRow } from '../../ts/quality/epoch-quality';
 import { Trainer, type TrainerEpochEvent } from '../../ts/run/trainer';
 import { findPython, runPython } from '../helpers/python';
 

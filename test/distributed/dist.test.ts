@@ -4,7 +4,7 @@
  * ProcessGroupGloo, keyed as PyTorch's default group). Each rank is a child process, bounded in time.
  */
 import * as path from 'node:path';
-import * as dist from '../../ts/dist/index';
+import * as dist from '../../ts/distributed/index';
 import { findPython } from '../helpers/python';
 import { freePort, lastJson as result, run } from '../helpers/processes';
 

@@ -33,7 +33,7 @@ import { ensureDir, fsyncDir, removeTempFiles, writeTempFile } from '../util/fs'
 import { packageVersion } from '../util/package';
 import { optimizerFromSafetensors, optimizerToSafetensors } from './optimizer-state';
 import { CheckpointError, readRunJson } from './run-dir';
-import { checkRunFile, TrainerStateSchema } from './run-schema';
+import { checkRunFile, TrainerStateSchema } from './schema';
 
 export { CheckpointError } from './run-dir';
 export { optimizerFromSafetensors, optimizerToSafetensors, OPTIMIZER_FORMAT } from './optimizer-state';

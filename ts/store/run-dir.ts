@@ -19,8 +19,8 @@ import * as path from 'node:path';
 import { type LossPoint } from '../logging/plot';
 import { info as runtimeInfo } from '../native/info';
 import { ensureDir, FileError, writeFileAtomic } from '../util/fs';
-import { isResolved, type ResolvedConfig, type RunConfig } from './config';
-import { checkRunFile, RunInfoSchema } from './run-schema';
+import { isResolved, type ResolvedConfig, type RunConfig } from '../config/config';
+import { checkRunFile, RunInfoSchema } from './schema';
 
 export const RUN_FORMAT = 'libtorch-gan-run/1';
 export const LOSSES_FILE = 'losses.csv';

@@ -36,9 +36,9 @@ import * as fs from 'node:fs';
 import { z } from 'zod';
 import { DEFAULT_PRESET, getPreset, PRESET_NAMES, withZDim, type Preset, type PresetName } from '../gan/presets';
 import { suggest } from '../util/suggest';
-import { ConfigError, describeValue, formatPath, valueAt, type ConfigIssue } from './config-errors';
+import { ConfigError, describeValue, formatPath, valueAt, type ConfigIssue } from './errors';
 
-export { ConfigError, describeValue, formatPath, type ConfigIssue } from './config-errors';
+export { ConfigError, describeValue, formatPath, type ConfigIssue } from './errors';
 
 /**
  * What each `verbose` level prints (seed 000's levels; each level includes the ones below it):

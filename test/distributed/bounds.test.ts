@@ -4,7 +4,7 @@
  * unless --verbose 3 asks; --nproc is bounded by the cores unless --nproc-oversubscribe.
  */
 import * as path from 'node:path';
-import * as dist from '../../ts/dist/index';
+import * as dist from '../../ts/distributed/index';
 import { parseTrainArgs } from '../../ts/cli/commands/train';
 import { nprocLimit } from '../../ts/cli/launch';
 import { withoutNativeBacktrace } from '../../ts/cli/main';

@@ -12,7 +12,7 @@ import { type GanStep } from '../gan/gan-step';
 import { type Preset } from '../gan/presets';
 import { writeQualityPlot } from '../logging/quality-plot';
 import { type Device } from '../tensor/dtype';
-import { type ResolvedConfig } from './config';
+import { type ResolvedConfig } from '../config/config';
 import * as torch from '../tensor/torch';
 import { writeFileAtomic } from '../util/fs';
 import { checkClassifiable, generatedBatches, QualityEvaluator } from './evaluate';

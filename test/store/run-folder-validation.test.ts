@@ -12,9 +12,9 @@ import * as path from 'node:path';
 import { MNIST, type ImageDataset } from '../../ts/data/mnist';
 import * as safetensors from '../../ts/tensor/safetensors';
 import * as torch from '../../ts/tensor/torch';
-import { CheckpointError, checkFiniteWeights, loadCheckpoint, readTrainerState } from '../../ts/run/checkpoint';
-import { readRunInfo } from '../../ts/run/run-dir';
-import { sample } from '../../ts/run/sample';
+import { CheckpointError, checkFiniteWeights, loadCheckpoint, readTrainerState } from '../../ts/store/checkpoint';
+import { readRunInfo } from '../../ts/store/run-dir';
+import { sample } from '../../ts/store/generator';
 import { Trainer } from '../../ts/run/trainer';
 
 const repo = path.resolve(__dirname, '..', '..');

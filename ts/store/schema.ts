@@ -8,8 +8,8 @@
 import { z } from 'zod';
 import { PRESET_NAMES, type PresetName } from '../gan/presets';
 import { NATIVE_KINDS } from '../nn/from-spec';
-import { DataSchema, expected, intAtLeast, MAX_THREADS, nonEmptyString, beta } from './config';
-import { describeIssues, describeValue } from './config-errors';
+import { DataSchema, expected, intAtLeast, MAX_THREADS, nonEmptyString, beta } from '../config/config';
+import { describeIssues, describeValue } from '../config/errors';
 
 const int = (form: string) => z.int(expected(form));
 const intMin = intAtLeast;

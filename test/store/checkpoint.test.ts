@@ -16,8 +16,8 @@ import {
   readTrainerState,
   saveCheckpoint,
   type CheckpointParts,
-} from '../../ts/run/checkpoint';
-import { restoreCheckpoint } from '../../ts/run/checkpoint-restore';
+} from '../../ts/store/checkpoint';
+import { restoreCheckpoint } from '../../ts/store/checkpoint-restore';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-ckpt-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));

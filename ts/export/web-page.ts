@@ -11,8 +11,9 @@ import * as path from 'node:path';
 import { type Preset } from '../gan/presets';
 import { writeFileAtomic } from '../util/fs';
 import { describeValue } from '../tensor/dtype';
-import { checkExportTargets, exportOnnx, type ExportTarget } from './export';
-import { readRunInfo } from './run-dir';
+import { exportOnnx } from './onnx';
+import { checkExportTargets, type ExportTarget } from './targets';
+import { readRunInfo } from '../store/run-dir';
 
 export class WebExportError extends Error {
   override name = 'WebExportError';

@@ -1,4 +1,4 @@
-// One process of test/dist/data-parallel.test.ts: a small MLP GAN trained STEPS steps on fixed images
+// One process of test/distributed/data-parallel.test.ts: a small MLP GAN trained STEPS steps on fixed images
 // and noise, either alone on the whole batch of 64 (world 1) or as rank RANK of 2 on its half of
 // each batch, data-parallel; on the MLP fast path (FAST 1) or the autograd path (0). Prints the final parameters and each step's losses as one JSON line.
 const [lib, rank, world, port, fast] = process.argv.slice(2).map((a, i) => (i === 0 ? a : Number(a)));
