@@ -9,7 +9,7 @@
  * Finding the data may mean downloading it, which is asynchronous, and a constructor cannot await;
  * a factory that resolves to a finished, immutable-by-convention plain object (`ImageDataset`) has
  * no half-initialised state and no methods that a higher layer must know about. `ImageDataset`
- * holds uint8 pixels (N*H*W, row-major, 0..255) and uint8 labels; ts/data/normalize.ts turns pixels
+ * holds uint8 pixels (N*H*W, row-major, 0..255) and uint8 labels; ts/util/pixels.ts turns pixels
  * into float32, and a higher layer uploads them to the device.
  *
  * Where the files are looked for, in order (split 'train' needs train-images-idx3-ubyte and
