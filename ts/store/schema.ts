@@ -7,15 +7,13 @@
  */
 import { z } from 'zod';
 import { PRESET_NAMES, type PresetName } from '../gan/presets';
+import { GanStepSpecSchema } from '../gan/step-spec';
 import { NATIVE_KINDS } from '../nn/from-spec';
-import { DataSchema, expected, intAtLeast, MAX_THREADS, nonEmptyString, beta } from '../config/config';
+import { DataSchema, MAX_THREADS, nonEmptyString, beta } from '../config/config';
 import { describeIssues, describeValue } from '../config/errors';
+import { bool, expected, int, intAtLeast, num, obj, str } from '../util/schema';
 
-const int = (form: string) => z.int(expected(form));
 const intMin = intAtLeast;
-const str = z.string(expected('a string'));
-const bool = z.boolean(expected('true or false'));
-const num = (form = 'a number') => z.number(expected(form));
 const nonNegative = z.number(expected('a number >= 0')).min(0, expected('a number >= 0'));
 const nullableIntMin = (min: number) =>
   z
@@ -23,7 +21,6 @@ const nullableIntMin = (min: number) =>
     .min(min, expected(`null or an integer >= ${min}`))
     .nullable();
 const device = z.string(expected('"cpu", "cuda" or "cuda:N"')).regex(/^(cpu|cuda(:\d+)?)$/, expected('"cpu", "cuda" or "cuda:N"'));
-const obj = <S extends z.core.$ZodLooseShape>(shape: S, form: string) => z.looseObject(shape, expected(form));
 
 // zod types a union's error callback for union issues only, but calls it for a non-object too
 const codeOf = (iss: unknown) => (iss as { code?: string }).code;
@@ -126,30 +123,6 @@ const OptimizerSchema = z.discriminatedUnion(
   { error: (iss) => (codeOf(iss) === 'invalid_type' ? 'an optimizer spec { type, lr, ... }' : '"adam" or "sgd"') },
 );
 
-const StepSchema = obj(
-  {
-    loss: z.enum(['bceWithLogits', 'bce'], expected('"bceWithLogits" or "bce"')),
-    realLabel: num(),
-    fakeLabel: num(),
-    dLossReduction: z.enum(['sum', 'mean'], expected('"sum" or "mean"')),
-    detachFakeForD: bool,
-    gNoise: z.enum(['reuse', 'fresh'], expected('"reuse" or "fresh"')),
-    separateDBackward: bool,
-    noise: obj(
-      {
-        dist: z.enum(['uniform', 'normal'], expected('"uniform" or "normal"')),
-        dim: intMin(1),
-        low: num().optional(),
-        high: num().optional(),
-        shape: z.array(intMin(1), expected('an array of integers >= 1')).optional(),
-      },
-      'a noise spec { dist, dim, low?, high?, shape? }',
-    ),
-    conditioning: obj({ classes: intMin(2) }, 'a conditioning spec { classes }').optional(),
-  },
-  'a training step spec { loss, realLabel, ... }',
-);
-
 const PresetSchema = obj(
   {
     name: z.enum(PRESET_NAMES as [PresetName, ...PresetName[]], expected(`one of ${PRESET_NAMES.join(', ')}`)),
@@ -158,7 +131,7 @@ const PresetSchema = obj(
     differsFromReadme: str,
     generator: ModuleSpecSchema,
     discriminator: ModuleSpecSchema,
-    step: StepSchema,
+    step: GanStepSpecSchema,
     optimizer: OptimizerSchema,
     batchSize: intMin(1),
     epochs: intMin(1),
