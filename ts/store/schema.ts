@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { PRESET_NAMES, type PresetName } from '../gan/presets';
 import { GanStepSpecSchema } from '../gan/step-spec';
-import { NATIVE_KINDS } from '../nn/from-spec';
+import { ModuleSpecSchema } from '../nn/spec';
 import { DataSchema, MAX_THREADS, nonEmptyString, beta } from '../config/config';
 import { describeIssues, describeValue } from '../config/errors';
 import { bool, expected, int, intAtLeast, num, obj, str } from '../util/schema';
@@ -27,72 +27,6 @@ const codeOf = (iss: unknown) => (iss as { code?: string }).code;
 
 // ---------------------------------------------------------------------------------------------
 // The effective preset (gan/presets.ts Preset), as config.json stores it
-
-// what the fused trainer runs, plus the facade-only layer and the container
-const MODULE_TYPES = [...NATIVE_KINDS, 'Embedding', 'Sequential'] as const;
-const pairOf = (min: number) => z.union([intMin(min), z.tuple([intMin(min), intMin(min)])], expected(`an integer >= ${min} or a pair of them`));
-const convFields = {
-  inChannels: intMin(1),
-  outChannels: intMin(1),
-  kernelSize: pairOf(1),
-  stride: pairOf(1).optional(),
-  dilation: pairOf(1).optional(),
-  groups: intMin(1).optional(),
-  bias: bool.optional(),
-};
-const batchNormFields = {
-  numFeatures: intMin(1),
-  eps: nonNegative.optional(),
-  momentum: num().optional(),
-  affine: bool.optional(),
-  trackRunningStats: bool.optional(),
-};
-
-const ModuleSpecSchema: z.ZodType = z.discriminatedUnion(
-  'type',
-  [
-    obj({ type: z.literal('Linear'), inFeatures: intMin(1), outFeatures: intMin(1), bias: bool.optional() }, 'a Linear spec'),
-    obj({ type: z.literal('ReLU') }, 'a ReLU spec'),
-    obj({ type: z.literal('LeakyReLU'), negativeSlope: num().optional() }, 'a LeakyReLU spec'),
-    obj({ type: z.literal('Tanh') }, 'a Tanh spec'),
-    obj({ type: z.literal('Sigmoid') }, 'a Sigmoid spec'),
-    obj(
-      { type: z.literal('Dropout'), p: num('a number in [0, 1]').min(0, expected('a number in [0, 1]')).max(1, expected('a number in [0, 1]')).optional() },
-      'a Dropout spec',
-    ),
-    obj({ type: z.literal('BatchNorm1d'), ...batchNormFields }, 'a BatchNorm1d spec'),
-    obj({ type: z.literal('BatchNorm2d'), ...batchNormFields }, 'a BatchNorm2d spec'),
-    obj(
-      {
-        type: z.literal('Conv2d'),
-        ...convFields,
-        padding: z.union([pairOf(0), z.enum(['same', 'valid'])], expected("an integer >= 0, a pair of them, 'same' or 'valid'")).optional(),
-      },
-      'a Conv2d spec',
-    ),
-    obj({ type: z.literal('ConvTranspose2d'), ...convFields, padding: pairOf(0).optional(), outputPadding: pairOf(0).optional() }, 'a ConvTranspose2d spec'),
-    obj(
-      { type: z.literal('Embedding'), numEmbeddings: intMin(1), embeddingDim: intMin(1), paddingIdx: int('an integer').nullable().optional() },
-      'an Embedding spec',
-    ),
-    obj({ type: z.literal('Flatten'), startDim: int('an integer').optional(), endDim: int('an integer').optional() }, 'a Flatten spec'),
-    obj(
-      { type: z.literal('Unflatten'), dim: int('an integer'), unflattenedSize: z.array(intMin(1), expected('an array of integers >= 1')) },
-      'an Unflatten spec',
-    ),
-    obj(
-      {
-        type: z.literal('Sequential'),
-        get children() {
-          return z.array(ModuleSpecSchema, expected('an array of module specs'));
-        },
-      },
-      'a Sequential spec',
-    ),
-  ],
-  // a non-object, or an object whose `type` is no module type (the issue is then at `type`)
-  { error: (iss) => (codeOf(iss) === 'invalid_type' ? 'a module spec { type, ... }' : `one of ${MODULE_TYPES.join(', ')}`) },
-);
 
 const OptimizerSchema = z.discriminatedUnion(
   'type',
