@@ -170,7 +170,7 @@ describe('bad input is a clear error', () => {
     const { p, D } = make('dcgan');
     const G = fromSpec({ type: 'Sequential', children: [{ type: 'Embedding', numEmbeddings: 10, embeddingDim: 4 }] });
     expect(() => new GanStep(G, D, makeOptimizer(p.optimizer, G.parameters()), makeOptimizer(p.optimizer, D.parameters()), p.step)).toThrow(
-      "the fused trainer cannot run module 0 of type Embedding; it supports Sequential trees of Linear, Conv2d, ConvTranspose2d, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d, BatchNorm2d, Flatten, Unflatten (conditional GANs take labels through the step spec's conditioning instead)",
+      "the fused trainer cannot run module 0 of type Embedding; it supports Sequential trees of BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten, LeakyReLU, Linear, ReLU, Sigmoid, Tanh, Unflatten (conditional GANs take labels through the step spec's conditioning instead)",
     );
   });
 });

@@ -44,7 +44,7 @@ function ganOptions(change: (o: NativeGanStepOptions) => void = () => {}): Nativ
 
 const newGan = (o: NativeGanStepOptions) => new (loadAddon().NativeGanStep)(o);
 /** Sets a field to a value its type does not allow (what a JS caller or a hand-written config can do). */
-const put = (o: object, key: string, v: unknown) => ((o as Record<string, unknown>)[key] = v);
+const put = (o: unknown, key: string, v: unknown) => ((o as Record<string, unknown>)[key] = v);
 
 describe('native argument readers', () => {
   it('the valid options build a step that trains', () => {

@@ -128,7 +128,7 @@ describe('config.json: wrong fields are CheckpointErrors naming the file, the ke
     [
       'an unknown layer type',
       at(['config', 'preset', 'discriminator', 'children', 0, 'type'], 'Conv9'),
-      'config.preset.discriminator.children[0].type: expected one of Linear, Conv2d, ConvTranspose2d, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d, BatchNorm2d, Flatten, Unflatten, Embedding, Sequential, got "Conv9"',
+      'config.preset.discriminator.children[0].type: expected one of BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Embedding, Flatten, LeakyReLU, Linear, ReLU, Sigmoid, Tanh, Unflatten, Sequential, got "Conv9"',
     ],
     [
       'a layer size "256"',

@@ -35,6 +35,7 @@
 import * as fs from 'node:fs';
 import { z } from 'zod';
 import { DEFAULT_PRESET, getPreset, PRESET_NAMES, withZDim, type Preset, type PresetName } from '../gan/presets';
+import { expected, intAtLeast } from '../util/schema';
 import { suggest } from '../util/suggest';
 import { ConfigError, describeValue, formatPath, valueAt, type ConfigIssue } from './errors';
 
@@ -77,13 +78,6 @@ export const MAX_THREADS = 1024;
 // ---------------------------------------------------------------------------------------------
 // Schema. Each leaf's error message is the "expected ..." form; formatIssue adds path and value.
 
-/** A schema check whose error message is `form` (what was expected); the formatters add key path and value. */
-export const expected = (form: string) => ({ error: () => form });
-
-export const intAtLeast = (min: number) => {
-  const form = `an integer >= ${min}`;
-  return z.int(expected(form)).min(min, expected(form));
-};
 export const nonEmptyString = z.string(expected('a non-empty string')).min(1, expected('a non-empty string'));
 export const beta = z.number(expected('a number in [0, 1)')).min(0, expected('a number in [0, 1)')).lt(1, expected('a number in [0, 1)'));
 

@@ -3,16 +3,16 @@
  * same order as the fused native step). It is the reference the fused step is tested against, the
  * "imperative loop" of the benchmark, and a readable port of the seeds' training loops.
  */
-import * as F from '../nn/functional';
 import { type Module } from '../nn/module';
 import { type Optimizer } from '../optim/optimizer';
+import { describeValue } from '../tensor/dtype';
 import { scope } from '../tensor/scope';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { drawLabels, withOneHot } from './condition';
 import { type StepResult } from './gan-step';
 import { noise as drawNoise } from './noise';
-import { type GanStepSpec } from './step-spec';
+import { type GanStepSpec, LOSSES } from './step-spec';
 
 export function imperativeStep(
   G: Module,
@@ -31,11 +31,10 @@ export function imperativeStep(
     // Conditional models see [input, one-hot label] (step-spec.ts's ConditioningSpec).
     const cond = (x: Tensor, y: Tensor | undefined) => (classes ? withOneHot(x, y!, classes) : x);
     const fakeLabels = (given?: Tensor) => (classes ? (given ?? drawLabels(classes, n, device)) : undefined);
-    const loss = (out: Tensor, label: number) => {
-      const target = torch.fullLike(out, label);
-      return spec.loss === 'bceWithLogits' ? F.binaryCrossEntropyWithLogits(out, target) : F.binaryCrossEntropy(out, target);
-    };
-    const prob = (out: Tensor) => torch.noGrad(() => (spec.loss === 'bceWithLogits' ? out.sigmoid().mean() : out.mean()).item());
+    const lossFn = Object.hasOwn(LOSSES, spec.loss) ? LOSSES[spec.loss] : undefined;
+    if (!lossFn) throw new TypeError(`imperativeStep: spec.loss: expected one of ${Object.keys(LOSSES).join(', ')}, got ${describeValue(spec.loss)}`);
+    const loss = (out: Tensor, label: number) => lossFn.loss(out, torch.fullLike(out, label));
+    const prob = (out: Tensor) => torch.noGrad(() => lossFn.prob(out).item());
     const reuse = spec.gNoise === 'reuse';
     const retain = reuse && !spec.detachFakeForD;
 

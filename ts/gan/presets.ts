@@ -7,7 +7,7 @@
  * state-dict naming (`0.weight`, `0.bias`, ...; ganist's nested blocks give `0.0.weight`,
  * `0.1.running_mean`, `4.weight`).
  */
-import { type ModuleSpec } from '../nn/spec';
+import { type ModuleSpec, parameterShapes } from '../nn/spec';
 import { type PixelRange } from '../util/pixels';
 import { suggest } from '../util/suggest';
 import { type ConvShape, dcganPreset } from './dcgan';
@@ -306,30 +306,15 @@ export interface ParameterCounts {
 }
 
 /**
- * Learnable parameter counts per layer (Linear: in*out + out, or in*out without bias; convolutions:
- * their weight and bias; BatchNorm: 2 * numFeatures, its running statistics are buffers and not
- * counted). For verbose level 3.
+ * Learnable parameter counts per layer, from each layer class's parameterShapes (nn/spec.ts; e.g.
+ * Linear: in*out + out, or in*out without bias; BatchNorm: 2 * numFeatures, its running statistics
+ * are buffers and not counted). For verbose level 3.
  */
 export function countParameters(spec: ModuleSpec): ParameterCounts {
   const layers: LayerParameters[] = [];
   const name = (path: string, p: string) => (path ? `${path}.${p}` : p);
   for (const { path, spec: s } of namedLayers(spec)) {
-    let tensors: { name: string; shape: number[] }[] = [];
-    if (s.type === 'Linear') {
-      tensors = [{ name: name(path, 'weight'), shape: [s.outFeatures, s.inFeatures] }];
-      if (s.bias !== false) tensors.push({ name: name(path, 'bias'), shape: [s.outFeatures] });
-    } else if (s.type === 'Conv2d' || s.type === 'ConvTranspose2d') {
-      const [kh, kw] = typeof s.kernelSize === 'number' ? [s.kernelSize, s.kernelSize] : s.kernelSize;
-      const g = s.groups ?? 1;
-      const shape = s.type === 'Conv2d' ? [s.outChannels, s.inChannels / g, kh, kw] : [s.inChannels, s.outChannels / g, kh, kw];
-      tensors = [{ name: name(path, 'weight'), shape }];
-      if (s.bias !== false) tensors.push({ name: name(path, 'bias'), shape: [s.outChannels] });
-    } else if ((s.type === 'BatchNorm1d' || s.type === 'BatchNorm2d') && s.affine !== false) {
-      tensors = [
-        { name: name(path, 'weight'), shape: [s.numFeatures] },
-        { name: name(path, 'bias'), shape: [s.numFeatures] },
-      ];
-    }
+    const tensors = Object.entries(parameterShapes(s)).map(([p, shape]) => ({ name: name(path, p), shape }));
     if (tensors.length === 0) continue;
     const count = tensors.reduce((acc, t) => acc + t.shape.reduce((a, b) => a * b, 1), 0);
     layers.push({ path, type: s.type, tensors, count });

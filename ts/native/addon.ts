@@ -83,60 +83,23 @@ export interface NativeOptimizer<S extends NativeAdamState | NativeSGDState = Na
 }
 
 /**
- * One leaf layer for the native executor (native/sequential.h), holding the module's own tensors; `name`
- * is its state-dict prefix, which errors name it by. Each kind carries exactly the fields the C++ reads.
+ * The layers and the step variant are declared once, above this floor: each layer kind by its module
+ * class in ts/nn (its spec schema and `nativeFields()`; ts/nn/spec.ts's NativeLayer is their union),
+ * the step by ts/gan/step-spec.ts's schema (GanStepSpec). This floor may import neither, so it takes
+ * them as plain objects; the C++ readers check every field by name ("GanStep: spec.loss: ...",
+ * "generator.0: weight: ...") as they do for a caller writing JavaScript.
  */
-export type NativeLayer =
-  | { kind: 'Linear'; name: string; weight: NativeTensor; bias?: NativeTensor | null }
-  | { kind: 'ReLU' | 'Tanh' | 'Sigmoid'; name: string }
-  | { kind: 'LeakyReLU'; name: string; negativeSlope: number }
-  | { kind: 'Dropout'; name: string; p: number }
-  | {
-      kind: 'Conv2d' | 'ConvTranspose2d';
-      name: string;
-      weight: NativeTensor;
-      bias?: NativeTensor | null;
-      stride: [number, number];
-      padding: [number, number];
-      dilation: [number, number];
-      outputPadding?: [number, number]; // ConvTranspose2d only
-      groups: number;
-    }
-  | {
-      kind: 'BatchNorm1d' | 'BatchNorm2d';
-      name: string;
-      weight?: NativeTensor | null; // null without affine
-      bias?: NativeTensor | null;
-      runningMean?: NativeTensor | null;
-      runningVar?: NativeTensor | null;
-      numBatchesTracked?: NativeTensor | null;
-      eps: number;
-      momentum: number;
-    }
-  | { kind: 'Flatten'; name: string; startDim: number; endDim: number }
-  | { kind: 'Unflatten'; name: string; dim: number; sizes: number[] };
+export interface NativeLayer {
+  /** The module's class name: 'Linear', 'Conv2d', ... */
+  readonly kind: string;
+  /** Its state-dict prefix, which errors name it by. */
+  readonly name: string;
+  readonly [field: string]: unknown;
+}
 
-/** The kinds NativeGanStep runs. */
-export type NativeLayerKind = NativeLayer['kind'];
-
-/** The step variant (ts/gan/step-spec.ts's GanStepSpec has this shape). Every field but low/high is required. */
+/** A GanStepSpec (ts/gan/step-spec.ts). */
 export interface NativeGanSpec {
-  loss: 'bceWithLogits' | 'bce';
-  realLabel: number;
-  fakeLabel: number;
-  dLossReduction: 'sum' | 'mean';
-  detachFakeForD: boolean;
-  gNoise: 'fresh' | 'reuse';
-  separateDBackward: boolean;
-  noise: {
-    dist: 'normal' | 'uniform';
-    dim: number; // a positive integer
-    low?: number; // -1 (uniform only)
-    high?: number; // 1 (uniform only)
-    shape?: number[]; // one sample's noise shape, product = dim ([dim])
-  };
-  /** Class-conditional: one-hot labels concatenated to G's noise and D's input in dimension 1. */
-  conditioning?: { classes: number } | null; // an integer >= 2
+  readonly [field: string]: unknown;
 }
 
 /** new NativeGanStep(options) */

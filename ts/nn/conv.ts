@@ -1,8 +1,10 @@
 /** 2-D convolutions with torch.nn's constructor arguments, defaults, initialization and state_dict keys. */
+import { z } from 'zod';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import * as F from './functional';
 import * as init from './init';
+import { bool, expected, intAtLeast, obj, type SpecOf } from '../util/schema';
 import { type FactoryOptions } from './layers';
 import { Module } from './module';
 
@@ -22,6 +24,30 @@ function pair(v: unknown, what: string, min: number): [number, number] {
 function positiveInt(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new TypeError(`${what}: expected a positive integer, got ${JSON.stringify(v)}`);
   return v;
+}
+
+/** The spec of an int or a pair of ints, each at least `min`. */
+const pairOf = (min: number) => z.union([intAtLeast(min), z.tuple([intAtLeast(min), intAtLeast(min)])], expected(`an integer >= ${min} or a pair of them`));
+/** The spec fields Conv2d and ConvTranspose2d share (their constructor arguments). */
+const convFields = {
+  inChannels: intAtLeast(1),
+  outChannels: intAtLeast(1),
+  kernelSize: pairOf(1),
+  stride: pairOf(1).optional(),
+  dilation: pairOf(1).optional(),
+  groups: intAtLeast(1).optional(),
+  bias: bool.optional(),
+};
+
+/** The weight's shape as ConvNd makes it, and the bias's. */
+function convShapes(
+  s: { inChannels: number; outChannels: number; kernelSize: Pair; groups?: number; bias?: boolean },
+  transposed: boolean,
+): Record<string, number[]> {
+  const [kh, kw] = typeof s.kernelSize === 'number' ? [s.kernelSize, s.kernelSize] : s.kernelSize;
+  const g = s.groups ?? 1;
+  const weight = transposed ? [s.inChannels, s.outChannels / g, kh, kw] : [s.outChannels, s.inChannels / g, kh, kw];
+  return { weight, ...(s.bias === false ? {} : { bias: [s.outChannels] }) };
 }
 
 interface ConvOptions extends FactoryOptions {
@@ -122,10 +148,47 @@ abstract class ConvNd extends Module {
     if (this.bias === null) r += ', bias=False';
     return r;
   }
+  /** @internal What the fused trainer's layer reader (native/) reads; `name` (the state-dict prefix) names it in errors. */
+  nativeFields(name: string) {
+    return {
+      weight: this.weight._native,
+      bias: this.bias?._native ?? null,
+      stride: this.stride,
+      padding: this.nativePadding(name),
+      dilation: this.dilation,
+      groups: this.groups,
+    };
+  }
+  /** Symmetric padding per side: 'valid' is 0, 'same' is dilation * (k - 1) / 2 (odd kernels; stride 1 is checked by the constructor). */
+  private nativePadding(name: string): [number, number] {
+    if (typeof this.padding !== 'string') return this.padding;
+    if (this.padding === 'valid') return [0, 0];
+    const total = this.kernelSize.map((k, i) => this.dilation[i] * (k - 1));
+    if (total.some((t) => t % 2 !== 0))
+      throw new TypeError(
+        `the fused trainer runs padding='same' only where it is symmetric; ${name || '(root)'} has kernel ${this.kernelSize.join('x')} (give the padding as numbers)`,
+      );
+    return [total[0] / 2, total[1] / 2];
+  }
 }
 
 /** As torch.nn.Conv2d (zero padding): weight [out, in/groups, kh, kw], through aten::conv2d. */
 export class Conv2d extends ConvNd {
+  static readonly spec = obj(
+    {
+      type: z.literal('Conv2d'),
+      ...convFields,
+      padding: z.union([pairOf(0), z.enum(['same', 'valid'])], expected("an integer >= 0, a pair of them, 'same' or 'valid'")).optional(),
+    },
+    'a Conv2d spec',
+  );
+  static fromSpec(s: SpecOf<typeof Conv2d.spec>, o: FactoryOptions = {}): Conv2d {
+    const { inChannels, outChannels, kernelSize, stride, padding, dilation, groups, bias } = s;
+    return new Conv2d(inChannels, outChannels, kernelSize, { ...o, stride, padding, dilation, groups, bias });
+  }
+  static parameterShapes(s: SpecOf<typeof Conv2d.spec>): Record<string, number[]> {
+    return convShapes(s, false);
+  }
   constructor(inChannels: number, outChannels: number, kernelSize: Pair, opts: Conv2dOptions = {}) {
     super('Conv2d', inChannels, outChannels, kernelSize, opts, false);
   }
@@ -143,6 +206,17 @@ export interface ConvTranspose2dOptions extends ConvOptions {
 
 /** As torch.nn.ConvTranspose2d: weight [in, out/groups, kh, kw], through aten::conv_transpose2d.input. */
 export class ConvTranspose2d extends ConvNd {
+  static readonly spec = obj(
+    { type: z.literal('ConvTranspose2d'), ...convFields, padding: pairOf(0).optional(), outputPadding: pairOf(0).optional() },
+    'a ConvTranspose2d spec',
+  );
+  static fromSpec(s: SpecOf<typeof ConvTranspose2d.spec>, o: FactoryOptions = {}): ConvTranspose2d {
+    const { inChannels, outChannels, kernelSize, stride, padding, outputPadding, dilation, groups, bias } = s;
+    return new ConvTranspose2d(inChannels, outChannels, kernelSize, { ...o, stride, padding, outputPadding, dilation, groups, bias });
+  }
+  static parameterShapes(s: SpecOf<typeof ConvTranspose2d.spec>): Record<string, number[]> {
+    return convShapes(s, true);
+  }
   readonly outputPadding: [number, number];
   declare readonly padding: [number, number]; // a string padding is rejected in ConvNd's constructor
   constructor(inChannels: number, outChannels: number, kernelSize: Pair, opts: ConvTranspose2dOptions = {}) {
@@ -163,5 +237,9 @@ export class ConvTranspose2d extends ConvNd {
   override extraRepr(): string {
     const r = super.extraRepr();
     return this.outputPadding.some((v) => v !== 0) ? `${r}, output_padding=(${this.outputPadding.join(', ')})` : r;
+  }
+  /** @internal */
+  override nativeFields(name: string) {
+    return { ...super.nativeFields(name), outputPadding: this.outputPadding };
   }
 }

@@ -1,9 +1,15 @@
-/** The layers the seeds use, with torch.nn's constructor arguments, defaults and initialization. */
+/**
+ * The layers the seeds use, with torch.nn's constructor arguments, defaults and initialization. A class
+ * with a static `spec` (its constructor arguments' schema) and `fromSpec` is a layer kind presets can
+ * name (spec.ts collects them); one with `nativeFields()` also runs in the fused trainer.
+ */
+import { z } from 'zod';
 import { type Device, type DType } from '../tensor/dtype';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import * as F from './functional';
 import * as init from './init';
+import { bool, expected, int, intAtLeast, num, obj, type SpecOf } from '../util/schema';
 import { Module } from './module';
 
 function checkPositiveInt(v: unknown, what: string): number {
@@ -18,6 +24,13 @@ export interface FactoryOptions {
 
 /** y = x W^T + b. Initialized as torch.nn.Linear: kaiming_uniform_(a=sqrt(5)) for W, U(-1/sqrt(in), 1/sqrt(in)) for b. */
 export class Linear extends Module {
+  static readonly spec = obj({ type: z.literal('Linear'), inFeatures: intAtLeast(1), outFeatures: intAtLeast(1), bias: bool.optional() }, 'a Linear spec');
+  static fromSpec(s: SpecOf<typeof Linear.spec>, o: FactoryOptions = {}): Linear {
+    return new Linear(s.inFeatures, s.outFeatures, { ...o, bias: s.bias });
+  }
+  static parameterShapes(s: SpecOf<typeof Linear.spec>): Record<string, number[]> {
+    return { weight: [s.outFeatures, s.inFeatures], ...(s.bias === false ? {} : { bias: [s.outFeatures] }) };
+  }
   readonly inFeatures: number;
   readonly outFeatures: number;
   constructor(inFeatures: number, outFeatures: number, opts: FactoryOptions & { bias?: boolean } = {}) {
@@ -60,15 +73,31 @@ export class Linear extends Module {
   override extraRepr(): string {
     return `in_features=${this.inFeatures}, out_features=${this.outFeatures}, bias=${this.bias !== null}`;
   }
+  /** @internal What the fused trainer's layer reader (native/) reads for this kind. */
+  nativeFields() {
+    return { weight: this.weight._native, bias: this.bias?._native ?? null };
+  }
 }
 
 export class ReLU extends Module {
+  static readonly spec = obj({ type: z.literal('ReLU') }, 'a ReLU spec');
+  static fromSpec(): ReLU {
+    return new ReLU();
+  }
+  /** @internal */
+  nativeFields() {
+    return {};
+  }
   forward(x: Tensor): Tensor {
     return F.relu(x);
   }
 }
 
 export class LeakyReLU extends Module {
+  static readonly spec = obj({ type: z.literal('LeakyReLU'), negativeSlope: num().optional() }, 'a LeakyReLU spec');
+  static fromSpec(s: SpecOf<typeof LeakyReLU.spec>): LeakyReLU {
+    return new LeakyReLU(s.negativeSlope);
+  }
   constructor(readonly negativeSlope = 0.01) {
     super();
     if (typeof negativeSlope !== 'number' || !Number.isFinite(negativeSlope))
@@ -80,21 +109,48 @@ export class LeakyReLU extends Module {
   override extraRepr(): string {
     return `negative_slope=${this.negativeSlope}`;
   }
+  /** @internal */
+  nativeFields() {
+    return { negativeSlope: this.negativeSlope };
+  }
 }
 
 export class Tanh extends Module {
+  static readonly spec = obj({ type: z.literal('Tanh') }, 'a Tanh spec');
+  static fromSpec(): Tanh {
+    return new Tanh();
+  }
+  /** @internal */
+  nativeFields() {
+    return {};
+  }
   forward(x: Tensor): Tensor {
     return F.tanh(x);
   }
 }
 
 export class Sigmoid extends Module {
+  static readonly spec = obj({ type: z.literal('Sigmoid') }, 'a Sigmoid spec');
+  static fromSpec(): Sigmoid {
+    return new Sigmoid();
+  }
+  /** @internal */
+  nativeFields() {
+    return {};
+  }
   forward(x: Tensor): Tensor {
     return F.sigmoid(x);
   }
 }
 
 export class Dropout extends Module {
+  static readonly spec = obj(
+    { type: z.literal('Dropout'), p: num('a number in [0, 1]').min(0, expected('a number in [0, 1]')).max(1, expected('a number in [0, 1]')).optional() },
+    'a Dropout spec',
+  );
+  static fromSpec(s: SpecOf<typeof Dropout.spec>): Dropout {
+    return new Dropout(s.p);
+  }
   constructor(readonly p = 0.5) {
     super();
     if (!(typeof p === 'number' && p >= 0 && p <= 1)) throw new RangeError(`dropout probability has to be between 0 and 1, but got ${p}`);
@@ -105,6 +161,10 @@ export class Dropout extends Module {
   override extraRepr(): string {
     return `p=${this.p}`;
   }
+  /** @internal */
+  nativeFields() {
+    return { p: this.p };
+  }
 }
 
 export interface BatchNormOptions extends FactoryOptions {
@@ -113,6 +173,25 @@ export interface BatchNormOptions extends FactoryOptions {
   affine?: boolean;
   trackRunningStats?: boolean;
 }
+
+/** The spec fields every BatchNormNd shares (its constructor arguments). */
+const batchNormFields = {
+  numFeatures: intAtLeast(1),
+  eps: num('a number >= 0').min(0, expected('a number >= 0')).optional(),
+  momentum: num().optional(),
+  affine: bool.optional(),
+  trackRunningStats: bool.optional(),
+};
+/** Its running statistics are buffers, not parameters. */
+const batchNormShapes = (s: { numFeatures: number; affine?: boolean }): Record<string, number[]> =>
+  s.affine === false ? {} : { weight: [s.numFeatures], bias: [s.numFeatures] };
+const batchNormOptions = (s: BatchNormOptions, o: FactoryOptions): BatchNormOptions => ({
+  ...o,
+  eps: s.eps,
+  momentum: s.momentum,
+  affine: s.affine,
+  trackRunningStats: s.trackRunningStats,
+});
 
 /** torch.nn.modules.batchnorm._BatchNorm: the parameters, buffers and forward every BatchNormNd shares. */
 abstract class BatchNorm extends Module {
@@ -166,10 +245,30 @@ abstract class BatchNorm extends Module {
   override extraRepr(): string {
     return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}, affine=${this.affine ? 'True' : 'False'}, track_running_stats=${this.trackRunningStats ? 'True' : 'False'}`;
   }
+  /** @internal Tensors are null without affine (weight, bias) or without running statistics (the buffers). */
+  nativeFields() {
+    const nat = (t: Tensor | null | undefined) => t?._native ?? null;
+    return {
+      weight: nat(this._parameters.get('weight')),
+      bias: nat(this._parameters.get('bias')),
+      runningMean: nat(this._buffers.get('running_mean')),
+      runningVar: nat(this._buffers.get('running_var')),
+      numBatchesTracked: nat(this._buffers.get('num_batches_tracked')),
+      eps: this.eps,
+      momentum: this.momentum,
+    };
+  }
 }
 
 /** Batch normalization over [N, C] or [N, C, L], as torch.nn.BatchNorm1d. */
 export class BatchNorm1d extends BatchNorm {
+  static readonly spec = obj({ type: z.literal('BatchNorm1d'), ...batchNormFields }, 'a BatchNorm1d spec');
+  static fromSpec(s: SpecOf<typeof BatchNorm1d.spec>, o: FactoryOptions = {}): BatchNorm1d {
+    return new BatchNorm1d(s.numFeatures, batchNormOptions(s, o));
+  }
+  static parameterShapes(s: SpecOf<typeof BatchNorm1d.spec>): Record<string, number[]> {
+    return batchNormShapes(s);
+  }
   constructor(numFeatures: number, opts: BatchNormOptions = {}) {
     super(numFeatures, opts);
   }
@@ -185,6 +284,13 @@ export class BatchNorm1d extends BatchNorm {
 
 /** Batch normalization over [N, C, H, W] per channel, as torch.nn.BatchNorm2d. */
 export class BatchNorm2d extends BatchNorm {
+  static readonly spec = obj({ type: z.literal('BatchNorm2d'), ...batchNormFields }, 'a BatchNorm2d spec');
+  static fromSpec(s: SpecOf<typeof BatchNorm2d.spec>, o: FactoryOptions = {}): BatchNorm2d {
+    return new BatchNorm2d(s.numFeatures, batchNormOptions(s, o));
+  }
+  static parameterShapes(s: SpecOf<typeof BatchNorm2d.spec>): Record<string, number[]> {
+    return batchNormShapes(s);
+  }
   constructor(numFeatures: number, opts: BatchNormOptions = {}) {
     super(numFeatures, opts);
   }
@@ -197,6 +303,16 @@ export class BatchNorm2d extends BatchNorm {
 
 /** A lookup table of numEmbeddings rows, initialized N(0, 1) as torch.nn.Embedding (paddingIdx's row zero). */
 export class Embedding extends Module {
+  static readonly spec = obj(
+    { type: z.literal('Embedding'), numEmbeddings: intAtLeast(1), embeddingDim: intAtLeast(1), paddingIdx: int().nullable().optional() },
+    'an Embedding spec',
+  );
+  static fromSpec(s: SpecOf<typeof Embedding.spec>, o: FactoryOptions = {}): Embedding {
+    return new Embedding(s.numEmbeddings, s.embeddingDim, { ...o, paddingIdx: s.paddingIdx });
+  }
+  static parameterShapes(s: SpecOf<typeof Embedding.spec>): Record<string, number[]> {
+    return { weight: [s.numEmbeddings, s.embeddingDim] };
+  }
   readonly numEmbeddings: number;
   readonly embeddingDim: number;
   readonly paddingIdx: number | null;
@@ -231,6 +347,10 @@ export class Embedding extends Module {
 }
 
 export class Flatten extends Module {
+  static readonly spec = obj({ type: z.literal('Flatten'), startDim: int().optional(), endDim: int().optional() }, 'a Flatten spec');
+  static fromSpec(s: SpecOf<typeof Flatten.spec>): Flatten {
+    return new Flatten(s.startDim, s.endDim);
+  }
   constructor(
     readonly startDim = 1,
     readonly endDim = -1,
@@ -239,6 +359,10 @@ export class Flatten extends Module {
   }
   forward(x: Tensor): Tensor {
     return x.flatten(this.startDim, this.endDim);
+  }
+  /** @internal */
+  nativeFields() {
+    return { startDim: this.startDim, endDim: this.endDim };
   }
 }
 
@@ -256,6 +380,13 @@ export class MaxPool2d extends Module {
 }
 
 export class Unflatten extends Module {
+  static readonly spec = obj(
+    { type: z.literal('Unflatten'), dim: int(), unflattenedSize: z.array(intAtLeast(1), expected('an array of integers >= 1')) },
+    'an Unflatten spec',
+  );
+  static fromSpec(s: SpecOf<typeof Unflatten.spec>): Unflatten {
+    return new Unflatten(s.dim, s.unflattenedSize);
+  }
   constructor(
     readonly dim: number,
     readonly unflattenedSize: number[],
@@ -264,6 +395,10 @@ export class Unflatten extends Module {
   }
   forward(x: Tensor): Tensor {
     return x.unflatten(this.dim, this.unflattenedSize);
+  }
+  /** @internal */
+  nativeFields() {
+    return { dim: this.dim, sizes: this.unflattenedSize };
   }
 }
 

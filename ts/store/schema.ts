@@ -7,15 +7,13 @@
  */
 import { z } from 'zod';
 import { PRESET_NAMES, type PresetName } from '../gan/presets';
-import { NATIVE_KINDS } from '../nn/from-spec';
-import { DataSchema, expected, intAtLeast, MAX_THREADS, nonEmptyString, beta } from '../config/config';
+import { GanStepSpecSchema } from '../gan/step-spec';
+import { ModuleSpecSchema } from '../nn/spec';
+import { DataSchema, MAX_THREADS, nonEmptyString, beta } from '../config/config';
 import { describeIssues, describeValue } from '../config/errors';
+import { bool, expected, int, intAtLeast, num, obj, str } from '../util/schema';
 
-const int = (form: string) => z.int(expected(form));
 const intMin = intAtLeast;
-const str = z.string(expected('a string'));
-const bool = z.boolean(expected('true or false'));
-const num = (form = 'a number') => z.number(expected(form));
 const nonNegative = z.number(expected('a number >= 0')).min(0, expected('a number >= 0'));
 const nullableIntMin = (min: number) =>
   z
@@ -23,79 +21,12 @@ const nullableIntMin = (min: number) =>
     .min(min, expected(`null or an integer >= ${min}`))
     .nullable();
 const device = z.string(expected('"cpu", "cuda" or "cuda:N"')).regex(/^(cpu|cuda(:\d+)?)$/, expected('"cpu", "cuda" or "cuda:N"'));
-const obj = <S extends z.core.$ZodLooseShape>(shape: S, form: string) => z.looseObject(shape, expected(form));
 
 // zod types a union's error callback for union issues only, but calls it for a non-object too
 const codeOf = (iss: unknown) => (iss as { code?: string }).code;
 
 // ---------------------------------------------------------------------------------------------
 // The effective preset (gan/presets.ts Preset), as config.json stores it
-
-// what the fused trainer runs, plus the facade-only layer and the container
-const MODULE_TYPES = [...NATIVE_KINDS, 'Embedding', 'Sequential'] as const;
-const pairOf = (min: number) => z.union([intMin(min), z.tuple([intMin(min), intMin(min)])], expected(`an integer >= ${min} or a pair of them`));
-const convFields = {
-  inChannels: intMin(1),
-  outChannels: intMin(1),
-  kernelSize: pairOf(1),
-  stride: pairOf(1).optional(),
-  dilation: pairOf(1).optional(),
-  groups: intMin(1).optional(),
-  bias: bool.optional(),
-};
-const batchNormFields = {
-  numFeatures: intMin(1),
-  eps: nonNegative.optional(),
-  momentum: num().optional(),
-  affine: bool.optional(),
-  trackRunningStats: bool.optional(),
-};
-
-const ModuleSpecSchema: z.ZodType = z.discriminatedUnion(
-  'type',
-  [
-    obj({ type: z.literal('Linear'), inFeatures: intMin(1), outFeatures: intMin(1), bias: bool.optional() }, 'a Linear spec'),
-    obj({ type: z.literal('ReLU') }, 'a ReLU spec'),
-    obj({ type: z.literal('LeakyReLU'), negativeSlope: num().optional() }, 'a LeakyReLU spec'),
-    obj({ type: z.literal('Tanh') }, 'a Tanh spec'),
-    obj({ type: z.literal('Sigmoid') }, 'a Sigmoid spec'),
-    obj(
-      { type: z.literal('Dropout'), p: num('a number in [0, 1]').min(0, expected('a number in [0, 1]')).max(1, expected('a number in [0, 1]')).optional() },
-      'a Dropout spec',
-    ),
-    obj({ type: z.literal('BatchNorm1d'), ...batchNormFields }, 'a BatchNorm1d spec'),
-    obj({ type: z.literal('BatchNorm2d'), ...batchNormFields }, 'a BatchNorm2d spec'),
-    obj(
-      {
-        type: z.literal('Conv2d'),
-        ...convFields,
-        padding: z.union([pairOf(0), z.enum(['same', 'valid'])], expected("an integer >= 0, a pair of them, 'same' or 'valid'")).optional(),
-      },
-      'a Conv2d spec',
-    ),
-    obj({ type: z.literal('ConvTranspose2d'), ...convFields, padding: pairOf(0).optional(), outputPadding: pairOf(0).optional() }, 'a ConvTranspose2d spec'),
-    obj(
-      { type: z.literal('Embedding'), numEmbeddings: intMin(1), embeddingDim: intMin(1), paddingIdx: int('an integer').nullable().optional() },
-      'an Embedding spec',
-    ),
-    obj({ type: z.literal('Flatten'), startDim: int('an integer').optional(), endDim: int('an integer').optional() }, 'a Flatten spec'),
-    obj(
-      { type: z.literal('Unflatten'), dim: int('an integer'), unflattenedSize: z.array(intMin(1), expected('an array of integers >= 1')) },
-      'an Unflatten spec',
-    ),
-    obj(
-      {
-        type: z.literal('Sequential'),
-        get children() {
-          return z.array(ModuleSpecSchema, expected('an array of module specs'));
-        },
-      },
-      'a Sequential spec',
-    ),
-  ],
-  // a non-object, or an object whose `type` is no module type (the issue is then at `type`)
-  { error: (iss) => (codeOf(iss) === 'invalid_type' ? 'a module spec { type, ... }' : `one of ${MODULE_TYPES.join(', ')}`) },
-);
 
 const OptimizerSchema = z.discriminatedUnion(
   'type',
@@ -126,30 +57,6 @@ const OptimizerSchema = z.discriminatedUnion(
   { error: (iss) => (codeOf(iss) === 'invalid_type' ? 'an optimizer spec { type, lr, ... }' : '"adam" or "sgd"') },
 );
 
-const StepSchema = obj(
-  {
-    loss: z.enum(['bceWithLogits', 'bce'], expected('"bceWithLogits" or "bce"')),
-    realLabel: num(),
-    fakeLabel: num(),
-    dLossReduction: z.enum(['sum', 'mean'], expected('"sum" or "mean"')),
-    detachFakeForD: bool,
-    gNoise: z.enum(['reuse', 'fresh'], expected('"reuse" or "fresh"')),
-    separateDBackward: bool,
-    noise: obj(
-      {
-        dist: z.enum(['uniform', 'normal'], expected('"uniform" or "normal"')),
-        dim: intMin(1),
-        low: num().optional(),
-        high: num().optional(),
-        shape: z.array(intMin(1), expected('an array of integers >= 1')).optional(),
-      },
-      'a noise spec { dist, dim, low?, high?, shape? }',
-    ),
-    conditioning: obj({ classes: intMin(2) }, 'a conditioning spec { classes }').optional(),
-  },
-  'a training step spec { loss, realLabel, ... }',
-);
-
 const PresetSchema = obj(
   {
     name: z.enum(PRESET_NAMES as [PresetName, ...PresetName[]], expected(`one of ${PRESET_NAMES.join(', ')}`)),
@@ -158,7 +65,7 @@ const PresetSchema = obj(
     differsFromReadme: str,
     generator: ModuleSpecSchema,
     discriminator: ModuleSpecSchema,
-    step: StepSchema,
+    step: GanStepSpecSchema,
     optimizer: OptimizerSchema,
     batchSize: intMin(1),
     epochs: intMin(1),
