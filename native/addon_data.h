@@ -3,11 +3,18 @@
 #pragma once
 #include <napi.h>
 
+namespace at {
+class Tensor;
+}
+
 namespace ltg {
 
 struct AddonData {
   Napi::FunctionReference tensorCtor;
   Napi::ObjectReference disposedTensor;  // answers the calls of disposed tensors (TensorWrap::Unwrap)
+  // The live tensor of a tensor handle (one InstanceOf tensorCtor), throwing once it is disposed. Set by
+  // TensorWrap::Init, so that js_args reads tensors without depending on tensor_wrap (which uses js_args).
+  const at::Tensor& (*liveTensor)(const Napi::Object& handle) = nullptr;
   Napi::FunctionReference opCtor;
   Napi::FunctionReference adamCtor;
   Napi::FunctionReference sgdCtor;

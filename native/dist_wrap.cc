@@ -32,29 +32,28 @@ class Job : public Napi::AsyncWorker {
     job->Queue();
     return p;
   }
+  // On libuv's pool: what it throws is kept (errors.h) and rejects the promise on the JS thread.
   void Execute() override {
     try {
       work_();
-    } catch (const c10::Error& e) {
-      backtrace_ = nativeBacktrace(e);
-      SetError(e.what_without_backtrace());
-    } catch (const std::exception& e) {
-      SetError(e.what());
+    } catch (...) {
+      error_ = caughtError();
+      SetError(error_.message);
     }
   }
   // After a Worker's terminate() its JS can take neither (node-addon-api's rethrow would abort the process).
   void OnOK() override {
     if (envCanRunJs(Env())) deferred_.Resolve(done_(Env()));
   }
-  void OnError(const Napi::Error& e) override {
-    if (envCanRunJs(Env())) deferred_.Reject(withBacktrace(e, backtrace_).Value());
+  void OnError(const Napi::Error&) override {
+    if (envCanRunJs(Env())) deferred_.Reject(toJsError(Env(), error_).Value());
   }
 
  private:
   Napi::Promise::Deferred deferred_;
   std::function<void()> work_;
   std::function<Napi::Value(Napi::Env)> done_;
-  std::string backtrace_;
+  CaughtError error_;
 };
 
 class DistGroupWrap : public Napi::ObjectWrap<DistGroupWrap> {

@@ -1,7 +1,9 @@
 // The one boundary where C++ exceptions become JS errors. Every N-API entry point runs its body
 // through guard(): c10::Error keeps LibTorch's message without its C++ backtrace (that goes on
 // nativeBacktrace where TORCH_SHOW_CPP_STACKTRACES=1), c10's TypeError/IndexError map to JS
-// TypeError/RangeError, anything else becomes a JS Error.
+// TypeError/RangeError, anything else becomes a JS Error. Work that runs off the JS thread (an epoch on
+// the training thread, a collective on libuv's pool) keeps what it caught as a CaughtError and rejects
+// its promise with toJsError(): the same mapping, so an error's class does not depend on the thread.
 #pragma once
 #include <c10/util/Exception.h>
 #include <napi.h>
@@ -37,6 +39,44 @@ E withBacktrace(E err, const std::string& backtrace) {
   return err;
 }
 
+// A caught C++ exception as JS will see it: its class, message and (c10::Error) native backtrace. It
+// holds no JS value, so it is made on any thread and turned into a JS error on the JS thread.
+struct CaughtError {
+  enum class Kind { Error, TypeError, RangeError };
+  Kind kind = Kind::Error;
+  std::string message;
+  std::string backtrace;
+};
+
+// The exception being handled: call it inside a catch block. `who` prefixes the message of an exception
+// that is not a std::exception (it has none of its own).
+inline CaughtError caughtError(const char* who = nullptr) {
+  using K = CaughtError::Kind;
+  try {
+    throw;
+  } catch (const c10::TypeError& e) {
+    return {K::TypeError, e.what_without_backtrace(), nativeBacktrace(e)};
+  } catch (const c10::IndexError& e) {
+    return {K::RangeError, e.what_without_backtrace(), nativeBacktrace(e)};
+  } catch (const c10::Error& e) {
+    return {K::Error, e.what_without_backtrace(), nativeBacktrace(e)};
+  } catch (const std::exception& e) {
+    return {K::Error, e.what(), ""};
+  } catch (...) {
+    return {K::Error, who ? std::string(who) + ": unknown native error" : "unknown native error", ""};
+  }
+}
+
+// The JS error of a caught exception (JS thread only).
+inline Napi::Error toJsError(Napi::Env env, const CaughtError& e) {
+  switch (e.kind) {
+    case CaughtError::Kind::TypeError: return withBacktrace(Napi::TypeError::New(env, e.message), e.backtrace);
+    case CaughtError::Kind::RangeError: return withBacktrace(Napi::RangeError::New(env, e.message), e.backtrace);
+    case CaughtError::Kind::Error: break;
+  }
+  return withBacktrace(Napi::Error::New(env, e.message), e.backtrace);
+}
+
 template <typename F>
 auto guard(Napi::Env env, F&& body) -> decltype(body()) {
   using R = decltype(body());
@@ -45,14 +85,8 @@ auto guard(Napi::Env env, F&& body) -> decltype(body()) {
       return body();
     } catch (const Napi::Error&) {
       throw;
-    } catch (const c10::TypeError& e) {
-      throw withBacktrace(Napi::TypeError::New(env, e.what_without_backtrace()), nativeBacktrace(e));
-    } catch (const c10::IndexError& e) {
-      throw withBacktrace(Napi::RangeError::New(env, e.what_without_backtrace()), nativeBacktrace(e));
-    } catch (const c10::Error& e) {
-      throw withBacktrace(Napi::Error::New(env, e.what_without_backtrace()), nativeBacktrace(e));
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(env, e.what());
+    } catch (...) {
+      throw toJsError(env, caughtError());
     }
   } catch (const Napi::Error&) {
     if (envCanRunJs(env)) throw;

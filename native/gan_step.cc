@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
 #include <c10/util/Exception.h>
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -38,175 +39,7 @@ class LabelsChecked {
   bool& flag_;
   bool was_;
 };
-
-// "100, 1, 1": one sample's sizes, for shapes written as [N, ...].
-std::string joinSizes(const std::vector<int64_t>& v) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
-  return out;
-}
 }  // namespace
-
-GanStep::GanStep(Sequential g, Sequential d, std::shared_ptr<Optimizer> og, std::shared_ptr<Optimizer> od, GanSpec s)
-    : G(std::move(g)), D(std::move(d)), optG(std::move(og)), optD(std::move(od)), spec(s) {
-  auto gp = G.parameters();
-  auto dp = D.parameters();
-  TORCH_CHECK(!gp.empty() && !dp.empty(), "GanStep: generator and discriminator need parameters");
-  device = gp[0].device();
-  dtype = gp[0].scalar_type();
-  for (const auto& p : dp)
-    TORCH_CHECK(p.device() == device, "GanStep: generator is on ", device, " but a discriminator parameter is on ", p.device(),
-                "; move both to one device");
-  TORCH_CHECK(at::isFloatingType(dtype), "GanStep: the generator's parameters have dtype ", dtype, ", expected a floating dtype");
-  G.check(device, dtype);
-  D.check(device, dtype);
-  if (spec.zShape.empty()) spec.zShape = {spec.zDim};
-  int64_t prod = 1;
-  for (int64_t v : spec.zShape) prod *= v;
-  TORCH_CHECK(prod == spec.zDim && spec.zShape[0] >= 1, "GanStep: noise shape [", joinSizes(spec.zShape), "] does not hold ", spec.zDim,
-              " values (noise.dim)");
-  TORCH_CHECK(spec.classes >= 0, "GanStep: classes must be >= 0, got ", spec.classes);
-  // G reads the noise (plus one-hot labels) in dimension 1.
-  int64_t gIn = spec.zShape[0] + spec.classes;
-  const char* plus = spec.classes ? " plus the classes' one-hot labels" : "";
-  TORCH_CHECK(G.inFeatures() == -1 || G.inFeatures() == gIn, "GanStep: noise of shape [N, ", joinSizes(spec.zShape), "]", plus,
-              " gives the generator ", gIn, " input features or channels, but its first layer takes ", G.inFeatures());
-  TORCH_CHECK(G.inputRank() == -1 || G.inputRank() == int64_t(spec.zShape.size()) + 1, "GanStep: noise of shape [N, ",
-              joinSizes(spec.zShape), "] has rank ", spec.zShape.size() + 1, ", the generator's first layer takes rank ", G.inputRank(),
-              G.inputRank() == 4 ? " ([N, C, H, W]: give the noise a shape such as [dim, 1, 1])" : "");
-  TORCH_CHECK(spec.classes == 0 || D.inFeatures() == -1 || D.inFeatures() > spec.classes, "GanStep: the discriminator takes ",
-              D.inFeatures(), " input features or channels, which cannot hold the image and ", spec.classes, " one-hot label values");
-  bad_ = at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(device));
-}
-
-std::vector<at::Tensor> GanStep::ownedTensors() const {
-  std::vector<at::Tensor> out = G.tensors();
-  for (const auto& t : D.tensors()) out.push_back(t);
-  for (const Optimizer* o : {optG.get(), optD.get()}) {
-    for (const auto& p : o->params()) out.push_back(p);
-    for (const auto& t : o->stateTensors()) out.push_back(t);
-  }
-  size_t n = out.size();
-  for (size_t i = 0; i < n; ++i)
-    if (out[i].grad().defined()) out.push_back(out[i].grad());
-  return out;
-}
-
-at::Tensor GanStep::noise(int64_t n) const {
-  auto opts = at::TensorOptions().dtype(dtype).device(device);
-  std::vector<int64_t> shape{n};
-  shape.insert(shape.end(), spec.zShape.begin(), spec.zShape.end());
-  if (spec.normalNoise) return at::randn(shape, opts);
-  return at::rand(shape, opts) * (spec.high - spec.low) + spec.low;
-}
-
-at::Tensor GanStep::drawLabels(int64_t n) const {
-  return at::randint(spec.classes, {n}, at::TensorOptions().dtype(at::kLong).device(device));
-}
-
-namespace {
-// y's one-hot rows [N, classes] in x's dtype, spread to x's trailing sizes ([N, classes, H, W]) and
-// concatenated after x's own features or channels.
-at::Tensor withOneHot(const at::Tensor& x, const at::Tensor& y, int64_t classes) {
-  at::Tensor oh = at::one_hot(y, classes).to(x.scalar_type());
-  if (x.dim() > 2) {
-    std::vector<int64_t> view{x.size(0), classes}, sizes = x.sizes().vec();
-    view.resize(x.dim(), 1);
-    sizes[1] = classes;
-    oh = oh.view(view).expand(sizes);
-  }
-  return at::cat({x, oh}, 1);
-}
-}  // namespace
-
-at::Tensor GanStep::gInput(const at::Tensor& z, const at::Tensor& y) const { return spec.classes ? withOneHot(z, y, spec.classes) : z; }
-at::Tensor GanStep::dInput(const at::Tensor& x, const at::Tensor& y) const { return spec.classes ? withOneHot(x, y, spec.classes) : x; }
-
-at::Tensor GanStep::generate(const at::Tensor& z, const at::Tensor& y) const {
-  checkNoise(z, z.dim() > 0 ? z.size(0) : -1);
-  at::Tensor labels = checkLabels(y, z.size(0), "labels");
-  return G.forward(gInput(z, labels));
-}
-
-at::Tensor GanStep::checkLabels(const at::Tensor& y, int64_t n, const char* what) const {
-  if (!spec.classes) {
-    TORCH_CHECK(!y.defined(), what, ": this GAN is not conditional (its step spec has no conditioning), so it takes no labels");
-    return y;
-  }
-  TORCH_CHECK(y.defined(), what, ": this conditional GAN (", spec.classes, " classes) needs a label per image, got none");
-  TORCH_CHECK(!at::isFloatingType(y.scalar_type()) && !at::isComplexType(y.scalar_type()) && y.scalar_type() != at::kBool, what,
-              ": expected integer class indices, got dtype ", y.scalar_type());
-  TORCH_CHECK(y.dim() == 1 && y.size(0) == n, what, ": expected shape [", n, "] (one label per image), got ", y.sizes());
-  TORCH_CHECK(y.device() == device, what, ": expected device ", device, " (the models' device), got ", y.device());
-  if (n > 0 && !labelsChecked_) {
-    // One read back of the extremes: a label out of range would otherwise be a device-side assert.
-    at::Tensor mm = at::stack({y.min(), y.max()}).to(at::kLong).to(at::kCPU);
-    int64_t lo = mm[0].item<int64_t>(), hi = mm[1].item<int64_t>();
-    TORCH_CHECK(lo >= 0 && hi < spec.classes, what, ": label ", lo < 0 ? lo : hi, " is outside [0, ", spec.classes, ") (the ", spec.classes,
-                " classes)");
-  }
-  return y.to(at::kLong);
-}
-
-at::Tensor GanStep::loss(const at::Tensor& out, double label) const {
-  at::Tensor target = at::full_like(out, label);
-  return spec.logits ? at::binary_cross_entropy_with_logits(out, target) : at::binary_cross_entropy(out, target);
-}
-
-at::Tensor GanStep::meanProb(const at::Tensor& out) const {
-  at::NoGradGuard ng;
-  return spec.logits ? at::sigmoid(out).mean() : out.mean();
-}
-
-void GanStep::checkBatch(const at::Tensor& real) const {
-  int64_t width = D.inFeatures() < 0 ? -1 : D.inFeatures() - spec.classes;
-  if (D.inputRank() == 4) {
-    TORCH_CHECK(real.dim() == 4 && real.size(1) == width,
-                "real batch: the convolutional discriminator expects images of shape [N, C, H, W] with C = ", width, ", got shape ",
-                real.sizes());
-  } else {
-    TORCH_CHECK(real.dim() == 2 && (width < 0 || real.size(1) == width), "real batch: expected shape [batch, ", width, "]",
-                spec.classes ? " (the image's values; the one-hot labels are appended)" : "", ", got ", real.sizes());
-  }
-  TORCH_CHECK(real.size(0) > 0, "real batch: batch size must be at least 1, got 0");
-  TORCH_CHECK(real.scalar_type() == dtype, "real batch: expected dtype ", dtype, " (the models' dtype), got ", real.scalar_type(),
-              " (uint8 images go through trainEpoch, which normalizes them)");
-  TORCH_CHECK(real.device() == device, "real batch: expected device ", device, " (the models' device), got ", real.device());
-}
-
-void GanStep::checkNoise(const at::Tensor& z, int64_t n) const {
-  bool shapeOk = z.dim() == int64_t(spec.zShape.size()) + 1 && z.size(0) == n && n >= 0;
-  for (size_t i = 0; shapeOk && i < spec.zShape.size(); ++i) shapeOk = z.size(i + 1) == spec.zShape[i];
-  TORCH_CHECK(shapeOk, "noise: expected shape [", n < 0 ? "N" : std::to_string(n), ", ", joinSizes(spec.zShape), "], got ", z.sizes());
-  TORCH_CHECK(z.scalar_type() == dtype, "noise: expected dtype ", dtype, " (the models' dtype), got ", z.scalar_type());
-  TORCH_CHECK(z.device() == device, "noise: expected device ", device, " (the models' device), got ", z.device());
-}
-
-// Keep the last good weights: a non-finite loss stops the step before its optimizer runs. On CPU the
-// check is free; on CUDA it would force a sync per step, so there it runs at progress reports.
-void GanStep::checkFinite(const at::Tensor& l, const char* which) const {
-  if (device.is_cpu()) {
-    double v = l.item<double>();
-    TORCH_CHECK(std::isfinite(v), which, " loss is ", v, " at step ", stepCount_ + 1,
-                "; training stopped before this update, weights are those of the last good step");
-  }
-}
-
-void GanStep::guardFinite(const at::Tensor& l, const char* which) {
-  if (!group) judgeFinite(l, which);
-}
-
-void GanStep::judgeFinite(const at::Tensor& l, const char* which) {
-  if (!capturable) return checkFinite(l, which);
-  at::NoGradGuard ng;
-  bad_.copy_(at::maximum(bad_, at::isfinite(l.detach()).logical_not().to(bad_.scalar_type())));
-}
-
-void GanStep::update(Optimizer& opt, std::vector<at::Tensor*> scalars, const char* lossName) {
-  if (group) averageGrads(opt, std::move(scalars), lossName);
-  if (capturable) opt.stepCapturable(bad_);
-  else opt.step();
-}
 
 StepValues GanStep::finishStep(const StepTensors& r, bool counted) {
   const at::Tensor* parts[4] = {&r.dLoss, &r.gLoss, &r.dReal, &r.dFake};
@@ -246,11 +79,12 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& yIn, const 
   at::Tensor z = zIn.defined() ? zIn : noise(n);
   checkNoise(z, n);
   at::Tensor yFake;
-  if (spec.classes) yFake = yFakeIn.defined() ? checkLabels(yFakeIn, n, "fake labels") : drawLabels(n);
+  const bool reuse = spec.gNoise == GanSpec::GNoise::Reuse;
+  if (spec.conditioning.classes) yFake = yFakeIn.defined() ? checkLabels(yFakeIn, n, "fake labels") : drawLabels(n);
   else checkLabels(yFakeIn, n, "fake labels");
   optD->zeroGrad();
   at::Tensor fake;
-  if (spec.detachFakeForD && !spec.reuseFakeForG) {
+  if (spec.detachFakeForD && !reuse) {
     // Its graph would be discarded by the detach anyway: skip building it (same values, less work).
     at::NoGradGuard ng;
     fake = G.forward(gInput(z, yFake));
@@ -267,29 +101,29 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& yIn, const 
     at::Tensor dFakeOut = D.forward(fakeIn);
     at::Tensor lossFake = loss(dFakeOut, spec.fakeLabel);
     guardFinite(lossFake, "discriminator (fake)");
-    lossFake.backward({}, spec.reuseFakeForG && !spec.detachFakeForD);
+    lossFake.backward({}, reuse && !spec.detachFakeForD);
     r.dLoss = (lossReal + lossFake).detach();
     r.dFake = meanProb(dFakeOut);
   } else {
     at::Tensor dFakeOut = D.forward(fakeIn);
     at::Tensor lossFake = loss(dFakeOut, spec.fakeLabel);
-    at::Tensor dLoss = spec.dLossMean ? (lossReal + lossFake) / 2 : lossReal + lossFake;
+    at::Tensor dLoss = spec.dLossReduction == GanSpec::Reduction::Mean ? (lossReal + lossFake) / 2 : lossReal + lossFake;
     guardFinite(dLoss, "discriminator");
     // A non-detached fake that G reuses needs G's graph kept for G's backward (seed 003).
-    dLoss.backward({}, spec.reuseFakeForG && !spec.detachFakeForD);
+    dLoss.backward({}, reuse && !spec.detachFakeForD);
     r.dLoss = dLoss.detach();
     r.dFake = meanProb(dFakeOut);
   }
   r.dReal = meanProb(dRealOut);
   update(*optD, {&r.dLoss, &r.dReal, &r.dFake}, "discriminator");
-  fake_ = spec.reuseFakeForG ? fake : at::Tensor();
-  fakeLabels_ = spec.reuseFakeForG ? yFake : at::Tensor();
+  fake_ = reuse ? fake : at::Tensor();
+  fakeLabels_ = reuse ? yFake : at::Tensor();
   return r;
 }
 
 StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn, const at::Tensor& yIn) {
   at::Tensor fake, y;
-  if (spec.reuseFakeForG && fake_.defined()) {
+  if (spec.gNoise == GanSpec::GNoise::Reuse && fake_.defined()) {
     fake = fake_;
     y = fakeLabels_;
   } else {
@@ -297,12 +131,11 @@ StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn, const at::Tensor& y
     TORCH_CHECK(n > 0, "generator step: batch size must be at least 1, got ", n);
     at::Tensor z = zIn.defined() ? zIn : noise(n);
     checkNoise(z, n);
-    if (spec.classes) y = yIn.defined() ? checkLabels(yIn, n, "fake labels") : drawLabels(n);
+    if (spec.conditioning.classes) y = yIn.defined() ? checkLabels(yIn, n, "fake labels") : drawLabels(n);
     else checkLabels(yIn, n, "fake labels");
     fake = G.forward(gInput(z, y));
   }
-  fake_ = at::Tensor();
-  fakeLabels_ = at::Tensor();
+  forgetFake();
   optG->zeroGrad();
   // G's update needs gradients through D, not D's own weight gradients (a script computes those and
   // throws them away at D's next zero_grad). Freezing D skips that work; losses and weights are equal.
@@ -412,8 +245,7 @@ StepTensors GanStep::stepAutoOnStream(const at::Tensor& real, const at::Tensor& 
   int64_t count = stepCount_;
   bool ok = graph->capture([&] { out = step(graphReal_, graphLabels_, {}, {}, {}, {}); }, why);
   stepCount_ = count;  // capture records the step without running it
-  fake_ = at::Tensor();
-  fakeLabels_ = at::Tensor();
+  forgetFake();
   if (!ok) {
     graphFailure_ = why.empty() ? "unknown error" : why;
     graphReal_ = at::Tensor();

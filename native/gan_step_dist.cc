@@ -1,9 +1,9 @@
-// GanStep's data-parallel parts (group set): the start broadcast and the averaging of gradients, as
-// torch.nn.parallel.DistributedDataParallel does them, over dist.h's process group.
+// The fused step's data-parallel parts (GanCore, group set): the start broadcast and the averaging of
+// gradients, as torch.nn.parallel.DistributedDataParallel does them, over dist.h's process group.
 #include <c10/core/GradMode.h>
 #include <c10/util/Exception.h>
 
-#include "gan_step.h"
+#include "gan_core.h"
 
 namespace ltg {
 
@@ -61,7 +61,7 @@ void bucketed(const DistGroup& group, const std::vector<Member>& members,
 }
 }  // namespace
 
-void GanStep::syncStart() {
+void GanCore::syncStart() {
   std::vector<at::Tensor> ts = G.tensors();
   for (const auto& t : D.tensors()) ts.push_back(t);
   for (const Optimizer* o : {optG.get(), optD.get()})
@@ -85,7 +85,7 @@ void GanStep::syncStart() {
   synced_ = true;
 }
 
-void GanStep::averageGrads(Optimizer& opt, std::vector<at::Tensor*> scalars, const char* lossName) {
+void GanCore::averageGrads(Optimizer& opt, std::vector<at::Tensor*> scalars, const char* lossName) {
   std::vector<Member> members;
   for (const auto& p : opt.params()) {
     at::Tensor& g = p.mutable_grad();

@@ -4,10 +4,10 @@
 #include <limits>
 #include <optional>
 
+#include "addon_data.h"
 #include "cuda_status.h"
 #include "epoch_lock.h"
 #include "errors.h"
-#include "tensor_wrap.h"
 
 namespace ltg::js {
 
@@ -25,9 +25,17 @@ std::string describe(const Napi::Value& v) {
   if (v.IsArray()) return "an array";
   if (v.IsTypedArray()) return "a typed array";
   if (v.IsFunction()) return "a function";
-  if (TensorWrap::IsTensor(v.Env(), v)) return "a Tensor";
+  if (isTensor(v)) return "a Tensor";
   if (v.IsObject()) return "an object";
   return "a " + std::string(v.IsSymbol() ? "symbol" : "value of another type");
+}
+
+bool isTensor(const Napi::Value& v) { return v.IsObject() && v.As<Napi::Object>().InstanceOf(addonData(v.Env()).tensorCtor.Value()); }
+
+std::string dtypeName(c10::ScalarType t) {
+  for (const auto& d : kDtypes)
+    if (t == d.value) return d.name;
+  return c10::toString(t);
 }
 
 Value::Value(Napi::Env env, Napi::Value v, std::string label) : Value(env, v, label, label, "") {}
@@ -127,7 +135,8 @@ c10::Device Value::device() const {
 }
 
 const at::Tensor& Value::tensor() const {
-  const at::Tensor& t = TensorWrap::Get(env_, v_, label_);
+  if (!isTensor(v_)) fail("a Tensor");
+  const at::Tensor& t = addonData(env_).liveTensor(v_.As<Napi::Object>());
   if (isLocked(t)) throwError(env_, inUseMessage(label_));
   return t;
 }
@@ -136,7 +145,7 @@ at::Tensor Value::tensorOrNone() const { return isNullish() ? at::Tensor() : ten
 
 Object Value::object() const {
   // Arrays and functions are objects to N-API, never options objects.
-  if (!v_.IsObject() || v_.IsArray() || v_.IsFunction() || TensorWrap::IsTensor(env_, v_)) fail("an object");
+  if (!v_.IsObject() || v_.IsArray() || v_.IsFunction() || isTensor(v_)) fail("an object");
   return Object(env_, v_.As<Napi::Object>(), who_, path_);
 }
 

@@ -22,6 +22,9 @@ namespace ltg::js {
 // A JS value as error messages show it: 'text', 3, true, null, undefined, an array, an object, ...
 std::string describe(const Napi::Value& v);
 
+// Whether v is a tensor handle (a NativeTensor, disposed or not).
+bool isTensor(const Napi::Value& v);
+
 // The integers a JS number holds exactly.
 constexpr int64_t kMaxSafeInteger = 9007199254740991;  // 2^53 - 1
 
@@ -69,7 +72,7 @@ class Value {
   T oneOfOr(T dflt, const Choice<T> (&choices)[N]) const {
     return isUndefined() ? dflt : oneOf(choices);
   }
-  c10::ScalarType dtype() const;  // 'float32', 'int64', ... (tensor_wrap.h's names)
+  c10::ScalarType dtype() const;  // 'float32', 'int64', ... (kDtypes)
   c10::Device device() const;     // 'cpu', 'cuda' or 'cuda:N', usable here (else "CUDA is not available: ...")
   const at::Tensor& tensor() const;  // a live tensor handle, not locked by a running trainEpoch (epoch_lock.h)
   at::Tensor tensorOrNone() const;   // undefined or null: an undefined tensor
@@ -128,6 +131,14 @@ class Args {
   const Napi::CallbackInfo& info_;
   std::string who_;
 };
+
+// dtype names as in the TS facade (ts/tensor/dtype.ts), read by Value::dtype().
+inline constexpr Choice<c10::ScalarType> kDtypes[] = {
+    {"float32", c10::kFloat}, {"float64", c10::kDouble}, {"float16", c10::kHalf}, {"bfloat16", c10::kBFloat16}, {"int64", c10::kLong},
+    {"int32", c10::kInt},     {"int16", c10::kShort},    {"int8", c10::kChar},    {"uint8", c10::kByte},        {"bool", c10::kBool},
+};
+// t's facade name (kDtypes), else c10's.
+std::string dtypeName(c10::ScalarType t);
 
 template <typename T, size_t N>
 T Value::oneOf(const Choice<T> (&choices)[N]) const {

@@ -8,7 +8,6 @@
 #include <string>
 
 #include "dropout_mask.h"
-#include "gan_step.h"
 
 namespace ltg {
 
@@ -235,7 +234,7 @@ void MlpNet::attachGrads() {
   }
 }
 
-std::string MlpPath::unsupported(const GanStep& s) {
+std::string MlpPath::unsupported(const GanCore& s) {
   if (s.device.is_cuda() && s.fastPath != 1)
     return "on " + s.device.str() + " the MLP fast path is opt-in (fastPath: true) until it has been verified on a GPU";
   if (!s.device.is_cpu() && !s.device.is_cuda()) return "the MLP fast path runs on CPU and CUDA, not on " + s.device.str();
@@ -246,7 +245,7 @@ std::string MlpPath::unsupported(const GanStep& s) {
   int64_t gOut = -1;
   for (const auto& l : s.G.layers)
     if (l.kind == Layer::Kind::Linear) gOut = l.weight.size(0);
-  if (gOut != s.D.inFeatures() - s.spec.classes) return "the generator's output does not fit the discriminator's input";
+  if (gOut != s.D.inFeatures() - s.spec.conditioning.classes) return "the generator's output does not fit the discriminator's input";
   // Each parameter once, trained by its own model's optimizer (what zero_grad + backward + step would touch).
   std::set<const void*> seen;
   for (auto [seq, o, which] : {std::tuple{&s.G, s.optG.get(), "generator"}, std::tuple{&s.D, s.optD.get(), "discriminator"}}) {
@@ -265,7 +264,7 @@ std::string MlpPath::unsupported(const GanStep& s) {
   return "";
 }
 
-MlpPath::MlpPath(GanStep& s) : s_(s), g_(s.G), d_(s.D) {}
+MlpPath::MlpPath(GanCore& s) : s_(s), g_(s.G), d_(s.D) {}
 
 namespace {
 // The gradient of BCE (on probabilities) or BCE-with-logits (mean over `out`) times `scale`, into dst:
@@ -283,8 +282,10 @@ void lossGrad(at::Tensor dst, const at::Tensor& out, double label, double scale,
 
 StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const at::Tensor& zIn, const at::Tensor& yDIn,
                           const at::Tensor& zGIn, const at::Tensor& yGIn) {
-  GanStep& s = s_;
+  GanCore& s = s_;
   const GanSpec& sp = s.spec;
+  const int64_t classes = sp.conditioning.classes;
+  const bool logits = sp.loss == GanSpec::Loss::BceWithLogits, mean = sp.dLossReduction == GanSpec::Reduction::Mean;
   using Clock = std::chrono::steady_clock;
   auto last = Clock::now();
   auto lap = [&](Phase p) {
@@ -304,12 +305,11 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
   at::Tensor z = zIn.defined() ? zIn : s.noise(n);
   s.checkNoise(z, n);
   at::Tensor yFake;
-  if (sp.classes) yFake = yDIn.defined() ? s.checkLabels(yDIn, n, "fake labels") : s.drawLabels(n);
+  if (classes) yFake = yDIn.defined() ? s.checkLabels(yDIn, n, "fake labels") : s.drawLabels(n);
   else s.checkLabels(yDIn, n, "fake labels");
   at::NoGradGuard noGraph;
-  s.fake_ = at::Tensor();
-  s.fakeLabels_ = at::Tensor();
-  const bool fresh = !sp.reuseFakeForG;
+  s.forgetFake();
+  const bool fresh = sp.gNoise == GanSpec::GNoise::Fresh;
   g_.reserve(fresh ? 2 * n : n);
   d_.reserve(2 * n);
   lap(Losses);  // the checks and noise draws
@@ -321,7 +321,7 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
   if (fresh) {
     at::Tensor z2 = zGIn.defined() ? zGIn : s.noise(n);
     s.checkNoise(z2, n);
-    if (sp.classes) yG = yGIn.defined() ? s.checkLabels(yGIn, n, "fake labels") : s.drawLabels(n);
+    if (classes) yG = yGIn.defined() ? s.checkLabels(yGIn, n, "fake labels") : s.drawLabels(n);
     else s.checkLabels(yGIn, n, "fake labels");
     gIn = at::cat({gIn, s.gInput(z2, yG)});
     lap(Losses);
@@ -350,13 +350,13 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
     s.guardFinite(lossFake, "discriminator (fake)");
     r.dLoss = lossReal + lossFake;
   } else {
-    r.dLoss = sp.dLossMean ? (lossReal + lossFake) / 2 : lossReal + lossFake;
+    r.dLoss = mean ? (lossReal + lossFake) / 2 : lossReal + lossFake;
     s.guardFinite(r.dLoss, "discriminator");
-    if (sp.dLossMean) scale = 0.5;
+    if (mean) scale = 0.5;
   }
   at::Tensor dOut = d_.outputGrad(0, 2 * n);
-  lossGrad(dOut.narrow(0, 0, n), outR, sp.realLabel, scale, sp.logits);
-  lossGrad(dOut.narrow(0, n, n), outF, sp.fakeLabel, scale, sp.logits);
+  lossGrad(dOut.narrow(0, 0, n), outR, sp.realLabel, scale, logits);
+  lossGrad(dOut.narrow(0, n, n), outF, sp.fakeLabel, scale, logits);
   r.dReal = s.meanProb(outR);
   r.dFake = s.meanProb(outF);
   lap(Losses);
@@ -375,11 +375,11 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
   lap(DForward);
   r.gLoss = s.loss(out2, 1.0);  // flipped labels: G wants D to call its fakes real
   s.guardFinite(r.gLoss, "generator");
-  lossGrad(d_.outputGrad(0, n), out2, 1.0, 1.0, sp.logits);
+  lossGrad(d_.outputGrad(0, n), out2, 1.0, 1.0, logits);
   lap(Losses);
   const int64_t gRow = fresh ? n : 0;  // G's rows of this update
   at::Tensor gOutGrad = g_.outputGrad(gRow, n);
-  if (sp.classes) {
+  if (classes) {
     if (!io[1].defined()) io[1] = at::empty({n, dInF}, real.options());
     d_.backward(dIn2, 0, n, 1, /*weightGrads=*/false, io[1]);
     gOutGrad.copy_(io[1].narrow(1, 0, g_.outFeatures()));

@@ -5,7 +5,8 @@
 // would (threshold_backward, leaky_relu_backward, ...), so results match the autograd path to rounding.
 // D's real and fake batches go through its row-wise layers as one batched product; BatchNorm layers
 // still see each batch alone, and dropout masks are drawn in the order of two separate passes.
-// G's update computes no weight gradients for D. Plain C++ over LibTorch; GanStep::step calls it.
+// G's update computes no weight gradients for D. Plain C++ over LibTorch; GanStep::step calls it, handing it
+// the GanCore (gan_core.h) whose checks, draws, losses and updates it shares with the autograd path.
 #pragma once
 #include <ATen/ATen.h>
 
@@ -14,12 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "gan_core.h"
 #include "sequential.h"
 
 namespace ltg {
-
-class GanStep;
-struct StepTensors;
 
 // One network of the fast path: its layers as ops over numbered buffers, and those buffers per batch size.
 class MlpNet {
@@ -73,8 +72,8 @@ class MlpNet {
 class MlpPath {
  public:
   // Why this step cannot take the fast path now (empty: it can); part is checked once, part every step.
-  static std::string unsupported(const GanStep& s);
-  explicit MlpPath(GanStep& s);
+  static std::string unsupported(const GanCore& s);
+  explicit MlpPath(GanCore& s);
   StepTensors step(const at::Tensor& real, const at::Tensor& y, const at::Tensor& zD, const at::Tensor& yD, const at::Tensor& zG,
                    const at::Tensor& yG);
   // Milliseconds spent per phase since the last reset, while profiling is on.
@@ -84,7 +83,7 @@ class MlpPath {
   int64_t profiledSteps = 0;
 
  private:
-  GanStep& s_;
+  GanCore& s_;
   MlpNet g_, d_;
   // Per batch size n: D's batched input [2n, in], and a conditional G update's D input gradient [n, in].
   std::map<int64_t, std::array<at::Tensor, 2>> io_;

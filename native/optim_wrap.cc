@@ -20,7 +20,7 @@ std::vector<at::Tensor> paramsFromJs(const js::Value& v, const char* who) {
     if (!t.is_leaf())
       throwError(env, std::string(who) + ": params[" + std::to_string(i) + "] is not a leaf tensor (optimizers update leaves)");
     if (!at::isFloatingType(t.scalar_type()))
-      throwType(env, std::string(who) + ": params[" + std::to_string(i) + "] has dtype " + dtypeName(t.scalar_type()) +
+      throwType(env, std::string(who) + ": params[" + std::to_string(i) + "] has dtype " + js::dtypeName(t.scalar_type()) +
                          ", expected a floating dtype");
     out.push_back(t);
   }

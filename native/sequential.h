@@ -14,7 +14,7 @@ struct Layer {
   //   native/sequential.h     a Kind, and any fields it needs in Layer
   //   native/sequential.cc    its forward() case (the ATen op torch.nn's module calls), parameters(),
   //                           tensors() (what a running epoch locks) and check() (the shapes it needs)
-  //   native/gan_step_wrap.cc kLayerKinds (its name) and the fields layersFromJs reads for it
+  //   native/gan_spec_js.cc   kLayerKinds (its name) and the fields layersFromJs reads for it
   //   ts/native/addon.ts      a NativeLayer member: exactly those fields
   //   ts/nn/layers.ts         the facade module (PyTorch's name, init and state-dict names); ts/nn/index.ts exports it
   //   ts/nn/spec.ts           a ModuleSpec member (torch.nn's constructor arguments)

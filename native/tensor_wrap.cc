@@ -10,6 +10,7 @@
 #include "addon_data.h"
 #include "epoch_lock.h"
 #include "errors.h"
+#include "js_args.h"
 
 namespace ltg {
 
@@ -45,12 +46,6 @@ bool graphReachesLocked(const at::Tensor& t) {
 
 }  // namespace
 
-std::string dtypeName(c10::ScalarType t) {
-  for (const auto& d : kDtypes)
-    if (t == d.value) return d.name;
-  return c10::toString(t);
-}
-
 void TensorWrap::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "NativeTensor",
                                     {
@@ -71,6 +66,7 @@ void TensorWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&TensorWrap::Nbytes>("nbytes"),
                                     });
   addonData(env).tensorCtor = Napi::Persistent(ctor);
+  addonData(env).liveTensor = &TensorWrap::LiveTensor;
   // The disposed handle: no tensor, alive as long as the env.
   Napi::Object disposed = ctor.New({});
   ObjectWrap::Unwrap(disposed)->release();
@@ -106,10 +102,6 @@ Napi::Object TensorWrap::New(Napi::Env env, at::Tensor t) {
   return obj;
 }
 
-bool TensorWrap::IsTensor(Napi::Env env, const Napi::Value& v) {
-  return v.IsObject() && v.As<Napi::Object>().InstanceOf(addonData(env).tensorCtor.Value());
-}
-
 TensorWrap* TensorWrap::Unwrap(Napi::Object wrapper) {
   napi_env env = wrapper.Env();
   void* self = nullptr;
@@ -119,10 +111,7 @@ TensorWrap* TensorWrap::Unwrap(Napi::Object wrapper) {
   return static_cast<TensorWrap*>(self);
 }
 
-const at::Tensor& TensorWrap::Get(Napi::Env env, const Napi::Value& v, const std::string& label) {
-  if (!IsTensor(env, v)) throwType(env, label + ": expected a Tensor, got " + js::describe(v));
-  return Unwrap(v.As<Napi::Object>())->live(env);
-}
+const at::Tensor& TensorWrap::LiveTensor(const Napi::Object& handle) { return Unwrap(handle)->live(handle.Env()); }
 
 const at::Tensor& TensorWrap::live(Napi::Env env) const {
   if (disposed_ || !t_.defined()) throwError(env, "this tensor was disposed and cannot be used again");
@@ -158,7 +147,7 @@ Napi::Value TensorWrap::Shape(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TensorWrap::Dtype(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), dtypeName(live(info.Env()).scalar_type()));
+  return Napi::String::New(info.Env(), js::dtypeName(live(info.Env()).scalar_type()));
 }
 
 Napi::Value TensorWrap::Device(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), live(info.Env()).device().str()); }
@@ -191,13 +180,13 @@ Napi::Value TensorWrap::SetGrad(const Napi::CallbackInfo& info) {
     auto& t = const_cast<at::Tensor&>(usable(env, "setGrad"));
     js::Value arg = js::Args(info, "setGrad")(0, "grad");
     // Only null clears: undefined is a missing value (the facade's `x.grad = 'abc'` arrives as one).
-    if (!arg.raw().IsNull() && !TensorWrap::IsTensor(env, arg.raw())) arg.fail("a Tensor or null");
+    if (!arg.raw().IsNull() && !js::isTensor(arg.raw())) arg.fail("a Tensor or null");
     at::Tensor g = arg.tensorOrNone();
     if (g.defined()) {
       if (g.is_same(t)) throwError(env, "can't assign Variable as its own grad");
       if (g.scalar_type() != t.scalar_type())
-        throwType(env, "assigned grad has data of a different type: the grad is " + dtypeName(g.scalar_type()) + ", the tensor " +
-                           dtypeName(t.scalar_type()));
+        throwType(env, "assigned grad has data of a different type: the grad is " + js::dtypeName(g.scalar_type()) + ", the tensor " +
+                           js::dtypeName(t.scalar_type()));
       if (g.device() != t.device())
         throwError(env, "assigned grad has data located on a different device: the grad is on " + g.device().str() + ", the tensor on " +
                             t.device().str());
@@ -268,7 +257,7 @@ Napi::Value TensorWrap::ToTypedArray(const Napi::CallbackInfo& info) {
         std::memcpy(out.Data(), f.data_ptr(), n * sizeof(float));
         return out;
       }
-      default: throwType(env, "toTypedArray: unsupported dtype " + dtypeName(t.scalar_type()));
+      default: throwType(env, "toTypedArray: unsupported dtype " + js::dtypeName(t.scalar_type()));
     }
   });
 }
@@ -277,7 +266,7 @@ Napi::Value TensorWrap::IsLeaf(const Napi::CallbackInfo& info) { return Napi::Bo
 
 Napi::Value TensorWrap::SameAs(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  if (!IsTensor(env, info[0])) return Napi::Boolean::New(env, false);
+  if (!js::isTensor(info[0])) return Napi::Boolean::New(env, false);
   return Napi::Boolean::New(env, live(env).is_same(Unwrap(info[0].As<Napi::Object>())->live(env)));
 }
 

@@ -6,20 +6,12 @@
 #include <ATen/ATen.h>
 #include <napi.h>
 
-#include <string>
-
-#include "js_args.h"
-
 namespace ltg {
 
 class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
   static Napi::Object New(Napi::Env env, at::Tensor t);
-  static bool IsTensor(Napi::Env env, const Napi::Value& v);
-  // The tensor behind a JS value; a TypeError naming `label` if it is not a tensor handle. Read
-  // arguments through js::Value::tensor(), which calls this.
-  static const at::Tensor& Get(Napi::Env env, const Napi::Value& v, const std::string& label);
   // Hides ObjectWrap::Unwrap, which node-addon-api's method callbacks call as T::Unwrap: a disposed
   // handle's shell has no native object, and its calls reach the env's one disposed handle.
   static TensorWrap* Unwrap(Napi::Object wrapper);
@@ -30,6 +22,8 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   const at::Tensor& tensor() const { return t_; }
 
  private:
+  // AddonData::liveTensor: what js::Value::tensor() reads (arguments are read through it).
+  static const at::Tensor& LiveTensor(const Napi::Object& handle);
   void reset(at::Tensor t);
   void release();
   const at::Tensor& live(Napi::Env env) const;
@@ -58,13 +52,6 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   int64_t reported_ = 0;
   Napi::Env env_;
 };
-
-// dtype names as in the TS facade (ts/tensor/dtype.ts), read by js::Value::dtype().
-inline constexpr js::Choice<c10::ScalarType> kDtypes[] = {
-    {"float32", at::kFloat}, {"float64", at::kDouble}, {"float16", at::kHalf}, {"bfloat16", at::kBFloat16}, {"int64", at::kLong},
-    {"int32", at::kInt},     {"int16", at::kShort},    {"int8", at::kChar},    {"uint8", at::kByte},        {"bool", at::kBool},
-};
-std::string dtypeName(c10::ScalarType t);
 
 // Module-level functions: fromTypedArray(data, shape, dtype, device).
 void InitTensorFunctions(Napi::Env env, Napi::Object exports);

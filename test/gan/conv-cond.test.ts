@@ -149,6 +149,44 @@ describe('bad input is a clear error', () => {
     expect(() => d.gan.drawLabels(3)).toThrow('drawLabels: this GAN is not conditional');
   });
 
+  test('a label error keeps its class (RangeError, TypeError) from step() and from trainEpoch, raised on the training thread', async () => {
+    // One mapping of C++ exceptions to JS errors (native/errors.h) for the JS thread and for the promise
+    // of an epoch, whose label check runs on the training thread: the class does not depend on the thread.
+    // Native errors come from another realm than jest's: compare names, not classes.
+    const kind = (e: unknown) => ({ name: (e as Error).name, message: (e as Error).message });
+    const thrown = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (e) {
+        return kind(e);
+      }
+      return undefined;
+    };
+    const c = make('cgan');
+    const x = images(4);
+    expect(thrown(() => c.gan.step(x, { labels: torch.tensor([1, 2, 12, 3], { dtype: 'int64' }) }))).toEqual({
+      name: 'RangeError',
+      message: 'labels: label 12 is outside [0, 10) (the 10 classes)',
+    });
+    expect(thrown(() => c.gan.step(x, { labels: torch.rand([4]) }))).toEqual({
+      name: 'TypeError',
+      message: 'labels: expected integer class indices, got dtype Float',
+    });
+    const data = torch.zeros([8, 1, 28, 28], { dtype: 'uint8' });
+    const outside = c.gan.trainEpoch(data, { batchSize: 4, labels: torch.tensor([0, 1, 2, 3, 4, 5, 6, 10], { dtype: 'uint8' }) });
+    expect(await outside.then(() => undefined, kind)).toEqual({
+      name: 'RangeError',
+      message: 'trainEpoch: labels: label 10 is outside [0, 10) (the 10 classes)',
+    });
+    const floats = c.gan.trainEpoch(data, { batchSize: 4, labels: torch.rand([8]) });
+    expect(await floats.then(() => undefined, kind)).toEqual({
+      name: 'TypeError',
+      message: 'trainEpoch: labels: expected integer class indices, got dtype Float',
+    });
+    // The failed epochs released the step.
+    expect(c.gan.busy).toBe(false);
+  });
+
   test('noise of the wrong shape; a spec whose noise does not fit G', () => {
     const { gan, G, D, optG, optD, p } = make('dcgan');
     expect(() => gan.step(images(4), { zD: torch.randn([4, 100]) })).toThrow('noise: expected shape [4, 100, 1, 1], got [4, 100]');
