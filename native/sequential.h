@@ -10,18 +10,14 @@
 namespace ltg {
 
 struct Layer {
-  // The layer kinds of the native executor (the fused GanStep). A new layer touches, in this order:
-  //   native/sequential.h     a Kind, and any fields it needs in Layer
-  //   native/sequential.cc    its forward() case (the ATen op torch.nn's module calls), parameters(),
-  //                           tensors() (what a running epoch locks) and check() (the shapes it needs)
-  //   native/gan_spec_js.cc   kLayerKinds (its name) and the fields layersFromJs reads for it
-  //   ts/native/addon.ts      a NativeLayer member: exactly those fields
-  //   ts/nn/layers.ts         the facade module (PyTorch's name, init and state-dict names); ts/nn/index.ts exports it
-  //   ts/nn/spec.ts           a ModuleSpec member (torch.nn's constructor arguments)
-  //   ts/nn/from-spec.ts      fromSpec's case, toNativeLayers' branch and NATIVE_KINDS
-  //   ts/run/run-schema.ts    the spec's schema (config.json stores presets) and MODULE_TYPES
-  //   test/parity/reference.py  build() from the spec; regenerate test/parity/fixtures (regenerate.sh)
-  //   test/nn/nn.test.ts      the module against PyTorch; README.md's `nn` list
+  // The layer kinds of the native executor (the fused GanStep). A new layer touches four places (ts/nn/spec.ts
+  // keeps the TypeScript side of this list):
+  //   native/sequential.h/.cc   a Kind, any fields it needs in Layer, its forward() case (the ATen op torch.nn's
+  //                             module calls), parameters(), tensors() (what a running epoch locks), check()
+  //   native/gan_spec_js.cc     kLayerKinds (its name) and the fields layersFromJs reads: what nativeFields() gives
+  //   ts/nn/layers.ts (conv.ts) the facade module: PyTorch's name, init and state-dict names, its `spec` schema,
+  //                             `fromSpec`, `nativeFields()` (everything else in TS is derived from it)
+  //   test/parity/reference.py  build() from the spec (regenerate.sh), and its case in test/nn/nn.test.ts
   enum class Kind {
     Linear,
     ReLU,

@@ -1,6 +1,6 @@
 /**
  * The facade's side of ConditioningSpec (step-spec.ts): labels as one-hot planes concatenated to a
- * model's input, and fake labels drawn uniformly. native/gan_step.cc does the same ops in the same order.
+ * model's input, and fake labels drawn uniformly. native/gan_core.cc does the same ops in the same order.
  */
 import * as F from '../nn/functional';
 import { type Device } from '../tensor/dtype';

@@ -9,8 +9,8 @@
  * A new loss (or any new step variant) touches these four places:
  *   ts/gan/step-spec.ts       its name and facade arithmetic in LOSSES (the schema, the TS types, the
  *                             config.json check and imperativeStep follow)
- *   native/ spec reader       the name read into GanSpec (gan_step_wrap.cc until it moves to its own pair)
- *   native/gan_step.cc        the loss on the fused step (mlp_path.cc: its gradient, or the fast path refuses it)
+ *   native/gan_spec.h + _js.cc  GanSpec's enum value and the name ganSpecFromJs maps to it (a line each)
+ *   native/gan_core.cc        the loss on the fused step (mlp_path.cc: its gradient, or the fast path refuses it)
  *   test/parity/reference.py  the step as PyTorch writes it; regenerate test/parity/fixtures (regenerate.sh)
  */
 import { z } from 'zod';

@@ -12,8 +12,8 @@
  *
  * A new layer kind touches these four places (native/sequential.h keeps the C++ side of this list):
  *   native/sequential.h/.cc   a Layer::Kind, its fields, forward(), parameters(), tensors(), check()
- *   native/ layer reader      its name and the fields it reads (gan_step_wrap.cc's layersFromJs until it
- *                             moves to its own file pair): exactly what nativeFields() returns
+ *   native/gan_spec_js.cc     its name in kLayerKinds and the fields layersFromJs reads: exactly what
+ *                             nativeFields() returns
  *   ts/nn/layers.ts (or conv.ts)  the module class: PyTorch's name, init and state-dict names, its static
  *                             `spec` and `fromSpec`, `nativeFields()` (and `parameterShapes` when it has parameters: verbose 3 counts them)
  *   test/parity/reference.py  build() from the spec; regenerate test/parity/fixtures (regenerate.sh); its
