@@ -27,32 +27,32 @@ import { type Module } from '../nn/module';
 import { type Optimizer } from '../optim/optimizer';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
-import { ensureDir } from '../util/fs';
 import { CHECKPOINT_FILES, type TrainerState } from '../store/checkpoint';
-import { withRankRngStates, writeTrainerCheckpoint } from './trainer-checkpoint';
-import { deviceFallback, type ResolvedConfig, type RunConfig } from '../config/config';
+import { saveTrainingState, type TrainingState } from '../store/training-state';
+import { type ResolvedConfig, type RunConfig } from '../config/config';
 import { runEpoch, shuffleSeedFor } from './epoch';
-import { runConfig, resumeRun } from './resume';
+import { resumeRun } from './resume';
+import { resolveRun, type ResolvedRun } from './resolve';
 import { createRunDir, newRunInfo, startLosses, writeRunInfo, type RunInfo } from '../store/run-dir';
 import { gridImages, gridInputs, RunLog, SAMPLE_GRID_SIZE } from './run-log';
-import { applyRuntime, cudaEnv } from './runtime';
+import { applyRuntime } from './runtime';
 import { type Samples, sampleWith } from '../gan/sample';
-import { loadTrainingData } from './training-data';
+import { uploadTrainingData } from './training-data';
 import { EpochQuality } from '../quality/epoch-quality';
-import { agreeAtStart, checkGroupDevice, DataParallelError, rankSeed, threadsPerRank } from './data-parallel';
+import { agreeAtStart, DataParallelError, rankSeed, threadsPerRank, withRankRngStates } from './data-parallel';
 import { type EpochFiles, type TrainDevice, type TrainerEvents, type TrainerOptions, type TrainResult } from './trainer-events';
 
 export { RUN_FORMAT, createRunDir } from '../store/run-dir';
 export { SAMPLE_GRID_SIZE } from './run-log';
-export { resumeConfig } from './resume';
+export { resolveRun, type ResolvedRun } from './resolve';
 export { shuffleSeedFor } from './epoch';
 export type * from './trainer-events';
 
 export class Trainer extends EventEmitter<TrainerEvents> {
   private flushDenormalBefore = false;
   private quality: EpochQuality | null = null;
-  /** The effective config (after init()). */
-  config!: ResolvedConfig;
+  /** The config the run trains with (resolve.ts: the preset adapted to the data, the device resolved). */
+  readonly config: ResolvedConfig;
   runDir!: string;
   generator!: Module;
   discriminator!: Module;
@@ -74,15 +74,15 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   /** Base of the per-epoch shuffle seeds. */
   shuffleSeed = 0;
   /** The dataset the images came from. */
-  dataset!: ImageDataset;
+  readonly dataset: ImageDataset;
   /** The run's config.json contents. */
   runInfo!: RunInfo;
   /** The checkpoint this trainer resumed from (trainer.json contents), if any. */
-  resumedFrom: TrainerState | null = null;
+  readonly resumedFrom: TrainerState | null;
   /** Where the run trains, and why on the CPU when device 'auto' fell back to it (after init()). */
   deviceInfo!: TrainDevice;
 
-  private readonly given: RunConfig | ResolvedConfig;
+  private readonly run: ResolvedRun;
   private readonly opts: TrainerOptions;
   private log: RunLog | null = null;
   private lastCheckpointStep = -1;
@@ -90,17 +90,25 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   /** Resuming inside an epoch: its steps done before the stop and their losses (from losses.csv). */
   private resumeWithin: { epoch: number; steps: number; perStep: Float32Array | null } | null = null;
 
-  constructor(config: RunConfig | ResolvedConfig, opts: TrainerOptions = {}) {
+  /**
+   * A trainer for a resolved run (resolveRun: its config, images and the run it resumes); init() builds it.
+   * Of `opts`, the processGroup (also given to resolveRun) and progressEvery are used.
+   */
+  constructor(run: ResolvedRun, opts: TrainerOptions = {}) {
     super();
-    this.given = config;
+    this.run = run;
+    this.config = run.config;
+    this.dataset = run.dataset;
+    this.resumedFrom = run.resumed?.state ?? null;
     this.opts = opts;
-    if (opts.limit !== undefined && (!Number.isSafeInteger(opts.limit) || opts.limit < 1))
-      throw new RangeError(`limit: expected an integer >= 1, got ${opts.limit}`);
   }
 
-  /** new Trainer(config, opts) followed by init(). */
+  /**
+   * The public entry: resolves `config` (resolveRun: for a resume, the run's stored config with the
+   * options given now; the images read and the preset adapted to them), then new Trainer(...).init().
+   */
   static async create(config: RunConfig | ResolvedConfig, opts: TrainerOptions = {}): Promise<Trainer> {
-    const t = new Trainer(config, opts);
+    const t = new Trainer(await resolveRun(config, opts), opts);
     await t.init();
     return t;
   }
@@ -129,30 +137,16 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   }
 
   /**
-   * Resolves the config (for a resume: the run's stored config with the given run options), loads
-   * and uploads the data, builds the models, optimizers and GanStep, restores the checkpoint when
+   * Uploads the images, builds the models, optimizers and GanStep, restores the checkpoint when
    * resuming, and creates (or reopens) the run folder.
    */
   async init(): Promise<this> {
     if (this.initialized) return this;
-    const env = cudaEnv();
-    const { config, stored, resumedFrom } = runConfig(this.given, env);
-    const fallback = deviceFallback(this.given, env);
-    this.config = config;
-    this.resumedFrom = resumedFrom;
-    // a new run's folder is checked before minutes of data loading and model building
-    if (!stored && this.writer) ensureDir(config.saveDir, 'save folder');
-    const pg = this.opts.processGroup;
-    if (pg) checkGroupDevice(pg, config.device); // before minutes of loading: Gloo is the CPU's, NCCL the GPU's
-    this.flushDenormalBefore = applyRuntime(config, (e) => this.emit('warning', e), pg && (await threadsPerRank(pg)));
-
-    const limit = this.opts.limit ?? (this.opts.dataset ? undefined : (stored?.limit ?? undefined));
-    const warn = (e: Error) => this.emit('warning', e);
-    const loaded = await loadTrainingData(config, { dataset: this.opts.dataset, limit, onDownload: (p) => this.emit('download', p), onWarning: warn });
-    [this.dataset, this.data, this.labels] = [loaded.dataset, loaded.images, loaded.labels];
-    // the preset for these images' channels, size and classes is the run's (config.json stores it)
-    if (loaded.preset !== config.preset) this.config = { ...config, preset: loaded.preset };
     const cfg = this.config;
+    const pg = this.opts.processGroup;
+    const warn = (e: Error) => this.emit('warning', e);
+    this.flushDenormalBefore = applyRuntime(cfg, warn, pg && (await threadsPerRank(pg)));
+    ({ images: this.data, labels: this.labels } = uploadTrainingData(this.dataset, cfg, this.run.limit));
 
     // models, optimizers, fused step, fixed noise: in this order after seeding
     if (cfg.seed !== undefined) torch.manualSeed(cfg.seed);
@@ -160,17 +154,19 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     ({ noise: this.fixedNoise, labels: this.fixedLabels } = gridInputs(cfg.preset, cfg.device));
     // each rank its own noise and dropout stream (rank 0's is a one-process run's); weights come from rank 0
     if (pg && cfg.seed !== undefined) torch.manualSeed(rankSeed(cfg.seed, pg.rank));
+    const fallback = this.run.deviceFallback;
     this.deviceInfo = { name: this.data.device, ...(fallback !== undefined ? { fallback } : {}) };
     this.emit('device', { ...this.deviceInfo, cudaGraph: this.gan.cudaGraph });
 
+    const { resumed, limit } = this.run;
     const dataset = { name: this.dataset.name, images: this.data.shape[0], source: this.dataset.source };
-    if (stored && this.config.resume) this.restore(this.config.resume, { ...stored, limit: limit ?? null, dataset });
+    if (resumed && cfg.resume) this.restore(cfg.resume, { ...resumed, info: { ...resumed.info, limit: limit ?? null, dataset } });
     else this.startRun(limit ?? null, dataset);
     if (pg) {
-      const run = stored ? 0 : Number(path.basename(this.runDir ?? 'run-0').slice(4));
+      const run = resumed ? 0 : Number(path.basename(this.runDir ?? 'run-0').slice(4));
       const agreed = await agreeAtStart(pg, cfg, this.data.shape[0], [this.shuffleSeed, run]);
       this.shuffleSeed = agreed[0];
-      if (!stored) this.runDir = path.join(cfg.saveDir, `run-${agreed[1]}`);
+      if (!resumed) this.runDir = path.join(cfg.saveDir, `run-${agreed[1]}`);
     }
     this.initialized = true;
     if (!this.writer) return this;
@@ -190,22 +186,29 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     if (!this.writer) return; // rank 0's folder and shuffle seed (agreeAtStart)
     this.runDir = createRunDir(cfg.saveDir);
     const backend = this.opts.processGroup?.backend;
-    this.runInfo = newRunInfo(this.runDir, cfg, { shuffleSeed: this.shuffleSeed, limit, dataset, given: this.given, worldSize: this.worldSize, backend });
+    this.runInfo = newRunInfo(this.runDir, cfg, {
+      shuffleSeed: this.shuffleSeed,
+      limit,
+      dataset,
+      written: this.run.written,
+      worldSize: this.worldSize,
+      backend,
+    });
     startLosses(this.runDir);
   }
 
   /** Loads the run's checkpoint into the models built; config.json then describes the run as it now continues. */
-  private restore(runDir: string, stored: RunInfo): void {
-    const { generator, discriminator, optimizerG, optimizerD } = this;
+  private restore(dir: string, resumed: { info: RunInfo; state: TrainerState }): void {
     const ranks = { rank: this.rank, worldSize: this.worldSize };
-    const r = resumeRun(runDir, stored, { config: this.config, given: this.given, generator, discriminator, optimizerG, optimizerD }, ranks);
+    const { generator, discriminator, optimizerG, optimizerD } = this;
+    const r = resumeRun({ dir, ...resumed, config: this.config, written: this.run.written }, { generator, discriminator, optimizerG, optimizerD }, ranks);
     if (r.fixedNoise) {
       this.fixedNoise.dispose();
       this.fixedNoise = r.fixedNoise;
     }
     ({ epoch: this.epoch, globalStep: this.globalStep, shuffleSeed: this.shuffleSeed } = r.state);
     this.lastCheckpointStep = this.globalStep;
-    this.runDir = runDir;
+    this.runDir = dir;
     this.runInfo = r.runInfo;
     this.resumeWithin = r.within;
     if (r.within && !r.within.perStep) {
@@ -378,15 +381,35 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   checkpoint(interrupted: { epoch: number; steps: number } | null = null): string {
     this.checkReady();
     if (this.opts.processGroup) throw new DataParallelError('Trainer.checkpoint: a data-parallel run checkpoints inside train(), where every rank takes part');
-    return this.checkpointed(writeTrainerCheckpoint(this, interrupted), interrupted);
+    return this.checkpointed(saveTrainingState(this.trainingState(), interrupted), interrupted);
   }
 
   /** A checkpoint with every rank's RNG state (a collective in a data-parallel run; rank 0 writes it). */
   private async checkpointAll(interrupted: { epoch: number; steps: number } | null): Promise<string | undefined> {
     const pg = this.opts.processGroup;
     if (!pg) return this.checkpoint(interrupted);
-    const file = await withRankRngStates(pg, (rng) => (this.writer ? writeTrainerCheckpoint(this, interrupted, rng) : undefined));
+    const file = await withRankRngStates(pg, (rng) => (this.writer ? saveTrainingState(this.trainingState(), interrupted, rng) : undefined));
     return this.checkpointed(file, interrupted);
+  }
+
+  /** What the store writes of this run: the models, optimizers, counters, seeds and fixed noise. */
+  private trainingState(): TrainingState {
+    const { runDir, generator, discriminator, optimizerG, optimizerD, fixedNoise, epoch, globalStep, shuffleSeed, config } = this;
+    const models = { generator, discriminator, optimizerG, optimizerD };
+    const { preset, device, seed } = config;
+    return {
+      runDir,
+      models,
+      fixedNoise,
+      epoch,
+      globalStep,
+      shuffleSeed,
+      preset: preset.name,
+      device,
+      seed,
+      images: this.data.shape[0],
+      worldSize: this.worldSize,
+    };
   }
 
   private checkpointed<F extends string | undefined>(file: F, interrupted: { epoch: number; steps: number } | null): F {
