@@ -6,7 +6,6 @@
  * changes the config after this.
  */
 import { type ImageDataset } from '../data/mnist';
-import { type ProcessGroup } from '../distributed/index';
 import { resolveConfigAndDevice, type ResolvedConfig, type RunConfig } from '../config/config';
 import { type CudaEnv, cudaEnv } from '../config/device';
 import { mergeResumed, optionsOf } from '../config/merge';
@@ -14,7 +13,8 @@ import { readTrainerState, type TrainerState } from '../store/checkpoint';
 import { readRunInfo, type RunInfo } from '../store/run-dir';
 import { ensureDir } from '../util/fs';
 import { checkGroupDevice } from './data-parallel';
-import { type DataCallbacks, loadDataset, presetForData } from './training-data';
+import { type TrainerOptions } from './trainer-events';
+import { loadDataset, presetForData } from './training-data';
 
 /** A run ready to build: its config and what resolving it read. */
 export interface ResolvedRun {
@@ -30,14 +30,6 @@ export interface ResolvedRun {
   dataset: ImageDataset;
   /** Images to train on (the first `limit`; undefined: all). A resume keeps its run's unless a dataset or limit is given. */
   limit: number | undefined;
-}
-
-export interface ResolveOptions extends DataCallbacks {
-  /** Training images to use instead of loading config.data. */
-  dataset?: ImageDataset;
-  limit?: number;
-  /** A data-parallel run's group: its device is checked, and only rank 0 checks the save folder. */
-  processGroup?: ProcessGroup;
 }
 
 /**
@@ -62,9 +54,10 @@ export function resolveGiven(given: RunConfig | ResolvedConfig, env: CudaEnv = c
 
 /**
  * The whole resolution: resolveGiven, then the images read (or `opts.dataset`) and the preset adapted to
- * them. A new run's save folder and a data-parallel run's device are checked before minutes of loading.
+ * them (of `opts`: dataset, limit, onDownload, onWarning, and processGroup, whose device is checked and
+ * whose rank 0 alone checks the save folder). A new run's save folder and a data-parallel run's device are checked before minutes of loading.
  */
-export async function resolveRun(given: RunConfig | ResolvedConfig, opts: ResolveOptions = {}, env: CudaEnv = cudaEnv()): Promise<ResolvedRun> {
+export async function resolveRun(given: RunConfig | ResolvedConfig, opts: TrainerOptions = {}, env: CudaEnv = cudaEnv()): Promise<ResolvedRun> {
   if (opts.limit !== undefined && (!Number.isSafeInteger(opts.limit) || opts.limit < 1))
     throw new RangeError(`limit: expected an integer >= 1, got ${opts.limit}`);
   const r = resolveGiven(given, env);

@@ -3,7 +3,7 @@
  * resume it. It loads the data once onto the device, builds G and D from the preset (after
  * torch.manualSeed(seed) when seeded), and trains epoch by epoch with the fused native step
  * (GanStep.trainEpoch), writing into a new run folder `<saveDir>/run-<n>` (its files: run-dir.ts).
- * The Trainer never prints: it emits 'device', 'step', 'epoch', 'checkpoint', 'warning' and 'download' events.
+ * The Trainer never prints: it emits 'device', 'step', 'epoch', 'checkpoint' and 'warning' events.
  * Device 'auto' on a machine without usable CUDA trains on the CPU and says why ('device' event,
  * `deviceInfo.fallback`, TrainResult.device, report.html).
  *
@@ -18,8 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ImageDataset } from '../data/mnist';
 import { buildGan } from '../gan/build';
-import { type EpochProgress, type EpochResult, type GanStep, type StepResult } from '../gan/gan-step';
-import { randomSeed } from '../gan/noise';
+import { type EpochResult, type GanStep, type StepResult } from '../gan/gan-step';
 import { toModelInput } from '../gan/image-batch';
 import { isConvolutional, type Preset } from '../gan/presets';
 import { writeReport } from '../logging/report';
@@ -30,17 +29,17 @@ import * as torch from '../tensor/torch';
 import { CHECKPOINT_FILES, type TrainerState } from '../store/checkpoint';
 import { saveTrainingState, type TrainingState } from '../store/training-state';
 import { type ResolvedConfig, type RunConfig } from '../config/config';
-import { runEpoch, shuffleSeedFor } from './epoch';
-import { resumeRun } from './resume';
+import { shuffleSeedFor, trainEpochOfRun } from './epoch';
+import { openRun } from './run-start';
 import { resolveRun, type ResolvedRun } from './resolve';
-import { createRunDir, newRunInfo, startLosses, writeRunInfo, type RunInfo } from '../store/run-dir';
+import { writeRunInfo, type RunInfo } from '../store/run-dir';
 import { gridImages, gridInputs, RunLog, SAMPLE_GRID_SIZE } from './run-log';
 import { applyRuntime } from './runtime';
 import { type Samples, sampleWith } from '../gan/sample';
 import { uploadTrainingData } from './training-data';
 import { EpochQuality } from '../quality/epoch-quality';
-import { agreeAtStart, DataParallelError, rankSeed, threadsPerRank, withRankRngStates } from './data-parallel';
-import { type EpochFiles, type TrainDevice, type TrainerEvents, type TrainerOptions, type TrainResult } from './trainer-events';
+import { DataParallelError, rankSeed, threadsPerRank, withRankRngStates } from './data-parallel';
+import { type EpochFiles, type TrainDevice, type TrainerEvents, type TrainerOptions, type TrainerStepEvent, type TrainResult } from './trainer-events';
 
 export { RUN_FORMAT, createRunDir } from '../store/run-dir';
 export { SAMPLE_GRID_SIZE } from './run-log';
@@ -158,15 +157,19 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.deviceInfo = { name: this.data.device, ...(fallback !== undefined ? { fallback } : {}) };
     this.emit('device', { ...this.deviceInfo, cudaGraph: this.gan.cudaGraph });
 
-    const { resumed, limit } = this.run;
+    // the run folder, new or resumed (the checkpoint loaded into the models); config.json then describes the run as it now continues
     const dataset = { name: this.dataset.name, images: this.data.shape[0], source: this.dataset.source };
-    if (resumed && cfg.resume) this.restore(cfg.resume, { ...resumed, info: { ...resumed.info, limit: limit ?? null, dataset } });
-    else this.startRun(limit ?? null, dataset);
-    if (pg) {
-      const run = resumed ? 0 : Number(path.basename(this.runDir ?? 'run-0').slice(4));
-      const agreed = await agreeAtStart(pg, cfg, this.data.shape[0], [this.shuffleSeed, run]);
-      this.shuffleSeed = agreed[0];
-      if (!resumed) this.runDir = path.join(cfg.saveDir, `run-${agreed[1]}`);
+    const { generator, discriminator, optimizerG, optimizerD } = this;
+    const start = await openRun(this.run, { generator, discriminator, optimizerG, optimizerD }, { processGroup: pg, dataset });
+    if (start.fixedNoise) {
+      this.fixedNoise.dispose();
+      this.fixedNoise = start.fixedNoise;
+    }
+    ({ runDir: this.runDir, epoch: this.epoch, globalStep: this.globalStep, shuffleSeed: this.shuffleSeed, within: this.resumeWithin } = start);
+    this.runInfo = start.runInfo!;
+    if (this.run.resumed) this.lastCheckpointStep = this.globalStep;
+    if (start.within && !start.within.perStep) {
+      this.emit('warning', new Error(`losses.csv lacks steps of the interrupted epoch ${start.within.epoch}: its means will cover the resumed steps only`));
     }
     this.initialized = true;
     if (!this.writer) return this;
@@ -177,43 +180,6 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.log.realImages(this.dataset.images, Math.min(SAMPLE_GRID_SIZE, this.data.shape[0]));
     this.quality = await EpochQuality.forRun(this.runDir, cfg, this.epoch);
     return this;
-  }
-
-  /** A new run folder and its config.json contents. */
-  private startRun(limit: number | null, dataset: RunInfo['dataset']): void {
-    const cfg = this.config;
-    this.shuffleSeed = cfg.seed ?? randomSeed();
-    if (!this.writer) return; // rank 0's folder and shuffle seed (agreeAtStart)
-    this.runDir = createRunDir(cfg.saveDir);
-    const backend = this.opts.processGroup?.backend;
-    this.runInfo = newRunInfo(this.runDir, cfg, {
-      shuffleSeed: this.shuffleSeed,
-      limit,
-      dataset,
-      written: this.run.written,
-      worldSize: this.worldSize,
-      backend,
-    });
-    startLosses(this.runDir);
-  }
-
-  /** Loads the run's checkpoint into the models built; config.json then describes the run as it now continues. */
-  private restore(dir: string, resumed: { info: RunInfo; state: TrainerState }): void {
-    const ranks = { rank: this.rank, worldSize: this.worldSize };
-    const { generator, discriminator, optimizerG, optimizerD } = this;
-    const r = resumeRun({ dir, ...resumed, config: this.config, written: this.run.written }, { generator, discriminator, optimizerG, optimizerD }, ranks);
-    if (r.fixedNoise) {
-      this.fixedNoise.dispose();
-      this.fixedNoise = r.fixedNoise;
-    }
-    ({ epoch: this.epoch, globalStep: this.globalStep, shuffleSeed: this.shuffleSeed } = r.state);
-    this.lastCheckpointStep = this.globalStep;
-    this.runDir = dir;
-    this.runInfo = r.runInfo;
-    this.resumeWithin = r.within;
-    if (r.within && !r.within.perStep) {
-      this.emit('warning', new Error(`losses.csv lacks steps of the interrupted epoch ${r.within.epoch}: its means will cover the resumed steps only`));
-    }
   }
 
   private checkReady(): void {
@@ -319,38 +285,32 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   }
 
   /** One epoch (epoch.ts), continuing an interrupted one after a resume; keeps the step counts. */
-  private async runEpoch(
-    epoch: number,
-    signal: AbortSignal | undefined,
-    totals: { steps: number; images: number; seconds: number },
-  ): Promise<{ done: EpochResult } | { stopped: TrainResult['interrupted'] }> {
+  private async runEpoch(epoch: number, signal: AbortSignal | undefined, totals: { steps: number; images: number; seconds: number }) {
     const within = this.resumeWithin?.epoch === epoch ? this.resumeWithin : null;
     this.resumeWithin = null;
-    const stepsBefore = this.globalStep - (within?.steps ?? 0); // global step before the epoch's first step
-    const firstRecord = this.globalStep; // the steps this call runs come after this one
-    const t0 = performance.now();
-    const outcome = await runEpoch({
-      gan: this.gan,
-      data: this.data,
-      labels: this.labels,
-      batchSize: this.preset.batchSize,
-      ranks: this.worldSize,
-      normalize: this.preset.normalize,
-      seed: shuffleSeedFor(this.shuffleSeed, epoch),
-      progressEvery: this.progressEvery(),
+    const { gan, data, labels, preset, worldSize: ranks, log, globalStep } = this;
+    const seed = shuffleSeedFor(this.shuffleSeed, epoch);
+    const onStep = (e: TrainerStepEvent) => this.emit('step', e);
+    const r = await trainEpochOfRun({
+      gan,
+      data,
+      labels,
+      preset,
+      ranks,
+      log,
+      epoch,
+      globalStep,
+      seed,
+      progressEvery: this.opts.progressEvery,
       within,
       signal,
-      onProgress: (p) => this.onProgress(epoch, p, stepsBefore, t0),
-      record: (per) => this.log?.recordSteps(epoch, firstRecord, per),
+      onStep,
     });
-    if ('stopped' in outcome) {
-      this.globalStep = stepsBefore + outcome.stopped;
-      return { stopped: outcome.stopped > 0 ? { epoch, steps: outcome.stopped } : null };
-    }
-    for (const k of ['steps', 'images', 'seconds'] as const) totals[k] += outcome.ran[k];
+    this.globalStep = r.globalStep;
+    if ('stopped' in r) return r;
+    for (const k of ['steps', 'images', 'seconds'] as const) totals[k] += r.ran[k];
     this.epoch = epoch;
-    this.globalStep = stepsBefore + outcome.done.steps;
-    return { done: outcome.done };
+    return r;
   }
 
   /** An epoch's scalars, sample grid, periodic checkpoint and loss plot, then the 'epoch' event. */
@@ -394,22 +354,9 @@ export class Trainer extends EventEmitter<TrainerEvents> {
 
   /** What the store writes of this run: the models, optimizers, counters, seeds and fixed noise. */
   private trainingState(): TrainingState {
-    const { runDir, generator, discriminator, optimizerG, optimizerD, fixedNoise, epoch, globalStep, shuffleSeed, config } = this;
-    const models = { generator, discriminator, optimizerG, optimizerD };
-    const { preset, device, seed } = config;
-    return {
-      runDir,
-      models,
-      fixedNoise,
-      epoch,
-      globalStep,
-      shuffleSeed,
-      preset: preset.name,
-      device,
-      seed,
-      images: this.data.shape[0],
-      worldSize: this.worldSize,
-    };
+    const { runDir, generator, discriminator, optimizerG, optimizerD, fixedNoise, epoch, globalStep, shuffleSeed, worldSize } = this;
+    const [models, images, { preset, device, seed }] = [{ generator, discriminator, optimizerG, optimizerD }, this.data.shape[0], this.config];
+    return { runDir, models, fixedNoise, epoch, globalStep, shuffleSeed, preset: preset.name, device, seed, images, worldSize };
   }
 
   private checkpointed<F extends string | undefined>(file: F, interrupted: { epoch: number; steps: number } | null): F {
@@ -436,22 +383,5 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   /** Closes the TensorBoard event file (pending events are written). */
   close(): void {
     this.log?.close();
-  }
-
-  // ---------------------------------------------------------------------------------------------
-
-  private progressEvery(): number {
-    if (this.opts.progressEvery !== undefined) return Math.max(1, Math.floor(this.opts.progressEvery));
-    return Math.max(1, Math.min(50, Math.round(this.stepsPerEpoch / 200)));
-  }
-
-  private onProgress(epoch: number, p: EpochProgress, stepsBefore: number, t0: number): void {
-    const globalStep = stepsBefore + p.step;
-    const elapsed = (performance.now() - t0) / 1000;
-    const done = Math.min(p.step * this.preset.batchSize * this.worldSize, this.data.shape[0]);
-    const imagesPerSec = elapsed > 0 ? done / elapsed : 0;
-    this.log?.step(globalStep, p, imagesPerSec);
-    const { dLoss, gLoss, dReal, dFake } = p;
-    this.emit('step', { epoch, epochs: this.preset.epochs, step: p.step, stepsPerEpoch: p.totalSteps, globalStep, dLoss, gLoss, dReal, dFake, imagesPerSec });
   }
 }

@@ -153,7 +153,8 @@ async function trainRank(
   };
   let trainer: Trainer | undefined;
   try {
-    trainer = new Trainer(await resolveRun(config, { limit, processGroup, onDownload, onWarning: (err) => warn(err) }), { processGroup });
+    const trainerOpts = { limit, processGroup, onDownload, onWarning: (err: Error) => warn(err) };
+    trainer = new Trainer(await resolveRun(config, trainerOpts), trainerOpts);
     trainer.on('warning', (err) => warn(err));
     await trainer.init();
   } catch (e) {
