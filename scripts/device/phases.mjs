@@ -20,7 +20,7 @@ const { torch, GanStep, buildModels, getPreset, presets, imperativeStep, data, i
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(import.meta.url);
 // Whether CUDA is usable and, if not, the addon's reason (the run layer's one question to it).
-const { cudaEnv } = require('../../lib/run/runtime.js');
+const { cudaEnv } = require('../../lib/config/device.js');
 const { loadedBinary } = require('../../lib/native/load.js');
 const { sourceHash } = require('../../lib/native/compat.js');
 

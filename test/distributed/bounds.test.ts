@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import * as dist from '../../ts/distributed/index';
-import { parseTrainArgs } from '../../ts/cli/commands/train';
+import { parseTrainArgs } from '../../ts/cli/commands/train-args';
 import { nprocLimit } from '../../ts/cli/launch';
 import { withoutNativeBacktrace } from '../../ts/cli/main';
 import { builtLib } from '../helpers/lib';

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { distBackendFor, parseTrainArgs } from '../../ts/cli/commands/train';
+import { distBackendFor, parseTrainArgs } from '../../ts/cli/commands/train-args';
 import * as dist from '../../ts/distributed/index';
 import { loadAddon, type NativeInfo } from '../../ts/native/addon';
 import * as torch from '../../ts/tensor/torch';

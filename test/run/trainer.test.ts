@@ -8,8 +8,9 @@ import { info } from '../../ts/native/info';
 import * as safetensors from '../../ts/tensor/safetensors';
 import * as torch from '../../ts/tensor/torch';
 import { nativeCudaReason } from '../helpers/cuda';
-import { ConfigError, deviceFallback, resolveConfig, resolveDevice } from '../../ts/config/config';
-import { cudaEnv } from '../../ts/run/runtime';
+import { ConfigError, resolveConfig, resolveConfigAndDevice, resolveDevice } from '../../ts/config/config';
+import { cudaEnv } from '../../ts/config/device';
+import { resolveGiven, resolveRun } from '../../ts/run/resolve';
 import { checkpointFs, loadCheckpoint } from '../../ts/store/checkpoint';
 import { saveSamples } from '../../ts/gan/sample';
 import { sample } from '../../ts/store/generator';
@@ -74,7 +75,7 @@ describe('Trainer: a seeded vanilla run, a 1-epoch run and its resumption (512 i
   let resumedResult: TrainResult;
 
   beforeAll(async () => {
-    straight = new Trainer({ ...base, epochs: 2 }, { dataset: mnist, limit: 512 });
+    straight = new Trainer(await resolveRun({ ...base, epochs: 2 }, { dataset: mnist, limit: 512 }));
     straightEv = record(straight);
     await straight.init();
     straightResult = await straight.train();
@@ -84,7 +85,7 @@ describe('Trainer: a seeded vanilla run, a 1-epoch run and its resumption (512 i
     await first.train();
     first.dispose();
 
-    const resumed = new Trainer({ resume: oneEpochDir, epochs: 2 }, { dataset: mnist, limit: 512 }); // device left to 'auto'
+    const resumed = new Trainer(await resolveRun({ resume: oneEpochDir, epochs: 2 }, { dataset: mnist, limit: 512 })); // device left to 'auto'
     resumedEv = record(resumed);
     await resumed.init();
     resumedResult = await resumed.train();
@@ -311,9 +312,13 @@ print(json.dumps({'scalars': {k: [[e.step, e.value] for e in acc.Scalars(k)] for
   });
 
   it('refuses to resume with a different preset, and from a folder without a checkpoint', async () => {
-    await expect(new Trainer({ resume: oneEpochDir, preset: 'ganist' }).init()).rejects.toThrow(ConfigError);
-    await expect(new Trainer({ resume: oneEpochDir, batchSize: 64 }).init()).rejects.toThrow(/batchSize.*trained with 100/);
-    await expect(new Trainer({ resume: path.join(root, 'missing') }).init()).rejects.toThrow(/does not exist/);
+    await expect(Trainer.create({ resume: oneEpochDir, preset: 'ganist' })).rejects.toThrow(ConfigError);
+    await expect(Trainer.create({ resume: oneEpochDir, batchSize: 64 })).rejects.toThrow(/batchSize.*trained with 100/);
+    await expect(Trainer.create({ resume: path.join(root, 'missing') })).rejects.toThrow(/does not exist/);
+    // a resolved config given to a resume: its preset must be the run's but for epochs
+    const stored = resolveGiven({ resume: oneEpochDir }).config;
+    expect(resolveGiven({ ...stored, preset: { ...stored.preset, epochs: 5 } }).config.preset.epochs).toBe(5);
+    expect(() => resolveGiven({ ...stored, preset: { ...stored.preset, batchSize: 7 } })).toThrow(/differs from the preset the run in .* was trained with/);
   });
 });
 
@@ -333,15 +338,17 @@ describe('device resolution: one place, the reason from the addon', () => {
     });
   });
 
-  it('a config asking for cuda names the reason; deviceFallback says why auto chose the CPU', () => {
+  it('a config asking for cuda names the reason; the resolution says why auto chose the CPU', () => {
     expect(() => resolveConfig({ device: 'cuda' }, noGpu)).toThrow(
       'config.device: "cuda" was requested but CUDA is not available: no NVIDIA driver was found (libcuda.so.1 could not be loaded); use "auto" or "cpu"',
     );
-    expect(deviceFallback({}, noGpu)).toBe(noGpu.cudaUnusable);
-    expect(deviceFallback({ device: 'auto' }, noGpu)).toBe(noGpu.cudaUnusable);
-    expect(deviceFallback({ device: 'cpu' }, noGpu)).toBeUndefined();
-    expect(deviceFallback({}, { cudaAvailable: true })).toBeUndefined();
-    expect(deviceFallback(resolveConfig({}, noGpu), noGpu)).toBeUndefined(); // resolved by the caller
+    const fallback = (config: Parameters<typeof resolveConfigAndDevice>[0], env: typeof noGpu | { cudaAvailable: boolean }) =>
+      resolveConfigAndDevice(config, env).deviceFallback;
+    expect(fallback({}, noGpu)).toBe(noGpu.cudaUnusable);
+    expect(fallback({ device: 'auto' }, noGpu)).toBe(noGpu.cudaUnusable);
+    expect(fallback({ device: 'cpu' }, noGpu)).toBeUndefined();
+    expect(fallback({}, { cudaAvailable: true })).toBeUndefined();
+    expect(resolveGiven(resolveConfig({}, noGpu), noGpu).deviceFallback).toBeUndefined(); // resolved by the caller
   });
 
   (hasCuda ? it.skip : it)("cudaEnv: this machine has no usable GPU, in the addon's words", () => {

@@ -37,7 +37,10 @@ import { z } from 'zod';
 import { DEFAULT_PRESET, getPreset, PRESET_NAMES, withZDim, type Preset, type PresetName } from '../gan/presets';
 import { expected, intAtLeast } from '../util/schema';
 import { suggest } from '../util/suggest';
+import { type CudaEnv, cudaEnv, DEFAULT_DEVICE, type DeviceOption, resolveDevice } from './device';
 import { ConfigError, describeValue, formatPath, valueAt, type ConfigIssue } from './errors';
+
+export { type CudaEnv, type DeviceChoice, type DeviceOption, cudaEnv, resolveDevice } from './device';
 
 export { ConfigError, describeValue, formatPath, type ConfigIssue } from './errors';
 
@@ -53,13 +56,12 @@ export const VERBOSE_LEVELS = Object.freeze({
 } as const);
 
 export type VerboseLevel = 0 | 1 | 2 | 3;
-export type DeviceOption = 'auto' | 'cpu' | 'cuda';
 export type DatasetName = 'mnist' | 'fashion-mnist' | 'folder';
 
 /** Defaults for the run options (the training hyper-parameters' defaults come from the preset). */
 export const CONFIG_DEFAULTS = Object.freeze({
   preset: DEFAULT_PRESET,
-  device: 'auto' as DeviceOption,
+  device: DEFAULT_DEVICE,
   saveDir: 'runs',
   saveEvery: 10,
   sampleEvery: 1,
@@ -255,49 +257,21 @@ function withLineColumn(message: string, text: string): string {
 }
 
 /**
- * CUDA on this machine: usable, or the addon's reason it is not ("CUDA is not available: no NVIDIA driver
- * was found (...)"; runtime.ts cudaEnv() asks the addon). Without a reason, a generic one is given.
- */
-export interface CudaEnv {
-  cudaAvailable: boolean;
-  cudaUnusable?: string;
-}
-
-/** The device a request trains on: `fallback` says why 'auto' chose the CPU. */
-export interface DeviceChoice {
-  device: 'cpu' | 'cuda';
-  fallback?: string;
-}
-
-/**
- * The one device resolution (configs, the Trainer, the CLI): 'auto' is CUDA when usable, else the CPU
- * with the reason as `fallback`; 'cuda' where CUDA is unusable is `{ unusable: reason }` for the
- * caller's error (a config issue, a flag's usage error).
- */
-export function resolveDevice(requested: DeviceOption, env: CudaEnv): DeviceChoice | { unusable: string } {
-  const why = env.cudaUnusable ?? 'CUDA is not available (no CUDA build of LibTorch or no usable GPU)';
-  if (requested === 'cpu') return { device: 'cpu' };
-  if (env.cudaAvailable) return { device: 'cuda' };
-  return requested === 'auto' ? { device: 'cpu', fallback: why } : { unusable: why };
-}
-
-/**
- * Why a run given `given` trains on the CPU although its device was left to 'auto' (undefined when
- * it asked for a device, or got CUDA): the fallback of the resolution resolveConfig made.
- */
-export function deviceFallback(given: RunConfig | ResolvedConfig, env: CudaEnv): string | undefined {
-  if (isResolved(given)) return undefined; // resolved by the caller, who knows why
-  const choice = resolveDevice(given.device ?? CONFIG_DEFAULTS.device, env);
-  return 'fallback' in choice ? choice.fallback : undefined;
-}
-
-/**
  * Applies the config to its preset and the machine: the preset (default 'cgan') with epochs,
  * batchSize, lr, betas and zDim merged in, the device resolved (resolveDevice: 'auto' -> 'cuda' when
  * `cudaAvailable`, else 'cpu'; 'cuda' without CUDA is a ConfigError naming why), and every default filled in.
  * The config is validated again, so unvalidated objects are safe to pass.
  */
-export function resolveConfig(config: RunConfig, env: CudaEnv, source?: string): ResolvedConfig {
+export function resolveConfig(config: RunConfig, env: CudaEnv = cudaEnv(), source?: string): ResolvedConfig {
+  return resolveConfigAndDevice(config, env, source).config;
+}
+
+/** resolveConfig, and why device 'auto' fell back to the CPU (undefined when it asked for a device, or got CUDA). */
+export function resolveConfigAndDevice(
+  config: RunConfig,
+  env: CudaEnv = cudaEnv(),
+  source?: string,
+): { config: ResolvedConfig; deviceFallback: string | undefined } {
   const c = parseConfig(config, source);
   let preset = getPreset(c.preset ?? CONFIG_DEFAULTS.preset);
   const issues: ConfigIssue[] = [];
@@ -324,7 +298,7 @@ export function resolveConfig(config: RunConfig, env: CudaEnv, source?: string):
   if ('unusable' in choice) issues.push({ path: ['device'], message: `config.device: "cuda" was requested but ${choice.unusable}; use "auto" or "cpu"` });
   if (issues.length || 'unusable' in choice) throw new ConfigError(issues, source);
 
-  return {
+  const resolved: ResolvedConfig = {
     preset,
     device: choice.device,
     seed: c.seed,
@@ -346,9 +320,5 @@ export function resolveConfig(config: RunConfig, env: CudaEnv, source?: string):
       ...(c.data?.channels !== undefined ? { channels: c.data.channels } : {}),
     },
   };
-}
-
-/** Whether `c` is already resolved (has the effective preset object). */
-export function isResolved(c: RunConfig | ResolvedConfig): c is ResolvedConfig {
-  return typeof (c as ResolvedConfig).preset === 'object' && (c as ResolvedConfig).preset !== null;
+  return { config: resolved, deviceFallback: choice.fallback };
 }

@@ -12,6 +12,7 @@ import { type ProcessGroup } from '../distributed/index';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { type ResolvedConfig } from '../config/config';
+import { type RngStates } from '../store/checkpoint';
 
 export class DataParallelError extends Error {
   override name = 'DataParallelError';
@@ -146,5 +147,18 @@ async function gatherState(pg: ProcessGroup, state: Tensor): Promise<Tensor[]> {
     });
   } finally {
     mine.dispose();
+  }
+}
+
+/**
+ * `write` given every rank's RNG states (gathered: a collective every rank takes part in), freed after:
+ * the CPU's, and with NCCL each rank's GPU's.
+ */
+export async function withRankRngStates<T>(pg: ProcessGroup, write: (rng: RngStates) => T): Promise<T> {
+  const { cpu, cuda } = await gatherRngStates(pg);
+  try {
+    return write({ cpu: cpu[0], ranks: cpu, ...(cuda ? { cuda: cuda[0], cudaRanks: cuda } : {}) });
+  } finally {
+    for (const t of [...cpu, ...(cuda ?? [])]) t.dispose();
   }
 }

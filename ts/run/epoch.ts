@@ -8,7 +8,10 @@ import { createHash } from 'node:crypto';
 import { isEpochAbort, type EpochProgress, type EpochResult, type GanStep } from '../gan/gan-step';
 import { type Tensor } from '../tensor/tensor';
 import { type PixelRange } from '../util/pixels';
+import { type Preset } from '../gan/presets';
 import { concatSteps, stepMeans } from '../store/run-dir';
+import { type RunLog } from './run-log';
+import { type TrainerStepEvent } from './trainer-events';
 
 /** The per-epoch shuffle seed: a 31-bit hash of the run's base seed and the epoch. */
 export function shuffleSeedFor(base: number, epoch: number): number {
@@ -88,4 +91,52 @@ export async function runEpoch(e: EpochRun): Promise<EpochOutcome> {
   };
   done.imagesPerSec = r.imagesPerSec * e.ranks; // every rank's images
   return { done, ran: { steps: r.steps, images: r.images * e.ranks, seconds: r.seconds } };
+}
+
+/**
+ * Epoch `epoch` of a Trainer's run after `globalStep` steps (`within`: resuming inside it): runEpoch with
+ * the run's step records (losses.csv, TensorBoard) and its step events. Returns the global step after it,
+ * and the epoch's result or where it stopped (null: before its first step).
+ */
+export async function trainEpochOfRun(r: {
+  gan: GanStep;
+  data: Tensor;
+  labels: Tensor | null;
+  preset: Preset;
+  ranks: number;
+  log: RunLog | null;
+  epoch: number;
+  globalStep: number;
+  seed: number;
+  /** Steps between progress reports (default: about 200 reports per epoch, at most every 50 steps). */
+  progressEvery: number | undefined;
+  within: { steps: number; perStep: Float32Array | null } | null;
+  signal?: AbortSignal;
+  onStep: (e: TrainerStepEvent) => void;
+}): Promise<
+  | { globalStep: number; done: EpochResult; ran: { steps: number; images: number; seconds: number } }
+  | { globalStep: number; stopped: { epoch: number; steps: number } | null }
+> {
+  const { preset, epoch, ranks } = r;
+  const stepsBefore = r.globalStep - (r.within?.steps ?? 0); // global step before the epoch's first step
+  const images = r.data.shape[0];
+  const steps = Math.ceil(Math.ceil(images / ranks) / preset.batchSize);
+  const t0 = performance.now();
+  const outcome = await runEpoch({
+    ...r,
+    batchSize: preset.batchSize,
+    normalize: preset.normalize,
+    progressEvery: r.progressEvery !== undefined ? Math.max(1, Math.floor(r.progressEvery)) : Math.max(1, Math.min(50, Math.round(steps / 200))),
+    onProgress: (p) => {
+      const globalStep = stepsBefore + p.step;
+      const elapsed = (performance.now() - t0) / 1000;
+      const imagesPerSec = elapsed > 0 ? Math.min(p.step * preset.batchSize * ranks, images) / elapsed : 0;
+      r.log?.step(globalStep, p, imagesPerSec);
+      const { dLoss, gLoss, dReal, dFake } = p;
+      r.onStep({ epoch, epochs: preset.epochs, step: p.step, stepsPerEpoch: p.totalSteps, globalStep, dLoss, gLoss, dReal, dFake, imagesPerSec });
+    },
+    record: (per) => r.log?.recordSteps(epoch, r.globalStep, per), // the steps this call runs come after globalStep
+  });
+  if ('stopped' in outcome) return { globalStep: stepsBefore + outcome.stopped, stopped: outcome.stopped > 0 ? { epoch, steps: outcome.stopped } : null };
+  return { globalStep: stepsBefore + outcome.done.steps, ...outcome };
 }

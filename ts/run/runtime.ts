@@ -1,22 +1,7 @@
-/** The process-wide settings a run applies before it trains, and whether this machine can use CUDA (and why not). */
+/** The process-wide settings a run applies before it trains. */
 import * as os from 'node:os';
-import { loadAddon } from '../native/addon';
 import * as torch from '../tensor/torch';
-import { type CudaEnv, type ResolvedConfig } from '../config/config';
-
-let cudaEnvOnce: CudaEnv | undefined;
-
-/**
- * CUDA on this machine (resolveDevice's env): usable, or why not in the addon's words
- * (native/cuda_status.cc). Asked once: LibTorch's device count is fixed for the process's life.
- */
-export function cudaEnv(): CudaEnv {
-  if (!cudaEnvOnce) {
-    const why = loadAddon().info().cudaUnavailable;
-    cudaEnvOnce = why ? { cudaAvailable: false, cudaUnusable: why } : { cudaAvailable: true };
-  }
-  return cudaEnvOnce;
-}
+import { type ResolvedConfig } from '../config/config';
 
 /**
  * Intra-op threads (more than the cores is allowed, with a warning) and flushing denormals: underflowing

@@ -6,11 +6,16 @@ import { type ProcessGroup } from '../distributed/index';
 import { type StepResult } from '../gan/gan-step';
 import { type Device } from '../tensor/dtype';
 
+/** A Trainer's options; dataset, limit, onDownload and onWarning are the resolution's (resolveRun, Trainer.create). */
 export interface TrainerOptions {
-  /** Training images to use instead of loading config.data (must be 28x28). */
+  /** Training images to use instead of loading config.data (the preset is adapted to their channels, size and classes). */
   dataset?: ImageDataset;
   /** Use only the first `limit` images (quick runs, tests). On resume, defaults to the run's. */
   limit?: number;
+  /** Dataset download progress while the run is resolved (only when the data is not found locally and config.data.download is on). */
+  onDownload?: (p: DownloadProgress) => void;
+  /** Warnings while the run is resolved (e.g. a folder's skipped images); the Trainer's own are its 'warning' events. */
+  onWarning?: (e: Error) => void;
   /** Report progress (the 'step' event, TensorBoard step scalars) every n steps. Default: about 200 reports per epoch, at most every 50 steps. */
   progressEvery?: number;
   /**
@@ -90,8 +95,6 @@ export interface TrainerEvents {
   checkpoint: [TrainerCheckpointEvent];
   /** Something that did not stop training failed (e.g. rendering the loss plot). */
   warning: [Error];
-  /** Dataset download progress (only when the data is not found locally and config.data.download is on). */
-  download: [DownloadProgress];
   /** The device the run trains on, with the reason when 'auto' fell back to the CPU (emitted by init()). */
   device: [TrainerDeviceEvent];
 }

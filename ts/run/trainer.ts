@@ -3,7 +3,7 @@
  * resume it. It loads the data once onto the device, builds G and D from the preset (after
  * torch.manualSeed(seed) when seeded), and trains epoch by epoch with the fused native step
  * (GanStep.trainEpoch), writing into a new run folder `<saveDir>/run-<n>` (its files: run-dir.ts).
- * The Trainer never prints: it emits 'device', 'step', 'epoch', 'checkpoint', 'warning' and 'download' events.
+ * The Trainer never prints: it emits 'device', 'step', 'epoch', 'checkpoint' and 'warning' events.
  * Device 'auto' on a machine without usable CUDA trains on the CPU and says why ('device' event,
  * `deviceInfo.fallback`, TrainResult.device, report.html).
  *
@@ -18,8 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ImageDataset } from '../data/mnist';
 import { buildGan } from '../gan/build';
-import { type EpochProgress, type EpochResult, type GanStep, type StepResult } from '../gan/gan-step';
-import { randomSeed } from '../gan/noise';
+import { type EpochResult, type GanStep, type StepResult } from '../gan/gan-step';
 import { toModelInput } from '../gan/image-batch';
 import { isConvolutional, type Preset } from '../gan/presets';
 import { writeReport } from '../logging/report';
@@ -27,32 +26,32 @@ import { type Module } from '../nn/module';
 import { type Optimizer } from '../optim/optimizer';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
-import { ensureDir } from '../util/fs';
 import { CHECKPOINT_FILES, type TrainerState } from '../store/checkpoint';
-import { withRankRngStates, writeTrainerCheckpoint } from './trainer-checkpoint';
-import { deviceFallback, type ResolvedConfig, type RunConfig } from '../config/config';
-import { runEpoch, shuffleSeedFor } from './epoch';
-import { runConfig, resumeRun } from './resume';
-import { createRunDir, newRunInfo, startLosses, writeRunInfo, type RunInfo } from '../store/run-dir';
+import { saveTrainingState, type TrainingState } from '../store/training-state';
+import { type ResolvedConfig, type RunConfig } from '../config/config';
+import { shuffleSeedFor, trainEpochOfRun } from './epoch';
+import { openRun } from './run-start';
+import { resolveRun, type ResolvedRun } from './resolve';
+import { writeRunInfo, type RunInfo } from '../store/run-dir';
 import { gridImages, gridInputs, RunLog, SAMPLE_GRID_SIZE } from './run-log';
-import { applyRuntime, cudaEnv } from './runtime';
+import { applyRuntime } from './runtime';
 import { type Samples, sampleWith } from '../gan/sample';
-import { loadTrainingData } from './training-data';
+import { uploadTrainingData } from './training-data';
 import { EpochQuality } from '../quality/epoch-quality';
-import { agreeAtStart, checkGroupDevice, DataParallelError, rankSeed, threadsPerRank } from './data-parallel';
-import { type EpochFiles, type TrainDevice, type TrainerEvents, type TrainerOptions, type TrainResult } from './trainer-events';
+import { DataParallelError, rankSeed, threadsPerRank, withRankRngStates } from './data-parallel';
+import { type EpochFiles, type TrainDevice, type TrainerEvents, type TrainerOptions, type TrainerStepEvent, type TrainResult } from './trainer-events';
 
 export { RUN_FORMAT, createRunDir } from '../store/run-dir';
 export { SAMPLE_GRID_SIZE } from './run-log';
-export { resumeConfig } from './resume';
+export { resolveRun, type ResolvedRun } from './resolve';
 export { shuffleSeedFor } from './epoch';
 export type * from './trainer-events';
 
 export class Trainer extends EventEmitter<TrainerEvents> {
   private flushDenormalBefore = false;
   private quality: EpochQuality | null = null;
-  /** The effective config (after init()). */
-  config!: ResolvedConfig;
+  /** The config the run trains with (resolve.ts: the preset adapted to the data, the device resolved). */
+  readonly config: ResolvedConfig;
   runDir!: string;
   generator!: Module;
   discriminator!: Module;
@@ -74,15 +73,15 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   /** Base of the per-epoch shuffle seeds. */
   shuffleSeed = 0;
   /** The dataset the images came from. */
-  dataset!: ImageDataset;
+  readonly dataset: ImageDataset;
   /** The run's config.json contents. */
   runInfo!: RunInfo;
   /** The checkpoint this trainer resumed from (trainer.json contents), if any. */
-  resumedFrom: TrainerState | null = null;
+  readonly resumedFrom: TrainerState | null;
   /** Where the run trains, and why on the CPU when device 'auto' fell back to it (after init()). */
   deviceInfo!: TrainDevice;
 
-  private readonly given: RunConfig | ResolvedConfig;
+  private readonly run: ResolvedRun;
   private readonly opts: TrainerOptions;
   private log: RunLog | null = null;
   private lastCheckpointStep = -1;
@@ -90,17 +89,25 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   /** Resuming inside an epoch: its steps done before the stop and their losses (from losses.csv). */
   private resumeWithin: { epoch: number; steps: number; perStep: Float32Array | null } | null = null;
 
-  constructor(config: RunConfig | ResolvedConfig, opts: TrainerOptions = {}) {
+  /**
+   * A trainer for a resolved run (resolveRun: its config, images and the run it resumes); init() builds it.
+   * Of `opts`, the processGroup (also given to resolveRun) and progressEvery are used.
+   */
+  constructor(run: ResolvedRun, opts: TrainerOptions = {}) {
     super();
-    this.given = config;
+    this.run = run;
+    this.config = run.config;
+    this.dataset = run.dataset;
+    this.resumedFrom = run.resumed?.state ?? null;
     this.opts = opts;
-    if (opts.limit !== undefined && (!Number.isSafeInteger(opts.limit) || opts.limit < 1))
-      throw new RangeError(`limit: expected an integer >= 1, got ${opts.limit}`);
   }
 
-  /** new Trainer(config, opts) followed by init(). */
+  /**
+   * The public entry: resolves `config` (resolveRun: for a resume, the run's stored config with the
+   * options given now; the images read and the preset adapted to them), then new Trainer(...).init().
+   */
   static async create(config: RunConfig | ResolvedConfig, opts: TrainerOptions = {}): Promise<Trainer> {
-    const t = new Trainer(config, opts);
+    const t = new Trainer(await resolveRun(config, opts), opts);
     await t.init();
     return t;
   }
@@ -129,30 +136,16 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   }
 
   /**
-   * Resolves the config (for a resume: the run's stored config with the given run options), loads
-   * and uploads the data, builds the models, optimizers and GanStep, restores the checkpoint when
+   * Uploads the images, builds the models, optimizers and GanStep, restores the checkpoint when
    * resuming, and creates (or reopens) the run folder.
    */
   async init(): Promise<this> {
     if (this.initialized) return this;
-    const env = cudaEnv();
-    const { config, stored, resumedFrom } = runConfig(this.given, env);
-    const fallback = deviceFallback(this.given, env);
-    this.config = config;
-    this.resumedFrom = resumedFrom;
-    // a new run's folder is checked before minutes of data loading and model building
-    if (!stored && this.writer) ensureDir(config.saveDir, 'save folder');
-    const pg = this.opts.processGroup;
-    if (pg) checkGroupDevice(pg, config.device); // before minutes of loading: Gloo is the CPU's, NCCL the GPU's
-    this.flushDenormalBefore = applyRuntime(config, (e) => this.emit('warning', e), pg && (await threadsPerRank(pg)));
-
-    const limit = this.opts.limit ?? (this.opts.dataset ? undefined : (stored?.limit ?? undefined));
-    const warn = (e: Error) => this.emit('warning', e);
-    const loaded = await loadTrainingData(config, { dataset: this.opts.dataset, limit, onDownload: (p) => this.emit('download', p), onWarning: warn });
-    [this.dataset, this.data, this.labels] = [loaded.dataset, loaded.images, loaded.labels];
-    // the preset for these images' channels, size and classes is the run's (config.json stores it)
-    if (loaded.preset !== config.preset) this.config = { ...config, preset: loaded.preset };
     const cfg = this.config;
+    const pg = this.opts.processGroup;
+    const warn = (e: Error) => this.emit('warning', e);
+    this.flushDenormalBefore = applyRuntime(cfg, warn, pg && (await threadsPerRank(pg)));
+    ({ images: this.data, labels: this.labels } = uploadTrainingData(this.dataset, cfg, this.run.limit));
 
     // models, optimizers, fused step, fixed noise: in this order after seeding
     if (cfg.seed !== undefined) torch.manualSeed(cfg.seed);
@@ -160,17 +153,23 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     ({ noise: this.fixedNoise, labels: this.fixedLabels } = gridInputs(cfg.preset, cfg.device));
     // each rank its own noise and dropout stream (rank 0's is a one-process run's); weights come from rank 0
     if (pg && cfg.seed !== undefined) torch.manualSeed(rankSeed(cfg.seed, pg.rank));
+    const fallback = this.run.deviceFallback;
     this.deviceInfo = { name: this.data.device, ...(fallback !== undefined ? { fallback } : {}) };
     this.emit('device', { ...this.deviceInfo, cudaGraph: this.gan.cudaGraph });
 
+    // the run folder, new or resumed (the checkpoint loaded into the models); config.json then describes the run as it now continues
     const dataset = { name: this.dataset.name, images: this.data.shape[0], source: this.dataset.source };
-    if (stored && this.config.resume) this.restore(this.config.resume, { ...stored, limit: limit ?? null, dataset });
-    else this.startRun(limit ?? null, dataset);
-    if (pg) {
-      const run = stored ? 0 : Number(path.basename(this.runDir ?? 'run-0').slice(4));
-      const agreed = await agreeAtStart(pg, cfg, this.data.shape[0], [this.shuffleSeed, run]);
-      this.shuffleSeed = agreed[0];
-      if (!stored) this.runDir = path.join(cfg.saveDir, `run-${agreed[1]}`);
+    const { generator, discriminator, optimizerG, optimizerD } = this;
+    const start = await openRun(this.run, { generator, discriminator, optimizerG, optimizerD }, { processGroup: pg, dataset });
+    if (start.fixedNoise) {
+      this.fixedNoise.dispose();
+      this.fixedNoise = start.fixedNoise;
+    }
+    ({ runDir: this.runDir, epoch: this.epoch, globalStep: this.globalStep, shuffleSeed: this.shuffleSeed, within: this.resumeWithin } = start);
+    this.runInfo = start.runInfo!;
+    if (this.run.resumed) this.lastCheckpointStep = this.globalStep;
+    if (start.within && !start.within.perStep) {
+      this.emit('warning', new Error(`losses.csv lacks steps of the interrupted epoch ${start.within.epoch}: its means will cover the resumed steps only`));
     }
     this.initialized = true;
     if (!this.writer) return this;
@@ -181,36 +180,6 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.log.realImages(this.dataset.images, Math.min(SAMPLE_GRID_SIZE, this.data.shape[0]));
     this.quality = await EpochQuality.forRun(this.runDir, cfg, this.epoch);
     return this;
-  }
-
-  /** A new run folder and its config.json contents. */
-  private startRun(limit: number | null, dataset: RunInfo['dataset']): void {
-    const cfg = this.config;
-    this.shuffleSeed = cfg.seed ?? randomSeed();
-    if (!this.writer) return; // rank 0's folder and shuffle seed (agreeAtStart)
-    this.runDir = createRunDir(cfg.saveDir);
-    const backend = this.opts.processGroup?.backend;
-    this.runInfo = newRunInfo(this.runDir, cfg, { shuffleSeed: this.shuffleSeed, limit, dataset, given: this.given, worldSize: this.worldSize, backend });
-    startLosses(this.runDir);
-  }
-
-  /** Loads the run's checkpoint into the models built; config.json then describes the run as it now continues. */
-  private restore(runDir: string, stored: RunInfo): void {
-    const { generator, discriminator, optimizerG, optimizerD } = this;
-    const ranks = { rank: this.rank, worldSize: this.worldSize };
-    const r = resumeRun(runDir, stored, { config: this.config, given: this.given, generator, discriminator, optimizerG, optimizerD }, ranks);
-    if (r.fixedNoise) {
-      this.fixedNoise.dispose();
-      this.fixedNoise = r.fixedNoise;
-    }
-    ({ epoch: this.epoch, globalStep: this.globalStep, shuffleSeed: this.shuffleSeed } = r.state);
-    this.lastCheckpointStep = this.globalStep;
-    this.runDir = runDir;
-    this.runInfo = r.runInfo;
-    this.resumeWithin = r.within;
-    if (r.within && !r.within.perStep) {
-      this.emit('warning', new Error(`losses.csv lacks steps of the interrupted epoch ${r.within.epoch}: its means will cover the resumed steps only`));
-    }
   }
 
   private checkReady(): void {
@@ -316,38 +285,32 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   }
 
   /** One epoch (epoch.ts), continuing an interrupted one after a resume; keeps the step counts. */
-  private async runEpoch(
-    epoch: number,
-    signal: AbortSignal | undefined,
-    totals: { steps: number; images: number; seconds: number },
-  ): Promise<{ done: EpochResult } | { stopped: TrainResult['interrupted'] }> {
+  private async runEpoch(epoch: number, signal: AbortSignal | undefined, totals: { steps: number; images: number; seconds: number }) {
     const within = this.resumeWithin?.epoch === epoch ? this.resumeWithin : null;
     this.resumeWithin = null;
-    const stepsBefore = this.globalStep - (within?.steps ?? 0); // global step before the epoch's first step
-    const firstRecord = this.globalStep; // the steps this call runs come after this one
-    const t0 = performance.now();
-    const outcome = await runEpoch({
-      gan: this.gan,
-      data: this.data,
-      labels: this.labels,
-      batchSize: this.preset.batchSize,
-      ranks: this.worldSize,
-      normalize: this.preset.normalize,
-      seed: shuffleSeedFor(this.shuffleSeed, epoch),
-      progressEvery: this.progressEvery(),
+    const { gan, data, labels, preset, worldSize: ranks, log, globalStep } = this;
+    const seed = shuffleSeedFor(this.shuffleSeed, epoch);
+    const onStep = (e: TrainerStepEvent) => this.emit('step', e);
+    const r = await trainEpochOfRun({
+      gan,
+      data,
+      labels,
+      preset,
+      ranks,
+      log,
+      epoch,
+      globalStep,
+      seed,
+      progressEvery: this.opts.progressEvery,
       within,
       signal,
-      onProgress: (p) => this.onProgress(epoch, p, stepsBefore, t0),
-      record: (per) => this.log?.recordSteps(epoch, firstRecord, per),
+      onStep,
     });
-    if ('stopped' in outcome) {
-      this.globalStep = stepsBefore + outcome.stopped;
-      return { stopped: outcome.stopped > 0 ? { epoch, steps: outcome.stopped } : null };
-    }
-    for (const k of ['steps', 'images', 'seconds'] as const) totals[k] += outcome.ran[k];
+    this.globalStep = r.globalStep;
+    if ('stopped' in r) return r;
+    for (const k of ['steps', 'images', 'seconds'] as const) totals[k] += r.ran[k];
     this.epoch = epoch;
-    this.globalStep = stepsBefore + outcome.done.steps;
-    return { done: outcome.done };
+    return r;
   }
 
   /** An epoch's scalars, sample grid, periodic checkpoint and loss plot, then the 'epoch' event. */
@@ -378,15 +341,22 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   checkpoint(interrupted: { epoch: number; steps: number } | null = null): string {
     this.checkReady();
     if (this.opts.processGroup) throw new DataParallelError('Trainer.checkpoint: a data-parallel run checkpoints inside train(), where every rank takes part');
-    return this.checkpointed(writeTrainerCheckpoint(this, interrupted), interrupted);
+    return this.checkpointed(saveTrainingState(this.trainingState(), interrupted), interrupted);
   }
 
   /** A checkpoint with every rank's RNG state (a collective in a data-parallel run; rank 0 writes it). */
   private async checkpointAll(interrupted: { epoch: number; steps: number } | null): Promise<string | undefined> {
     const pg = this.opts.processGroup;
     if (!pg) return this.checkpoint(interrupted);
-    const file = await withRankRngStates(pg, (rng) => (this.writer ? writeTrainerCheckpoint(this, interrupted, rng) : undefined));
+    const file = await withRankRngStates(pg, (rng) => (this.writer ? saveTrainingState(this.trainingState(), interrupted, rng) : undefined));
     return this.checkpointed(file, interrupted);
+  }
+
+  /** What the store writes of this run: the models, optimizers, counters, seeds and fixed noise. */
+  private trainingState(): TrainingState {
+    const { runDir, generator, discriminator, optimizerG, optimizerD, fixedNoise, epoch, globalStep, shuffleSeed, worldSize } = this;
+    const [models, images, { preset, device, seed }] = [{ generator, discriminator, optimizerG, optimizerD }, this.data.shape[0], this.config];
+    return { runDir, models, fixedNoise, epoch, globalStep, shuffleSeed, preset: preset.name, device, seed, images, worldSize };
   }
 
   private checkpointed<F extends string | undefined>(file: F, interrupted: { epoch: number; steps: number } | null): F {
@@ -413,22 +383,5 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   /** Closes the TensorBoard event file (pending events are written). */
   close(): void {
     this.log?.close();
-  }
-
-  // ---------------------------------------------------------------------------------------------
-
-  private progressEvery(): number {
-    if (this.opts.progressEvery !== undefined) return Math.max(1, Math.floor(this.opts.progressEvery));
-    return Math.max(1, Math.min(50, Math.round(this.stepsPerEpoch / 200)));
-  }
-
-  private onProgress(epoch: number, p: EpochProgress, stepsBefore: number, t0: number): void {
-    const globalStep = stepsBefore + p.step;
-    const elapsed = (performance.now() - t0) / 1000;
-    const done = Math.min(p.step * this.preset.batchSize * this.worldSize, this.data.shape[0]);
-    const imagesPerSec = elapsed > 0 ? done / elapsed : 0;
-    this.log?.step(globalStep, p, imagesPerSec);
-    const { dLoss, gLoss, dReal, dFake } = p;
-    this.emit('step', { epoch, epochs: this.preset.epochs, step: p.step, stepsPerEpoch: p.totalSteps, globalStep, dLoss, gLoss, dReal, dFake, imagesPerSec });
   }
 }

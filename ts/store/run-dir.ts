@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import { type LossPoint } from '../logging/plot';
 import { info as runtimeInfo } from '../native/info';
 import { ensureDir, FileError, writeFileAtomic } from '../util/fs';
-import { isResolved, type ResolvedConfig, type RunConfig } from '../config/config';
+import { type ResolvedConfig } from '../config/config';
 import { checkRunFile, RunInfoSchema } from './schema';
 
 export const RUN_FORMAT = 'libtorch-gan-run/1';
@@ -165,11 +165,6 @@ function runtimeVersions(): { packageVersion: string; libtorchVersion: string } 
   }
 }
 
-/** The config as the caller gave it, for config.json (null when a resolved one was given). */
-function givenConfig(given: RunConfig | ResolvedConfig): unknown {
-  return isResolved(given) ? null : given;
-}
-
 /** config.json of a new run in `runDir`. */
 export function newRunInfo(
   runDir: string,
@@ -178,7 +173,8 @@ export function newRunInfo(
     shuffleSeed: number;
     limit: number | null;
     dataset: RunInfo['dataset'];
-    given: RunConfig | ResolvedConfig;
+    /** The config as the caller wrote it (null when a resolved one was given). */
+    written: unknown;
     worldSize?: number;
     backend?: 'gloo' | 'nccl';
   },
@@ -195,18 +191,18 @@ export function newRunInfo(
     dataset: run.dataset,
     ...(run.worldSize && run.worldSize > 1 ? { distributed: { backend: run.backend ?? 'gloo', worldSize: run.worldSize } } : {}),
     config,
-    runConfig: givenConfig(run.given),
+    runConfig: run.written,
     resumes: [],
   };
 }
 
 /** config.json of a resumed run: as it now continues (epochs, device, ... may have changed), with the resumption listed. */
-export function resumedRunInfo(stored: RunInfo, resume: { config: ResolvedConfig; fromEpoch: number; given: RunConfig | ResolvedConfig }): RunInfo {
+export function resumedRunInfo(stored: RunInfo, resume: { config: ResolvedConfig; fromEpoch: number; written: unknown }): RunInfo {
   const entry = {
     time: new Date().toISOString(),
     fromEpoch: resume.fromEpoch,
     packageVersion: runtimeVersions().packageVersion,
-    runConfig: givenConfig(resume.given),
+    runConfig: resume.written,
   };
   return { ...stored, device: resume.config.device, config: resume.config, resumes: [...(stored.resumes ?? []), entry] };
 }

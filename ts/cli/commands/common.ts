@@ -4,7 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { resolveDevice, type DeviceOption } from '../../config/config';
-import { cudaEnv } from '../../run/runtime';
+import { cudaEnv } from '../../config/device';
 import { suggest } from '../../util/suggest';
 
 export { packageVersion } from '../../util/package';
