@@ -75,7 +75,10 @@ describe('Trainer: a seeded vanilla run, a 1-epoch run and its resumption (512 i
   let resumedResult: TrainResult;
 
   beforeAll(async () => {
-    straight = new Trainer(await resolveRun({ ...base, epochs: 2 }, { dataset: mnist, limit: 512 }));
+    // the deprecated form, new Trainer(config) + init(), which resolves the config itself: the resumed
+    // run below (resolveRun, then new Trainer(run)) must match it exactly
+    straight = new Trainer({ ...base, epochs: 2 }, { dataset: mnist, limit: 512 });
+    expect(() => straight.config).toThrow(/await trainer\.init\(\) first/);
     straightEv = record(straight);
     await straight.init();
     straightResult = await straight.train();

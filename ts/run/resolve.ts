@@ -32,6 +32,11 @@ export interface ResolvedRun {
   limit: number | undefined;
 }
 
+/** Whether `x` is a ResolvedRun rather than a config (a RunConfig refuses these keys). */
+export function isResolvedRun(x: unknown): x is ResolvedRun {
+  return typeof x === 'object' && x !== null && 'dataset' in x && 'written' in x && 'resumed' in x && 'config' in x;
+}
+
 /**
  * The config alone (no images read): `given` resolved against the machine, or for a resume
  * (`given.resume`) the run's stored config with the options given now. A ResolvedConfig is taken as

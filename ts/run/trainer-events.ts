@@ -95,6 +95,11 @@ export interface TrainerEvents {
   checkpoint: [TrainerCheckpointEvent];
   /** Something that did not stop training failed (e.g. rendering the loss plot). */
   warning: [Error];
+  /**
+   * Dataset download progress: only from the deprecated `new Trainer(config)` + init(), which resolves
+   * the config itself (without `onDownload`); Trainer.create and resolveRun take `onDownload`.
+   */
+  download: [DownloadProgress];
   /** The device the run trains on, with the reason when 'auto' fell back to the CPU (emitted by init()). */
   device: [TrainerDeviceEvent];
 }

@@ -31,7 +31,7 @@ import { saveTrainingState, type TrainingState } from '../store/training-state';
 import { type ResolvedConfig, type RunConfig } from '../config/config';
 import { shuffleSeedFor, trainEpochOfRun } from './epoch';
 import { openRun } from './run-start';
-import { resolveRun, type ResolvedRun } from './resolve';
+import { isResolvedRun, resolveRun, type ResolvedRun } from './resolve';
 import { writeRunInfo, type RunInfo } from '../store/run-dir';
 import { gridImages, gridInputs, RunLog, SAMPLE_GRID_SIZE } from './run-log';
 import { applyRuntime } from './runtime';
@@ -50,8 +50,6 @@ export type * from './trainer-events';
 export class Trainer extends EventEmitter<TrainerEvents> {
   private flushDenormalBefore = false;
   private quality: EpochQuality | null = null;
-  /** The config the run trains with (resolve.ts: the preset adapted to the data, the device resolved). */
-  readonly config: ResolvedConfig;
   runDir!: string;
   generator!: Module;
   discriminator!: Module;
@@ -72,16 +70,14 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   globalStep = 0;
   /** Base of the per-epoch shuffle seeds. */
   shuffleSeed = 0;
-  /** The dataset the images came from. */
-  readonly dataset: ImageDataset;
   /** The run's config.json contents. */
   runInfo!: RunInfo;
-  /** The checkpoint this trainer resumed from (trainer.json contents), if any. */
-  readonly resumedFrom: TrainerState | null;
   /** Where the run trains, and why on the CPU when device 'auto' fell back to it (after init()). */
   deviceInfo!: TrainDevice;
 
-  private readonly run: ResolvedRun;
+  private resolvedRun: ResolvedRun | null = null;
+  /** What the deprecated `new Trainer(config)` was given, resolved by init(). */
+  private pending: RunConfig | ResolvedConfig | null = null;
   private readonly opts: TrainerOptions;
   private log: RunLog | null = null;
   private lastCheckpointStep = -1;
@@ -92,14 +88,32 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   /**
    * A trainer for a resolved run (resolveRun: its config, images and the run it resumes); init() builds it.
    * Of `opts`, the processGroup (also given to resolveRun) and progressEvery are used.
+   *
+   * Deprecated: `new Trainer(config, opts)` with a RunConfig or ResolvedConfig still works: init()
+   * resolves it first (emitting 'download' and 'warning' as it reads the data). Use Trainer.create.
    */
-  constructor(run: ResolvedRun, opts: TrainerOptions = {}) {
+  constructor(run: ResolvedRun | RunConfig | ResolvedConfig, opts: TrainerOptions = {}) {
     super();
-    this.run = run;
-    this.config = run.config;
-    this.dataset = run.dataset;
-    this.resumedFrom = run.resumed?.state ?? null;
     this.opts = opts;
+    if (isResolvedRun(run)) this.resolvedRun = run;
+    else this.pending = run;
+  }
+
+  private get run(): ResolvedRun {
+    if (this.resolvedRun) return this.resolvedRun;
+    throw new Error('Trainer: this trainer was made from a config, which init() resolves: await trainer.init() first (Trainer.create does both)');
+  }
+  /** The config the run trains with (resolve.ts: the preset adapted to the data, the device resolved). */
+  get config(): ResolvedConfig {
+    return this.run.config;
+  }
+  /** The dataset the images came from. */
+  get dataset(): ImageDataset {
+    return this.run.dataset;
+  }
+  /** The checkpoint this trainer resumed from (trainer.json contents), if any. */
+  get resumedFrom(): TrainerState | null {
+    return this.run.resumed?.state ?? null;
   }
 
   /**
@@ -141,6 +155,15 @@ export class Trainer extends EventEmitter<TrainerEvents> {
    */
   async init(): Promise<this> {
     if (this.initialized) return this;
+    if (this.pending) {
+      const o = this.opts;
+      this.resolvedRun = await resolveRun(this.pending, {
+        ...o,
+        onDownload: (p) => (o.onDownload ? o.onDownload(p) : this.emit('download', p)),
+        onWarning: (e) => (o.onWarning ? o.onWarning(e) : this.emit('warning', e)),
+      });
+      this.pending = null;
+    }
     const cfg = this.config;
     const pg = this.opts.processGroup;
     const warn = (e: Error) => this.emit('warning', e);
