@@ -7,7 +7,7 @@ import { type Preset } from '../gan/presets';
 import { Conv2d, ConvTranspose2d } from '../nn/conv';
 import { Linear } from '../nn/layers';
 import { Module } from '../nn/module';
-import { generatorToOnnx, OnnxExportError } from '../nn/onnx';
+import { generatorToOnnx, OnnxExportError } from './onnx-graph';
 import { describeValue } from '../tensor/dtype';
 import * as torch from '../tensor/torch';
 import { writeFileAtomic } from '../util/fs';
@@ -16,7 +16,7 @@ import { loadGenerator } from '../store/generator';
 import { readRunInfo } from '../store/run-dir';
 import { checkExportTargets, checkFileArg } from './targets';
 
-export { OnnxExportError } from '../nn/onnx';
+export { OnnxExportError } from './onnx-graph';
 
 export interface ExportOnnxOptions {
   /** ONNX opset (default 17). */
