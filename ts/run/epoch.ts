@@ -33,7 +33,7 @@ export interface EpochRun {
   /** Resuming inside this epoch: the steps done before the stop and their records (null when lost). */
   within: { steps: number; perStep: Float32Array | null } | null;
   signal?: AbortSignal;
-  /** A progress report; if it throws, the epoch stops and the error is thrown from runEpoch. */
+  /** A progress report; if it throws, the epoch stops and the error is thrown from fusedEpoch. */
   onProgress: (p: EpochProgress) => void;
   /** Per-step records of the steps this call ran ([dLoss, gLoss, dReal, dFake] each), also when stopped. */
   record: (perStep: Float32Array) => void;
@@ -42,7 +42,8 @@ export interface EpochRun {
 /** A completed epoch (`ran`: what this call trained), or one stopped at a step boundary after `stopped` of its steps. */
 export type EpochOutcome = { done: EpochResult; ran: { steps: number; images: number; seconds: number } } | { stopped: number };
 
-export async function runEpoch(e: EpochRun): Promise<EpochOutcome> {
+/** One epoch through GanStep.trainEpoch, continuing one stopped inside (`within`); a listener error is thrown here. */
+export async function fusedEpoch(e: EpochRun): Promise<EpochOutcome> {
   const startStep = e.within?.steps ?? 0;
   // A listener that throws inside a progress report (called from the native side) stops the epoch
   // through this controller; its error is then thrown here.
@@ -94,11 +95,11 @@ export async function runEpoch(e: EpochRun): Promise<EpochOutcome> {
 }
 
 /**
- * Epoch `epoch` of a Trainer's run after `globalStep` steps (`within`: resuming inside it): runEpoch with
+ * Epoch `epoch` of a Trainer's run after `globalStep` steps (`within`: resuming inside it): fusedEpoch with
  * the run's step records (losses.csv, TensorBoard) and its step events. Returns the global step after it,
  * and the epoch's result or where it stopped (null: before its first step).
  */
-export async function trainEpochOfRun(r: {
+export async function loggedEpoch(r: {
   gan: GanStep;
   data: Tensor;
   labels: Tensor | null;
@@ -122,7 +123,7 @@ export async function trainEpochOfRun(r: {
   const images = r.data.shape[0];
   const steps = Math.ceil(Math.ceil(images / ranks) / preset.batchSize);
   const t0 = performance.now();
-  const outcome = await runEpoch({
+  const outcome = await fusedEpoch({
     ...r,
     batchSize: preset.batchSize,
     normalize: preset.normalize,

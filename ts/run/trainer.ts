@@ -29,7 +29,7 @@ import * as torch from '../tensor/torch';
 import { CHECKPOINT_FILES, type TrainerState } from '../store/checkpoint';
 import { saveTrainingState, type TrainingState } from '../store/training-state';
 import { type ResolvedConfig, type RunConfig } from '../config/config';
-import { shuffleSeedFor, trainEpochOfRun } from './epoch';
+import { shuffleSeedFor, loggedEpoch } from './epoch';
 import { openRun } from './run-start';
 import { isResolvedRun, resolveRun, type ResolvedRun } from './resolve';
 import { writeRunInfo, type RunInfo } from '../store/run-dir';
@@ -268,7 +268,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     let interrupted: TrainResult['interrupted'] = null;
     let aborted = false;
     for (let epoch = firstEpoch; epoch <= epochs; epoch++) {
-      const outcome = await this.runEpoch(epoch, opts.signal, totals);
+      const outcome = await this.trainNextEpoch(epoch, opts.signal, totals);
       if ('stopped' in outcome) {
         interrupted = outcome.stopped;
         aborted = true;
@@ -308,13 +308,13 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   }
 
   /** One epoch (epoch.ts), continuing an interrupted one after a resume; keeps the step counts. */
-  private async runEpoch(epoch: number, signal: AbortSignal | undefined, totals: { steps: number; images: number; seconds: number }) {
+  private async trainNextEpoch(epoch: number, signal: AbortSignal | undefined, totals: { steps: number; images: number; seconds: number }) {
     const within = this.resumeWithin?.epoch === epoch ? this.resumeWithin : null;
     this.resumeWithin = null;
     const { gan, data, labels, preset, worldSize: ranks, log, globalStep } = this;
     const seed = shuffleSeedFor(this.shuffleSeed, epoch);
     const onStep = (e: TrainerStepEvent) => this.emit('step', e);
-    const r = await trainEpochOfRun({
+    const r = await loggedEpoch({
       gan,
       data,
       labels,

@@ -9,7 +9,7 @@ import { type Device } from '../tensor/dtype';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { type Checkpoint, CHECKPOINT_FILES, checkFiniteWeights, loadCheckpoint, type TrainerState } from './checkpoint';
-import { CheckpointError } from './run-dir';
+import { CheckpointError } from './errors';
 
 /**
  * Loads a checkpoint's weights, optimizer states and RNG state into live objects (in place, so a

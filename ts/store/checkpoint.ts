@@ -32,10 +32,11 @@ import * as torch from '../tensor/torch';
 import { ensureDir, fsyncDir, removeTempFiles, writeTempFile } from '../util/fs';
 import { packageVersion } from '../util/package';
 import { optimizerFromSafetensors, optimizerToSafetensors } from './optimizer-state';
-import { CheckpointError, readRunJson } from './run-dir';
+import { CheckpointError } from './errors';
+import { readRunJson } from './run-dir';
 import { checkRunFile, TrainerStateSchema } from './schema';
 
-export { CheckpointError } from './run-dir';
+export { CheckpointError } from './errors';
 export { optimizerFromSafetensors, optimizerToSafetensors, OPTIMIZER_FORMAT } from './optimizer-state';
 
 export const CHECKPOINT_FORMAT = 'libtorch-gan-checkpoint/1';
@@ -278,7 +279,7 @@ export function hasCheckpoint(runDir: string): boolean {
   return fs.existsSync(path.join(runDir, CHECKPOINT_FILES.trainer));
 }
 
-/** Reads and checks trainer.json (run-schema.ts); throws a CheckpointError naming the file, the key and the value. */
+/** Reads and checks trainer.json (schema.ts); throws a CheckpointError naming the file, the key and the value. */
 export function readTrainerState(runDir: string): TrainerState {
   const file = path.join(runDir, CHECKPOINT_FILES.trainer);
   const json = readRunJson<unknown>(file, () => `${runDir} ${fs.existsSync(runDir) ? 'has no checkpoint (trainer.json is missing)' : 'does not exist'}`);

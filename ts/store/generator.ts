@@ -16,7 +16,8 @@ import * as safetensors from '../tensor/safetensors';
 import * as torch from '../tensor/torch';
 import { loadPytorch } from '../tensor/torch-save';
 import { CHECKPOINT_FILES, checkFiniteWeights, checkpointFile, hasCheckpoint } from './checkpoint';
-import { CheckpointError, readRunInfo } from './run-dir';
+import { CheckpointError } from './errors';
+import { readRunInfo } from './run-dir';
 
 export interface SampleOptions {
   /** Run folder holding config.json and generator.safetensors. */

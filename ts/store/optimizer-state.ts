@@ -5,7 +5,7 @@
 import { type OptimizerStateDict } from '../optim/optimizer';
 import type * as safetensors from '../tensor/safetensors';
 import { Tensor } from '../tensor/tensor';
-import { CheckpointError } from './run-dir';
+import { CheckpointError } from './errors';
 
 export const OPTIMIZER_FORMAT = 'libtorch-gan-optimizer/1';
 

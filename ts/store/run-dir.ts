@@ -21,15 +21,11 @@ import { info as runtimeInfo } from '../native/info';
 import { ensureDir, FileError, writeFileAtomic } from '../util/fs';
 import { type ResolvedConfig } from '../config/config';
 import { checkRunFile, RunInfoSchema } from './schema';
+import { CheckpointError } from './errors';
 
 export const RUN_FORMAT = 'libtorch-gan-run/1';
 export const LOSSES_FILE = 'losses.csv';
 const LOSSES_HEADER = 'step,epoch,d_loss,g_loss,d_real,d_fake';
-
-/** A run folder or checkpoint that cannot be used; the message names the file and the problem. */
-export class CheckpointError extends Error {
-  override readonly name = 'CheckpointError';
-}
 
 /** The run's config.json (see Trainer), with the effective preset under `config.preset`. */
 export interface RunInfo {
@@ -94,7 +90,7 @@ export function readRunJson<T>(file: string, missing: () => string): T {
   }
 }
 
-/** Reads and checks `<runDir>/config.json` (run-schema.ts); throws a CheckpointError naming the file, the key and the value. */
+/** Reads and checks `<runDir>/config.json` (schema.ts); throws a CheckpointError naming the file, the key and the value. */
 export function readRunInfo(runDir: string): RunInfo {
   const file = path.join(runDir, 'config.json');
   const json = readRunJson<unknown>(file, () =>
