@@ -20,8 +20,14 @@ export function describeValue(value: unknown): string {
     }
     return s !== undefined && s.length <= 40 ? s : `an array of ${value.length} items`;
   }
-  const proto: unknown = Object.getPrototypeOf(value);
-  if (proto === Object.prototype || proto === null) return 'an object';
+  if (isPlainObject(value)) return 'an object';
   const name = (value as object).constructor?.name;
   return name ? `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}` : 'an object';
+}
+
+/** An object literal (or Object.create(null)), from any realm (a jest sandbox's too), not an instance of a class. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === null || Object.getPrototypeOf(proto) === null;
 }

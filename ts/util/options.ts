@@ -7,7 +7,7 @@
  *   sample: unknown option "cout": did you mean count? (options: checkpoint, count, seed, ...)
  * "Missing" means undefined, as in js_args: the ...Or readers give their default only then.
  */
-import { describeValue } from './describe';
+import { describeValue, isPlainObject } from './describe';
 import { suggest } from './suggest';
 
 export { describeValue } from './describe';
@@ -132,13 +132,13 @@ export interface ReadOptionsHow {
 }
 
 /**
- * The options object `value` of `fn`, refused unless it is an object whose keys are all in `keys`;
- * its fields are then read by the returned reader, each labelled "<fn>: <key>".
+ * The options object `value` of `fn`, refused unless it is a plain object (not an array or a class
+ * instance) whose keys are all in `keys`; its fields are then read by the returned reader, each labelled "<fn>: <key>".
  */
 export function readOptions<K extends string>(fn: string, value: unknown, keys: readonly K[], how: ReadOptionsHow = {}): OptionsReader<K> {
   if (how.optional && (value === undefined || value === null)) return new OptionsReader(fn, {});
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || ArrayBuffer.isView(value))
-    throw typeError(how.label ?? fn, how.form ?? `an object { ${keys.map((k) => `${k}?`).join(', ')} }`, value);
+  // a class instance (a Tensor given where options go) is refused by name, not read for unknown keys
+  if (!isPlainObject(value)) throw typeError(how.label ?? fn, how.form ?? `an object { ${keys.map((k) => `${k}?`).join(', ')} }`, value);
   for (const k of Object.keys(value)) {
     if (!(keys as readonly string[]).includes(k)) {
       const hint = suggest(k, keys);
@@ -160,7 +160,7 @@ export class OptionsReader<K extends string> {
     return `${this.fn}: ${key}`;
   }
 
-  /** The field as given, for a check of its own (see fail). */
+  /** The field as given, for a check of its own (see error). */
   get(key: K): unknown {
     return this.o[key];
   }
@@ -169,9 +169,9 @@ export class OptionsReader<K extends string> {
     return this.o[key] !== undefined;
   }
 
-  /** TypeError "<fn>: <key>: expected <expected>, got <value>". */
-  fail(key: K, expected: string): never {
-    throw typeError(this.label(key), expected, this.o[key]);
+  /** TypeError "<fn>: <key>: expected <expected>, got <value>", for a check of the caller's own (`throw o.error(...)`). */
+  error(key: K, expected: string): TypeError {
+    return typeError(this.label(key), expected, this.o[key]);
   }
 
   integer(key: K, r?: IntRange): number {
