@@ -267,12 +267,12 @@ describe('ImageFolder errors', () => {
 
   it('bad options: RangeError or TypeError naming the value', async () => {
     for (const size of [0, -3, 2.5, Number.NaN, 20000]) {
-      await expect(ImageFolder({ root: flat, size })).rejects.toThrow(new RangeError(`ImageFolder: size must be an integer from 1 to 16383, got ${size}`));
+      await expect(ImageFolder({ root: flat, size })).rejects.toThrow(new RangeError(`ImageFolder: size: expected an integer from 1 to 16383, got ${size}`));
     }
     await expect(ImageFolder({ root: flat, size: '28' as unknown as number })).rejects.toThrow(TypeError);
     await expect(ImageFolder({ root: flat, size: '28' as unknown as number })).rejects.toThrow('got "28"');
     await expect(ImageFolder({ root: flat, size: 28, channels: 2 as 1 })).rejects.toThrow(
-      new RangeError("ImageFolder: channels must be 1 (grayscale), 3 (RGB) or 'auto', got 2"),
+      new RangeError("ImageFolder: channels: expected 1, 3 or 'auto', got 2"),
     );
     await expect(ImageFolder({ root: flat, size: 28, channels: 'rgb' as 'auto' })).rejects.toThrow(TypeError);
     await expect(ImageFolder({ root: flat, size: 28, limit: 0 })).rejects.toThrow(RangeError);
@@ -340,7 +340,7 @@ describe('ImageFolder on hostile folders', () => {
     // the default bound (64 MiB) reads it: the PNG decodes despite the trailing bytes
     expect((await ImageFolder({ root, size: 2 })).length).toBe(2);
     await expect(ImageFolder({ root, size: 2, maxFileBytes: 0 })).rejects.toThrow(
-      new RangeError('ImageFolder: maxFileBytes must be an integer from 1 to 4294967296, got 0'),
+      new RangeError('ImageFolder: maxFileBytes: expected an integer from 1 to 4294967296, got 0'),
     );
   }, 20_000);
 

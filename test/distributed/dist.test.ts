@@ -80,13 +80,17 @@ describe('dist (c10d Gloo on loopback)', () => {
 
   test('bad options are errors naming the value; an unreachable store fails after the timeout, naming host and port', async () => {
     await expect(dist.initProcessGroup({ backend: 'mpi' as 'gloo', initMethod: 'tcp://127.0.0.1:1' })).rejects.toThrow(
-      "initProcessGroup: backend must be 'gloo' or 'nccl', got \"mpi\"",
+      new TypeError("initProcessGroup: backend: expected 'gloo' or 'nccl', got \"mpi\""),
     );
     await expect(dist.initProcessGroup({ backend: 'gloo', initMethod: 'tcp://127.0.0.1:29400', rank: 2, worldSize: 2 })).rejects.toThrow(
-      'initProcessGroup: rank must be an integer in [0, 1], got 2',
+      new RangeError('initProcessGroup: rank: expected an integer from 0 to 1, got 2'),
     );
-    await expect(dist.initProcessGroup({ backend: 'gloo', initMethod: 'udp://x:1', rank: 0, worldSize: 1 })).rejects.toThrow(/initMethod must be/);
-    await expect(dist.initProcessGroup({ backend: 'gloo', rank: 0, worldSize: 1, timeout: 5 } as never)).rejects.toThrow('unknown option "timeout"');
+    await expect(dist.initProcessGroup({ backend: 'gloo', initMethod: 'udp://x:1', rank: 0, worldSize: 1 })).rejects.toThrow(
+      new TypeError(`initProcessGroup: initMethod: expected 'env://' or 'tcp://host:port', got "udp://x:1"`),
+    );
+    await expect(dist.initProcessGroup({ backend: 'gloo', rank: 0, worldSize: 1, timeout: 5 } as never)).rejects.toThrow(
+      'initProcessGroup: unknown option "timeout": did you mean timeoutMs? (options: backend, initMethod, rank, worldSize, timeoutMs, device)',
+    );
     expect(() => dist.getRank()).toThrow('getRank: no process group (initProcessGroup() first)');
     const port = await freePort();
     const t0 = Date.now();

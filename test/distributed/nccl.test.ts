@@ -55,7 +55,7 @@ describe("dist backend 'nccl'", () => {
   test('backend and device options are checked, naming the value and what was expected', async () => {
     const at = { initMethod: 'tcp://127.0.0.1:1', rank: 0, worldSize: 1 };
     await expect(dist.initProcessGroup({ ...at, backend: 'NCCL' as 'nccl' })).rejects.toThrow(
-      "initProcessGroup: backend must be 'gloo' or 'nccl', got \"NCCL\"",
+      new TypeError("initProcessGroup: backend: expected 'gloo' or 'nccl', got \"NCCL\" (did you mean 'nccl'?)"),
     );
     await expect(dist.initProcessGroup({ ...at, backend: 'nccl', device: 'cpu' })).rejects.toThrow(
       "initProcessGroup: backend 'nccl' runs on a GPU: device must be 'cuda' or 'cuda:N', got \"cpu\"",

@@ -183,7 +183,7 @@ print(json.dumps({'shape': list(out.shape), 'images': out.reshape(-1).tolist(), 
     const bn = new nn.Sequential(new nn.Linear(4, 8), new nn.BatchNorm1d(8, { trackRunningStats: false }));
     expect(() => exportOnnx(bn, path.join(dir, 'x.onnx'))).toThrow('exportOnnx: 1 (BatchNorm1d) has no running statistics');
     expect(() => exportOnnx(new nn.Sequential(new nn.Linear(4, 8)), path.join(dir, 'x.onnx'), { opset: 9 })).toThrow(
-      'opset must be an integer in [13, 23], got 9',
+      new RangeError('exportOnnx: opset: expected an integer from 13 to 23, got 9'),
     );
     expect(fs.existsSync(path.join(dir, 'x.onnx'))).toBe(false);
   });
@@ -238,7 +238,7 @@ print(json.dumps({'shape': list(out.shape), 'images': out.reshape(-1).tolist(), 
     expect(() => exportPytorch(undefined as unknown as string, file)).toThrow(
       new TypeError('exportPytorch: runDir: expected the path of a run folder (a non-empty string), got undefined'),
     );
-    expect(() => exportWeb(dir, '')).toThrow(new TypeError("exportWeb: dir: expected the folder to write into (a non-empty string), got ''"));
+    expect(() => exportWeb(dir, '')).toThrow(new TypeError('exportWeb: dir: expected the folder to write into (a non-empty string), got ""'));
     expect(() => savePytorch(null as unknown as Record<string, never>, file)).toThrow(
       new TypeError('savePytorch: stateDict: expected an object of Tensors by name (module.stateDict()), got null'),
     );

@@ -102,11 +102,11 @@ describe('native argument readers', () => {
   it('Adam and SGD option errors name the field', () => {
     const params = new Linear(3, 2).parameters();
     const handles = params.map((p) => p._native);
-    expect(() => new Adam(params, { lr: 'fast' as never })).toThrow("Adam: lr: expected a finite number, got 'fast'");
+    expect(() => new Adam(params, { lr: 'fast' as never })).toThrow(new TypeError('Adam: lr: expected a finite number, got "fast"'));
     expect(() => new Adam(params, { eps: NaN })).toThrow('Adam: eps: expected a finite number, got NaN');
     expect(() => new (loadAddon().NativeAdam)(handles, { amsgrad: 'yes' as never })).toThrow("Adam: amsgrad: expected a boolean, got 'yes'");
     expect(() => new (loadAddon().NativeAdam)([handles[0], 7 as never])).toThrow('Adam(params)[1]: expected a Tensor, got 7');
-    expect(() => new SGD(params, { momentum: '0.9' as never })).toThrow("SGD: momentum: expected a finite number, got '0.9'");
+    expect(() => new SGD(params, { momentum: '0.9' as never })).toThrow(new TypeError('SGD: momentum: expected a finite number, got "0.9"'));
     expect(() => new (loadAddon().NativeSGD)(handles, { nesterov: 1 as never })).toThrow('SGD: nesterov: expected a boolean, got 1');
   });
 

@@ -179,7 +179,9 @@ describe('evaluate(runDir) and its bad input', () => {
   it('refuses n < 2, n beyond memory, unknown options, a folder without a generator, a Fashion-MNIST run', async () => {
     await expect(evaluate(runDir, { n: 1, evaluator: ev })).rejects.toThrow(/evaluate: n: expected an integer from 2 .* got 1/);
     await expect(evaluate(runDir, { n: 999_999_999, evaluator: ev })).rejects.toThrow(/expected an integer from 2 .* to 1000000, got 999999999/);
-    await expect(evaluate(runDir, { m: 3 } as never)).rejects.toThrow(/unknown option 'm'/);
+    await expect(evaluate(runDir, { m: 3 } as never)).rejects.toThrow(
+      'evaluate: unknown option "m": did you mean n? (options: n, seed, device, data, evaluator)',
+    );
     await expect(evaluate(path.join(root, 'nowhere'))).rejects.toThrow(/does not exist/);
     const empty = path.join(root, 'no-generator');
     fs.mkdirSync(empty);

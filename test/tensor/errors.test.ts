@@ -10,8 +10,8 @@ const TO_FORMS = "a dtype (float32, float64, float16, bfloat16, int64, int32, in
 describe('Tensor.to', () => {
   it('an unknown string, null, a number or undefined names the value and both expected forms', () => {
     const t = torch.ones([2]);
-    expect(() => t.to('tpu' as never)).toThrow(new TypeError(`Tensor.to: expected ${TO_FORMS}, got 'tpu'`));
-    expect(() => t.to('cuda:x' as never)).toThrow(`Tensor.to: expected ${TO_FORMS}, got 'cuda:x'`);
+    expect(() => t.to('tpu' as never)).toThrow(new TypeError(`Tensor.to: expected ${TO_FORMS}, got "tpu"`));
+    expect(() => t.to('cuda:x' as never)).toThrow(`Tensor.to: expected ${TO_FORMS}, got "cuda:x"`);
     expect(() => t.to(null as never)).toThrow(`Tensor.to: expected ${TO_FORMS}, got null`);
     expect(() => t.to(5 as never)).toThrow(`Tensor.to: expected ${TO_FORMS}, got 5`);
     expect(() => (t.to as (x?: unknown) => unknown)()).toThrow(`Tensor.to: expected ${TO_FORMS}, got undefined`);
@@ -20,7 +20,7 @@ describe('Tensor.to', () => {
     const t = torch.ones([2]);
     expect(() => t.to({ device: 'tpu' as never })).toThrow(`Tensor.to: device: expected 'cpu', 'cuda' or 'cuda:N', got "tpu"`);
     expect(() => t.to({ dtype: 'float99' as never })).toThrow(/Tensor\.to: dtype: expected one of float32, .* got "float99"/);
-    expect(() => t.to({ dtpye: 'float64' } as never)).toThrow("Tensor.to: unknown option 'dtpye' (expected device, dtype)");
+    expect(() => t.to({ dtpye: 'float64' } as never)).toThrow(new TypeError('Tensor.to: unknown option "dtpye": did you mean dtype? (options: device, dtype)'));
     expect(t.to({ dtype: 'float64' }).dtype).toBe('float64');
     expect(t.to('int32').dtype).toBe('int32');
     expect(t.to('cpu').device).toBe('cpu');
@@ -34,13 +34,13 @@ describe('Tensor.grad assignment', () => {
     x.grad = torch.ones([2, 3]);
     expect(() => {
       x.grad = 'abc' as never;
-    }).toThrow(new TypeError("assigned grad expected to be a Tensor or null but got 'abc'"));
+    }).toThrow(new TypeError('assigned grad expected to be a Tensor or null but got "abc"'));
     expect(() => {
       x.grad = 0 as never;
     }).toThrow('assigned grad expected to be a Tensor or null but got 0');
     expect(() => {
       x.grad = {} as never;
-    }).toThrow('assigned grad expected to be a Tensor or null but got {}');
+    }).toThrow('assigned grad expected to be a Tensor or null but got an object');
     expect(x.grad!.tolist()).toEqual([
       [1, 1, 1],
       [1, 1, 1],
@@ -133,11 +133,11 @@ describe('sample() options', () => {
   it('null, missing or mistyped options name the expected form', () => {
     expect(() => sample(null as never)).toThrow(new TypeError(`sample: expected options ${FORM}, got null`));
     expect(() => (sample as (o?: unknown) => unknown)()).toThrow(`sample: expected options ${FORM}, got undefined`);
-    expect(() => sample('runs/run-1' as never)).toThrow(`sample: expected options ${FORM}, got 'runs/run-1'`);
+    expect(() => sample('runs/run-1' as never)).toThrow(`sample: expected options ${FORM}, got "runs/run-1"`);
     expect(() => sample({} as never)).toThrow('sample: checkpoint: expected the path of a run folder (a string), got undefined');
     expect(() => sample({ checkpoint: 5 } as never)).toThrow('sample: checkpoint: expected the path of a run folder (a string), got 5');
     expect(() => sample({ checkpoint: 'x', cout: 3 } as never)).toThrow(
-      "sample: unknown option 'cout' (expected checkpoint, count, seed, device, labels, preset)",
+      'sample: unknown option "cout": did you mean count? (options: checkpoint, count, seed, device, labels, preset)',
     );
   });
   it('bad values are named before any file is read', () => {

@@ -1,4 +1,5 @@
 /** Errors of run configs: one issue per bad key, each naming the key path, what was expected and what was given. */
+import { describeValue } from '../util/describe';
 
 export interface ConfigIssue {
   /** Key path inside the config ([] for the whole config or the file). */
@@ -25,24 +26,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return path.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : `${acc}.${String(k)}`), 'config');
 }
 
-/** Short rendering of an offending value: 0, "abc", null, [0.5], an object, NaN. */
-export function describeValue(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
-  if (value === null) return 'null';
-  if (Array.isArray(value)) {
-    let s: string | undefined;
-    try {
-      s = JSON.stringify(value);
-    } catch {
-      s = undefined;
-    }
-    return s !== undefined && s.length <= 40 ? s : `an array of ${value.length} items`;
-  }
-  if (typeof value === 'object') return 'an object';
-  return `a ${typeof value}`;
-}
+// The one rendering of a value in error messages (ts/util/describe.ts), re-exported where configs always had it.
+export { describeValue } from '../util/describe';
 
 /** A key path as in JavaScript: 'interrupted', 'config.preset.generator.children[0]', 'files["rng.safetensors"].bytes'. */
 export function keyPath(path: readonly PropertyKey[]): string {

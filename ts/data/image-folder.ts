@@ -31,6 +31,7 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import * as path from 'node:path';
+import { readOptions } from '../util/options';
 import { printable } from '../util/printable';
 import { DONE, type Decoded, decodeFile, loadSharp, writeChannelFirst } from './image-decode';
 import { type DuplicatePath, scanRoot, type SkipKind } from './image-scan';
@@ -175,26 +176,14 @@ export function imageFolderWarnings(ds: Pick<ImageFolderDataset, 'source' | 'len
 }
 
 function checkOptions(opts: ImageFolderOptions): { size: number; channels: 1 | 3 | 'auto'; limit?: number; maxFileBytes: number } {
-  if (typeof opts !== 'object' || opts === null) throw new TypeError(`ImageFolder: expected an options object { root, size }, got ${String(opts)}`);
-  if (typeof opts.root !== 'string' || opts.root === '')
-    throw new TypeError(`ImageFolder: root must be a folder path (a non-empty string), got ${JSON.stringify(opts.root)}`);
-  const { size, limit } = opts;
-  if (typeof size !== 'number') throw new TypeError(`ImageFolder: size must be a number (the square side in pixels), got ${JSON.stringify(size)}`);
-  if (!Number.isInteger(size) || size < 1 || size > MAX_SIZE) throw new RangeError(`ImageFolder: size must be an integer from 1 to ${MAX_SIZE}, got ${size}`);
-  const channels = opts.channels ?? 'auto';
-  if (channels !== 1 && channels !== 3 && channels !== 'auto') {
-    const msg = `ImageFolder: channels must be 1 (grayscale), 3 (RGB) or 'auto', got ${JSON.stringify(channels)}`;
-    throw typeof channels === 'number' ? new RangeError(msg) : new TypeError(msg);
-  }
-  if (limit !== undefined) {
-    if (typeof limit !== 'number') throw new TypeError(`ImageFolder: limit must be a number of files, got ${JSON.stringify(limit)}`);
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`ImageFolder: limit must be an integer >= 1, got ${limit}`);
-  }
-  const maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
-  if (typeof maxFileBytes !== 'number') throw new TypeError(`ImageFolder: maxFileBytes must be a number of bytes, got ${JSON.stringify(maxFileBytes)}`);
-  if (!Number.isSafeInteger(maxFileBytes) || maxFileBytes < 1 || maxFileBytes > MAX_LENGTH)
-    throw new RangeError(`ImageFolder: maxFileBytes must be an integer from 1 to ${MAX_LENGTH}, got ${maxFileBytes}`);
-  return { size, channels, limit, maxFileBytes };
+  const o = readOptions('ImageFolder', opts, ['root', 'size', 'channels', 'limit', 'maxFileBytes'], { form: 'an options object { root, size, ... }' });
+  o.string('root', 'a folder path (a non-empty string)');
+  return {
+    size: o.integer('size', { min: 1, max: MAX_SIZE }),
+    channels: o.oneOfOr('channels', [1, 3, 'auto'] as const, 'auto'),
+    limit: o.integerOr('limit', undefined, { min: 1 }),
+    maxFileBytes: o.integerOr('maxFileBytes', DEFAULT_MAX_FILE_BYTES, { min: 1, max: MAX_LENGTH }),
+  };
 }
 
 /** The largest Uint8Array Node allows (buffer.constants.MAX_LENGTH, 4 GiB on 64-bit). */

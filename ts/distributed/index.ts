@@ -6,11 +6,15 @@
  */
 import { loadAddon, type NativeDistGroup } from '../native/addon';
 import { type Device } from '../tensor/dtype';
+import { readOptions } from '../util/options';
 import { Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 
 export type Backend = 'gloo' | 'nccl';
-const BACKENDS: readonly string[] = ['gloo', 'nccl'];
+const BACKENDS: readonly Backend[] = ['gloo', 'nccl'];
+const INIT_KEYS = ['backend', 'initMethod', 'rank', 'worldSize', 'timeoutMs', 'device'] as const;
+const INIT_METHOD_FORM = "'env://' or 'tcp://host:port'";
+const MAX_WORLD = 1 << 20;
 export type ReduceOp = 'sum' | 'product' | 'min' | 'max' | 'avg';
 const REDUCE_OPS: readonly string[] = ['sum', 'product', 'min', 'max', 'avg'];
 
@@ -85,14 +89,10 @@ function intFrom(what: string, v: unknown, lo: number, hi: number): number {
 
 /** Joins (rank 0: serves) the group; resolves once every rank has joined. */
 export async function initProcessGroup(options: InitOptions): Promise<void> {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`initProcessGroup: expected an options object, got ${JSON.stringify(options)}`);
-  const unknown = Object.keys(options).filter((k) => !['backend', 'initMethod', 'rank', 'worldSize', 'timeoutMs', 'device'].includes(k));
-  if (unknown.length)
-    throw new TypeError(`initProcessGroup: unknown option ${JSON.stringify(unknown[0])} (expected backend, initMethod, rank, worldSize, timeoutMs or device)`);
+  const o = readOptions('initProcessGroup', options, INIT_KEYS, { form: `an options object { ${INIT_KEYS.map((k) => `${k}?`).join(', ')} }` });
   if (group) throw new DistError('initProcessGroup: this process is already in a group (destroyProcessGroup() first)');
-  const backend = options.backend ?? 'gloo';
-  if (!BACKENDS.includes(backend)) throw new DistError(`initProcessGroup: backend must be 'gloo' or 'nccl', got ${JSON.stringify(options.backend)}`);
-  const method = options.initMethod ?? 'env://';
+  const backend = o.oneOfOr('backend', BACKENDS, 'gloo');
+  const method = o.stringOr('initMethod', 'env://', INIT_METHOD_FORM);
   let host: string | undefined;
   let port: unknown;
   if (method === 'env://') {
@@ -101,17 +101,19 @@ export async function initProcessGroup(options: InitOptions): Promise<void> {
     if (!host || port === undefined) throw new DistError('initProcessGroup: env:// needs MASTER_ADDR and MASTER_PORT (torchrun sets them)');
   } else {
     const m = /^tcp:\/\/(\[[^\]]+\]|[^:/]+):(\d+)$/.exec(method);
-    if (!m) throw new DistError(`initProcessGroup: initMethod must be 'env://' or 'tcp://host:port', got ${JSON.stringify(method)}`);
+    if (!m) throw o.error('initMethod', INIT_METHOD_FORM);
     host = m[1].replace(/^\[|\]$/g, '');
     port = m[2];
   }
-  const worldSize = intFrom('worldSize', options.worldSize ?? env('WORLD_SIZE'), 1, 1 << 20);
-  const rank = intFrom('rank', options.rank ?? env('RANK'), 0, worldSize - 1);
-  const timeoutMs = intFrom('timeoutMs', options.timeoutMs ?? 30 * 60 * 1000, 1, 2 ** 40);
+  // an option is checked as an option; a value from the environment (torchrun's) names its variable
+  const worldSize = o.has('worldSize') ? o.integer('worldSize', { min: 1, max: MAX_WORLD }) : intFrom('WORLD_SIZE', env('WORLD_SIZE'), 1, MAX_WORLD);
+  const rank = o.has('rank') ? o.integer('rank', { min: 0, max: worldSize - 1 }) : intFrom('RANK', env('RANK'), 0, worldSize - 1);
+  const timeoutMs = o.integerOr('timeoutMs', 30 * 60 * 1000, { min: 1, max: 2 ** 40 });
+  const device = o.has('device') ? o.device('device') : undefined;
   const agentStore = method === 'env://' && ['true', '1'].includes((env('TORCHELASTIC_USE_AGENT_STORE') ?? '').toLowerCase());
-  const device = backend === 'nccl' ? ncclDevice(options.device, rank) : glooDevice(options.device);
+  const dev = backend === 'nccl' ? ncclDevice(device, rank) : glooDevice(device);
   const connect = loadAddon().NativeDistGroup.connect;
-  group = await connect({ host, port: intFrom('port', port, 1, 65535), rank, worldSize, timeoutMs, agentStore, backend, device });
+  group = await connect({ host, port: intFrom('port', port, 1, 65535), rank, worldSize, timeoutMs, agentStore, backend, device: dev });
   world = new ProcessGroup(group);
 }
 

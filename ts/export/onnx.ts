@@ -9,6 +9,7 @@ import { Linear } from '../nn/layers';
 import { Module } from '../nn/module';
 import { generatorToOnnx, OnnxExportError } from './onnx-graph';
 import { describeValue } from '../tensor/dtype';
+import { readOptions } from '../util/options';
 import * as torch from '../tensor/torch';
 import { writeFileAtomic } from '../util/fs';
 import { packageVersion } from '../util/package';
@@ -113,7 +114,9 @@ export function exportOnnx(source: Module | string, file: string, opts: ExportOn
   if (!(source instanceof Module) && (typeof source !== 'string' || source === ''))
     throw new TypeError(`exportOnnx: source: expected a generator Module or the path of a run folder (a non-empty string), got ${describeValue(source)}`);
   checkExportTargets([{ path: checkFileArg('exportOnnx', file), label: 'exportOnnx: file' }]);
-  let preset = opts.preset;
+  const o = readOptions('exportOnnx', opts, ['opset', 'preset'], { optional: true });
+  const opset = o.integerOr('opset', 17, { min: 13, max: 23 });
+  let preset = o.get('preset') as Preset | undefined;
   let G: Module;
   if (typeof source === 'string') {
     preset = readRunInfo(source).config.preset;
@@ -130,7 +133,7 @@ export function exportOnnx(source: Module | string, file: string, opts: ExportOn
       noiseShape: noise,
       classes,
       imageShape: image,
-      opset: opts.opset,
+      opset,
       metadata: preset ? presetMetadata(preset) : {},
       producerVersion: packageVersion(),
       docString: preset

@@ -15,8 +15,8 @@ import { toNativeLayers } from '../nn/from-spec';
 import { Module } from '../nn/module';
 import { Optimizer } from '../optim/optimizer';
 import { ProcessGroup } from '../distributed/index';
-import { describeValue } from '../tensor/dtype';
 import { Tensor } from '../tensor/tensor';
+import { describeValue, type OptionsReader, readOptions, typeError } from '../util/options';
 import { type PixelRange } from '../util/pixels';
 import { type GanStepSpec } from './step-spec';
 
@@ -133,18 +133,33 @@ export interface StepInputs {
   yG?: Tensor;
 }
 
+const GAN_STEP_KEYS = ['capturable', 'cudaGraphs', 'fastPath', 'processGroup'] as const;
+// EpochOptions' keys; the native reader checks each field's type, range and enum (js_args.h)
+const EPOCH_KEYS = [
+  'batchSize',
+  'labels',
+  'shuffle',
+  'dropLast',
+  'seed',
+  'normalize',
+  'progressEvery',
+  'onProgress',
+  'recordSteps',
+  'signal',
+  'threads',
+  'startStep',
+] as const satisfies readonly (keyof EpochOptions)[];
+
 /** The native handle of an optional tensor argument (null when absent); anything else is a TypeError. */
 function nativeOf(t: unknown, what: string): NativeTensor | null {
   if (t === undefined || t === null) return null;
-  if (!(t instanceof Tensor)) throw new TypeError(`${what}: expected a Tensor, got ${describeValue(t)}`);
+  if (!(t instanceof Tensor)) throw typeError(what, 'a Tensor', t);
   return t._native;
 }
 
-/** `v` when it is a plain options object; null and undefined are none; anything else is a TypeError. */
-function optionsObject<T extends object>(v: T | null | undefined, what: string, form: string): Partial<T> {
-  if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v) || v instanceof Tensor) throw new TypeError(`${what}: expected an object ${form}, got ${describeValue(v)}`);
-  return v;
+/** nativeOf for the tensor field `key` of an options object. */
+function tensorField<K extends string>(o: OptionsReader<K>, key: K): NativeTensor | null {
+  return nativeOf(o.get(key), o.label(key));
 }
 
 export class GanStep {
@@ -169,14 +184,10 @@ export class GanStep {
     ] as const) {
       if (!(o instanceof Optimizer)) throw new TypeError(`GanStep(${name}): expected an optimizer (optim.Adam or optim.SGD), got ${describeValue(o)}`);
     }
-    const o = optionsObject(options, 'GanStep(options)', '{ capturable?, cudaGraphs?, fastPath?, processGroup? }');
-    const unknown = Object.keys(o).filter((k) => !['capturable', 'cudaGraphs', 'fastPath', 'processGroup'].includes(k));
-    if (unknown.length)
-      throw new TypeError(`GanStep(options): unknown option ${JSON.stringify(unknown[0])} (expected capturable, cudaGraphs, fastPath or processGroup)`);
-    const pg = o.processGroup;
-    if (pg !== undefined && pg !== null && !(pg instanceof ProcessGroup))
-      throw new TypeError(`GanStep(options): processGroup: expected a dist.ProcessGroup (dist.group.WORLD), got ${describeValue(pg)}`);
-    this.processGroup = pg ?? null;
+    const o = readOptions('GanStep(options)', options, GAN_STEP_KEYS, { optional: true });
+    const pg = o.get('processGroup');
+    if (pg !== undefined && pg !== null && !(pg instanceof ProcessGroup)) throw o.error('processGroup', 'a dist.ProcessGroup (dist.group.WORLD)');
+    this.processGroup = (pg as ProcessGroup | null | undefined) ?? null;
     // The spec goes as it is: the native reader names a missing or wrong field ("GanStep: spec.loss: ...").
     this._native = new (loadAddon().NativeGanStep)({
       g: toNativeLayers(generator),
@@ -184,10 +195,10 @@ export class GanStep {
       optG: optG._native,
       optD: optD._native,
       spec,
-      capturable: o.capturable,
-      cudaGraphs: o.cudaGraphs,
-      fastPath: o.fastPath,
-      processGroup: pg?._native,
+      capturable: o.get('capturable') as boolean | undefined,
+      cudaGraphs: o.get('cudaGraphs') as boolean | undefined,
+      fastPath: o.get('fastPath') as boolean | undefined,
+      processGroup: (pg as ProcessGroup | null | undefined)?._native,
     });
   }
 
@@ -240,30 +251,34 @@ export class GanStep {
    */
   step(real: Tensor, inputs: StepInputs = {}): StepResult {
     this.syncModes();
-    const i = optionsObject(inputs, 'step(inputs)', '{ labels?, zD?, yD?, zG?, yG? }');
+    const i = readOptions('step', inputs, ['labels', 'zD', 'yD', 'zG', 'yG'], { label: 'step(inputs)', optional: true });
     return this._native.step(real._native, {
-      labels: nativeOf(i.labels, 'step: labels'),
-      zD: nativeOf(i.zD, 'step: zD'),
-      yD: nativeOf(i.yD, 'step: yD'),
-      zG: nativeOf(i.zG, 'step: zG'),
-      yG: nativeOf(i.yG, 'step: yG'),
+      labels: tensorField(i, 'labels'),
+      zD: tensorField(i, 'zD'),
+      yD: tensorField(i, 'yD'),
+      zG: tensorField(i, 'zG'),
+      yG: tensorField(i, 'yG'),
     });
   }
   /** The D update alone; `z` (a Tensor, or { labels?, z?, yFake? }) overrides its noise. */
   trainDiscriminator(real: Tensor, z?: Tensor | { labels?: Tensor; z?: Tensor; yFake?: Tensor }): Pick<StepResult, 'dLoss' | 'dReal' | 'dFake'> {
     this.syncModes();
-    const i = z instanceof Tensor ? { z } : optionsObject(z, 'trainDiscriminator(inputs)', '{ labels?, z?, yFake? }');
-    return this._native.stepD(real._native, {
-      labels: nativeOf(i.labels, 'trainDiscriminator: labels'),
-      z: nativeOf(i.z, 'trainDiscriminator: z'),
-      yFake: nativeOf(i.yFake, 'trainDiscriminator: yFake'),
+    const i = readOptions('trainDiscriminator', z instanceof Tensor ? { z } : z, ['labels', 'z', 'yFake'], {
+      label: 'trainDiscriminator(inputs)',
+      form: 'a Tensor or an object { labels?, z?, yFake? }',
+      optional: true,
     });
+    return this._native.stepD(real._native, { labels: tensorField(i, 'labels'), z: tensorField(i, 'z'), yFake: tensorField(i, 'yFake') });
   }
   /** The G update alone on batchSize fakes; `z` (a Tensor, or { z?, yFake? }) overrides its noise. */
   trainGenerator(batchSize: number, z?: Tensor | { z?: Tensor; yFake?: Tensor }): Pick<StepResult, 'gLoss' | 'dFake'> {
     this.syncModes();
-    const i = z instanceof Tensor ? { z } : optionsObject(z, 'trainGenerator(inputs)', '{ z?, yFake? }');
-    return this._native.stepG(batchSize, { z: nativeOf(i.z, 'trainGenerator: z'), yFake: nativeOf(i.yFake, 'trainGenerator: yFake') });
+    const i = readOptions('trainGenerator', z instanceof Tensor ? { z } : z, ['z', 'yFake'], {
+      label: 'trainGenerator(inputs)',
+      form: 'a Tensor or an object { z?, yFake? }',
+      optional: true,
+    });
+    return this._native.stepG(batchSize, { z: tensorField(i, 'z'), yFake: tensorField(i, 'yFake') });
   }
   /** Noise from the spec's distribution, [n, ...noise.shape] on the models' device; n is an integer >= 0. */
   noise(n: number): Tensor {
@@ -294,11 +309,12 @@ export class GanStep {
    */
   async trainEpoch(data: Tensor, opts: EpochOptions): Promise<EpochResult> {
     if (!(data instanceof Tensor)) throw new TypeError(`trainEpoch(data): expected a Tensor, got ${describeValue(data)}`);
-    if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
-      throw new TypeError(`trainEpoch(options): expected an object { batchSize, shuffle?, seed?, signal?, onProgress?, ... }, got ${describeValue(opts)}`);
-    }
-    const signal: unknown = opts.signal;
-    if (signal !== undefined && !isAbortSignal(signal)) throw new TypeError(`trainEpoch: signal: expected an AbortSignal, got ${describeValue(signal)}`);
+    const o = readOptions('trainEpoch', opts, EPOCH_KEYS, {
+      label: 'trainEpoch(options)',
+      form: 'an object { batchSize, shuffle?, seed?, signal?, onProgress?, ... }',
+    });
+    const signal: unknown = o.get('signal');
+    if (signal !== undefined && !isAbortSignal(signal)) throw o.error('signal', 'an AbortSignal');
     // data-parallel, the ranks stop together: the native loop runs a step to vote (GanStepOptions.processGroup)
     if (opts.signal?.aborted && !this.processGroup) throw abortError('epoch aborted before it started', 0);
     this.syncModes();
@@ -307,7 +323,7 @@ export class GanStep {
     // undefined takes the native default, which is the one documented above.
     const promise = this._native.trainEpoch(data._native, {
       batchSize: opts.batchSize,
-      labels: nativeOf(opts.labels, 'trainEpoch: labels'),
+      labels: tensorField(o, 'labels'),
       shuffle: opts.shuffle,
       dropLast: opts.dropLast,
       seed: opts.seed,

@@ -5,7 +5,8 @@
  * the global generators as they were.
  */
 import { randomInt } from 'node:crypto';
-import { checkDevice, describeValue, type Device } from '../tensor/dtype';
+import { type Device } from '../tensor/dtype';
+import { checkInteger, checkNumber, checkOneOf, describeValue, readOptions } from '../util/options';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { type NoiseSpec } from './step-spec';
@@ -21,27 +22,22 @@ export interface NoiseOptions {
 function checkSpec(spec: NoiseSpec): Required<NoiseSpec> {
   if (typeof spec !== 'object' || spec === null)
     throw new TypeError(`noise(spec): expected a NoiseSpec { dist, dim, low?, high?, shape? }, got ${describeValue(spec)}`);
-  if (spec.dist !== 'uniform' && spec.dist !== 'normal') throw new RangeError(`noise.dist: expected 'uniform' or 'normal', got ${describeValue(spec.dist)}`);
-  if (!Number.isSafeInteger(spec.dim) || spec.dim < 1) throw new RangeError(`noise.dim: expected an integer >= 1, got ${describeValue(spec.dim)}`);
-  const bound = (v: unknown, name: string, dflt: number) => {
-    if (v === undefined) return dflt;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`noise.${name}: expected a finite number, got ${describeValue(v)}`);
-    return v;
-  };
+  const dist = checkOneOf(spec.dist, 'noise.dist', ['uniform', 'normal'] as const);
+  const dim = checkInteger(spec.dim, 'noise.dim', { min: 1 });
+  const bound = (v: unknown, name: string, dflt: number) => (v === undefined ? dflt : checkNumber(v, `noise.${name}`));
   const shape = spec.shape ?? [spec.dim];
   if (!Array.isArray(shape) || shape.length < 1 || shape.some((d) => !Number.isSafeInteger(d) || d < 1) || shape.reduce((a, b) => a * b, 1) !== spec.dim)
     throw new RangeError(`noise.shape: expected positive integers whose product is noise.dim (${spec.dim}), got ${describeValue(spec.shape)}`);
-  return { dist: spec.dist, dim: spec.dim, low: bound(spec.low, 'low', -1), high: bound(spec.high, 'high', 1), shape };
+  return { dist, dim, low: bound(spec.low, 'low', -1), high: bound(spec.high, 'high', 1), shape };
 }
 
 /** `n` noise samples [n, ...spec.shape] ([n, spec.dim] by default; see above). */
 export function noise(spec: NoiseSpec, n: number, opts: NoiseOptions | null = {}): Tensor {
   const s = checkSpec(spec);
-  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`noise count: expected an integer >= 1, got ${describeValue(n)}`);
-  if (opts !== null && (typeof opts !== 'object' || Array.isArray(opts))) {
-    throw new TypeError(`noise(options): expected an object { device?, seed? }, got ${describeValue(opts)}`);
-  }
-  const device = opts?.device === undefined ? 'cpu' : checkDevice(opts.device, 'noise: device');
+  checkInteger(n, 'noise count', { min: 1 });
+  const o = readOptions('noise', opts, ['device', 'seed'], { label: 'noise(options)', optional: true });
+  const device = o.deviceOr('device', 'cpu');
+  const seed = o.seedOr('seed', undefined);
   const draw = () => {
     if (s.dist === 'normal') return torch.randn([n, ...s.shape], { device });
     const { low, high } = s;
@@ -52,9 +48,7 @@ export function noise(spec: NoiseSpec, n: number, opts: NoiseOptions | null = {}
         .add(low),
     );
   };
-  const seed = opts?.seed;
   if (seed === undefined) return draw();
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`noise: seed: expected an integer >= 0, got ${describeValue(seed)}`);
   return withRngState(() => {
     torch.manualSeed(seed);
     return draw();

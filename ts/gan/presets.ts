@@ -21,7 +21,8 @@ export type InitScheme = 'dcgan';
 
 export type PresetName = 'seed000' | 'udacity' | 'ganist' | 'tensorboard' | 'vanilla' | 'dcgan' | 'cgan';
 
-export interface AdamOptions {
+/** A preset's Adam, as stored in config.json (the constructor's options are optim.AdamOptions). */
+export interface AdamSpec {
   type: 'adam';
   lr: number;
   betas: [number, number];
@@ -30,7 +31,8 @@ export interface AdamOptions {
   amsgrad: boolean;
 }
 
-export interface SgdOptions {
+/** A preset's SGD, as stored in config.json (the constructor's options are optim.SGDOptions). */
+export interface SGDSpec {
   type: 'sgd';
   lr: number;
   momentum: number;
@@ -39,7 +41,7 @@ export interface SgdOptions {
   nesterov: boolean;
 }
 
-export type OptimizerSpec = AdamOptions | SgdOptions;
+export type OptimizerSpec = AdamSpec | SGDSpec;
 
 export interface Preset {
   name: PresetName;
@@ -96,7 +98,7 @@ function mlp(sizes: number[], hidden: () => ModuleSpec[], out: ModuleSpec[]): Mo
   return seq(...children);
 }
 
-const adam = (lr: number): AdamOptions => ({
+const adam = (lr: number): AdamSpec => ({
   type: 'adam',
   lr,
   betas: [0.9, 0.999], // torch.optim.Adam's defaults; no seed passes betas

@@ -5,7 +5,7 @@ import * as torch from '../tensor/torch';
 import * as F from './functional';
 import * as init from './init';
 import { bool, expected, intAtLeast, obj, type SpecOf } from '../util/schema';
-import { type FactoryOptions } from './layers';
+import { type FactoryOptions, moduleOptions } from './layers';
 import { Module } from './module';
 
 type Pair = number | [number, number];
@@ -77,6 +77,8 @@ abstract class ConvNd extends Module {
     this.inChannels = positiveInt(inChannels, `${name} inChannels`);
     this.outChannels = positiveInt(outChannels, `${name} outChannels`);
     this.kernelSize = pair(kernelSize, `${name} kernelSize`, 1);
+    const keys = ['stride', 'padding', 'dilation', 'groups', 'bias', ...(transposed ? ['outputPadding'] : [])];
+    const { r, factory: o } = moduleOptions(name, opts, keys);
     this.stride = pair(opts.stride ?? 1, `${name} stride`, 1);
     this.dilation = pair(opts.dilation ?? 1, `${name} dilation`, 1);
     const padding = opts.padding ?? 0;
@@ -92,11 +94,10 @@ abstract class ConvNd extends Module {
     this.groups = positiveInt(opts.groups ?? 1, `${name} groups`);
     if (inChannels % this.groups !== 0) throw new RangeError(`${name}: in_channels (${inChannels}) must be divisible by groups (${this.groups})`);
     if (outChannels % this.groups !== 0) throw new RangeError(`${name}: out_channels (${outChannels}) must be divisible by groups (${this.groups})`);
-    const o = { dtype: opts.dtype ?? 'float32', device: opts.device ?? 'cpu' } as const;
     const [kh, kw] = this.kernelSize;
     const wShape = transposed ? [inChannels, outChannels / this.groups, kh, kw] : [outChannels, inChannels / this.groups, kh, kw];
     const weight = torch.empty(wShape, o);
-    const bias = opts.bias === false ? null : torch.empty([outChannels], o);
+    const bias = r.booleanOr('bias', true) ? torch.empty([outChannels], o) : null;
     // _ConvNd.reset_parameters, in its RNG order: the weight, then the bias from the weight's fan_in.
     init.kaimingUniform_(weight, Math.sqrt(5));
     if (bias) {

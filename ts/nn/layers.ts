@@ -4,13 +4,14 @@
  * name (spec.ts collects them); one with `nativeFields()` also runs in the fused trainer.
  */
 import { z } from 'zod';
-import { type Device, type DType } from '../tensor/dtype';
+import { checkDtype, type Device, type DType } from '../tensor/dtype';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import * as F from './functional';
 import * as init from './init';
 import { bool, expected, int, intAtLeast, num, obj, type SpecOf } from '../util/schema';
 import { Module } from './module';
+import { type OptionsReader, readOptions } from '../util/options';
 
 function checkPositiveInt(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new TypeError(`${what}: expected a positive integer, got ${JSON.stringify(v)}`);
@@ -20,6 +21,19 @@ function checkPositiveInt(v: unknown, what: string): number {
 export interface FactoryOptions {
   dtype?: DType;
   device?: Device;
+}
+
+/**
+ * A module constructor's options object: unknown keys refused, dtype and device read (default float32
+ * on the CPU) for its tensors; `r` reads the module's own keys, each named "<Module>: <key>".
+ */
+export function moduleOptions<K extends string>(
+  name: string,
+  opts: unknown,
+  keys: readonly K[],
+): { r: OptionsReader<K | 'dtype' | 'device'>; factory: Required<FactoryOptions> } {
+  const r = readOptions<K | 'dtype' | 'device'>(name, opts, ['dtype', 'device', ...keys], { optional: true });
+  return { r, factory: { dtype: r.has('dtype') ? checkDtype(r.get('dtype'), r.label('dtype')) : 'float32', device: r.deviceOr('device', 'cpu') } };
 }
 
 /** y = x W^T + b. Initialized as torch.nn.Linear: kaiming_uniform_(a=sqrt(5)) for W, U(-1/sqrt(in), 1/sqrt(in)) for b. */
@@ -37,9 +51,9 @@ export class Linear extends Module {
     super();
     this.inFeatures = checkPositiveInt(inFeatures, 'Linear inFeatures');
     this.outFeatures = checkPositiveInt(outFeatures, 'Linear outFeatures');
-    const o = { dtype: opts.dtype ?? 'float32', device: opts.device ?? 'cpu' } as const;
+    const { r, factory: o } = moduleOptions('Linear', opts, ['bias']);
     const weight = torch.empty([outFeatures, inFeatures], o);
-    const bias = opts.bias === false ? null : torch.empty([outFeatures], o);
+    const bias = r.booleanOr('bias', true) ? torch.empty([outFeatures], o) : null;
     // Same arithmetic as torch.nn.init.kaiming_uniform_ and Linear.reset_parameters, same RNG order.
     const a = Math.sqrt(5);
     const gain = Math.sqrt(2.0 / (1 + a ** 2));
@@ -204,15 +218,15 @@ abstract class BatchNorm extends Module {
     super();
     const name = this.constructor.name;
     this.numFeatures = checkPositiveInt(numFeatures, `${name} numFeatures`);
+    const { r, factory: o } = moduleOptions(name, opts, ['eps', 'momentum', 'affine', 'trackRunningStats']);
     this.eps = opts.eps ?? 1e-5;
     if (typeof this.eps !== 'number' || !(this.eps >= 0)) throw new TypeError(`${name} eps: expected a non-negative number, got ${JSON.stringify(opts.eps)}`);
     // momentum=None (a cumulative average) is left out: the fused trainer's BatchNorm1d takes a number
     this.momentum = opts.momentum ?? 0.1;
     if (typeof this.momentum !== 'number' || !Number.isFinite(this.momentum))
       throw new TypeError(`${name} momentum: expected a number, got ${JSON.stringify(opts.momentum)}`);
-    this.affine = opts.affine ?? true;
-    this.trackRunningStats = opts.trackRunningStats ?? true;
-    const o = { dtype: opts.dtype ?? 'float32', device: opts.device ?? 'cpu' } as const;
+    this.affine = r.booleanOr('affine', true);
+    this.trackRunningStats = r.booleanOr('trackRunningStats', true);
     this.registerParameter('weight', this.affine ? torch.ones([numFeatures], o) : null);
     this.registerParameter('bias', this.affine ? torch.zeros([numFeatures], o) : null);
     const track = this.trackRunningStats;
@@ -320,6 +334,7 @@ export class Embedding extends Module {
     super();
     this.numEmbeddings = checkPositiveInt(numEmbeddings, 'Embedding numEmbeddings');
     this.embeddingDim = checkPositiveInt(embeddingDim, 'Embedding embeddingDim');
+    const { factory: o } = moduleOptions('Embedding', opts, ['paddingIdx']);
     let idx = opts.paddingIdx ?? null;
     if (idx !== null) {
       if (!Number.isInteger(idx) || idx >= numEmbeddings || idx < -numEmbeddings)
@@ -327,7 +342,6 @@ export class Embedding extends Module {
       if (idx < 0) idx += numEmbeddings; // as PyTorch, which stores the non-negative index
     }
     this.paddingIdx = idx;
-    const o = { dtype: opts.dtype ?? 'float32', device: opts.device ?? 'cpu' } as const;
     const weight = torch.empty([numEmbeddings, embeddingDim], o);
     init.normal_(weight);
     if (idx !== null) torch.noGrad(() => weight.select(0, idx).fill_(0));

@@ -1,5 +1,6 @@
 /** nn.Module: parameters, buffers and submodules, with PyTorch's naming, state dicts and modes. */
 import { type Device, type DType, describeValue, isFloatingDtype, parseToTarget, type ToTarget } from '../tensor/dtype';
+import { readOptions } from '../util/options';
 import { keep } from '../tensor/scope';
 import { Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
@@ -85,7 +86,7 @@ export abstract class Module {
   loadStateDict(sd: Record<string, Tensor>, opts: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
     if (typeof sd !== 'object' || sd === null || Array.isArray(sd))
       throw new TypeError(`${this.constructor.name}.loadStateDict: expected a state dict (an object of Tensors by name), got ${describeValue(sd)}`);
-    const strict = opts.strict ?? true;
+    const strict = readOptions(`${this.constructor.name}.loadStateDict`, opts, ['strict'], { optional: true }).booleanOr('strict', true);
     // own keys only: "constructor" or "toString" must not count as present
     const has = (k: string) => Object.hasOwn(sd, k);
     const own = new Map<string, Tensor>([...this.namedParameters(), ...this.namedBuffers()]);

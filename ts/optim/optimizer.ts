@@ -9,6 +9,7 @@ import {
   type NativeTensor,
 } from '../native/addon';
 import { Tensor } from '../tensor/tensor';
+import { checkNumber, readOptions } from '../util/options';
 
 export interface ParamGroup {
   lr: number;
@@ -127,21 +128,25 @@ export interface AdamOptions {
   fused?: boolean;
 }
 
+const ADAM_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize', 'fused'] as const satisfies readonly (keyof AdamOptions)[];
+
 export class Adam extends Optimizer<NativeAdamState> {
   protected readonly hyper: Record<string, unknown>;
   constructor(params: Tensor[], opts: AdamOptions = {}) {
     const ps = checkParams(params, 'Adam');
-    const betas = opts.betas ?? [0.9, 0.999];
-    if (!Array.isArray(betas) || betas.length !== 2) throw new TypeError(`Adam: betas must be [beta1, beta2], got ${JSON.stringify(betas)}`);
+    // types here; ranges (lr >= 0, 0 <= beta < 1, ...) in the native constructor, worded as PyTorch's
+    const r = readOptions('Adam', opts, ADAM_KEYS, { optional: true });
+    const betas = r.get('betas') ?? [0.9, 0.999];
+    if (!Array.isArray(betas) || betas.length !== 2) throw r.error('betas', 'two numbers [beta1, beta2]');
     const o: Required<NativeAdamOptions> = {
-      lr: opts.lr ?? 1e-3,
-      beta1: betas[0],
-      beta2: betas[1],
-      eps: opts.eps ?? 1e-8,
-      weightDecay: opts.weightDecay ?? 0,
-      amsgrad: !!opts.amsgrad,
-      maximize: !!opts.maximize,
-      fused: !!opts.fused,
+      lr: r.numberOr('lr', 1e-3),
+      beta1: checkNumber(betas[0], 'Adam: betas[0]'),
+      beta2: checkNumber(betas[1], 'Adam: betas[1]'),
+      eps: r.numberOr('eps', 1e-8),
+      weightDecay: r.numberOr('weightDecay', 0),
+      amsgrad: r.booleanOr('amsgrad', false),
+      maximize: r.booleanOr('maximize', false),
+      fused: r.booleanOr('fused', false),
     };
     super(
       ps,
@@ -150,7 +155,7 @@ export class Adam extends Optimizer<NativeAdamState> {
         o,
       ),
     );
-    this.hyper = { betas, eps: o.eps, weight_decay: o.weightDecay, amsgrad: o.amsgrad, maximize: o.maximize, fused: o.fused };
+    this.hyper = { betas: [o.beta1, o.beta2], eps: o.eps, weight_decay: o.weightDecay, amsgrad: o.amsgrad, maximize: o.maximize, fused: o.fused };
   }
   protected nativeState(e: StateEntry): NativeAdamState {
     const st: NativeAdamState = { step: e.step as number, expAvg: handle(e.exp_avg), expAvgSq: handle(e.exp_avg_sq) };
@@ -168,17 +173,20 @@ export interface SGDOptions {
   maximize?: boolean;
 }
 
+const SGD_KEYS = ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov', 'maximize'] as const satisfies readonly (keyof SGDOptions)[];
+
 export class SGD extends Optimizer<NativeSGDState> {
   protected readonly hyper: Record<string, unknown>;
   constructor(params: Tensor[], opts: SGDOptions = {}) {
     const ps = checkParams(params, 'SGD');
+    const r = readOptions('SGD', opts, SGD_KEYS, { optional: true });
     const o: Required<NativeSGDOptions> = {
-      lr: opts.lr ?? 1e-3,
-      momentum: opts.momentum ?? 0,
-      dampening: opts.dampening ?? 0,
-      weightDecay: opts.weightDecay ?? 0,
-      nesterov: !!opts.nesterov,
-      maximize: !!opts.maximize,
+      lr: r.numberOr('lr', 1e-3),
+      momentum: r.numberOr('momentum', 0),
+      dampening: r.numberOr('dampening', 0),
+      weightDecay: r.numberOr('weightDecay', 0),
+      nesterov: r.booleanOr('nesterov', false),
+      maximize: r.booleanOr('maximize', false),
     };
     super(
       ps,

@@ -10,7 +10,8 @@ import { MNIST } from '../data/mnist';
 import { type DatasetOptions } from '../data/mnist';
 import { imagesShape, type Preset } from '../gan/presets';
 import { type Sequential } from '../nn/layers';
-import { checkDevice, type Device, describeValue } from '../tensor/dtype';
+import { type Device } from '../tensor/dtype';
+import { describeValue, readOptions } from '../util/options';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { toModelInput } from '../gan/image-batch';
@@ -89,7 +90,7 @@ export class QualityEvaluator {
   ) {}
 
   static async create(opts: { device?: Device; data?: DatasetOptions } = {}): Promise<QualityEvaluator> {
-    const device = opts.device === undefined ? 'cpu' : checkDevice(opts.device, 'QualityEvaluator: device');
+    const device = readOptions('QualityEvaluator.create', opts, ['device', 'data']).deviceOr('device', 'cpu');
     const data = { ...opts.data, train: false };
     const test = await MNIST(data);
     // building and loading the model copy and initialize large tensors in parallel: on the training thread too
@@ -277,19 +278,18 @@ const EVAL_KEYS = ['n', 'seed', 'device', 'data', 'evaluator'] as const;
 export async function evaluate(runDir: string, opts: EvaluateOptions = {}): Promise<EvaluationReport> {
   const t0 = performance.now();
   if (typeof runDir !== 'string' || runDir === '') throw new TypeError(`evaluate: expected the path of a run folder, got ${describeValue(runDir)}`);
-  if (typeof opts !== 'object' || opts === null) throw new TypeError(`evaluate: expected options { ${EVAL_KEYS.join(', ')} }, got ${describeValue(opts)}`);
-  for (const k of Object.keys(opts))
-    if (!(EVAL_KEYS as readonly string[]).includes(k)) throw new TypeError(`evaluate: unknown option '${k}' (expected ${EVAL_KEYS.join(', ')})`);
-  const n = checkEvalN(opts.n ?? 10000, 'evaluate: n');
-  const seed = opts.seed ?? 0;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`evaluate: seed: expected an integer >= 0, got ${describeValue(opts.seed)}`);
-  const device = opts.evaluator ? opts.evaluator.device : opts.device === undefined ? 'cpu' : checkDevice(opts.device, 'evaluate: device');
+  const o = readOptions('evaluate', opts, EVAL_KEYS, { form: `options { ${EVAL_KEYS.join(', ')} }` });
+  const n = checkEvalN(o.get('n') ?? 10000, o.label('n'));
+  const seed = o.seedOr('seed', 0);
+  const evaluator = o.get('evaluator') as QualityEvaluator | undefined;
+  if (evaluator !== undefined && !(evaluator instanceof QualityEvaluator)) throw o.error('evaluator', 'a QualityEvaluator (QualityEvaluator.create())');
+  const device = evaluator ? evaluator.device : o.deviceOr('device', 'cpu');
   const info = readRunInfo(runDir);
   const preset = info.config.preset;
   checkClassifiable(preset, info.config.data.dataset);
   const classes = preset.step.conditioning?.classes ?? 0;
   const G = loadGenerator(runDir, preset, device);
-  const ev = opts.evaluator ?? (await QualityEvaluator.create({ device, data: opts.data }));
+  const ev = evaluator ?? (await QualityEvaluator.create({ device, data: opts.data }));
   try {
     const scores = ev.score(generatedBatches(preset, n, seed, (z, y) => generate(G, z, device, y && { y, classes })));
     return {
@@ -305,6 +305,6 @@ export async function evaluate(runDir: string, opts: EvaluateOptions = {}): Prom
     };
   } finally {
     G.dispose();
-    if (!opts.evaluator) ev.dispose();
+    if (!evaluator) ev.dispose();
   }
 }

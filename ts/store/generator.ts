@@ -11,10 +11,11 @@ import { generate, type Samples, samplesOf, seededInputs } from '../gan/sample';
 import { fromSpec } from '../nn/from-spec';
 import { type Module } from '../nn/module';
 import { fitStateDict } from '../nn/state-dict-fit';
-import { checkDevice, type Device, describeValue } from '../tensor/dtype';
+import { type Device } from '../tensor/dtype';
 import * as safetensors from '../tensor/safetensors';
 import * as torch from '../tensor/torch';
 import { loadPytorch } from '../tensor/torch-save';
+import { readOptions } from '../util/options';
 import { CHECKPOINT_FILES, checkFiniteWeights, checkpointFile, hasCheckpoint } from './checkpoint';
 import { CheckpointError } from './errors';
 import { readRunInfo } from './run-dir';
@@ -47,25 +48,14 @@ const SAMPLE_FORM =
 
 /** sample()'s options with their defaults, each checked before any file is read; errors name the value. */
 function checkSampleOptions(opts: unknown): Required<Omit<SampleOptions, 'seed' | 'labels' | 'preset'>> & Pick<SampleOptions, 'seed' | 'labels' | 'preset'> {
-  if (typeof opts !== 'object' || opts === null || Array.isArray(opts))
-    throw new TypeError(`sample: expected options ${SAMPLE_FORM}, got ${describeValue(opts)}`);
-  for (const k of Object.keys(opts)) {
-    if (!(SAMPLE_KEYS as readonly string[]).includes(k)) throw new TypeError(`sample: unknown option '${k}' (expected ${SAMPLE_KEYS.join(', ')})`);
-  }
-  const o = opts as Record<string, unknown>;
-  if (typeof o.checkpoint !== 'string' || o.checkpoint === '')
-    throw new TypeError(`sample: checkpoint: expected the path of a run folder (a string), got ${describeValue(o.checkpoint)}`);
-  const count = o.count ?? 64;
-  if (!Number.isSafeInteger(count) || (count as number) < 1) throw new RangeError(`sample: count: expected an integer >= 1, got ${describeValue(count)}`);
-  if (o.seed !== undefined && (!Number.isSafeInteger(o.seed) || (o.seed as number) < 0))
-    throw new RangeError(`sample: seed: expected an integer >= 0, got ${describeValue(o.seed)}`);
+  const o = readOptions('sample', opts, SAMPLE_KEYS, { form: `options ${SAMPLE_FORM}` });
   return {
-    checkpoint: o.checkpoint,
-    count: count as number,
-    seed: o.seed as number | undefined,
-    device: o.device === undefined ? 'cpu' : checkDevice(o.device, 'sample: device'),
-    labels: o.labels as SampleOptions['labels'],
-    preset: o.preset as string | undefined,
+    checkpoint: o.string('checkpoint', 'the path of a run folder (a string)'),
+    count: o.integerOr('count', 64, { min: 1 }),
+    seed: o.seedOr('seed', undefined),
+    device: o.deviceOr('device', 'cpu'),
+    labels: o.get('labels') as SampleOptions['labels'], // checked against the generator's classes (labelsFor)
+    preset: o.stringOr('preset', undefined, 'a preset name'),
   };
 }
 

@@ -1,5 +1,9 @@
 /** dtypes and devices, named as in PyTorch (torch.float32 is 'float32'). */
 import { type Device, type DType } from '../native/addon';
+import { describeValue } from '../util/describe';
+import { checkDevice as checkDeviceName, isDeviceName, readOptions } from '../util/options';
+
+export { describeValue } from '../util/describe';
 
 export type { Device, DType } from '../native/addon';
 
@@ -9,40 +13,16 @@ export function isFloatingDtype(d: DType): boolean {
   return d === 'float32' || d === 'float64' || d === 'float16' || d === 'bfloat16';
 }
 
-// JSON for strings ("gpu"), as these messages always were; describeValue for the rest (a BigInt has no JSON).
-const quoted = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : describeValue(v));
-
 export function checkDtype(d: unknown, what = 'dtype'): DType {
   if (typeof d !== 'string' || !(DTYPES as readonly string[]).includes(d)) {
-    throw new TypeError(`${what}: expected one of ${DTYPES.join(', ')}, got ${quoted(d)}`);
+    throw new TypeError(`${what}: expected one of ${DTYPES.join(', ')}, got ${describeValue(d)}`);
   }
   return d as DType;
 }
 
-const DEVICE_RE = /^(cpu|cuda(:\d+)?)$/;
-
+/** 'cpu', 'cuda' or 'cuda:N' (util/options.ts's one check). */
 export function checkDevice(d: unknown, what = 'device'): Device {
-  if (typeof d !== 'string' || !DEVICE_RE.test(d)) {
-    throw new TypeError(`${what}: expected 'cpu', 'cuda' or 'cuda:N', got ${quoted(d)}`);
-  }
-  return d as Device;
-}
-
-/** A value as an error message shows it: strings quoted ('tpu'), BigInts with their n, objects as JSON. */
-export function describeValue(v: unknown): string {
-  if (typeof v === 'string') return `'${v}'`;
-  if (typeof v === 'bigint') return `${v}n`;
-  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
-  if (typeof v === 'function') return `a function${v.name ? ` (${v.name})` : ''}`;
-  if (typeof v === 'symbol') return v.toString();
-  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
-  try {
-    const json = JSON.stringify(v);
-    if (json !== undefined) return json.length > 80 ? `${json.slice(0, 77)}...` : json;
-  } catch {
-    // cyclic, or holding BigInts: fall through to the class name
-  }
-  return `a ${(v as object).constructor?.name ?? 'object'}`;
+  return checkDeviceName(d, what);
 }
 
 export interface ToTarget {
@@ -57,16 +37,10 @@ export interface ToTarget {
 export function parseToTarget(target: unknown, who: string): ToTarget {
   if (typeof target === 'string') {
     if ((DTYPES as readonly string[]).includes(target)) return { dtype: target as DType };
-    if (DEVICE_RE.test(target)) return { device: target as Device };
+    if (isDeviceName(target)) return { device: target as Device };
   } else if (typeof target === 'object' && target !== null && !Array.isArray(target)) {
-    for (const k of Object.keys(target)) {
-      if (k !== 'device' && k !== 'dtype') throw new TypeError(`${who}: unknown option '${k}' (expected device, dtype)`);
-    }
-    const o = target as { device?: unknown; dtype?: unknown };
-    return {
-      device: o.device === undefined ? undefined : checkDevice(o.device, `${who}: device`),
-      dtype: o.dtype === undefined ? undefined : checkDtype(o.dtype, `${who}: dtype`),
-    };
+    const o = readOptions(who, target, ['device', 'dtype']);
+    return { device: o.deviceOr('device', undefined), dtype: o.has('dtype') ? checkDtype(o.get('dtype'), o.label('dtype')) : undefined };
   }
   throw new TypeError(`${who}: expected a dtype (${DTYPES.join(', ')}) or a device ('cpu', 'cuda', 'cuda:N'), got ${describeValue(target)}`);
 }

@@ -1,6 +1,7 @@
 /** The `torch` namespace: tensor creation, RNG, grad mode, devices and threads, as in PyTorch. */
 import { loadAddon } from '../native/addon';
-import { checkDevice, checkDtype, type Device, type DType, describeValue } from './dtype';
+import { readOptions } from '../util/options';
+import { checkDtype, type Device, type DType, describeValue } from './dtype';
 import { keep, scope } from './scope';
 import { callOp, Tensor } from './tensor';
 
@@ -10,11 +11,19 @@ export interface TensorOptions {
   requiresGrad?: boolean;
 }
 
-function opts(o: TensorOptions = {}, dflt: DType = 'float32'): { dtype: DType; device: Device } {
-  return { dtype: o.dtype === undefined ? dflt : checkDtype(o.dtype), device: o.device === undefined ? 'cpu' : checkDevice(o.device) };
+const TENSOR_KEYS = ['dtype', 'device', 'requiresGrad'] as const;
+
+/** A factory's TensorOptions, each field checked (dtype defaulting to `dflt`, device to 'cpu'). */
+function opts(o: TensorOptions | undefined, dflt: DType, who: string): Required<TensorOptions> {
+  const r = readOptions(who, o, TENSOR_KEYS, { optional: true });
+  return {
+    dtype: r.has('dtype') ? checkDtype(r.get('dtype'), r.label('dtype')) : dflt,
+    device: r.deviceOr('device', 'cpu'),
+    requiresGrad: r.booleanOr('requiresGrad', false),
+  };
 }
 
-function finish(t: Tensor, o: TensorOptions = {}): Tensor {
+function finish(t: Tensor, o: Required<TensorOptions>): Tensor {
   if (o.requiresGrad) t.requiresGrad = true;
   return t;
 }
@@ -88,7 +97,7 @@ const typedDtype = (a: ArrayBufferView): DType | null => TYPED_DTYPES[Object.pro
  */
 export function tensor(data: ArrayBufferView | Nested, shapeOrOpts?: number[] | TensorOptions, maybeOpts?: TensorOptions): Tensor {
   const shapeArg = Array.isArray(shapeOrOpts) ? shapeOrOpts : undefined;
-  const o = (Array.isArray(shapeOrOpts) ? maybeOpts : shapeOrOpts) ?? {};
+  const given = Array.isArray(shapeOrOpts) ? maybeOpts : shapeOrOpts;
   const addon = loadAddon();
   if (ArrayBuffer.isView(data)) {
     const src = typedDtype(data);
@@ -98,25 +107,24 @@ export function tensor(data: ArrayBufferView | Nested, shapeOrOpts?: number[] | 
       );
     const len = (data as unknown as ArrayLike<unknown>).length;
     const shape = shapeArg ? shapeOf(shapeArg, 'torch.tensor') : [len];
-    const { dtype, device } = opts(o, src);
-    return finish(new Tensor(addon.fromTypedArray(data, shape, dtype, device)), o);
+    const o = opts(given, src, 'torch.tensor');
+    return finish(new Tensor(addon.fromTypedArray(data, shape, o.dtype, o.device)), o);
   }
   if (typeof data === 'number' || typeof data === 'boolean' || typeof data === 'bigint') {
     const { data: flat, dflt } = flatData([data], 'torch.tensor');
-    const { dtype, device } = opts(o, typeof data === 'boolean' ? 'bool' : dflt);
-    return finish(new Tensor(addon.fromTypedArray(flat, [], dtype, device)), o);
+    const o = opts(given, typeof data === 'boolean' ? 'bool' : dflt, 'torch.tensor');
+    return finish(new Tensor(addon.fromTypedArray(flat, [], o.dtype, o.device)), o);
   }
   if (!Array.isArray(data)) throw new TypeError(`torch.tensor: expected a typed array, nested arrays or a number, got ${describeValue(data)}`);
   const shape = inferShape(data, 'torch.tensor');
   const { data: flat, dflt } = flatData((data as unknown[]).flat(Infinity), 'torch.tensor');
-  const { dtype, device } = opts(o, dflt);
-  const t = new Tensor(addon.fromTypedArray(flat, shapeArg ?? shape, dtype, device));
-  return finish(t, o);
+  const o = opts(given, dflt, 'torch.tensor');
+  return finish(new Tensor(addon.fromTypedArray(flat, shapeArg ?? shape, o.dtype, o.device)), o);
 }
 
-function factory(name: string, overload: string, args: unknown[], o: TensorOptions = {}, dflt: DType = 'float32'): Tensor {
-  const { dtype, device } = opts(o, dflt);
-  return finish(callOp(name, overload, args, { dtype, device, layout: null, pin_memory: null }) as Tensor, o);
+function factory(name: string, overload: string, args: unknown[], given: TensorOptions | undefined, dflt: DType = 'float32'): Tensor {
+  const o = opts(given, dflt, name.replace('aten::', 'torch.'));
+  return finish(callOp(name, overload, args, { dtype: o.dtype, device: o.device, layout: null, pin_memory: null }) as Tensor, o);
 }
 
 export const zeros = (shape: number[] | number, o?: TensorOptions) => factory('aten::zeros', '', [shapeOf(shape, 'zeros')], o);
