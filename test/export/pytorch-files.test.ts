@@ -297,7 +297,7 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
     expect(() => savePytorch({}, undefined as unknown as string)).toThrow(
       new TypeError('savePytorch: file: expected the path to write (a non-empty string), got undefined'),
     );
-    expect(() => loadPytorch(file, { maxBytes: 0 })).toThrow(new TypeError('loadPytorch: maxBytes must be a positive integer (bytes), got 0'));
+    expect(() => loadPytorch(file, { maxBytes: 0 })).toThrow(new RangeError('loadPytorch: maxBytes: expected an integer >= 1, got 0'));
     expect(() => loadPytorch(file, { device: 'tpu' as 'cpu' })).toThrow(new TypeError("loadPytorch: device: expected 'cpu', 'cuda' or 'cuda:N', got \"tpu\""));
     expect(fs.existsSync(path.join(dir, 'x.pth'))).toBe(false);
   });

@@ -88,7 +88,8 @@ describe('nn', () => {
     expect(none[1][0]).toBeCloseTo(Math.log(1 + Math.exp(2)), 6);
     expect(F.binaryCrossEntropyWithLogits(x, y, { reduction: 'sum' }).item()).toBeCloseTo(none[0][0] + none[1][0], 6);
     expect(new MSELoss().forward(x, y).item()).toBeCloseTo((1 + 4) / 2, 6);
-    expect(() => F.mseLoss(x, y, { reduction: 'avg' as never })).toThrow(/reduction: expected 'none', 'mean' or 'sum', got "avg"/);
+    expect(() => F.mseLoss(x, y, { reduction: 'avg' as never })).toThrow(/mseLoss: reduction: expected 'none', 'mean' or 'sum', got "avg"/);
+    expect(() => F.mseLoss(x, y, { reductoin: 'sum' } as never)).toThrow(/mseLoss: unknown option "reductoin": did you mean reduction\?/);
   });
 });
 

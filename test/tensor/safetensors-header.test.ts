@@ -173,6 +173,15 @@ describe('safetensors: malformed headers are errors naming the file and the key'
     expect(none.tensors.w.shape).toEqual([1]);
   });
 
+  it('the loaders read their options as every public function does', () => {
+    const bytes = safetensors.save({ w: torch.ones([1]) });
+    expect(() => safetensors.load(bytes, { devcie: 'cpu' } as never)).toThrow(
+      new TypeError('safetensors.load: unknown option "devcie": did you mean device? (options: device)'),
+    );
+    expect(() => safetensors.load(bytes, { device: 'gpu' as never })).toThrow(/safetensors\.load: device: expected .*, got "gpu"/);
+    expect(safetensors.load(bytes, { device: 'cpu' }).w.shape).toEqual([1]);
+  });
+
   it('save refuses the reserved names', () => {
     expect(() => safetensors.save({ __metadata__: torch.ones([1]) })).toThrow('safetensors.save: tensor name "__metadata__" is reserved');
     const tricky: Record<string, Tensor> = {};

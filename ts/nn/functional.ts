@@ -1,13 +1,14 @@
 /** torch.nn.functional, camelCased. Each function calls the ATen op PyTorch's would. */
 import { callOp, Tensor } from '../tensor/tensor';
+import { type OptionsReader, readOptions } from '../util/options';
 
 export type Reduction = 'none' | 'mean' | 'sum';
-const REDUCTION: Record<Reduction, number> = { none: 0, mean: 1, sum: 2 };
+const REDUCTIONS = ['none', 'mean', 'sum'] as const;
 
-function reduction(r: Reduction | undefined): number {
-  const v = REDUCTION[r ?? 'mean'];
-  if (v === undefined) throw new TypeError(`reduction: expected 'none', 'mean' or 'sum', got ${JSON.stringify(r)}`);
-  return v;
+/** A loss's options: unknown keys refused; `reduction` as ATen's enum (default 'mean'). */
+function lossOptions<K extends string>(fn: string, opts: unknown, keys: readonly K[]): { o: OptionsReader<K | 'reduction'>; reduction: number } {
+  const o = readOptions<K | 'reduction'>(fn, opts, ['reduction', ...keys], { optional: true });
+  return { o, reduction: REDUCTIONS.indexOf(o.oneOfOr('reduction', REDUCTIONS, 'mean')) };
 }
 
 function sameShape(fn: string, input: Tensor, target: Tensor): void {
@@ -47,6 +48,9 @@ export function batchNorm(
 
 type Pair = number | [number, number];
 const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : v);
+// The values themselves are checked by the native op reader (each named by its argument).
+const CONV_KEYS = ['stride', 'padding', 'dilation', 'groups'] as const;
+const CONV_T_KEYS = ['stride', 'padding', 'outputPadding', 'groups', 'dilation'] as const;
 
 export function conv2d(
   input: Tensor,
@@ -54,6 +58,8 @@ export function conv2d(
   bias?: Tensor | null,
   opts: { stride?: Pair; padding?: Pair | 'same' | 'valid'; dilation?: Pair; groups?: number } = {},
 ): Tensor {
+  readOptions('conv2d', opts, CONV_KEYS, { optional: true });
+  opts ??= {};
   const padding = opts.padding ?? 0;
   // a string padding has its own overload, aten::conv2d.padding, as in F.conv2d
   return callOp('aten::conv2d', typeof padding === 'string' ? 'padding' : '', [
@@ -72,6 +78,8 @@ export function convTranspose2d(
   bias?: Tensor | null,
   opts: { stride?: Pair; padding?: Pair; outputPadding?: Pair; groups?: number; dilation?: Pair } = {},
 ): Tensor {
+  readOptions('convTranspose2d', opts, CONV_T_KEYS, { optional: true });
+  opts ??= {};
   return callOp('aten::conv_transpose2d', 'input', [
     input,
     weight,
@@ -95,21 +103,18 @@ export function embedding(input: Tensor, weight: Tensor, paddingIdx: number | nu
 }
 
 export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts: { reduction?: Reduction; weight?: Tensor; posWeight?: Tensor } = {}): Tensor {
+  const { o, reduction } = lossOptions('binaryCrossEntropyWithLogits', opts, ['weight', 'posWeight'] as const);
   sameShape('binaryCrossEntropyWithLogits', input, target);
-  return callOp('aten::binary_cross_entropy_with_logits', '', [
-    input,
-    target,
-    opts.weight ?? null,
-    opts.posWeight ?? null,
-    reduction(opts.reduction),
-  ]) as Tensor;
+  return callOp('aten::binary_cross_entropy_with_logits', '', [input, target, o.get('weight') ?? null, o.get('posWeight') ?? null, reduction]) as Tensor;
 }
 export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: { reduction?: Reduction; weight?: Tensor } = {}): Tensor {
+  const { o, reduction } = lossOptions('binaryCrossEntropy', opts, ['weight'] as const);
   sameShape('binaryCrossEntropy', input, target);
-  return callOp('aten::binary_cross_entropy', '', [input, target, opts.weight ?? null, reduction(opts.reduction)]) as Tensor;
+  return callOp('aten::binary_cross_entropy', '', [input, target, o.get('weight') ?? null, reduction]) as Tensor;
 }
 export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
-  return callOp('aten::mse_loss', '', [input, target, reduction(opts.reduction)]) as Tensor;
+  const { reduction } = lossOptions('mseLoss', opts, [] as const);
+  return callOp('aten::mse_loss', '', [input, target, reduction]) as Tensor;
 }
 export const softmax = (x: Tensor, dim: number) => callOp('aten::softmax', 'int', [x, dim]) as Tensor;
 export const logSoftmax = (x: Tensor, dim: number) => callOp('aten::log_softmax', 'int', [x, dim]) as Tensor;
@@ -119,15 +124,11 @@ export function crossEntropy(
   target: Tensor,
   opts: { reduction?: Reduction; weight?: Tensor; ignoreIndex?: number; labelSmoothing?: number } = {},
 ): Tensor {
+  const { o, reduction } = lossOptions('crossEntropy', opts, ['weight', 'ignoreIndex', 'labelSmoothing'] as const);
   if (!(input instanceof Tensor) || !(target instanceof Tensor)) throw new TypeError('crossEntropy: input and target must be Tensors');
-  return callOp('aten::cross_entropy_loss', '', [
-    input,
-    target,
-    opts.weight ?? null,
-    reduction(opts.reduction),
-    opts.ignoreIndex ?? -100,
-    opts.labelSmoothing ?? 0,
-  ]) as Tensor;
+  const ignoreIndex = o.integerOr('ignoreIndex', -100);
+  const labelSmoothing = o.numberOr('labelSmoothing', 0, { min: 0, max: 1 });
+  return callOp('aten::cross_entropy_loss', '', [input, target, o.get('weight') ?? null, reduction, ignoreIndex, labelSmoothing]) as Tensor;
 }
 /** Max over kernelSize windows (stride defaults to kernelSize, as in torch). */
 export function maxPool2d(

@@ -7,7 +7,8 @@
 import * as fs from 'node:fs';
 import { loadAddon } from '../native/addon';
 import { writeFileAtomic } from '../util/fs';
-import { checkDevice, type Device, type DType } from './dtype';
+import { readOptions } from '../util/options';
+import { type Device, type DType } from './dtype';
 import { Tensor } from './tensor';
 
 const CODES: Record<string, { dtype: DType; bytes: number }> = {
@@ -148,8 +149,9 @@ function checkHeader(name: string, header: unknown, dataLen: number): { entries:
 
 /** Parses safetensors bytes; `name` is used in error messages. */
 export function loadWithMetadata(bytes: Uint8Array, opts: { device?: Device; name?: string } = {}): Loaded {
-  const name = opts.name ?? '<buffer>';
-  const device = checkDevice(opts.device ?? 'cpu');
+  const o = readOptions('safetensors.load', opts, ['device', 'name'], { optional: true });
+  const name = o.stringOr('name', '<buffer>');
+  const device = o.deviceOr('device', 'cpu');
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < 8) throw new SafetensorsError(name, `file is ${buf.length} bytes, too short for a safetensors header`);
   const n = buf.readBigUInt64LE(0);
@@ -210,7 +212,7 @@ export function loadWithMetadata(bytes: Uint8Array, opts: { device?: Device; nam
 }
 
 export function load(bytes: Uint8Array, opts: { device?: Device } = {}): Record<string, Tensor> {
-  return loadWithMetadata(bytes, opts).tensors;
+  return loadWithMetadata(bytes, { device: readOptions('safetensors.load', opts, ['device'], { optional: true }).deviceOr('device', 'cpu') }).tensors;
 }
 
 export function loadFile(file: string, opts: { device?: Device } = {}): Record<string, Tensor> {
@@ -218,13 +220,14 @@ export function loadFile(file: string, opts: { device?: Device } = {}): Record<s
 }
 
 export function loadFileWithMetadata(file: string, opts: { device?: Device } = {}): Loaded {
+  const device = readOptions('safetensors.loadFile', opts, ['device'], { optional: true }).deviceOr('device', 'cpu');
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(file);
   } catch (e) {
     throw new SafetensorsError(file, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  return loadWithMetadata(bytes, { ...opts, name: file });
+  return loadWithMetadata(bytes, { device, name: file });
 }
 
 function bf16(h: number): number {

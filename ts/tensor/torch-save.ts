@@ -10,7 +10,8 @@
 import * as fs from 'node:fs';
 import { loadAddon } from '../native/addon';
 import { writeFileAtomic } from '../util/fs';
-import { checkDevice, describeValue, type Device } from './dtype';
+import { readOptions } from '../util/options';
+import { describeValue, type Device } from './dtype';
 import { Tensor } from './tensor';
 
 /** What a file may unpack to unless told otherwise: 4 GiB (tensor storages, inflated records, the pickle's objects). */
@@ -27,12 +28,8 @@ export interface LoadPytorchOptions {
 }
 
 function checkLoadOptions(opts: unknown, who: string): { device: Device; maxBytes: number } {
-  if (opts === undefined || opts === null) return { device: 'cpu', maxBytes: DEFAULT_MAX_BYTES };
-  if (typeof opts !== 'object') throw new TypeError(`${who}: options must be an object ({ device, maxBytes }), got ${describeValue(opts)}`);
-  const { device, maxBytes } = opts as LoadPytorchOptions;
-  if (maxBytes !== undefined && !(Number.isSafeInteger(maxBytes) && maxBytes > 0))
-    throw new TypeError(`${who}: maxBytes must be a positive integer (bytes), got ${describeValue(maxBytes)}`);
-  return { device: device === undefined ? 'cpu' : checkDevice(device, `${who}: device`), maxBytes: maxBytes ?? DEFAULT_MAX_BYTES };
+  const o = readOptions(who, opts, ['device', 'maxBytes'], { optional: true });
+  return { device: o.deviceOr('device', 'cpu'), maxBytes: o.integerOr('maxBytes', DEFAULT_MAX_BYTES, { min: 1 }) };
 }
 
 /** The bytes of torch.save(stateDict) (tensors copied to the CPU, contiguous). */
