@@ -15,7 +15,7 @@ struct Layer {
   //   native/sequential.h/.cc   a Kind, any fields it needs in Layer, its forward() case (the ATen op torch.nn's
   //                             module calls), parameters(), tensors() (what a running epoch locks), check()
   //   native/gan_spec_js.cc     kLayerKinds (its name) and the fields layersFromJs reads: what nativeFields() gives
-  //   ts/nn/layers.ts (conv.ts) the facade module: PyTorch's name, init and state-dict names, its `spec` schema,
+  //   ts/nn/layers.ts (conv.ts, ...) the facade module: PyTorch's name, init and state-dict names, its `spec` schema,
   //                             `fromSpec`, `nativeFields()` (everything else in TS is derived from it)
   //   test/parity/reference.py  build() from the spec (regenerate.sh), and its case in test/nn/nn.test.ts
   enum class Kind {

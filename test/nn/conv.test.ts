@@ -2,7 +2,8 @@
 import { Conv2d, ConvTranspose2d } from '../../ts/nn/conv';
 import * as F from '../../ts/nn/functional';
 import * as init from '../../ts/nn/init';
-import { BatchNorm2d, Embedding } from '../../ts/nn/layers';
+import { BatchNorm2d } from '../../ts/nn/batchnorm';
+import { Embedding } from '../../ts/nn/layers';
 import { type Module } from '../../ts/nn/module';
 import { type Tensor } from '../../ts/tensor/tensor';
 import * as torch from '../../ts/tensor/torch';

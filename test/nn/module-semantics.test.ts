@@ -1,6 +1,7 @@
 // Module conversion (all or nothing, in place), scopes and modules, optimizers across model.to(), and
 // strict loadStateDict, compared with PyTorch where a value is involved.
-import { BatchNorm1d, Linear, Sequential } from '../../ts/nn/layers';
+import { BatchNorm1d } from '../../ts/nn/batchnorm';
+import { Linear, Sequential } from '../../ts/nn/layers';
 import { type Module } from '../../ts/nn/module';
 import { Adam, type Optimizer, SGD } from '../../ts/optim/optimizer';
 import { type Tensor } from '../../ts/tensor/tensor';

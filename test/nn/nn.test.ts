@@ -1,5 +1,6 @@
 import * as F from '../../ts/nn/functional';
-import { BatchNorm1d, Dropout, LeakyReLU, Linear, Sequential, Tanh } from '../../ts/nn/layers';
+import { BatchNorm1d } from '../../ts/nn/batchnorm';
+import { Dropout, LeakyReLU, Linear, Sequential, Tanh } from '../../ts/nn/layers';
 import { BCEWithLogitsLoss, MSELoss } from '../../ts/nn/loss';
 import { Adam, SGD } from '../../ts/optim/optimizer';
 import * as torch from '../../ts/tensor/torch';

@@ -8,7 +8,8 @@
 import { onnx } from 'onnx-proto';
 import { type Tensor } from '../tensor/tensor';
 import { Conv2d, ConvTranspose2d } from '../nn/conv';
-import { BatchNorm1d, BatchNorm2d, Dropout, Embedding, Flatten, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh, Unflatten } from '../nn/layers';
+import { BatchNorm1d, BatchNorm2d } from '../nn/batchnorm';
+import { Dropout, Embedding, Flatten, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh, Unflatten } from '../nn/layers';
 import { type Module } from '../nn/module';
 
 export class OnnxExportError extends Error {

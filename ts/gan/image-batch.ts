@@ -9,6 +9,7 @@ import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { checkPixelRange, type PixelRange } from '../util/pixels';
 import { type ConvShape } from './dcgan';
+import { isConvolutional, type Preset } from './presets';
 
 /**
  * `batch` (uint8 pixels, or float images already in `range`) as float32 on `device`: [N, features]
@@ -28,4 +29,14 @@ export function toModelInput(batch: Tensor, range: PixelRange, device: Device, i
       throw new RangeError(`batch: expected images of shape [N, ${want.slice(1).join(', ')}] for the convolutional discriminator, got [${x.shape.join(', ')}]`);
     return x.ndim === 4 ? x : x.reshape(want);
   });
+}
+
+/** Runs `fn` on `batch` as `preset`'s models take it (toModelInput), freeing the copy afterwards. */
+export function withModelInput<T>(batch: Tensor, preset: Preset, device: Device, fn: (x: Tensor) => T): T {
+  const x = toModelInput(batch, preset.normalize, device, isConvolutional(preset) ? preset.image : null);
+  try {
+    return fn(x);
+  } finally {
+    if (x !== batch) x.dispose();
+  }
 }

@@ -5,7 +5,7 @@
  */
 import { Conv2d, ConvTranspose2d } from '../nn/conv';
 import * as init from '../nn/init';
-import { BatchNorm1d, BatchNorm2d } from '../nn/layers';
+import { BatchNorm1d, BatchNorm2d } from '../nn/batchnorm';
 import { type Module } from '../nn/module';
 import * as torch from '../tensor/torch';
 import { type InitScheme } from './presets';

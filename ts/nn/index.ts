@@ -1,6 +1,7 @@
 export { Module } from './module';
 // every layer class (a new one is exported with its file)
 export * from './layers';
+export * from './batchnorm';
 export * from './conv';
 export * as init from './init';
 export { BCEWithLogitsLoss, BCELoss, MSELoss, CrossEntropyLoss } from './loss';

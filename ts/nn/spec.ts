@@ -4,7 +4,7 @@
  * trainer receives the built modules' layers (NativeLayer). Field names follow torch.nn's constructor
  * arguments (camelCase).
  *
- * The registry of layer kinds: every class exported by layers.ts or conv.ts that declares its own static
+ * The registry of layer kinds: every class exported by layers.ts, batchnorm.ts or conv.ts that declares its own static
  * `spec` (a zod schema of its constructor arguments, `type` its class name) and `fromSpec` is a kind a
  * spec can name; one that also has `nativeFields()` runs in the fused trainer. Everything else here
  * (ModuleSpec, ModuleSpecSchema, MODULE_TYPES, NATIVE_KINDS, NativeLayer, fromSpec, toNativeLayers) is
@@ -14,16 +14,17 @@
  *   native/sequential.h/.cc   a Layer::Kind, its fields, forward(), parameters(), tensors(), check()
  *   native/gan_spec_js.cc     its name in kLayerKinds and the fields layersFromJs reads: exactly what
  *                             nativeFields() returns
- *   ts/nn/layers.ts (or conv.ts)  the module class: PyTorch's name, init and state-dict names, its static
+ *   ts/nn/layers.ts (batchnorm.ts, conv.ts)  the module class: PyTorch's name, init and state-dict names, its static
  *                             `spec` and `fromSpec`, `nativeFields()` (and `parameterShapes` when it has parameters: verbose 3 counts them)
  *   test/parity/reference.py  build() from the spec; regenerate test/parity/fixtures (regenerate.sh); its
  *                             facade-against-PyTorch case in test/nn/nn.test.ts
  * A layer kind in a new file of ts/nn is collected by adding that file to `exported` below; ts/nn/index.ts
- * exports every class of layers.ts and conv.ts.
+ * exports every class of those files.
  */
 import { z } from 'zod';
 import { type NativeLayer as NativeLayerBase } from '../native/addon';
 import { expected, type SpecOf } from '../util/schema';
+import * as batchnorm from './batchnorm';
 import * as conv from './conv';
 import * as layers from './layers';
 import { type FactoryOptions } from './layers';
@@ -38,7 +39,7 @@ interface NativeClass extends SpecClass {
   readonly prototype: Module & { nativeFields(name: string): object };
 }
 
-const exported = { ...layers, ...conv };
+const exported = { ...layers, ...batchnorm, ...conv };
 /** The layer classes (every layer kind but Sequential). */
 export type LayerClass = Extract<(typeof exported)[keyof typeof exported], SpecClass>;
 type SpecOfClass<C> = C extends { readonly spec: infer S extends z.ZodType } ? SpecOf<S> : never;

@@ -16,11 +16,12 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { type DownloadProgress } from '../data/download';
 import { type ImageDataset } from '../data/mnist';
 import { buildGan } from '../gan/build';
 import { type EpochResult, type GanStep, type StepResult } from '../gan/gan-step';
-import { toModelInput } from '../gan/image-batch';
-import { isConvolutional, type Preset } from '../gan/presets';
+import { withModelInput } from '../gan/image-batch';
+import { type Preset } from '../gan/presets';
 import { writeReport } from '../logging/report';
 import { type Module } from '../nn/module';
 import { type Optimizer } from '../optim/optimizer';
@@ -156,13 +157,10 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   async init(): Promise<this> {
     if (this.initialized) return this;
     if (this.pending) {
-      const o = this.opts;
-      this.resolvedRun = await resolveRun(this.pending, {
-        ...o,
-        onDownload: (p) => (o.onDownload ? o.onDownload(p) : this.emit('download', p)),
-        onWarning: (e) => (o.onWarning ? o.onWarning(e) : this.emit('warning', e)),
-      });
-      this.pending = null;
+      const o = this.opts; // the deprecated new Trainer(config): its events, unless options take them
+      const onDownload = o.onDownload ?? ((p: DownloadProgress) => this.emit('download', p));
+      const onWarning = o.onWarning ?? ((e: Error) => this.emit('warning', e));
+      [this.resolvedRun, this.pending] = [await resolveRun(this.pending, { ...o, onDownload, onWarning }), null];
     }
     const cfg = this.config;
     const pg = this.opts.processGroup;
@@ -213,20 +211,10 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   // ---------------------------------------------------------------------------------------------
   // Single steps (the seeds' imperative loop)
 
-  /** Runs `fn` on a batch as the models take it (uint8 pixels are normalized), freeing the copy afterwards. */
-  private withBatch<T>(batch: Tensor, fn: (x: Tensor) => T): T {
-    const x = toModelInput(batch, this.preset.normalize, this.device, isConvolutional(this.preset) ? this.preset.image : null);
-    try {
-      return fn(x);
-    } finally {
-      if (x !== batch) x.dispose();
-    }
-  }
-
   /** One D update on a real batch (uint8 pixels or float images in the preset's range; labels: a conditional preset's). */
   trainDiscriminator(batch: Tensor, labels?: Tensor): Pick<StepResult, 'dLoss' | 'dReal' | 'dFake'> {
     this.checkReady();
-    return this.withBatch(batch, (x) => this.gan.trainDiscriminator(x, { labels }));
+    return withModelInput(batch, this.preset, this.device, (x) => this.gan.trainDiscriminator(x, { labels }));
   }
 
   /** One G update on `n` fresh noise vectors (default: the batch size). */
@@ -238,7 +226,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   /** One D update then one G update, as in the preset's step. */
   step(batch: Tensor, labels?: Tensor): StepResult {
     this.checkReady();
-    return this.withBatch(batch, (x) => this.gan.step(x, { labels }));
+    return withModelInput(batch, this.preset, this.device, (x) => this.gan.step(x, { labels }));
   }
 
   /**
