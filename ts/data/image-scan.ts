@@ -21,11 +21,11 @@ export interface DuplicatePath {
 /** Extensions recognised (compared lower-cased). */
 export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg'];
 /** Labels are uint8. */
-export const MAX_CLASSES = 256;
+const MAX_CLASSES = 256;
 /** Files stat'ed at once while scanning. */
 const STAT_CONCURRENCY = 32;
-export const EXT_LIST = IMAGE_EXTENSIONS.join(', ');
-export const mib = (bytes: number) => (bytes % (1 << 20) === 0 ? `${bytes / (1 << 20)} MiB` : `${bytes} bytes`);
+const EXT_LIST = IMAGE_EXTENSIONS.join(', ');
+const mib = (bytes: number) => (bytes % (1 << 20) === 0 ? `${bytes / (1 << 20)} MiB` : `${bytes} bytes`);
 
 export type Skip = { reason: string; kind: SkipKind };
 
@@ -37,7 +37,7 @@ export interface Entry {
 }
 
 /** What the scan has met so far (device:inode of folders and files, with the path first met), and the repeats. */
-export interface Seen {
+interface Seen {
   dirs: Map<string, string>;
   files: Map<string, string>;
   duplicates: DuplicatePath[];
