@@ -5,7 +5,7 @@ import * as torch from '../tensor/torch';
 import * as F from './functional';
 import * as init from './init';
 import { bool, expected, intAtLeast, obj, type SpecOf } from '../util/schema';
-import { type FactoryOptions, moduleOptions } from './layers';
+import { type FactoryOptions, moduleOptions } from './factory';
 import { Module } from './module';
 
 type Pair = number | [number, number];

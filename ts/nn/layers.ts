@@ -12,7 +12,7 @@ import { bool, expected, int, intAtLeast, num, obj, type SpecOf } from '../util/
 import { Module } from './module';
 import { checkPositiveInt, type FactoryOptions, moduleOptions } from './factory';
 
-export { type FactoryOptions, moduleOptions } from './factory';
+export type { FactoryOptions } from './factory';
 
 /** y = x W^T + b. Initialized as torch.nn.Linear: kaiming_uniform_(a=sqrt(5)) for W, U(-1/sqrt(in), 1/sqrt(in)) for b. */
 export class Linear extends Module {
