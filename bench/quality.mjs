@@ -21,7 +21,7 @@ const root = path.resolve(here, '..');
 const { torch, presets, safetensors, Trainer, info } = require(path.join(root, 'lib/index.js'));
 const { QualityEvaluator, generatedBatches } = require(path.join(root, 'lib/quality/evaluate.js'));
 const { EVAL_SEED } = require(path.join(root, 'lib/quality/epoch-quality.js'));
-const { generate } = require(path.join(root, 'lib/store/generator.js'));
+const { generate } = require(path.join(root, 'lib/gan/sample.js'));
 const { fromSpec } = require(path.join(root, 'lib/nn/from-spec.js'));
 
 const { values: a } = parseArgs({
