@@ -25,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ltg::InitGan(env, exports);
   ltg::InitDist(env, exports);
   ltg::InitTorchSave(env, exports);
+  ltg::InitAutograd(env, exports);
   return exports;
 }
 

@@ -11,4 +11,5 @@ void InitOptim(Napi::Env env, Napi::Object exports);
 void InitGan(Napi::Env env, Napi::Object exports);
 void InitDist(Napi::Env env, Napi::Object exports);
 void InitTorchSave(Napi::Env env, Napi::Object exports);
+void InitAutograd(Napi::Env env, Napi::Object exports);
 }  // namespace ltg

@@ -1,13 +1,11 @@
 #include "tensor_wrap.h"
 
-#include <torch/csrc/autograd/functions/accumulate_grad.h>
-
 #include <cstring>
 #include <memory>
 #include <sstream>
-#include <unordered_set>
 
 #include "addon_data.h"
+#include "autograd.h"
 #include "epoch_lock.h"
 #include "errors.h"
 #include "js_args.h"
@@ -22,26 +20,6 @@ std::string shapeStr(at::IntArrayRef s) {
   for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
   o << "]";
   return o.str();
-}
-
-// Whether backward() from t would write the gradient of a tensor a running epoch owns: a loss computed
-// from a model before its epoch started still leads to the model's AccumulateGrad nodes.
-bool graphReachesLocked(const at::Tensor& t) {
-  const auto& root = t.grad_fn();
-  if (!root) return false;
-  std::vector<torch::autograd::Node*> todo{root.get()};
-  std::unordered_set<torch::autograd::Node*> seen{root.get()};
-  while (!todo.empty()) {
-    torch::autograd::Node* node = todo.back();
-    todo.pop_back();
-    if (auto* acc = dynamic_cast<torch::autograd::AccumulateGrad*>(node)) {
-      if (isLocked(acc->variable)) return true;
-      continue;
-    }
-    for (const auto& e : node->next_edges())
-      if (e.function && seen.insert(e.function.get()).second) todo.push_back(e.function.get());
-  }
-  return false;
 }
 
 }  // namespace
@@ -199,7 +177,7 @@ Napi::Value TensorWrap::SetGrad(const Napi::CallbackInfo& info) {
   });
 }
 
-// backward(gradient?, retainGraph?)
+// backward(gradient?, retainGraph?, createGraph?): retainGraph defaults to createGraph, as in PyTorch.
 Napi::Value TensorWrap::Backward(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
@@ -213,8 +191,9 @@ Napi::Value TensorWrap::Backward(const Napi::CallbackInfo& info) {
     at::Tensor grad = args(0, "gradient").tensorOrNone();
     if (!grad.defined() && t.numel() != 1)
       throwError(env, "backward(): grad can be implicitly created only for scalar outputs, got shape " + shapeStr(t.sizes()));
-    bool retain = args(1, "retainGraph").booleanOr(false);
-    t.backward(grad, retain);
+    bool create = args(2, "createGraph").booleanOr(false);
+    bool retain = args(1, "retainGraph").booleanOr(create);
+    t.backward(grad, retain, create);
     return env.Undefined();
   });
 }

@@ -24,7 +24,8 @@ export interface NativeTensor {
   grad(): NativeTensor | null;
   /** Checked as PyTorch's `x.grad = g`: same shape, dtype and device; only null clears. */
   setGrad(g: NativeTensor | null): void;
-  backward(gradient?: NativeTensor | null, retainGraph?: boolean): void;
+  /** retainGraph defaults to createGraph, as in PyTorch. */
+  backward(gradient?: NativeTensor | null, retainGraph?: boolean, createGraph?: boolean): void;
   item(): number | boolean;
   toTypedArray(): Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
   isLeaf(): boolean;
@@ -237,6 +238,16 @@ export interface NativeAddon {
   manualSeed(seed: number): void;
   getRngState(device?: Device): NativeTensor;
   setRngState(state: NativeTensor, device?: Device): void;
+  /**
+   * torch.autograd.grad (native/autograd.h): one gradient per input, null for an unused one when
+   * allowUnused; gradOutputs null (implicit, scalar outputs only) or one per output (null: implicit).
+   */
+  autogradGrad(
+    outputs: NativeTensor[],
+    inputs: NativeTensor[],
+    gradOutputs: (NativeTensor | null)[] | null,
+    options: { retainGraph: boolean; createGraph: boolean; allowUnused: boolean },
+  ): (NativeTensor | null)[];
   setGradEnabled(enabled: boolean): boolean;
   isGradEnabled(): boolean;
   setNumThreads(n: number): void;

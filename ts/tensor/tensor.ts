@@ -7,6 +7,7 @@ import { type Device, type DType, describeValue, parseToTarget } from './dtype';
 import { checkGradFits } from './grad-check';
 import { isNative, op } from './op-cache';
 import { track } from './scope';
+import { readOptions, typeError } from '../util/options';
 
 // Node 20 defines Symbol.dispose on its main realm only; define it where missing (vm contexts such as
 // jest's) so that `using t = ...` works there too.
@@ -33,6 +34,8 @@ export function callOp(name: string, overload: string, args: unknown[], kwargs?:
 function t1(name: string, overload: string, args: unknown[], kwargs?: Record<string, unknown>): Tensor {
   return callOp(name, overload, args, kwargs) as Tensor;
 }
+
+const BACKWARD_KEYS = ['retainGraph', 'createGraph'] as const;
 
 export type Scalar = number;
 export type TensorLike = Tensor | number;
@@ -136,8 +139,15 @@ export class Tensor {
     this.dispose();
   }
 
-  backward(gradient?: Tensor | null, opts: { retainGraph?: boolean } = {}): void {
-    this._native.backward(gradient ? gradient._native : null, !!opts.retainGraph);
+  /**
+   * Accumulates the gradient of this tensor into the leaves' `.grad`, as torch.Tensor.backward. retainGraph
+   * defaults to createGraph; createGraph records the gradients' own graph (double backward).
+   */
+  backward(gradient?: Tensor | null, options?: { retainGraph?: boolean; createGraph?: boolean }): void {
+    if (gradient !== undefined && gradient !== null && !(gradient instanceof Tensor)) throw typeError('backward: gradient', 'a Tensor or null', gradient);
+    const o = readOptions('backward', options, BACKWARD_KEYS, { optional: true });
+    const createGraph = o.booleanOr('createGraph', false);
+    this._native.backward(gradient ? gradient._native : null, o.booleanOr('retainGraph', createGraph), createGraph);
   }
   item(): number {
     return Number(this._native.item());

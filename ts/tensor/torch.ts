@@ -246,4 +246,5 @@ export const cuda = {
   synchronize: (device?: Device | number): void => loadAddon().cudaSynchronize(device),
 };
 
+export * as autograd from './autograd';
 export { scope, keep, Tensor };
