@@ -1,5 +1,6 @@
 #include "autograd.h"
 
+#include <c10/util/Exception.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/functions/accumulate_grad.h>
 
@@ -25,6 +26,31 @@ bool graphReachesLocked(const at::Tensor& t) {
       if (e.function && seen.insert(e.function.get()).second) todo.push_back(e.function.get());
   }
   return false;
+}
+
+namespace {
+
+// Passes every warning on to the handler it replaces, except the engine's reference-cycle warning of
+// backward(createGraph) (this thread only: c10's handler is per thread, and the engine replays the
+// warnings of its device threads on the calling one).
+class DropCycleWarning : public c10::WarningHandler {
+ public:
+  explicit DropCycleWarning(c10::WarningHandler* next) : next_(next) {}
+  void process(const c10::Warning& w) override {
+    if (w.msg().find("create a reference cycle") != std::string::npos) return;
+    next_->process(w);
+  }
+
+ private:
+  c10::WarningHandler* next_;
+};
+
+}  // namespace
+
+void backward(const at::Tensor& t, const at::Tensor& grad, bool retainGraph, bool createGraph) {
+  DropCycleWarning handler(c10::WarningUtils::get_warning_handler());
+  c10::WarningUtils::WarningHandlerGuard guard(&handler);
+  t.backward(grad, retainGraph, createGraph);
 }
 
 std::vector<at::Tensor> grad(const std::vector<at::Tensor>& outputs, const std::vector<at::Tensor>& inputs,

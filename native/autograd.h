@@ -13,6 +13,11 @@ namespace ltg {
 // training thread is updating (backward() would write their gradients, grad() read their saved values).
 bool graphReachesLocked(const at::Tensor& t);
 
+// t.backward(grad, retainGraph, createGraph) (grad undefined: ones). LibTorch's warning that createGraph
+// makes a cycle between a leaf and its .grad is not printed (the library prints nothing); the facade's
+// backward() documents it instead.
+void backward(const at::Tensor& t, const at::Tensor& grad, bool retainGraph, bool createGraph);
+
 struct GradOptions {
   bool retainGraph = false;
   bool createGraph = false;

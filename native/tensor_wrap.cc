@@ -193,7 +193,7 @@ Napi::Value TensorWrap::Backward(const Napi::CallbackInfo& info) {
       throwError(env, "backward(): grad can be implicitly created only for scalar outputs, got shape " + shapeStr(t.sizes()));
     bool create = args(2, "createGraph").booleanOr(false);
     bool retain = args(1, "retainGraph").booleanOr(create);
-    t.backward(grad, retain, create);
+    ltg::backward(t, grad, retain, create);
     return env.Undefined();
   });
 }

@@ -141,7 +141,9 @@ export class Tensor {
 
   /**
    * Accumulates the gradient of this tensor into the leaves' `.grad`, as torch.Tensor.backward. retainGraph
-   * defaults to createGraph; createGraph records the gradients' own graph (double backward).
+   * defaults to createGraph; createGraph records the gradients' own graph (double backward). As in PyTorch,
+   * createGraph makes a reference cycle between each leaf and its `.grad` (PyTorch warns; this library
+   * prints nothing): set `p.grad = null` after use, or take gradients with torch.autograd.grad instead.
    */
   backward(gradient?: Tensor | null, options?: { retainGraph?: boolean; createGraph?: boolean }): void {
     if (gradient !== undefined && gradient !== null && !(gradient instanceof Tensor)) throw typeError('backward: gradient', 'a Tensor or null', gradient);
