@@ -92,6 +92,9 @@ describe('tensors a running trainEpoch owns, touched from JS', () => {
   const gradBefore = D.parameters()[0].grad;          // the gradient as it is when the epoch starts
   const bnMean = G.stateDict()['0.1.running_mean'];   // a view of a BatchNorm buffer
   const loss = D.forward(L.torch.rand([2, 784])).sum();  // a graph into D's parameters
+  const loss2 = D.forward(L.torch.rand([2, 784])).sum();
+  const xIn = L.torch.rand([2, 784]).requiresGrad_();
+  const penaltyOut = D.forward(xIn).sum();  // a graph through D to an input of our own
   const p = D.parameters()[0];
   const locked = {
     'param.grad?.pow(2).sum().item()': () => p.grad?.pow(2).sum().item(),
@@ -111,6 +114,8 @@ describe('tensors a running trainEpoch owns, touched from JS', () => {
     'dataset view': () => images.narrow(0, 0, 10).sum().item(),
     'new Adam(D.parameters())': () => new L.optim.Adam(D.parameters()),
     'loss.backward() into D': () => loss.backward(),
+    'loss.backward({ createGraph }) into D': () => loss2.backward(null, { createGraph: true }),
+    'torch.autograd.grad(out, x) through D': () => L.torch.autograd.grad(penaltyOut, xIn, { retainGraph: true }),
   };
   const harmless = { shape: () => p.shape, dtype: () => p.dtype, device: () => p.device };
   const during = {};
