@@ -21,6 +21,7 @@ export * as data from './data/index';
 export { presets, getPreset, adaptPreset, DEFAULT_PRESET, type Preset } from './gan/presets';
 export { dcganPreset, dcganModels, DCGAN_SIZES, type ConvShape } from './gan/dcgan';
 export { withOneHot, drawLabels } from './gan/condition';
+export * as ganLosses from './gan/losses';
 export { applyInit, type InitScheme } from './gan/weights-init';
 export { parseConfig, loadConfigFile, resolveConfig, ConfigError, type RunConfig, type ResolvedConfig } from './config/config';
 export { Trainer, type TrainResult, type TrainDevice, type TrainerDeviceEvent } from './run/trainer';

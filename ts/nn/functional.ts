@@ -29,6 +29,7 @@ export const relu = (x: Tensor) => callOp('aten::relu', '', [x]) as Tensor;
 export const leakyRelu = (x: Tensor, negativeSlope = 0.01) => callOp('aten::leaky_relu', '', [x, negativeSlope]) as Tensor;
 export const sigmoid = (x: Tensor) => callOp('aten::sigmoid', '', [x]) as Tensor;
 export const tanh = (x: Tensor) => callOp('aten::tanh', '', [x]) as Tensor;
+export const softplus = (x: Tensor, beta = 1, threshold = 20) => callOp('aten::softplus', '', [x, beta, threshold]) as Tensor;
 export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
   if (!(p >= 0 && p <= 1)) throw new RangeError(`dropout probability has to be between 0 and 1, but got ${p}`);
   return callOp('aten::dropout', '', [x, p, training]) as Tensor;

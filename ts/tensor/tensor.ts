@@ -305,6 +305,11 @@ export class Tensor {
   std(): Tensor {
     return t1('aten::std', '', [this]);
   }
+  /** The vector p-norm over all elements or over dim(s), as torch.Tensor.norm (torch.linalg.vector_norm). */
+  norm(p = 2, dim?: number | number[], keepdim = false): Tensor {
+    const dims = dim === undefined ? null : Array.isArray(dim) ? dim : [dim];
+    return t1('aten::linalg_vector_norm', '', [this, p, dims, keepdim], { dtype: null });
+  }
 
   // --- shape ---
   view(...shape: number[] | [number[]]): Tensor {
