@@ -147,4 +147,22 @@ describe('native argument readers', () => {
     );
     expect((callOp('aten::sum', 'dim_IntList', [torch.ones([2]), [0]], { dtype: 'float64' }) as Tensor).dtype).toBe('float64');
   });
+
+  it('autogradGrad reads its tensor arrays and flags with the same readers', () => {
+    const addon = loadAddon();
+    const x = torch.tensor([1, 2], { requiresGrad: true });
+    const y = x.pow(2).sum();
+    const flags = { retainGraph: true, createGraph: false, allowUnused: false };
+    expect(() => addon.autogradGrad([y._native], [1 as never], null, flags)).toThrow(new TypeError('autograd.grad(inputs)[0]: expected a Tensor, got 1'));
+    expect(() => addon.autogradGrad(y._native as never, [x._native], null, flags)).toThrow(
+      new TypeError('autograd.grad(outputs): expected an array, got a Tensor'),
+    );
+    expect(() => addon.autogradGrad([y._native], [x._native], 5 as never, flags)).toThrow(
+      new TypeError('autograd.grad(gradOutputs): expected an array, got 5'),
+    );
+    expect(() => addon.autogradGrad([y._native], [x._native], null, { retainGraph: true } as never)).toThrow(
+      new TypeError('autograd.grad: createGraph: expected a boolean, got undefined'),
+    );
+    expect(addon.autogradGrad([y._native], [x._native], [null], flags)).toHaveLength(1); // null: an implicit gradOutput
+  });
 });
