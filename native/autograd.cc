@@ -31,8 +31,7 @@ bool graphReachesLocked(const at::Tensor& t) {
 namespace {
 
 // Passes every warning on to the handler it replaces, except the engine's reference-cycle warning of
-// backward(createGraph) (this thread only: c10's handler is per thread, and the engine replays the
-// warnings of its device threads on the calling one).
+// backward(createGraph). Installed for one backward() on the calling thread (c10's handler is per thread).
 class DropCycleWarning : public c10::WarningHandler {
  public:
   explicit DropCycleWarning(c10::WarningHandler* next) : next_(next) {}
