@@ -22,6 +22,7 @@ export { presets, getPreset, adaptPreset, DEFAULT_PRESET, type Preset } from './
 export { dcganPreset, dcganModels, DCGAN_SIZES, type ConvShape } from './gan/dcgan';
 export { withOneHot, drawLabels } from './gan/condition';
 export * as ganLosses from './gan/losses';
+export { diffAugment, DIFF_AUGMENT_POLICIES } from './gan/diff-augment';
 export { applyInit, type InitScheme } from './gan/weights-init';
 export { parseConfig, loadConfigFile, resolveConfig, ConfigError, type RunConfig, type ResolvedConfig } from './config/config';
 export { Trainer, type TrainResult, type TrainDevice, type TrainerDeviceEvent } from './run/trainer';

@@ -1,0 +1,146 @@
+/**
+ * diffAugment against the authors' own PyTorch code (test/gan/DiffAugment_pytorch.py, their file
+ * unchanged), run on the same input after the same manual_seed: the augmented batch, the gradient with
+ * respect to x of (y * w).sum() for a random w, and the generator's position afterwards (the next
+ * torch.rand values), per policy, for channels-first and channels-last batches, even and odd sizes.
+ *
+ * Tolerance: 1e-6 of the reference's largest magnitude (float32; the same ATen kernels on both sides,
+ * one thread each: only a CPU's summation order may differ). The random draws themselves are compared
+ * exactly, through the generator's position and the translation/cutout masks, which any other draw
+ * would move.
+ */
+import { DIFF_AUGMENT_POLICIES, diffAugment } from '../../ts/gan/diff-augment';
+import { type Tensor } from '../../ts/tensor/tensor';
+import * as torch from '../../ts/tensor/torch';
+import { findPython, runPython } from '../helpers/python';
+
+const py = findPython(['torch']);
+const withTorch = py ? describe : describe.skip;
+const REL_TOL = 1e-6;
+
+// name -> [seed, shape, policy, channelsFirst]
+const CASES: Record<string, [number, number[], string, boolean]> = {
+  color: [1, [4, 3, 8, 8], 'color', true],
+  translation: [2, [4, 3, 16, 16], 'translation', true],
+  cutout: [3, [4, 3, 16, 16], 'cutout', true],
+  all: [4, [5, 3, 12, 12], 'color,translation,cutout', true],
+  'all, odd sizes': [5, [3, 1, 7, 9], 'color,translation,cutout', true],
+  'cutout then color': [6, [2, 3, 10, 6], 'cutout,color', true],
+  'all, channels last': [7, [3, 8, 8, 3], 'color,translation,cutout', false],
+  'translation, 3x3 (no shift)': [8, [2, 2, 3, 3], 'translation', true],
+};
+
+const REFERENCE = `
+import json, sys, torch
+sys.path.insert(0, ${JSON.stringify(__dirname)})
+from DiffAugment_pytorch import DiffAugment
+torch.set_num_threads(1)
+out = {}
+for name, (seed, shape, policy, channels_first) in json.loads(input()).items():
+    torch.manual_seed(seed)
+    x = torch.randn(*shape).requires_grad_(True)
+    y = DiffAugment(x, policy, channels_first)
+    w = torch.randn(y.shape)
+    (y * w).sum().backward()
+    out[name] = {'y': y.tolist(), 'grad': x.grad.tolist(), 'next': torch.rand(3).tolist()}
+print(json.dumps(out))
+`;
+
+type Nested = number | Nested[];
+
+function relDiff(t: Tensor, ref: Nested): number {
+  const r = torch.tensor(ref as number[], { dtype: 'float64' });
+  expect(t.shape).toEqual(r.shape);
+  const scale = r.abs().max().item() || 1;
+  return t.double().sub(r).abs().max().item() / scale;
+}
+const close = (what: string, t: Tensor, ref: Nested) => expect({ what, ok: relDiff(t, ref) <= REL_TOL }).toEqual({ what, ok: true });
+
+withTorch('diffAugment equals the authors’ DiffAugment_pytorch.py after the same seed (values and gradients)', () => {
+  let ref: Record<string, { y: Nested; grad: Nested; next: number[] }>;
+  beforeAll(() => {
+    torch.setNumThreads(1);
+    ref = JSON.parse(runPython(py!, ['-c', REFERENCE], { input: `${JSON.stringify(CASES)}\n` }));
+  });
+
+  it.each(Object.keys(CASES))('%s', (name) => {
+    const [seed, shape, policy, channelsFirst] = CASES[name];
+    torch.scope(() => {
+      torch.manualSeed(seed);
+      const x = torch.randn(shape).requiresGrad_();
+      const y = diffAugment(x, policy, { channelsFirst });
+      const w = torch.randn(y.shape);
+      y.mul(w).sum().backward();
+      close(`${name}: y`, y, ref[name].y);
+      close(`${name}: dy/dx`, x.grad!, ref[name].grad);
+      expect(torch.rand([3]).tolist()).toEqual(ref[name].next);
+      expect(y.shape).toEqual(shape);
+    });
+  });
+});
+
+describe('diffAugment', () => {
+  it('changes what each policy changes: translation and cutout zero pixels, x is left as it was', () => {
+    torch.scope(() => {
+      torch.manualSeed(0);
+      const x = torch.ones([8, 3, 16, 16]);
+      // cutout zeroes a 8x8 square (clipped at the border) in every image, the same in every channel
+      const cut = diffAugment(x, 'cutout');
+      const zeros = cut.eq(0).sum([1, 2, 3]).tolist() as number[];
+      for (const z of zeros) expect(z % 3).toBe(0);
+      for (const z of zeros) expect(z).toBeGreaterThan(0);
+      for (const z of zeros) expect(z).toBeLessThanOrEqual(3 * 64);
+      // translation keeps the size and fills what moved in with zeros; 2 pixels at most each way
+      const moved = diffAugment(x, 'translation');
+      expect(moved.shape).toEqual([8, 3, 16, 16]);
+      const zerosT = moved.eq(0).sum([1, 2, 3]).tolist() as number[];
+      for (const z of zerosT) expect(z).toBeLessThanOrEqual(3 * (16 * 16 - 14 * 14));
+      // x is left as it was
+      expect(x.eq(1).sum().item()).toBe(8 * 3 * 16 * 16);
+      // the empty policy is x itself (the authors return x unchanged)
+      expect(diffAugment(x, '')).toBe(x);
+      expect(DIFF_AUGMENT_POLICIES).toEqual(['color', 'translation', 'cutout']);
+    });
+  });
+
+  it('refuses an unknown policy naming it and the known ones, before drawing anything', () => {
+    torch.scope(() => {
+      const x = torch.zeros([2, 3, 8, 8]);
+      torch.manualSeed(3);
+      const before = torch.getRngState();
+      expect(() => diffAugment(x, 'color,translaton')).toThrow(
+        new TypeError(
+          'diffAugment: policy: unknown policy "translaton" (did you mean \'translation\'?) in "color,translaton"; known: color, translation, cutout',
+        ),
+      );
+      expect(() => diffAugment(x, 'color,,cutout')).toThrow('diffAugment: policy: unknown policy "" in "color,,cutout"; known: color, translation, cutout');
+      expect(() => diffAugment(x, 'blur')).toThrow('diffAugment: policy: unknown policy "blur" in "blur"; known: color, translation, cutout');
+      expect(torch.getRngState().tolist()).toEqual(before.tolist());
+      expect(() => diffAugment(x, 3 as never)).toThrow(
+        new TypeError("diffAugment: policy: expected a comma-separated list of 'color', 'translation' or 'cutout', got 3"),
+      );
+    });
+  });
+
+  it('refuses bad input naming the value', () => {
+    torch.scope(() => {
+      expect(() => diffAugment([1, 2] as never)).toThrow(new TypeError('diffAugment: x: expected a Tensor, got [1,2]'));
+      expect(() => diffAugment(torch.zeros([3, 8, 8]))).toThrow(new RangeError('diffAugment: x must be a batch of images [N, C, H, W], got shape [3, 8, 8]'));
+      expect(() => diffAugment(torch.zeros([1, 8, 8]), 'color', { channelsFirst: false })).toThrow(
+        new RangeError('diffAugment: x must be a batch of images [N, H, W, C], got shape [1, 8, 8]'),
+      );
+      expect(() => diffAugment(torch.zeros([1, 1, 4, 4], { dtype: 'int64' }))).toThrow(
+        new TypeError('diffAugment: x must be a floating-point tensor, got dtype int64'),
+      );
+      expect(() => diffAugment(torch.zeros([1, 1, 4, 4]), 'color', { channelFirst: true } as never)).toThrow(
+        new TypeError('diffAugment: unknown option "channelFirst": did you mean channelsFirst? (options: channelsFirst)'),
+      );
+      expect(() => diffAugment(torch.zeros([1, 1, 4, 4]), 'color', { channelsFirst: 'yes' } as never)).toThrow(
+        new TypeError('diffAugment: channelsFirst: expected a boolean, got "yes"'),
+      );
+      const x = torch.zeros([1, 1, 4, 4]);
+      x.dispose();
+      expect(() => diffAugment(x)).toThrow('diffAugment: x was disposed and cannot be used again');
+    });
+  });
+});
