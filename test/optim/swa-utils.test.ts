@@ -203,6 +203,36 @@ describe('AveragedModel', () => {
     model.dispose();
   });
 
+  it('copies a Module subclass of the user’s: its class, fields and submodules', () => {
+    class Scaled extends nn.Module {
+      readonly opts = { scale: [2] };
+      readonly inner = new nn.Linear(2, 2);
+      constructor() {
+        super();
+        this.registerModule('inner', this.inner);
+        this.registerBuffer('offset', torch.ones([2]));
+      }
+      forward(x: Tensor): Tensor {
+        return this.inner.call(x).mul(this.opts.scale[0]).add(this._buffers.get('offset')!);
+      }
+    }
+    torch.scope(() => {
+      torch.manualSeed(4);
+      const model = new Scaled();
+      const ema = new AveragedModel(model);
+      const copy = ema.module;
+      expect(copy).toBeInstanceOf(Scaled);
+      expect(copy.opts).toEqual({ scale: [2] });
+      expect(copy.opts).not.toBe(model.opts);
+      expect(copy.inner).toBe(copy.children()[0]);
+      expect(copy.inner).not.toBe(model.inner);
+      const x = torch.randn([3, 2]);
+      expect(ema.call(x).tolist()).toEqual(model.call(x).tolist());
+      expect(Object.keys(ema.stateDict())).toEqual(['n_averaged', 'module.offset', 'module.inner.weight', 'module.inner.bias']);
+      ema.dispose();
+    });
+  });
+
   it('state dict keys are PyTorch’s and load back', () => {
     torch.scope(() => {
       torch.manualSeed(3);
