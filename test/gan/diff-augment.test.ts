@@ -4,8 +4,9 @@
  * respect to x of (y * w).sum() for a random w, and the generator's position afterwards (the next
  * torch.rand values), per policy, for channels-first and channels-last batches, even and odd sizes.
  *
- * Tolerance: 1e-6 of the reference's largest magnitude (float32; the same ATen kernels on both sides,
- * one thread each: only a CPU's summation order may differ). The random draws themselves are compared
+ * Tolerance: 1e-6 of the reference's largest magnitude (float32, one case float64; the same ATen kernels
+ * on both sides, one thread each: only another CPU's summation order may differ; on this machine they
+ * are equal bit for bit). The random draws themselves are compared
  * exactly, through the generator's position and the translation/cutout masks, which any other draw
  * would move.
  */
@@ -18,16 +19,17 @@ const py = findPython(['torch']);
 const withTorch = py ? describe : describe.skip;
 const REL_TOL = 1e-6;
 
-// name -> [seed, shape, policy, channelsFirst]
-const CASES: Record<string, [number, number[], string, boolean]> = {
-  color: [1, [4, 3, 8, 8], 'color', true],
-  translation: [2, [4, 3, 16, 16], 'translation', true],
-  cutout: [3, [4, 3, 16, 16], 'cutout', true],
-  all: [4, [5, 3, 12, 12], 'color,translation,cutout', true],
-  'all, odd sizes': [5, [3, 1, 7, 9], 'color,translation,cutout', true],
-  'cutout then color': [6, [2, 3, 10, 6], 'cutout,color', true],
-  'all, channels last': [7, [3, 8, 8, 3], 'color,translation,cutout', false],
-  'translation, 3x3 (no shift)': [8, [2, 2, 3, 3], 'translation', true],
+// name -> [seed, shape, policy, channelsFirst, dtype]
+const CASES: Record<string, [number, number[], string, boolean, 'float32' | 'float64']> = {
+  color: [1, [4, 3, 8, 8], 'color', true, 'float32'],
+  translation: [2, [4, 3, 16, 16], 'translation', true, 'float32'],
+  cutout: [3, [4, 3, 16, 16], 'cutout', true, 'float32'],
+  all: [4, [5, 3, 12, 12], 'color,translation,cutout', true, 'float32'],
+  'all, odd sizes': [5, [3, 1, 7, 9], 'color,translation,cutout', true, 'float32'],
+  'cutout then color': [6, [2, 3, 10, 6], 'cutout,color', true, 'float32'],
+  'all, channels last': [7, [3, 8, 8, 3], 'color,translation,cutout', false, 'float32'],
+  'all, float64': [9, [2, 3, 8, 8], 'color,translation,cutout', true, 'float64'],
+  'translation, 3x3 (no shift)': [8, [2, 2, 3, 3], 'translation', true, 'float32'],
 };
 
 const REFERENCE = `
@@ -36,9 +38,9 @@ sys.path.insert(0, ${JSON.stringify(__dirname)})
 from DiffAugment_pytorch import DiffAugment
 torch.set_num_threads(1)
 out = {}
-for name, (seed, shape, policy, channels_first) in json.loads(input()).items():
+for name, (seed, shape, policy, channels_first, dtype) in json.loads(input()).items():
     torch.manual_seed(seed)
-    x = torch.randn(*shape).requires_grad_(True)
+    x = torch.randn(*shape, dtype=getattr(torch, dtype)).requires_grad_(True)
     y = DiffAugment(x, policy, channels_first)
     w = torch.randn(y.shape)
     (y * w).sum().backward()
@@ -64,17 +66,17 @@ withTorch('diffAugment equals the authors’ DiffAugment_pytorch.py after the sa
   });
 
   it.each(Object.keys(CASES))('%s', (name) => {
-    const [seed, shape, policy, channelsFirst] = CASES[name];
+    const [seed, shape, policy, channelsFirst, dtype] = CASES[name];
     torch.scope(() => {
       torch.manualSeed(seed);
-      const x = torch.randn(shape).requiresGrad_();
+      const x = torch.randn(shape, { dtype }).requiresGrad_();
       const y = diffAugment(x, policy, { channelsFirst });
       const w = torch.randn(y.shape);
       y.mul(w).sum().backward();
       close(`${name}: y`, y, ref[name].y);
       close(`${name}: dy/dx`, x.grad!, ref[name].grad);
       expect(torch.rand([3]).tolist()).toEqual(ref[name].next);
-      expect(y.shape).toEqual(shape);
+      expect([y.shape, y.dtype]).toEqual([shape, dtype]);
     });
   });
 });

@@ -5,8 +5,8 @@
  * output in eval mode are compared, for each averaging function and with and without useBuffers.
  *
  * Tolerance: 1e-6 of each reference tensor's largest magnitude (float32: the same ATen kernels and Adam's
- * single-tensor update op for op, one thread each; only a CPU's summation order may differ); integer
- * buffers (n_averaged, num_batches_tracked) exactly.
+ * single-tensor update op for op, one thread each; only another CPU's summation order may differ; on
+ * this machine they are equal bit for bit); integer buffers (n_averaged, num_batches_tracked) exactly.
  */
 import * as scopeModule from '../../ts/tensor/scope';
 import { optim } from '../../ts/index';
@@ -237,7 +237,8 @@ describe('AveragedModel', () => {
     torch.scope(() => {
       torch.manualSeed(3);
       const model = new nn.Sequential(new nn.Linear(2, 3), new nn.BatchNorm1d(3));
-      const ema = new optim.swaUtils.AveragedModel(model);
+      const ema = new optim.swaUtils.AveragedModel(model, { device: 'cpu' });
+      expect(ema.nAveraged.device).toBe('cpu');
       expect(Object.keys(ema.stateDict())).toEqual([
         'n_averaged',
         'module.0.weight',
