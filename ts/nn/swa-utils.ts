@@ -147,24 +147,25 @@ export class AveragedModel<M extends Module = Module> extends Module {
   updateParameters(model: Module): void {
     const who = 'AveragedModel.updateParameters';
     if (!(model instanceof Module)) throw typeError(`${who}: model`, 'an nn.Module', model);
-    // parameters, then (with useBuffers) buffers: PyTorch's chain(parameters(), buffers())
-    const tensorsOf = (m: Module, buffers: boolean) => unique([...m.namedParameters(), ...(buffers ? m.namedBuffers() : [])].map(([, t]) => t));
     const names = new Map([...model.namedParameters(), ...model.namedBuffers()].map(([n, t]) => [t, n]));
-    const mine = tensorsOf(this.module, this.useBuffers);
-    const theirs = tensorsOf(model, this.useBuffers);
-    const mineBuffers = unique(this.module.namedBuffers().map(([, t]) => t));
-    const theirBuffers = unique(model.namedBuffers().map(([, t]) => t));
-    // PyTorch zips the lists and copies whatever pairs up; a model of another shape is a mistake worth naming
-    if (mine.length !== theirs.length || mineBuffers.length !== theirBuffers.length)
+    const params = (m: Module) => unique(m.namedParameters().map(([, t]) => t));
+    const buffers = (m: Module) => unique(m.namedBuffers().map(([, t]) => t));
+    const [myParams, myBuffers, theirParams, theirBuffers] = [params(this.module), buffers(this.module), params(model), buffers(model)];
+    // PyTorch zips the lists and copies whatever pairs up (broadcasting, too); another model is a mistake worth naming
+    if (myParams.length !== theirParams.length || myBuffers.length !== theirBuffers.length)
       throw new Error(
-        `${who}: the model has ${theirs.length} parameters${this.useBuffers ? ' and buffers' : ''} and ${theirBuffers.length} buffers, ` +
-          `the averaged copy ${mine.length} and ${mineBuffers.length}: pass the model it was made from`,
+        `${who}: the model has ${theirParams.length} parameters and ${theirBuffers.length} buffers, ` +
+          `the averaged copy ${myParams.length} and ${myBuffers.length}: pass the model it was made from`,
       );
-    mine.forEach((t, i) => {
-      if (theirs[i].isDisposed) throw new Error(`${who}: the model's tensor ${names.get(theirs[i])} was disposed`);
-      if (t.shape.join() !== theirs[i].shape.join())
-        throw new Error(`${who}: ${names.get(theirs[i])} has shape [${theirs[i].shape.join(', ')}], the averaged copy's [${t.shape.join(', ')}]`);
-    });
+    const mineAll = [...myParams, ...myBuffers];
+    for (const [i, theirs] of [...theirParams, ...theirBuffers].entries()) {
+      if (theirs.isDisposed) throw new Error(`${who}: the model's tensor ${names.get(theirs)} was disposed`);
+      if (mineAll[i].shape.join() !== theirs.shape.join())
+        throw new Error(`${who}: ${names.get(theirs)} has shape [${theirs.shape.join(', ')}], the averaged copy's [${mineAll[i].shape.join(', ')}]`);
+    }
+    // parameters, then (with useBuffers) buffers: PyTorch's chain(parameters(), buffers())
+    const mine = this.useBuffers ? mineAll : myParams;
+    const theirs = this.useBuffers ? [...theirParams, ...theirBuffers] : theirParams;
     torch.noGrad(() =>
       scope(() => {
         const n = this.nAveraged;
@@ -196,7 +197,7 @@ export class AveragedModel<M extends Module = Module> extends Module {
           const avgFn = this.avgFn;
           for (const [i, a] of averaged.entries()) a.copy_(avgFn(a.detach(), current[i], n.to(a.device)));
         }
-        if (!this.useBuffers) for (const [i, b] of mineBuffers.entries()) b.detach().copy_(theirBuffers[i].detach().to(b.device));
+        if (!this.useBuffers) for (const [i, b] of myBuffers.entries()) b.detach().copy_(theirBuffers[i].detach().to(b.device));
         n.add_(1);
       }),
     );
