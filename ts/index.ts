@@ -5,31 +5,9 @@
 import * as dist from './distributed/index';
 import * as F from './nn/functional';
 import * as nn from './nn/index';
-import * as swaUtilsModule from './nn/swa-utils';
-import * as optimCore from './optim/index';
+import * as optim from './optim/index';
 import * as safetensors from './tensor/safetensors';
 import * as torch from './tensor/torch';
-
-/**
- * torch.optim: the optimizers (optim/) and swa_utils, which lives in nn/ (AveragedModel is a Module, and
- * optim/ does not import nn/). A type named in optim/index.ts is named here too.
- */
-const optim = { ...optimCore, swaUtils: swaUtilsModule };
-declare namespace optim {
-  export type Optimizer = optimCore.Optimizer;
-  export type Adam = optimCore.Adam;
-  export type SGD = optimCore.SGD;
-  export type AdamOptions = optimCore.AdamOptions;
-  export type SGDOptions = optimCore.SGDOptions;
-  export type OptimizerStateDict = optimCore.OptimizerStateDict;
-  export type ParamGroup = optimCore.ParamGroup;
-  export namespace swaUtils {
-    export type AveragedModel<M extends nn.Module = nn.Module> = swaUtilsModule.AveragedModel<M>;
-    export type AveragedModelOptions = swaUtilsModule.AveragedModelOptions;
-    export type AvgFn = swaUtilsModule.AvgFn;
-    export type MultiAvgFn = swaUtilsModule.MultiAvgFn;
-  }
-}
 
 export { torch, nn, optim, F, safetensors, dist };
 export { Tensor } from './tensor/tensor';

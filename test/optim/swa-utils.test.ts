@@ -13,7 +13,7 @@ import { optim } from '../../ts/index';
 import * as F from '../../ts/nn/functional';
 import * as nn from '../../ts/nn/index';
 import { type Module } from '../../ts/nn/module';
-import { AveragedModel, getEmaAvgFn, getEmaMultiAvgFn, getSwaAvgFn, getSwaMultiAvgFn } from '../../ts/nn/swa-utils';
+import { AveragedModel, getEmaAvgFn, getEmaMultiAvgFn, getSwaAvgFn, getSwaMultiAvgFn } from '../../ts/optim/swa-utils';
 import { Tensor } from '../../ts/tensor/tensor';
 import * as torch from '../../ts/tensor/torch';
 import { findPython, runPython } from '../helpers/python';

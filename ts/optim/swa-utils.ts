@@ -2,18 +2,16 @@
  * torch.optim.swa_utils (PyTorch 2.15): `AveragedModel`, a copy of a module whose parameters (and, with
  * useBuffers, buffers) hold a running average of another's, for SWA and for an EMA of G's weights; and
  * the averaging functions `getEmaMultiAvgFn`, `getEmaAvgFn`, `getSwaMultiAvgFn`, `getSwaAvgFn`.
- *
- * It lives in nn/ although the package exports it as `optim.swaUtils` (ts/index.ts): AveragedModel is a
- * Module (its state dict, modes, `to` and `dispose` are Module's), and optim/ sits on nn/'s floor, so it
- * may not import nn/. PyTorch's torch.optim.swa_utils imports torch.nn for the same reason.
+ * AveragedModel is a Module (its state dict, modes, `to` and `dispose` are Module's): optim/ sits above
+ * nn/, as PyTorch's torch.optim.swa_utils imports torch.nn.
  */
 import { type Device, isFloatingDtype } from '../tensor/dtype';
 import { scope } from '../tensor/scope';
 import { callOp, type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { rangeError, readOptions, typeError } from '../util/options';
-import { deepCopyModule } from './deep-copy';
-import { Module } from './module';
+import { deepCopyModule } from '../nn/deep-copy';
+import { Module } from '../nn/module';
 
 /** An averaging function of one tensor: the new average of `averaged` and `current`, `numAveraged` models averaged so far (an int64 scalar tensor). */
 export type AvgFn = (averaged: Tensor, current: Tensor, numAveraged: Tensor) => Tensor;
