@@ -39,6 +39,8 @@ interface Case {
   xshape: number[];
   train: boolean;
   optimizer: 'sgd' | 'adam';
+  /** spectral norm applied twice (a second parametrization appended to the first) */
+  twice?: boolean;
 }
 
 const CASES: Record<string, Case> = {
@@ -83,6 +85,7 @@ const CASES: Record<string, Case> = {
     train: false,
     optimizer: 'sgd',
   },
+  linearTwice: { seed: 10, py: 'nn.Linear(4, 6)', make: () => new nn.Linear(4, 6), opts: {}, xshape: [3, 4], train: true, optimizer: 'adam', twice: true },
 };
 
 const PY_NAMES = { name: 'name', nPowerIterations: 'n_power_iterations', eps: 'eps', dim: 'dim' } as const;
@@ -101,6 +104,8 @@ for name, c in json.loads(sys.stdin.readline()).items():
     if not c['train']:
         m.eval()
     m = spectral_norm(m, **c['opts'])
+    if c.get('twice'):
+        m = spectral_norm(m, **c['opts'])
     sd = lambda: {k: v.tolist() for k, v in m.state_dict().items()}
     r = {'keys': list(m.state_dict().keys()), 'params': [n for n, _ in m.named_parameters()], 'repr': str(m), 'init': sd(), 'steps': []}
     x1, x2 = torch.randn(*c['xshape']), torch.randn(*c['xshape'])
@@ -114,6 +119,10 @@ for name, c in json.loads(sys.stdin.readline()).items():
         opt.step()
     r['final'] = sd()
     r['weight'] = getattr(m, c['opts'].get('name', 'weight')).tolist()
+    torch.nn.utils.parametrize.remove_parametrizations(m, c['opts'].get('name', 'weight'))
+    r['removed'] = sd()
+    r['removedKeys'] = list(m.state_dict().keys())
+    r['removedRepr'] = str(m)
     out[name] = r
 print(json.dumps(out))
 `;
@@ -127,6 +136,9 @@ interface CaseRef {
   steps: { loss: number; grads: Record<string, Nested>; buffers: Record<string, Nested> }[];
   final: Record<string, Nested>;
   weight: Nested;
+  removed: Record<string, Nested>;
+  removedKeys: string[];
+  removedRepr: string;
 }
 
 /** max |t - ref| over the largest |ref| (1 where the reference is all zeros). */
@@ -145,7 +157,8 @@ function build(c: Case): Module {
   torch.manualSeed(c.seed);
   const m = c.make();
   if (!c.train) m.eval();
-  return spectralNorm(m, c.opts);
+  spectralNorm(m, c.opts);
+  return c.twice ? spectralNorm(m, c.opts) : m;
 }
 
 withTorch('spectralNorm equals PyTorch’s spectral_norm', () => {
@@ -186,7 +199,19 @@ withTorch('spectralNorm equals PyTorch’s spectral_norm', () => {
       });
       const sd = m.stateDict();
       for (const k of r.keys) expectClose(`final ${k}`, sd[k], r.final[k]);
-      expectClose('the parametrized tensor', (m as unknown as Record<string, Tensor>)[c.opts.name ?? 'weight'], r.weight);
+      const name = c.opts.name ?? 'weight';
+      expectClose('the parametrized tensor', (m as unknown as Record<string, Tensor>)[name], r.weight);
+      // removed: the tensor a plain parameter again, the same Tensor object as original (optimizers keep it)
+      const original = (m as nn.utils.parametrize.Parametrized<Module>).parametrizations[name].original;
+      removeParametrizations(m, name);
+      expect(isParametrized(m)).toBe(false);
+      expect(m.constructor).toBe(c.make().constructor);
+      expect(m.toString()).toBe(r.removedRepr.replace(/=True/g, '=true').replace(/=False/g, '=false'));
+      const removed = m.stateDict();
+      expect(Object.keys(removed)).toEqual(r.removedKeys);
+      for (const k of r.removedKeys) expectClose(`removed ${k}`, removed[k], r.removed[k]);
+      expect(m._parameters.get(name)).toBe(original);
+      expect(params).toContain(original);
     });
   });
 
