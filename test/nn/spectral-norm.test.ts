@@ -12,7 +12,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { buildModels, makeOptimizer } from '../../ts/gan/build';
 import { GanStep } from '../../ts/gan/gan-step';
+import { presets } from '../../ts/gan/presets';
 import * as nn from '../../ts/nn/index';
 import { type Module } from '../../ts/nn/module';
 import * as optim from '../../ts/optim/index';
@@ -220,5 +222,188 @@ withTorch('spectralNorm equals PyTorch’s spectral_norm', () => {
     expect(m.toString()).toBe(ref.linear.repr.replace('_SpectralNorm', 'SpectralNorm').replace('bias=True', 'bias=true'));
     expect(m.constructor.name).toBe('ParametrizedLinear');
     expect(m).toBeInstanceOf(nn.Linear);
+  });
+});
+
+// Python -> here: a trained spectral-normed Conv2d's state dict in both file formats, and its outputs.
+// Here -> Python: ours (a ConvTranspose2d after two training-mode forwards) loaded by PyTorch, strictly.
+const FROM_PYTHON = `
+import json, sys, torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+from safetensors.torch import save_file
+torch.set_num_threads(1)
+d, x = sys.argv[1], torch.tensor(json.loads(sys.stdin.readline()))
+torch.manual_seed(11)
+m = spectral_norm(nn.Conv2d(3, 4, 3))
+opt = torch.optim.Adam(m.parameters(), lr=0.05)
+for _ in range(2):
+    opt.zero_grad(); m(x).pow(2).mean().backward(); opt.step()
+save_file(m.state_dict(), d + '/py.safetensors')
+torch.save(m.state_dict(), d + '/py.pt')
+with torch.no_grad():
+    m.eval(); y_eval = m(x)
+    m.train(); y_train = m(x)
+print(json.dumps({'eval': y_eval.tolist(), 'train': y_train.tolist(), 'u': m.parametrizations.weight[0]._u.tolist()}))
+`;
+const TO_PYTHON = `
+import json, sys, torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+from safetensors.torch import load_file
+torch.set_num_threads(1)
+d, x = sys.argv[1], torch.tensor(json.loads(sys.stdin.readline()))
+out = {}
+for f, sd in [('safetensors', load_file(d + '/ts.safetensors')), ('pt', torch.load(d + '/ts.pt', weights_only=True))]:
+    m = spectral_norm(nn.ConvTranspose2d(2, 3, 4, stride=2))
+    m.load_state_dict(sd, strict=True)
+    with torch.no_grad():
+        out[f] = {'keys': list(sd.keys()), 'eval': m.eval()(x).tolist(), 'v': m.parametrizations.weight[0]._v.tolist()}
+print(json.dumps(out))
+`;
+
+withTorch('spectralNorm state dicts round-trip with PyTorch', () => {
+  let dir: string;
+  beforeAll(() => {
+    torch.setNumThreads(1);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spectral-norm-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('a PyTorch state dict (safetensors and torch.save) loads strictly and gives its outputs', () => {
+    torch.scope(() => {
+      torch.manualSeed(21);
+      const x = torch.randn([2, 3, 5, 5]);
+      const r = JSON.parse(runPython(py!, ['-c', FROM_PYTHON, dir], { input: `${JSON.stringify(x.tolist())}\n` }));
+      for (const sd of [safetensors.loadFile(path.join(dir, 'py.safetensors')), loadPytorch(path.join(dir, 'py.pt'))]) {
+        torch.manualSeed(99); // another init: every value must come from the file
+        const m = spectralNorm(new nn.Conv2d(3, 4, 3));
+        expect(m.loadStateDict(sd)).toEqual({ missingKeys: [], unexpectedKeys: [] });
+        torch.noGrad(() => {
+          expectClose('eval output', m.eval().call(x), r.eval);
+          expectClose('train output', m.train().call(x), r.train);
+        });
+        expectClose('u after a training forward', m.parametrizations.weight.at(0)._buffers.get('_u')!, r.u);
+      }
+    });
+  });
+
+  it('ours (safetensors and torch.save) loads strictly into PyTorch’s and gives our outputs', () => {
+    torch.scope(() => {
+      torch.manualSeed(22);
+      const m = spectralNorm(new nn.ConvTranspose2d(2, 3, 4, { stride: 2 }));
+      const x = torch.randn([1, 2, 3, 3]);
+      m.call(x);
+      m.call(x); // u and v move on from their registration values
+      const sd = m.stateDict();
+      safetensors.saveFile(sd, path.join(dir, 'ts.safetensors'));
+      savePytorch(sd, path.join(dir, 'ts.pt'));
+      const y = torch.noGrad(() => m.eval().call(x));
+      const r = JSON.parse(runPython(py!, ['-c', TO_PYTHON, dir], { input: `${JSON.stringify(x.tolist())}\n` }));
+      for (const f of ['safetensors', 'pt']) {
+        expect(r[f].keys.sort()).toEqual(Object.keys(sd).sort());
+        expectClose(`${f}: eval output`, y, r[f].eval);
+        expectClose(`${f}: v`, sd['parametrizations.weight.0._v'], r[f].v);
+      }
+    });
+  });
+});
+
+describe('spectralNorm: bad input', () => {
+  it.each<[string, () => unknown, ErrorConstructor, string | RegExp]>([
+    [
+      'a module without the tensor',
+      () => spectralNorm(new nn.ReLU()),
+      TypeError,
+      'spectralNorm: module ReLU has no parameter or buffer named "weight" (it has none)',
+    ],
+    [
+      'a misspelt name',
+      () => spectralNorm(new nn.Linear(2, 3), { name: 'bias2' }),
+      TypeError,
+      `spectralNorm: module Linear has no parameter or buffer named "bias2" (did you mean 'bias'?)`,
+    ],
+    [
+      'a bias that is None',
+      () => spectralNorm(new nn.Linear(2, 3, { bias: false }), { name: 'bias' }),
+      TypeError,
+      'spectralNorm: module Linear has no parameter or buffer named "bias" (it has weight)',
+    ],
+    [
+      'a name that is no string',
+      () => spectralNorm(new nn.Linear(2, 3), { name: 0 as never }),
+      TypeError,
+      'spectralNorm: name: expected the name of a parameter or buffer, got 0',
+    ],
+    [
+      'an unknown option',
+      () => spectralNorm(new nn.Linear(2, 3), { nPowerIteration: 2 } as never),
+      TypeError,
+      /unknown option "nPowerIteration": did you mean nPowerIterations\?/,
+    ],
+    [
+      'options that are no object',
+      () => spectralNorm(new nn.Linear(2, 3), 'weight' as never),
+      TypeError,
+      /spectralNorm: expected an object \{ name\?, .*, got "weight"/,
+    ],
+    [
+      'nPowerIterations 0',
+      () => spectralNorm(new nn.Linear(2, 3), { nPowerIterations: 0 }),
+      RangeError,
+      'spectralNorm: nPowerIterations: expected an integer >= 1, got 0',
+    ],
+    [
+      'nPowerIterations 1.5',
+      () => spectralNorm(new nn.Linear(2, 3), { nPowerIterations: 1.5 }),
+      RangeError,
+      'nPowerIterations: expected an integer >= 1, got 1.5',
+    ],
+    ['eps 0', () => spectralNorm(new nn.Linear(2, 3), { eps: 0 }), RangeError, 'spectralNorm: eps: expected a number > 0, got 0'],
+    ['eps < 0', () => spectralNorm(new nn.Linear(2, 3), { eps: -1e-12 }), RangeError, 'spectralNorm: eps: expected a number > 0, got -1e-12'],
+    ['dim out of range', () => spectralNorm(new nn.Conv2d(1, 2, 3), { dim: 4 }), RangeError, 'spectralNorm: dim: expected an integer from -4 to 3, got 4'],
+    ['no module', () => spectralNorm({ weight: torch.ones([2, 2]) } as never), TypeError, 'spectralNorm: expected an nn.Module, got an object'],
+  ])('%s', (_, f, cls, message) => {
+    expect(f).toThrow(cls);
+    expect(f).toThrow(message);
+  });
+
+  it('refuses before it changes anything: no draw from the generator, the module as it was', () => {
+    const m = new nn.Linear(3, 2);
+    torch.manualSeed(5);
+    const before = torch.rand([4]).toFloat32Array();
+    torch.manualSeed(5);
+    expect(() => spectralNorm(m, { eps: 0 })).toThrow(RangeError);
+    expect(torch.rand([4]).toFloat32Array()).toEqual(before);
+    expect(isParametrized(m)).toBe(false);
+    expect(Object.keys(m.stateDict())).toEqual(['weight', 'bias']);
+  });
+
+  it('removeParametrizations and registerParametrization name what is wrong', () => {
+    const m = spectralNorm(new nn.Linear(3, 2));
+    expect(() => removeParametrizations(m, 'bias')).toThrow(
+      `removeParametrizations: module ParametrizedLinear has no parametrization on "bias" (it has: weight)`,
+    );
+    expect(() => removeParametrizations(new nn.Linear(3, 2), 'weight')).toThrow(/has no parametrization on "weight"$/);
+    expect(() => nn.utils.parametrize.registerParametrization(m, 'bias', new nn.ReLU(), { unSafe: true } as never)).toThrow(
+      /registerParametrization: unknown option "unSafe": did you mean unsafe\?/,
+    );
+    expect(() => nn.utils.parametrize.registerParametrization(m, 'bias', new nn.Linear(2, 3))).toThrow(
+      'the parametrization may not change the shape of the tensor: [2] became [3]',
+    );
+    expect(Object.keys(m.stateDict())).toEqual(['bias', 'parametrizations.weight.original', 'parametrizations.weight.0._u', 'parametrizations.weight.0._v']);
+  });
+});
+
+describe('spectralNorm and the fused step', () => {
+  it('toNativeLayers and GanStep refuse a spectral-normed layer by its name, saying what to do instead', () => {
+    const message =
+      'the fused trainer cannot run module 2 of type ParametrizedLinear: its weight is parametrized (nn.utils.parametrizations.spectralNorm); the fused step does not take parametrizations yet';
+    const D = new nn.Sequential(new nn.Linear(784, 8), new nn.LeakyReLU(0.2), spectralNorm(new nn.Linear(8, 1)));
+    expect(() => nn.toNativeLayers(D)).toThrow(TypeError);
+    expect(() => nn.toNativeLayers(D)).toThrow(message);
+    const p = presets.vanilla;
+    const { generator: G } = buildModels(p);
+    expect(() => new GanStep(G, D, makeOptimizer(p.optimizer, G.parameters()), makeOptimizer(p.optimizer, D.parameters()), p.step)).toThrow(message);
   });
 });

@@ -234,7 +234,7 @@ export function removeParametrizations<M extends Module>(module: M, tensorName: 
   const list = dict?.get(tensorName);
   if (!dict || !list)
     throw new TypeError(
-      `${fn}: module ${describeValue(module)} has no parametrization on ${describeValue(tensorName)}${dict ? ` (it has: ${dict.keys().join(', ')})` : ''}`,
+      `${fn}: module ${module instanceof Module ? module.constructor.name : describeValue(module)} has no parametrization on ${describeValue(tensorName)}${dict ? ` (it has: ${dict.keys().join(', ')})` : ''}`,
     );
   const original = list.original;
   if (leave) {
