@@ -12,9 +12,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildModels, makeOptimizer } from '../../ts/gan/build';
-import { GanStep } from '../../ts/gan/gan-step';
-import { presets } from '../../ts/gan/presets';
 import * as nn from '../../ts/nn/index';
 import { type Module } from '../../ts/nn/module';
 import * as optim from '../../ts/optim/index';
