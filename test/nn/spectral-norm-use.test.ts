@@ -104,7 +104,7 @@ describe('spectralNorm: bad input', () => {
 describe('spectralNorm and the fused step', () => {
   it('toNativeLayers and GanStep refuse a spectral-normed layer by its name, saying what to do instead', () => {
     const message =
-      'the fused trainer cannot run module 2 of type ParametrizedLinear: its weight is parametrized (nn.utils.parametrizations.spectralNorm); the fused step does not take parametrizations yet';
+      'the fused trainer cannot run module 2 of type ParametrizedLinear: its weight is parametrized (nn.utils.parametrizations.spectralNorm or nn.utils.parametrize.registerParametrization); the fused step does not take parametrizations yet';
     const D = new nn.Sequential(new nn.Linear(784, 8), new nn.LeakyReLU(0.2), spectralNorm(new nn.Linear(8, 1)));
     expect(() => nn.toNativeLayers(D)).toThrow(TypeError);
     expect(() => nn.toNativeLayers(D)).toThrow(message);

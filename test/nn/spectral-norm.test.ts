@@ -3,7 +3,7 @@
  * after the same manual_seed, the registered u and v, then three optimizer steps of a two-forward loss (as
  * D(real) and D(fake) in a GAN step) on Linear, Conv2d and ConvTranspose2d in training and eval mode: the
  * loss, every gradient, u and v at each step and the state dict at the end. State dicts go both ways
- * through safetensors and torch.save files. Bad input, and the fused step's refusal.
+ * through safetensors and torch.save files. Bad input and use with the rest of the library: spectral-norm-use.test.ts.
  *
  * Tolerance: both sides run the same ATen kernels on one thread, in the same order, and the values came
  * out bit for bit equal here. The bound, 2e-5 of the largest magnitude of each reference tensor (a few
@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as nn from '../../ts/nn/index';
 import { type Module } from '../../ts/nn/module';
+import { layerTypeOf } from '../../ts/nn/spec';
 import * as optim from '../../ts/optim/index';
 import * as safetensors from '../../ts/tensor/safetensors';
 import { type Tensor } from '../../ts/tensor/tensor';
@@ -219,6 +220,8 @@ withTorch('spectralNorm equals PyTorch’s spectral_norm', () => {
     expect(m.toString()).toBe(ref.linear.repr.replace('_SpectralNorm', 'SpectralNorm').replace('bias=True', 'bias=true'));
     expect(m.constructor.name).toBe('ParametrizedLinear');
     expect(m).toBeInstanceOf(nn.Linear);
+    expect(nn.utils.parametrize.typeBeforeParametrizations(m)).toBe(nn.Linear);
+    expect(layerTypeOf(m)).toBe('Linear'); // what the layer registry sees
   });
 });
 

@@ -20,7 +20,7 @@ export function toNativeLayers(m: Module, prefix = ''): NativeLayer[] {
   if (isParametrized(m))
     throw new TypeError(
       `the fused trainer cannot run module ${prefix || '(root)'} of type ${m.constructor.name}: its ${dictNames(m)} parametrized ` +
-        '(nn.utils.parametrizations.spectralNorm); the fused step does not take parametrizations yet: train this model on the facade ' +
+        '(nn.utils.parametrizations.spectralNorm or nn.utils.parametrize.registerParametrization); the fused step does not take parametrizations yet: train this model on the facade ' +
         '(imperativeStep, or forward/backward/optimizer.step) or remove them (nn.utils.parametrize.removeParametrizations)',
     );
   if (m instanceof Sequential) {

@@ -67,9 +67,11 @@ export class ParametrizationList extends Module {
   }
   /** The parametrized tensor: each parametrization applied in order to `original`. */
   forward(): Tensor {
-    let x = this.original;
-    for (const m of this._modules.values()) x = m.forward(x);
-    return x;
+    return torch.scope(() => {
+      let x = this.original;
+      for (const m of this._modules.values()) x = m.forward(x);
+      return x;
+    });
   }
   /** Sets `original` so that forward() gives `value`: each parametrization's rightInverse, last to first. */
   rightInverse(value: Tensor): void {
