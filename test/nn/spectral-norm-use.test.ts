@@ -68,6 +68,16 @@ describe('spectralNorm: bad input', () => {
     ['eps 0', () => spectralNorm(new nn.Linear(2, 3), { eps: 0 }), RangeError, 'spectralNorm: eps: expected a number > 0, got 0'],
     ['eps < 0', () => spectralNorm(new nn.Linear(2, 3), { eps: -1e-12 }), RangeError, 'spectralNorm: eps: expected a number > 0, got -1e-12'],
     ['dim out of range', () => spectralNorm(new nn.Conv2d(1, 2, 3), { dim: 4 }), RangeError, 'spectralNorm: dim: expected an integer from -4 to 3, got 4'],
+    [
+      'a scalar',
+      () => {
+        const m = new nn.Linear(2, 3);
+        m.registerBuffer('scale', torch.tensor([2]).squeeze());
+        return spectralNorm(m, { name: 'scale' });
+      },
+      RangeError,
+      `spectralNorm: Linear's "scale" is a scalar; expected a tensor of 1 or more dimensions`,
+    ],
     ['no module', () => spectralNorm({ weight: torch.ones([2, 2]) } as never), TypeError, 'spectralNorm: expected an nn.Module, got an object'],
   ])('%s', (_, f, cls, message) => {
     expect(f).toThrow(cls);

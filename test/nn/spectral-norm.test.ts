@@ -85,6 +85,19 @@ const CASES: Record<string, Case> = {
     train: false,
     optimizer: 'sgd',
   },
+  buffer: {
+    seed: 11,
+    py: '(lambda m: (m.register_buffer("scale", torch.randn(3, 4)), m)[1])(nn.Linear(4, 3))',
+    make: () => {
+      const m = new nn.Linear(4, 3);
+      m.registerBuffer('scale', torch.randn([3, 4]));
+      return m;
+    },
+    opts: { name: 'scale' },
+    xshape: [2, 4],
+    train: true,
+    optimizer: 'sgd',
+  },
   linearTwice: { seed: 10, py: 'nn.Linear(4, 6)', make: () => new nn.Linear(4, 6), opts: {}, xshape: [3, 4], train: true, optimizer: 'adam', twice: true },
 };
 
@@ -210,8 +223,9 @@ withTorch('spectralNorm equals PyTorch’s spectral_norm', () => {
       const removed = m.stateDict();
       expect(Object.keys(removed)).toEqual(r.removedKeys);
       for (const k of r.removedKeys) expectClose(`removed ${k}`, removed[k], r.removed[k]);
-      expect(m._parameters.get(name)).toBe(original);
-      expect(params).toContain(original);
+      const isBuffer = name === 'scale';
+      expect((isBuffer ? m._buffers : m._parameters).get(name)).toBe(original);
+      if (!isBuffer) expect(params).toContain(original);
     });
   });
 

@@ -117,6 +117,7 @@ export function spectralNorm<M extends Module>(module: M, opts: SpectralNormOpti
   const eps = o.numberOr('eps', 1e-12, { gt: 0 });
   const current = tensorToParametrize(fn, module, name);
   const ndim = current.ndim;
-  const dim = o.integerOr('dim', module instanceof ConvTranspose2d ? 1 : 0, { min: -Math.max(ndim, 1), max: Math.max(ndim, 1) - 1 });
+  if (ndim === 0) throw new RangeError(`${fn}: ${module.constructor.name}'s ${describeValue(name)} is a scalar; expected a tensor of 1 or more dimensions`);
+  const dim = o.integerOr('dim', module instanceof ConvTranspose2d ? 1 : 0, { min: -ndim, max: ndim - 1 });
   return registerParametrization(module, name, new SpectralNorm(current, nPowerIterations, dim, eps));
 }
