@@ -3,7 +3,8 @@
  * after the same manual_seed, the registered u and v, then three optimizer steps of a two-forward loss (as
  * D(real) and D(fake) in a GAN step) on Linear, Conv2d and ConvTranspose2d in training and eval mode: the
  * loss, every gradient, u and v at each step and the state dict at the end. State dicts go both ways
- * through safetensors and torch.save files. Bad input and use with the rest of the library: spectral-norm-use.test.ts.
+ * through safetensors and torch.save files. A gradient penalty through spectral-normed layers (double
+ * backward). Bad input and use with the rest of the library: spectral-norm-use.test.ts.
  *
  * Tolerance: both sides run the same ATen kernels on one thread, in the same order, and the values came
  * out bit for bit equal here. The bound, 2e-5 of the largest magnitude of each reference tensor (a few
@@ -319,6 +320,43 @@ withTorch('spectralNorm state dicts round-trip with PyTorch', () => {
         expectClose(`${f}: eval output`, y, r[f].eval);
         expectClose(`${f}: v`, sd['parametrizations.weight.0._v'], r[f].v);
       }
+    });
+  });
+});
+
+// A gradient penalty through a spectral-normed D (R1 or WGAN-GP on an SNGAN-style D): double backward.
+const PENALTY = `
+import json, torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+torch.set_num_threads(1)
+torch.manual_seed(31)
+m = nn.Sequential(spectral_norm(nn.Conv2d(2, 3, 3)), nn.LeakyReLU(0.2), nn.Flatten(), spectral_norm(nn.Linear(27, 1)))
+x = torch.randn(2, 2, 5, 5).requires_grad_(True)
+(g,) = torch.autograd.grad(m(x).sum(), x, create_graph=True)
+penalty = g.pow(2).sum()
+penalty.backward()
+print(json.dumps({'penalty': penalty.item(), 'grads': {n: None if p.grad is None else p.grad.tolist() for n, p in m.named_parameters()}}))
+`;
+
+withTorch('spectralNorm under double backward', () => {
+  it('a gradient penalty through spectral-normed layers gives PyTorch’s penalty and parameter gradients', () => {
+    torch.setNumThreads(1);
+    const r = JSON.parse(runPython(py!, ['-c', PENALTY]));
+    torch.scope(() => {
+      torch.manualSeed(31);
+      const m = new nn.Sequential(spectralNorm(new nn.Conv2d(2, 3, 3)), new nn.LeakyReLU(0.2), new nn.Flatten(), spectralNorm(new nn.Linear(27, 1)));
+      const x = torch.randn([2, 2, 5, 5]).requiresGrad_();
+      const [g] = torch.autograd.grad(m.call(x).sum(), x, { createGraph: true });
+      const penalty = g.pow(2).sum();
+      penalty.backward();
+      expect(Math.abs(penalty.item() - r.penalty) / Math.abs(r.penalty)).toBeLessThan(REL_TOL);
+      const params = m.namedParameters();
+      expect(params.map(([n]) => n)).toEqual(Object.keys(r.grads));
+      // the last layer's bias does not reach the penalty: no gradient on either side
+      expect(params.filter(([, p]) => p.grad === null).map(([n]) => n)).toEqual(['3.bias']);
+      expect(r.grads['3.bias']).toBeNull();
+      for (const [n, p] of params) if (p.grad) expectClose(`grad ${n}`, p.grad, r.grads[n]);
     });
   });
 });
