@@ -2,6 +2,7 @@
 import { type Device } from '../tensor/dtype';
 import { Embedding, Sequential } from './layers';
 import { type Module } from './module';
+import { isParametrized, type Parametrized } from './parametrize';
 import { layerClass, type ModuleSpec, NATIVE_KINDS, type NativeLayer, nativeLayerOf } from './spec';
 
 export { NATIVE_KINDS, type NativeLayer } from './spec';
@@ -15,6 +16,13 @@ export function fromSpec(spec: ModuleSpec, opts: { device?: Device } = {}): Modu
 
 /** The leaf layers of a Sequential tree in execution order. Other container modules are rejected. */
 export function toNativeLayers(m: Module, prefix = ''): NativeLayer[] {
+  // its layers would read the parametrized weight once, a temporary, and train that
+  if (isParametrized(m))
+    throw new TypeError(
+      `the fused trainer cannot run module ${prefix || '(root)'} of type ${m.constructor.name}: its ${dictNames(m)} parametrized ` +
+        '(nn.utils.parametrizations.spectralNorm or nn.utils.parametrize.registerParametrization); the fused step does not take parametrizations yet: train this model on the facade ' +
+        '(imperativeStep, or forward/backward/optimizer.step) or remove them (nn.utils.parametrize.removeParametrizations)',
+    );
   if (m instanceof Sequential) {
     return [...m._modules].flatMap(([n, c]) => toNativeLayers(c, prefix ? `${prefix}.${n}` : n));
   }
@@ -24,4 +32,10 @@ export function toNativeLayers(m: Module, prefix = ''): NativeLayer[] {
     `the fused trainer cannot run module ${prefix || '(root)'} of type ${m.constructor.name}; it supports Sequential trees of ${NATIVE_KINDS.join(', ')}` +
       (m instanceof Embedding ? " (conditional GANs take labels through the step spec's conditioning instead)" : ''),
   );
+}
+
+/** "weight is", "weight, bias are": the tensors of `m` that parametrizations compute. */
+function dictNames(m: Module): string {
+  const names = (m as Parametrized<Module>).parametrizations.keys();
+  return `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'}`;
 }

@@ -1,6 +1,6 @@
 /** torch.nn.functional, camelCased. Each function calls the ATen op PyTorch's would. */
 import { callOp, Tensor } from '../tensor/tensor';
-import { type OptionsReader, readOptions } from '../util/options';
+import { describeValue, type OptionsReader, readOptions } from '../util/options';
 
 export type Reduction = 'none' | 'mean' | 'sum';
 const REDUCTIONS = ['none', 'mean', 'sum'] as const;
@@ -140,4 +140,11 @@ export function maxPool2d(
 ): Tensor {
   const pair = (v: number | [number, number]) => (typeof v === 'number' ? [v, v] : v);
   return callOp('aten::max_pool2d', '', [x, pair(kernelSize), pair(stride ?? kernelSize), pair(padding), [1, 1], false]) as Tensor;
+}
+/** input / max(||input||_p over dim, eps), as F.normalize (the same ops: vector norm, clamp_min, div). */
+export function normalize(input: Tensor, opts: { p?: number; dim?: number; eps?: number } = {}): Tensor {
+  const o = readOptions('normalize', opts, ['p', 'dim', 'eps'], { optional: true });
+  if (!(input instanceof Tensor)) throw new TypeError(`normalize: expected a Tensor input, got ${describeValue(input)}`);
+  const denom = input.norm(o.numberOr('p', 2), o.integerOr('dim', 1), true);
+  return input.div(callOp('aten::clamp_min', '', [denom, o.numberOr('eps', 1e-12, { min: 0 })]) as Tensor);
 }

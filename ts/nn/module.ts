@@ -187,8 +187,12 @@ export abstract class Module {
   }
   /** One line per module, like printing a PyTorch module. */
   toString(): string {
-    const inner = [...this._modules].map(([n, m]) => `  (${n}): ${m.toString().replace(/\n/g, '\n  ')}`);
-    return inner.length ? `${this.constructor.name}(\n${inner.join('\n')}\n)` : `${this.constructor.name}(${this.extraRepr()})`;
+    const extra = this.extraRepr();
+    const inner = [...this._modules].map(([n, m]) => `(${n}): ${m.toString().replace(/\n/g, '\n  ')}`);
+    if (!inner.length) return `${this.constructor.name}(${extra})`;
+    // as PyTorch: the module's own settings on the first line, then its children
+    const lines = [...(extra ? extra.split('\n') : []), ...inner];
+    return `${this.constructor.name}(\n  ${lines.join('\n  ')}\n)`;
   }
   extraRepr(): string {
     return '';
