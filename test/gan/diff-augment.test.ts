@@ -10,7 +10,7 @@
  * exactly, through the generator's position and the translation/cutout masks, which any other draw
  * would move.
  */
-import { DIFF_AUGMENT_POLICIES, diffAugment } from '../../ts/gan/diff-augment';
+import { DIFF_AUGMENT_POLICIES, diffAugment } from '../../ts/gan/recipes/diff-augment';
 import { type Tensor } from '../../ts/tensor/tensor';
 import * as torch from '../../ts/tensor/torch';
 import { findPython, runPython } from '../helpers/python';

@@ -8,7 +8,7 @@
  * Tolerance: 2e-5 of the largest magnitude of each reference tensor (the same ATen kernels run on both
  * sides, one thread each; the bound only allows another CPU's summation order).
  */
-import * as losses from '../../ts/gan/losses';
+import * as losses from '../../ts/gan/recipes/losses';
 import * as nn from '../../ts/nn/index';
 import { type Module } from '../../ts/nn/module';
 import { type Tensor } from '../../ts/tensor/tensor';

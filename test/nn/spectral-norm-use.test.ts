@@ -8,7 +8,7 @@ import { GanStep } from '../../ts/gan/gan-step';
 import { imperativeStep } from '../../ts/gan/imperative-step';
 import { presets } from '../../ts/gan/presets';
 import * as nn from '../../ts/nn/index';
-import { type SpectralNorm } from '../../ts/nn/parametrizations';
+import { type SpectralNorm } from '../../ts/nn/utils/parametrizations';
 import { callOp, type Tensor } from '../../ts/tensor/tensor';
 import * as torch from '../../ts/tensor/torch';
 

@@ -2,7 +2,7 @@
 import { type Device } from '../tensor/dtype';
 import { Embedding, Sequential } from './layers';
 import { type Module } from './module';
-import { isParametrized, type Parametrized } from './parametrize';
+import { isParametrized, type Parametrized } from './utils/parametrize';
 import { layerClass, type ModuleSpec, NATIVE_KINDS, type NativeLayer, nativeLayerOf } from './spec';
 
 export { NATIVE_KINDS, type NativeLayer } from './spec';

@@ -7,4 +7,4 @@ export * as init from './init';
 export { BCEWithLogitsLoss, BCELoss, MSELoss, CrossEntropyLoss } from './loss';
 export { fromSpec, toNativeLayers, type NativeLayer } from './from-spec';
 export type { ModuleSpec } from './spec';
-export * as utils from './utils';
+export * as utils from './utils/index';

@@ -7,6 +7,11 @@
  * and Module.to converts in place, so a module built or converted inside a scope keeps working after
  * it, whether fn returns it or not; `module.dispose()` frees its tensors.
  */
+
+// Node 20 defines Symbol.dispose on its main realm only; define it where missing (vm contexts such as
+// jest's) so that `using t = ...` works there too (tensor.ts imports this file).
+(Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
+
 export interface Disposable {
   dispose(): void;
   readonly isDisposed: boolean;

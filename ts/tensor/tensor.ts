@@ -9,10 +9,6 @@ import { isNative, op } from './op-cache';
 import { track } from './scope';
 import { readOptions, typeError } from '../util/options';
 
-// Node 20 defines Symbol.dispose on its main realm only; define it where missing (vm contexts such as
-// jest's) so that `using t = ...` works there too.
-(Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
-
 function unwrapArg(a: unknown): unknown {
   if (a instanceof Tensor) return a._native;
   if (Array.isArray(a)) return a.map(unwrapArg);
@@ -35,16 +31,12 @@ function t1(name: string, overload: string, args: unknown[], kwargs?: Record<str
   return callOp(name, overload, args, kwargs) as Tensor;
 }
 
-const BACKWARD_KEYS = ['retainGraph', 'createGraph'] as const;
-
 export type Scalar = number;
 export type TensorLike = Tensor | number;
 
 /** Picks the Scalar or Tensor overload, as Python does for `x + 1` vs `x + y`. */
 function binary(name: string, self: Tensor, other: TensorLike, extra: unknown[] = [], inplace = false): Tensor {
-  const n = inplace ? `${name}_` : name;
-  if (typeof other === 'number') return t1(`aten::${n}`, 'Scalar', [self, other, ...extra]);
-  return t1(`aten::${n}`, 'Tensor', [self, other, ...extra]);
+  return t1(`aten::${inplace ? `${name}_` : name}`, typeof other === 'number' ? 'Scalar' : 'Tensor', [self, other, ...extra]);
 }
 
 function checkShape(shape: unknown, what: string): number[] {
@@ -140,14 +132,13 @@ export class Tensor {
   }
 
   /**
-   * Accumulates the gradient of this tensor into the leaves' `.grad`, as torch.Tensor.backward. retainGraph
-   * defaults to createGraph; createGraph records the gradients' own graph (double backward). As in PyTorch,
-   * createGraph makes a reference cycle between each leaf and its `.grad` (PyTorch warns; this library
-   * prints nothing): set `p.grad = null` after use, or take gradients with torch.autograd.grad instead.
+   * The gradient of this tensor into the leaves' `.grad`, as torch.Tensor.backward (retainGraph defaults to
+   * createGraph). createGraph links each leaf and its `.grad` in a cycle, as in PyTorch: set `p.grad = null`
+   * after use, or use torch.autograd.grad.
    */
   backward(gradient?: Tensor | null, options?: { retainGraph?: boolean; createGraph?: boolean }): void {
     if (gradient !== undefined && gradient !== null && !(gradient instanceof Tensor)) throw typeError('backward: gradient', 'a Tensor or null', gradient);
-    const o = readOptions('backward', options, BACKWARD_KEYS, { optional: true });
+    const o = readOptions('backward', options, ['retainGraph', 'createGraph'], { optional: true });
     const createGraph = o.booleanOr('createGraph', false);
     this._native.backward(gradient ? gradient._native : null, o.booleanOr('retainGraph', createGraph), createGraph);
   }

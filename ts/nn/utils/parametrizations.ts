@@ -2,12 +2,12 @@
  * torch.nn.utils.parametrizations: spectralNorm. The same ops in the same order as PyTorch's
  * _SpectralNorm, so that after the same manualSeed u, v and the normalized weight are PyTorch's.
  */
-import { callOp, type Tensor } from '../tensor/tensor';
-import * as torch from '../tensor/torch';
-import { describeValue, readOptions } from '../util/options';
-import { ConvTranspose2d } from './conv';
-import * as F from './functional';
-import { Module } from './module';
+import { callOp, type Tensor } from '../../tensor/tensor';
+import * as torch from '../../tensor/torch';
+import { describeValue, readOptions } from '../../util/options';
+import { ConvTranspose2d } from '../conv';
+import * as F from '../functional';
+import { Module } from '../module';
 import { type Parametrized, registerParametrization, tensorToParametrize } from './parametrize';
 
 const mv = (m: Tensor, v: Tensor) => callOp('aten::mv', '', [m, v]) as Tensor;

@@ -8,11 +8,11 @@
  * `lambda * wganGpPenalty(...)` (lambda = 10 in Gulrajani et al.) and `(gamma / 2) * r1Penalty(...)`
  * (StyleGAN2's r1_gamma).
  */
-import * as F from '../nn/functional';
-import { Module } from '../nn/module';
-import { Tensor } from '../tensor/tensor';
-import * as torch from '../tensor/torch';
-import { typeError } from '../util/options';
+import * as F from '../../nn/functional';
+import { Module } from '../../nn/module';
+import { Tensor } from '../../tensor/tensor';
+import * as torch from '../../tensor/torch';
+import { typeError } from '../../util/options';
 
 /** D as a penalty calls it: a module, or a function of the batch (a conditional D closing over its labels). */
 export type Critic = Module | ((x: Tensor) => Tensor);

@@ -5,11 +5,11 @@
  * with the same calls, shapes and order as theirs (torch.rand for color, torch.randint for translation
  * and cutout), so after the same manualSeed the output equals theirs.
  */
-import { callOp, Tensor } from '../tensor/tensor';
-import * as torch from '../tensor/torch';
-import { isFloatingDtype } from '../tensor/dtype';
-import { choicesForm, readOptions, typeError } from '../util/options';
-import { suggest } from '../util/suggest';
+import { callOp, Tensor } from '../../tensor/tensor';
+import * as torch from '../../tensor/torch';
+import { isFloatingDtype } from '../../tensor/dtype';
+import { choicesForm, readOptions, typeError } from '../../util/options';
+import { suggest } from '../../util/suggest';
 
 type Augment = (x: Tensor) => Tensor;
 

@@ -5,11 +5,11 @@
  * tensor moves to `module.parametrizations[name].original`, and state-dict keys are
  * `parametrizations.<name>.original` and then each parametrization's own (`parametrizations.<name>.0._u`).
  */
-import { Tensor } from '../tensor/tensor';
-import * as torch from '../tensor/torch';
-import { describeValue, readOptions } from '../util/options';
-import { suggest } from '../util/suggest';
-import { Module } from './module';
+import { Tensor } from '../../tensor/tensor';
+import * as torch from '../../tensor/torch';
+import { describeValue, readOptions } from '../../util/options';
+import { suggest } from '../../util/suggest';
+import { Module } from '../module';
 
 /** The `parametrizations` container of a parametrized module: one ParametrizationList per tensor name (PyTorch's ModuleDict). */
 export class ModuleDict extends Module {
