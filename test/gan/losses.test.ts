@@ -14,6 +14,7 @@ import { type Module } from '../../ts/nn/module';
 import { type Tensor } from '../../ts/tensor/tensor';
 import * as torch from '../../ts/tensor/torch';
 import { findPython, runPython } from '../helpers/python';
+import { type Nested, relDiff } from '../helpers/compare';
 
 const py = findPython(['torch']);
 const withTorch = py ? describe : describe.skip;
@@ -117,15 +118,8 @@ for name, (seed, model, shape) in json.loads(input()).items():
 print(json.dumps(out))
 `;
 
-type Nested = number | Nested[];
 type Grads = Record<string, Nested | null>;
 
-function relDiff(t: Tensor, ref: Nested): number {
-  const r = torch.tensor(ref as number[], { dtype: 'float64' });
-  expect(t.shape).toEqual(r.shape);
-  const scale = r.abs().max().item() || 1;
-  return t.double().sub(r).abs().max().item() / scale;
-}
 const close = (what: string, t: Tensor, ref: Nested) => expect({ what, ok: relDiff(t, ref) < REL_TOL }).toEqual({ what, ok: true });
 const closeNumber = (what: string, v: number, ref: number) =>
   expect({ what, ok: Math.abs(v - ref) <= REL_TOL * Math.max(Math.abs(ref), 1e-6) }).toEqual({ what, ok: true });

@@ -15,6 +15,7 @@ import { type Module } from '../../ts/nn/module';
 import { type Tensor } from '../../ts/tensor/tensor';
 import * as torch from '../../ts/tensor/torch';
 import { findPython, runPython } from '../helpers/python';
+import { type Nested, relDiff } from '../helpers/compare';
 
 const py = findPython(['torch']);
 const withTorch = py ? describe : describe.skip;
@@ -118,20 +119,11 @@ for name, (seed, model, xshape, loss) in json.loads(input()).items():
 print(json.dumps(out))
 `;
 
-type Nested = number | Nested[];
 interface CaseRef {
   penalty: number;
   g: Nested;
   xgrad: Nested;
   grads: Record<string, Nested | null>; // null: the penalty does not depend on it (a last layer's bias)
-}
-
-/** max |t - ref| over the largest |ref| (1 where the reference is all zeros). */
-function relDiff(t: Tensor, ref: Nested): number {
-  const r = torch.tensor(ref as number[], { dtype: 'float64' });
-  expect(t.shape).toEqual(r.shape);
-  const scale = r.abs().max().item() || 1;
-  return t.double().sub(r).abs().max().item() / scale;
 }
 
 function lossOf(kind: Loss, y: Tensor, target: Tensor): Tensor {

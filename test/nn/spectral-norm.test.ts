@@ -22,6 +22,7 @@ import { type Tensor } from '../../ts/tensor/tensor';
 import { loadPytorch, savePytorch } from '../../ts/tensor/torch-save';
 import * as torch from '../../ts/tensor/torch';
 import { findPython, runPython } from '../helpers/python';
+import { type Nested, relDiff } from '../helpers/compare';
 
 const py = findPython(['torch', 'safetensors']);
 const withTorch = py ? describe : describe.skip;
@@ -141,7 +142,6 @@ for name, c in json.loads(sys.stdin.readline()).items():
 print(json.dumps(out))
 `;
 
-type Nested = number | Nested[];
 interface CaseRef {
   keys: string[];
   params: string[];
@@ -155,13 +155,6 @@ interface CaseRef {
   removedRepr: string;
 }
 
-/** max |t - ref| over the largest |ref| (1 where the reference is all zeros). */
-function relDiff(t: Tensor, ref: Nested): number {
-  const r = torch.tensor(ref as number[], { dtype: 'float64' });
-  expect(t.shape).toEqual(r.shape);
-  const scale = r.abs().max().item() || 1;
-  return t.double().sub(r).abs().max().item() / scale;
-}
 function expectClose(what: string, t: Tensor, ref: Nested): void {
   const d = relDiff(t, ref);
   expect({ what, ok: d < REL_TOL, d }).toEqual({ what, ok: true, d });

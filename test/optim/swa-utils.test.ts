@@ -17,6 +17,7 @@ import { AveragedModel, getEmaAvgFn, getEmaMultiAvgFn, getSwaAvgFn, getSwaMultiA
 import { Tensor } from '../../ts/tensor/tensor';
 import * as torch from '../../ts/tensor/torch';
 import { findPython, runPython } from '../helpers/python';
+import { type Nested, relDiff } from '../helpers/compare';
 
 const py = findPython(['torch']);
 const withTorch = py ? describe : describe.skip;
@@ -65,18 +66,10 @@ for name, (seed, avg, use_buffers) in json.loads(input()).items():
 print(json.dumps(out))
 `;
 
-type Nested = number | Nested[];
-
 function makeModel(): Module {
   return new nn.Sequential(new nn.Linear(4, 8), new nn.BatchNorm1d(8), new nn.LeakyReLU(0.2), new nn.Linear(8, 2));
 }
 
-function relDiff(t: Tensor, ref: Nested): number {
-  const r = torch.tensor(ref as number[], { dtype: 'float64' });
-  expect(t.shape).toEqual(r.shape);
-  const scale = r.abs().max().item() || 1;
-  return t.double().sub(r).abs().max().item() / scale;
-}
 function same(what: string, t: Tensor, ref: Nested): void {
   if (t.dtype === 'int64') expect({ what, value: t.tolist() }).toEqual({ what, value: ref });
   else expect({ what, ok: relDiff(t, ref) <= REL_TOL }).toEqual({ what, ok: true });
