@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describeValue } from '../tensor/dtype';
+import { checkString } from '../util/options';
 import { printable } from '../util/printable';
 import { enclosingRunFolder } from '../store/run-dir';
 
@@ -144,13 +144,10 @@ export function checkExportTargets(targets: readonly ExportTarget[], opts: { rep
 
 /** `file` as an export's target path: a non-empty string. */
 export function checkFileArg(fn: string, file: unknown): string {
-  if (typeof file !== 'string' || file === '') throw new TypeError(`${fn}: file: expected the path to write (a non-empty string), got ${describeValue(file)}`);
-  return file;
+  return checkString(file, `${fn}: file`, 'the path to write (a non-empty string)');
 }
 
 /** `runDir` as an export's source: a non-empty string. */
 export function checkRunDirArg(fn: string, runDir: unknown): string {
-  if (typeof runDir !== 'string' || runDir === '')
-    throw new TypeError(`${fn}: runDir: expected the path of a run folder (a non-empty string), got ${describeValue(runDir)}`);
-  return runDir;
+  return checkString(runDir, `${fn}: runDir`, 'the path of a run folder (a non-empty string)');
 }

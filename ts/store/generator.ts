@@ -42,6 +42,9 @@ export interface SampleOptions {
   preset?: string;
 }
 
+/** Whether a generator source names a torch.save'd file (else a run folder). */
+const isFileSource = (source: string): boolean => fs.existsSync(source) && fs.statSync(source).isFile();
+
 const SAMPLE_KEYS = ['checkpoint', 'count', 'seed', 'device', 'labels', 'preset'] as const;
 const SAMPLE_FORM =
   "{ checkpoint: string, count?: number, seed?: number, device?: 'cpu' | 'cuda' | 'cuda:N', labels?: number | number[] | 'all', preset?: string }";
@@ -66,7 +69,7 @@ function checkSampleOptions(opts: unknown): Required<Omit<SampleOptions, 'seed' 
  */
 export function sample(opts: SampleOptions): Samples {
   const { checkpoint: runDir, count: perLabel, seed: givenSeed, device, labels: given, preset: presetName } = checkSampleOptions(opts);
-  const fromFile = fs.existsSync(runDir) && fs.statSync(runDir).isFile();
+  const fromFile = isFileSource(runDir);
   if (fromFile && presetName === undefined)
     throw new TypeError(`sample: ${runDir} is a file: give the preset whose generator it holds (preset: 'vanilla', ...; --preset on the command line)`);
   if (!fromFile && presetName !== undefined) throw new TypeError('sample: preset applies to a torch.save file as checkpoint; a run folder has its own');
@@ -96,7 +99,7 @@ export function sample(opts: SampleOptions): Samples {
  * were (building G draws its init from them).
  */
 export function loadGenerator(source: string, preset: Preset, device: Device): Module {
-  const fromFile = fs.existsSync(source) && fs.statSync(source).isFile();
+  const fromFile = isFileSource(source);
   const file = fromFile ? source : hasCheckpoint(source) ? checkpointFile(source, CHECKPOINT_FILES.generator) : path.join(source, CHECKPOINT_FILES.generator);
   if (!fs.existsSync(file)) throw new CheckpointError(`${source} has no ${CHECKPOINT_FILES.generator} (no checkpoint was written yet)`);
   return withRngState(() => {

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import { loadAddon } from '../native/addon';
 import { writeFileAtomic } from '../util/fs';
+import { isPlainObject } from '../util/describe';
 import { readOptions } from '../util/options';
 import { type Device, type DType } from './dtype';
 import { Tensor } from './tensor';
@@ -76,7 +77,6 @@ function shown(v: unknown): string {
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isIndex = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 interface Entry {

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { type ResolvedConfig } from '../../config/config';
 import type * as dist from '../../distributed/index';
 import { countParameters, type OptimizerSpec } from '../../gan/presets';
+import { LOSSES } from '../../gan/step-spec';
 import { METRICS_FILE } from '../../quality/epoch-quality';
 import { type Trainer, type TrainDevice, type TrainResult } from '../../run/trainer';
 import * as torch from '../../tensor/torch';
@@ -81,7 +82,7 @@ export function describeRun(trainer: Trainer, backend: { name: dist.Backend; pic
     const s = p.step;
     const noise = s.noise.dist === 'uniform' ? `U[${s.noise.low ?? -1}, ${s.noise.high ?? 1}) dim ${s.noise.dim}` : `N(0, 1) dim ${s.noise.dim}`;
     lines.push(
-      `Training step: ${s.loss === 'bce' ? 'BCELoss' : 'BCEWithLogitsLoss'}, real label ${s.realLabel}, D loss ${s.dLossReduction === 'sum' ? 'real + fake' : '(real + fake) / 2'}, ` +
+      `Training step: ${LOSSES[s.loss].torchName}, real label ${s.realLabel}, D loss ${s.dLossReduction === 'sum' ? 'real + fake' : '(real + fake) / 2'}, ` +
         `fake ${s.detachFakeForD ? 'detached' : 'not detached'} for D, ${s.gNoise === 'fresh' ? 'fresh noise' : "D's fake batch"} for G, z ~ ${noise}`,
     );
   }
