@@ -129,7 +129,8 @@ describe('torch.tensor from BigInt', () => {
 });
 
 describe('sample() options', () => {
-  const FORM = "{ checkpoint: string, count?: number, seed?: number, device?: 'cpu' | 'cuda' | 'cuda:N', labels?: number | number[] | 'all', preset?: string }";
+  const FORM =
+    "{ checkpoint: string, count?: number, seed?: number, device?: 'cpu' | 'cuda' | 'cuda:N', labels?: number | number[] | 'all', preset?: string, truncation?: number }";
   it('null, missing or mistyped options name the expected form', () => {
     expect(() => sample(null as never)).toThrow(new TypeError(`sample: expected options ${FORM}, got null`));
     expect(() => (sample as (o?: unknown) => unknown)()).toThrow(`sample: expected options ${FORM}, got undefined`);
@@ -137,7 +138,7 @@ describe('sample() options', () => {
     expect(() => sample({} as never)).toThrow('sample: checkpoint: expected the path of a run folder (a string), got undefined');
     expect(() => sample({ checkpoint: 5 } as never)).toThrow('sample: checkpoint: expected the path of a run folder (a string), got 5');
     expect(() => sample({ checkpoint: 'x', cout: 3 } as never)).toThrow(
-      'sample: unknown option "cout": did you mean count? (options: checkpoint, count, seed, device, labels, preset)',
+      'sample: unknown option "cout": did you mean count? (options: checkpoint, count, seed, device, labels, preset, truncation)',
     );
   });
   it('bad values are named before any file is read', () => {
@@ -147,6 +148,7 @@ describe('sample() options', () => {
       expect(() => sample({ checkpoint: dir, seed: Number.NaN })).toThrow('sample: seed: expected an integer >= 0, got NaN');
       expect(() => sample({ checkpoint: dir, seed: -1 })).toThrow('sample: seed: expected an integer >= 0, got -1');
       expect(() => sample({ checkpoint: dir, device: 'tpu' as never })).toThrow(`sample: device: expected 'cpu', 'cuda' or 'cuda:N', got "tpu"`);
+      expect(() => sample({ checkpoint: dir, truncation: 0 })).toThrow(new RangeError('sample: truncation: expected a number > 0, got 0'));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

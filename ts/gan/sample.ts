@@ -51,25 +51,31 @@ export function generate(generator: Module, z: Tensor, device: Device = 'cpu', l
  * noise drawn from `seed` (default: a random one); a conditional preset's labels as given (one class
  * for all, or one per image) or drawn uniformly after the noise. Never advances the global generator.
  */
-export function sampleWith(gan: GanStep, preset: Preset, n: number, opts: { seed?: number; labels?: number | readonly number[] } = {}): Samples {
+export function sampleWith(
+  gan: GanStep,
+  preset: Preset,
+  n: number,
+  opts: { seed?: number; labels?: number | readonly number[]; truncation?: number } = {},
+): Samples {
   const seed = opts.seed ?? randomSeed();
   return torch.scope(() => {
-    const { z, y } = seededInputs(preset, n, seed, opts.labels);
+    const { z, y } = seededInputs(preset, n, seed, opts.labels, opts.truncation);
     return samplesOf(preset, gan.generate(z, y).to('cpu').toFloat32Array(), n, seed, y);
   });
 }
 
 /**
  * G's inputs for n images: the preset's noise from `seed`, then (conditional presets) the labels as
- * given or drawn uniformly after the noise, as the step draws G's. The global generators are left as
- * they were.
+ * given or drawn uniformly after the noise, as the step draws G's. With `truncation` (normal noise
+ * only), the noise is truncated to [-truncation, truncation] (see noise()). The global generators are
+ * left as they were.
  */
-export function seededInputs(preset: Preset, n: number, seed: number, given?: number | readonly number[]): { z: Tensor; y?: Tensor } {
+export function seededInputs(preset: Preset, n: number, seed: number, given?: number | readonly number[], truncation?: number): { z: Tensor; y?: Tensor } {
   const classes = preset.step.conditioning?.classes ?? 0;
   const y = given !== undefined ? labelsFor(given, n, classes, 'sample') : undefined;
   return withRngState(() => {
     torch.manualSeed(seed);
-    const z = noise(preset.step.noise, n);
+    const z = noise(preset.step.noise, n, { truncation });
     return { z, y: y ?? (classes ? drawLabels(classes, n) : undefined) };
   });
 }

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { labelsFor } from '../gan/condition';
-import { randomSeed, withRngState } from '../gan/noise';
+import { checkTruncation, randomSeed, withRngState } from '../gan/noise';
 import { getPreset, type Preset } from '../gan/presets';
 import { generate, type Samples, samplesOf, seededInputs } from '../gan/sample';
 import { fromSpec } from '../nn/from-spec';
@@ -40,17 +40,23 @@ export interface SampleOptions {
    * it): the preset whose generator it is. Its keys may follow the script's own module names.
    */
   preset?: string;
+  /**
+   * Truncate G's normal noise to [-truncation, truncation] (the truncation trick: values outside
+   * redrawn from N(0, 1), see noise()); a finite number > 0. Refused for a generator of uniform noise.
+   */
+  truncation?: number;
 }
 
 /** Whether a generator source names a torch.save'd file (else a run folder). */
 const isFileSource = (source: string): boolean => fs.existsSync(source) && fs.statSync(source).isFile();
 
-const SAMPLE_KEYS = ['checkpoint', 'count', 'seed', 'device', 'labels', 'preset'] as const;
+const SAMPLE_KEYS = ['checkpoint', 'count', 'seed', 'device', 'labels', 'preset', 'truncation'] as const;
 const SAMPLE_FORM =
-  "{ checkpoint: string, count?: number, seed?: number, device?: 'cpu' | 'cuda' | 'cuda:N', labels?: number | number[] | 'all', preset?: string }";
+  "{ checkpoint: string, count?: number, seed?: number, device?: 'cpu' | 'cuda' | 'cuda:N', labels?: number | number[] | 'all', preset?: string, truncation?: number }";
 
+type Optional = 'seed' | 'labels' | 'preset' | 'truncation';
 /** sample()'s options with their defaults, each checked before any file is read; errors name the value. */
-function checkSampleOptions(opts: unknown): Required<Omit<SampleOptions, 'seed' | 'labels' | 'preset'>> & Pick<SampleOptions, 'seed' | 'labels' | 'preset'> {
+function checkSampleOptions(opts: unknown): Required<Omit<SampleOptions, Optional>> & Pick<SampleOptions, Optional> {
   const o = readOptions('sample', opts, SAMPLE_KEYS, { form: `options ${SAMPLE_FORM}` });
   return {
     checkpoint: o.string('checkpoint', 'the path of a run folder (a string)'),
@@ -59,6 +65,7 @@ function checkSampleOptions(opts: unknown): Required<Omit<SampleOptions, 'seed' 
     device: o.deviceOr('device', 'cpu'),
     labels: o.get('labels') as SampleOptions['labels'], // checked against the generator's classes (labelsFor)
     preset: o.stringOr('preset', undefined, 'a preset name'),
+    truncation: o.numberOr('truncation', undefined, { gt: 0 }), // against the generator's noise once its preset is read
   };
 }
 
@@ -68,12 +75,13 @@ function checkSampleOptions(opts: unknown): Required<Omit<SampleOptions, 'seed' 
  * random generators are left as they were.
  */
 export function sample(opts: SampleOptions): Samples {
-  const { checkpoint: runDir, count: perLabel, seed: givenSeed, device, labels: given, preset: presetName } = checkSampleOptions(opts);
+  const { checkpoint: runDir, count: perLabel, seed: givenSeed, device, labels: given, preset: presetName, truncation } = checkSampleOptions(opts);
   const fromFile = isFileSource(runDir);
   if (fromFile && presetName === undefined)
     throw new TypeError(`sample: ${runDir} is a file: give the preset whose generator it holds (preset: 'vanilla', ...; --preset on the command line)`);
   if (!fromFile && presetName !== undefined) throw new TypeError('sample: preset applies to a torch.save file as checkpoint; a run folder has its own');
   const preset = fromFile ? getPreset(presetName!) : readRunInfo(runDir).config.preset;
+  checkTruncation(preset.step.noise, truncation, 'sample: truncation');
   const classes = preset.step.conditioning?.classes ?? 0;
   const count = given === 'all' ? perLabel * classes : perLabel;
   const list = given === 'all' ? Array.from({ length: count }, (_, i) => Math.floor(i / perLabel)) : given;
@@ -84,7 +92,7 @@ export function sample(opts: SampleOptions): Samples {
   const G = loadGenerator(runDir, preset, device);
   try {
     return torch.scope(() => {
-      const { z, y } = seededInputs(preset, count, seed, list);
+      const { z, y } = seededInputs(preset, count, seed, list, truncation);
       return samplesOf(preset, generate(G, z, device, y && { y, classes }), count, seed, y);
     });
   } finally {

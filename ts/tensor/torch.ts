@@ -161,6 +161,9 @@ export const stack = (tensors: Tensor[], dim = 0) => callOp('aten::stack', '', [
 export const matmul = (a: Tensor, b: Tensor) => a.matmul(b);
 export const sigmoid = (t: Tensor) => t.sigmoid();
 export const tanh = (t: Tensor) => t.tanh();
+/** The error function and its inverse, elementwise (torch.erf, torch.erfinv). */
+export const erf = (t: Tensor) => callOp('aten::erf', '', [t]) as Tensor;
+export const erfinv = (t: Tensor) => callOp('aten::erfinv', '', [t]) as Tensor;
 export const maximum = (a: Tensor, b: Tensor) => callOp('aten::maximum', '', [a, b]) as Tensor;
 export const where = (cond: Tensor, a: Tensor, b: Tensor) => callOp('aten::where', 'self', [cond, a, b]) as Tensor;
 

@@ -5,7 +5,7 @@ import { checkExportTargets, ExportTargetError } from '../../export/index';
 import { saveSamples } from '../../gan/sample';
 import { sample } from '../../store/generator';
 import { printable } from '../../util/printable';
-import { BIN, deviceFlag, EXIT, intFlag, parseCommandArgs, stringFlag, UsageError, writeLine, type CliIO } from './common';
+import { BIN, deviceFlag, EXIT, intFlag, parseCommandArgs, positiveNumberFlag, stringFlag, UsageError, writeLine, type CliIO } from './common';
 
 const NAME = 'sample';
 const DEFAULT_OUT = 'samples.png';
@@ -19,6 +19,7 @@ export const SAMPLE_OPTIONS = {
   device: { type: 'string' },
   label: { type: 'string' },
   preset: { type: 'string' },
+  truncation: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -38,6 +39,7 @@ Options:
   --out FILE            PNG file to write (default samples.png); a folder (one that exists, or a
                         name ending in /) gets samples.png inside it
   --seed N              noise seed (default: random; printed)
+  --truncation T        normal noise truncated to [-T, T] (the truncation trick; T > 0, e.g. 0.5)
   --nrow N              images per grid row (default 8)
   --device DEVICE       auto | cpu | cuda (default cpu)
   -h, --help            show this help`;
@@ -66,6 +68,7 @@ export async function sampleCommand(args: string[], io: CliIO): Promise<number> 
   const out = outFile(stringFlag(NAME, 'out', v.out, 'a file name') ?? 'samples.png');
   const device = deviceFlag(NAME, v.device, io, 'cpu');
   const preset = stringFlag(NAME, 'preset', v.preset, 'a preset name');
+  const truncation = positiveNumberFlag(NAME, 'truncation', v.truncation);
   try {
     // the grid never replaces a run's own file (`--out RUN/generator.safetensors`) nor a folder
     checkExportTargets([{ path: out, label: '--out' }], { replaceOthers: true });
@@ -73,9 +76,12 @@ export async function sampleCommand(args: string[], io: CliIO): Promise<number> 
     if (e instanceof ExportTargetError) throw new UsageError(e.message, NAME);
     throw e;
   }
-  const s = sample({ checkpoint: runDir, count, seed, device, labels: label, preset });
+  const s = sample({ checkpoint: runDir, count, seed, device, labels: label, preset, truncation });
   saveSamples(out, s, { nrow });
   const what = label === undefined ? '' : label === 'all' ? `, one row per class` : ` of class ${label}`;
-  writeLine(io.stdout, `Wrote ${s.shape[0]} samples${what} (seed ${s.seed}) to ${printable(path.relative(process.cwd(), path.resolve(out)) || out)}`);
+  writeLine(
+    io.stdout,
+    `Wrote ${s.shape[0]} samples${what} (seed ${s.seed}${truncation === undefined ? '' : `, truncation ${truncation}`}) to ${printable(path.relative(process.cwd(), path.resolve(out)) || out)}`,
+  );
   return EXIT.OK;
 }
