@@ -1,9 +1,12 @@
 #include "gan_core.h"
 
+#include "autograd.h"
+
 #include <c10/core/GradMode.h>
 #include <c10/util/Exception.h>
 
 #include <cmath>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,8 +21,8 @@ std::string joinSizes(const std::vector<int64_t>& v) {
 }
 }  // namespace
 
-GanCore::GanCore(Sequential g, Sequential d, std::shared_ptr<Optimizer> og, std::shared_ptr<Optimizer> od, GanSpec s)
-    : G(std::move(g)), D(std::move(d)), optG(std::move(og)), optD(std::move(od)), spec(s) {
+GanCore::GanCore(Sequential g, Sequential d, std::shared_ptr<Optimizer> og, std::shared_ptr<Optimizer> od, GanSpec s, Sequential ema)
+    : G(std::move(g)), D(std::move(d)), E(std::move(ema)), optG(std::move(og)), optD(std::move(od)), spec(s) {
   auto gp = G.parameters();
   auto dp = D.parameters();
   TORCH_CHECK(!gp.empty() && !dp.empty(), "GanStep: generator and discriminator need parameters");
@@ -50,11 +53,96 @@ GanCore::GanCore(Sequential g, Sequential d, std::shared_ptr<Optimizer> og, std:
   TORCH_CHECK(classes == 0 || D.inFeatures() == -1 || D.inFeatures() > classes, "GanStep: the discriminator takes ", D.inFeatures(),
               " input features or channels, which cannot hold the image and ", classes, " one-hot label values");
   bad_ = at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(device));
+  checkRecipes();
+}
+
+void GanCore::checkRecipes() {
+  using L = GanSpec::Loss;
+  if (spec.loss == L::Hinge || spec.loss == L::Wasserstein)
+    TORCH_CHECK(spec.realLabel == 1 && spec.fakeLabel == 0, "GanStep: loss '", spec.loss == L::Hinge ? "hinge" : "wasserstein",
+                "' takes no labels: realLabel must be 1 and fakeLabel 0, got ", spec.realLabel, " and ", spec.fakeLabel);
+  if (!spec.augment.empty()) {
+    augment_ = parseDiffAugmentPolicy(spec.augment, "GanStep: spec.augment");
+    TORCH_CHECK(D.inputRank() == 4, "GanStep: augment '", spec.augment,
+                "' needs a discriminator that takes images [N, C, H, W]; this one's first layer is a Linear (it reads flat vectors)");
+  }
+  if (spec.ema.on) {
+    std::vector<at::Tensor> gt = G.tensors(), et = E.tensors();
+    bool same = gt.size() == et.size() && G.layers.size() == E.layers.size();
+    for (size_t i = 0; same && i < gt.size(); ++i)
+      same = gt[i].sizes() == et[i].sizes() && gt[i].scalar_type() == et[i].scalar_type() && et[i].device() == device;
+    TORCH_CHECK(same, "GanStep: spec.ema needs an EMA generator with the generator's layers, shapes, dtype and device (",
+                E.layers.empty() ? "none was given" : "the one given differs", ")");
+  } else {
+    TORCH_CHECK(E.layers.empty(), "GanStep: an EMA generator was given but the step spec has no ema");
+  }
+}
+
+at::Tensor GanCore::dLossTerm(const at::Tensor& out, bool real) const {
+  switch (spec.loss) {
+    case GanSpec::Loss::Hinge: return real ? at::relu(out.neg().add(1)).mean() : at::relu(out.add(1)).mean();
+    case GanSpec::Loss::Wasserstein: return real ? out.mean().neg() : out.mean();
+    default: return loss(out, real ? spec.realLabel : spec.fakeLabel);
+  }
+}
+
+at::Tensor GanCore::gLossTerm(const at::Tensor& out) const {
+  switch (spec.loss) {
+    case GanSpec::Loss::Hinge:
+    case GanSpec::Loss::Wasserstein: return out.mean().neg();
+    default: return loss(out, 1.0);  // flipped labels: G wants D to call its fakes real
+  }
+}
+
+at::Tensor GanCore::augment(const at::Tensor& x) const { return augment_.empty() ? x : diffAugment(x, augment_); }
+
+at::Tensor GanCore::penalty(const at::Tensor& realIn, const at::Tensor& realOut, const at::Tensor& fake, const at::Tensor& y) const {
+  const PenaltySpec& p = spec.penalty;
+  const int64_t n = realIn.size(0);
+  GradOptions create{/*retainGraph=*/true, /*createGraph=*/true, /*allowUnused=*/false};
+  at::Tensor term;
+  if (p.kind == PenaltySpec::Kind::WganGp) {
+    // ganLosses.wganGpPenalty's ops: eps ~ U[0, 1) per sample, interpolates a leaf, ||grad||_2 per sample.
+    std::vector<int64_t> shape(realIn.dim(), 1);
+    shape[0] = n;
+    at::Tensor eps = at::rand(shape, realIn.options());
+    at::Tensor x = eps.mul(realIn.detach()).add(eps.neg().add(1).mul(fake.detach())).requires_grad_(true);
+    at::Tensor out = D.forward(dInput(x, y));
+    at::Tensor g = grad({out}, {x}, {at::ones_like(out)}, create, "GanStep: the wgan-gp penalty")[0];
+    term = at::linalg_vector_norm(g.reshape({n, -1}), 2, {1}).sub(1).pow(2).mean();
+  } else {
+    // ganLosses.r1Penalty's: the squared gradient of D's output on reals, summed per sample, averaged.
+    at::Tensor g = grad({realOut.sum()}, {realIn}, {at::Tensor()}, create, "GanStep: the r1 penalty")[0];
+    std::vector<int64_t> dims;
+    for (int64_t i = 1; i < realIn.dim(); ++i) dims.push_back(i);
+    term = g.pow(2).sum(dims).mean();
+  }
+  double w = (p.kind == PenaltySpec::Kind::R1 ? p.weight / 2 : p.weight) * double(p.every);
+  return term.mul(w);
+}
+
+void GanCore::updateEma() {
+  if (!spec.ema.on) return;
+  at::NoGradGuard ng;
+  ++emaUpdates;
+  std::vector<at::Tensor> gp = G.parameters(), ep = E.parameters();
+  if (emaUpdates <= spec.ema.start) {
+    for (size_t i = 0; i < ep.size(); ++i) ep[i].copy_(gp[i]);
+  } else {
+    at::_foreach_lerp_(ep, gp, 1 - spec.ema.decay);  // torch.optim.swa_utils.get_ema_multi_avg_fn's update
+  }
+  // Buffers (BatchNorm's running statistics, spectral norm's u and v) are G's own, copied.
+  std::vector<at::Tensor> gt = G.tensors(), et = E.tensors();
+  std::set<const void*> params;
+  for (const auto& t : gp) params.insert(t.unsafeGetTensorImpl());
+  for (size_t i = 0; i < gt.size(); ++i)
+    if (!params.count(gt[i].unsafeGetTensorImpl())) et[i].copy_(gt[i]);
 }
 
 std::vector<at::Tensor> GanCore::ownedTensors() const {
   std::vector<at::Tensor> out = G.tensors();
   for (const auto& t : D.tensors()) out.push_back(t);
+  for (const auto& t : E.tensors()) out.push_back(t);
   for (const Optimizer* o : {optG.get(), optD.get()}) {
     for (const auto& p : o->params()) out.push_back(p);
     for (const auto& t : o->stateTensors()) out.push_back(t);
@@ -133,8 +221,12 @@ at::Tensor GanCore::checkLabels(const at::Tensor& y, int64_t n, const char* what
 
 at::Tensor GanCore::loss(const at::Tensor& out, double label) const {
   at::Tensor target = at::full_like(out, label);
-  return spec.loss == GanSpec::Loss::BceWithLogits ? at::binary_cross_entropy_with_logits(out, target)
-                                                   : at::binary_cross_entropy(out, target);
+  switch (spec.loss) {
+    case GanSpec::Loss::BceWithLogits: return at::binary_cross_entropy_with_logits(out, target);
+    case GanSpec::Loss::Bce: return at::binary_cross_entropy(out, target);
+    case GanSpec::Loss::LeastSquares: return at::mse_loss(out, target);
+    default: TORCH_CHECK(false, "GanStep: loss ", int(spec.loss), " has no labels");
+  }
 }
 
 at::Tensor GanCore::meanProb(const at::Tensor& out) const {

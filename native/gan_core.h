@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "diff_augment.h"
 #include "dist.h"
 #include "gan_spec.h"
 #include "optim.h"
@@ -23,7 +24,9 @@ struct StepTensors {
 
 class GanCore {
  public:
-  GanCore(Sequential g, Sequential d, std::shared_ptr<Optimizer> optG, std::shared_ptr<Optimizer> optD, GanSpec spec);
+  // ema: the EMA generator's layers (same structure as g) when spec.ema is on, else empty.
+  GanCore(Sequential g, Sequential d, std::shared_ptr<Optimizer> optG, std::shared_ptr<Optimizer> optD, GanSpec spec,
+          Sequential ema = {});
 
   at::Tensor noise(int64_t n) const;
   // n labels drawn uniformly from [0, classes) (int64, on the models' device).
@@ -41,9 +44,23 @@ class GanCore {
   // G's input for noise z and D's for images x: with the labels' one-hot vectors when conditional.
   at::Tensor gInput(const at::Tensor& z, const at::Tensor& y) const;
   at::Tensor dInput(const at::Tensor& x, const at::Tensor& y) const;
-  // D's loss on its output against `label` (spec.loss), and its mean probability of "real".
+  // A label-based loss (BCE, BCE with logits, least squares) of D's output against `label`.
   at::Tensor loss(const at::Tensor& out, double label) const;
+  // spec.loss's terms: D's on its output for real (real true) or fake images, and G's on D's output for
+  // its fakes; and the mean probability D gives "real" (for losses without probabilities: D's mean output).
+  at::Tensor dLossTerm(const at::Tensor& out, bool real) const;
+  at::Tensor gLossTerm(const at::Tensor& out) const;
   at::Tensor meanProb(const at::Tensor& out) const;
+  // The DiffAugment policy applied to a batch before D (x itself without one).
+  at::Tensor augment(const at::Tensor& x) const;
+  // Whether the update at batch index i runs the penalty / G's update (lazy penalty, dSteps).
+  bool penaltyDue(int64_t i) const { return spec.penalty.kind != PenaltySpec::Kind::None && i % spec.penalty.every == 0; }
+  bool gDue(int64_t i) const { return i % spec.dSteps == 0; }
+  // The weighted penalty term added to D's loss (already times `every`): WGAN-GP on interpolates of
+  // realIn and fake (real labels y), R1 from D's output realOut on realIn (which requires grad).
+  at::Tensor penalty(const at::Tensor& realIn, const at::Tensor& realOut, const at::Tensor& fake, const at::Tensor& y) const;
+  // After a G update: the EMA generator follows G (spec.ema).
+  void updateEma();
   // Stops the step before its update when `loss` is not finite (capturable: skips the update on the
   // device). Data-parallel, guardFinite defers that judgement to the averaged loss (averageGrads).
   void guardFinite(const at::Tensor& loss, const char* which);
@@ -57,7 +74,11 @@ class GanCore {
   std::vector<at::Tensor> ownedTensors() const;
 
   Sequential G, D;
-  std::shared_ptr<Optimizer> optG, optD;
+  Sequential E;  // the EMA of G (spec.ema), updated in place after each G update; empty without one
+  int64_t emaUpdates = 0;  // G updates the EMA has followed (its `start` counts them); a checkpoint keeps it
+  // The batch index of the next D update: which updates are due (gDue, penaltyDue). trainEpoch sets it
+  // to the batch's index in the epoch; each D update counts on from there.
+  int64_t batchIndex = 0;
   GanSpec spec;
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;
@@ -74,8 +95,10 @@ class GanCore {
 
  protected:
   void checkFinite(const at::Tensor& loss, const char* which) const;
+  void checkRecipes();  // the constructor's checks of the recipes' fields against the models
   void judgeFinite(const at::Tensor& loss, const char* which);
   at::Tensor fake_, fakeLabels_;  // D's fake batch and its labels, kept for G when gNoise is 'reuse'
+  std::vector<DiffAugmentPolicy> augment_;  // spec.augment parsed
   int64_t stepCount_ = 0;
   bool labelsChecked_ = false;  // set while labels given to a step were range-checked already (one read back per epoch)
   at::Tensor bad_;              // capturable mode: 1 once a loss was non-finite; updates are skipped while set

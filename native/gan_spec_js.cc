@@ -22,7 +22,12 @@ constexpr js::Choice<Layer::Kind> kLayerKinds[] = {
 };
 
 // GanStepSpec's strings, in the order its type lists them.
-constexpr js::Choice<GanSpec::Loss> kLosses[] = {{"bceWithLogits", GanSpec::Loss::BceWithLogits}, {"bce", GanSpec::Loss::Bce}};
+constexpr js::Choice<GanSpec::Loss> kLosses[] = {{"bceWithLogits", GanSpec::Loss::BceWithLogits},
+                                                 {"bce", GanSpec::Loss::Bce},
+                                                 {"leastSquares", GanSpec::Loss::LeastSquares},
+                                                 {"hinge", GanSpec::Loss::Hinge},
+                                                 {"wasserstein", GanSpec::Loss::Wasserstein}};
+constexpr js::Choice<PenaltySpec::Kind> kPenalties[] = {{"wgan-gp", PenaltySpec::Kind::WganGp}, {"r1", PenaltySpec::Kind::R1}};
 constexpr js::Choice<GanSpec::Reduction> kReductions[] = {{"sum", GanSpec::Reduction::Sum}, {"mean", GanSpec::Reduction::Mean}};
 constexpr js::Choice<GanSpec::GNoise> kGNoises[] = {{"fresh", GanSpec::GNoise::Fresh}, {"reuse", GanSpec::GNoise::Reuse}};
 constexpr js::Choice<NoiseSpec::Dist> kNoiseDists[] = {{"normal", NoiseSpec::Dist::Normal}, {"uniform", NoiseSpec::Dist::Uniform}};
@@ -108,6 +113,23 @@ GanSpec ganSpecFromJs(const js::Value& v) {
   if (nz.has("shape")) spec.noise.shape = nz["shape"].integers(js::kPositive);
   js::Object cond = s["conditioning"].objectOrEmpty();
   if (cond.has("classes")) spec.conditioning.classes = cond["classes"].integer({2, std::numeric_limits<int32_t>::max()});
+  // The recipes (ts/gan/step-spec.ts checks the same ranges; this reader guards direct native use).
+  if (s.has("penalty")) {
+    js::Object pen = s["penalty"].object();
+    spec.penalty.kind = pen["type"].oneOf(kPenalties);
+    spec.penalty.weight = pen["weight"].finite();
+    if (!(spec.penalty.weight > 0)) pen["weight"].failRange("a number > 0");
+    spec.penalty.every = pen["every"].integerOr(1, js::kPositive);
+  }
+  spec.dSteps = s["dSteps"].integerOr(1, js::kPositive);
+  if (s.has("ema")) {
+    js::Object ema = s["ema"].object();
+    spec.ema.on = true;
+    spec.ema.decay = ema["decay"].finite();
+    if (!(spec.ema.decay > 0 && spec.ema.decay < 1)) ema["decay"].failRange("in (0, 1)");
+    spec.ema.start = ema["start"].integerOr(0, js::kNonNegative);
+  }
+  if (s.has("augment")) spec.augment = s["augment"].string();
   return spec;
 }
 

@@ -91,23 +91,30 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& yIn, const 
   } else {
     fake = G.forward(gInput(z, yFake));
   }
-  at::Tensor dRealOut = D.forward(dInput(real, y));
-  at::Tensor lossReal = loss(dRealOut, spec.realLabel);
-  at::Tensor fakeIn = dInput(spec.detachFakeForD ? fake.detach() : fake, yFake);
+  // The recipes' order (test/parity/README.md): augment reals, D on them, augment fakes, D on them, then
+  // the penalty (its draws and D pass), added to the loss whose backward runs last.
+  const bool pen = penaltyDue(batchIndex);
+  const bool r1 = pen && spec.penalty.kind == PenaltySpec::Kind::R1;
+  at::Tensor realIn = r1 ? real.detach().requires_grad_(true) : real;  // R1 differentiates D's output on reals
+  at::Tensor dRealOut = D.forward(dInput(augment(realIn), y));
+  at::Tensor lossReal = dLossTerm(dRealOut, true);
+  at::Tensor fakeIn = dInput(augment(spec.detachFakeForD ? fake.detach() : fake), yFake);
   StepTensors r;
   if (spec.separateDBackward) {
     guardFinite(lossReal, "discriminator (real)");
-    lossReal.backward();
+    lossReal.backward({}, r1);  // R1 reads this graph again
     at::Tensor dFakeOut = D.forward(fakeIn);
-    at::Tensor lossFake = loss(dFakeOut, spec.fakeLabel);
+    at::Tensor lossFake = dLossTerm(dFakeOut, false);
+    if (pen) lossFake = lossFake + penalty(realIn, dRealOut, fake, y);
     guardFinite(lossFake, "discriminator (fake)");
     lossFake.backward({}, reuse && !spec.detachFakeForD);
     r.dLoss = (lossReal + lossFake).detach();
     r.dFake = meanProb(dFakeOut);
   } else {
     at::Tensor dFakeOut = D.forward(fakeIn);
-    at::Tensor lossFake = loss(dFakeOut, spec.fakeLabel);
+    at::Tensor lossFake = dLossTerm(dFakeOut, false);
     at::Tensor dLoss = spec.dLossReduction == GanSpec::Reduction::Mean ? (lossReal + lossFake) / 2 : lossReal + lossFake;
+    if (pen) dLoss = dLoss + penalty(realIn, dRealOut, fake, y);
     guardFinite(dLoss, "discriminator");
     // A non-detached fake that G reuses needs G's graph kept for G's backward (seed 003).
     dLoss.backward({}, reuse && !spec.detachFakeForD);
@@ -116,6 +123,7 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& yIn, const 
   }
   r.dReal = meanProb(dRealOut);
   update(*optD, {&r.dLoss, &r.dReal, &r.dFake}, "discriminator");
+  ++batchIndex;
   fake_ = reuse ? fake : at::Tensor();
   fakeLabels_ = reuse ? yFake : at::Tensor();
   return r;
@@ -140,14 +148,16 @@ StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn, const at::Tensor& y
   // G's update needs gradients through D, not D's own weight gradients (a script computes those and
   // throws them away at D's next zero_grad). Freezing D skips that work; losses and weights are equal.
   FreezeGuard freezeD(D.parameters());
-  at::Tensor out = D.forward(dInput(fake, y));
-  at::Tensor gLoss = loss(out, 1.0);  // flipped labels: G wants D to call its fakes real
+  at::Tensor out = D.forward(dInput(augment(fake), y));
+  at::Tensor gLoss = gLossTerm(out);
   guardFinite(gLoss, "generator");
   gLoss.backward();
   StepTensors r;
   r.gLoss = gLoss.detach();
   r.dFake = meanProb(out);
   update(*optG, {&r.gLoss, &r.dFake}, "generator");
+  updateEma();
+  lastGLoss_ = r.gLoss;
   return r;
 }
 
@@ -156,13 +166,23 @@ StepTensors GanStep::step(const at::Tensor& real, const at::Tensor& y, const at:
   if (fastPath != 0 && MlpPath::unsupported(*this).empty()) {
     if (group && !synced_) syncStart();
     StepTensors r = ensureMlpPath()->step(real, y, zD, yD, zG, yG);
+    ++batchIndex;
     ++stepCount_;
     return r;
   }
+  const bool g = gDue(batchIndex);  // before stepD, which counts the batch
   StepTensors d = stepD(real, y, zD, yD);
-  StepTensors g = stepG(real.size(0), zG, yG);
+  at::Tensor gLoss;
+  if (g) {
+    gLoss = stepG(real.size(0), zG, yG).gLoss;
+  } else {
+    // D-only step (dSteps > 1): G's loss as of its last update, as a script's log line shows it (0 before
+    // this process's first G update: a run resumed mid-cycle).
+    forgetFake();
+    gLoss = lastGLoss_.defined() ? lastGLoss_ : at::zeros({}, d.dLoss.options());
+  }
   ++stepCount_;
-  return {d.dLoss, g.gLoss, d.dReal, d.dFake};
+  return {d.dLoss, gLoss, d.dReal, d.dFake};
 }
 
 MlpPath* GanStep::ensureMlpPath() {
@@ -177,7 +197,7 @@ std::string GanStep::path() const {
 }
 
 bool GanStep::graphUsable() const {
-  return !group && cudaGraphs && capturable && device.is_cuda() && graphFailure_.empty() && cudaGraphsCompiled();
+  return !group && cudaGraphs && capturable && device.is_cuda() && graphFailure_.empty() && cudaGraphsCompiled() && spec.plain();
 }
 
 bool GanStep::graphCurrent() const {
@@ -190,6 +210,7 @@ std::string GanStep::graphStatus() const {
   if (!cudaGraphs) return "off: disabled (cudaGraphs: false)";
   if (group) return "off: data-parallel (a process group is set)";
   if (!capturable) return "off: needs capturable: true";
+  if (!spec.plain()) return "off: the step spec's recipes (loss, penalty, dSteps, ema, augment) run eager: not captured yet";
   if (!cudaGraphsCompiled()) return "off: this build has no CUDA graph support (LibTorch's CUDA headers were not found at build time)";
   if (!graphFailure_.empty()) return "off: capture failed: " + graphFailure_;
   if (graph_) return "replaying (batch " + std::to_string(graphBatch_) + ")";
@@ -330,6 +351,7 @@ EpochResult GanStep::trainEpoch(const at::Tensor& data, const at::Tensor& labels
     }
     if (conv && batch.dim() == 3) batch = batch.unsqueeze(1);  // [N, H, W] grayscale: one channel
     else if (!conv && batch.dim() > 2) batch = batch.flatten(1);
+    batchIndex = s;  // which updates are due (dSteps, a lazy penalty) follows the batch's index in the epoch
     StepTensors r = stepAutoOnStream(batch, y);
     losses.select(0, s - first).copy_(at::stack({r.dLoss, r.gLoss, r.dReal, r.dFake}));
     res.images += len;

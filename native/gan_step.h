@@ -97,6 +97,7 @@ class GanStep : public GanCore {
   bool graphTrainG_ = true, graphTrainD_ = true;
   std::string graphFailure_;  // set when capture failed: steps stay eager
   std::unique_ptr<MlpPath> mlp_;
+  at::Tensor lastGLoss_;  // the last G update's loss: what a D-only step (dSteps > 1) reports
 };
 
 }  // namespace ltg

@@ -50,12 +50,13 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
                              InstanceMethod<&GanStepWrap::Noise>("noise"), InstanceMethod<&GanStepWrap::DrawLabels>("drawLabels"),
                              InstanceMethod<&GanStepWrap::Generate>("generate"), InstanceMethod<&GanStepWrap::GraphStatus>("graphStatus"),
                              InstanceMethod<&GanStepWrap::IsCapturable>("isCapturable"), InstanceMethod<&GanStepWrap::Path>("path"),
-                             InstanceMethod<&GanStepWrap::Profile>("profile"), InstanceMethod<&GanStepWrap::Phases>("phases")});
+                             InstanceMethod<&GanStepWrap::Profile>("profile"), InstanceMethod<&GanStepWrap::Phases>("phases"),
+                             InstanceMethod<&GanStepWrap::EmaUpdates>("emaUpdates")});
     addonData(env).ganStepCtor = Napi::Persistent(ctor);
     exports.Set("NativeGanStep", ctor);
   }
 
-  // new NativeGanStep({ g, d, optG, optD, spec, capturable?, cudaGraphs? }): NativeGanStepOptions in ts/native/addon.ts
+  // new NativeGanStep({ g, d, optG, optD, spec, ema?, capturable?, cudaGraphs? }): NativeGanStepOptions in ts/native/addon.ts
   explicit GanStepWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GanStepWrap>(info) {
     auto env = info.Env();
     guard(env, [&] {
@@ -66,7 +67,8 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       auto optD = optimizerFromJs(o["optD"]);
       if (isLocked(optG.get()) || isLocked(optD.get())) throwError(env, inUseMessage("GanStep", "an optimizer"));
       GanSpec spec = ganSpecFromJs(o["spec"]);
-      step_ = std::make_shared<GanStep>(std::move(g), std::move(d), optG, optD, spec);
+      Sequential ema = o["ema"].isNullish() ? Sequential{} : layersFromJs(o["ema"], "ema");
+      step_ = std::make_shared<GanStep>(std::move(g), std::move(d), optG, optD, spec, std::move(ema));
       // Sync-free updates by default where a host check per step would stall the device.
       step_->capturable = o["capturable"].booleanOr(step_->device.is_cuda());
       step_->cudaGraphs = o["cudaGraphs"].booleanOr(true);
@@ -251,6 +253,19 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
   Napi::Value GraphStatus(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), step_->graphStatus()); }
   Napi::Value IsCapturable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), step_->capturable); }
   Napi::Value Path(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), step_->path()); }
+
+  // emaUpdates(n?): the G updates the EMA has followed (its start counts them); with n, sets it (a resumed run).
+  Napi::Value EmaUpdates(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      js::Value n = js::Args(info, "GanStep.emaUpdates")(0, "n");
+      if (!n.isUndefined()) {
+        ensureIdle(env);
+        step_->emaUpdates = n.integer(js::kNonNegative);
+      }
+      return Napi::Number::New(env, double(step_->emaUpdates));
+    });
+  }
 
   // profile(on): resets the MLP path's phase times and turns their measuring on or off.
   Napi::Value Profile(const Napi::CallbackInfo& info) {

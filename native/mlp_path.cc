@@ -234,10 +234,26 @@ void MlpNet::attachGrads() {
   }
 }
 
+namespace {
+// The recipes beyond the seeds' BCE steps run on the autograd path: the fast path writes out only BCE's
+// gradient and one D update per G update, without double backward, augmentation or an EMA.
+std::string recipesUnsupported(const GanSpec& sp) {
+  if (sp.loss != GanSpec::Loss::BceWithLogits && sp.loss != GanSpec::Loss::Bce)
+    return "the MLP fast path writes out only the BCE losses' gradients, not this step's loss";
+  if (sp.penalty.kind != PenaltySpec::Kind::None) return "a gradient penalty needs double backward (autograd)";
+  if (sp.dSteps != 1) return "dSteps > 1 (the fast path runs one D update per G update)";
+  if (sp.ema.on) return "the EMA of G is updated on the autograd path";
+  if (!sp.augment.empty()) return "DiffAugment needs a convolutional discriminator";
+  return "";
+}
+}  // namespace
+
 std::string MlpPath::unsupported(const GanCore& s) {
   if (s.device.is_cuda() && s.fastPath != 1)
     return "on " + s.device.str() + " the MLP fast path is opt-in (fastPath: true) until it has been verified on a GPU";
   if (!s.device.is_cpu() && !s.device.is_cuda()) return "the MLP fast path runs on CPU and CUDA, not on " + s.device.str();
+  std::string recipe = recipesUnsupported(s.spec);
+  if (!recipe.empty()) return recipe;
   for (auto [seq, which] : {std::pair{&s.G, "generator"}, std::pair{&s.D, "discriminator"}}) {
     std::string why = MlpNet::unsupported(*seq, which);
     if (!why.empty()) return why;

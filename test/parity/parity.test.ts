@@ -8,41 +8,15 @@
  * in the same operation order (the protocol's canonical step), so no mask feeding is needed.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { datasets } from '../../ts/data/index';
-import { type Module } from '../../ts/nn/module';
-import { Adam, type Optimizer, SGD } from '../../ts/optim/optimizer';
-import * as safetensors from '../../ts/tensor/safetensors';
 import { type Tensor } from '../../ts/tensor/tensor';
 import * as torch from '../../ts/tensor/torch';
-import { GanStep, type StepResult } from '../../ts/gan/gan-step';
+import { GanStep } from '../../ts/gan/gan-step';
 import { imperativeStep } from '../../ts/gan/imperative-step';
-import { buildModels } from '../../ts/gan/build';
-import { drawLabels } from '../../ts/gan/condition';
-import { noise } from '../../ts/gan/noise';
-import { type Preset, presets } from '../../ts/gan/presets';
-import { findPython, runPython } from '../helpers/python';
-
-interface TensorSummary {
-  shape: number[];
-  sum: number;
-  absSum: number;
-  samples: number[];
-}
-interface Fixture {
-  preset: string;
-  batchSize: number;
-  steps: StepResult[];
-  sampleIndices: Record<string, number[]>;
-  init: Record<string, TensorSummary>;
-  final: Record<string, TensorSummary>;
-  noise: { zD: { sums: number[] }; zG: { sums: number[] } | null; yD?: number[][] | null; yG?: number[][] | null };
-  data: { batchSums: number[]; labelSums?: number[] };
-}
+import { presets } from '../../ts/gan/presets';
+import { batches, build, cleanup, drawNoise, expectLosses, expectWeights, fixtures, load, prepare, rawBatches, realLabels, STEPS, state } from './harness';
 
 const NAMES = ['seed000', 'udacity', 'ganist', 'tensorboard', 'vanilla', 'dcgan', 'cgan'] as const;
-const STEPS = 5;
 /** A preset with a learning rate set on both optimizers before each step, as a scheduler would (also read by regenerate.sh). */
 const lrVariant = JSON.parse(fs.readFileSync(path.join(__dirname, 'lr-schedule.json'), 'utf8')) as {
   name: string;
@@ -51,140 +25,9 @@ const lrVariant = JSON.parse(fs.readFileSync(path.join(__dirname, 'lr-schedule.j
 };
 const LR_SCHEDULE = lrVariant.lrSchedule;
 const LR_PRESET = lrVariant.name;
-// LTG_PARITY=committed forces the committed fixtures even where Python's torch is installed.
-const py = process.env.LTG_PARITY === 'committed' ? null : findPython(['torch', 'safetensors', 'numpy']);
-const committedDir = path.join(__dirname, 'fixtures');
-let fixtureDir = committedDir;
-let live = false;
-let mnist: Uint8Array;
-let mnistLabels: Uint8Array;
 
-beforeAll(async () => {
-  torch.setNumThreads(1); // the reference runs on one thread: same reduction order, same bits
-  const ds = await datasets.MNIST({ train: true });
-  mnist = ds.images;
-  mnistLabels = ds.labels;
-  if (py) {
-    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-parity-'));
-    const all = { ...presets, [LR_PRESET]: { ...presets[lrVariant.base], lrSchedule: LR_SCHEDULE } };
-    runPython(py, [path.join(__dirname, 'reference.py'), 'gan', '--presets', '-', '--out', out, '--full'], { input: JSON.stringify(all) });
-    fixtureDir = out;
-    live = true;
-  }
-}, 180000);
-
-afterAll(() => {
-  if (live) fs.rmSync(fixtureDir, { recursive: true, force: true });
-});
-
-function load(name: string): Fixture {
-  return JSON.parse(fs.readFileSync(path.join(fixtureDir, `${name}.json`), 'utf8')) as Fixture;
-}
-
-function build(p: Preset, fused = false): { G: Module; D: Module; optG: Optimizer; optD: Optimizer } {
-  torch.manualSeed(1234);
-  // G then D, each re-initialized by the preset's scheme right after it is built (dcgan/main.py's order)
-  const { generator: G, discriminator: D } = buildModels(p);
-  const mk = (m: Module) =>
-    p.optimizer.type === 'adam'
-      ? new Adam(m.parameters(), {
-          lr: p.optimizer.lr,
-          betas: p.optimizer.betas,
-          eps: p.optimizer.eps,
-          weightDecay: p.optimizer.weightDecay,
-          amsgrad: p.optimizer.amsgrad,
-          fused,
-        })
-      : new SGD(m.parameters(), {
-          lr: p.optimizer.lr,
-          momentum: p.optimizer.momentum,
-          dampening: p.optimizer.dampening,
-          weightDecay: p.optimizer.weightDecay,
-          nesterov: p.optimizer.nesterov,
-        });
-  return { G, D, optG: mk(G), optD: mk(D) };
-}
-
-interface Drawn {
-  zD: Tensor[];
-  zG: (Tensor | undefined)[];
-  yD: (Tensor | undefined)[];
-  yG: (Tensor | undefined)[];
-}
-
-/** The protocol's draws: per step zD (then yD, conditional), then zG (then yG) when G draws fresh noise. */
-function drawNoise(p: Preset): Drawn {
-  const out: Drawn = { zD: [], zG: [], yD: [], yG: [] };
-  const classes = p.step.conditioning?.classes ?? 0;
-  const labels = () => (classes ? drawLabels(classes, p.batchSize) : undefined);
-  for (let i = 0; i < STEPS; i++) {
-    out.zD.push(noise(p.step.noise, p.batchSize));
-    out.yD.push(labels());
-    const fresh = p.step.gNoise === 'fresh';
-    out.zG.push(fresh ? noise(p.step.noise, p.batchSize) : undefined);
-    out.yG.push(fresh ? labels() : undefined);
-  }
-  return out;
-}
-
-/** The real batches' labels (conditional presets), else none. */
-function realLabels(p: Preset): (Tensor | undefined)[] {
-  if (!p.step.conditioning) return Array.from({ length: STEPS }, () => undefined);
-  const all = torch.tensor(mnistLabels.subarray(0, STEPS * p.batchSize), [STEPS * p.batchSize], { dtype: 'uint8' }).long();
-  return Array.from({ length: STEPS }, (_, i) => all.narrow(0, i * p.batchSize, p.batchSize));
-}
-
-const convD = (p: Preset) => p.discriminator.type === 'Sequential' && p.discriminator.children[0].type === 'Conv2d';
-
-function rawBatches(p: Preset): Tensor {
-  const shape = convD(p) ? [STEPS * p.batchSize, 1, 28, 28] : [STEPS * p.batchSize, 784];
-  return torch.tensor(mnist.subarray(0, STEPS * p.batchSize * 784), shape, { dtype: 'uint8' });
-}
-
-function batches(p: Preset): Tensor[] {
-  const x = rawBatches(p).float().div(255);
-  const norm = p.normalize === '[-1,1]' ? x.sub(0.5).div(0.5) : x;
-  return Array.from({ length: STEPS }, (_, i) => norm.narrow(0, i * p.batchSize, p.batchSize));
-}
-
-function state(G: Module, D: Module): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  for (const [k, v] of Object.entries(G.stateDict())) out[`G.${k}`] = v;
-  for (const [k, v] of Object.entries(D.stateDict())) out[`D.${k}`] = v;
-  return out;
-}
-
-function expectLosses(got: StepResult[], want: StepResult[], rtol = 1e-5): void {
-  expect(got).toHaveLength(want.length);
-  got.forEach((g, i) => {
-    for (const k of ['dLoss', 'gLoss', 'dReal', 'dFake'] as const) {
-      const rel = Math.abs(g[k] - want[i][k]) / Math.max(Math.abs(want[i][k]), 1e-12);
-      if (rel > rtol) throw new Error(`step ${i + 1} ${k}: got ${g[k]}, PyTorch ${want[i][k]} (relative error ${rel.toExponential(2)})`);
-    }
-  });
-}
-
-function expectWeights(name: string, ours: Record<string, Tensor>, fx: Fixture, which: 'init' | 'final', atol: number): void {
-  const want = fx[which];
-  expect(Object.keys(ours).sort()).toEqual(Object.keys(want).sort());
-  const full = live ? safetensors.loadFile(path.join(fixtureDir, `${name}.${which}.safetensors`)) : null;
-  for (const [key, t] of Object.entries(ours)) {
-    expect(t.shape).toEqual(want[key].shape);
-    const a = Array.from(t.toTypedArray() as ArrayLike<number | bigint>, Number);
-    let maxErr = 0;
-    if (full) {
-      const b = Array.from(full[key].toTypedArray() as ArrayLike<number | bigint>, Number);
-      for (let i = 0; i < a.length; i++) maxErr = Math.max(maxErr, Math.abs(a[i] - b[i]));
-    } else {
-      fx.sampleIndices[key].forEach((idx, j) => {
-        maxErr = Math.max(maxErr, Math.abs(a[idx] - want[key].samples[j]));
-      });
-      const sum = a.reduce((s, v) => s + v, 0);
-      maxErr = Math.max(maxErr, Math.abs(sum - want[key].sum) / Math.max(1, a.length));
-    }
-    if (maxErr > atol) throw new Error(`${name} ${which} ${key}: max abs difference ${maxErr.toExponential(2)} > ${atol}`);
-  }
-}
+beforeAll(() => prepare({ ...presets, [LR_PRESET]: { ...presets[lrVariant.base], lrSchedule: LR_SCHEDULE } }), 180000);
+afterAll(cleanup);
 
 describe.each(NAMES)('parity with PyTorch: %s', (name) => {
   const p = presets[name];
@@ -314,6 +157,6 @@ describe(`parity with PyTorch under an lr schedule (${LR_SCHEDULE.join(', ')}): 
 
 test('fixtures in use', () => {
   // Documents the mode in the test log; both modes assert the same things.
-  expect(fs.existsSync(path.join(fixtureDir, 'vanilla.json'))).toBe(true);
-  if (!live) console.warn('parity: Python torch not found, compared against committed fixtures');
+  expect(fs.existsSync(path.join(fixtures.dir, 'vanilla.json'))).toBe(true);
+  if (!fixtures.live) console.warn('parity: Python torch not found, compared against committed fixtures');
 });

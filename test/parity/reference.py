@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import copy
 import struct
 
 import torch
@@ -34,6 +35,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 FORMAT = "libtorch-gan-parity/1"
+
+
+def diff_augment(x: torch.Tensor, policy: str) -> torch.Tensor:
+    """The DiffAugment authors' code (test/gan/DiffAugment_pytorch.py, vendored)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gan"))
+    from DiffAugment_pytorch import DiffAugment
+
+    return DiffAugment(x, policy)
+
+
 INIT_SEED = 1234
 STEP_SEED = 99
 NUM_STEPS = 5
@@ -333,19 +344,42 @@ def state_indices(state: dict[str, torch.Tensor]) -> dict[str, list[int]]:
 def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[str, Any]:
     spec = preset["step"]
     b = preset["batchSize"]
-    logits = spec["loss"] == "bceWithLogits"
+    loss_name = spec["loss"]
+    logits = loss_name == "bceWithLogits"
     reuse = spec["gNoise"] == "reuse"
     detach = bool(spec["detachFakeForD"])
+    # The recipes (README.md, "Recipes"): absent fields are the seeds' step.
+    pen = spec.get("penalty")
+    d_steps = int(spec.get("dSteps", 1))
+    ema_spec = spec.get("ema")
+    policy = spec.get("augment") or ""
 
     def loss(out: torch.Tensor, label: float) -> torch.Tensor:
         target = torch.full_like(out, float(label))
+        if loss_name == "leastSquares":
+            return F.mse_loss(out, target)
         if logits:
             return F.binary_cross_entropy_with_logits(out, target)
         return F.binary_cross_entropy(out, target)
 
+    def d_term(out: torch.Tensor, real: bool) -> torch.Tensor:
+        if loss_name == "hinge":
+            return F.relu(1 - out).mean() if real else F.relu(1 + out).mean()
+        if loss_name == "wasserstein":
+            return -out.mean() if real else out.mean()
+        return loss(out, spec["realLabel"] if real else spec["fakeLabel"])
+
+    def g_term(out: torch.Tensor) -> torch.Tensor:
+        if loss_name in ("hinge", "wasserstein"):
+            return -out.mean()
+        return loss(out, 1.0)
+
     def prob(out: torch.Tensor) -> float:
         with torch.no_grad():
             return (torch.sigmoid(out) if logits else out).mean().item()
+
+    def aug(x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, policy) if policy else x
 
     classes = classes_of(preset)
 
@@ -357,6 +391,9 @@ def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[st
     g.train()
     d.train()
     init_state = state_of(g, d)
+    # The EMA generator: a copy of G before the first step (AveragedModel's deepcopy).
+    e = copy.deepcopy(g) if ema_spec else None
+    ema_updates = 0
 
     images = load_mnist_images(mnist_dir, steps * b)
     # A convolutional D reads [B, 1, 28, 28], an MLP D [B, 784].
@@ -372,12 +409,15 @@ def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[st
     lr_schedule = preset.get("lrSchedule")
     torch.manual_seed(STEP_SEED)
     records = []
+    g_loss = None
     for i in range(steps):
         x = xs[i]
         if lr_schedule:
             for opt in (opt_d, opt_g):
                 for group in opt.param_groups:
                     group["lr"] = lr_schedule[i]
+        due = pen is not None and i % int(pen.get("every", 1)) == 0
+        r1 = due and pen["type"] == "r1"
         # ---- D step
         opt_d.zero_grad(set_to_none=True)  # 1
         y_fake = yd[i] if classes else None
@@ -386,37 +426,69 @@ def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[st
                 fake = g(cond(zd[i], y_fake))
         else:
             fake = g(cond(zd[i], y_fake))
-        d_real_out = d(cond(x, ys[i]))  # 3
-        loss_real = loss(d_real_out, spec["realLabel"])
-        fake_in = cond(fake.detach() if detach else fake, y_fake)  # 4
+        real_in = x.detach().requires_grad_() if r1 else x
+        d_real_out = d(cond(aug(real_in), ys[i]))  # 3
+        loss_real = d_term(d_real_out, True)
+        fake_in = cond(aug(fake.detach() if detach else fake), y_fake)  # 4
+
+        def penalty() -> torch.Tensor:
+            every = int(pen.get("every", 1))
+            if pen["type"] == "wgan-gp":
+                n = x.size(0)
+                eps = torch.rand(n, *([1] * (x.dim() - 1)))
+                xi = (eps * x.detach() + (1 - eps) * fake.detach()).requires_grad_()
+                out = d(cond(xi, ys[i]))
+                (grad,) = torch.autograd.grad(out, xi, torch.ones_like(out), retain_graph=True, create_graph=True)
+                return (grad.reshape(n, -1).norm(2, dim=1) - 1).pow(2).mean() * (pen["weight"] * every)
+            (grad,) = torch.autograd.grad(d_real_out.sum(), real_in, retain_graph=True, create_graph=True)
+            return grad.pow(2).sum(dim=list(range(1, real_in.dim()))).mean() * ((pen["weight"] / 2) * every)
+
         retain = reuse and not detach
         if spec["separateDBackward"]:  # 5
-            loss_real.backward()
+            loss_real.backward(retain_graph=r1)
             d_fake_out = d(fake_in)
-            loss_fake = loss(d_fake_out, spec["fakeLabel"])
+            loss_fake = d_term(d_fake_out, False)
+            if due:
+                loss_fake = loss_fake + penalty()
             loss_fake.backward(retain_graph=retain)
             d_loss = loss_real + loss_fake
         else:
             d_fake_out = d(fake_in)
-            loss_fake = loss(d_fake_out, spec["fakeLabel"])
+            loss_fake = d_term(d_fake_out, False)
             d_loss = (loss_real + loss_fake) / 2 if spec["dLossReduction"] == "mean" else loss_real + loss_fake
+            if due:
+                d_loss = d_loss + penalty()
             d_loss.backward(retain_graph=retain)
         d_real = prob(d_real_out)  # 6
         d_fake = prob(d_fake_out)
         opt_d.step()  # 7
-        # ---- G step
-        y_g = y_fake if reuse else (yg[i] if classes else None)
-        fake_g = fake if reuse else g(cond(zg[i], y_g))  # 8
-        opt_g.zero_grad(set_to_none=True)  # 9
-        out = d(cond(fake_g, y_g))
-        g_loss = loss(out, 1.0)
-        g_loss.backward()
-        opt_g.step()
+        # ---- G step (on batches whose index is a multiple of dSteps)
+        if i % d_steps == 0:
+            y_g = y_fake if reuse else (yg[i] if classes else None)
+            fake_g = fake if reuse else g(cond(zg[i], y_g))  # 8
+            opt_g.zero_grad(set_to_none=True)  # 9
+            out = d(cond(aug(fake_g), y_g))
+            g_loss = g_term(out)
+            g_loss.backward()
+            opt_g.step()
+            if e is not None:  # 10: the EMA follows G
+                ema_updates += 1
+                with torch.no_grad():
+                    gp, ep = list(g.parameters()), list(e.parameters())
+                    if ema_updates <= int(ema_spec.get("start", 0)):
+                        for a, c in zip(ep, gp):
+                            a.copy_(c)
+                    else:
+                        torch._foreach_lerp_(ep, gp, 1 - ema_spec["decay"])
+                    for a, c in zip(e.buffers(), g.buffers()):
+                        a.copy_(c)
         records.append(
             {"dLoss": _num(d_loss.item()), "gLoss": _num(g_loss.item()), "dReal": _num(d_real), "dFake": _num(d_fake)}
         )
 
     final_state = state_of(g, d)
+    if e is not None:
+        final_state.update({"E." + k: v.detach().clone().contiguous() for k, v in e.state_dict().items()})
     noise_spec = dict(spec["noise"])
     if noise_spec["dist"] == "uniform":
         noise_spec.setdefault("low", -1)

@@ -24,6 +24,7 @@
  *                a run whose values underflow otherwise slows down several-fold
  *   cudaGraphs   boolean (default true): on CUDA, replay each training step as a captured CUDA graph
  *   resume       non-empty string: checkpoint path to resume from
+ *   loss, penalty, dSteps, ema, augment, conditional: the recipes (config/recipes.ts)
  *   data         { dataset: 'mnist' | 'fashion-mnist' | 'folder', root?: string, download?: boolean (default true),
  *                  imageSize?: 28 | 32 | 64, channels?: 1 | 3 }: 'folder' reads PNG/JPEG files under root
  *                  (one subfolder per class gives labels), resized to imageSize (default: the preset's, 28)
@@ -39,6 +40,7 @@ import { expected, intAtLeast } from '../util/schema';
 import { suggest } from '../util/suggest';
 import { type CudaEnv, cudaEnv, DEFAULT_DEVICE, type DeviceOption, resolveDevice } from './device';
 import { ConfigError, describeValue, formatPath, valueAt, type ConfigIssue } from './errors';
+import { applyRecipes, RECIPE_FIELDS, type RecipeConfig } from './recipes';
 
 export { type CudaEnv, type DeviceChoice, type DeviceOption, cudaEnv, resolveDevice } from './device';
 
@@ -117,12 +119,13 @@ export const RunConfigSchema = z.strictObject(
     cudaGraphs: z.boolean(expected('true or false')).optional(),
     resume: nonEmptyString.optional(),
     data: DataSchema.optional(),
+    ...RECIPE_FIELDS,
   },
   expected('a JSON object'),
 );
 
 /** A validated run config, as written (no defaults applied). */
-export interface RunConfig {
+export interface RunConfig extends RecipeConfig {
   preset?: PresetName;
   epochs?: number;
   batchSize?: number;
@@ -289,6 +292,7 @@ export function resolveConfigAndDevice(
     }
   }
   if (c.zDim !== undefined) preset = withZDim(preset, c.zDim);
+  preset = applyRecipes(preset, c, issues);
   if (c.data?.dataset === 'folder' && c.data.root === undefined)
     issues.push({ path: ['data', 'root'], message: 'config.data.root: dataset "folder" needs root, the folder of images' });
   if (c.data && c.data.dataset !== 'folder' && (c.data.imageSize !== undefined || c.data.channels !== undefined))

@@ -11,6 +11,7 @@ import { type ModuleSpec, parameterShapes } from '../nn/spec';
 import { type PixelRange } from '../util/pixels';
 import { suggest } from '../util/suggest';
 import { type ConvShape, dcganPreset } from './dcgan';
+import { snganPreset, wganGpPreset } from './recipe-presets';
 import { type GanStepSpec } from './step-spec';
 
 /** Side length of the (square, single-channel) images the presets generate. */
@@ -19,7 +20,7 @@ export const IMAGE_SIDE = 28;
 /** Weight re-initialization a preset may name (applied by weights-init.ts): 'dcgan' is pytorch/examples' weights_init. */
 export type InitScheme = 'dcgan';
 
-export type PresetName = 'seed000' | 'udacity' | 'ganist' | 'tensorboard' | 'vanilla' | 'dcgan' | 'cgan';
+export type PresetName = 'seed000' | 'udacity' | 'ganist' | 'tensorboard' | 'vanilla' | 'dcgan' | 'cgan' | 'sngan' | 'wgan-gp';
 
 /** A preset's Adam, as stored in config.json (the constructor's options are optim.AdamOptions). */
 export interface AdamSpec {
@@ -247,8 +248,20 @@ function deepFreeze<T>(value: T): T {
 /** The presets, deep-frozen. Use `getPreset` for a mutable copy. */
 const dcgan: Preset = dcganPreset({ channels: 1, size: IMAGE_SIDE });
 const cgan: Preset = dcganPreset({ channels: 1, size: IMAGE_SIDE }, 10);
+const sngan: Preset = snganPreset({ channels: 1, size: IMAGE_SIDE });
+const wganGp: Preset = wganGpPreset({ channels: 1, size: IMAGE_SIDE });
 
-export const presets: Readonly<Record<PresetName, Preset>> = deepFreeze({ seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan });
+export const presets: Readonly<Record<PresetName, Preset>> = deepFreeze({
+  seed000,
+  udacity,
+  ganist,
+  tensorboard,
+  vanilla,
+  dcgan,
+  cgan,
+  sngan,
+  'wgan-gp': wganGp,
+});
 
 export const PRESET_NAMES: readonly PresetName[] = Object.freeze(Object.keys(presets) as PresetName[]);
 
@@ -356,30 +369,4 @@ export function withZDim(preset: Preset, zDim: number): Preset {
   return out;
 }
 
-/**
- * `preset` for images of `image`'s channels and size: the convolutional presets rebuild their networks
- * for it (dcgan.ts), keeping every other setting (zDim included); the MLP seeds train on 1 x 28 x 28
- * only and say so.
- */
-export function adaptPreset(preset: Preset, image: ConvShape, classes?: number): Preset {
-  const cond = preset.step.conditioning?.classes ?? 0;
-  const wantClasses = cond && classes !== undefined ? classes : cond;
-  if (cond && wantClasses < 2)
-    throw new RangeError(`preset ${preset.name} is conditional and needs images of at least 2 classes (one subfolder per class), got ${wantClasses}`);
-  if (preset.image.channels === image.channels && preset.image.size === image.size && wantClasses === cond) return preset;
-  if (preset.name !== 'dcgan' && preset.name !== 'cgan')
-    throw new RangeError(
-      `preset ${preset.name} trains on ${preset.image.channels} x ${preset.image.size} x ${preset.image.size} images (its MLPs are the seed script's); ` +
-        `these are ${image.channels} x ${image.size} x ${image.size}: use --preset dcgan or cgan`,
-    );
-  const rebuilt = dcganPreset(image, wantClasses);
-  const out = {
-    ...structuredClone(preset),
-    generator: rebuilt.generator,
-    discriminator: rebuilt.discriminator,
-    image: rebuilt.image,
-    description: rebuilt.description,
-  };
-  if (wantClasses) out.step.conditioning = { classes: wantClasses };
-  return out.zDim === rebuilt.zDim ? out : withZDim(out, out.zDim);
-}
+export { adaptPreset, withClasses } from './adapt-preset';

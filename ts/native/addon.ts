@@ -110,6 +110,7 @@ export interface NativeGanStepOptions {
   optG: NativeOptimizer;
   optD: NativeOptimizer;
   spec: NativeGanSpec;
+  ema?: NativeLayer[]; // the EMA generator's layers (spec.ema): same structure as g
   capturable?: boolean; // true on CUDA, false on the CPU
   cudaGraphs?: boolean; // true
   fastPath?: boolean; // true
@@ -192,6 +193,8 @@ export interface NativeGanStep {
   /** Resets the MLP path's phase times and turns their measuring on or off; false when step() takes the autograd path. */
   profile(on: boolean): boolean;
   phases(): MlpPhases | null;
+  /** The G updates the EMA has followed; with n, sets it (a resumed run). */
+  emaUpdates(n?: number): number;
 }
 
 /** Milliseconds per phase of the MLP fast path since profile(true), over `steps` steps. */

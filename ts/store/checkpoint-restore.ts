@@ -18,7 +18,15 @@ import { CheckpointError } from './errors';
  */
 export function restoreCheckpoint(
   ckpt: Checkpoint,
-  into: { generator: Module; discriminator: Module; optimizerG: Optimizer; optimizerD: Optimizer; device?: Device; rank?: number },
+  into: {
+    generator: Module;
+    discriminator: Module;
+    optimizerG: Optimizer;
+    optimizerD: Optimizer;
+    generatorEma?: Module | null;
+    device?: Device;
+    rank?: number;
+  },
 ): void {
   // the RNG states first: the one part whose validity only LibTorch can judge, named by its file
   const rngFile = ckpt.files[CHECKPOINT_FILES.rng] ?? CHECKPOINT_FILES.rng;
@@ -30,6 +38,11 @@ export function restoreCheckpoint(
   const cuda = ckpt.rng.cudaRanks?.[rank] ?? (rank === 0 ? ckpt.rng.cuda : undefined);
   if (cuda && into.device?.startsWith('cuda')) setRngStateFrom(cuda, 'cuda', rngFile, rank ? `rng.cuda.rank${rank}` : 'rng.cuda');
   into.generator.loadStateDict(ckpt.generator);
+  if (into.generatorEma) {
+    if (!ckpt.generatorEma)
+      throw new CheckpointError(`${ckpt.files[CHECKPOINT_FILES.generator]}: the run keeps an EMA of G (step spec ema) but its checkpoint has no ${CHECKPOINT_FILES.generatorEma}`);
+    into.generatorEma.loadStateDict(ckpt.generatorEma);
+  }
   into.discriminator.loadStateDict(ckpt.discriminator);
   into.optimizerG.loadStateDict(ckpt.optimizerG);
   into.optimizerD.loadStateDict(ckpt.optimizerD);
@@ -45,7 +58,7 @@ function setRngStateFrom(state: Tensor, device: Device, file: string, key: strin
 
 /** Frees a loaded checkpoint's weights and RNG states (copied in place by restoreCheckpoint; the optimizers may hold on to their state tensors). */
 function freeLoaded(ckpt: Checkpoint): void {
-  for (const t of [...Object.values(ckpt.generator), ...Object.values(ckpt.discriminator), ckpt.rng.cpu]) t.dispose();
+  for (const t of [...Object.values(ckpt.generator), ...Object.values(ckpt.generatorEma ?? {}), ...Object.values(ckpt.discriminator), ckpt.rng.cpu]) t.dispose();
   ckpt.rng.cuda?.dispose();
   for (const t of ckpt.rng.ranks?.slice(1) ?? []) t.dispose();
   for (const t of ckpt.rng.cudaRanks?.slice(1) ?? []) t.dispose();
@@ -57,11 +70,20 @@ function freeLoaded(ckpt: Checkpoint): void {
  */
 export function resumeCheckpoint(
   runDir: string,
-  into: { generator: Module; discriminator: Module; optimizerG: Optimizer; optimizerD: Optimizer; device: Device; rank?: number },
+  into: {
+    generator: Module;
+    discriminator: Module;
+    optimizerG: Optimizer;
+    optimizerD: Optimizer;
+    generatorEma?: Module | null;
+    device: Device;
+    rank?: number;
+  },
 ): { state: TrainerState; fixedNoise?: Tensor } {
   const ckpt = loadCheckpoint(runDir, { device: into.device });
   try {
     checkFiniteWeights(ckpt.generator, ckpt.files[CHECKPOINT_FILES.generator]);
+    if (ckpt.generatorEma) checkFiniteWeights(ckpt.generatorEma, ckpt.files[CHECKPOINT_FILES.generatorEma]);
     checkFiniteWeights(ckpt.discriminator, ckpt.files[CHECKPOINT_FILES.discriminator]);
     restoreCheckpoint(ckpt, into);
   } catch (e) {

@@ -2,6 +2,7 @@
  * Checkpoints of a training run, written into the run folder:
  *
  *   generator.safetensors      G's state dict (PyTorch names: '0.weight', '0.1.running_mean', ...)
+ *   generator_ema.safetensors  the EMA of G's state dict (step spec `ema` only), which samples and exports use
  *   discriminator.safetensors  D's state dict
  *   optimizer_g.safetensors    G's optimizer: state tensors as 'state.<i>.<name>' (e.g. 'state.0.exp_avg');
  *   optimizer_d.safetensors      hyper-parameters, param groups and step counts in the metadata (JSON)
@@ -44,6 +45,7 @@ export const CHECKPOINT_FORMAT = 'libtorch-gan-checkpoint/1';
 /** File names inside the run folder. */
 export const CHECKPOINT_FILES = Object.freeze({
   generator: 'generator.safetensors',
+  generatorEma: 'generator_ema.safetensors',
   discriminator: 'discriminator.safetensors',
   optimizerG: 'optimizer_g.safetensors',
   optimizerD: 'optimizer_d.safetensors',
@@ -79,6 +81,8 @@ export interface TrainerState {
   interrupted: { epoch: number; steps: number } | null;
   /** The ranks of a data-parallel run (absent: 1); a resume needs as many. */
   worldSize?: number;
+  /** With an EMA of G (generator_ema.safetensors): the G updates it has followed. */
+  emaUpdates?: number;
   time: string;
   packageVersion: string;
   files: Record<string, CheckpointFileInfo>;
@@ -100,6 +104,8 @@ export interface RngStates {
 export interface Checkpoint {
   state: TrainerState;
   generator: Record<string, Tensor>;
+  /** The EMA generator's weights, when the run keeps one. */
+  generatorEma?: Record<string, Tensor>;
   discriminator: Record<string, Tensor>;
   optimizerG: OptimizerStateDict;
   optimizerD: OptimizerStateDict;
@@ -112,6 +118,8 @@ export interface Checkpoint {
 /** Everything saveCheckpoint writes. */
 export interface CheckpointParts {
   generator: Module;
+  /** The EMA of G (step spec `ema`), written as generator_ema.safetensors. */
+  generatorEma?: Module | null;
   discriminator: Module;
   optimizerG: Optimizer;
   optimizerD: Optimizer;
@@ -202,6 +210,7 @@ export function saveCheckpoint(runDir: string, parts: CheckpointParts): { path: 
     if (parts.fixedNoise) rng.fixed_noise = parts.fixedNoise;
     return [
       [CHECKPOINT_FILES.generator, safetensors.save(parts.generator.stateDict(), meta)],
+      ...(parts.generatorEma ? [[CHECKPOINT_FILES.generatorEma, safetensors.save(parts.generatorEma.stateDict(), meta)]] : []),
       [CHECKPOINT_FILES.discriminator, safetensors.save(parts.discriminator.stateDict(), meta)],
       [CHECKPOINT_FILES.optimizerG, safetensors.save(optG.tensors, optG.metadata)],
       [CHECKPOINT_FILES.optimizerD, safetensors.save(optD.tensors, optD.metadata)],
@@ -330,6 +339,7 @@ export function loadCheckpoint(runDir: string, opts: { device?: Device } = {}): 
     return safetensors.loadWithMetadata(bytes, { device: dev, name: file });
   };
   const generator = read(CHECKPOINT_FILES.generator).tensors;
+  const generatorEma = Object.hasOwn(state.files, CHECKPOINT_FILES.generatorEma) ? read(CHECKPOINT_FILES.generatorEma).tensors : undefined;
   const discriminator = read(CHECKPOINT_FILES.discriminator).tensors;
   const optimizerG = optimizerFromSafetensors(read(CHECKPOINT_FILES.optimizerG), CHECKPOINT_FILES.optimizerG);
   const optimizerD = optimizerFromSafetensors(read(CHECKPOINT_FILES.optimizerD), CHECKPOINT_FILES.optimizerD);
@@ -351,6 +361,7 @@ export function loadCheckpoint(runDir: string, opts: { device?: Device } = {}): 
   return {
     state,
     generator,
+    ...(generatorEma ? { generatorEma } : {}),
     discriminator,
     optimizerG,
     optimizerD,

@@ -146,6 +146,7 @@ export const TrainerStateSchema = obj(
     images: intMin(1),
     interrupted: obj({ epoch: intMin(1), steps: intMin(0) }, 'null or an object { epoch, steps }').nullable(),
     worldSize: intMin(1).optional(),
+    emaUpdates: intMin(0).optional(),
     time: str,
     packageVersion: str,
     files: z.record(

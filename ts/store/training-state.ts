@@ -10,6 +10,8 @@ export interface TrainingModels {
   discriminator: Module;
   optimizerG: Optimizer;
   optimizerD: Optimizer;
+  /** The EMA of G (step spec `ema`), or null. */
+  generatorEma?: Module | null;
 }
 
 /** A training run's state at a step boundary: everything its checkpoint holds. */
@@ -29,6 +31,8 @@ export interface TrainingState {
   /** Training images (of all ranks). */
   images: number;
   worldSize: number;
+  /** With an EMA of G: the G updates it has followed. */
+  emaUpdates?: number;
 }
 
 /**
@@ -50,6 +54,7 @@ export function saveTrainingState(s: TrainingState, interrupted: { epoch: number
       images: s.images,
       interrupted,
       ...(s.worldSize > 1 ? { worldSize: s.worldSize } : {}),
+      ...(s.emaUpdates !== undefined ? { emaUpdates: s.emaUpdates } : {}),
     },
   }).path;
 }

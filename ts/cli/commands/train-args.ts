@@ -5,6 +5,7 @@ import { resolveDevice } from '../../config/device';
 import type * as dist from '../../distributed/index';
 import { PRESET_NAMES, type PresetName } from '../../gan/presets';
 import { nprocLimit } from '../launch';
+import { RECIPE_FLAG_OF, RECIPE_OPTIONS, recipeFlags } from './recipe-flags';
 import { choiceFlag, intFlag, parseCommandArgs, positiveNumberFlag, stringFlag, UsageError } from './common';
 
 const NAME = 'train';
@@ -35,6 +36,7 @@ export const TRAIN_OPTIONS = {
   'nproc-oversubscribe': { type: 'boolean' },
   'dist-timeout': { type: 'string' },
   'dist-backend': { type: 'string' },
+  ...RECIPE_OPTIONS,
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -57,6 +59,7 @@ const FLAG_OF: Record<string, string> = {
   data: '--data',
   'data.imageSize': '--image-size',
   'data.channels': '--channels',
+  ...RECIPE_FLAG_OF,
 };
 
 export interface TrainArgs {
@@ -94,6 +97,7 @@ export function parseTrainArgs(args: string[]): TrainArgs | 'help' {
   set('verbose', intFlag(NAME, 'verbose', v.verbose, 0, 3) as RunConfig['verbose']);
   set('threads', intFlag(NAME, 'threads', v.threads, 1, MAX_THREADS));
   set('resume', stringFlag(NAME, 'resume', v.resume, 'a run folder'));
+  for (const [key, value] of Object.entries(recipeFlags(v))) set(key as keyof RunConfig, value as never);
   if (v.dataset !== undefined && v.data !== undefined) throw new UsageError('give the data once: --data or --dataset, got both', NAME);
   const named = choiceFlag(NAME, 'dataset', v.dataset, ['mnist', 'fashion-mnist'] as const);
   const dataArg = stringFlag(NAME, 'data', v.data, 'mnist, fashion-mnist or a folder of images');

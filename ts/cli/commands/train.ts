@@ -17,17 +17,27 @@ const NAME = 'train';
 export const TRAIN_HELP = `Usage: ${BIN} train [options]
 
 Trains a GAN on MNIST, Fashion-MNIST or your own images: a preset (the five seed scripts' MLPs,
-dcgan, cgan), optionally a JSON config file, and flags (which override the file). Each run gets a new folder <save-dir>/run-<n> with
+dcgan, cgan, sngan, wgan-gp), optionally a JSON config file, and flags (which override the file). Each run gets a new folder <save-dir>/run-<n> with
 config.json, checkpoints, sample grids, loss plots, TensorBoard logs and report.html.
 
 Options:
   --preset NAME         ${PRESET_NAMES.join(' | ')} (default ${DEFAULT_PRESET}); see '${BIN} presets'
   --config FILE         JSON run config (keys: preset, epochs, batchSize, lr, betas, zDim, device,
                         seed, saveDir, saveEvery, sampleEvery, evalEvery, evalN, verbose, threads,
-                        resume, data)
+                        resume, data, loss, penalty, dSteps, ema, augment, conditional)
   --epochs N            epochs to train (default: the preset's)
   --batch-size N        batch size (default: the preset's)
   --lr X                learning rate of both optimizers (default: the preset's)
+  --loss NAME           bceWithLogits | bce | leastSquares | hinge | wasserstein (default: the preset's)
+  --penalty P           a gradient penalty on D: wgan-gp or r1, with a weight and a lazy interval
+                        as TYPE[:WEIGHT[:EVERY]] (weights default 10; r1 applies WEIGHT / 2, as
+                        StyleGAN2's gamma), or none
+  --d-steps N           D updates per G update (wgan-gp: 5)
+  --ema DECAY[:START]   keep an exponential moving average of G (e.g. 0.999), starting after
+                        START G updates; samples, eval, sample and export then use it
+  --augment POLICY      DiffAugment before D on real and fake images: e.g. color,translation,cutout
+                        (convolutional presets; none to turn a preset's off)
+  --conditional         make a convolutional preset class-conditional (as cgan is dcgan's)
   --device DEVICE       auto | cpu | cuda (default auto: CUDA when usable, else the CPU, saying why)
   --save-dir DIR        where run folders are created (default runs)
   --save-every N        checkpoint and loss plot every N epochs, 0 = only at the end (default 10)
