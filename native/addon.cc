@@ -26,6 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ltg::InitDist(env, exports);
   ltg::InitTorchSave(env, exports);
   ltg::InitAutograd(env, exports);
+  ltg::InitDiffAugment(env, exports);
   return exports;
 }
 

@@ -12,4 +12,5 @@ void InitGan(Napi::Env env, Napi::Object exports);
 void InitDist(Napi::Env env, Napi::Object exports);
 void InitTorchSave(Napi::Env env, Napi::Object exports);
 void InitAutograd(Napi::Env env, Napi::Object exports);
+void InitDiffAugment(Napi::Env env, Napi::Object exports);
 }  // namespace ltg

@@ -9,9 +9,14 @@
  * are equal bit for bit). The random draws themselves are compared
  * exactly, through the generator's position and the translation/cutout masks, which any other draw
  * would move.
+ *
+ * The facade computes through the addon's diffAugment (native/diff_augment.h), which the fused step calls
+ * too: it is also tested directly (its gradient, on the training thread, its own policy parse).
  */
-import { DIFF_AUGMENT_POLICIES, diffAugment } from '../../ts/gan/recipes/diff-augment';
-import { type Tensor } from '../../ts/tensor/tensor';
+import { DIFF_AUGMENT_POLICIES, diffAugment, parsePolicy } from '../../ts/gan/recipes/diff-augment';
+import { loadAddon } from '../../ts/native/addon';
+import { grad } from '../../ts/tensor/autograd';
+import { Tensor } from '../../ts/tensor/tensor';
 import * as torch from '../../ts/tensor/torch';
 import { findPython, runPython } from '../helpers/python';
 
@@ -31,6 +36,8 @@ const CASES: Record<string, [number, number[], string, boolean, 'float32' | 'flo
   'all, float64': [9, [2, 3, 8, 8], 'color,translation,cutout', true, 'float64'],
   'translation, 3x3 (no shift)': [8, [2, 2, 3, 3], 'translation', true, 'float32'],
 };
+// The native op called directly, on this thread and on the training thread (same reference script).
+const NATIVE_CASE: [number, number[], string, boolean, 'float32'] = [10, [3, 2, 9, 11], 'translation,color,cutout', true, 'float32'];
 
 const REFERENCE = `
 import json, sys, torch
@@ -62,7 +69,7 @@ withTorch('diffAugment equals the authors’ DiffAugment_pytorch.py after the sa
   let ref: Record<string, { y: Nested; grad: Nested; next: number[] }>;
   beforeAll(() => {
     torch.setNumThreads(1);
-    ref = JSON.parse(runPython(py!, ['-c', REFERENCE], { input: `${JSON.stringify(CASES)}\n` }));
+    ref = JSON.parse(runPython(py!, ['-c', REFERENCE], { input: `${JSON.stringify({ ...CASES, native: NATIVE_CASE })}\n` }));
   });
 
   it.each(Object.keys(CASES))('%s', (name) => {
@@ -77,6 +84,27 @@ withTorch('diffAugment equals the authors’ DiffAugment_pytorch.py after the sa
       close(`${name}: dy/dx`, x.grad!, ref[name].grad);
       expect(torch.rand([3]).tolist()).toEqual(ref[name].next);
       expect([y.shape, y.dtype]).toEqual([shape, dtype]);
+    });
+  });
+
+  it.each([
+    ['this thread', false],
+    ['the training thread', true],
+  ])('the native op on %s: its output and its gradient for a random upstream gradient are PyTorch’s', (_, onTrain) => {
+    const [seed, shape, policy] = NATIVE_CASE;
+    torch.scope(() => {
+      torch.manualSeed(seed);
+      const x = torch.randn(shape).requiresGrad_();
+      const run = () => new Tensor(loadAddon().diffAugment(x._native, policy));
+      const y = onTrain ? torch.onTrainingThread(run) : run();
+      // recorded by autograd: y hangs off x's graph
+      expect([y.requiresGrad, y.isLeaf]).toEqual([true, false]);
+      const w = torch.randn(y.shape);
+      const [dx] = grad(y, x, { gradOutputs: w });
+      close('native: y', y, ref.native.y);
+      close('native: dy/dx', dx, ref.native.grad);
+      expect(dx.abs().sum().item()).toBeGreaterThan(0);
+      expect(torch.rand([3]).tolist()).toEqual(ref.native.next);
     });
   });
 });
@@ -121,6 +149,61 @@ describe('diffAugment', () => {
       expect(() => diffAugment(x, 3 as never)).toThrow(
         new TypeError("diffAugment: policy: expected a comma-separated list of 'color', 'translation' or 'cutout', got 3"),
       );
+    });
+  });
+
+  it('records no graph under noGrad; with grad on, gradients reach what x was computed from', () => {
+    torch.scope(() => {
+      const a = torch.randn([2, 3, 8, 8]).requiresGrad_();
+      expect(torch.noGrad(() => diffAugment(a)).requiresGrad).toBe(false);
+      const w = torch.randn([2, 3, 8, 8]);
+      // the same draws twice: once on a.mul(3), once on a leaf holding its values; d/da is 3 d/dx
+      torch.manualSeed(11);
+      diffAugment(a.mul(3)).mul(w).sum().backward();
+      torch.manualSeed(11);
+      const x = a.detach().mul(3).requiresGrad_();
+      diffAugment(x).mul(w).sum().backward();
+      const scale = x.grad!.abs().max().item();
+      expect(scale).toBeGreaterThan(0);
+      expect(a.grad!.sub(x.grad!.mul(3)).abs().max().item()).toBeLessThanOrEqual(1e-6 * scale);
+    });
+  });
+
+  it('the native op parses the policy itself (the fused step calls it from C++): the facade’s messages, before drawing anything', () => {
+    const addon = loadAddon();
+    torch.scope(() => {
+      const x = torch.zeros([2, 3, 8, 8]);
+      torch.manualSeed(3);
+      const before = torch.getRngState();
+      const message = (f: () => unknown) => {
+        try {
+          f();
+        } catch (e) {
+          return `${(e as Error).name}: ${(e as Error).message}`;
+        }
+        return 'no error';
+      };
+      expect(message(() => addon.diffAugment(x._native, 'color,translaton'))).toBe(
+        'TypeError: diffAugment: policy: unknown policy "translaton" (did you mean \'translation\'?) in "color,translaton"; known: color, translation, cutout',
+      );
+      expect(message(() => addon.diffAugment(x._native, 'blur'))).toBe(
+        'TypeError: diffAugment: policy: unknown policy "blur" in "blur"; known: color, translation, cutout',
+      );
+      // the same message as the facade's parse for every kind of unknown name
+      for (const policy of ['color,,cutout', 'Color', ' cutout', 'cutout,', 'transl"ation\n', 'color,trans', 'xyz,color']) {
+        expect(message(() => addon.diffAugment(x._native, policy))).toBe(message(() => parsePolicy(policy)));
+      }
+      expect(message(() => addon.diffAugment(x._native, 3 as never))).toBe('TypeError: diffAugment(policy): expected a string, got 3');
+      expect(torch.getRngState().tolist()).toEqual(before.tolist());
+      // its own checks of x, for C++ callers (the facade checks first)
+      expect(message(() => addon.diffAugment(torch.zeros([3, 8, 8])._native, 'color'))).toBe(
+        'Error: diffAugment: x must be a batch of images [N, C, H, W], got shape [3, 8, 8]',
+      );
+      expect(message(() => addon.diffAugment(torch.zeros([1, 1, 4, 4], { dtype: 'int64' })._native, 'color'))).toBe(
+        'TypeError: diffAugment: x must be a floating-point tensor, got dtype int64',
+      );
+      // an empty policy is x itself
+      expect(addon.diffAugment(x._native, '').sameAs(x._native)).toBe(true);
     });
   });
 

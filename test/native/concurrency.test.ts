@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { drawLabels } from '../../ts/gan/condition';
 import { GanStep } from '../../ts/gan/gan-step';
+import { diffAugment } from '../../ts/gan/recipes/diff-augment';
 import { noise } from '../../ts/gan/noise';
 import { presets } from '../../ts/gan/presets';
 import * as F from '../../ts/nn/functional';
@@ -303,10 +304,11 @@ describe('the shared training thread while an epoch runs', () => {
 describe("the default random generator of a running epoch's device", () => {
   const GEN_IN_USE = /^(\S+): the default random generator of cpu is in use by a running trainEpoch \(wait for it to finish or abort it\)$/;
 
-  it('JS-thread draws from it are refused (sampling, noise, labels, train-mode dropout, seeding, RNG state); the epoch equals one run without them', async () => {
+  it('JS-thread draws from it are refused (sampling, noise, labels, train-mode dropout, diffAugment, seeding, RNG state); the epoch equals one run without them', async () => {
     torch.manualSeed(3);
     const data = torch.randint(0, 256, [600, 784], { dtype: 'uint8' });
     const x = torch.rand([4, 8]);
+    const images = torch.rand([2, 3, 8, 8]);
     const state = torch.getRngState();
     const spec = presets.udacity.step; // udacity: Dropout(0.3) in both models, fresh noise for G
     const udacity = () => {
@@ -324,6 +326,7 @@ describe("the default random generator of a running epoch's device", () => {
       'noise with a seed': () => noise(spec.noise, 4, { seed: 1 }),
       drawLabels: () => drawLabels(10, 4),
       'dropout (training)': () => F.dropout(x, 0.5, true),
+      diffAugment: () => diffAugment(images, 'color,translation,cutout'),
       'tensor.uniform_': () => x.clone().uniform_(),
       manualSeed: () => torch.manualSeed(7),
       getRngState: () => torch.getRngState(),

@@ -251,6 +251,12 @@ export interface NativeAddon {
     gradOutputs: (NativeTensor | null)[] | null,
     options: { retainGraph: boolean; createGraph: boolean; allowUnused: boolean },
   ): (NativeTensor | null)[];
+  /**
+   * DiffAugment (native/diff_augment.h) of a float batch [N, C, H, W]: `policy` comma-separated names of
+   * 'color', 'translation', 'cutout' (an unknown one throws a TypeError naming it); '' returns x's tensor.
+   * Draws from x's device's default generator; differentiable with respect to x.
+   */
+  diffAugment(x: NativeTensor, policy: string): NativeTensor;
   setGradEnabled(enabled: boolean): boolean;
   isGradEnabled(): boolean;
   setNumThreads(n: number): void;
