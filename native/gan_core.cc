@@ -71,6 +71,7 @@ void GanCore::checkRecipes() {
     bool same = gt.size() == et.size() && G.layers.size() == E.layers.size();
     for (size_t i = 0; same && i < gt.size(); ++i)
       same = gt[i].sizes() == et[i].sizes() && gt[i].scalar_type() == et[i].scalar_type() && et[i].device() == device;
+    E.training = false;  // it only generates (samples, evaluation): BatchNorm on G's running statistics
     TORCH_CHECK(same, "GanStep: spec.ema needs an EMA generator with the generator's layers, shapes, dtype and device (",
                 E.layers.empty() ? "none was given" : "the one given differs", ")");
   } else {
@@ -191,10 +192,11 @@ at::Tensor GanCore::dInput(const at::Tensor& x, const at::Tensor& y) const {
   return classes ? withOneHot(x, y, classes) : x;
 }
 
-at::Tensor GanCore::generate(const at::Tensor& z, const at::Tensor& y) const {
+at::Tensor GanCore::generate(const at::Tensor& z, const at::Tensor& y, bool ema) const {
+  TORCH_CHECK(!ema || spec.ema.on, "generate: this GAN keeps no EMA generator (its step spec has no ema)");
   checkNoise(z, z.dim() > 0 ? z.size(0) : -1);
   at::Tensor labels = checkLabels(y, z.size(0), "labels");
-  return G.forward(gInput(z, labels));
+  return (ema ? E : G).forward(gInput(z, labels));
 }
 
 at::Tensor GanCore::checkLabels(const at::Tensor& y, int64_t n, const char* what) const {

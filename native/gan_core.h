@@ -31,8 +31,9 @@ class GanCore {
   at::Tensor noise(int64_t n) const;
   // n labels drawn uniformly from [0, classes) (int64, on the models' device).
   at::Tensor drawLabels(int64_t n) const;
-  // G's output for noise z (and labels y when conditional), as the step computes it.
-  at::Tensor generate(const at::Tensor& z, const at::Tensor& y) const;
+  // G's output for noise z (and labels y when conditional), as the step computes it; ema: the EMA
+  // generator's instead (spec.ema).
+  at::Tensor generate(const at::Tensor& z, const at::Tensor& y, bool ema = false) const;
   // Throws (c10::Error) when the batch's shape, dtype or device does not fit the models.
   void checkBatch(const at::Tensor& real) const;
   // Labels of n real images as int64 on the models' device; throws unless they are n integers in

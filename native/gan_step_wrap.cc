@@ -155,8 +155,9 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     });
   }
 
-  // generate(z, labels?): G's output for noise z (and labels, conditional GANs) in eval mode without
-  // grad (sample grids), on the training thread.
+  // generate(z, labels?, ema?): G's output for noise z (and labels, conditional GANs) in eval mode
+  // without grad (sample grids), on the training thread; the EMA generator's when it has one (ema
+  // defaults to whether it has one).
   Napi::Value Generate(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
@@ -164,12 +165,13 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       js::Args args(info, "generate");
       at::Tensor z = args(0, "z").tensor();
       at::Tensor labels = args(1, "labels").tensorOrNone();
+      bool ema = args(2, "ema").booleanOr(step_->spec.ema.on);
       at::Tensor out = onTrainThread(env, "generate", true, [&] {
         at::NoGradGuard ng;
         bool was = step_->G.training;
         step_->G.training = false;
         try {
-          at::Tensor y = step_->generate(z.to(step_->device), labels.defined() ? labels.to(step_->device) : labels);
+          at::Tensor y = step_->generate(z.to(step_->device), labels.defined() ? labels.to(step_->device) : labels, ema);
           step_->G.training = was;
           return y;
         } catch (...) {

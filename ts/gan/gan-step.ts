@@ -197,13 +197,15 @@ export class GanStep {
     return new Tensor(this._native.drawLabels(n));
   }
   /**
-   * G's output for noise z in eval mode without gradients (for sample grids). It runs on the training
-   * thread like step() and trainEpoch(): a process whose parallel LibTorch work all happens on one
-   * thread keeps OpenMP's fast spin-waiting (two computing threads made every step ~2x slower here).
+   * G's output for noise z in eval mode without gradients (for sample grids); with spec.ema the EMA
+   * generator's, unless `ema: false`. It runs on the training thread like step() and trainEpoch(): a
+   * process whose parallel LibTorch work all happens on one thread keeps OpenMP's fast spin-waiting (two
+   * computing threads made every step ~2x slower here).
    */
-  generate(z: Tensor, labels?: Tensor): Tensor {
+  generate(z: Tensor, labels?: Tensor, opts: { ema?: boolean } = {}): Tensor {
     if (!(z instanceof Tensor)) throw new TypeError(`generate(z): expected a Tensor, got ${describeValue(z)}`);
-    return new Tensor(this._native.generate(z._native, nativeOf(labels, 'generate: labels')));
+    const ema = readOptions('generate', opts, ['ema'], { optional: true }).booleanOr('ema', this.emaGenerator !== null);
+    return new Tensor(this._native.generate(z._native, nativeOf(labels, 'generate: labels'), ema));
   }
   get busy(): boolean {
     return this._native.isBusy();

@@ -23,6 +23,8 @@ export interface Samples {
   range: PixelRange;
   /** The seed the noise was drawn with. */
   seed: number;
+  /** Drawn by the EMA of G (a run whose step spec keeps one). */
+  ema?: boolean;
 }
 
 /**

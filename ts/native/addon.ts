@@ -185,7 +185,7 @@ export interface NativeGanStep {
   noise(n: number): NativeTensor;
   /** n labels uniform in [0, classes), int64 (conditional only). */
   drawLabels(n: number): NativeTensor;
-  generate(z: NativeTensor, labels?: NativeTensor | null): NativeTensor;
+  generate(z: NativeTensor, labels?: NativeTensor | null, ema?: boolean): NativeTensor;
   graphStatus(): string;
   isCapturable(): boolean;
   /** "mlp" or "autograd: <why>" */

@@ -65,6 +65,8 @@ export interface RunStart {
   shuffleSeed: number;
   /** A resume's stored fixed noise, on the device. */
   fixedNoise?: Tensor;
+  /** A resume's count of G updates its EMA of G has followed (step spec ema). */
+  emaUpdates?: number;
   within: ResumedRun['within'];
 }
 
@@ -88,7 +90,8 @@ export async function openRun(
     const info = { ...resumed.info, limit, dataset: where.dataset };
     const r = resumeRun({ dir: config.resume, info, state: resumed.state, config, written }, models, ranks);
     const { epoch, globalStep, shuffleSeed } = r.state;
-    start = { runDir: config.resume, runInfo: r.runInfo, epoch, globalStep, shuffleSeed, fixedNoise: r.fixedNoise, within: r.within };
+    const emaUpdates = r.state.emaUpdates;
+    start = { runDir: config.resume, runInfo: r.runInfo, epoch, globalStep, shuffleSeed, fixedNoise: r.fixedNoise, within: r.within, emaUpdates };
   } else {
     const shuffleSeed = config.seed ?? randomSeed();
     start = { runInfo: undefined, epoch: 0, globalStep: 0, shuffleSeed, within: null };

@@ -180,8 +180,9 @@ export class Trainer extends EventEmitter<TrainerEvents> {
 
     // the run folder, new or resumed (the checkpoint loaded into the models); config.json then describes the run as it now continues
     const dataset = { name: this.dataset.name, images: this.data.shape[0], source: this.dataset.source };
-    const { generator, discriminator, optimizerG, optimizerD } = this;
-    const start = await openRun(this.run, { generator, discriminator, optimizerG, optimizerD }, { processGroup: pg, dataset });
+    const { generator, discriminator, optimizerG, optimizerD, gan } = this;
+    const start = await openRun(this.run, { generator, discriminator, optimizerG, optimizerD, generatorEma: gan.emaGenerator }, { processGroup: pg, dataset });
+    if (start.emaUpdates !== undefined) gan.emaUpdates = start.emaUpdates;
     if (start.fixedNoise) {
       this.fixedNoise.dispose();
       this.fixedNoise = start.fixedNoise;
@@ -365,9 +366,10 @@ export class Trainer extends EventEmitter<TrainerEvents> {
 
   /** What the store writes of this run: the models, optimizers, counters, seeds and fixed noise. */
   private trainingState(): TrainingState {
-    const { runDir, generator, discriminator, optimizerG, optimizerD, fixedNoise, epoch, globalStep, shuffleSeed, worldSize } = this;
-    const [models, images, { preset, device, seed }] = [{ generator, discriminator, optimizerG, optimizerD }, this.data.shape[0], this.config];
-    return { runDir, models, fixedNoise, epoch, globalStep, shuffleSeed, preset: preset.name, device, seed, images, worldSize };
+    const { runDir, generator, discriminator, optimizerG, optimizerD, fixedNoise, epoch, globalStep, shuffleSeed, worldSize, gan } = this;
+    const models = { generator, discriminator, optimizerG, optimizerD, generatorEma: gan.emaGenerator };
+    const [{ preset, device, seed }, images, emaUpdates] = [this.config, this.data.shape[0], gan.emaGenerator ? gan.emaUpdates : undefined];
+    return { runDir, models, fixedNoise, epoch, globalStep, shuffleSeed, preset: preset.name, device, seed, images, worldSize, emaUpdates };
   }
 
   private checkpointed<F extends string | undefined>(file: F, interrupted: { epoch: number; steps: number } | null): F {

@@ -101,15 +101,24 @@ export function sample(opts: SampleOptions): Samples {
 }
 
 /**
+ * Whether the generator loaded from `source` is the EMA of G: a run folder whose step spec keeps one
+ * (its samples, evaluation and exports use the average, which is what the EMA is for).
+ */
+export function usesEmaGenerator(source: string, preset: Preset): boolean {
+  return !isFileSource(source) && preset.step.ema !== undefined;
+}
+
+/**
  * G of `preset` with stored weights, from either source: a run folder (the weights of its latest
- * checkpoint, verified against trainer.json when there is one) or a torch.save'd state_dict file (keys
- * fitted to G by structure). NaN weights are refused. The global random generators are left as they
- * were (building G draws its init from them).
+ * checkpoint, verified against trainer.json when there is one; the EMA generator's where the run keeps
+ * one: usesEmaGenerator) or a torch.save'd state_dict file (keys fitted to G by structure). NaN weights
+ * are refused. The global random generators are left as they were (building G draws its init from them).
  */
 export function loadGenerator(source: string, preset: Preset, device: Device): Module {
   const fromFile = isFileSource(source);
-  const file = fromFile ? source : hasCheckpoint(source) ? checkpointFile(source, CHECKPOINT_FILES.generator) : path.join(source, CHECKPOINT_FILES.generator);
-  if (!fs.existsSync(file)) throw new CheckpointError(`${source} has no ${CHECKPOINT_FILES.generator} (no checkpoint was written yet)`);
+  const name = usesEmaGenerator(source, preset) ? CHECKPOINT_FILES.generatorEma : CHECKPOINT_FILES.generator;
+  const file = fromFile ? source : hasCheckpoint(source) ? checkpointFile(source, name) : path.join(source, name);
+  if (!fs.existsSync(file)) throw new CheckpointError(`${source} has no ${name} (no checkpoint was written yet)`);
   return withRngState(() => {
     const G = fromSpec(preset.generator, { device });
     try {

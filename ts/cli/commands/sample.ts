@@ -81,7 +81,7 @@ export async function sampleCommand(args: string[], io: CliIO): Promise<number> 
   const what = label === undefined ? '' : label === 'all' ? `, one row per class` : ` of class ${label}`;
   writeLine(
     io.stdout,
-    `Wrote ${s.shape[0]} samples${what} (seed ${s.seed}${truncation === undefined ? '' : `, truncation ${truncation}`}) to ${printable(path.relative(process.cwd(), path.resolve(out)) || out)}`,
+    `Wrote ${s.shape[0]} samples${what}${s.ema ? ' from the EMA generator' : ''} (seed ${s.seed}${truncation === undefined ? '' : `, truncation ${truncation}`}) to ${printable(path.relative(process.cwd(), path.resolve(out)) || out)}`,
   );
   return EXIT.OK;
 }
