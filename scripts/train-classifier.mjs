@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Trains the MNIST classifier that the quality metrics read features from (lib/quality/mnist-classifier.js)
-// with the package's own facade, and writes models/mnist-classifier.safetensors and its record
-// (sha256, accuracy, seed, per-epoch figures). Deterministic given --seed on a given machine and
-// thread count. Run: npm run train:classifier [-- --seed 1 --epochs 4 --out models]
+// Trains a classifier that the quality metrics read features from (lib/quality/classifier.js), for
+// MNIST (the default) or Fashion-MNIST (--dataset fashion-mnist), with the package's own facade, and
+// writes models/<dataset>-classifier.safetensors and its record (sha256, accuracy, seed, per-epoch
+// figures). Deterministic given --seed on a given machine and thread count (--threads N sets LibTorch's).
+// Run: npm run train:classifier [-- --dataset mnist --seed 1 --epochs 4 --threads 2 --out models]
 import { createRequire } from 'node:module';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -12,28 +13,32 @@ import { parseArgs } from 'node:util';
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const { torch, optim, F, safetensors, data, info } = require(path.join(root, 'lib/index.js'));
-const { mnistClassifierModel, featuresAndLogits } = require(path.join(root, 'lib/quality/mnist-classifier.js'));
+const { classifierFor, classifierModel, featuresAndLogits } = require(path.join(root, 'lib/quality/classifier.js'));
 const { sha256Hex } = require(path.join(root, 'lib/data/download.js'));
 const { toFloat32 } = require(path.join(root, 'lib/util/pixels.js'));
 const { writeFileAtomic } = require(path.join(root, 'lib/util/fs.js'));
 
 const { values: args } = parseArgs({
   options: {
+    dataset: { type: 'string', default: 'mnist' },
     seed: { type: 'string', default: '1' },
     epochs: { type: 'string', default: '4' },
     batch: { type: 'string', default: '128' },
+    threads: { type: 'string' },
     out: { type: 'string', default: path.join(root, 'models') },
   },
 });
+const classifier = classifierFor(args.dataset);
+if (args.threads !== undefined) torch.setNumThreads(Number(args.threads));
 const seed = Number(args.seed);
 const epochs = Number(args.epochs);
 const batch = Number(args.batch);
 // Adam at 1e-3, lowered for the last epochs: the step sizes of a short schedule that reaches > 99%
 const lrAt = (epoch) => (epoch < epochs - 2 ? 1e-3 : epoch < epochs - 1 ? 3e-4 : 1e-4);
 
-/** uint8 MNIST as float32 [N, 1, 28, 28] in '[-1,1]' and int64 labels. */
+/** uint8 MNIST or Fashion-MNIST as float32 [N, 1, 28, 28] in '[-1,1]' and int64 labels. */
 async function load(train) {
-  const ds = await data.MNIST({ train });
+  const ds = await data.loadDataset(classifier.data, { train });
   const x = torch.tensor(toFloat32(ds.images, '[-1,1]'), [ds.length, 1, 28, 28]);
   const y = torch.tensor(
     BigInt64Array.from(ds.labels, (v) => BigInt(v)),
@@ -66,7 +71,7 @@ const t0 = performance.now();
 const train = await load(true);
 const test = await load(false);
 torch.manualSeed(seed);
-const model = mnistClassifierModel();
+const model = classifierModel();
 const opt = new optim.Adam(model.parameters(), { lr: lrAt(0) });
 const log = [];
 for (let epoch = 0; epoch < epochs; epoch++) {
@@ -102,11 +107,12 @@ for (let epoch = 0; epoch < epochs; epoch++) {
 const testAccuracy = accuracy(model, test);
 const trainAccuracy = accuracy(model, train);
 fs.mkdirSync(args.out, { recursive: true });
-const weightsFile = path.join(args.out, 'mnist-classifier.safetensors');
-const bytes = safetensors.save(model.stateDict(), { format: 'pt', architecture: 'libtorch-gan mnist-classifier v1' });
+const weightsFile = path.join(args.out, `${classifier.name}.safetensors`);
+const bytes = safetensors.save(model.stateDict(), { format: 'pt', architecture: classifier.architecture });
 writeFileAtomic(weightsFile, bytes);
 const rt = info();
 const record = {
+  ...(classifier.dataset === 'mnist' ? {} : { dataset: classifier.dataset }),
   sha256: sha256Hex(bytes),
   testAccuracy,
   trainAccuracy,
@@ -117,7 +123,9 @@ const record = {
   parameters: model.numParameters(),
   perEpoch: log,
   seconds: +((performance.now() - t0) / 1000).toFixed(1),
-  command: `npm run train:classifier -- --seed ${seed} --epochs ${epochs} --batch ${batch}`,
+  command: `npm run train:classifier -- ${classifier.dataset === 'mnist' ? '' : `--dataset ${classifier.dataset} `}--seed ${seed} --epochs ${epochs} --batch ${batch}${
+    args.threads === undefined ? '' : ` --threads ${args.threads}`
+  }`,
   trainedOn: {
     date: new Date().toISOString().slice(0, 10),
     cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -125,5 +133,5 @@ const record = {
     libtorch: rt.libtorch.version,
   },
 };
-writeFileAtomic(path.join(args.out, 'mnist-classifier.json'), `${JSON.stringify(record, null, 2)}\n`);
+writeFileAtomic(path.join(args.out, `${classifier.name}.json`), `${JSON.stringify(record, null, 2)}\n`);
 console.log(JSON.stringify({ testAccuracy, trainAccuracy, sha256: record.sha256, seconds: record.seconds }));

@@ -35,11 +35,21 @@ export {
   evaluate,
   QualityEvaluator,
   EvaluationError,
+  type ClassifierId,
   type EvaluateOptions,
   type EvaluationReport,
   type QualityScores,
 } from './quality/evaluate';
-export { loadMnistClassifier, mnistClassifierModel, ClassifierError } from './quality/mnist-classifier';
+export {
+  loadClassifier,
+  loadMnistClassifier,
+  classifierModel,
+  mnistClassifierModel,
+  CLASSIFIERS,
+  ClassifierError,
+  type ClassifierDataset,
+  type ClassifierInfo,
+} from './quality/classifier';
 export { frechetDistance, featureStats, inceptionScore, type FeatureStats } from './quality/metrics';
 export { readMetrics, type QualityRow } from './quality/epoch-quality';
 export { exportOnnx, exportPytorch, ExportTargetError, OnnxExportError, type ExportOnnxOptions, type ExportedOnnx } from './export/index';

@@ -167,6 +167,8 @@ function pack(): void {
     'binding.gyp',
     'models/mnist-classifier.safetensors',
     'models/mnist-classifier.json',
+    'models/fashion-mnist-classifier.safetensors',
+    'models/fashion-mnist-classifier.json',
   ]) {
     expect(paths).toContain(want);
   }

@@ -6,7 +6,7 @@ import { MNIST, type ImageDataset } from '../../ts/data/mnist';
 import * as safetensors from '../../ts/tensor/safetensors';
 import * as torch from '../../ts/tensor/torch';
 import { batchesOf, evaluate, EvaluationError, QualityEvaluator } from '../../ts/quality/evaluate';
-import { CLASSIFIER_FILES, ClassifierError, featuresAndLogits, loadMnistClassifier, readClassifierRecord } from '../../ts/quality/mnist-classifier';
+import { CLASSIFIERS, ClassifierError, featuresAndLogits, loadMnistClassifier, readClassifierRecord } from '../../ts/quality/classifier';
 import { coverage, featureStats, frechetDistance } from '../../ts/quality/metrics';
 import { Trainer } from '../../ts/run/trainer';
 import { sha256Hex } from '../../ts/data/download';
@@ -37,7 +37,7 @@ function digit(d: number): { images: Uint8Array; n: number } {
 describe('the shipped MNIST classifier', () => {
   it('matches the SHA-256 of its record and reads >= 99% of the MNIST test set right', () => {
     const rec = readClassifierRecord();
-    expect(sha256Hex(fs.readFileSync(CLASSIFIER_FILES.weights))).toBe(rec.sha256);
+    expect(sha256Hex(fs.readFileSync(CLASSIFIERS.mnist.files.weights))).toBe(rec.sha256);
     expect(rec.testAccuracy).toBeGreaterThanOrEqual(0.99);
     // counted through the evaluator's own path: the histogram of the test set is its label histogram within the error rate
     const scores = ev.score(batchesOf(test.images, test.length));
@@ -70,7 +70,7 @@ describe('the shipped MNIST classifier', () => {
 
   it('a corrupt weights file is refused with both digests; a record without a sha256 too', () => {
     const bad = path.join(root, 'bad.safetensors');
-    const bytes = Buffer.from(fs.readFileSync(CLASSIFIER_FILES.weights));
+    const bytes = Buffer.from(fs.readFileSync(CLASSIFIERS.mnist.files.weights));
     bytes[bytes.length - 5] ^= 0xff;
     fs.writeFileSync(bad, bytes);
     const rec = readClassifierRecord();
@@ -169,14 +169,15 @@ describe('evaluate(runDir) and its bad input', () => {
     expect(r.floor.n).toBe(1000);
     expect(r.fid).toBeGreaterThan(r.floor.fid);
     expect(r.histogram.reduce((a, b) => a + b, 0)).toBe(1000);
-    expect(r.classifier.sha256).toBe(readClassifierRecord().sha256);
+    expect(r.classifier).toEqual({ name: 'mnist-classifier', dataset: 'mnist', sha256: readClassifierRecord().sha256, testAccuracy: 0.9931 });
+    expect(ev.classifier.name).toBe('mnist-classifier');
     const again = await evaluate(runDir, { n: 1000, evaluator: ev });
     expect(again.fid).toBe(r.fid);
     const other = await evaluate(runDir, { n: 1000, seed: 5, evaluator: ev });
     expect(other.fid).not.toBe(r.fid);
   });
 
-  it('refuses n < 2, n beyond memory, unknown options, a folder without a generator, a Fashion-MNIST run', async () => {
+  it('refuses n < 2, n beyond memory, unknown options, a folder without a generator, a folder run, a Fashion-MNIST run with the MNIST evaluator', async () => {
     await expect(evaluate(runDir, { n: 1, evaluator: ev })).rejects.toThrow(/evaluate: n: expected an integer from 2 .* got 1/);
     await expect(evaluate(runDir, { n: 999_999_999, evaluator: ev })).rejects.toThrow(/expected an integer from 2 .* to 1000000, got 999999999/);
     await expect(evaluate(runDir, { m: 3 } as never)).rejects.toThrow(
@@ -193,7 +194,20 @@ describe('evaluate(runDir) and its bad input', () => {
     cfg.config.data.dataset = 'fashion-mnist';
     fs.writeFileSync(path.join(fashion, 'config.json'), JSON.stringify(cfg));
     await expect(evaluate(fashion, { evaluator: ev })).rejects.toThrow(EvaluationError);
-    await expect(evaluate(fashion, { evaluator: ev })).rejects.toThrow(/does not apply to a fashion-mnist run/);
+    await expect(evaluate(fashion, { evaluator: ev })).rejects.toThrow(
+      "evaluator: it scores with the mnist-classifier; this fashion-mnist run needs the fashion-mnist-classifier (QualityEvaluator.create({ dataset: 'fashion-mnist' }))",
+    );
+    const folder = path.join(root, 'folder-run');
+    fs.mkdirSync(folder);
+    cfg.config.data = { dataset: 'folder', root: path.join(root, 'images'), download: false };
+    fs.writeFileSync(path.join(folder, 'config.json'), JSON.stringify(cfg));
+    await expect(evaluate(folder)).rejects.toThrow(EvaluationError);
+    await expect(evaluate(folder)).rejects.toThrow(
+      "the quality metrics need a classifier trained on the run's own classes; the package ships one for MNIST (mnist-classifier) and Fashion-MNIST (fashion-mnist-classifier) runs, none for a folder run (a folder of images has classes of its own)",
+    );
+    await expect(QualityEvaluator.create({ dataset: 'folder' } as never)).rejects.toThrow(
+      'QualityEvaluator.create: dataset: expected "mnist" or "fashion-mnist" (the datasets with a classifier), got "folder"',
+    );
   });
 
   it('a generator of another image size is refused, naming its shape', async () => {

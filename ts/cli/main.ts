@@ -20,7 +20,7 @@ type Command = { run: (args: string[], io: CliIO) => Promise<number>; help: stri
 export const COMMANDS: Readonly<Record<string, Command>> = {
   train: { run: trainCommand, help: TRAIN_HELP, summary: 'train a GAN (preset, config file, flags); resumable' },
   sample: { run: sampleCommand, help: SAMPLE_HELP, summary: "write a PNG grid of a trained run's samples" },
-  eval: { run: evalCommand, help: EVAL_HELP, summary: "measure a run's digits: classifier-FID, IS, coverage" },
+  eval: { run: evalCommand, help: EVAL_HELP, summary: 'measure an MNIST or Fashion-MNIST run: classifier-FID, IS, coverage' },
   presets: { run: presetsCommand, help: PRESETS_HELP, summary: 'list the training presets' },
   info: { run: infoCommand, help: INFO_HELP, summary: 'show versions, LibTorch, CUDA, threads and BLAS' },
   report: { run: reportCommand, help: REPORT_HELP, summary: "write a run folder's report.html" },

@@ -56,6 +56,12 @@ const isFile = (p: string) => {
   }
 };
 
+/** What the quality figures are, naming the classifier of the run's dataset (config.json's data.dataset; quality/classifier.ts). */
+function qualityNote(dataset: unknown): string {
+  const [title, kind] = dataset === 'fashion-mnist' ? ['Fashion-MNIST', 'class'] : ['MNIST', 'digit'];
+  return `Classifier-FID (lower is better; "floor" is real ${title} training images), Inception-style score (max 10) and coverage (the rarest ${kind}'s share relative to an even one) from the package's ${title} classifier (${dataset === 'fashion-mnist' ? 'fashion-mnist' : 'mnist'}-classifier). Not comparable with Inception-FID figures, nor between classifiers.`;
+}
+
 /** Sample grid files in `samples/`, ordered by the number in their name ("epoch-002" before "epoch-010"). */
 function listSamples(runDir: string): { file: string; label: string }[] {
   const dir = path.join(runDir, 'samples');
@@ -132,6 +138,7 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): ReportCon
 
   let configHtml: string;
   let configDevice: string | null = null;
+  let dataset: unknown;
   const configPath = path.join(runDir, 'config.json');
   const hasConfig = isFile(configPath);
   if (hasConfig) {
@@ -140,6 +147,7 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): ReportCon
       const parsed = JSON.parse(text);
       configHtml = `<pre>${escapeHtml(JSON.stringify(parsed, null, 2))}</pre>`;
       if (typeof parsed?.device === 'string') configDevice = parsed.device;
+      dataset = parsed?.config?.data?.dataset;
     } catch {
       configHtml = `<p class="missing">config.json is not valid JSON; shown as it is:</p><pre>${escapeHtml(text)}</pre>`;
     }
@@ -203,7 +211,7 @@ ${
   qualityPlot || metrics
     ? `<section id="quality">
 <h2>Quality</h2>
-<p>Classifier-FID (lower is better; "floor" is real MNIST training images), Inception-style score (max 10) and coverage (the rarest digit's share relative to an even one) from the package's MNIST classifier. Not comparable with Inception-FID figures.</p>
+<p>${qualityNote(dataset)}</p>
 ${qualityPlot ? img(qualityPlot, 'Classifier-FID over epochs beside the real-data floor', 'plot') : ''}
 ${metrics ? csvTable(fs.readFileSync(path.join(runDir, metrics), 'utf8')) : ''}
 </section>`

@@ -1,6 +1,7 @@
 /**
  * Quality during training (config `evalEvery`, `evalN`): after every evalEvery-th epoch (and the
- * last), G's digits are scored with the MNIST classifier (evaluate.ts) from the same seeded noise
+ * last), G's images are scored with the classifier of the run's dataset (MNIST or Fashion-MNIST;
+ * evaluate.ts) from the same seeded noise
  * every time, so the curve compares like with like. The figures go to TensorBoard (quality/*),
  * metrics.csv in the run folder (rewritten atomically, earlier rows kept on resume) and quality.png.
  * Everything runs on the training thread (torch.onTrainingThread), so that the fused step keeps the
@@ -30,7 +31,7 @@ export interface QualityRow {
   coverage: number;
   /** Conditional runs; null otherwise. */
   labelAccuracy: number | null;
-  /** Real MNIST training images at the same n (the floor). */
+  /** Real training images of the dataset at the same n (the floor). */
   floorFid: number;
   n: number;
   seconds: number;
@@ -69,24 +70,25 @@ export class EpochQuality {
     private rows: QualityRow[],
   ) {}
 
-  /**
-   * For a run of `preset` on `dataset` in `runDir` that has trained `epochsDone` epochs (rows of
-   * later epochs in metrics.csv, from before a resume at an earlier checkpoint, are dropped).
-   */
   /** For a run with `config` (null when its evalEvery is 0) that has trained `epochsDone` epochs. */
   static forRun(runDir: string, config: ResolvedConfig, epochsDone: number): Promise<EpochQuality | null> {
     if (config.evalEvery === 0) return Promise.resolve(null);
     const { preset, device, evalN: n, evalEvery: every } = config;
-    return EpochQuality.create(runDir, { preset, dataset: config.data.dataset, n, every, device, epochsDone });
+    return EpochQuality.create(runDir, { preset, dataset: config.data.dataset, download: config.data.download, n, every, device, epochsDone });
   }
 
+  /**
+   * For a run of `preset` on `dataset` in `runDir` that has trained `epochsDone` epochs (rows of
+   * later epochs in metrics.csv, from before a resume at an earlier checkpoint, are dropped);
+   * `download` as the run's config allows it, for the test split the classifier's reference needs.
+   */
   static async create(
     runDir: string,
-    opts: { preset: Preset; dataset: string; n: number; every: number; device: Device; epochsDone: number },
+    opts: { preset: Preset; dataset: string; download?: boolean; n: number; every: number; device: Device; epochsDone: number },
   ): Promise<EpochQuality> {
-    checkClassifiable(opts.preset, opts.dataset);
+    const c = checkClassifiable(opts.preset, opts.dataset);
     const rows = readMetrics(runDir).filter((r) => r.epoch <= opts.epochsDone);
-    const evaluator = await QualityEvaluator.create({ device: opts.device });
+    const evaluator = await QualityEvaluator.create({ device: opts.device, dataset: c.dataset, data: { download: opts.download ?? false } });
     await evaluator.floor(opts.n);
     return new EpochQuality(runDir, evaluator, opts.n, opts.every, rows);
   }

@@ -1,13 +1,13 @@
 /**
- * What a generator's digits are worth, measured with the package's MNIST classifier
- * (mnist-classifier.ts): classifier-FID against the MNIST test set, an Inception-style score, the
- * class histogram and its coverage, the accuracy of requested labels (conditional generators), and
- * the same figures for real MNIST training images (the floor a perfect generator would reach at the
- * same n). Classifier-FID is tf-gan's "MNIST Frechet distance", not comparable with Inception-FID.
+ * What a generator's images are worth, measured with the package's classifier of the run's dataset
+ * (classifier.ts: MNIST digits or Fashion-MNIST clothing): classifier-FID against that dataset's test
+ * set, an Inception-style score, the class histogram and its coverage, the accuracy of requested labels
+ * (conditional generators), and the same figures for real training images of the dataset (the floor a
+ * perfect generator would reach at the same n). Classifier-FID is tf-gan's "MNIST Frechet distance",
+ * not comparable with Inception-FID, nor across the two classifiers: every result names its classifier.
  */
 import * as os from 'node:os';
-import { MNIST } from '../data/mnist';
-import { type DatasetOptions } from '../data/mnist';
+import { type DatasetOptions, loadDataset } from '../data/mnist';
 import { imagesShape, type Preset } from '../gan/presets';
 import { type Sequential } from '../nn/layers';
 import { type Device } from '../tensor/dtype';
@@ -19,21 +19,21 @@ import { hasCheckpoint, readTrainerState } from '../store/checkpoint';
 import { readRunInfo } from '../store/run-dir';
 import { generate, seededInputs } from '../gan/sample';
 import { loadGenerator } from '../store/generator';
-import { CLASSIFIER_INPUT, FEATURE_DIM, featuresAndLogits, loadMnistClassifier } from './mnist-classifier';
+import { CLASSIFIER_INPUT, CLASSIFIERS, type ClassifierDataset, type ClassifierInfo, FEATURE_DIM, featuresAndLogits, loadClassifier } from './classifier';
 import { classHistogram, coverage, type FeatureStats, featureStats, frechetDistance, inceptionScore, labelAccuracy } from './metrics';
 
 /** The figures of one set of images. */
 export interface QualityScores {
   n: number;
-  /** Classifier-FID against the MNIST test set (lower is better; real training images score `floor.fid`). */
+  /** Classifier-FID against the dataset's test set (lower is better; real training images score `floor.fid`). */
   fid: number;
-  /** Inception-style score with the MNIST classifier, 1..10 (higher is better). */
+  /** Inception-style score with the dataset's classifier, 1..10 (higher is better). */
   inceptionScore: number;
-  /** Images the classifier assigns to each digit 0..9. */
+  /** Images the classifier assigns to each class 0..9 (the digits of MNIST, the clothing classes of Fashion-MNIST). */
   histogram: number[];
-  /** The rarest digit's share relative to an even share: 1 = all digits equally often, ~0 = one missing (mode collapse). */
+  /** The rarest class's share relative to an even share: 1 = all classes equally often, ~0 = one missing (mode collapse). */
   coverage: number;
-  /** Conditional generators: the share of images the classifier reads as the requested digit; null otherwise. */
+  /** Conditional generators: the share of images the classifier reads as the requested class; null otherwise. */
   labelAccuracy: number | null;
 }
 
@@ -62,43 +62,64 @@ export function checkEvalN(n: unknown, what = 'n'): number {
   return n as number;
 }
 
-/** A checked preset's images are what the classifier reads: one 28x28 channel. */
-export function checkClassifiable(preset: Preset, dataset: string): void {
-  if (dataset !== 'mnist')
+/** The classifier that scores a run on `dataset` (config data.dataset); a checked preset's images are what it reads: one 28x28 channel. */
+export function checkClassifiable(preset: Preset, dataset: string): ClassifierInfo {
+  if (!Object.hasOwn(CLASSIFIERS, dataset)) {
+    const known = Object.values(CLASSIFIERS)
+      .map((c) => `${c.title} (${c.name})`)
+      .join(' and ');
     throw new EvaluationError(
-      `the quality metrics use an MNIST digit classifier, which does not apply to a ${dataset} run (its features would not describe ${dataset === 'fashion-mnist' ? 'clothing' : 'these images'})`,
+      `the quality metrics need a classifier trained on the run's own classes; the package ships one for ${known} runs, none for a ${dataset} run${dataset === 'folder' ? ' (a folder of images has classes of its own)' : ''}`,
     );
+  }
+  const c = CLASSIFIERS[dataset as ClassifierDataset];
   const per = imagesShape(preset.image, 1).slice(1);
   if (per.reduce((a, b) => a * b, 1) !== CLASSIFIER_INPUT.size * CLASSIFIER_INPUT.size || (per.length === 3 && per[0] !== 1))
     throw new EvaluationError(
-      `the generator draws images of shape [${per.join(', ')}]; the MNIST classifier reads 1x28x28 images (train at --image-size 28 --channels 1)`,
+      `the generator draws images of shape [${per.join(', ')}]; the ${c.title} classifier reads 1x28x28 images (train at --image-size 28 --channels 1)`,
     );
+  return c;
+}
+
+/** Which classifier produced a set of figures: figures of different classifiers are not comparable. */
+export interface ClassifierId {
+  /** 'mnist-classifier' or 'fashion-mnist-classifier' (its files in models/). */
+  name: string;
+  dataset: ClassifierDataset;
+  sha256: string;
+  testAccuracy: number;
 }
 
 /**
- * The classifier and the MNIST test set's feature statistics, loaded once; scores sets of images.
- * `create` reads the MNIST test split (and, for `floor`, the training split) like MNIST() does.
+ * The classifier of a dataset (`dataset`: 'mnist', the default, or 'fashion-mnist') and its test set's
+ * feature statistics, loaded once; scores sets of images. `create` reads the dataset's test split (and,
+ * for `floor`, the training split) like MNIST() / FashionMNIST() do.
  */
 export class QualityEvaluator {
   private floors = new Map<number, QualityScores>();
   private constructor(
     readonly model: Sequential,
-    readonly classifier: { sha256: string; testAccuracy: number },
+    readonly classifier: ClassifierId,
     readonly reference: FeatureStats,
     readonly device: Device,
     private readonly data: DatasetOptions,
   ) {}
 
-  static async create(opts: { device?: Device; data?: DatasetOptions } = {}): Promise<QualityEvaluator> {
-    const device = readOptions('QualityEvaluator.create', opts, ['device', 'data']).deviceOr('device', 'cpu');
-    const data = { ...opts.data, train: false };
-    const test = await MNIST(data);
+  static async create(opts: { device?: Device; data?: DatasetOptions; dataset?: ClassifierDataset } = {}): Promise<QualityEvaluator> {
+    const o = readOptions('QualityEvaluator.create', opts, ['device', 'data', 'dataset']);
+    const device = o.deviceOr('device', 'cpu');
+    const dataset = o.get('dataset') ?? 'mnist';
+    if (typeof dataset !== 'string' || !Object.hasOwn(CLASSIFIERS, dataset))
+      throw o.error('dataset', '"mnist" or "fashion-mnist" (the datasets with a classifier)');
+    const c = CLASSIFIERS[dataset as ClassifierDataset];
+    const test = await loadDataset(c.data, { ...opts.data, train: false });
     // building and loading the model copy and initialize large tensors in parallel: on the training thread too
-    const { model, record } = torch.onTrainingThread(() => loadMnistClassifier({ device }));
+    const { model, record } = torch.onTrainingThread(() => loadClassifier(c.dataset, { device }));
     try {
       const ref = torch.onTrainingThread(() => extract(model, device, batchesOf(test.images, test.length)));
       ref.logits.dispose();
-      return new QualityEvaluator(model, { sha256: record.sha256, testAccuracy: record.testAccuracy }, ref.stats, device, opts.data ?? {});
+      const id = { name: c.name, dataset: c.dataset, sha256: record.sha256, testAccuracy: record.testAccuracy };
+      return new QualityEvaluator(model, id, ref.stats, device, opts.data ?? {});
     } catch (e) {
       model.dispose();
       throw e;
@@ -107,7 +128,7 @@ export class QualityEvaluator {
 
   /**
    * Scores images given batch by batch: float in '[-1,1]' (or uint8 pixels), any shape with 784 values
-   * per image; `labels` (int64, one per image) are the digits a conditional generator was asked for.
+   * per image; `labels` (int64, one per image) are the classes a conditional generator was asked for.
    */
   score(batches: Iterable<{ images: Tensor; labels?: Tensor }>): QualityScores {
     // all on the training thread: a process that trains with a GanStep keeps its one OpenMP team
@@ -130,11 +151,11 @@ export class QualityEvaluator {
     });
   }
 
-  /** The figures of n real MNIST training images (every (60000/n)-th), the best a generator can do at this n. */
+  /** The figures of n real training images of the dataset (every (60000/n)-th), the best a generator can do at this n. */
   async floor(n: number): Promise<QualityScores> {
     let f = this.floors.get(n);
     if (!f) {
-      const train = await MNIST({ ...this.data, train: true });
+      const train = await loadDataset(CLASSIFIERS[this.classifier.dataset].data, { ...this.data, train: true });
       const step = train.length / Math.min(n, train.length);
       const per = 28 * 28;
       const picked = new Uint8Array(Math.min(n, train.length) * per);
@@ -195,7 +216,7 @@ function asClassifierInput(images: Tensor, device: Device): Tensor {
   );
 }
 
-/** uint8 MNIST-layout images (n * 784 bytes) as batches of uint8 tensors. */
+/** uint8 MNIST-layout images (n * 784 bytes; Fashion-MNIST's too) as batches of uint8 tensors. */
 export function* batchesOf(images: Uint8Array, n: number): Generator<{ images: Tensor }> {
   const per = 28 * 28;
   for (let i = 0; i < n; i += BATCH) {
@@ -211,7 +232,7 @@ export function* batchesOf(images: Uint8Array, n: number): Generator<{ images: T
 
 /**
  * G's images for n seeded samples in batches, as the classifier reads them ('[0,1]' generators mapped
- * to '[-1,1]'). A conditional preset is asked for each digit equally often (i % classes), so the
+ * to '[-1,1]'). A conditional preset is asked for each class equally often (i % classes), so the
  * histogram, coverage and label accuracy read directly. `draw` runs G (a Module, or a GanStep).
  */
 export function* generatedBatches(
@@ -246,15 +267,18 @@ export function* generatedBatches(
 }
 
 export interface EvaluateOptions {
-  /** Samples to generate (default 10000, as many as the MNIST test set). */
+  /** Samples to generate (default 10000, as many as the test set). */
   n?: number;
   /** Noise seed (default 0, so that two evaluations of a run agree). */
   seed?: number;
   /** Device to run G and the classifier on (default 'cpu'). */
   device?: Device;
-  /** Where MNIST is read from (as MNIST()'s options). */
+  /**
+   * Where the run's dataset (MNIST or Fashion-MNIST) is read from, as MNIST()'s options; default: the
+   * usual places, downloading when the run's config allows it (data.download).
+   */
   data?: DatasetOptions;
-  /** An evaluator to reuse (its device wins); default: one made for this call. */
+  /** An evaluator to reuse, made for the run's dataset (its device wins); default: one made for this call. */
   evaluator?: QualityEvaluator;
 }
 
@@ -266,9 +290,10 @@ export interface EvaluationReport extends QualityScores {
   seed: number;
   preset: string;
   conditional: boolean;
-  /** MNIST training images (n of them) scored the same way: what a perfect generator would reach. */
+  /** Training images of the dataset (n of them) scored the same way: what a perfect generator would reach. */
   floor: QualityScores;
-  classifier: { sha256: string; testAccuracy: number };
+  /** The classifier that produced these figures (its name and dataset: compare figures of one classifier only). */
+  classifier: ClassifierId;
   seconds: number;
 }
 
@@ -286,10 +311,16 @@ export async function evaluate(runDir: string, opts: EvaluateOptions = {}): Prom
   const device = evaluator ? evaluator.device : o.deviceOr('device', 'cpu');
   const info = readRunInfo(runDir);
   const preset = info.config.preset;
-  checkClassifiable(preset, info.config.data.dataset);
+  const dataset = info.config.data.dataset;
+  const c = checkClassifiable(preset, dataset);
+  if (evaluator && evaluator.classifier.dataset !== c.dataset)
+    throw new EvaluationError(
+      `evaluator: it scores with the ${evaluator.classifier.name}; this ${dataset} run needs the ${c.name} (QualityEvaluator.create({ dataset: '${c.dataset}' }))`,
+    );
   const classes = preset.step.conditioning?.classes ?? 0;
   const G = loadGenerator(runDir, preset, device);
-  const ev = evaluator ?? (await QualityEvaluator.create({ device, data: opts.data }));
+  const data = opts.data ?? { download: info.config.data.download };
+  const ev = evaluator ?? (await QualityEvaluator.create({ device, data, dataset: c.dataset }));
   try {
     const scores = ev.score(generatedBatches(preset, n, seed, (z, y) => generate(G, z, device, y && { y, classes })));
     return {

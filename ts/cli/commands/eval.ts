@@ -1,4 +1,5 @@
-/** `libtorch-gan eval`: the quality of a trained run's digits (classifier-FID, IS, coverage). */
+/** `libtorch-gan eval`: the quality of a trained run's images (classifier-FID, IS, coverage). */
+import { CLASSIFIERS } from '../../quality/classifier';
 import { evaluate, type EvaluationReport, type QualityScores } from '../../quality/evaluate';
 import { BIN, deviceFlag, EXIT, intFlag, parseCommandArgs, UsageError, writeLine, type CliIO } from './common';
 
@@ -14,12 +15,14 @@ export const EVAL_OPTIONS = {
 
 export const EVAL_HELP = `Usage: ${BIN} eval RUN_DIR [options]
 
-Measures the digits of a trained MNIST run's generator (its latest checkpoint) with the package's
-MNIST classifier: classifier-FID against the MNIST test set (lower is better), an Inception-style
-score (1..10, higher is better), how often each digit is drawn and the rarest digit's share
-(coverage: 1 = even, 0 = a digit never drawn), and for conditional runs how often the requested
-digit is drawn. Beside them: the same figures for n real MNIST training images, the floor.
-Classifier-FID is not comparable with the Inception-FID of papers.
+Measures the images of a trained MNIST or Fashion-MNIST run's generator (its latest checkpoint)
+with the package's classifier of that dataset (mnist-classifier, fashion-mnist-classifier; the
+report names it): classifier-FID against the dataset's test set (lower is better), an
+Inception-style score (1..10, higher is better), how often each class is drawn and the rarest
+class's share (coverage: 1 = even, 0 = a class never drawn), and for conditional runs how often
+the requested class is drawn. Beside them: the same figures for n real training images, the
+floor. Classifier-FID is not comparable with the Inception-FID of papers, nor between the two
+classifiers. Folder runs have no classifier and are refused.
 
 Options:
   --n N            samples to generate (default 10000)
@@ -40,9 +43,9 @@ function rows(r: EvaluationReport): string[] {
     line('IS (max 10)', fmt(r.inceptionScore, 3), fmt(r.floor.inceptionScore, 3)),
     line('coverage', fmt(r.coverage, 3), fmt(r.floor.coverage, 3)),
     ...(r.labelAccuracy === null ? [] : [line('label accuracy', fmt(r.labelAccuracy, 4), '')]),
-    `  digits 0-9: ${hist(r)}`,
-    `  real 0-9:   ${hist(r.floor)}`,
-    `  classifier ${r.classifier.sha256.slice(0, 12)} (${(r.classifier.testAccuracy * 100).toFixed(2)}% on MNIST test); ${r.seconds.toFixed(1)} s`,
+    `  ${r.classifier.dataset === 'mnist' ? 'digits' : 'classes'} 0-9: ${hist(r)}`,
+    `  real 0-9:${r.classifier.dataset === 'mnist' ? '   ' : '    '}${hist(r.floor)}`,
+    `  classifier ${r.classifier.name} ${r.classifier.sha256.slice(0, 12)} (${(r.classifier.testAccuracy * 100).toFixed(2)}% on ${CLASSIFIERS[r.classifier.dataset].title} test); ${r.seconds.toFixed(1)} s`,
   ];
 }
 

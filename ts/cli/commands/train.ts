@@ -42,7 +42,7 @@ Options:
   --save-dir DIR        where run folders are created (default runs)
   --save-every N        checkpoint and loss plot every N epochs, 0 = only at the end (default 10)
   --sample-every N      sample grid every N epochs, 0 = none (default 1)
-  --eval-every N        MNIST runs: classifier-FID, IS and coverage every N epochs and at the last
+  --eval-every N        MNIST, Fashion-MNIST runs: classifier-FID, IS and coverage every N epochs and at the last
                         (TensorBoard, metrics.csv, quality.png, report), 0 = none (default 0)
   --eval-n N            samples per evaluation (default 10000; e.g. 2000 for speed)
   --seed N              seed the RNG (runs with the same seed and device repeat exactly)
