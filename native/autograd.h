@@ -22,6 +22,9 @@ struct GradOptions {
   bool retainGraph = false;
   bool createGraph = false;
   bool allowUnused = false;
+  // Refuse graphs that reach tensors a running epoch owns (JS callers); the epoch's own step, which
+  // owns them, does not check.
+  bool checkLocks = true;
 };
 
 // torch.autograd.grad(outputs, inputs, gradOutputs, retainGraph, createGraph, allowUnused). gradOutputs has

@@ -100,7 +100,7 @@ at::Tensor GanCore::augment(const at::Tensor& x) const { return augment_.empty()
 at::Tensor GanCore::penalty(const at::Tensor& realIn, const at::Tensor& realOut, const at::Tensor& fake, const at::Tensor& y) const {
   const PenaltySpec& p = spec.penalty;
   const int64_t n = realIn.size(0);
-  GradOptions create{/*retainGraph=*/true, /*createGraph=*/true, /*allowUnused=*/false};
+  GradOptions create{/*retainGraph=*/true, /*createGraph=*/true, /*allowUnused=*/false, /*checkLocks=*/false};
   at::Tensor term;
   if (p.kind == PenaltySpec::Kind::WganGp) {
     // ganLosses.wganGpPenalty's ops: eps ~ U[0, 1) per sample, interpolates a leaf, ||grad||_2 per sample.

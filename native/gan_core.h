@@ -76,6 +76,7 @@ class GanCore {
 
   Sequential G, D;
   Sequential E;  // the EMA of G (spec.ema), updated in place after each G update; empty without one
+  std::shared_ptr<Optimizer> optG, optD;
   int64_t emaUpdates = 0;  // G updates the EMA has followed (its `start` counts them); a checkpoint keeps it
   // The batch index of the next D update: which updates are due (gDue, penaltyDue). trainEpoch sets it
   // to the batch's index in the epoch; each D update counts on from there.

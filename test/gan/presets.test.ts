@@ -27,8 +27,8 @@ const seeds = all.filter(([, p]) => p.seed !== null);
 
 describe('preset table', () => {
   test('five seed presets, one per seed, then dcgan and cgan; cgan is the default', () => {
-    expect([...PRESET_NAMES]).toEqual(['seed000', 'udacity', 'ganist', 'tensorboard', 'vanilla', 'dcgan', 'cgan']);
-    expect(PRESET_NAMES.map((n) => presets[n].seed)).toEqual(['000', '001', '002', '003', '004', null, null]);
+    expect([...PRESET_NAMES]).toEqual(['seed000', 'udacity', 'ganist', 'tensorboard', 'vanilla', 'dcgan', 'cgan', 'sngan', 'wgan-gp']);
+    expect(PRESET_NAMES.map((n) => presets[n].seed)).toEqual(['000', '001', '002', '003', '004', null, null, null, null]);
     expect(DEFAULT_PRESET).toBe('cgan');
     for (const [name, p] of all) expect(p.name).toBe(name);
   });
@@ -363,7 +363,7 @@ describe('dcgan and cgan', () => {
     );
     expect(() => adaptPreset(getPreset('dcgan'), { channels: 2, size: 32 })).toThrow('2 channels are not supported; expected 1 (grayscale) or 3 (RGB)');
     expect(() => adaptPreset(getPreset('vanilla'), { channels: 3, size: 32 })).toThrow(
-      /preset vanilla trains on 1 x 28 x 28 images .*use --preset dcgan or cgan/,
+      /preset vanilla trains on 1 x 28 x 28 images .*use a convolutional preset \(dcgan, cgan, sngan, wgan-gp\)/,
     );
     expect(() => adaptPreset(getPreset('cgan'), { channels: 1, size: 28 }, 0)).toThrow(/conditional and needs images of at least 2 classes/);
     expect(adaptPreset(getPreset('dcgan'), { channels: 1, size: 28 })).toEqual(getPreset('dcgan'));
@@ -412,6 +412,15 @@ describe('countParameters', () => {
     // ConvTranspose2d: in*out*k*k (bias=False); BatchNorm2d: 2n; totals as PyTorch's numel sums
     dcgan: { g: [100 * 128 * 49, 256, 128 * 64 * 16, 128, 64 * 16], d: [64 * 16, 64 * 128 * 16, 256, 128 * 49], gTotal: 759_680, dTotal: 138_624 },
     cgan: { g: [110 * 128 * 49, 256, 128 * 64 * 16, 128, 64 * 16], d: [11 * 64 * 16, 64 * 128 * 16, 256, 128 * 49], gTotal: 822_400, dTotal: 148_864 },
+    // Linear to 7x7x256, BatchNorm1d, two ConvTranspose2d blocks and a 3x3 Conv2d (biases on); D: 3x3 and 4x4 convs, a Linear
+    sngan: {
+      g: [128 * 12544 + 12544, 2 * 12544, 256 * 128 * 16 + 128, 256, 128 * 64 * 16 + 64, 128, 64 * 9 + 1],
+      d: [64 * 9 + 64, 64 * 128 * 16 + 128, 128 * 128 * 9 + 128, 128 * 256 * 16 + 256, 256 * 256 * 9 + 256, 12544 + 1],
+      gTotal: 2_299_777,
+      dTotal: 1_406_593,
+    },
+    // dcgan's G; its D without BatchNorm2d
+    'wgan-gp': { g: [100 * 128 * 49, 256, 128 * 64 * 16, 128, 64 * 16], d: [64 * 16, 64 * 128 * 16, 128 * 49], gTotal: 759_680, dTotal: 138_368 },
   };
 
   test.each(all)('%s: per-layer and total counts', (name, p) => {

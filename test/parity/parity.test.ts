@@ -26,7 +26,8 @@ const lrVariant = JSON.parse(fs.readFileSync(path.join(__dirname, 'lr-schedule.j
 const LR_SCHEDULE = lrVariant.lrSchedule;
 const LR_PRESET = lrVariant.name;
 
-beforeAll(() => prepare({ ...presets, [LR_PRESET]: { ...presets[lrVariant.base], lrSchedule: LR_SCHEDULE } }), 180000);
+const seedPresets = Object.fromEntries(NAMES.map((n) => [n, presets[n]]));
+beforeAll(() => prepare({ ...seedPresets, [LR_PRESET]: { ...presets[lrVariant.base], lrSchedule: LR_SCHEDULE } }), 180000);
 afterAll(cleanup);
 
 describe.each(NAMES)('parity with PyTorch: %s', (name) => {

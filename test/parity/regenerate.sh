@@ -8,10 +8,14 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 "$root/node_modules/.bin/tsc" --outDir "$tmp/js" --rootDir "$root/ts" --module commonjs --target es2022 \
   --lib es2022 --types node --skipLibCheck "$root/ts/gan/presets.ts"
-# With the lr-schedule variant (lr-schedule.json): a preset whose learning rate changes before each step.
+# With the lr-schedule variant (lr-schedule.json): a preset whose learning rate changes before each step;
+# and the recipes' variants (recipes.json): presets with recipe fields in their step spec.
 node -e "
-const presets = require(process.argv[1]).presets;
+const all = require(process.argv[1]).presets;
+const names = ['seed000', 'udacity', 'ganist', 'tensorboard', 'vanilla', 'dcgan', 'cgan'];
+const presets = Object.fromEntries(names.map((n) => [n, all[n]]));
 const lr = require(process.argv[2]);
-process.stdout.write(JSON.stringify({ ...presets, [lr.name]: { ...presets[lr.base], lrSchedule: lr.lrSchedule } }));
-" "$tmp/js/gan/presets.js" "$root/test/parity/lr-schedule.json" > "$tmp/presets.json"
+const recipes = Object.fromEntries(require(process.argv[3]).map((v) => [v.name, { ...all[v.base], step: { ...presets[v.base].step, ...v.step } }]));
+process.stdout.write(JSON.stringify({ ...presets, [lr.name]: { ...presets[lr.base], lrSchedule: lr.lrSchedule }, ...recipes }));
+" "$tmp/js/gan/presets.js" "$root/test/parity/lr-schedule.json" "$root/test/parity/recipes.json" > "$tmp/presets.json"
 "$py" "$root/test/parity/reference.py" gan --presets "$tmp/presets.json" --out "$root/test/parity/fixtures" "$@"

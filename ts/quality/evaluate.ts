@@ -18,7 +18,7 @@ import { toModelInput } from '../gan/image-batch';
 import { hasCheckpoint, readTrainerState } from '../store/checkpoint';
 import { readRunInfo } from '../store/run-dir';
 import { generate, seededInputs } from '../gan/sample';
-import { loadGenerator } from '../store/generator';
+import { loadGenerator, usesEmaGenerator } from '../store/generator';
 import { CLASSIFIER_INPUT, CLASSIFIERS, type ClassifierDataset, type ClassifierInfo, FEATURE_DIM, featuresAndLogits, loadClassifier } from './classifier';
 import { classHistogram, coverage, type FeatureStats, featureStats, frechetDistance, inceptionScore, labelAccuracy } from './metrics';
 
@@ -290,6 +290,8 @@ export interface EvaluationReport extends QualityScores {
   seed: number;
   preset: string;
   conditional: boolean;
+  /** Which weights were scored: the EMA of G where the run keeps one (step spec ema), else G's. */
+  generator: 'ema' | 'generator';
   /** Training images of the dataset (n of them) scored the same way: what a perfect generator would reach. */
   floor: QualityScores;
   /** The classifier that produced these figures (its name and dataset: compare figures of one classifier only). */
@@ -329,6 +331,7 @@ export async function evaluate(runDir: string, opts: EvaluateOptions = {}): Prom
       seed,
       preset: preset.name,
       conditional: classes > 0,
+      generator: usesEmaGenerator(runDir, preset) ? 'ema' : 'generator',
       ...scores,
       floor: await ev.floor(n),
       classifier: ev.classifier,

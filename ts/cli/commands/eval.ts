@@ -37,7 +37,7 @@ function rows(r: EvaluationReport): string[] {
   const line = (name: string, g: string, f: string) => `  ${name.padEnd(16)} ${g.padStart(10)} ${f.padStart(10)}`;
   const hist = (s: QualityScores) => s.histogram.join(' ');
   return [
-    `${r.run}: ${r.preset}, epoch ${r.epoch ?? '?'}, n ${r.n}, seed ${r.seed}`,
+    `${r.run}: ${r.preset}${r.generator === 'ema' ? ' (its EMA generator)' : ''}, epoch ${r.epoch ?? '?'}, n ${r.n}, seed ${r.seed}`,
     line('', 'generator', 'real data'),
     line('classifier-FID', fmt(r.fid, 2), fmt(r.floor.fid, 2)),
     line('IS (max 10)', fmt(r.inceptionScore, 3), fmt(r.floor.inceptionScore, 3)),

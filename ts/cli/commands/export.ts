@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import { checkExportTargets, exportOnnx, exportPytorch, ExportTargetError } from '../../export/index';
 import { exportWeb, webTargets } from '../../export/web-page';
 import { printable } from '../../util/printable';
+import { readRunInfo } from '../../store/run-dir';
+import { usesEmaGenerator } from '../../store/generator';
 import { BIN, EXIT, intFlag, parseCommandArgs, stringFlag, UsageError, writeLine, type CliIO } from './common';
 
 const NAME = 'export';
@@ -66,6 +68,7 @@ function writeExports(runDir: string, o: { onnx?: string; pytorch?: string; web?
     ...(pytorch !== undefined ? [{ path: pytorch, label: '--pytorch' }] : []),
     ...(web !== undefined ? webTargets(web, '--web') : []),
   ]);
+  if (usesEmaGenerator(runDir, readRunInfo(runDir).config.preset)) writeLine(io.stdout, 'Exporting the EMA generator (this run keeps an average of G: step spec ema)');
   if (pytorch !== undefined) {
     const r = exportPytorch(runDir, pytorch);
     writeLine(

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { type ResolvedConfig } from '../../config/config';
 import type * as dist from '../../distributed/index';
 import { countParameters, type OptimizerSpec } from '../../gan/presets';
-import { LOSSES } from '../../gan/step-spec';
+import { type GanStepSpec, isPlainStep, LOSSES } from '../../gan/step-spec';
 import { METRICS_FILE } from '../../quality/epoch-quality';
 import { type Trainer, type TrainDevice, type TrainResult } from '../../run/trainer';
 import * as torch from '../../tensor/torch';
@@ -55,6 +55,19 @@ function ranksLine(t: Trainer, backend: { name: dist.Backend; picked: boolean })
   return `; data-parallel over ${t.worldSize} ranks (${how}), batch ${t.preset.batchSize} per rank, ${torch.getNumThreads()} thread(s) each`;
 }
 
+/** The step's recipes in one line (loss, penalty, D steps, EMA, DiffAugment) and the path that runs them. */
+export function describeRecipes(s: GanStepSpec, path: string): string {
+  const parts = [LOSSES[s.loss].torchName];
+  if (s.penalty) {
+    const w = s.penalty.type === 'r1' ? `gamma ${s.penalty.weight} (x 1/2)` : `lambda ${s.penalty.weight}`;
+    parts.push(`${s.penalty.type} penalty, ${w}${(s.penalty.every ?? 1) > 1 ? `, every ${s.penalty.every} D updates (lazy)` : ''}`);
+  }
+  if ((s.dSteps ?? 1) > 1) parts.push(`${s.dSteps} D updates per G update`);
+  if (s.ema) parts.push(`EMA of G, decay ${s.ema.decay}${s.ema.start ? ` from G update ${s.ema.start}` : ''} (samples, eval and exports use it)`);
+  if (s.augment) parts.push(`DiffAugment ${s.augment}`);
+  return `${parts.join('; ')} [${path}]`;
+}
+
 /** What verbose levels 1-3 print before training (seed 000's levels). `backend`: a data-parallel run's, and whether it was picked from the device. */
 export function describeRun(trainer: Trainer, backend: { name: dist.Backend; picked: boolean } = { name: 'gloo', picked: false }): string {
   const cfg = trainer.config;
@@ -72,6 +85,7 @@ export function describeRun(trainer: Trainer, backend: { name: dist.Backend; pic
       ],
       ['Device', `${describeDevice(trainer.deviceInfo)}${cfg.threads ? `, ${cfg.threads} threads` : ''}${ranksLine(trainer, backend)}`],
       ['CUDA graph', trainer.gan.cudaGraph],
+      ...(isPlainStep(p.step) ? [] : [['Recipes', describeRecipes(p.step, trainer.gan.path)]]),
       ['Data', `${dataLine(trainer)} (${trainer.dataset.sourceKind}: ${printable(trainer.dataset.source)})`],
       ['Seed', cfg.seed === undefined ? 'none (not seeded)' : String(cfg.seed)],
     ]),
