@@ -93,7 +93,8 @@ export function sample(opts: SampleOptions): Samples {
   try {
     return torch.scope(() => {
       const { z, y } = seededInputs(preset, count, seed, list, truncation);
-      return samplesOf(preset, generate(G, z, device, y && { y, classes }), count, seed, y);
+      const out = samplesOf(preset, generate(G, z, device, y && { y, classes }), count, seed, y);
+      return usesEmaGenerator(runDir, preset) ? { ...out, ema: true } : out;
     });
   } finally {
     G.dispose();
