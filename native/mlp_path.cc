@@ -252,12 +252,12 @@ std::string MlpPath::unsupported(const GanCore& s) {
   if (s.device.is_cuda() && s.fastPath != 1)
     return "on " + s.device.str() + " the MLP fast path is opt-in (fastPath: true) until it has been verified on a GPU";
   if (!s.device.is_cpu() && !s.device.is_cuda()) return "the MLP fast path runs on CPU and CUDA, not on " + s.device.str();
-  std::string recipe = recipesUnsupported(s.spec);
-  if (!recipe.empty()) return recipe;
   for (auto [seq, which] : {std::pair{&s.G, "generator"}, std::pair{&s.D, "discriminator"}}) {
     std::string why = MlpNet::unsupported(*seq, which);
     if (!why.empty()) return why;
   }
+  std::string recipe = recipesUnsupported(s.spec);
+  if (!recipe.empty()) return recipe;
   int64_t gOut = -1;
   for (const auto& l : s.G.layers)
     if (l.kind == Layer::Kind::Linear) gOut = l.weight.size(0);
