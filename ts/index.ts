@@ -19,7 +19,7 @@ export { info, type RuntimeInfo } from './native/info';
 export { locateLibTorch, LibTorchNotFoundError, type LibTorchInfo } from './native/locate-libtorch';
 export * as data from './data/index';
 export { presets, getPreset, adaptPreset, DEFAULT_PRESET, type Preset } from './gan/presets';
-export { dcganPreset, dcganModels, DCGAN_SIZES, type ConvShape } from './gan/dcgan';
+export { dcganPreset, dcganModels, DCGAN_SIZES, type ConvShape } from './gan/presets/dcgan';
 export { withOneHot, drawLabels } from './gan/condition';
 export * as ganLosses from './gan/recipes/losses';
 export { diffAugment, DIFF_AUGMENT_POLICIES } from './gan/recipes/diff-augment';

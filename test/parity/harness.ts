@@ -50,7 +50,7 @@ const py = process.env.LTG_PARITY === 'committed' ? null : findPython(['torch', 
  * bits) and, where Python's torch is installed, the fixtures of `all` ({ name: Preset }) generated live by
  * reference.py with full dumps.
  */
-export async function prepare(all: Record<string, Preset>): Promise<void> {
+export async function prepare(all: Record<string, object>): Promise<void> {
   torch.setNumThreads(1);
   const ds = await datasets.MNIST({ train: true });
   data.images = ds.images;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch reference for libtorch-gan's parity tests.
 
-Reproduces the five GAN presets of ts/gan/presets.ts in plain PyTorch, following the canonical
+Reproduces the five GAN presets of ts/gan/presets/index.ts in plain PyTorch, following the canonical
 training step operation by operation (see README.md next to this file), and writes compact JSON
 fixtures (optionally full safetensors dumps).
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the committed parity fixtures (test/parity/fixtures/*.json) from ts/gan/presets.ts.
+# Regenerates the committed parity fixtures (test/parity/fixtures/*.json) from ts/gan/presets/index.ts.
 # Usage: test/parity/regenerate.sh [extra reference.py args, e.g. --full --out /tmp/parity]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -7,7 +7,7 @@ py="${PYTHON:-$root/.venv/bin/python}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 "$root/node_modules/.bin/tsc" --outDir "$tmp/js" --rootDir "$root/ts" --module commonjs --target es2022 \
-  --lib es2022 --types node --skipLibCheck "$root/ts/gan/presets.ts"
+  --lib es2022 --types node --skipLibCheck "$root/ts/gan/presets/index.ts"
 # With the lr-schedule variant (lr-schedule.json): a preset whose learning rate changes before each step;
 # and the recipes' variants (recipes.json): presets with recipe fields in their step spec.
 node -e "
@@ -17,5 +17,5 @@ const presets = Object.fromEntries(names.map((n) => [n, all[n]]));
 const lr = require(process.argv[2]);
 const recipes = Object.fromEntries(require(process.argv[3]).map((v) => [v.name, { ...all[v.base], step: { ...presets[v.base].step, ...v.step } }]));
 process.stdout.write(JSON.stringify({ ...presets, [lr.name]: { ...presets[lr.base], lrSchedule: lr.lrSchedule }, ...recipes }));
-" "$tmp/js/gan/presets.js" "$root/test/parity/lr-schedule.json" "$root/test/parity/recipes.json" > "$tmp/presets.json"
+" "$tmp/js/gan/presets/index.js" "$root/test/parity/lr-schedule.json" "$root/test/parity/recipes.json" > "$tmp/presets.json"
 "$py" "$root/test/parity/reference.py" gan --presets "$tmp/presets.json" --out "$root/test/parity/fixtures" "$@"

@@ -8,7 +8,7 @@ import { type Device } from '../tensor/dtype';
 import { type Tensor } from '../tensor/tensor';
 import * as torch from '../tensor/torch';
 import { checkPixelRange, type PixelRange } from '../util/pixels';
-import { type ConvShape } from './dcgan';
+import { type ConvShape } from './presets/dcgan';
 import { isConvolutional, type Preset } from './presets';
 
 /**

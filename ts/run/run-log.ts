@@ -7,7 +7,7 @@ import { METRICS_FILE, type QualityRow } from '../quality/epoch-quality';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { labelsFor, rowPerClass } from '../gan/condition';
-import { type ConvShape } from '../gan/dcgan';
+import { type ConvShape } from '../gan/presets/dcgan';
 import { noise } from '../gan/noise';
 import { type GanStep, type StepResult } from '../gan/gan-step';
 import { imagesShape, type Preset } from '../gan/presets';

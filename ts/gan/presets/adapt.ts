@@ -3,8 +3,8 @@
  * build their networks from an image shape and a number of classes, keeping every other setting.
  */
 import { type ConvShape, dcganPreset } from './dcgan';
-import { type Preset, type PresetName, withZDim } from './presets';
-import { snganPreset, wganGpPreset } from './recipe-presets';
+import { type Preset, type PresetName, withZDim } from './index';
+import { snganPreset, wganGpPreset } from './recipes';
 
 /** The convolutional presets' builders, by preset name. */
 const CONV_BUILDERS: Partial<Record<PresetName, (shape: ConvShape, classes: number) => Preset>> = {

@@ -4,8 +4,8 @@
  * mirrors it), 32 and 64 (a 4x4 base, one more block per doubling; 64 is pytorch/examples' own network
  * with ngf = ndf = 64). Channel widths double per block from 64 at the image, as there.
  */
-import { type ModuleSpec } from '../nn/spec';
-import { type Preset } from './presets';
+import { type ModuleSpec } from '../../nn/spec';
+import { type Preset } from './index';
 
 /** The image sizes the DCGAN presets build networks for. */
 export const DCGAN_SIZES = [28, 32, 64] as const;

@@ -4,9 +4,9 @@
  * gradient penalty, weight 10, five critic updates per G update), each for the image sizes dcgan
  * supports and, with `classes`, class-conditional by one-hot conditioning as cgan.
  */
-import { type ModuleSpec } from '../nn/spec';
+import { type ModuleSpec } from '../../nn/spec';
 import { checkConvShape, type ConvShape, dcganModels } from './dcgan';
-import { type Preset } from './presets';
+import { type Preset } from './index';
 
 const sizeName = (s: ConvShape) => `${s.size}x${s.size}${s.channels === 3 ? ' RGB' : ''}`;
 const adam = (lr: number, betas: [number, number]) => ({ type: 'adam' as const, lr, betas, eps: 1e-8, weightDecay: 0, amsgrad: false });

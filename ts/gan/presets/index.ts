@@ -7,12 +7,12 @@
  * state-dict naming (`0.weight`, `0.bias`, ...; ganist's nested blocks give `0.0.weight`,
  * `0.1.running_mean`, `4.weight`).
  */
-import { type ModuleSpec, parameterShapes } from '../nn/spec';
-import { type PixelRange } from '../util/pixels';
-import { suggest } from '../util/suggest';
+import { type ModuleSpec, parameterShapes } from '../../nn/spec';
+import { type PixelRange } from '../../util/pixels';
+import { suggest } from '../../util/suggest';
 import { type ConvShape, dcganPreset } from './dcgan';
-import { snganPreset, wganGpPreset } from './recipe-presets';
-import { type GanStepSpec } from './step-spec';
+import { snganPreset, wganGpPreset } from './recipes';
+import { type GanStepSpec } from '../step-spec';
 
 /** Side length of the (square, single-channel) images the presets generate. */
 export const IMAGE_SIDE = 28;
@@ -369,4 +369,4 @@ export function withZDim(preset: Preset, zDim: number): Preset {
   return out;
 }
 
-export { adaptPreset, withClasses } from './adapt-preset';
+export { adaptPreset, withClasses } from './adapt';
