@@ -202,6 +202,19 @@ withTorch('spectral norm in the fused step: the epoch', () => {
   });
 });
 
+describe('spectral norm in the fused step: eval mode', () => {
+  test("a model in eval mode runs no power iteration (its u and v stay), one in training mode does (as PyTorch's _SpectralNorm)", () => {
+    const { G, D, gan } = build(snConv);
+    G.eval();
+    const uv = () => Object.entries(state(G, D)).filter(([k]) => /\._[uv]$/.test(k));
+    const before = uv().map(([k, t]) => [k, t.clone()] as const);
+    const r = gan.step(torch.rand([snConv.batchSize, 1, 28, 28]).mul(2).sub(1));
+    expect(Number.isFinite(r.dLoss) && Number.isFinite(r.gLoss)).toBe(true);
+    const after = Object.fromEntries(uv());
+    for (const [k, t] of before) expect([k, t.allclose(after[k], 0, 0)]).toEqual([k, k.startsWith('G.')]);
+  });
+});
+
 describe('parametrizations the fused step does not run', () => {
   /** A parametrization of the user's own: the fused step cannot know what it computes. */
   class Double extends nn.Module {

@@ -63,9 +63,9 @@ def build(spec: dict) -> nn.Module:
     SNGAN's SN(nn.Conv2d(...)): u and v are drawn before the next layer's init (ts/nn/from-spec.ts)."""
     m = _build_layer(spec)
     sn = spec.get("spectralNorm")
-    if not sn:
+    if sn is None or sn is False:
         return m
-    sn = {} if sn is True else sn
+    sn = {} if sn is True else sn  # {} too: spectral norm with the defaults, as in ts/nn/from-spec.ts
     kw = {"n_power_iterations": sn.get("nPowerIterations", 1), "eps": sn.get("eps", 1e-12)}
     if "dim" in sn:
         kw["dim"] = sn["dim"]  # else spectral_norm's default: 0, 1 for ConvTranspose2d
