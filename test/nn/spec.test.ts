@@ -115,6 +115,12 @@ describe('the layer registry', () => {
     expect(r.error?.issues.map((i) => i.message)).toEqual([message]);
   });
 
+  it('spectralNorm on a kind that does not take it is refused by fromSpec, not ignored', () => {
+    expect(() => fromSpec({ type: 'BatchNorm1d', numFeatures: 3, spectralNorm: true } as unknown as ModuleSpec)).toThrow(
+      new TypeError('fromSpec: a BatchNorm1d spec takes no spectralNorm; spectral norm applies to Conv2d, ConvTranspose2d, Linear'),
+    );
+  });
+
   it('an unknown type is refused by fromSpec and, listing the kinds, by the schema', () => {
     expect(() => fromSpec({ type: 'GELU' } as unknown as ModuleSpec)).toThrow('fromSpec: unknown module type "GELU"');
     const r = ModuleSpecSchema.safeParse({ type: 'GELU' });

@@ -21,6 +21,8 @@ export function fromSpec(spec: ModuleSpec, opts: { device?: Device } = {}): Modu
   const m = cls.fromSpec(spec as never, { device: opts.device });
   const sn = (spec as { spectralNorm?: boolean | SpectralNormOptions }).spectralNorm;
   if (!sn) return m;
+  if (!SPECTRAL_NORM_KINDS.includes(spec.type))
+    throw new TypeError(`fromSpec: a ${spec.type} spec takes no spectralNorm; spectral norm applies to ${SPECTRAL_NORM_KINDS.join(', ')}`);
   // only the options a spec may give (the schema lets a later version's keys through)
   const given = sn === true ? {} : sn;
   const options = Object.fromEntries((['nPowerIterations', 'eps', 'dim'] as const).filter((k) => given[k] !== undefined).map((k) => [k, given[k]]));
