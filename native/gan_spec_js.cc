@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +40,21 @@ std::vector<int64_t> pairFromJs(const js::Value& v, js::IntRange r) {
   return out;
 }
 
+// A Linear's or convolution's spectral norm, null for none: what nativeFields() gives for a weight that
+// nn.utils.parametrizations.spectralNorm parametrizes (Sequential::check matches u and v to the weight).
+std::optional<Layer::SpectralNorm> spectralNormFromJs(const js::Value& v) {
+  if (v.isNullish()) return std::nullopt;
+  js::Object o = v.object();
+  Layer::SpectralNorm sn;
+  sn.u = o["u"].tensor();
+  sn.v = o["v"].tensor();
+  sn.nPowerIterations = o["nPowerIterations"].integer(js::kPositive);
+  sn.eps = o["eps"].finite();
+  if (!(sn.eps > 0)) o["eps"].failRange("a number > 0");
+  sn.dim = o["dim"].integer(js::kNonNegative);
+  return sn;
+}
+
 }  // namespace
 
 Sequential layersFromJs(const js::Value& v, const char* which) {
@@ -55,6 +71,7 @@ Sequential layersFromJs(const js::Value& v, const char* which) {
       case K::Linear:
         l.weight = f["weight"].tensor();
         l.bias = f["bias"].tensorOrNone();
+        l.spectralNorm = spectralNormFromJs(f["spectralNorm"]);
         break;
       case K::LeakyReLU: l.slope = f["negativeSlope"].finite(); break;
       case K::Dropout: l.p = f["p"].finite(); break;
@@ -67,6 +84,7 @@ Sequential layersFromJs(const js::Value& v, const char* which) {
         l.dilation = pairFromJs(f["dilation"], js::kPositive);
         if (l.kind == K::ConvTranspose2d) l.outputPadding = pairFromJs(f["outputPadding"], js::kNonNegative);
         l.groups = f["groups"].integer(js::kPositive);
+        l.spectralNorm = spectralNormFromJs(f["spectralNorm"]);
         break;
       case K::BatchNorm1d:
       case K::BatchNorm2d:

@@ -34,6 +34,9 @@ std::string MlpNet::unsupported(const Sequential& s, const char* which) {
   for (const auto& l : s.layers) {
     switch (l.kind) {
       case Layer::Kind::Linear:
+        // Its backward runs through weight / sigma, which this path does not write out: autograd does.
+        if (l.spectralNorm) return std::string("the ") + which + "'s Linear " + l.name + " has spectral norm";
+        break;
       case Layer::Kind::ReLU:
       case Layer::Kind::Tanh:
       case Layer::Kind::Sigmoid:

@@ -1,9 +1,11 @@
 #include "sequential.h"
 
+#include <c10/core/GradMode.h>
 #include <c10/util/Exception.h>
 
 #include <optional>
 #include <utility>
+#include <vector>
 
 namespace ltg {
 
@@ -24,6 +26,39 @@ void checkConvInput(const Layer& l, const at::Tensor& x) {
                 " (input ", x.size(2), "x", x.size(3), ", padding ", l.padding[0], "x", l.padding[1], ")");
   }
 }
+
+// x / max(||x||_2, eps) into `out`: F.normalize(x, dim=0, eps=eps, out=out) on a vector, op for op.
+void normalizeInto(at::Tensor out, const at::Tensor& x, double eps) {
+  at::Tensor denom = at::linalg_vector_norm(x, 2, {0}, true).clamp_min_(eps).expand_as(x);
+  at::div_out(out, x, denom);
+}
+
+// The weight a Linear or convolution computes with: its own, or weight / sigma under spectral norm, as
+// PyTorch's _SpectralNorm.forward: in training first its _power_method (no grad, u and v in place), then
+// sigma = vdot(u, W_mat v) on clones of u and v, so that a graph built by an earlier forward (D on the real
+// batch before D on the fake one) keeps the u and v it used. W_mat is the weight with `dim` first, flattened(1).
+at::Tensor layerWeight(const Layer& l, bool training) {
+  if (!l.spectralNorm) return l.weight;
+  const Layer::SpectralNorm& sn = *l.spectralNorm;
+  at::Tensor mat = l.weight;
+  if (sn.dim != 0) {
+    std::vector<int64_t> order{sn.dim};
+    for (int64_t d = 0; d < l.weight.dim(); ++d)
+      if (d != sn.dim) order.push_back(d);
+    mat = mat.permute(order);
+  }
+  mat = mat.flatten(1);
+  if (training) {
+    at::NoGradGuard noGrad;
+    for (int64_t i = 0; i < sn.nPowerIterations; ++i) {
+      normalizeInto(sn.u, at::mv(mat, sn.v), sn.eps);
+      normalizeInto(sn.v, at::mv(mat.t(), sn.u), sn.eps);  // weight_mat.H: the transpose of a real matrix
+    }
+  }
+  at::Tensor u = sn.u.clone(at::MemoryFormat::Contiguous), v = sn.v.clone(at::MemoryFormat::Contiguous);
+  at::Tensor sigma = at::vdot(u, at::mv(mat, v));
+  return l.weight / sigma;
+}
 }  // namespace
 
 // Each case calls the same ATen op as torch.nn's module of that name, so the fused path computes
@@ -34,15 +69,16 @@ at::Tensor Sequential::forward(at::Tensor x) const {
       case Layer::Kind::Linear:
         TORCH_CHECK(x.dim() >= 1 && x.size(-1) == l.weight.size(1), "Linear ", l.name, ": expected input with last dimension ",
                     l.weight.size(1), ", got shape ", x.sizes());
-        x = at::linear(x, l.weight, optionalTensor(l.bias));
+        x = at::linear(x, layerWeight(l, training), optionalTensor(l.bias));
         break;
       case Layer::Kind::Conv2d:
         checkConvInput(l, x);
-        x = at::conv2d(x, l.weight, optionalTensor(l.bias), l.stride, l.padding, l.dilation, l.groups);
+        x = at::conv2d(x, layerWeight(l, training), optionalTensor(l.bias), l.stride, l.padding, l.dilation, l.groups);
         break;
       case Layer::Kind::ConvTranspose2d:
         checkConvInput(l, x);
-        x = at::conv_transpose2d(x, l.weight, optionalTensor(l.bias), l.stride, l.padding, l.outputPadding, l.groups, l.dilation);
+        x = at::conv_transpose2d(x, layerWeight(l, training), optionalTensor(l.bias), l.stride, l.padding, l.outputPadding, l.groups,
+                                 l.dilation);
         break;
       case Layer::Kind::ReLU: x = at::relu(x); break;
       case Layer::Kind::LeakyReLU: x = at::leaky_relu(x, l.slope); break;
@@ -80,11 +116,34 @@ std::vector<at::Tensor> Sequential::parameters() const {
 
 std::vector<at::Tensor> Sequential::tensors() const {
   std::vector<at::Tensor> out;
-  for (const auto& l : layers)
+  for (const auto& l : layers) {
     for (const at::Tensor* t : {&l.weight, &l.bias, &l.runningMean, &l.runningVar, &l.numBatchesTracked})
       if (t->defined()) out.push_back(*t);
+    if (l.spectralNorm) out.insert(out.end(), {l.spectralNorm->u, l.spectralNorm->v});
+  }
   return out;
 }
+
+namespace {
+// u and v must be the vectors of the weight seen as a matrix: [size(dim)] and [numel / size(dim)].
+void checkSpectralNorm(const Layer& l, at::Device device, at::ScalarType dtype) {
+  const Layer::SpectralNorm& sn = *l.spectralNorm;
+  TORCH_CHECK(l.kind == Layer::Kind::Linear || l.isConv(), l.name, ": spectral norm applies to Linear, Conv2d and ConvTranspose2d layers");
+  TORCH_CHECK(sn.dim >= 0 && sn.dim < l.weight.dim(), l.name, ".spectralNorm.dim: expected a dimension of the weight (0 to ",
+              l.weight.dim() - 1, "), got ", sn.dim);
+  int64_t rows = l.weight.size(sn.dim), cols = rows ? l.weight.numel() / rows : 0;
+  const std::pair<const char*, const at::Tensor*> vectors[] = {{"u", &sn.u}, {"v", &sn.v}};
+  for (const auto& [field, t] : vectors) {
+    int64_t want = t == &sn.u ? rows : cols;
+    TORCH_CHECK(t->dim() == 1 && t->size(0) == want, l.name, ".spectralNorm.", field, ": expected shape [", want, "] (the weight ",
+                l.weight.sizes(), " as a matrix with dimension ", sn.dim, " first), got ", t->sizes());
+    TORCH_CHECK(t->device() == device, l.name, ".spectralNorm.", field, " is on ", t->device(), ", the models on ", device,
+                "; move both to one device");
+    TORCH_CHECK(t->scalar_type() == dtype, l.name, ".spectralNorm.", field, " has dtype ", t->scalar_type(), ", the models' parameters ",
+                dtype);
+  }
+}
+}  // namespace
 
 void Sequential::check(at::Device device, at::ScalarType dtype) const {
   for (const auto& l : layers) {
@@ -116,6 +175,7 @@ void Sequential::check(at::Device device, at::ScalarType dtype) const {
       for (const auto* v : {&l.stride, &l.padding, &l.dilation, &l.outputPadding})
         TORCH_CHECK(v->size() == 2, l.name, ": expected [h, w] pairs for stride, padding, dilation and outputPadding");
     }
+    if (l.spectralNorm) checkSpectralNorm(l, device, dtype);
     if (l.isBatchNorm()) {
       int64_t n = -1;
       for (const auto& [field, t] : all) {

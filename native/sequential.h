@@ -18,6 +18,7 @@ struct Layer {
   //   ts/nn/layers.ts (conv.ts, ...) the facade module: PyTorch's name, init and state-dict names, its `spec` schema,
   //                             `fromSpec`, `nativeFields()` (everything else in TS is derived from it)
   //   test/parity/reference.py  build() from the spec (regenerate.sh), and its case in test/nn/nn.test.ts
+  // Spectral norm is no kind but a property of Linear, Conv2d and ConvTranspose2d (`spectralNorm` below).
   enum class Kind {
     Linear,
     ReLU,
@@ -42,6 +43,16 @@ struct Layer {
   std::vector<int64_t> stride{1, 1}, padding{0, 0}, dilation{1, 1}, outputPadding{0, 0};
   int64_t groups = 1;
   std::string name;                                         // state-dict prefix, for error messages
+  // torch.nn.utils.parametrizations.spectral_norm of the weight (Linear, Conv2d, ConvTranspose2d): `weight` is
+  // then the original (parametrizations.weight.original, what the optimizer trains) and forward() uses
+  // weight / sigma, as PyTorch's _SpectralNorm computes it.
+  struct SpectralNorm {
+    at::Tensor u, v;  // the buffers _u [rows] and _v [columns] of the weight as a matrix; power iterations update them in place
+    int64_t nPowerIterations = 1;
+    double eps = 1e-12;
+    int64_t dim = 0;  // the weight's dimension that becomes the matrix's rows (the rest flattened)
+  };
+  std::optional<SpectralNorm> spectralNorm;
   bool isConv() const { return kind == Kind::Conv2d || kind == Kind::ConvTranspose2d; }
   bool isBatchNorm() const { return kind == Kind::BatchNorm1d || kind == Kind::BatchNorm2d; }
   // As torch.nn: without running statistics (trackRunningStats false) BatchNorm uses batch statistics in eval too.
@@ -55,8 +66,9 @@ struct Sequential {
   std::vector<Layer> layers;
   bool training = true;
   at::Tensor forward(at::Tensor x) const;
+  // The trained tensors: a spectral-normed layer's original weight, not the normalized one.
   std::vector<at::Tensor> parameters() const;
-  // Parameters and buffers: every tensor a forward pass reads or writes.
+  // Parameters and buffers (spectral norm's u and v too): every tensor a forward pass reads or writes.
   std::vector<at::Tensor> tensors() const;
   // What the first Linear or convolution reads: its input features or channels (or -1 when there is
   // none), and the rank of the input it takes (2 for Linear, 4 for [N, C, H, W] convolutions, or -1).

@@ -87,6 +87,29 @@ describe('native argument readers', () => {
     expect(() => newGan(ganOptions((o) => put(o, 'optD', {})))).toThrow('GanStep: optD: expected an optimizer (optim.Adam or optim.SGD), got an object');
   });
 
+  it("a Linear's spectralNorm fields are read by name and checked against the weight (u [rows], v [columns] of it as a matrix)", () => {
+    // D's first Linear is [8, 4]: u has 8 values, v 4
+    const sn = (fields: Record<string, unknown>) => (o: NativeGanStepOptions) =>
+      put(o.d[0], 'spectralNorm', { u: torch.ones([8])._native, v: torch.ones([4])._native, nPowerIterations: 1, eps: 1e-12, dim: 0, ...fields });
+    newGan(ganOptions(sn({}))); // valid
+    expect(() => newGan(ganOptions(sn({ eps: 0 })))).toThrow('GanStep: discriminator.0.spectralNorm.eps must be a number > 0, got 0');
+    expect(() => newGan(ganOptions(sn({ nPowerIterations: 0 })))).toThrow(
+      'GanStep: discriminator.0.spectralNorm.nPowerIterations must be a positive integer, got 0',
+    );
+    expect(() => newGan(ganOptions(sn({ u: [1, 2] })))).toThrow('GanStep: discriminator.0.spectralNorm.u: expected a Tensor, got an array');
+    expect(() => newGan(ganOptions(sn({ dim: 2 })))).toThrow('discriminator.0.spectralNorm.dim: expected a dimension of the weight (0 to 1), got 2');
+    expect(() => newGan(ganOptions(sn({ v: torch.ones([8])._native })))).toThrow(
+      'discriminator.0.spectralNorm.v: expected shape [4] (the weight [8, 4] as a matrix with dimension 0 first), got [8]',
+    );
+    expect(() => newGan(ganOptions(sn({ dim: 1 })))).toThrow(
+      'discriminator.0.spectralNorm.u: expected shape [4] (the weight [8, 4] as a matrix with dimension 1 first), got [8]',
+    );
+    expect(() => newGan(ganOptions(sn({ u: torch.ones([8], { dtype: 'float64' })._native })))).toThrow(
+      "discriminator.0.spectralNorm.u has dtype Double, the models' parameters Float",
+    );
+    expect(() => newGan(ganOptions((o) => put(o.d[0], 'spectralNorm', 'yes')))).toThrow("GanStep: discriminator.0.spectralNorm: expected an object, got 'yes'");
+  });
+
   it('trainEpoch options: an unknown normalize mode and non-integers are errors', async () => {
     const gan = newGan(ganOptions());
     const data = torch.randint(0, 256, [8, 4], { dtype: 'uint8' })._native;

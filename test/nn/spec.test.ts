@@ -7,7 +7,7 @@
 import { fromSpec, toNativeLayers } from '../../ts/nn/from-spec';
 import * as nn from '../../ts/nn/index';
 import { Embedding, Linear, Sequential } from '../../ts/nn/layers';
-import { layerClass, MODULE_TYPES, type ModuleSpec, ModuleSpecSchema, NATIVE_KINDS, parameterShapes } from '../../ts/nn/spec';
+import { layerClass, MODULE_TYPES, type ModuleSpec, ModuleSpecSchema, NATIVE_KINDS, parameterShapes, SPECTRAL_NORM_KINDS } from '../../ts/nn/spec';
 
 /** One spec of every layer kind, with parameters where the kind has them. */
 const SPECS: Exclude<ModuleSpec, { type: 'Sequential' }>[] = [
@@ -65,6 +65,60 @@ describe('the layer registry', () => {
     class Mine extends Linear {}
     expect(toNativeLayers(new Sequential(new Mine(2, 3))).map((l) => l.kind)).toEqual(['Linear']);
     expect(() => toNativeLayers(new Sequential(new Embedding(3, 2)))).toThrow('the fused trainer cannot run module 0 of type Embedding');
+  });
+
+  it('spectralNorm: the spec passes the schema as written, fromSpec applies it with its options, keys and parameters as PyTorch names them', () => {
+    const specs: ModuleSpec[] = [
+      { type: 'Linear', inFeatures: 3, outFeatures: 2, spectralNorm: true },
+      { type: 'Conv2d', inChannels: 2, outChannels: 4, kernelSize: 3, bias: false, spectralNorm: { nPowerIterations: 2, eps: 1e-6, dim: 1 } },
+      { type: 'ConvTranspose2d', inChannels: 4, outChannels: 2, kernelSize: 4, spectralNorm: { eps: 1e-8 } },
+      { type: 'Linear', inFeatures: 3, outFeatures: 2, spectralNorm: false },
+    ];
+    expect(SPECTRAL_NORM_KINDS).toEqual(['Conv2d', 'ConvTranspose2d', 'Linear']);
+    const m = fromSpec({ type: 'Sequential', children: specs });
+    for (const [i, spec] of specs.entries()) {
+      expect(ModuleSpecSchema.parse(spec)).toEqual(spec);
+      const layer = (m as Sequential)._modules.get(String(i))!;
+      const shapes = Object.fromEntries(layer.namedParameters().map(([n, p]) => [n, p.shape]));
+      expect(shapes).toEqual(parameterShapes(spec as Exclude<ModuleSpec, { type: 'Sequential' }>));
+    }
+    expect(Object.keys(m.stateDict())).toEqual([
+      '0.bias',
+      '0.parametrizations.weight.original',
+      '0.parametrizations.weight.0._u',
+      '0.parametrizations.weight.0._v',
+      '1.parametrizations.weight.original',
+      '1.parametrizations.weight.0._u',
+      '1.parametrizations.weight.0._v',
+      '2.bias',
+      '2.parametrizations.weight.original',
+      '2.parametrizations.weight.0._u',
+      '2.parametrizations.weight.0._v',
+      '3.weight',
+      '3.bias',
+    ]);
+    const norms = toNativeLayers(m).map((l) => (l as { spectralNorm: object | null }).spectralNorm);
+    expect(norms.map((n) => n && { ...n, u: undefined, v: undefined })).toEqual([
+      { nPowerIterations: 1, eps: 1e-12, dim: 0, u: undefined, v: undefined },
+      { nPowerIterations: 2, eps: 1e-6, dim: 1, u: undefined, v: undefined },
+      { nPowerIterations: 1, eps: 1e-8, dim: 1, u: undefined, v: undefined }, // ConvTranspose2d's default dim
+      null,
+    ]);
+  });
+
+  it.each<[string, unknown, string]>([
+    ['eps 0', { eps: 0 }, 'a number > 0'],
+    ['0 power iterations', { nPowerIterations: 0 }, 'an integer >= 1'],
+    ['a string', 'yes', 'true, false or { nPowerIterations?, eps?, dim? }'],
+  ])('spectralNorm: %s is refused by the schema, saying what was expected', (_, spectralNorm, message) => {
+    const r = ModuleSpecSchema.safeParse({ type: 'Linear', inFeatures: 2, outFeatures: 3, spectralNorm });
+    expect(r.error?.issues.map((i) => i.message)).toEqual([message]);
+  });
+
+  it('spectralNorm on a kind that does not take it is refused by fromSpec, not ignored', () => {
+    expect(() => fromSpec({ type: 'BatchNorm1d', numFeatures: 3, spectralNorm: true } as unknown as ModuleSpec)).toThrow(
+      new TypeError('fromSpec: a BatchNorm1d spec takes no spectralNorm; spectral norm applies to Conv2d, ConvTranspose2d, Linear'),
+    );
   });
 
   it('an unknown type is refused by fromSpec and, listing the kinds, by the schema', () => {

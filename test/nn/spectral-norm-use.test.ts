@@ -1,10 +1,9 @@
 /**
- * spectralNorm in use: bad input (each a clear error naming the value), the fused step's refusal of a
+ * spectralNorm in use: bad input (each a clear error naming the value), what the fused step is given of a
  * spectral-normed layer, a GAN step on the facade with a spectral-normed D, and Module.to. Its values
- * against PyTorch's are in spectral-norm.test.ts.
+ * against PyTorch's are in spectral-norm.test.ts; in the fused step, test/gan/spectral-norm-step.test.ts.
  */
 import { buildModels, makeOptimizer } from '../../ts/gan/build';
-import { GanStep } from '../../ts/gan/gan-step';
 import { imperativeStep } from '../../ts/gan/imperative-step';
 import { presets } from '../../ts/gan/presets';
 import * as nn from '../../ts/nn/index';
@@ -112,15 +111,19 @@ describe('spectralNorm: bad input', () => {
 });
 
 describe('spectralNorm and the fused step', () => {
-  it('toNativeLayers and GanStep refuse a spectral-normed layer by its name, saying what to do instead', () => {
-    const message =
-      'the fused trainer cannot run module 2 of type ParametrizedLinear: its weight is parametrized (nn.utils.parametrizations.spectralNorm or nn.utils.parametrize.registerParametrization); the fused step does not take parametrizations yet';
-    const D = new nn.Sequential(new nn.Linear(784, 8), new nn.LeakyReLU(0.2), spectralNorm(new nn.Linear(8, 1)));
-    expect(() => nn.toNativeLayers(D)).toThrow(TypeError);
-    expect(() => nn.toNativeLayers(D)).toThrow(message);
-    const p = presets.vanilla;
-    const { generator: G } = buildModels(p);
-    expect(() => new GanStep(G, D, makeOptimizer(p.optimizer, G.parameters()), makeOptimizer(p.optimizer, D.parameters()), p.step)).toThrow(message);
+  it("toNativeLayers gives a spectral-normed layer's original weight (what the optimizer trains), u, v and the numbers", () => {
+    const sn = spectralNorm(new nn.ConvTranspose2d(3, 2, 4), { nPowerIterations: 2, eps: 1e-6 });
+    const D = new nn.Sequential(new nn.Linear(784, 8), new nn.LeakyReLU(0.2), sn);
+    const layers = nn.toNativeLayers(D);
+    expect(layers[0]).toMatchObject({ kind: 'Linear', spectralNorm: null });
+    const norm = sn.parametrizations.weight.at(0) as SpectralNorm;
+    expect(layers[2]).toMatchObject({
+      kind: 'ConvTranspose2d',
+      name: '2',
+      weight: sn.parametrizations.weight.original._native,
+      spectralNorm: { u: norm._u!._native, v: norm._v!._native, nPowerIterations: 2, eps: 1e-6, dim: 1 },
+    });
+    expect(D.parameters()).toContain(sn.parametrizations.weight.original);
   });
 });
 

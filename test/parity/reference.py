@@ -69,7 +69,21 @@ def load_presets(path: str) -> dict[str, dict]:
 
 
 def build(spec: dict) -> nn.Module:
-    """A torch module from a ModuleSpec (ts/nn/spec.ts); defaults are torch.nn's."""
+    """A torch module from a ModuleSpec (ts/nn/spec.ts); defaults are torch.nn's. A layer whose spec has
+    `spectralNorm` (true or {nPowerIterations?, eps?, dim?}) is wrapped right after it is built, inline as
+    SNGAN's SN(nn.Conv2d(...)): u and v are drawn before the next layer's init (ts/nn/from-spec.ts)."""
+    m = _build_layer(spec)
+    sn = spec.get("spectralNorm")
+    if sn is None or sn is False:
+        return m
+    sn = {} if sn is True else sn  # {} too: spectral norm with the defaults, as in ts/nn/from-spec.ts
+    kw = {"n_power_iterations": sn.get("nPowerIterations", 1), "eps": sn.get("eps", 1e-12)}
+    if "dim" in sn:
+        kw["dim"] = sn["dim"]  # else spectral_norm's default: 0, 1 for ConvTranspose2d
+    return torch.nn.utils.parametrizations.spectral_norm(m, **kw)
+
+
+def _build_layer(spec: dict) -> nn.Module:
     t = spec["type"]
     if t == "Sequential":
         return nn.Sequential(*[build(c) for c in spec["children"]])
@@ -122,13 +136,22 @@ def _pair(v):
 
 
 def weights_init(m: nn.Module) -> None:
-    """pytorch/examples dcgan/main.py's weights_init (the 'dcgan' init scheme)."""
+    """pytorch/examples dcgan/main.py's weights_init (the 'dcgan' init scheme). A spectral-normed weight is
+    written in parametrizations.weight.original, as ts/gan/weights-init.ts does: m.weight is computed at
+    each read (and runs a power iteration in training mode), so writing it would change a temporary."""
     classname = m.__class__.__name__
     if classname.find("Conv") != -1:
-        nn.init.normal_(m.weight, 0.0, 0.02)
+        nn.init.normal_(_weight_of(m), 0.0, 0.02)
     elif classname.find("BatchNorm") != -1:
-        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.normal_(_weight_of(m), 1.0, 0.02)
         nn.init.zeros_(m.bias)
+
+
+def _weight_of(m: nn.Module) -> torch.Tensor:
+    """The tensor holding m's weight: the parameter, or a parametrized weight's original."""
+    if torch.nn.utils.parametrize.is_parametrized(m, "weight"):
+        return m.parametrizations.weight.original
+    return m.weight
 
 
 def build_models(preset: dict, seed: int = INIT_SEED) -> tuple[nn.Module, nn.Module]:

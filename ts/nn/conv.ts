@@ -5,8 +5,9 @@ import * as torch from '../tensor/torch';
 import * as F from './functional';
 import * as init from './init';
 import { bool, expected, intAtLeast, obj, type SpecOf } from '../util/schema';
-import { type FactoryOptions, moduleOptions } from './factory';
+import { type FactoryOptions, moduleOptions, spectralNormField } from './factory';
 import { Module } from './module';
+import { nativeWeight } from './utils/parametrize';
 
 type Pair = number | [number, number];
 /** 'valid' is no padding; 'same' pads so that the output is as large as the input (stride 1 only). */
@@ -37,6 +38,7 @@ const convFields = {
   dilation: pairOf(1).optional(),
   groups: intAtLeast(1).optional(),
   bias: bool.optional(),
+  spectralNorm: spectralNormField,
 };
 
 /** The weight's shape as ConvNd makes it, and the bias's. */
@@ -149,10 +151,13 @@ abstract class ConvNd extends Module {
     if (this.bias === null) r += ', bias=False';
     return r;
   }
-  /** @internal What the fused trainer's layer reader (native/) reads; `name` (the state-dict prefix) names it in errors. */
+  /**
+   * @internal What the fused trainer's layer reader (native/) reads (a spectral-normed weight: its original, u, v, ...);
+   * `name` (the state-dict prefix) names it in errors.
+   */
   nativeFields(name: string) {
     return {
-      weight: this.weight._native,
+      ...nativeWeight(this),
       bias: this.bias?._native ?? null,
       stride: this.stride,
       padding: this.nativePadding(name),

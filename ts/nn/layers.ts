@@ -10,13 +10,17 @@ import * as F from './functional';
 import * as init from './init';
 import { bool, expected, int, intAtLeast, num, obj, type SpecOf } from '../util/schema';
 import { Module } from './module';
-import { checkPositiveInt, type FactoryOptions, moduleOptions } from './factory';
+import { checkPositiveInt, type FactoryOptions, moduleOptions, spectralNormField } from './factory';
+import { nativeWeight } from './utils/parametrize';
 
 export type { FactoryOptions } from './factory';
 
 /** y = x W^T + b. Initialized as torch.nn.Linear: kaiming_uniform_(a=sqrt(5)) for W, U(-1/sqrt(in), 1/sqrt(in)) for b. */
 export class Linear extends Module {
-  static readonly spec = obj({ type: z.literal('Linear'), inFeatures: intAtLeast(1), outFeatures: intAtLeast(1), bias: bool.optional() }, 'a Linear spec');
+  static readonly spec = obj(
+    { type: z.literal('Linear'), inFeatures: intAtLeast(1), outFeatures: intAtLeast(1), bias: bool.optional(), spectralNorm: spectralNormField },
+    'a Linear spec',
+  );
   static fromSpec(s: SpecOf<typeof Linear.spec>, o: FactoryOptions = {}): Linear {
     return new Linear(s.inFeatures, s.outFeatures, { ...o, bias: s.bias });
   }
@@ -65,9 +69,9 @@ export class Linear extends Module {
   override extraRepr(): string {
     return `in_features=${this.inFeatures}, out_features=${this.outFeatures}, bias=${this.bias !== null}`;
   }
-  /** @internal What the fused trainer's layer reader (native/) reads for this kind. */
+  /** @internal What the fused trainer's layer reader (native/) reads for this kind (a spectral-normed weight: its original, u, v, ...). */
   nativeFields() {
-    return { weight: this.weight._native, bias: this.bias?._native ?? null };
+    return { ...nativeWeight(this), bias: this.bias?._native ?? null };
   }
 }
 

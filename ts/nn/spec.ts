@@ -72,6 +72,12 @@ export const NATIVE_KINDS: readonly NativeLayer['kind'][] = LAYER_CLASSES.filter
   (c) => typeof (c.prototype as Partial<NativeClass['prototype']>).nativeFields === 'function',
 ).map(typeOf) as NativeLayer['kind'][];
 
+/**
+ * The layer kinds whose spec takes `spectralNorm` (their class's schema declares it): fromSpec applies it,
+ * their nativeFields() give its state and the fused trainer runs it (native/sequential.h).
+ */
+export const SPECTRAL_NORM_KINDS: readonly string[] = LAYER_CLASSES.filter((c) => 'spectralNorm' in c.spec.shape).map(typeOf);
+
 // zod types a union's error callback for union issues only, but calls it for a non-object too
 const codeOf = (iss: unknown) => (iss as { code?: string }).code;
 
@@ -110,11 +116,15 @@ export function layerTypeOf(m: Module): string | undefined {
 
 /**
  * The learnable parameters a layer spec's module holds, by name (as named_parameters()) with their
- * shapes: its class's static `parameterShapes`, none for a class without.
+ * shapes: its class's static `parameterShapes`, none for a class without. Under spectral norm the weight
+ * is `parametrizations.weight.original`, after the module's own parameters (a submodule's), as in PyTorch.
  */
 export function parameterShapes(spec: Exclude<ModuleSpec, { type: 'Sequential' }>): Record<string, number[]> {
   const cls = layerClass(spec.type) as { parameterShapes?: (s: never) => Record<string, number[]> } | undefined;
-  return cls?.parameterShapes?.(spec as never) ?? {};
+  const shapes = cls?.parameterShapes?.(spec as never) ?? {};
+  if (!(spec as { spectralNorm?: unknown }).spectralNorm) return shapes;
+  const { weight, ...own } = shapes;
+  return { ...own, 'parametrizations.weight.original': weight };
 }
 
 /** @internal The native layer of `m` (named `name`), or undefined when the fused trainer cannot run its kind. */

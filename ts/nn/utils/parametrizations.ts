@@ -83,6 +83,11 @@ export class SpectralNorm extends Module {
     });
   }
 
+  /** @internal What native/sequential.h's Layer::SpectralNorm reads (given by a spectral-normed Linear's or convolution's nativeFields()). */
+  nativeFields() {
+    return { u: this._u?._native ?? null, v: this._v?._native ?? null, nPowerIterations: this.nPowerIterations, eps: this.eps, dim: this.dim };
+  }
+
   /** The weight is its own original: spectral norm keeps no inverse. */
   rightInverse(value: Tensor): Tensor {
     return value;

@@ -5,11 +5,13 @@
  * tensor moves to `module.parametrizations[name].original`, and state-dict keys are
  * `parametrizations.<name>.original` and then each parametrization's own (`parametrizations.<name>.0._u`).
  */
+import { type NativeTensor } from '../../native/addon';
 import { Tensor } from '../../tensor/tensor';
 import * as torch from '../../tensor/torch';
 import { describeValue, readOptions } from '../../util/options';
 import { suggest } from '../../util/suggest';
 import { Module } from '../module';
+import { type SpectralNorm } from './parametrizations';
 
 /** The `parametrizations` container of a parametrized module: one ParametrizationList per tensor name (PyTorch's ModuleDict). */
 export class ModuleDict extends Module {
@@ -209,6 +211,18 @@ export function registerParametrization<M extends Module>(
     configurable: true,
   });
   return module as Parametrized<M>;
+}
+
+/**
+ * @internal A layer's weight as the fused trainer takes it (Linear's and the convolutions' nativeFields()): the
+ * parameter, or under spectral norm its original (the tensor the optimizer trains) and the SpectralNorm's own
+ * fields (u, v, the numbers), which native/sequential.h runs as PyTorch's _SpectralNorm. toNativeLayers
+ * (ts/nn/from-spec.ts) has refused every other parametrization.
+ */
+export function nativeWeight(module: Module): { weight: NativeTensor; spectralNorm: ReturnType<SpectralNorm['nativeFields']> | null } {
+  const list = dictOf(module)?.get('weight');
+  if (!list) return { weight: module._parameters.get('weight')!._native, spectralNorm: null };
+  return { weight: list.original._native, spectralNorm: (list.at(0) as SpectralNorm).nativeFields() };
 }
 
 /** module.__class__ = Parametrized<Class>: a subclass of the module's own class, where the parametrized tensors' properties live. */
