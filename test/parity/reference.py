@@ -573,7 +573,7 @@ def fixture_json(name: str, preset: dict, res: dict, steps: int) -> dict[str, An
             "yG": [y.tolist() for y in res["yG"]] or None,
         },
         "steps": res["records"],
-        "sampleIndices": state_indices(res["init"]),
+        "sampleIndices": state_indices(res["final"]),  # final: init plus an EMA generator's E. keys
         "init": summarize_state(res["init"]),
         "final": summarize_state(res["final"]),
     }

@@ -6,11 +6,10 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 py="${PYTHON:-$root/.venv/bin/python}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-"$root/node_modules/.bin/tsc" --outDir "$tmp/js" --rootDir "$root/ts" --module commonjs --target es2022 \
-  --lib es2022 --types node --skipLibCheck "$root/ts/gan/presets/index.ts"
+"$root/node_modules/.bin/tsc" -p "$root/tsconfig.build.json" --outDir "$tmp/js" --declaration false --sourceMap false
 # With the lr-schedule variant (lr-schedule.json): a preset whose learning rate changes before each step;
 # and the recipes' variants (recipes.json): presets with recipe fields in their step spec.
-node -e "
+NODE_PATH="$root/node_modules" node -e "
 const all = require(process.argv[1]).presets;
 const names = ['seed000', 'udacity', 'ganist', 'tensorboard', 'vanilla', 'dcgan', 'cgan'];
 const presets = Object.fromEntries(names.map((n) => [n, all[n]]));
