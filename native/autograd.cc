@@ -64,7 +64,8 @@ std::vector<at::Tensor> grad(const std::vector<at::Tensor>& outputs, const std::
     const at::Tensor& out = outputs[i];
     // The messages of PyTorch's run_backward and _make_grads, with the tensor named.
     TORCH_CHECK(out.requires_grad(), who, ": element ", i, " of outputs does not require grad and does not have a grad_fn");
-    TORCH_CHECK(!options.checkLocks || !graphReachesLocked(out), inUseMessage(who, ("a tensor the graph of outputs[" + std::to_string(i) + "] reaches").c_str()));
+    TORCH_CHECK(!options.checkLocks || !graphReachesLocked(out),
+                inUseMessage(who, ("a tensor the graph of outputs[" + std::to_string(i) + "] reaches").c_str()));
     at::Tensor seed = gradOutputs[i];
     if (!seed.defined()) {
       TORCH_CHECK(out.numel() == 1, who, ": grad can be implicitly created only for scalar outputs, got outputs[", i, "] of shape ",

@@ -25,8 +25,7 @@ struct StepTensors {
 class GanCore {
  public:
   // ema: the EMA generator's layers (same structure as g) when spec.ema is on, else empty.
-  GanCore(Sequential g, Sequential d, std::shared_ptr<Optimizer> optG, std::shared_ptr<Optimizer> optD, GanSpec spec,
-          Sequential ema = {});
+  GanCore(Sequential g, Sequential d, std::shared_ptr<Optimizer> optG, std::shared_ptr<Optimizer> optD, GanSpec spec, Sequential ema = {});
 
   at::Tensor noise(int64_t n) const;
   // n labels drawn uniformly from [0, classes) (int64, on the models' device).

@@ -66,15 +66,23 @@ describe('the fused GanStep refuses bad recipes, naming the value', () => {
 describe('the step-spec schema (config.json, presets) and the run config', () => {
   const spec = (step: Record<string, unknown>) => GanStepSpecSchema.safeParse({ ...presets.dcgan.step, ...step });
   test('accepts the recipes and refuses bad ones with the expected form', () => {
-    expect(spec({ loss: 'hinge', penalty: { type: 'r1', weight: 10, every: 16 }, dSteps: 2, ema: { decay: 0.999, start: 100 }, augment: 'color,cutout' }).success).toBe(true);
+    expect(
+      spec({ loss: 'hinge', penalty: { type: 'r1', weight: 10, every: 16 }, dSteps: 2, ema: { decay: 0.999, start: 100 }, augment: 'color,cutout' }).success,
+    ).toBe(true);
     const bad = spec({ ema: { decay: 1.5 }, augment: 'colour' });
     expect(bad.success).toBe(false);
     const messages = bad.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    expect(messages).toEqual(['ema.decay: a number in (0, 1)', 'augment: unknown policy "colour" (did you mean \'color\'?) in "colour"; known: color, translation, cutout']);
+    expect(messages).toEqual([
+      'ema.decay: a number in (0, 1)',
+      'augment: unknown policy "colour" (did you mean \'color\'?) in "colour"; known: color, translation, cutout',
+    ]);
   });
 
   test('config keys override the preset step; bad ones name the key and value', () => {
-    const r = resolveConfig({ preset: 'dcgan', loss: 'hinge', penalty: { type: 'r1', weight: 5 }, dSteps: 2, ema: { decay: 0.99 }, augment: 'translation' }, env);
+    const r = resolveConfig(
+      { preset: 'dcgan', loss: 'hinge', penalty: { type: 'r1', weight: 5 }, dSteps: 2, ema: { decay: 0.99 }, augment: 'translation' },
+      env,
+    );
     expect(r.preset.step).toMatchObject({ loss: 'hinge', penalty: { type: 'r1', weight: 5 }, dSteps: 2, ema: { decay: 0.99 }, augment: 'translation' });
     expect(resolveConfig({ preset: 'wgan-gp', penalty: null }, env).preset.step.penalty).toBeUndefined();
     const err = (c: object) => {
@@ -86,13 +94,19 @@ describe('the step-spec schema (config.json, presets) and the run config', () =>
       }
       throw new Error('no error');
     };
-    expect(err({ preset: 'udacity', loss: 'wasserstein' })).toMatch(/config\.loss: 'wasserstein' takes no labels, but preset udacity trains D toward real 0\.9/);
-    expect(err({ preset: 'vanilla', augment: 'color' })).toMatch(/config\.augment: DiffAugment needs a convolutional discriminator; preset vanilla's reads flat vectors/);
+    expect(err({ preset: 'udacity', loss: 'wasserstein' })).toMatch(
+      /config\.loss: 'wasserstein' takes no labels, but preset udacity trains D toward real 0\.9/,
+    );
+    expect(err({ preset: 'vanilla', augment: 'color' })).toMatch(
+      /config\.augment: DiffAugment needs a convolutional discriminator; preset vanilla's reads flat vectors/,
+    );
     expect(err({ preset: 'dcgan', augment: 'zoom' })).toMatch(/config\.augment: unknown policy "zoom"/);
     expect(err({ preset: 'vanilla', conditional: true })).toMatch(/config\.conditional: preset vanilla is not convolutional and cannot be made conditional/);
     expect(err({ preset: 'cgan', conditional: false })).toMatch(/config\.conditional: preset cgan is conditional/);
     expect(() => parseConfig({ ema: { decay: 1 } })).toThrow(/config\.ema\.decay: expected a number in \(0, 1\), got 1/);
-    expect(() => parseConfig({ loss: 'hinje' })).toThrow(/config\.loss: expected "bceWithLogits", "bce", "leastSquares", "hinge" or "wasserstein", got "hinje"/);
+    expect(() => parseConfig({ loss: 'hinje' })).toThrow(
+      /config\.loss: expected "bceWithLogits", "bce", "leastSquares", "hinge" or "wasserstein", got "hinje"/,
+    );
   });
 
   test('conditional: true makes a convolutional preset class-conditional as cgan is dcgan', () => {
@@ -108,7 +122,21 @@ describe('the step-spec schema (config.json, presets) and the run config', () =>
 
 describe('the CLI flags', () => {
   test('set the recipe keys', () => {
-    const a = parseTrainArgs(['--preset', 'dcgan', '--loss', 'hinge', '--penalty', 'r1:10:16', '--d-steps', '2', '--ema', '0.999:100', '--augment', 'color,translation', '--conditional']);
+    const a = parseTrainArgs([
+      '--preset',
+      'dcgan',
+      '--loss',
+      'hinge',
+      '--penalty',
+      'r1:10:16',
+      '--d-steps',
+      '2',
+      '--ema',
+      '0.999:100',
+      '--augment',
+      'color,translation',
+      '--conditional',
+    ]);
     expect(a === 'help' ? null : a.config).toMatchObject({
       loss: 'hinge',
       penalty: { type: 'r1', weight: 10, every: 16 },

@@ -78,7 +78,8 @@ test('conditional: the one-hot width on G and D, the recipe kept', () => {
   for (const name of ['sngan', 'wgan-gp'] as const) {
     const base = getPreset(name);
     const c = withClasses(base, 10);
-    const first = (s: Preset['generator']) => namedLayers(s).find((l) => ['Linear', 'Conv2d', 'ConvTranspose2d'].includes(l.spec.type))!.spec as Record<string, number>;
+    const first = (s: Preset['generator']) =>
+      namedLayers(s).find((l) => ['Linear', 'Conv2d', 'ConvTranspose2d'].includes(l.spec.type))!.spec as unknown as Record<string, number>;
     const g0 = first(base.generator);
     expect(first(c.generator).inFeatures ?? first(c.generator).inChannels).toBe((g0.inFeatures ?? g0.inChannels) + 10);
     expect(first(c.discriminator).inChannels).toBe(first(base.discriminator).inChannels + 10);
@@ -90,7 +91,22 @@ test('conditional: the one-hot width on G and D, the recipe kept', () => {
 
 describe('from the CLI', () => {
   const train = (args: string[]) =>
-    runCli(['train', '--epochs', '1', '--seed', '3', '--batch-size', '16', '--sample-every', '1', '--save-every', '1', '--save-dir', path.join(root, 'runs'), ...args]);
+    runCli([
+      'train',
+      '--epochs',
+      '1',
+      '--seed',
+      '3',
+      '--batch-size',
+      '16',
+      '--sample-every',
+      '1',
+      '--save-every',
+      '1',
+      '--save-dir',
+      path.join(root, 'runs'),
+      ...args,
+    ]);
 
   test('sngan on MNIST with an EMA and DiffAugment: the start table names the recipes; sample uses the EMA', () => {
     const r = train(['--preset', 'sngan', '--limit', '32', '--ema', '0.99', '--augment', 'translation']);

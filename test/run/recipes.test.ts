@@ -89,7 +89,12 @@ test('sample() and the generator loader use the EMA generator and say so', () =>
   G.loadStateDict(safetensors.loadFile(path.join(straight.runDir, 'generator_ema.safetensors')));
   G.eval();
   const { z } = seededInputs(preset, 8, 3);
-  const want = samplesOf(preset, torch.noGrad(() => G.forward(z).toFloat32Array()), 8, 3);
+  const want = samplesOf(
+    preset,
+    torch.noGrad(() => G.forward(z).toFloat32Array()),
+    8,
+    3,
+  );
   expect(Buffer.from(s.images.buffer).equals(Buffer.from(want.images.buffer))).toBe(true);
   const loaded = loadGenerator(straight.runDir, preset, 'cpu').stateDict();
   const mine = G.stateDict();

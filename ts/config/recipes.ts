@@ -47,7 +47,10 @@ export function applyRecipes(preset: Preset, c: RecipeConfig, issues: ConfigIssu
       issues.push({ path: ['conditional'], message: `config.conditional: preset ${preset.name} ${(e as Error).message.replace(/^preset \S+ /, '')}` });
     }
   } else if (c.conditional === false && out.step.conditioning) {
-    issues.push({ path: ['conditional'], message: `config.conditional: preset ${preset.name} is conditional; for an unconditional GAN choose dcgan, sngan or wgan-gp` });
+    issues.push({
+      path: ['conditional'],
+      message: `config.conditional: preset ${preset.name} is conditional; for an unconditional GAN choose dcgan, sngan or wgan-gp`,
+    });
   }
   const step = out.step;
   if (c.loss !== undefined) {
@@ -65,7 +68,10 @@ export function applyRecipes(preset: Preset, c: RecipeConfig, issues: ConfigIssu
   if (c.augment === '') delete step.augment;
   else if (c.augment !== undefined) {
     if (!isConvolutional(out))
-      issues.push({ path: ['augment'], message: `config.augment: DiffAugment needs a convolutional discriminator; preset ${preset.name}'s reads flat vectors` });
+      issues.push({
+        path: ['augment'],
+        message: `config.augment: DiffAugment needs a convolutional discriminator; preset ${preset.name}'s reads flat vectors`,
+      });
     step.augment = c.augment;
   }
   const checked = GanStepSpecSchema.safeParse(step);

@@ -115,4 +115,3 @@ export interface StepInputs {
   zG?: Tensor;
   yG?: Tensor;
 }
-

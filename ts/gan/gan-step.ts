@@ -80,7 +80,7 @@ export class GanStep {
     if (pg !== undefined && pg !== null && !(pg instanceof ProcessGroup)) throw o.error('processGroup', 'a dist.ProcessGroup (dist.group.WORLD)');
     this.processGroup = (pg as ProcessGroup | null | undefined) ?? null;
     // The EMA generator starts as a copy of G (torch's AveragedModel deep-copies its model too).
-    this.emaGenerator = spec?.ema ? deepCopyModule(generator, "GanStep(spec.ema)").eval() : null;
+    this.emaGenerator = spec?.ema ? deepCopyModule(generator, 'GanStep(spec.ema)').eval() : null;
     // The spec goes as it is: the native reader names a missing or wrong field ("GanStep: spec.loss: ...").
     this._native = new (loadAddon().NativeGanStep)({
       g: toNativeLayers(generator),

@@ -68,7 +68,8 @@ function writeExports(runDir: string, o: { onnx?: string; pytorch?: string; web?
     ...(pytorch !== undefined ? [{ path: pytorch, label: '--pytorch' }] : []),
     ...(web !== undefined ? webTargets(web, '--web') : []),
   ]);
-  if (usesEmaGenerator(runDir, readRunInfo(runDir).config.preset)) writeLine(io.stdout, 'Exporting the EMA generator (this run keeps an average of G: step spec ema)');
+  if (usesEmaGenerator(runDir, readRunInfo(runDir).config.preset))
+    writeLine(io.stdout, 'Exporting the EMA generator (this run keeps an average of G: step spec ema)');
   if (pytorch !== undefined) {
     const r = exportPytorch(runDir, pytorch);
     writeLine(

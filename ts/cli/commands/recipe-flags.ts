@@ -38,7 +38,8 @@ function penaltyFlag(value: string | boolean | undefined): RecipeConfig['penalty
   const form = `TYPE[:WEIGHT[:EVERY]] with TYPE ${PENALTIES.join(' or ')} (or none), e.g. r1:10:16`;
   if (!(PENALTIES as readonly string[]).includes(type) || rest.length) throw new UsageError(`--penalty: expected ${form}, got ${JSON.stringify(s)}`, NAME);
   const w = weight === undefined ? DEFAULT_PENALTY_WEIGHT[type as PenaltyName] : NUMBER.test(weight) ? Number(weight) : Number.NaN;
-  if (!(w > 0) || !Number.isFinite(w)) throw new UsageError(`--penalty: the weight must be a number > 0, got ${JSON.stringify(weight)} in ${JSON.stringify(s)}`, NAME);
+  if (!(w > 0) || !Number.isFinite(w))
+    throw new UsageError(`--penalty: the weight must be a number > 0, got ${JSON.stringify(weight)} in ${JSON.stringify(s)}`, NAME);
   const e = every === undefined ? undefined : /^\d+$/.test(every) ? Number(every) : Number.NaN;
   if (e !== undefined && !(Number.isSafeInteger(e) && e >= 1))
     throw new UsageError(`--penalty: EVERY must be an integer >= 1, got ${JSON.stringify(every)} in ${JSON.stringify(s)}`, NAME);
@@ -51,9 +52,11 @@ function emaFlag(value: string | boolean | undefined): RecipeConfig['ema'] {
   const s = String(value).trim();
   const [decay, start, ...rest] = s.split(':');
   const d = NUMBER.test(decay) ? Number(decay) : Number.NaN;
-  if (!(d > 0 && d < 1) || rest.length) throw new UsageError(`--ema: expected DECAY[:START] with DECAY in (0, 1), e.g. 0.999 or 0.999:1000, got ${JSON.stringify(s)}`, NAME);
+  if (!(d > 0 && d < 1) || rest.length)
+    throw new UsageError(`--ema: expected DECAY[:START] with DECAY in (0, 1), e.g. 0.999 or 0.999:1000, got ${JSON.stringify(s)}`, NAME);
   const st = start === undefined ? undefined : /^\d+$/.test(start) ? Number(start) : Number.NaN;
-  if (st !== undefined && !Number.isSafeInteger(st)) throw new UsageError(`--ema: START must be an integer >= 0 (G updates), got ${JSON.stringify(start)}`, NAME);
+  if (st !== undefined && !Number.isSafeInteger(st))
+    throw new UsageError(`--ema: START must be an integer >= 0 (G updates), got ${JSON.stringify(start)}`, NAME);
   return { decay: d, ...(st !== undefined ? { start: st } : {}) };
 }
 

@@ -8,6 +8,8 @@ import { type ModuleSpec } from '../../nn/spec';
 import { checkConvShape, type ConvShape, dcganModels } from './dcgan';
 import { type Preset } from './index';
 
+/** The step both recipes' presets build on: no labels (hinge, Wasserstein), one backward of real + fake, fresh noise for G. */
+const UNLABELLED_STEP = { realLabel: 1, fakeLabel: 0, dLossReduction: 'sum', detachFakeForD: true, gNoise: 'fresh', separateDBackward: false } as const;
 const sizeName = (s: ConvShape) => `${s.size}x${s.size}${s.channels === 3 ? ' RGB' : ''}`;
 const adam = (lr: number, betas: [number, number]) => ({ type: 'adam' as const, lr, betas, eps: 1e-8, weightDecay: 0, amsgrad: false });
 
@@ -41,7 +43,11 @@ export function snganModels(shape: ConvShape, classes = 0, zDim = 128): { genera
   ];
   let c = ch;
   for (let i = 0; i < blocks; i++) {
-    g.push({ type: 'ConvTranspose2d', inChannels: c, outChannels: c / 2, kernelSize: 4, stride: 2, padding: 1 }, { type: 'BatchNorm2d', numFeatures: c / 2 }, { type: 'ReLU' });
+    g.push(
+      { type: 'ConvTranspose2d', inChannels: c, outChannels: c / 2, kernelSize: 4, stride: 2, padding: 1 },
+      { type: 'BatchNorm2d', numFeatures: c / 2 },
+      { type: 'ReLU' },
+    );
     c /= 2;
   }
   g.push(conv(c, shape.channels, 3, 1, 1), { type: 'Tanh' });
@@ -66,17 +72,12 @@ export function snganPreset(shape: ConvShape = { channels: 1, size: 28 }, classe
     seed: null,
     description:
       `SNGAN (${sizeName(shape)}${classes ? `, conditional on ${classes} classes` : ''}): the paper's standard CNN, spectral norm on every layer of D, ` +
-      'hinge loss, z ~ N(0, 1) of 128, Adam 2e-4 betas (0.5, 0.999), one D update per G update (the paper\'s setting C), batch 64.',
-    differsFromReadme: 'Not a seed: Miyato et al. 2018\'s standard CNN scaled as dcgan (7x7 base at 28 pixels), PyTorch\'s default init.',
+      "hinge loss, z ~ N(0, 1) of 128, Adam 2e-4 betas (0.5, 0.999), one D update per G update (the paper's setting C), batch 64.",
+    differsFromReadme: "Not a seed: Miyato et al. 2018's standard CNN scaled as dcgan (7x7 base at 28 pixels), PyTorch's default init.",
     ...snganModels(shape, classes, zDim),
     step: {
       loss: 'hinge',
-      realLabel: 1,
-      fakeLabel: 0,
-      dLossReduction: 'sum',
-      detachFakeForD: true,
-      gNoise: 'fresh',
-      separateDBackward: false,
+      ...UNLABELLED_STEP,
       noise: { dist: 'normal', dim: zDim },
       ...(classes ? { conditioning: { classes } } : {}),
     },
@@ -103,17 +104,12 @@ export function wganGpPreset(shape: ConvShape = { channels: 1, size: 28 }, class
     description:
       `WGAN-GP (${sizeName(shape)}${classes ? `, conditional on ${classes} classes` : ''}): dcgan's G, its D without BatchNorm as the critic, ` +
       'Wasserstein loss with the gradient penalty (weight 10), five critic updates per G update, Adam 1e-4 betas (0.5, 0.9), batch 64.',
-    differsFromReadme: 'Not a seed: Gulrajani et al. 2017\'s recipe (their MNIST settings) on the dcgan networks, PyTorch\'s default init.',
+    differsFromReadme: "Not a seed: Gulrajani et al. 2017's recipe (their MNIST settings) on the dcgan networks, PyTorch's default init.",
     generator,
     discriminator: critic,
     step: {
       loss: 'wasserstein',
-      realLabel: 1,
-      fakeLabel: 0,
-      dLossReduction: 'sum',
-      detachFakeForD: true,
-      gNoise: 'fresh',
-      separateDBackward: false,
+      ...UNLABELLED_STEP,
       noise: { dist: 'normal', dim: 100, shape: [100, 1, 1] },
       ...(classes ? { conditioning: { classes } } : {}),
       penalty: { type: 'wgan-gp', weight: 10 },
