@@ -153,9 +153,10 @@ export class GanStep {
   }
 
   /**
-   * One D update then one G update. `labels` are the real batch's classes (conditional GANs). zD/zG
-   * (and yD/yG, the fake labels) override what the step draws (parity tests feed PyTorch's); without
-   * them a CUDA step runs through the captured graph once warm.
+   * One D update then one G update (with spec.dSteps = k, G updates on every k-th batch only, counted by
+   * batchIndex; a D-only step reports G's last loss). `labels` are the real batch's classes (conditional
+   * GANs). zD/zG (and yD/yG, the fake labels) override what the step draws (parity tests feed PyTorch's);
+   * without them a CUDA step runs through the captured graph once warm.
    */
   step(real: Tensor, inputs: StepInputs = {}): StepResult {
     this.syncModes();

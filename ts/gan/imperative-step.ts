@@ -28,6 +28,10 @@ export interface ImperativeInputs {
   batchIndex?: number;
 }
 
+/**
+ * One D update and, where spec.dSteps makes it due, one G update (else gLoss is NaN: G did not update).
+ * spec.ema is GanStep's (here an optim.swaUtils.AveragedModel does that job).
+ */
 export function imperativeStep(
   G: Module,
   D: Module,
