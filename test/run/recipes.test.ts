@@ -15,7 +15,9 @@ import { Trainer, type TrainResult } from '../../ts/run/trainer';
 import { loadCheckpoint, readTrainerState } from '../../ts/store/checkpoint';
 import { loadGenerator, sample, usesEmaGenerator } from '../../ts/store/generator';
 import { readRunInfo } from '../../ts/store/run-dir';
+import { exportPytorch } from '../../ts/export/pytorch';
 import * as safetensors from '../../ts/tensor/safetensors';
+import { loadPytorch } from '../../ts/tensor/torch-save';
 import * as torch from '../../ts/tensor/torch';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-recipes-'));
@@ -99,4 +101,15 @@ test('sample() and the generator loader use the EMA generator and say so', () =>
   const loaded = loadGenerator(straight.runDir, preset, 'cpu').stateDict();
   const mine = G.stateDict();
   for (const k of Object.keys(mine)) expect({ k, same: loaded[k].allclose(mine[k], 0, 0) }).toEqual({ k, same: true });
+});
+
+test('export --pytorch writes the EMA generator', () => {
+  const file = path.join(root, 'G.pt');
+  exportPytorch(straight.runDir, file);
+  const got = loadPytorch(file);
+  const ema = safetensors.loadFile(path.join(straight.runDir, 'generator_ema.safetensors'));
+  const g = safetensors.loadFile(path.join(straight.runDir, 'generator.safetensors'));
+  const key = Object.keys(ema).find((k) => k.endsWith('weight'))!;
+  for (const k of Object.keys(ema)) expect({ k, same: got[k].allclose(ema[k], 0, 0) }).toEqual({ k, same: true });
+  expect(got[key].allclose(g[key], 0, 0)).toBe(false);
 });
