@@ -185,6 +185,13 @@ StepTensors GanStep::step(const at::Tensor& real, const at::Tensor& y, const at:
   return {d.dLoss, gLoss, d.dReal, d.dFake};
 }
 
+std::optional<double> GanStep::lastGLoss() const {
+  if (!lastGLoss_.defined()) return std::nullopt;
+  return lastGLoss_.item<double>();
+}
+
+void GanStep::setLastGLoss(double v) { lastGLoss_ = at::scalar_tensor(v, at::TensorOptions().dtype(dtype).device(device)); }
+
 MlpPath* GanStep::ensureMlpPath() {
   if (!mlp_) mlp_ = std::make_unique<MlpPath>(*this);
   return mlp_.get();

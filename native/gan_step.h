@@ -76,6 +76,11 @@ class GanStep : public GanCore {
   EpochResult trainEpoch(const at::Tensor& data, const at::Tensor& labels, const EpochOptions& opt,
                          const std::function<void(const Progress&)>& onProgress, const std::atomic<bool>& stop);
 
+  // The G loss a D-only step reports (dSteps > 1): the last G update's; a run resumed inside an epoch
+  // restores it from its log, so the steps before its next G update report what the uninterrupted run did.
+  std::optional<double> lastGLoss() const;
+  void setLastGLoss(double v);
+
   std::atomic<bool> busy{false};
   bool cudaGraphs = true;
 

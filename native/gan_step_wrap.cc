@@ -51,7 +51,8 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
                      InstanceMethod<&GanStepWrap::DrawLabels>("drawLabels"), InstanceMethod<&GanStepWrap::Generate>("generate"),
                      InstanceMethod<&GanStepWrap::GraphStatus>("graphStatus"), InstanceMethod<&GanStepWrap::IsCapturable>("isCapturable"),
                      InstanceMethod<&GanStepWrap::Path>("path"), InstanceMethod<&GanStepWrap::Profile>("profile"),
-                     InstanceMethod<&GanStepWrap::Phases>("phases"), InstanceMethod<&GanStepWrap::EmaUpdates>("emaUpdates")});
+                     InstanceMethod<&GanStepWrap::Phases>("phases"), InstanceMethod<&GanStepWrap::EmaUpdates>("emaUpdates"),
+                     InstanceMethod<&GanStepWrap::LastGLoss>("lastGLoss")});
     addonData(env).ganStepCtor = Napi::Persistent(ctor);
     exports.Set("NativeGanStep", ctor);
   }
@@ -266,6 +267,18 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
         step_->emaUpdates = n.integer(js::kNonNegative);
       }
       return Napi::Number::New(env, double(step_->emaUpdates));
+    });
+  }
+
+  // lastGLoss(v?): the G loss a D-only step reports (null before the first G update); with v, sets it.
+  Napi::Value LastGLoss(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      ensureIdle(env);
+      js::Value v = js::Args(info, "GanStep.lastGLoss")(0, "value");
+      if (!v.isUndefined()) step_->setLastGLoss(v.finite());
+      std::optional<double> out = step_->lastGLoss();
+      return out ? Napi::Number::New(env, *out) : env.Null();
     });
   }
 

@@ -113,3 +113,27 @@ test('export --pytorch writes the EMA generator', () => {
   for (const k of Object.keys(ema)) expect({ k, same: got[k].allclose(ema[k], 0, 0) }).toEqual({ k, same: true });
   expect(got[key].allclose(g[key], 0, 0)).toBe(false);
 });
+
+test('an abort between G updates (dSteps 3), resumed: the epoch continues exactly, its logged G losses included', async () => {
+  const cfg = { ...base, saveDir: path.join(root, 'abort'), epochs: 1 };
+  const whole = await Trainer.create(cfg, { dataset: mnist, limit: 192 });
+  const w = await whole.train();
+  whole.dispose();
+  const t = await Trainer.create(cfg, { dataset: mnist, limit: 192 });
+  const controller = new AbortController();
+  t.on('step', (s) => {
+    if (s.globalStep === 1) controller.abort();
+  });
+  const r = await t.train({ signal: controller.signal });
+  t.dispose();
+  // stopped after 1 or 2 batches: it resumes on a D-only batch (G updates at batch indices 0 and 3)
+  expect([1, 2]).toContain(r.interrupted!.steps);
+  const again = await Trainer.create({ resume: r.runDir, epochs: 1 });
+  await again.train();
+  again.dispose();
+  const rows = (dir: string) => fs.readFileSync(path.join(dir, 'losses.csv'), 'utf8').trim().split('\n');
+  expect(rows(r.runDir)).toEqual(rows(w.runDir));
+  for (const f of ['generator.safetensors', 'generator_ema.safetensors', 'discriminator.safetensors']) {
+    expect({ f, same: fs.readFileSync(path.join(r.runDir, f)).equals(fs.readFileSync(path.join(w.runDir, f))) }).toEqual({ f, same: true });
+  }
+});

@@ -105,6 +105,16 @@ export class GanStep {
    * state_dict into it and sets emaUpdates.
    */
   readonly emaGenerator: Module | null;
+  /**
+   * The G loss a D-only step reports (spec.dSteps > 1): the last G update's, null before the first. A run
+   * resumed inside an epoch sets it from its log, so its D-only steps report what the uninterrupted run did.
+   */
+  get lastGLoss(): number | null {
+    return this._native.lastGLoss();
+  }
+  set lastGLoss(v: number) {
+    this._native.lastGLoss(v);
+  }
   /** The G updates the EMA has followed (spec.ema.start counts them). */
   get emaUpdates(): number {
     return this._native.emaUpdates();

@@ -195,6 +195,8 @@ export interface NativeGanStep {
   phases(): MlpPhases | null;
   /** The G updates the EMA has followed; with n, sets it (a resumed run). */
   emaUpdates(n?: number): number;
+  /** The G loss a D-only step reports (null before the first G update); with v, sets it. */
+  lastGLoss(v?: number): number | null;
 }
 
 /** Milliseconds per phase of the MLP fast path since profile(true), over `steps` steps. */

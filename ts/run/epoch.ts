@@ -45,6 +45,8 @@ export type EpochOutcome = { done: EpochResult; ran: { steps: number; images: nu
 /** One epoch through GanStep.trainEpoch, continuing one stopped inside (`within`); a listener error is thrown here. */
 export async function fusedEpoch(e: EpochRun): Promise<EpochOutcome> {
   const startStep = e.within?.steps ?? 0;
+  // resumed inside an epoch: D-only steps (dSteps > 1) report the G loss of the run's last step, as before
+  if (startStep > 0 && e.within?.perStep) e.gan.lastGLoss = e.within.perStep[(startStep - 1) * 4 + 1];
   // A listener that throws inside a progress report (called from the native side) stops the epoch
   // through this controller; its error is then thrown here.
   const internal = new AbortController();
