@@ -42,17 +42,16 @@ Napi::Object resultToJs(Napi::Env env, const StepValues& r) {
 class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports) {
-    auto ctor =
-        DefineClass(env, "NativeGanStep",
-                    {InstanceMethod<&GanStepWrap::Step>("step"), InstanceMethod<&GanStepWrap::StepD>("stepD"),
-                     InstanceMethod<&GanStepWrap::StepG>("stepG"), InstanceMethod<&GanStepWrap::SetTraining>("setTraining"),
-                     InstanceMethod<&GanStepWrap::TrainEpoch>("trainEpoch"), InstanceMethod<&GanStepWrap::RequestStop>("requestStop"),
-                     InstanceMethod<&GanStepWrap::IsBusy>("isBusy"), InstanceMethod<&GanStepWrap::Noise>("noise"),
-                     InstanceMethod<&GanStepWrap::DrawLabels>("drawLabels"), InstanceMethod<&GanStepWrap::Generate>("generate"),
-                     InstanceMethod<&GanStepWrap::GraphStatus>("graphStatus"), InstanceMethod<&GanStepWrap::IsCapturable>("isCapturable"),
-                     InstanceMethod<&GanStepWrap::Path>("path"), InstanceMethod<&GanStepWrap::Profile>("profile"),
-                     InstanceMethod<&GanStepWrap::Phases>("phases"), InstanceMethod<&GanStepWrap::EmaUpdates>("emaUpdates"),
-                     InstanceMethod<&GanStepWrap::LastGLoss>("lastGLoss")});
+    auto ctor = DefineClass(env, "NativeGanStep",
+                            {InstanceMethod<&GanStepWrap::Step>("step"), InstanceMethod<&GanStepWrap::StepD>("stepD"),
+                             InstanceMethod<&GanStepWrap::StepG>("stepG"), InstanceMethod<&GanStepWrap::SetTraining>("setTraining"),
+                             InstanceMethod<&GanStepWrap::TrainEpoch>("trainEpoch"),
+                             InstanceMethod<&GanStepWrap::RequestStop>("requestStop"), InstanceMethod<&GanStepWrap::IsBusy>("isBusy"),
+                             InstanceMethod<&GanStepWrap::Noise>("noise"), InstanceMethod<&GanStepWrap::DrawLabels>("drawLabels"),
+                             InstanceMethod<&GanStepWrap::Generate>("generate"), InstanceMethod<&GanStepWrap::GraphStatus>("graphStatus"),
+                             InstanceMethod<&GanStepWrap::IsCapturable>("isCapturable"), InstanceMethod<&GanStepWrap::Path>("path"),
+                             InstanceMethod<&GanStepWrap::Profile>("profile"), InstanceMethod<&GanStepWrap::Phases>("phases"),
+                             InstanceMethod<&GanStepWrap::EmaUpdates>("emaUpdates"), InstanceMethod<&GanStepWrap::LastGLoss>("lastGLoss")});
     addonData(env).ganStepCtor = Napi::Persistent(ctor);
     exports.Set("NativeGanStep", ctor);
   }
