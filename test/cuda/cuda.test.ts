@@ -198,6 +198,41 @@ describeCuda('CUDA (needs a GPU)', () => {
     expect(maxDiff(weights(graphed), weights(eager))).toBeLessThan(1e-4);
   });
 
+  test('the recipes on CUDA (sngan: spectral norm, hinge; R1, dSteps, EMA) compute what they compute on the CPU; DiffAugment and WGAN-GP run eager', () => {
+    // no draws inside the step (R1, not WGAN-GP's interpolates; no augmentation): the devices' generators differ
+    const step = { ...presets.sngan.step, penalty: { type: 'r1' as const, weight: 1, every: 2 }, dSteps: 2, ema: { decay: 0.9 } };
+    const make = (device: 'cpu' | 'cuda') => {
+      torch.manualSeed(3);
+      const built = buildModels(presets.sngan);
+      const G = built.generator.to(device);
+      const D = built.discriminator.to(device);
+      const [optG, optD] = [new Adam(G.parameters(), { lr: 2e-4 }), new Adam(D.parameters(), { lr: 2e-4 })];
+      return { G, D, gan: new GanStep(G, D, optG, optD, step, { capturable: true }) };
+    };
+    const [cpu, gpu] = [make('cpu'), make('cuda')];
+    expect(gpu.gan.cudaGraph).toMatch(/^off: the step spec's recipes/);
+    for (let i = 0; i < 4; i++) {
+      const x = torch.rand([16, 1, 28, 28]).mul(2).sub(1);
+      const zD = torch.randn([16, 128]);
+      const zG = torch.randn([16, 128]);
+      const a = cpu.gan.step(x, { zD, zG });
+      const b = gpu.gan.step(x.cuda(), { zD: zD.cuda(), zG: zG.cuda() });
+      expect(b.dLoss).toBeCloseTo(a.dLoss, 3);
+      expect(b.gLoss).toBeCloseTo(a.gLoss, 3);
+    }
+    expect(maxDiff(weights(gpu), weights(cpu))).toBeLessThan(1e-3);
+    const ema = (m: typeof cpu) => m.gan.emaGenerator!.parameters().map((t) => t.detach().cpu());
+    expect(maxDiff(ema(gpu), ema(cpu))).toBeLessThan(1e-3);
+    // WGAN-GP with DiffAugment (their draws from the GPU's generator): finite, eager
+    const w = model('wgan-gp', 'cuda');
+    const aug = new GanStep(w.G, w.D, w.optG, w.optD, { ...w.p.step, augment: 'color,translation,cutout' });
+    for (let i = 0; i < 3; i++) {
+      const r = aug.step(torch.rand([16, 1, 28, 28]).mul(2).sub(1).cuda());
+      expect(Number.isFinite(r.dLoss) && Number.isFinite(r.gLoss)).toBe(true);
+    }
+    expect(aug.cudaGraph).toMatch(/^off: the step spec's recipes/);
+  });
+
   test('cuda.synchronize(device) waits on the device named, as torch.cuda.synchronize', () => {
     const n = torch.cuda.deviceCount();
     const last = `cuda:${n - 1}` as const;
