@@ -28,6 +28,7 @@ export { parseConfig, loadConfigFile, resolveConfig, ConfigError, type RunConfig
 export { Trainer, type TrainResult, type TrainDevice, type TrainerDeviceEvent } from './run/trainer';
 export { sample, type SampleOptions } from './store/generator';
 export { saveSamples, type Samples } from './gan/sample';
+export { Generator, loadGenerator, type GenerateOptions, type GeneratorOptions, type PngOptions } from './serve/generator';
 export { imperativeStep } from './gan/imperative-step';
 export { noise, type NoiseOptions } from './gan/noise';
 export { buildGan, buildModels, type BuiltGan } from './gan/build';

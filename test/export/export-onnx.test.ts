@@ -14,7 +14,7 @@ import { exportOnnx, exportPytorch, ExportTargetError, OnnxExportError } from '.
 import { exportWeb } from '../../ts/export/web-page';
 import { savePytorch } from '../../ts/tensor/torch-save';
 import { generate } from '../../ts/gan/sample';
-import { loadGenerator } from '../../ts/store/generator';
+import { loadGeneratorModule } from '../../ts/store/generator';
 import { readRunInfo } from '../../ts/store/run-dir';
 import * as nn from '../../ts/nn/index';
 import * as torch from '../../ts/tensor/torch';
@@ -129,7 +129,7 @@ print(json.dumps({'shape': list(out.shape), 'images': out.reshape(-1).tolist(), 
     expect(e.status).toBe(0);
     expect(e.stdout).toContain('label [batch] int64 in [0, 10)');
     const preset = readRunInfo(runDir).config.preset;
-    const G = loadGenerator(runDir, preset, 'cpu');
+    const G = loadGeneratorModule(runDir, preset, 'cpu');
     torch.manualSeed(5);
     const z = torch.randn([N, 100, 1, 1]);
     const labels = [0, 3, 5, 7, 9];

@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { presets } from '../../ts/gan/presets';
 import { generate } from '../../ts/gan/sample';
-import { loadGenerator } from '../../ts/store/generator';
+import { loadGeneratorModule } from '../../ts/store/generator';
 import { type Tensor } from '../../ts/tensor/tensor';
 import { loadPytorch, savePytorch } from '../../ts/tensor/torch-save';
 import * as torch from '../../ts/tensor/torch';
@@ -227,7 +227,7 @@ const floats = (file: string) => {
 
   test.each(['vanilla', 'udacity'])("%s: the seed's own module classes' state_dict samples PyTorch's images", (name) => {
     const preset = presets[name as 'vanilla' | 'udacity'];
-    const G = loadGenerator(path.join(dir, `${name}.pth`), preset, 'cpu');
+    const G = loadGeneratorModule(path.join(dir, `${name}.pth`), preset, 'cpu');
     const z = torch.tensor(floats(path.join(dir, `${name}.z`)).slice(), [N, 100]);
     const ours = generate(G, z, 'cpu');
     const theirs = floats(path.join(dir, `${name}.images`));
@@ -254,10 +254,10 @@ const floats = (file: string) => {
   });
 
   test("a state_dict that fits no preset's generator: an error naming the key and the shapes", () => {
-    expect(() => loadGenerator(path.join(dir, 'udacity.pth'), presets.vanilla, 'cpu')).toThrow(
+    expect(() => loadGeneratorModule(path.join(dir, 'udacity.pth'), presets.vanilla, 'cpu')).toThrow(
       "'fc1.weight' float32 [32, 100] does not fit the generator's '0.weight' float32 [256, 100] (tensor 1 of 8",
     );
-    expect(() => loadGenerator(path.join(dir, 'vanilla.pth'), presets.ganist, 'cpu')).toThrow(/holds 8 tensors .* but the generator has \d+/);
+    expect(() => loadGeneratorModule(path.join(dir, 'vanilla.pth'), presets.ganist, 'cpu')).toThrow(/holds 8 tensors .* but the generator has \d+/);
   });
 
   test('a hostile pickle (a global that would run code) is refused, not run; a truncated file is an error', () => {

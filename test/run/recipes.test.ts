@@ -13,7 +13,7 @@ import { fromSpec } from '../../ts/nn/from-spec';
 import { resolveRun } from '../../ts/run/resolve';
 import { Trainer, type TrainResult } from '../../ts/run/trainer';
 import { loadCheckpoint, readTrainerState } from '../../ts/store/checkpoint';
-import { loadGenerator, sample, usesEmaGenerator } from '../../ts/store/generator';
+import { loadGeneratorModule, sample, usesEmaGenerator } from '../../ts/store/generator';
 import { readRunInfo } from '../../ts/store/run-dir';
 import { exportPytorch } from '../../ts/export/pytorch';
 import * as safetensors from '../../ts/tensor/safetensors';
@@ -98,7 +98,7 @@ test('sample() and the generator loader use the EMA generator and say so', () =>
     3,
   );
   expect(Buffer.from(s.images.buffer).equals(Buffer.from(want.images.buffer))).toBe(true);
-  const loaded = loadGenerator(straight.runDir, preset, 'cpu').stateDict();
+  const loaded = loadGeneratorModule(straight.runDir, preset, 'cpu').stateDict();
   const mine = G.stateDict();
   for (const k of Object.keys(mine)) expect({ k, same: loaded[k].allclose(mine[k], 0, 0) }).toEqual({ k, same: true });
 });

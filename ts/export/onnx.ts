@@ -13,7 +13,7 @@ import { readOptions } from '../util/options';
 import * as torch from '../tensor/torch';
 import { writeFileAtomic } from '../util/fs';
 import { packageVersion } from '../util/package';
-import { loadGenerator } from '../store/generator';
+import { loadGeneratorModule } from '../store/generator';
 import { readRunInfo } from '../store/run-dir';
 import { checkExportTargets, checkFileArg } from './targets';
 
@@ -120,7 +120,7 @@ export function exportOnnx(source: Module | string, file: string, opts: ExportOn
   let G: Module;
   if (typeof source === 'string') {
     preset = readRunInfo(source).config.preset;
-    G = loadGenerator(source, preset, 'cpu');
+    G = loadGeneratorModule(source, preset, 'cpu');
   } else {
     G = source;
   }

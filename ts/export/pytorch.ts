@@ -1,7 +1,7 @@
 /** A run folder's generator back in PyTorch: a torch.save'd state_dict. */
 import * as fs from 'node:fs';
 import { savePytorch } from '../tensor/torch-save';
-import { loadGenerator } from '../store/generator';
+import { loadGeneratorModule } from '../store/generator';
 import { readRunInfo } from '../store/run-dir';
 import { checkExportTargets, checkFileArg, checkRunDirArg } from './targets';
 
@@ -9,7 +9,7 @@ import { checkExportTargets, checkFileArg, checkRunDirArg } from './targets';
 export function exportPytorch(runDir: string, file: string): { file: string; bytes: number; tensors: number } {
   checkRunDirArg('exportPytorch', runDir);
   checkExportTargets([{ path: checkFileArg('exportPytorch', file), label: 'exportPytorch: file' }]);
-  const G = loadGenerator(runDir, readRunInfo(runDir).config.preset, 'cpu');
+  const G = loadGeneratorModule(runDir, readRunInfo(runDir).config.preset, 'cpu');
   try {
     const sd = G.stateDict();
     savePytorch(sd, file);

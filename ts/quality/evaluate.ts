@@ -18,7 +18,7 @@ import { toModelInput } from '../gan/image-batch';
 import { hasCheckpoint, readTrainerState } from '../store/checkpoint';
 import { readRunInfo } from '../store/run-dir';
 import { generate, seededInputs } from '../gan/sample';
-import { loadGenerator, usesEmaGenerator } from '../store/generator';
+import { loadGeneratorModule, usesEmaGenerator } from '../store/generator';
 import { CLASSIFIER_INPUT, CLASSIFIERS, type ClassifierDataset, type ClassifierInfo, FEATURE_DIM, featuresAndLogits, loadClassifier } from './classifier';
 import { classHistogram, coverage, type FeatureStats, featureStats, frechetDistance, inceptionScore, labelAccuracy } from './metrics';
 
@@ -320,7 +320,7 @@ export async function evaluate(runDir: string, opts: EvaluateOptions = {}): Prom
       `evaluator: it scores with the ${evaluator.classifier.name}; this ${dataset} run needs the ${c.name} (QualityEvaluator.create({ dataset: '${c.dataset}' }))`,
     );
   const classes = preset.step.conditioning?.classes ?? 0;
-  const G = loadGenerator(runDir, preset, device);
+  const G = loadGeneratorModule(runDir, preset, device);
   const data = opts.data ?? { download: info.config.data.download };
   const ev = evaluator ?? (await QualityEvaluator.create({ device, data, dataset: c.dataset }));
   try {

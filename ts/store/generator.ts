@@ -89,7 +89,7 @@ export function sample(opts: SampleOptions): Samples {
   if (given === 'all' && !classes) throw new TypeError("sample: labels 'all' applies to conditional presets (cgan); this generator is not conditional");
   if (list !== undefined) labelsFor(list, count, classes, 'sample').dispose();
   const seed = givenSeed ?? randomSeed();
-  const G = loadGenerator(runDir, preset, device);
+  const G = loadGeneratorModule(runDir, preset, device);
   try {
     return torch.scope(() => {
       const { z, y } = seededInputs(preset, count, seed, list, truncation);
@@ -110,14 +110,24 @@ export function usesEmaGenerator(source: string, preset: Preset): boolean {
 }
 
 /**
+ * Whether to load the EMA generator of `source`: `ema` as asked (true refused where there is none), else
+ * usesEmaGenerator's default. `who` names the caller in the error.
+ */
+export function pickEmaGenerator(source: string, preset: Preset, ema: boolean | undefined, who: string): boolean {
+  const has = usesEmaGenerator(source, preset);
+  if (ema === true && !has) throw new TypeError(`${who}: ema: true, but ${source} keeps no EMA generator (a run folder whose config sets ema keeps one)`);
+  return ema ?? has;
+}
+
+/**
  * G of `preset` with stored weights, from either source: a run folder (the weights of its latest
  * checkpoint, verified against trainer.json when there is one; the EMA generator's where the run keeps
- * one: usesEmaGenerator) or a torch.save'd state_dict file (keys fitted to G by structure). NaN weights
+ * one: usesEmaGenerator, or as `ema` picks: pickEmaGenerator) or a torch.save'd state_dict file (keys fitted to G by structure). NaN weights
  * are refused. The global random generators are left as they were (building G draws its init from them).
  */
-export function loadGenerator(source: string, preset: Preset, device: Device): Module {
+export function loadGeneratorModule(source: string, preset: Preset, device: Device, ema = usesEmaGenerator(source, preset)): Module {
   const fromFile = isFileSource(source);
-  const name = usesEmaGenerator(source, preset) ? CHECKPOINT_FILES.generatorEma : CHECKPOINT_FILES.generator;
+  const name = ema ? CHECKPOINT_FILES.generatorEma : CHECKPOINT_FILES.generator;
   const file = fromFile ? source : hasCheckpoint(source) ? checkpointFile(source, name) : path.join(source, name);
   if (!fs.existsSync(file)) throw new CheckpointError(`${source} has no ${name} (no checkpoint was written yet)`);
   return withRngState(() => {
