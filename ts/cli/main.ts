@@ -11,6 +11,7 @@ import { presetsCommand, PRESETS_HELP } from './commands/presets';
 import { EXPORT_HELP, exportCommand } from './commands/export';
 import { reportCommand, REPORT_HELP } from './commands/report';
 import { sampleCommand, SAMPLE_HELP } from './commands/sample';
+import { serveCommand, SERVE_HELP } from './commands/serve';
 import { trainCommand, TRAIN_HELP } from './commands/train';
 import { BIN, EXIT, packageVersion, UsageError, writeLine, type CliIO } from './commands/common';
 import { suggest } from '../util/suggest';
@@ -20,6 +21,7 @@ type Command = { run: (args: string[], io: CliIO) => Promise<number>; help: stri
 export const COMMANDS: Readonly<Record<string, Command>> = {
   train: { run: trainCommand, help: TRAIN_HELP, summary: 'train a GAN (preset, config file, flags); resumable' },
   sample: { run: sampleCommand, help: SAMPLE_HELP, summary: "write a PNG grid of a trained run's samples" },
+  serve: { run: serveCommand, help: SERVE_HELP, summary: "serve a run's generator over HTTP (PNG, JSON, metrics)" },
   eval: { run: evalCommand, help: EVAL_HELP, summary: 'measure an MNIST or Fashion-MNIST run: classifier-FID, IS, coverage' },
   presets: { run: presetsCommand, help: PRESETS_HELP, summary: 'list the training presets' },
   info: { run: infoCommand, help: INFO_HELP, summary: 'show versions, LibTorch, CUDA, threads and BLAS' },
