@@ -29,7 +29,7 @@ export interface ServeOptions {
   watchMs?: number;
   /** A newer checkpoint was swapped in (its epoch). */
   onSwap?: (info: { epoch: number | undefined }) => void;
-  /** A newer checkpoint could not be loaded (kept serving the old one; tried again at the next change). */
+  /** A newer checkpoint could not be loaded (kept serving the old one; tried again every watchMs). */
   onSwapError?: (e: Error) => void;
 }
 
@@ -186,6 +186,7 @@ export async function startServer(runDir: string, opts: ServeOptions = {}): Prom
   // verifies each file against its digest, so a half-written one is refused and tried again later.
   const trainerFile = path.join(runDir, CHECKPOINT_FILES.trainer);
   let swapping: Promise<void> | undefined;
+  const watchMs = opts.watchMs ?? 1000;
   const swap = async () => {
     try {
       const next = await load();
@@ -197,11 +198,17 @@ export async function startServer(runDir: string, opts: ServeOptions = {}): Prom
       await old.close(); // its queued and running calls finish first
     } catch (e) {
       opts.onSwapError?.(e as Error);
+      // trainer.json may have landed before the file it names (or a copy is under way): try again
+      retry = setTimeout(() => {
+        retry = undefined;
+        swapping = (swapping ?? Promise.resolve()).then(swap);
+      }, watchMs).unref();
     }
   };
-  const watchMs = opts.watchMs ?? 1000;
+  let retry: NodeJS.Timeout | undefined;
   const onChange = (now: fs.Stats, prev: fs.Stats) => {
     if (now.mtimeMs === prev.mtimeMs && now.size === prev.size) return;
+    clearTimeout(retry);
     swapping = (swapping ?? Promise.resolve()).then(swap);
   };
   if (watchMs > 0) fs.watchFile(trainerFile, { interval: watchMs, persistent: false }, onChange);
@@ -221,6 +228,7 @@ export async function startServer(runDir: string, opts: ServeOptions = {}): Prom
     close() {
       closing ??= (async () => {
         fs.unwatchFile(trainerFile, onChange);
+        clearTimeout(retry);
         await new Promise<void>((resolve) => {
           server.close(() => resolve()); // waits for the requests in flight
           server.closeIdleConnections();
