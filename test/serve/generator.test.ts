@@ -143,4 +143,17 @@ describe('errors', () => {
     await expect(g.sample({ count: 1 })).rejects.toThrow(/Generator: closed \(close\(\) was called\)/);
     await expect(g.png()).rejects.toThrow(/closed/);
   });
+
+  it('Symbol.dispose and Symbol.asyncDispose close it', async () => {
+    const a = await loadGenerator(vanilla);
+    const queued = a.sample({ count: 2, seed: 1 });
+    a[Symbol.dispose]();
+    expect(a.closed).toBe(true);
+    expect((await queued).shape).toEqual([2, 28, 28]);
+    await expect(a.sample()).rejects.toThrow(/closed/);
+    const b = await loadGenerator(vanilla);
+    await b[Symbol.asyncDispose]();
+    expect(b.closed).toBe(true);
+    await expect(b.sample()).rejects.toThrow(/closed/);
+  });
 });

@@ -48,6 +48,9 @@ export interface PngOptions extends GenerateOptions {
   nrow?: number;
 }
 
+// As scope.ts does for Symbol.dispose: vm contexts (jest) of Node 20 may lack it
+(Symbol as { asyncDispose?: symbol }).asyncDispose ??= Symbol.for('nodejs.asyncDispose');
+
 const GEN_KEYS = ['count', 'labels', 'seed', 'truncation'] as const;
 const LOAD_KEYS = ['device', 'ema', 'preset', 'maxBatch', 'maxWaitMs', 'onBatch'] as const;
 
