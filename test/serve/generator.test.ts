@@ -10,7 +10,7 @@ import { PNG } from 'pngjs';
 import { type Samples } from '../../ts/gan/sample';
 import { sample } from '../../ts/store/generator';
 import { loadGenerator } from '../../ts/serve/generator';
-import { tinyRun } from '../helpers/lib';
+import { runCli, tinyRun } from '../helpers/lib';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-serve-gen-'));
 let vanilla: string;
@@ -121,6 +121,23 @@ describe('png', () => {
       expect(s.labels).toEqual(new Array(16).fill(5));
     } finally {
       await g.close();
+    }
+  });
+});
+
+describe('a torch.save file as source', () => {
+  it('loads with its preset and samples what the run folder gives, bit for bit', async () => {
+    const file = path.join(root, 'G.pt');
+    const r = runCli(['export', vanilla, '--pytorch', file]);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    await expect(loadGenerator(file)).rejects.toThrow(/is a file: give the preset whose generator it holds/);
+    const fromFile = await loadGenerator(file, { preset: 'vanilla' });
+    const fromRun = await loadGenerator(vanilla);
+    try {
+      const [a, b] = await Promise.all([fromFile.sample({ count: 9, seed: 4 }), fromRun.sample({ count: 9, seed: 4 })]);
+      expect(bytes(a).equals(bytes(b))).toBe(true);
+    } finally {
+      await Promise.all([fromFile.close(), fromRun.close()]);
     }
   });
 });
