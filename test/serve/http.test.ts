@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { sample } from '../../ts/store/generator';
 import { startServer, type GeneratorServer } from '../../ts/serve/http';
-import { builtLib, tinyRun } from '../helpers/lib';
+import { builtLib, runCli, tinyRun } from '../helpers/lib';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-serve-http-'));
 let cgan: string;
@@ -168,6 +168,18 @@ describe('a newer checkpoint', () => {
 });
 
 describe('libtorch-gan serve', () => {
+  it('refuses a missing RUN_DIR, a bad flag and a folder that is not a run, naming them', () => {
+    const none = runCli(['serve']);
+    expect({ status: none.status, stdout: none.stdout }).toEqual({ status: 2, stdout: '' });
+    expect(none.stderr).toMatch(/serve: missing RUN_DIR/);
+    const bad = runCli(['serve', cgan, '--max-count', '0']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--max-count/);
+    const notRun = runCli(['serve', root, '--port', '0']);
+    expect(notRun.status).toBe(1);
+    expect(notRun.stderr).toMatch(/not a run folder \(config\.json is missing\)/);
+  });
+
   it('SIGTERM: finishes the requests in flight, then exits 0', async () => {
     const child = spawn(process.execPath, [builtLib(path.join('lib', 'cli', 'main.js')), 'serve', cgan, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
