@@ -26,6 +26,7 @@ const draw = () => {
   document.getElementById('grid').src = '/sample.png?' + q;
 };
 document.getElementById('draw').onclick = draw;
+if (document.getElementById('label')) document.getElementById('label').onchange = draw;
 draw();
 </script></body></html>
 `;
