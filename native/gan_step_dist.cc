@@ -64,6 +64,7 @@ void bucketed(const DistGroup& group, const std::vector<Member>& members,
 void GanCore::syncStart() {
   std::vector<at::Tensor> ts = G.tensors();
   for (const auto& t : D.tensors()) ts.push_back(t);
+  for (const auto& t : E.tensors()) ts.push_back(t);  // the EMA generator (spec.ema) starts from rank 0's too
   for (const Optimizer* o : {optG.get(), optD.get()})
     for (const auto& t : o->stateTensors()) ts.push_back(t);
   int64_t numel = 0;

@@ -129,7 +129,7 @@ describe('libtorch-gan: usage errors exit 2 and name the flag', () => {
     [
       'preset typo',
       ['train', '--preset', 'vanila'],
-      /--preset: expected one of seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan, got "vanila" \(did you mean vanilla\?\)/,
+      /--preset: expected one of seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan, sngan, wgan-gp, got "vanila" \(did you mean vanilla\?\)/,
     ],
     ['positional', ['train', 'extra'], /unexpected argument "extra"/],
     ['config file missing', ['train', '--config', 'nope.json'], /nope\.json: config file not found/],

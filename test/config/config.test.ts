@@ -44,7 +44,7 @@ describe('parseConfig', () => {
     expect(messages(() => parseConfig({ batch_size: 5 }))).toEqual(['config: unknown key "batch_size" (did you mean "batchSize"?)']);
     expect(messages(() => parseConfig({ foo: 1 }))).toEqual([
       'config: unknown key "foo"; valid keys: preset, epochs, batchSize, lr, betas, zDim, device, seed, saveDir, ' +
-        'saveEvery, sampleEvery, evalEvery, evalN, verbose, threads, flushDenormal, cudaGraphs, resume, data',
+        'saveEvery, sampleEvery, evalEvery, evalN, verbose, threads, flushDenormal, cudaGraphs, resume, data, loss, penalty, dSteps, ema, augment, conditional',
     ]);
     expect(messages(() => parseConfig({ data: { dataset: 'mnist', rot: 'x' } }))).toEqual(['config.data: unknown key "rot" (did you mean "root"?)']);
     const e = configError(() => parseConfig({ epoch: 5 }));
@@ -83,13 +83,13 @@ describe('parseConfig', () => {
 
   test('unknown preset', () => {
     expect(messages(() => parseConfig({ preset: 'vanila' }))).toEqual([
-      'config.preset: unknown preset "vanila" (did you mean "vanilla"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan',
+      'config.preset: unknown preset "vanila" (did you mean "vanilla"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan, sngan, wgan-gp',
     ]);
     expect(messages(() => parseConfig({ preset: 'wgan' }))).toEqual([
-      'config.preset: unknown preset "wgan" (did you mean "cgan"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan',
+      'config.preset: unknown preset "wgan" (did you mean "cgan"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan, sngan, wgan-gp',
     ]);
     expect(messages(() => parseConfig({ preset: 4 }))).toEqual([
-      'config.preset: expected one of seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan, got 4',
+      'config.preset: expected one of seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan, sngan, wgan-gp, got 4',
     ]);
   });
 
@@ -152,7 +152,7 @@ describe('loadConfigFile', () => {
     expect(configError(() => loadConfigFile(p)).message).toBe(`${p}: config.batchSize: expected an integer >= 1, got 0`);
     const q = write('preset.json', '{ "preset": "gan" }');
     expect(configError(() => loadConfigFile(q)).message).toBe(
-      `${q}: config.preset: unknown preset "gan" (did you mean "cgan"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan`,
+      `${q}: config.preset: unknown preset "gan" (did you mean "cgan"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan, sngan, wgan-gp`,
     );
   });
 });
@@ -253,7 +253,7 @@ describe('resolveConfig', () => {
       'config.batchSize: expected an integer >= 1, got 0',
     ]);
     expect(messages(() => resolveConfig({ preset: 'x' } as unknown as RunConfig, { cudaAvailable: false }))).toEqual([
-      'config.preset: unknown preset "x"; valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan',
+      'config.preset: unknown preset "x"; valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan, sngan, wgan-gp',
     ]);
   });
 

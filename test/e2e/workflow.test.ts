@@ -53,19 +53,24 @@ const CHECKPOINT = [
   'trainer.json',
 ];
 
+// sngan's paper CNN takes ~13 minutes per MNIST epoch on 2 CPU cores: CI trains it on a slice (bench:quality measures whole epochs)
+const LIMIT: Partial<Record<string, number>> = { sngan: 3200 };
+
 describe.each(PRESET_NAMES)('preset %s: one full MNIST epoch from the CLI, then a sample PNG', (preset) => {
   const saveDir = path.join(root, `runs-${preset}`);
+  const images = LIMIT[preset] ?? 60000;
   test('train --epochs 1 writes config and checkpoints into a new run folder; sample writes a PNG', () => {
-    const r = cli(['train', '--preset', preset, '--epochs', '1', '--save-dir', saveDir, '--seed', '1', '--device', 'cpu', '--verbose', '1']);
+    const limit = LIMIT[preset] ? ['--limit', String(images)] : [];
+    const r = cli(['train', '--preset', preset, '--epochs', '1', '--save-dir', saveDir, '--seed', '1', '--device', 'cpu', '--verbose', '1', ...limit]);
     if (r.code !== 0) throw new Error(`train exited ${r.code}:\n${r.stderr}`);
-    process.stdout.write(`e2e: ${preset}: 1 epoch on 60,000 images in ${r.seconds.toFixed(1)} s\n`);
+    process.stdout.write(`e2e: ${preset}: 1 epoch on ${images} images in ${r.seconds.toFixed(1)} s\n`);
     expect(runDirs(saveDir)).toEqual(['run-1']);
     const run = path.join(saveDir, 'run-1');
     const config = JSON.parse(fs.readFileSync(path.join(run, 'config.json'), 'utf8'));
     expect(JSON.stringify(config)).toContain(`"${preset}"`);
     for (const f of CHECKPOINT) expect(fs.existsSync(path.join(run, f))).toBe(true);
     const state = JSON.parse(fs.readFileSync(path.join(run, 'trainer.json'), 'utf8')) as { epoch: number; preset: string; images: number };
-    expect([state.epoch, state.preset, state.images]).toEqual([1, preset, 60000]);
+    expect([state.epoch, state.preset, state.images]).toEqual([1, preset, images]);
     const out = path.join(root, `${preset}-samples.png`);
     const s = cli(['sample', '--checkpoint', run, '--count', '64', '--out', out, '--seed', '3']);
     if (s.code !== 0) throw new Error(`sample exited ${s.code}:\n${s.stderr}`);

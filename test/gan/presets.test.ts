@@ -275,9 +275,9 @@ describe('preset table', () => {
   });
 
   test('getPreset rejects unknown names listing the valid ones', () => {
-    expect(() => getPreset('nope')).toThrow(new Error('unknown preset "nope"; valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan'));
+    expect(() => getPreset('nope')).toThrow(new Error('unknown preset "nope"; valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan, sngan, wgan-gp'));
     expect(() => getPreset('tensorbord')).toThrow(
-      'unknown preset "tensorbord" (did you mean "tensorboard"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan',
+      'unknown preset "tensorbord" (did you mean "tensorboard"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan, sngan, wgan-gp',
     );
     expect(() => getPreset('toString')).toThrow(/unknown preset "toString"/);
   });
@@ -469,6 +469,9 @@ describe('countParameters', () => {
     const script = `
 import json, sys, torch.nn as nn
 def build(s):
+    m = build_layer(s)
+    return nn.utils.parametrizations.spectral_norm(m) if s.get('spectralNorm') else m
+def build_layer(s):
     t = s['type']
     if t == 'Sequential': return nn.Sequential(*[build(c) for c in s['children']])
     if t == 'Linear': return nn.Linear(s['inFeatures'], s['outFeatures'], bias=s.get('bias', True))
@@ -478,6 +481,7 @@ def build(s):
     if t == 'ConvTranspose2d': return nn.ConvTranspose2d(s['inChannels'], s['outChannels'], s['kernelSize'], s.get('stride', 1), s.get('padding', 0), bias=s.get('bias', True))
     if t == 'LeakyReLU': return nn.LeakyReLU(s.get('negativeSlope', 0.01))
     if t == 'Dropout': return nn.Dropout(s.get('p', 0.5))
+    if t == 'Unflatten': return nn.Unflatten(s['dim'], tuple(s['unflattenedSize']))
     return getattr(nn, t)()
 out = {}
 for name, spec in json.load(sys.stdin).items():

@@ -55,7 +55,7 @@ describe('native argument readers', () => {
 
   it.each([
     ['dLossReduction', 'meen', "GanStep: spec.dLossReduction: expected one of 'sum', 'mean', got 'meen'"],
-    ['loss', 'bceLogits', "GanStep: spec.loss: expected one of 'bceWithLogits', 'bce', got 'bceLogits'"],
+    ['loss', 'bceLogits', "GanStep: spec.loss: expected one of 'bceWithLogits', 'bce', 'leastSquares', 'hinge', 'wasserstein', got 'bceLogits'"],
     ['gNoise', 'Reuse', "GanStep: spec.gNoise: expected one of 'fresh', 'reuse', got 'Reuse'"],
     ['dLossReduction', undefined, "GanStep: spec.dLossReduction: expected one of 'sum', 'mean', got undefined"],
   ])('an unknown GanStep spec.%s (%p) is an error naming the value and the allowed ones', (key, value, message) => {

@@ -63,6 +63,11 @@ test('config.json keeps the recipes; the run trains on the autograd path', () =>
   expect(straight).toMatchObject({ epoch: 2, steps: 12, globalStep: 12 });
 });
 
+test('report.html says the grids are drawn by the EMA generator', () => {
+  const html = fs.readFileSync(path.join(straight.runDir, 'report.html'), 'utf8');
+  expect(html).toContain('Drawn by the EMA generator (an exponential moving average of G, decay 0.9)');
+});
+
 test('the checkpoint holds the EMA generator and how many G updates it followed', () => {
   const state = readTrainerState(straight.runDir);
   // 6 batches per epoch, G on batch indices 0 and 3: 2 updates per epoch

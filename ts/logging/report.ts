@@ -139,6 +139,7 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): ReportCon
   let configHtml: string;
   let configDevice: string | null = null;
   let dataset: unknown;
+  let emaDecay: unknown; // the step spec's EMA of G: the grids are drawn by it
   const configPath = path.join(runDir, 'config.json');
   const hasConfig = isFile(configPath);
   if (hasConfig) {
@@ -148,6 +149,7 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): ReportCon
       configHtml = `<pre>${escapeHtml(JSON.stringify(parsed, null, 2))}</pre>`;
       if (typeof parsed?.device === 'string') configDevice = parsed.device;
       dataset = parsed?.config?.data?.dataset;
+      emaDecay = parsed?.config?.preset?.step?.ema?.decay;
     } catch {
       configHtml = `<p class="missing">config.json is not valid JSON; shown as it is:</p><pre>${escapeHtml(text)}</pre>`;
     }
@@ -223,7 +225,7 @@ ${deviceHtml}
 </section>
 <section id="samples">
 <h2>Samples</h2>
-${figures.length ? `<div class="samples">\n${figures.join('\n')}\n</div>` : '<p class="missing">No sample grids yet.</p>'}
+${typeof emaDecay === 'number' ? `<p>Drawn by the EMA generator (an exponential moving average of G, decay ${emaDecay}), as sample, eval and export do.</p>\n` : ''}${figures.length ? `<div class="samples">\n${figures.join('\n')}\n</div>` : '<p class="missing">No sample grids yet.</p>'}
 </section>
 <section id="config">
 <h2>Configuration</h2>
