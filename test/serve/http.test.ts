@@ -24,7 +24,10 @@ beforeAll(() => {
 }, 180_000);
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-const pixelsOf = (body: { pixels: string }) => Buffer.from(body.pixels, 'base64');
+/** A JSON answer: the fields the tests read. */
+type Body = Record<string, unknown> & { pixels: string; error: string };
+const bodyOf = async (r: Response): Promise<Body> => (await r.json()) as Body;
+const pixelsOf = (body: Body) => Buffer.from(body.pixels, 'base64');
 
 describe('a started server', () => {
   let server: GeneratorServer;
@@ -43,7 +46,7 @@ describe('a started server', () => {
   it('answers /sample.json with shape, range, labels, seed and float32 pixels equal to sample()', async () => {
     const r = await fetch(`${server.url}/sample.json?count=8&seed=5&label=2&truncation=0.8`);
     expect(r.status).toBe(200);
-    const body = await r.json();
+    const body = await bodyOf(r);
     expect({ shape: body.shape, range: body.range, seed: body.seed, labels: body.labels, dtype: body.dtype }).toEqual({
       shape: [8, 28, 28],
       range: '[-1,1]',
@@ -70,13 +73,13 @@ describe('a started server', () => {
   ])('answers 400 to %s, naming the parameter and what is allowed', async (query, parameter, allowed) => {
     const r = await fetch(`${server.url}/sample.png?${query}`);
     expect(r.status).toBe(400);
-    const body = await r.json();
+    const body = await bodyOf(r);
     expect({ parameter: body.parameter, allowed: body.allowed }).toEqual({ parameter, allowed });
     expect(body.error).toContain(parameter);
   });
 
   it('answers /healthz, /metrics (Prometheus text with the requests so far) and / (the page)', async () => {
-    expect(await (await fetch(`${server.url}/healthz`)).json()).toMatchObject({ status: 'ok', epoch: 1, ema: false });
+    expect(await bodyOf(await fetch(`${server.url}/healthz`))).toMatchObject({ status: 'ok', epoch: 1, ema: false });
     const m = await (await fetch(`${server.url}/metrics`)).text();
     expect(m).toMatch(/^ltg_requests_total\{route="\/sample.png",code="400"\} \d+$/m);
     expect(m).toMatch(/^ltg_request_duration_seconds_count \d+$/m);
@@ -99,7 +102,7 @@ describe('overload', () => {
       expect(codes.every((c) => c === 200 || c === 503)).toBe(true);
       const busy = rs.find((r) => r.status === 503)!;
       expect(busy.headers.get('retry-after')).toBe('1');
-      expect((await busy.json()).error).toMatch(/overloaded: \d+ sampling requests queued \(at most 2\)/);
+      expect((await bodyOf(busy)).error).toMatch(/overloaded: \d+ sampling requests queued \(at most 2\)/);
       await Promise.all(rs.map((r) => r.arrayBuffer().catch(() => undefined)));
     } finally {
       await server.close();
@@ -132,7 +135,7 @@ describe('a newer checkpoint', () => {
       while (running) {
         const r = await fetch(`${server.url}/sample.json?count=8&seed=5`);
         expect(r.status).toBe(200);
-        const px = pixelsOf(await r.json());
+        const px = pixelsOf(await bodyOf(r));
         seen.push(px.equals(refA) ? 'A' : px.equals(refB) ? 'B' : 'other');
       }
     };
@@ -189,7 +192,9 @@ describe('libtorch-gan serve', () => {
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     for (let i = 0; i < 400 && !/on http:\S+/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
     const url = /on (http:\S+)/.exec(out)![1]!;
-    const requests = Array.from({ length: 6 }, (_, i) => fetch(`${url}/sample.json?count=256&seed=${i}`).then(async (r) => [r.status, (await r.json()).shape]));
+    const requests = Array.from({ length: 6 }, (_, i) =>
+      fetch(`${url}/sample.json?count=256&seed=${i}`).then(async (r) => [r.status, (await bodyOf(r)).shape]),
+    );
     await new Promise((r) => setTimeout(r, 150)); // the requests are in flight
     child.kill('SIGTERM');
     const answers = await Promise.all(requests);

@@ -13,17 +13,16 @@ const describeBrowser = fs.existsSync(CHROMIUM) ? describe : describe.skip;
 async function loaded(page: Page, answered: URL[], n: number): Promise<{ width: number; height: number; query: URLSearchParams }> {
   for (let i = 0; i < 400 && answered.length < n; i++) await new Promise((r) => setTimeout(r, 25));
   expect(answered.length).toBe(n);
+  const src = JSON.stringify(answered[n - 1]!.pathname + answered[n - 1]!.search);
   await page.waitForFunction(
-    (src) => {
-      const img = document.getElementById('grid') as HTMLImageElement;
-      return img.src.endsWith(src) && img.complete && img.naturalWidth > 0;
-    },
-    answered[n - 1]!.pathname + answered[n - 1]!.search,
+    `(() => { const img = document.getElementById('grid'); return img.src.endsWith(${src}) && img.complete && img.naturalWidth > 0; })()`,
   );
-  const size = await page.evaluate(() => {
-    const img = document.getElementById('grid') as HTMLImageElement;
-    return { width: img.naturalWidth, height: img.naturalHeight };
-  });
+  const size = (await page.evaluate(
+    `(() => { const img = document.getElementById('grid'); return { width: img.naturalWidth, height: img.naturalHeight }; })()`,
+  )) as {
+    width: number;
+    height: number;
+  };
   return { ...size, query: answered[n - 1]!.searchParams };
 }
 
