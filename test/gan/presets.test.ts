@@ -275,7 +275,9 @@ describe('preset table', () => {
   });
 
   test('getPreset rejects unknown names listing the valid ones', () => {
-    expect(() => getPreset('nope')).toThrow(new Error('unknown preset "nope"; valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan, sngan, wgan-gp'));
+    expect(() => getPreset('nope')).toThrow(
+      new Error('unknown preset "nope"; valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan, sngan, wgan-gp'),
+    );
     expect(() => getPreset('tensorbord')).toThrow(
       'unknown preset "tensorbord" (did you mean "tensorboard"?); valid presets: seed000, udacity, ganist, tensorboard, vanilla, dcgan, cgan, sngan, wgan-gp',
     );
