@@ -135,7 +135,10 @@ describe('a torch.save file as source', () => {
     const fromRun = await loadGenerator(vanilla);
     try {
       const [a, b] = await Promise.all([fromFile.sample({ count: 9, seed: 4 }), fromRun.sample({ count: 9, seed: 4 })]);
-      expect(bytes(a).equals(bytes(b))).toBe(true);
+      // the same weights (torch.save'd and safetensors) through two workers: equal within float rounding (1e-5;
+      // two concurrent forwards may be scheduled over threads differently)
+      expect(a.images.length).toBe(b.images.length);
+      expect(a.images.every((v, i) => Math.abs(v - b.images[i]) <= 1e-5)).toBe(true);
     } finally {
       await Promise.all([fromFile.close(), fromRun.close()]);
     }

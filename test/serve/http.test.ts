@@ -118,6 +118,10 @@ describe('a newer checkpoint', () => {
   };
 
   it('is swapped in while requests run; a trainer.json ahead of its file is refused until the file lands', async () => {
+    const near = (a: Buffer, b: Buffer) => {
+      const [x, y] = [new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4), new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4)];
+      return x.length === y.length && x.every((v, i) => Math.abs(v - y[i]) <= 1e-5);
+    };
     const served = path.join(root, 'served');
     fs.cpSync(vanillaA, served, { recursive: true });
     const refOf = (dir: string) => {
@@ -136,7 +140,8 @@ describe('a newer checkpoint', () => {
         const r = await fetch(`${server.url}/sample.json?count=8&seed=5`);
         expect(r.status).toBe(200);
         const px = pixelsOf(await bodyOf(r));
-        seen.push(px.equals(refA) ? 'A' : px.equals(refB) ? 'B' : 'other');
+        // within float rounding: a coalesced batch's GEMM may sum in another order than sample()'s (a kernel picked by batch size)
+        seen.push(near(px, refA) ? 'A' : near(px, refB) ? 'B' : 'other');
       }
     };
     const loops = [loop(), loop(), loop()];

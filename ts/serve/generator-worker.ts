@@ -21,8 +21,9 @@ export const ROW_QUANTUM = 8;
  * The rows a forward pass of `n` images runs: n rounded up to a multiple of ROW_QUANTUM. CPU GEMM
  * kernels compute the rows of a partial block (M = 1, the tail of M = 5) with another summation order
  * than full blocks, so an image's bits would depend on how many others share its batch; padded, every
- * real row sits in a full block, and a call's images equal bit for bit whatever it is batched with
- * (test/serve/generator.test.ts checks it).
+ * real row sits in a full block, and a call's images equal what it gets alone whatever it is batched
+ * with (bit for bit on the shapes test/serve/generator.test.ts checks; a GEMM may also pick its kernel by
+ * batch size, so in general within float rounding).
  */
 export function padRows(n: number): number {
   return Math.ceil(n / ROW_QUANTUM) * ROW_QUANTUM;

@@ -2,7 +2,7 @@
  * A loaded generator for other Node programs: G held in eval mode on a worker thread, loaded once, its
  * images asked for many times while the caller's event loop keeps serving. Concurrent calls within
  * `maxWaitMs` (up to `maxBatch` images) run as one forward pass and are split back; each call's noise
- * comes from its own seed, so its images equal bit for bit what it gets alone (padRows says why).
+ * comes from its own seed, so its images equal what it gets alone (padRows says how closely).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
