@@ -29,7 +29,23 @@ export function padRows(n: number): number {
   return Math.ceil(n / ROW_QUANTUM) * ROW_QUANTUM;
 }
 
+/** fn under the process's draw lock (WorkerInit.lock): one batch at a time seeds and draws from the global generator. */
+function locked<T>(buffer: SharedArrayBuffer, fn: () => T): T {
+  const lock = new Int32Array(buffer);
+  while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) Atomics.wait(lock, 0, 1);
+  try {
+    return fn();
+  } finally {
+    Atomics.store(lock, 0, 0);
+    Atomics.notify(lock, 0, 1);
+  }
+}
+
 function forward(G: Module, preset: Preset, init: WorkerInit, batch: BatchRequest): BatchReply {
+  return locked(init.lock, () => forwardLocked(G, preset, init, batch));
+}
+
+function forwardLocked(G: Module, preset: Preset, init: WorkerInit, batch: BatchRequest): BatchReply {
   const classes = preset.step.conditioning?.classes ?? 0;
   return torch.onTrainingThread(() =>
     torch.scope(() => {

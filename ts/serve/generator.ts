@@ -17,6 +17,9 @@ import { packageRoot } from '../util/package';
 import { type PixelRange } from '../util/pixels';
 import { type BatchReply, errorFrom, type SampleRequest, type SampleResult, type WorkerError, type WorkerInit } from './protocol';
 
+/** Every Generator's workers share one lock around seeded draws and forwards (WorkerInit.lock). */
+const DRAW_LOCK = new SharedArrayBuffer(4);
+
 export interface GeneratorOptions {
   /** Device to run G on (default 'cpu'). */
   device?: DeviceName;
@@ -251,7 +254,7 @@ export async function loadGenerator(source: string, opts: GeneratorOptions = {})
   if (!isFile && presetName !== undefined) throw new TypeError('loadGenerator: preset applies to a torch.save file as source; a run folder has its own');
   const preset = isFile ? getPreset(presetName!) : readRunInfo(source).config.preset;
   const ema = pickEmaGenerator(source, preset, askedEma, 'loadGenerator');
-  const init: WorkerInit = { source, preset, device, ema, imageShape: imagesShape(preset.image, 1).slice(1) };
+  const init: WorkerInit = { source, preset, device, ema, imageShape: imagesShape(preset.image, 1).slice(1), lock: DRAW_LOCK };
   const worker = new Worker(workerFile(), { workerData: init });
   // removeAllListeners() would drop the Worker's own newListener hook that starts its message port
   const listeners: [string, (arg: never) => void][] = [];
