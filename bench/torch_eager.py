@@ -31,6 +31,7 @@ from reference import (  # noqa: E402
     classes_of,
     d_is_conv,
     diff_augment,
+    ema_update,
     load_mnist_images,
     load_mnist_labels,
     make_optimizer,
@@ -176,15 +177,7 @@ def make_trainer(preset, dev, seed=0, world=1):
         averaged(opt_g)
         if e is not None:  # the EMA follows G
             ema_updates += 1
-            with torch.no_grad():
-                gp, ep = list(g.parameters()), list(e.parameters())
-                if ema_updates <= int(ema_spec.get("start", 0)):
-                    for a, c in zip(ep, gp):
-                        a.copy_(c)
-                else:
-                    torch._foreach_lerp_(ep, gp, 1 - ema_spec["decay"])
-                for a, c in zip(e.buffers(), g.buffers()):
-                    a.copy_(c)
+            ema_update(e, g, ema_spec, ema_updates)
         return d_loss.item(), g_loss.item()  # scripts log their losses every step
 
     return (e if e is not None else g), step

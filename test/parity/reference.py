@@ -364,6 +364,20 @@ def state_indices(state: dict[str, torch.Tensor]) -> dict[str, list[int]]:
 # The canonical step
 
 
+def ema_update(e: nn.Module, g: nn.Module, ema_spec: dict, updates: int) -> None:
+    """The EMA generator after G's `updates`-th update: E's parameters copy G's while updates <= start,
+    else torch._foreach_lerp_(E, G, 1 - decay) (swa_utils' get_ema_multi_avg_fn); E's buffers copy G's."""
+    with torch.no_grad():
+        gp, ep = list(g.parameters()), list(e.parameters())
+        if updates <= int(ema_spec.get("start", 0)):
+            for a, c in zip(ep, gp):
+                a.copy_(c)
+        else:
+            torch._foreach_lerp_(ep, gp, 1 - ema_spec["decay"])
+        for a, c in zip(e.buffers(), g.buffers()):
+            a.copy_(c)
+
+
 def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[str, Any]:
     spec = preset["step"]
     b = preset["batchSize"]
@@ -496,15 +510,7 @@ def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[st
             opt_g.step()
             if e is not None:  # 10: the EMA follows G
                 ema_updates += 1
-                with torch.no_grad():
-                    gp, ep = list(g.parameters()), list(e.parameters())
-                    if ema_updates <= int(ema_spec.get("start", 0)):
-                        for a, c in zip(ep, gp):
-                            a.copy_(c)
-                    else:
-                        torch._foreach_lerp_(ep, gp, 1 - ema_spec["decay"])
-                    for a, c in zip(e.buffers(), g.buffers()):
-                        a.copy_(c)
+                ema_update(e, g, ema_spec, ema_updates)
         records.append(
             {"dLoss": _num(d_loss.item()), "gLoss": _num(g_loss.item()), "dReal": _num(d_real), "dFake": _num(d_fake)}
         )
