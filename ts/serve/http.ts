@@ -235,6 +235,7 @@ export async function startServer(runDir: string, opts: ServeOptions = {}): Prom
         });
         await swapping;
         await current.close();
+        metrics.close();
       })();
       return closing;
     },

@@ -1,6 +1,8 @@
 /** The server's counters in Prometheus' text exposition format (version 0.0.4). */
+import { createHistogram } from 'node:perf_hooks';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const LOOP_RESOLUTION_MS = 10;
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 class Histogram {
@@ -32,6 +34,21 @@ export class ServeMetrics {
   readonly #latency = new Histogram(LATENCY_BUCKETS);
   readonly #batchImages = new Histogram(BATCH_BUCKETS);
   readonly #batchCalls = new Histogram(BATCH_BUCKETS);
+  // The event loop's delay: how late a timer due every LOOP_RESOLUTION_MS runs, in ns (at least 1, as
+  // the histogram takes). Own timer rather than monitorEventLoopDelay: its reset() drops the interval
+  // running at a scrape, and a delay that spans a scrape would go unseen.
+  readonly #loop = createHistogram();
+  #tick = performance.now();
+  readonly #timer = setInterval(() => {
+    const now = performance.now();
+    this.#loop.record(Math.max(1, Math.round((now - this.#tick - LOOP_RESOLUTION_MS) * 1e6)));
+    this.#tick = now;
+  }, LOOP_RESOLUTION_MS).unref();
+
+  /** Stops sampling the event loop (the server closed). */
+  close(): void {
+    clearInterval(this.#timer);
+  }
 
   /** One answered request: its route, status and seconds taken. */
   request(route: string, status: number, seconds: number): void {
@@ -48,6 +65,26 @@ export class ServeMetrics {
 
   swap(): void {
     this.#swaps++;
+  }
+
+  /** How late the event loop ran its 10 ms sampling timer since the previous scrape; then a new interval starts. */
+  #loopLines(): string[] {
+    const h = this.#loop;
+    const late = (ns: number) => (h.count > 0 ? ns / 1e9 : 0);
+    const out: string[] = [];
+    for (const [name, help, v] of [
+      ['p50', 'median', h.percentile(50)],
+      ['p99', '99th percentile', h.percentile(99)],
+      ['max', 'maximum', h.max],
+    ] as const) {
+      out.push(
+        `# HELP ltg_event_loop_delay_${name}_seconds The ${help} of the event loop's delay (how late a timer ran) since the previous scrape.`,
+        `# TYPE ltg_event_loop_delay_${name}_seconds gauge`,
+        `ltg_event_loop_delay_${name}_seconds ${late(v)}`,
+      );
+    }
+    h.reset();
+    return out;
   }
 
   /** The exposition text; `queueDepth` is read at scrape time. */
@@ -73,6 +110,10 @@ export class ServeMetrics {
       '# HELP ltg_generator_swaps_total Newer checkpoints swapped in.',
       '# TYPE ltg_generator_swaps_total counter',
       `ltg_generator_swaps_total ${this.#swaps}`,
+      ...this.#loopLines(),
+      '# HELP process_resident_memory_bytes Resident memory size in bytes.',
+      '# TYPE process_resident_memory_bytes gauge',
+      `process_resident_memory_bytes ${process.memoryUsage.rss()}`,
     );
     return `${out.join('\n')}\n`;
   }
