@@ -9,7 +9,8 @@
 // --soak requests at 16 connections against ours, its RSS sampled each second: memory stays flat.
 // Both servers run LibTorch's default intra-op threads on the same cores as the load generator.
 // Prints Markdown and writes it to --out (default bench/results-serve.local.md, git-ignored).
-// Options: --presets cgan,vanilla --connections 1,16,64 --duration 10 --count 1 --soak 100000 --no-python
+// Options: --presets cgan,vanilla --connections 1,16,64 --duration 10 --count 1 --soak 100000
+// --max-wait-ms 2 (serve's coalescing wait) --no-python
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -26,7 +27,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const cli = path.join(root, 'lib/cli/main.js');
 const py = path.join(root, '.venv/bin/python');
-const USAGE = 'usage: npm run bench:serve -- [--presets cgan,vanilla] [--connections 1,16,64] [--duration S] [--count N] [--soak N] [--no-python] [--out FILE]';
+const USAGE =
+  'usage: npm run bench:serve -- [--presets cgan,vanilla] [--connections 1,16,64] [--duration S] [--count N] [--soak N] [--max-wait-ms N] [--no-python] [--out FILE]';
 
 function usageError(msg) {
   console.error(`bench:serve: ${msg}\n${USAGE}`);
@@ -42,6 +44,7 @@ try {
       duration: { type: 'string', default: '10' },
       count: { type: 'string', default: '1' },
       soak: { type: 'string', default: '100000' },
+      'max-wait-ms': { type: 'string', default: '2' },
       'no-python': { type: 'boolean', default: false },
       out: { type: 'string', default: path.join('bench', 'results-serve.local.md') },
       help: { type: 'boolean', short: 'h', default: false },
@@ -73,6 +76,7 @@ const duration = positive('duration', args.duration);
 const count = positive('count', args.count);
 const soak = args.soak === '0' ? 0 : positive('soak', args.soak);
 const withPython = !args['no-python'];
+if (!/^\d+$/.test(args['max-wait-ms'])) usageError(`--max-wait-ms: expected a whole number >= 0, got ${JSON.stringify(args['max-wait-ms'])}`);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-bench-serve-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -138,7 +142,9 @@ async function start(kind, preset, run, presetsFile) {
   const port = await freePort();
   const child =
     kind === 'ours'
-      ? spawn(process.execPath, [cli, 'serve', run, '--port', String(port), '--watch-ms', '0', '--max-count', '256'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      ? spawn(process.execPath, [cli, 'serve', run, '--port', String(port), '--watch-ms', '0', '--max-count', '256', '--max-wait-ms', args['max-wait-ms']], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
       : spawn(
           py,
           [
@@ -239,7 +245,7 @@ async function main() {
   const out = [
     `## Serving under load (CPU): ${new Date().toISOString().slice(0, 10)}`,
     '',
-    `Machine: ${os.cpus()[0]?.model}, ${os.availableParallelism()} cores; LibTorch ${rt.libtorch.version}; Node ${process.version}${torchVersion ? `; PyTorch ${torchVersion}, FastAPI + uvicorn (bench/torch_serve.py)` : ''}. GET /sample.png?count=${count}, ${duration} s per level after 2 s of warm-up; autocannon in the bench's own process on the same cores.`,
+    `Machine: ${os.cpus()[0]?.model}, ${os.availableParallelism()} cores; LibTorch ${rt.libtorch.version}; Node ${process.version}${torchVersion ? `; PyTorch ${torchVersion}, FastAPI + uvicorn (bench/torch_serve.py)` : ''}. GET /sample.png?count=${count}, ${duration} s per level after 2 s of warm-up; serve --max-wait-ms ${args['max-wait-ms']}; autocannon in the bench's own process on the same cores.`,
     '',
   ];
   for (const preset of presetNames) {

@@ -68,6 +68,23 @@ describe('coalescing', () => {
     }
   });
 
+  it('maxWaitMs 0: calls made in one turn share a forward pass at once; calls made while it runs share the next', async () => {
+    const batches: { calls: number; images: number }[] = [];
+    const g = await loadGenerator(vanilla, { maxWaitMs: 0, onBatch: (b) => batches.push(b) });
+    try {
+      await Promise.all(Array.from({ length: 5 }, (_, i) => g.sample({ count: 2, seed: i })));
+      expect(batches).toEqual([expect.objectContaining({ calls: 5, images: 10 })]);
+      batches.length = 0;
+      const first = g.sample({ count: 64, seed: 9 });
+      await new Promise((r) => setImmediate(r)); // its batch has been sent: the worker runs it
+      const rest = Array.from({ length: 4 }, (_, i) => g.sample({ count: 1, seed: i }));
+      await Promise.all([first, ...rest]);
+      expect(batches.map((b) => b.calls)).toEqual([1, 4]);
+    } finally {
+      await g.close();
+    }
+  });
+
   it('splits at maxBatch: a burst of 10 calls of 30 images with maxBatch 64 runs in batches of 2 calls', async () => {
     const batches: { calls: number; images: number }[] = [];
     const g = await loadGenerator(vanilla, { maxBatch: 64, onBatch: (b) => batches.push(b) });

@@ -29,7 +29,11 @@ export interface GeneratorOptions {
   preset?: string;
   /** Most images one forward pass takes from coalesced calls (default 256); a larger call runs alone. */
   maxBatch?: number;
-  /** How long the first call of a batch waits for others, in ms (default 2; 0: the next macrotask). */
+  /**
+   * How long the first call of a batch waits for others, in ms (default 2). 0: no wait beyond the
+   * current turn of the event loop (calls made in the same turn, or arriving while a batch runs,
+   * still share a forward pass).
+   */
   maxWaitMs?: number;
   /** Called after each forward pass: the calls and images it served and how long it took (ms). */
   onBatch?: (info: { calls: number; images: number; ms: number }) => void;
@@ -75,7 +79,7 @@ export class Generator {
   readonly range: PixelRange;
   #queue: Pending[] = [];
   #queuedImages = 0;
-  #timer: NodeJS.Timeout | undefined;
+  #cancelWait: (() => void) | undefined; // the pending flush of a waiting batch
   #inFlight: Pending[] | undefined;
   #nextId = 1;
   #closed = false;
@@ -172,14 +176,23 @@ export class Generator {
       this.#queuedImages += request.count;
       if (this.#inFlight) return; // sent when the running batch returns
       if (this.#queuedImages >= this.opts.maxBatch) this.#flush();
-      else this.#timer ??= setTimeout(() => this.#flush(), this.opts.maxWaitMs);
+      else this.#cancelWait ??= this.#waitThenFlush();
     });
+  }
+
+  #waitThenFlush(): () => void {
+    if (this.opts.maxWaitMs > 0) {
+      const t = setTimeout(() => this.#flush(), this.opts.maxWaitMs);
+      return () => clearTimeout(t);
+    }
+    const i = setImmediate(() => this.#flush());
+    return () => clearImmediate(i);
   }
 
   /** Sends the calls at the queue's head, up to maxBatch images (at least one call), as one batch. */
   #flush(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#cancelWait?.();
+    this.#cancelWait = undefined;
     if (this.#inFlight || !this.#queue.length) return;
     let images = 0;
     let n = 0;

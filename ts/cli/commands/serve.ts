@@ -12,6 +12,7 @@ export const SERVE_OPTIONS = {
   'max-count': { type: 'string' },
   'max-queue': { type: 'string' },
   'max-batch': { type: 'string' },
+  'max-wait-ms': { type: 'string' },
   'watch-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -33,6 +34,8 @@ Options:
   --max-count N      most images per request (default 256)
   --max-queue N      most sampling requests waiting or running (default 64)
   --max-batch N      most images per coalesced forward pass (default 256)
+  --max-wait-ms N    how long a request waits for others to share its forward pass (default 2; 0: none
+                     beyond requests arriving together or while a batch runs)
   --watch-ms N       how often RUN_DIR/trainer.json is checked for a new checkpoint (default 1000; 0: never)
   -h, --help         show this help`;
 
@@ -50,6 +53,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const maxCount = intFlag(NAME, 'max-count', v['max-count'], 1) ?? 256;
   const maxQueue = intFlag(NAME, 'max-queue', v['max-queue'], 1) ?? 64;
   const maxBatch = intFlag(NAME, 'max-batch', v['max-batch'], 1) ?? 256;
+  const maxWaitMs = intFlag(NAME, 'max-wait-ms', v['max-wait-ms'], 0) ?? 2;
   const watchMs = intFlag(NAME, 'watch-ms', v['watch-ms'], 0) ?? 1000;
   const server = await startServer(runDir, {
     port,
@@ -58,6 +62,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     maxCount,
     maxQueue,
     maxBatch,
+    maxWaitMs,
     watchMs,
     onSwap: ({ epoch }) => writeLine(io.stdout, `swapped to the newer checkpoint${epoch !== undefined ? ` (epoch ${epoch})` : ''}`),
     onSwapError: (e) => writeLine(io.stderr, `kept the current checkpoint: the newer one did not load: ${e.message}`),
