@@ -281,6 +281,43 @@ async function recapture() {
 }
 
 /** A new learning rate between replays keeps the graph (a fill, no recapture); the steps equal eager ones under the same schedule. */
+/**
+ * A loaded Generator (issue 27) on the device against one on the CPU, both from a run trained briefly on
+ * the CPU: three calls coalesced into one batch on each, images to float rounding, the same labels.
+ */
+async function generatorAgainstCpu(name) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-check-generator-'));
+  try {
+    const cli = path.join(root, 'lib/cli/main.js');
+    const trained = spawnSync(
+      process.execPath,
+      [cli, 'train', '--preset', name, '--limit', '256', '--epochs', '1', '--seed', '2', '--sample-every', '0', '--verbose', '0', '--save-dir', dir],
+      { encoding: 'utf8' },
+    );
+    if (trained.status !== 0) throw new Error(`libtorch-gan train failed (${trained.status}): ${trained.stderr}`);
+    const run = path.join(dir, 'run-1');
+    const calls = [
+      { count: 16, seed: 1 },
+      { count: 3, seed: 2 },
+      { count: 64, seed: 3, truncation: 1.5 },
+    ];
+    const onCpu = await lib.loadGenerator(run, { device: 'cpu' });
+    const onDev = await lib.loadGenerator(run, { device: dev });
+    try {
+      const [a, b] = await Promise.all([Promise.all(calls.map((c) => onCpu.sample(c))), Promise.all(calls.map((c) => onDev.sample(c)))]);
+      return {
+        measures: a.map((x, i) => ({ what: `call ${i + 1} (${calls[i].count} images)`, maxAbsDiff: maxDiffArrays(x.images, b[i].images), bound: 1e-4 })),
+        facts: [{ what: 'labels', got: JSON.stringify(b.map((x) => x.labels ?? null)), want: JSON.stringify(a.map((x) => x.labels ?? null)) }],
+      };
+    } finally {
+      await onCpu.close();
+      await onDev.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function lrBetweenReplays() {
   const graphed = model('vanilla', dev);
   const eager = model('vanilla', dev, { cudaGraphs: false });
@@ -412,6 +449,9 @@ async function phaseCorrectness() {
     });
   }
   await check('a new lr between replays: no recapture, steps = eager', lrBetweenReplays, { rehearsal, estimateS: 3 });
+  for (const name of ['vanilla', 'cgan']) {
+    await check(`${name}: a loaded Generator on CUDA = on the CPU, coalesced calls`, () => generatorAgainstCpu(name), { rehearsal, estimateS: 10 });
+  }
   if (dry) {
     for (const name of [
       'optimizer state loaded: graph captured again',

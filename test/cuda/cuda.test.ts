@@ -1,9 +1,14 @@
 /**
  * CUDA: the fused step on a GPU against the same step on the CPU, the CUDA graph against eager steps,
- * and the device-side NaN guard through a graph. Skipped where no CUDA device is present (CI); run on
+ * the device-side NaN guard through a graph, and a loaded Generator on the GPU. Skipped where no CUDA device is present (CI); run on
  * a GPU machine by scripts/device/check.sh.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { info } from '../../ts/native/info';
+import { loadGenerator } from '../../ts/serve/generator';
+import { tinyRun } from '../helpers/lib';
 import { buildModels } from '../../ts/gan/build';
 import { type Module } from '../../ts/nn/module';
 import { Adam } from '../../ts/optim/optimizer';
@@ -304,5 +309,36 @@ describeCuda('CUDA (needs a GPU)', () => {
     await b.gan.trainEpoch(data.narrow(0, 0, 64 * 8).cuda(), { batchSize: 64, shuffle: false });
     expect(maxDiff(weights(a), weights(b))).toBeLessThan(1e-6);
     expect(a.optD.stateDict().state[0].step).toBe(8);
+  });
+});
+
+// A loaded Generator on the GPU (issue 27): the run's G moved to CUDA samples what the CPU one samples
+// from the same seeds (the noise is drawn on the CPU), to float rounding, in coalesced batches.
+describeCuda('loadGenerator on CUDA', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ltg-cuda-serve-'));
+  afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  test.each(['cgan', 'vanilla'])('%s: CUDA samples equal the CPU ones to 1e-4, batched calls included', async (preset) => {
+    const run = tinyRun(preset, path.join(root, preset));
+    const onCpu = await loadGenerator(run, { device: 'cpu' });
+    const onGpu = await loadGenerator(run, { device: 'cuda' });
+    try {
+      const calls = [
+        { count: 16, seed: 1 },
+        { count: 3, seed: 2 },
+        { count: 64, seed: 3, truncation: 1.5 },
+      ];
+      const [a, b] = await Promise.all([Promise.all(calls.map((c) => onCpu.sample(c))), Promise.all(calls.map((c) => onGpu.sample(c)))]);
+      for (const [i, x] of a.entries()) {
+        const y = b[i]!;
+        expect({ shape: y.shape, labels: y.labels }).toEqual({ shape: x.shape, labels: x.labels });
+        let worst = 0;
+        for (let k = 0; k < x.images.length; k++) worst = Math.max(worst, Math.abs(x.images[k]! - y.images[k]!));
+        expect(worst).toBeLessThan(1e-4);
+      }
+    } finally {
+      await onCpu.close();
+      await onGpu.close();
+    }
   });
 });
