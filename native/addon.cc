@@ -27,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ltg::InitTorchSave(env, exports);
   ltg::InitAutograd(env, exports);
   ltg::InitDiffAugment(env, exports);
+  ltg::InitAutocast(env, exports);
   return exports;
 }
 

@@ -13,4 +13,5 @@ void InitDist(Napi::Env env, Napi::Object exports);
 void InitTorchSave(Napi::Env env, Napi::Object exports);
 void InitAutograd(Napi::Env env, Napi::Object exports);
 void InitDiffAugment(Napi::Env env, Napi::Object exports);
+void InitAutocast(Napi::Env env, Napi::Object exports);
 }  // namespace ltg

@@ -85,4 +85,18 @@ std::vector<std::string> cudaDeviceNames(int n) {
   return out;
 }
 
+int cudaComputeCapabilityMajor(int index) {
+  void* lib = driver();
+  if (!lib || index < 0 || index >= cudaDeviceCount()) return 0;
+  using GetFn = int (*)(int*, int);
+  using AttrFn = int (*)(int*, int, int);
+  auto init = reinterpret_cast<InitFn>(dlsym(lib, "cuInit"));
+  auto get = reinterpret_cast<GetFn>(dlsym(lib, "cuDeviceGet"));
+  auto attr = reinterpret_cast<AttrFn>(dlsym(lib, "cuDeviceGetAttribute"));
+  constexpr int kComputeCapabilityMajor = 75;  // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR
+  int dev = 0, major = 0;
+  if (!init || !get || !attr || init(0) != 0 || get(&dev, index) != 0 || attr(&major, kComputeCapabilityMajor, dev) != 0) return 0;
+  return major;
+}
+
 }  // namespace ltg

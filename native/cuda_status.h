@@ -16,5 +16,8 @@ std::string deviceUnusableReason(const c10::Device& device);
 std::string cudaUnavailableReason();
 // The GPUs' names through the driver API (loaded at run time: no CUDA headers needed to build).
 std::vector<std::string> cudaDeviceNames(int n);
+// The compute capability's major version of CUDA device `index` (8 and up: Ampere and later, with bf16
+// tensor cores); 0 where it cannot be read.
+int cudaComputeCapabilityMajor(int index);
 
 }  // namespace ltg

@@ -109,11 +109,19 @@ at::Tensor GanCore::penalty(const at::Tensor& realIn, const at::Tensor& realOut,
     at::Tensor eps = at::rand(shape, realIn.options());
     at::Tensor x = eps.mul(realIn.detach()).add(eps.neg().add(1).mul(fake.detach())).requires_grad_(true);
     at::Tensor out = D.forward(dInput(x, y));
-    at::Tensor g = grad({out}, {x}, {at::ones_like(out)}, create, "GanStep: the wgan-gp penalty")[0];
+    at::Tensor g;
+    {
+      auto paused = autocastPaused(device);  // the gradient outside autocast (PyTorch's AMP recipe for penalties)
+      g = grad({out}, {x}, {at::ones_like(out)}, create, "GanStep: the wgan-gp penalty")[0];
+    }
     term = at::linalg_vector_norm(g.reshape({n, -1}), 2, {1}).sub(1).pow(2).mean();
   } else {
     // ganLosses.r1Penalty's: the squared gradient of D's output on reals, summed per sample, averaged.
-    at::Tensor g = grad({realOut.sum()}, {realIn}, {at::Tensor()}, create, "GanStep: the r1 penalty")[0];
+    at::Tensor g;
+    {
+      auto paused = autocastPaused(device);
+      g = grad({realOut.sum()}, {realIn}, {at::Tensor()}, create, "GanStep: the r1 penalty")[0];
+    }
     std::vector<int64_t> dims;
     for (int64_t i = 1; i < realIn.dim(); ++i) dims.push_back(i);
     term = g.pow(2).sum(dims).mean();

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "autocast.h"
 #include "diff_augment.h"
 #include "dist.h"
 #include "gan_spec.h"
@@ -89,6 +90,9 @@ class GanCore {
   // The MLP fast path: 1 on (CPU and CUDA), 0 off, -1 (default) on the CPU only, until it has been
   // verified on a GPU.
   int fastPath = -1;
+  // Mixed precision: the forward passes and losses of both updates under autocast to bf16 or fp16 (the
+  // backward passes, penalties' gradients and updates outside it, on fp32 weights); fp32 by default.
+  Precision precision = Precision::Fp32;
   // Data-parallel training over this group's ranks when set (as DDP): parameters, buffers and optimizer
   // state come from rank 0 before the first step; every gradient and the step's losses are averaged
   // across ranks before each update; trainEpoch trains on this rank's shard. CUDA graphs are off.

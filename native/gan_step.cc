@@ -83,6 +83,9 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& yIn, const 
   if (spec.conditioning.classes) yFake = yFakeIn.defined() ? checkLabels(yFakeIn, n, "fake labels") : drawLabels(n);
   else checkLabels(yFakeIn, n, "fake labels");
   optD->zeroGrad();
+  // Forward passes and losses under autocast (mixed precision); backward passes paused out of it, and
+  // the scope ends before the update.
+  std::optional<AutocastScope> mixed = autocastFor(precision, device);
   at::Tensor fake;
   if (spec.detachFakeForD && !reuse) {
     // Its graph would be discarded by the detach anyway: skip building it (same values, less work).
@@ -102,12 +105,18 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& yIn, const 
   StepTensors r;
   if (spec.separateDBackward) {
     guardFinite(lossReal, "discriminator (real)");
-    lossReal.backward({}, r1);  // R1 reads this graph again
+    {
+      auto paused = autocastPaused(device);
+      lossReal.backward({}, r1);  // R1 reads this graph again
+    }
     at::Tensor dFakeOut = D.forward(fakeIn);
     at::Tensor lossFake = dLossTerm(dFakeOut, false);
     if (pen) lossFake = lossFake + penalty(realIn, dRealOut, fake, y);
     guardFinite(lossFake, "discriminator (fake)");
-    lossFake.backward({}, reuse && !spec.detachFakeForD);
+    {
+      auto paused = autocastPaused(device);
+      lossFake.backward({}, reuse && !spec.detachFakeForD);
+    }
     r.dLoss = (lossReal + lossFake).detach();
     r.dFake = meanProb(dFakeOut);
   } else {
@@ -117,11 +126,15 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& yIn, const 
     if (pen) dLoss = dLoss + penalty(realIn, dRealOut, fake, y);
     guardFinite(dLoss, "discriminator");
     // A non-detached fake that G reuses needs G's graph kept for G's backward (seed 003).
-    dLoss.backward({}, reuse && !spec.detachFakeForD);
+    {
+      auto paused = autocastPaused(device);
+      dLoss.backward({}, reuse && !spec.detachFakeForD);
+    }
     r.dLoss = dLoss.detach();
     r.dFake = meanProb(dFakeOut);
   }
   r.dReal = meanProb(dRealOut);
+  mixed.reset();
   update(*optD, {&r.dLoss, &r.dReal, &r.dFake}, "discriminator");
   ++batchIndex;
   fake_ = reuse ? fake : at::Tensor();
@@ -130,6 +143,7 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& yIn, const 
 }
 
 StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn, const at::Tensor& yIn) {
+  std::optional<AutocastScope> mixed = autocastFor(precision, device);  // as in stepD
   at::Tensor fake, y;
   if (spec.gNoise == GanSpec::GNoise::Reuse && fake_.defined()) {
     fake = fake_;
@@ -151,10 +165,14 @@ StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn, const at::Tensor& y
   at::Tensor out = D.forward(dInput(augment(fake), y));
   at::Tensor gLoss = gLossTerm(out);
   guardFinite(gLoss, "generator");
-  gLoss.backward();
+  {
+    auto paused = autocastPaused(device);
+    gLoss.backward();
+  }
   StepTensors r;
   r.gLoss = gLoss.detach();
   r.dFake = meanProb(out);
+  mixed.reset();
   update(*optG, {&r.gLoss, &r.dFake}, "generator");
   updateEma();
   lastGLoss_ = r.gLoss;
@@ -204,7 +222,8 @@ std::string GanStep::path() const {
 }
 
 bool GanStep::graphUsable() const {
-  return !group && cudaGraphs && capturable && device.is_cuda() && graphFailure_.empty() && cudaGraphsCompiled() && spec.plain();
+  return !group && cudaGraphs && capturable && device.is_cuda() && graphFailure_.empty() && cudaGraphsCompiled() && spec.plain() &&
+         precision == Precision::Fp32;
 }
 
 bool GanStep::graphCurrent() const {
@@ -218,6 +237,7 @@ std::string GanStep::graphStatus() const {
   if (group) return "off: data-parallel (a process group is set)";
   if (!capturable) return "off: needs capturable: true";
   if (!spec.plain()) return "off: the step spec's recipes (loss, penalty, dSteps, ema, augment) run eager: not captured yet";
+  if (precision != Precision::Fp32) return "off: precision " + precisionName(precision) + " runs eager: not captured yet";
   if (!cudaGraphsCompiled()) return "off: this build has no CUDA graph support (LibTorch's CUDA headers were not found at build time)";
   if (!graphFailure_.empty()) return "off: capture failed: " + graphFailure_;
   if (graph_) return "replaying (batch " + std::to_string(graphBatch_) + ")";

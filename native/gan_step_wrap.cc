@@ -73,6 +73,13 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       step_->capturable = o["capturable"].booleanOr(step_->device.is_cuda());
       step_->cudaGraphs = o["cudaGraphs"].booleanOr(true);
       if (o.has("fastPath")) step_->fastPath = o["fastPath"].boolean() ? 1 : 0;
+      if (o.has("precision")) {
+        static constexpr js::Choice<Precision> kPrecisions[] = {
+            {"fp32", Precision::Fp32}, {"bf16", Precision::Bf16}, {"fp16", Precision::Fp16}};
+        step_->precision = o["precision"].oneOf(kPrecisions);
+        std::string why = precisionUnsupportedReason(step_->precision, step_->device);
+        if (!why.empty()) throwError(env, "GanStep: " + why);
+      }
       if (!o["processGroup"].isNullish()) {
         step_->group = distGroupFrom(o["processGroup"]);
         // NCCL moves tensors on its own GPU only (models elsewhere would copy every gradient across each step).

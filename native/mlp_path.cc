@@ -261,6 +261,8 @@ std::string MlpPath::unsupported(const GanCore& s) {
   }
   std::string recipe = recipesUnsupported(s.spec);
   if (!recipe.empty()) return recipe;
+  if (s.precision != Precision::Fp32)
+    return "precision " + precisionName(s.precision) + " runs under autocast on the autograd path (the fast path computes in fp32)";
   int64_t gOut = -1;
   for (const auto& l : s.G.layers)
     if (l.kind == Layer::Kind::Linear) gOut = l.weight.size(0);

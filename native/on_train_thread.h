@@ -1,5 +1,6 @@
 // Runs LibTorch work from a JS thread on the process's training thread (train_thread.h), carrying the
-// caller's intra-op thread count and flush-denormal mode, with the grad mode given. Then only one thread
+// caller's intra-op thread count, flush-denormal mode and autocast settings (torch.autocast), with the
+// grad mode given. Then only one thread
 // of the process ever runs parallel work: libgomp keeps a team per thread that runs parallel regions,
 // and more team threads than cores throttle its spin-waiting (two computing threads made every fused
 // step ~2x slower here).
@@ -10,6 +11,7 @@
 
 #include <string>
 
+#include "autocast.h"
 #include "errors.h"
 #include "fp_mode.h"
 #include "train_thread.h"
@@ -21,9 +23,11 @@ namespace ltg {
 template <typename F>
 auto onTrainThread(Napi::Env env, const std::string& who, bool grad, F&& fn) -> decltype(fn()) {
   int threads = at::get_num_threads();
+  ThreadAutocast autocast = ThreadAutocast::current();
   decltype(fn()) out;
   bool ran = runOnTrainThread([&] {
     c10::AutoGradMode mode(grad);
+    ThreadAutocastScope mixed(autocast);
     if (at::get_num_threads() != threads) at::set_num_threads(threads);
     applyFlushDenormal();
     out = fn();

@@ -13,6 +13,7 @@ export { torch, nn, optim, F, safetensors, dist };
 export { Tensor } from './tensor/tensor';
 export type { DType, Device } from './tensor/dtype';
 export { GanStep, type StepResult, type StepInputs, type EpochOptions, type EpochResult, type EpochProgress } from './gan/gan-step';
+export { PRECISIONS, type Precision, resolvePrecision } from './gan/precision';
 export type { GanStepSpec, NoiseSpec, ConditioningSpec } from './gan/step-spec';
 export type { ModuleSpec } from './nn/spec';
 export { info, type RuntimeInfo } from './native/info';

@@ -44,7 +44,7 @@ describe('parseConfig', () => {
     expect(messages(() => parseConfig({ batch_size: 5 }))).toEqual(['config: unknown key "batch_size" (did you mean "batchSize"?)']);
     expect(messages(() => parseConfig({ foo: 1 }))).toEqual([
       'config: unknown key "foo"; valid keys: preset, epochs, batchSize, lr, betas, zDim, device, seed, saveDir, ' +
-        'saveEvery, sampleEvery, evalEvery, evalN, verbose, threads, flushDenormal, cudaGraphs, resume, data, loss, penalty, dSteps, ema, augment, conditional',
+        'saveEvery, sampleEvery, evalEvery, evalN, verbose, threads, flushDenormal, cudaGraphs, precision, resume, data, loss, penalty, dSteps, ema, augment, conditional',
     ]);
     expect(messages(() => parseConfig({ data: { dataset: 'mnist', rot: 'x' } }))).toEqual(['config.data: unknown key "rot" (did you mean "root"?)']);
     const e = configError(() => parseConfig({ epoch: 5 }));
@@ -173,6 +173,7 @@ describe('resolveConfig', () => {
       threads: undefined,
       flushDenormal: true,
       cudaGraphs: true,
+      precision: 'fp32',
       resume: undefined,
       data: { dataset: 'mnist', root: undefined, download: true },
     });

@@ -133,7 +133,7 @@ describe('which path a step takes', () => {
     expect(partial.path).toBe("autograd: the generator's optimizer does not train exactly the generator's parameters");
     expect(vanilla({ fastPath: false }).gan().path).toBe('autograd: the MLP fast path is off (fastPath: false)');
     expect(() => vanilla({ fastpath: false }).gan()).toThrow(
-      'GanStep(options): unknown option "fastpath": did you mean fastPath? (options: capturable, cudaGraphs, fastPath, processGroup)',
+      'GanStep(options): unknown option "fastpath": did you mean fastPath? (options: capturable, cudaGraphs, fastPath, precision, processGroup)',
     );
     expect(() => vanilla({ fastPath: 'no' }).gan()).toThrow(/fastPath/);
   });

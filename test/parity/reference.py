@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import contextlib
 import copy
 import struct
 
@@ -390,6 +391,18 @@ def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[st
     d_steps = int(spec.get("dSteps", 1))
     ema_spec = spec.get("ema")
     policy = spec.get("augment") or ""
+    # Mixed precision (README.md, "Precision"): a GanStep option, given here as the preset's "precision".
+    # Forward passes and losses under autocast, as a script wraps them; backward passes, the penalties'
+    # autograd.grad and the updates outside it.
+    precision = preset.get("precision", "fp32")
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision {precision!r}: the CPU reference runs 'fp32' or 'bf16'")
+
+    def mixed():
+        return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+
+    def unmixed():
+        return torch.autocast("cpu", enabled=False) if precision == "bf16" else contextlib.nullcontext()
 
     def loss(out: torch.Tensor, label: float) -> torch.Tensor:
         target = torch.full_like(out, float(label))
@@ -458,6 +471,8 @@ def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[st
         # ---- D step
         opt_d.zero_grad(set_to_none=True)  # 1
         y_fake = yd[i] if classes else None
+        region = mixed()
+        region.__enter__()  # the forward passes and losses of D's update (left before its update)
         if detach and not reuse:  # 2
             with torch.no_grad():
                 fake = g(cond(zd[i], y_fake))
@@ -475,19 +490,23 @@ def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[st
                 eps = torch.rand(n, *([1] * (x.dim() - 1)))
                 xi = (eps * x.detach() + (1 - eps) * fake.detach()).requires_grad_()
                 out = d(cond(xi, ys[i]))
-                (grad,) = torch.autograd.grad(out, xi, torch.ones_like(out), retain_graph=True, create_graph=True)
+                with unmixed():
+                    (grad,) = torch.autograd.grad(out, xi, torch.ones_like(out), retain_graph=True, create_graph=True)
                 return (grad.reshape(n, -1).norm(2, dim=1) - 1).pow(2).mean() * (pen["weight"] * every)
-            (grad,) = torch.autograd.grad(d_real_out.sum(), real_in, retain_graph=True, create_graph=True)
+            with unmixed():
+                (grad,) = torch.autograd.grad(d_real_out.sum(), real_in, retain_graph=True, create_graph=True)
             return grad.pow(2).sum(dim=list(range(1, real_in.dim()))).mean() * ((pen["weight"] / 2) * every)
 
         retain = reuse and not detach
         if spec["separateDBackward"]:  # 5
-            loss_real.backward(retain_graph=r1)
+            with unmixed():
+                loss_real.backward(retain_graph=r1)
             d_fake_out = d(fake_in)
             loss_fake = d_term(d_fake_out, False)
             if due:
                 loss_fake = loss_fake + penalty()
-            loss_fake.backward(retain_graph=retain)
+            with unmixed():
+                loss_fake.backward(retain_graph=retain)
             d_loss = loss_real + loss_fake
         else:
             d_fake_out = d(fake_in)
@@ -495,17 +514,20 @@ def run_preset(preset: dict, mnist_dir: Path, steps: int = NUM_STEPS) -> dict[st
             d_loss = (loss_real + loss_fake) / 2 if spec["dLossReduction"] == "mean" else loss_real + loss_fake
             if due:
                 d_loss = d_loss + penalty()
-            d_loss.backward(retain_graph=retain)
+            with unmixed():
+                d_loss.backward(retain_graph=retain)
         d_real = prob(d_real_out)  # 6
         d_fake = prob(d_fake_out)
+        region.__exit__(None, None, None)
         opt_d.step()  # 7
         # ---- G step (on batches whose index is a multiple of dSteps)
         if i % d_steps == 0:
             y_g = y_fake if reuse else (yg[i] if classes else None)
-            fake_g = fake if reuse else g(cond(zg[i], y_g))  # 8
-            opt_g.zero_grad(set_to_none=True)  # 9
-            out = d(cond(aug(fake_g), y_g))
-            g_loss = g_term(out)
+            with mixed():
+                fake_g = fake if reuse else g(cond(zg[i], y_g))  # 8
+                opt_g.zero_grad(set_to_none=True)  # 9
+                out = d(cond(aug(fake_g), y_g))
+                g_loss = g_term(out)
             g_loss.backward()
             opt_g.step()
             if e is not None:  # 10: the EMA follows G

@@ -8,13 +8,15 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 "$root/node_modules/.bin/tsc" -p "$root/tsconfig.build.json" --outDir "$tmp/js" --declaration false --sourceMap false
 # With the lr-schedule variant (lr-schedule.json): a preset whose learning rate changes before each step;
-# and the recipes' variants (recipes.json): presets with recipe fields in their step spec.
+# the recipes' variants (recipes.json): presets with recipe fields in their step spec; and the precision
+# variants (precision.json): presets trained under autocast (a GanStep option, given to reference.py in the preset).
 NODE_PATH="$root/node_modules" node -e "
 const all = require(process.argv[1]).presets;
 const names = ['seed000', 'udacity', 'ganist', 'tensorboard', 'vanilla', 'dcgan', 'cgan'];
 const presets = Object.fromEntries(names.map((n) => [n, all[n]]));
 const lr = require(process.argv[2]);
 const recipes = Object.fromEntries(require(process.argv[3]).map((v) => [v.name, { ...all[v.base], step: { ...presets[v.base].step, ...v.step } }]));
-process.stdout.write(JSON.stringify({ ...presets, [lr.name]: { ...presets[lr.base], lrSchedule: lr.lrSchedule }, ...recipes }));
-" "$tmp/js/gan/presets/index.js" "$root/test/parity/lr-schedule.json" "$root/test/parity/recipes.json" > "$tmp/presets.json"
+const precision = Object.fromEntries(require(process.argv[4]).map((v) => [v.name, { ...all[v.base], precision: v.precision }]));
+process.stdout.write(JSON.stringify({ ...presets, [lr.name]: { ...presets[lr.base], lrSchedule: lr.lrSchedule }, ...recipes, ...precision }));
+" "$tmp/js/gan/presets/index.js" "$root/test/parity/lr-schedule.json" "$root/test/parity/recipes.json" "$root/test/parity/precision.json" > "$tmp/presets.json"
 "$py" "$root/test/parity/reference.py" gan --presets "$tmp/presets.json" --out "$root/test/parity/fixtures" "$@"

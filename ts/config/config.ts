@@ -23,6 +23,7 @@
  *   flushDenormal boolean (default true): treat denormal floats as zero, as torch.set_flush_denormal(True);
  *                a run whose values underflow otherwise slows down several-fold
  *   cudaGraphs   boolean (default true): on CUDA, replay each training step as a captured CUDA graph
+ *   precision    'fp32' (default) | 'bf16' | 'fp16' | 'auto': the fused step's precision (GanStepOptions.precision)
  *   resume       non-empty string: checkpoint path to resume from
  *   loss, penalty, dSteps, ema, augment, conditional: the recipes (config/recipes.ts)
  *   data         { dataset: 'mnist' | 'fashion-mnist' | 'folder', root?: string, download?: boolean (default true),
@@ -35,6 +36,7 @@
  */
 import * as fs from 'node:fs';
 import { z } from 'zod';
+import { PRECISIONS, type Precision } from '../gan/precision';
 import { DEFAULT_PRESET, getPreset, PRESET_NAMES, withZDim, type Preset, type PresetName } from '../gan/presets';
 import { expected, intAtLeast } from '../util/schema';
 import { suggest } from '../util/suggest';
@@ -117,6 +119,7 @@ export const RunConfigSchema = z.strictObject(
       .optional(),
     flushDenormal: z.boolean(expected('true or false')).optional(),
     cudaGraphs: z.boolean(expected('true or false')).optional(),
+    precision: z.enum(PRECISIONS, expected(PRECISIONS.map((p) => `'${p}'`).join(', '))).optional(),
     resume: nonEmptyString.optional(),
     data: DataSchema.optional(),
     ...RECIPE_FIELDS,
@@ -143,6 +146,7 @@ export interface RunConfig extends RecipeConfig {
   threads?: number;
   flushDenormal?: boolean;
   cudaGraphs?: boolean;
+  precision?: Precision;
   resume?: string;
   data?: { dataset: DatasetName; root?: string; download?: boolean; imageSize?: 28 | 32 | 64; channels?: 1 | 3 };
 }
@@ -169,6 +173,8 @@ export interface ResolvedConfig {
   flushDenormal: boolean;
   /** On CUDA, training steps replayed as a captured CUDA graph (GanStepOptions.cudaGraphs). */
   cudaGraphs: boolean;
+  /** The fused step's precision as asked ('auto' is resolved by the GanStep, which says what runs). */
+  precision: Precision;
   resume: string | undefined;
   data: { dataset: DatasetName; root: string | undefined; download: boolean; imageSize?: 28 | 32 | 64; channels?: 1 | 3 };
 }
@@ -315,6 +321,7 @@ export function resolveConfigAndDevice(
     threads: c.threads,
     flushDenormal: c.flushDenormal ?? true,
     cudaGraphs: c.cudaGraphs ?? true,
+    precision: c.precision ?? 'fp32',
     resume: c.resume,
     data: {
       dataset: c.data?.dataset ?? CONFIG_DEFAULTS.data.dataset,

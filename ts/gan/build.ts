@@ -10,6 +10,7 @@ import { type ProcessGroup } from '../distributed/index';
 import { type Device } from '../tensor/dtype';
 import { type Tensor } from '../tensor/tensor';
 import { GanStep } from './gan-step';
+import { type Precision } from './precision';
 import { type OptimizerSpec, type Preset } from './presets';
 import { applyInit } from './weights-init';
 
@@ -48,13 +49,14 @@ export function buildModels(
 }
 
 /** processGroup: the fused step trains data-parallel over it (GanStepOptions.processGroup). */
-export function buildGan(preset: Preset, opts: { device?: Device; cudaGraphs?: boolean; processGroup?: ProcessGroup } = {}): BuiltGan {
+export function buildGan(preset: Preset, opts: { device?: Device; cudaGraphs?: boolean; precision?: Precision; processGroup?: ProcessGroup } = {}): BuiltGan {
   const device = opts.device ?? 'cpu';
   const { generator, discriminator } = buildModels(preset, device);
   const optimizerG = makeOptimizer(preset.optimizer, generator.parameters());
   const optimizerD = makeOptimizer(preset.optimizer, discriminator.parameters());
   const gan = new GanStep(generator, discriminator, optimizerG, optimizerD, preset.step, {
     cudaGraphs: opts.cudaGraphs ?? true,
+    precision: opts.precision ?? 'fp32',
     processGroup: opts.processGroup,
   });
   return { generator, discriminator, optimizerG, optimizerD, gan };

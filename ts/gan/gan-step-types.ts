@@ -2,6 +2,7 @@
 import { type ProcessGroup } from '../distributed/index';
 import { type Tensor } from '../tensor/tensor';
 import { type PixelRange } from '../util/pixels';
+import { type Precision } from './precision';
 
 export interface StepResult {
   dLoss: number;
@@ -96,6 +97,14 @@ export interface GanStepOptions {
    * path step() takes.
    */
   fastPath?: boolean;
+  /**
+   * Mixed precision: 'bf16' or 'fp16' run both updates' forward passes and losses under autocast
+   * (torch.autocast's op lists; fp32 weights, gradients and updates, backward passes outside it), on the
+   * autograd path and without CUDA graphs; 'fp16' needs CUDA, 'bf16' on CUDA a GPU of compute capability
+   * 8.0. 'auto' picks bf16 where it is faster (a CPU with AMX) and fp32 elsewhere; `precision` and
+   * `precisionReason` say what runs and why. Default 'fp32'.
+   */
+  precision?: Precision;
   /**
    * Data-parallel training over this group's ranks (`dist.group.WORLD`), as PyTorch's
    * DistributedDataParallel: rank 0's parameters, buffers and optimizer state go to every rank before

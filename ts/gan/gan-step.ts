@@ -19,12 +19,13 @@ import { Tensor } from '../tensor/tensor';
 import { describeValue, type OptionsReader, readOptions, typeError } from '../util/options';
 import { deepCopyModule } from '../nn/deep-copy';
 import { type EpochAbortError, type EpochOptions, type EpochResult, type GanStepOptions, type StepInputs, type StepResult } from './gan-step-types';
+import { PRECISIONS, type ResolvedPrecision, resolvePrecision } from './precision';
 import { type GanStepSpec } from './step-spec';
 
 export type { EpochAbortError, EpochOptions, EpochProgress, EpochResult, GanStepOptions, StepInputs, StepResult } from './gan-step-types';
 export { isEpochAbort } from './gan-step-types';
 
-const GAN_STEP_KEYS = ['capturable', 'cudaGraphs', 'fastPath', 'processGroup'] as const satisfies readonly (keyof GanStepOptions)[];
+const GAN_STEP_KEYS = ['capturable', 'cudaGraphs', 'fastPath', 'precision', 'processGroup'] as const satisfies readonly (keyof GanStepOptions)[];
 // EpochOptions' keys; the native reader checks each field's type, range and enum (js_args.h)
 const EPOCH_KEYS = [
   'batchSize',
@@ -79,6 +80,9 @@ export class GanStep {
     const pg = o.get('processGroup');
     if (pg !== undefined && pg !== null && !(pg instanceof ProcessGroup)) throw o.error('processGroup', 'a dist.ProcessGroup (dist.group.WORLD)');
     this.processGroup = (pg as ProcessGroup | null | undefined) ?? null;
+    const asked = o.oneOfOr('precision', PRECISIONS, 'fp32');
+    const first = generator.parameters()[0];
+    ({ precision: this.precision, reason: this.precisionReason } = resolvePrecision(asked, first?.device.startsWith('cuda') ? 'cuda' : 'cpu'));
     // The EMA generator starts as a copy of G (torch's AveragedModel deep-copies its model too).
     this.emaGenerator = spec?.ema ? deepCopyModule(generator, 'GanStep(spec.ema)').eval() : null;
     // The spec goes as it is: the native reader names a missing or wrong field ("GanStep: spec.loss: ...").
@@ -92,9 +96,15 @@ export class GanStep {
       capturable: o.get('capturable') as boolean | undefined,
       cudaGraphs: o.get('cudaGraphs') as boolean | undefined,
       fastPath: o.get('fastPath') as boolean | undefined,
+      precision: this.precision,
       processGroup: (pg as ProcessGroup | null | undefined)?._native,
     });
   }
+
+  /** What the step computes in: 'fp32', or autocast to 'bf16' / 'fp16' (GanStepOptions.precision, 'auto' resolved). */
+  readonly precision: ResolvedPrecision;
+  /** Why: 'asked', or what 'auto' found ("auto: fp32 (this CPU has no AMX, ...)"). */
+  readonly precisionReason: string;
 
   /** The group this step trains data-parallel over, or null. */
   readonly processGroup: ProcessGroup | null;

@@ -114,6 +114,7 @@ export interface NativeGanStepOptions {
   capturable?: boolean; // true on CUDA, false on the CPU
   cudaGraphs?: boolean; // true
   fastPath?: boolean; // true
+  precision?: 'fp32' | 'bf16' | 'fp16'; // 'fp32'; forward passes and losses under autocast otherwise
   processGroup?: NativeDistGroup; // data-parallel over it
 }
 
@@ -260,6 +261,10 @@ export interface NativeAddon {
    */
   diffAugment(x: NativeTensor, policy: string): NativeTensor;
   setGradEnabled(enabled: boolean): boolean;
+  // torch.autocast on this thread: enter returns the [enabled, dtype] it replaced, for exit to restore
+  autocastEnter(deviceType: 'cpu' | 'cuda', enabled: boolean, dtype: string): [boolean, string];
+  autocastExit(deviceType: 'cpu' | 'cuda', enabled: boolean, dtype: string): void;
+  isAutocastEnabled(deviceType: 'cpu' | 'cuda'): boolean;
   isGradEnabled(): boolean;
   setNumThreads(n: number): void;
   /** Routes this JS thread's NativeOp calls to the training thread (true) or not; returns the previous setting. */

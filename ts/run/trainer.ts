@@ -170,7 +170,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
 
     // models, optimizers, fused step, fixed noise: in this order after seeding
     if (cfg.seed !== undefined) torch.manualSeed(cfg.seed);
-    Object.assign(this, buildGan(cfg.preset, { device: cfg.device, cudaGraphs: cfg.cudaGraphs ?? true, processGroup: pg })); // generator, ..., gan
+    Object.assign(this, buildGan(cfg.preset, { device: cfg.device, cudaGraphs: cfg.cudaGraphs ?? true, precision: cfg.precision ?? 'fp32', processGroup: pg })); // generator, ..., gan
     ({ noise: this.fixedNoise, labels: this.fixedLabels } = gridInputs(cfg.preset, cfg.device));
     // each rank its own noise and dropout stream (rank 0's is a one-process run's); weights come from rank 0
     if (pg && cfg.seed !== undefined) torch.manualSeed(rankSeed(cfg.seed, pg.rank));

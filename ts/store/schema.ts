@@ -6,6 +6,7 @@
  * does not know pass through untouched, so rewriting config.json keeps them).
  */
 import { z } from 'zod';
+import { PRECISIONS } from '../gan/precision';
 import { PRESET_NAMES, type PresetName } from '../gan/presets';
 import { GanStepSpecSchema } from '../gan/step-spec';
 import { ModuleSpecSchema } from '../nn/spec';
@@ -98,6 +99,8 @@ const ResolvedConfigSchema = obj(
       .optional(),
     flushDenormal: bool.optional(),
     cudaGraphs: bool.optional(),
+    // runs from before mixed precision have none (fp32)
+    precision: z.enum(PRECISIONS, expected(PRECISIONS.map((p) => `'${p}'`).join(', '))).optional(),
     resume: nonEmptyString.optional(),
     data: DataSchema,
   },

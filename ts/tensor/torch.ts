@@ -250,4 +250,5 @@ export const cuda = {
 };
 
 export * as autograd from './autograd';
+export { autocast, isAutocastEnabled, type AutocastDevice, type AutocastOptions } from './autocast';
 export { scope, keep, Tensor };

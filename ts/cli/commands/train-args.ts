@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { type ConfigError, loadConfigFile, MAX_THREADS, type RunConfig } from '../../config/config';
 import { resolveDevice } from '../../config/device';
 import type * as dist from '../../distributed/index';
+import { PRECISIONS } from '../../gan/precision';
 import { PRESET_NAMES, type PresetName } from '../../gan/presets';
 import { nprocLimit } from '../launch';
 import { RECIPE_FLAG_OF, RECIPE_OPTIONS, recipeFlags } from './recipe-flags';
@@ -25,6 +26,7 @@ export const TRAIN_OPTIONS = {
   seed: { type: 'string' },
   verbose: { type: 'string' },
   threads: { type: 'string' },
+  precision: { type: 'string' },
   resume: { type: 'string' },
   limit: { type: 'string' },
   dataset: { type: 'string' },
@@ -55,6 +57,7 @@ const FLAG_OF: Record<string, string> = {
   seed: '--seed',
   verbose: '--verbose',
   threads: '--threads',
+  precision: '--precision',
   resume: '--resume',
   data: '--data',
   'data.imageSize': '--image-size',
@@ -96,6 +99,7 @@ export function parseTrainArgs(args: string[]): TrainArgs | 'help' {
   set('seed', intFlag(NAME, 'seed', v.seed, 0));
   set('verbose', intFlag(NAME, 'verbose', v.verbose, 0, 3) as RunConfig['verbose']);
   set('threads', intFlag(NAME, 'threads', v.threads, 1, MAX_THREADS));
+  set('precision', choiceFlag(NAME, 'precision', v.precision, PRECISIONS));
   set('resume', stringFlag(NAME, 'resume', v.resume, 'a run folder'));
   for (const [key, value] of Object.entries(recipeFlags(v))) set(key as keyof RunConfig, value as never);
   if (v.dataset !== undefined && v.data !== undefined) throw new UsageError('give the data once: --data or --dataset, got both', NAME);

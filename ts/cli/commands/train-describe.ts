@@ -85,6 +85,10 @@ export function describeRun(trainer: Trainer, backend: { name: dist.Backend; pic
       ],
       ['Device', `${describeDevice(trainer.deviceInfo)}${cfg.threads ? `, ${cfg.threads} threads` : ''}${ranksLine(trainer, backend)}`],
       ['CUDA graph', trainer.gan.cudaGraph],
+      // shown when it is not the default fp32: asked for, or what 'auto' picked and why
+      ...(trainer.gan.precision === 'fp32' && trainer.gan.precisionReason === 'asked'
+        ? []
+        : [['Precision', `${trainer.gan.precision}${trainer.gan.precisionReason === 'asked' ? '' : ` (${trainer.gan.precisionReason})`}`]]),
       ...(isPlainStep(p.step) ? [] : [['Recipes', describeRecipes(p.step, trainer.gan.path)]]),
       ['Data', `${dataLine(trainer)} (${trainer.dataset.sourceKind}: ${printable(trainer.dataset.source)})`],
       ['Seed', cfg.seed === undefined ? 'none (not seeded)' : String(cfg.seed)],

@@ -50,6 +50,9 @@ Options:
                         (default); 2 also the optimizer and D(x), D(G(z)); 3 also parameter
                         counts per layer, and an error's C++ frames and LibTorch's own logs
   --threads N           CPU threads for LibTorch, 1 to ${MAX_THREADS} (more than the cores: a warning)
+  --precision P         fp32 | bf16 | fp16 | auto (default fp32): bf16/fp16 run the forward passes under
+                        autocast (fp32 weights); fp16 needs CUDA; auto picks bf16 where it is faster
+                        (a CPU with AMX) and fp32 elsewhere, saying which
   --resume RUN_DIR      continue a run from its last checkpoint, in the same folder
                         (--epochs sets the new total)
   --limit N             train on the first N images only (quick tries)
