@@ -10,7 +10,7 @@
 // Both servers run LibTorch's default intra-op threads on the same cores as the load generator.
 // Prints Markdown and writes it to --out (default bench/results-serve.local.md, git-ignored).
 // Options: --presets cgan,vanilla --connections 1,16,64 --duration 10 --count 1 --soak 100000
-// --max-wait-ms 2 (serve's coalescing wait) --no-python
+// --max-wait-ms 0 (serve's coalescing wait) --no-python
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -44,7 +44,7 @@ try {
       duration: { type: 'string', default: '10' },
       count: { type: 'string', default: '1' },
       soak: { type: 'string', default: '100000' },
-      'max-wait-ms': { type: 'string', default: '2' },
+      'max-wait-ms': { type: 'string', default: '0' },
       'no-python': { type: 'boolean', default: false },
       out: { type: 'string', default: path.join('bench', 'results-serve.local.md') },
       help: { type: 'boolean', short: 'h', default: false },
@@ -193,12 +193,24 @@ async function scrape(url) {
   };
 }
 
+/** Waits until the requests autocannon left in flight are answered (ours: its queue depth is 0). */
+async function drained(kind, server) {
+  if (kind !== 'ours') return new Promise((r) => setTimeout(r, 1000));
+  for (let i = 0; i < 100; i++) {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    if (/^ltg_queue_depth 0$/m.test(text)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('the server still had requests queued 5 s after the load stopped');
+}
+
 const load = (url, connections, opts) => autocannon({ url: `${url}/sample.png?count=${count}`, connections, timeout: 60, ...opts });
 
 async function measure(kind, server) {
   const rows = [];
   for (const connections of levels) {
     await load(server.url, connections, { duration: 2 }); // warm: first batches, thread pools, caches
+    await drained(kind, server); // the warm-up's last requests must not count against the queue bound
     if (kind === 'ours') await scrape(server.url); // the loop's delay counts from here
     const before = kind === 'ours' ? await scrape(server.url) : undefined;
     const r = await load(server.url, connections, { duration });
@@ -225,6 +237,7 @@ async function measure(kind, server) {
 
 async function soakRun(server) {
   await load(server.url, 16, { duration: 2 });
+  await drained('ours', server);
   const rss = [rssMB(server.pid)];
   const timer = setInterval(() => rss.push(rssMB(server.pid)), 1000);
   const t0 = performance.now();

@@ -34,8 +34,8 @@ Options:
   --max-count N      most images per request (default 256)
   --max-queue N      most sampling requests waiting or running (default 64)
   --max-batch N      most images per coalesced forward pass (default 256)
-  --max-wait-ms N    how long a request waits for others to share its forward pass (default 2; 0: none
-                     beyond requests arriving together or while a batch runs)
+  --max-wait-ms N    how long a request waits for others to share its forward pass (default 0: requests
+                     arriving together or while a batch runs share one anyway)
   --watch-ms N       how often RUN_DIR/trainer.json is checked for a new checkpoint (default 1000; 0: never)
   -h, --help         show this help`;
 
@@ -53,7 +53,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const maxCount = intFlag(NAME, 'max-count', v['max-count'], 1) ?? 256;
   const maxQueue = intFlag(NAME, 'max-queue', v['max-queue'], 1) ?? 64;
   const maxBatch = intFlag(NAME, 'max-batch', v['max-batch'], 1) ?? 256;
-  const maxWaitMs = intFlag(NAME, 'max-wait-ms', v['max-wait-ms'], 0) ?? 2;
+  const maxWaitMs = intFlag(NAME, 'max-wait-ms', v['max-wait-ms'], 0) ?? 0;
   const watchMs = intFlag(NAME, 'watch-ms', v['watch-ms'], 0) ?? 1000;
   const server = await startServer(runDir, {
     port,
