@@ -112,16 +112,19 @@ at::Tensor GanCore::penalty(const at::Tensor& realIn, const at::Tensor& realOut,
     at::Tensor g;
     {
       auto paused = autocastPaused(device);  // the gradient outside autocast (PyTorch's AMP recipe for penalties)
-      g = grad({out}, {x}, {at::ones_like(out)}, create, "GanStep: the wgan-gp penalty")[0];
+      // fp16: through the scaled output, then unscaled (PyTorch's AMP recipe for gradient penalties)
+      g = grad({out}, {x}, {scaled(at::ones_like(out))}, create, "GanStep: the wgan-gp penalty")[0];
     }
+    if (gradScale_.defined()) g = g / gradScale_;
     term = at::linalg_vector_norm(g.reshape({n, -1}), 2, {1}).sub(1).pow(2).mean();
   } else {
     // ganLosses.r1Penalty's: the squared gradient of D's output on reals, summed per sample, averaged.
     at::Tensor g;
     {
       auto paused = autocastPaused(device);
-      g = grad({realOut.sum()}, {realIn}, {at::Tensor()}, create, "GanStep: the r1 penalty")[0];
+      g = grad({scaled(realOut.sum())}, {realIn}, {at::Tensor()}, create, "GanStep: the r1 penalty")[0];
     }
+    if (gradScale_.defined()) g = g / gradScale_;
     std::vector<int64_t> dims;
     for (int64_t i = 1; i < realIn.dim(); ++i) dims.push_back(i);
     term = g.pow(2).sum(dims).mean();
@@ -292,8 +295,40 @@ void GanCore::judgeFinite(const at::Tensor& l, const char* which) {
 
 void GanCore::update(Optimizer& opt, std::vector<at::Tensor*> scalars, const char* lossName) {
   if (group) averageGrads(opt, std::move(scalars), lossName);
+  if (gradScale_.defined()) {
+    // GradScaler.step: the gradients unscaled, checked for inf/NaN; an overflow skips this update
+    at::NoGradGuard ng;
+    at::Tensor inf = at::zeros({}, gradScale_.options());
+    std::vector<at::Tensor> grads;
+    for (const auto& p : opt.params())
+      if (p.grad().defined()) grads.push_back(p.grad());
+    at::_amp_foreach_non_finite_check_and_unscale_(grads, inf, gradScale_.reciprocal());
+    stepFoundInf_.add_(inf);
+    if (capturable) opt.stepCapturable(at::maximum(bad_, inf));
+    else if (inf.item<float>() == 0) opt.step();
+    return;
+  }
   if (capturable) opt.stepCapturable(bad_);
   else opt.step();
+}
+
+void GanCore::setPrecision(Precision p) {
+  precision = p;
+  if (p != Precision::Fp16) {
+    gradScale_ = growthTracker_ = stepFoundInf_ = at::Tensor();
+    return;
+  }
+  auto f = at::TensorOptions().dtype(at::kFloat).device(device);
+  gradScale_ = at::full({}, 65536.0, f);
+  growthTracker_ = at::zeros({}, f.dtype(at::kInt));
+  stepFoundInf_ = at::zeros({}, f);
+}
+
+void GanCore::updateScale() {
+  if (!gradScale_.defined()) return;
+  at::NoGradGuard ng;
+  at::_amp_update_scale_(gradScale_, growthTracker_, stepFoundInf_, 2.0, 0.5, kScaleGrowthInterval);
+  stepFoundInf_.zero_();
 }
 
 void GanCore::forgetFake() {

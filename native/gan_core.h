@@ -92,7 +92,14 @@ class GanCore {
   int fastPath = -1;
   // Mixed precision: the forward passes and losses of both updates under autocast to bf16 or fp16 (the
   // backward passes, penalties' gradients and updates outside it, on fp32 weights); fp32 by default.
+  // fp16 adds torch.amp.GradScaler's dynamic loss scaling (below). Set with setPrecision.
   Precision precision = Precision::Fp32;
+  void setPrecision(Precision p);
+  // fp16's loss scale (GradScaler's: 2^16 at first, halved after a step whose gradients overflowed, whose
+  // updates were then skipped, and doubled after kScaleGrowthInterval steps without); undefined otherwise.
+  at::Tensor gradScale() const { return gradScale_; }
+  // Moves fp16's scale after a step's updates (GradScaler.update); nothing otherwise.
+  void updateScale();
   // Data-parallel training over this group's ranks when set (as DDP): parameters, buffers and optimizer
   // state come from rank 0 before the first step; every gradient and the step's losses are averaged
   // across ranks before each update; trainEpoch trains on this rank's shard. CUDA graphs are off.
@@ -107,6 +114,12 @@ class GanCore {
   int64_t stepCount_ = 0;
   bool labelsChecked_ = false;  // set while labels given to a step were range-checked already (one read back per epoch)
   at::Tensor bad_;              // capturable mode: 1 once a loss was non-finite; updates are skipped while set
+
+  // fp16's dynamic loss scaling, one scaler for both updates (PyTorch's recipe for several optimizers:
+  // each update unscales its gradients and is skipped on an overflow; the scale moves once per step).
+  at::Tensor scaled(const at::Tensor& loss) const { return gradScale_.defined() ? loss * gradScale_ : loss; }
+  static constexpr int64_t kScaleGrowthInterval = 2000;
+  at::Tensor gradScale_, growthTracker_, stepFoundInf_;
 
   // Data-parallel (group set): rank 0's state broadcast once; the gradients of opt's parameters and
   // the step's scalars averaged across ranks in buckets (scalars replaced by their means). With them

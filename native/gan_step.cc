@@ -107,7 +107,7 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& yIn, const 
     guardFinite(lossReal, "discriminator (real)");
     {
       auto paused = autocastPaused(device);
-      lossReal.backward({}, r1);  // R1 reads this graph again
+      scaled(lossReal).backward({}, r1);  // R1 reads this graph again
     }
     at::Tensor dFakeOut = D.forward(fakeIn);
     at::Tensor lossFake = dLossTerm(dFakeOut, false);
@@ -115,7 +115,7 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& yIn, const 
     guardFinite(lossFake, "discriminator (fake)");
     {
       auto paused = autocastPaused(device);
-      lossFake.backward({}, reuse && !spec.detachFakeForD);
+      scaled(lossFake).backward({}, reuse && !spec.detachFakeForD);
     }
     r.dLoss = (lossReal + lossFake).detach();
     r.dFake = meanProb(dFakeOut);
@@ -128,7 +128,7 @@ StepTensors GanStep::stepD(const at::Tensor& real, const at::Tensor& yIn, const 
     // A non-detached fake that G reuses needs G's graph kept for G's backward (seed 003).
     {
       auto paused = autocastPaused(device);
-      dLoss.backward({}, reuse && !spec.detachFakeForD);
+      scaled(dLoss).backward({}, reuse && !spec.detachFakeForD);
     }
     r.dLoss = dLoss.detach();
     r.dFake = meanProb(dFakeOut);
@@ -167,7 +167,7 @@ StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn, const at::Tensor& y
   guardFinite(gLoss, "generator");
   {
     auto paused = autocastPaused(device);
-    gLoss.backward();
+    scaled(gLoss).backward();
   }
   StepTensors r;
   r.gLoss = gLoss.detach();
@@ -199,6 +199,7 @@ StepTensors GanStep::step(const at::Tensor& real, const at::Tensor& y, const at:
     forgetFake();
     gLoss = lastGLoss_.defined() ? lastGLoss_ : at::zeros({}, d.dLoss.options());
   }
+  updateScale();
   ++stepCount_;
   return {d.dLoss, gLoss, d.dReal, d.dFake};
 }

@@ -42,16 +42,17 @@ Napi::Object resultToJs(Napi::Env env, const StepValues& r) {
 class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports) {
-    auto ctor = DefineClass(env, "NativeGanStep",
-                            {InstanceMethod<&GanStepWrap::Step>("step"), InstanceMethod<&GanStepWrap::StepD>("stepD"),
-                             InstanceMethod<&GanStepWrap::StepG>("stepG"), InstanceMethod<&GanStepWrap::SetTraining>("setTraining"),
-                             InstanceMethod<&GanStepWrap::TrainEpoch>("trainEpoch"),
-                             InstanceMethod<&GanStepWrap::RequestStop>("requestStop"), InstanceMethod<&GanStepWrap::IsBusy>("isBusy"),
-                             InstanceMethod<&GanStepWrap::Noise>("noise"), InstanceMethod<&GanStepWrap::DrawLabels>("drawLabels"),
-                             InstanceMethod<&GanStepWrap::Generate>("generate"), InstanceMethod<&GanStepWrap::GraphStatus>("graphStatus"),
-                             InstanceMethod<&GanStepWrap::IsCapturable>("isCapturable"), InstanceMethod<&GanStepWrap::Path>("path"),
-                             InstanceMethod<&GanStepWrap::Profile>("profile"), InstanceMethod<&GanStepWrap::Phases>("phases"),
-                             InstanceMethod<&GanStepWrap::EmaUpdates>("emaUpdates"), InstanceMethod<&GanStepWrap::LastGLoss>("lastGLoss")});
+    auto ctor =
+        DefineClass(env, "NativeGanStep",
+                    {InstanceMethod<&GanStepWrap::Step>("step"), InstanceMethod<&GanStepWrap::StepD>("stepD"),
+                     InstanceMethod<&GanStepWrap::StepG>("stepG"), InstanceMethod<&GanStepWrap::SetTraining>("setTraining"),
+                     InstanceMethod<&GanStepWrap::TrainEpoch>("trainEpoch"), InstanceMethod<&GanStepWrap::RequestStop>("requestStop"),
+                     InstanceMethod<&GanStepWrap::IsBusy>("isBusy"), InstanceMethod<&GanStepWrap::Noise>("noise"),
+                     InstanceMethod<&GanStepWrap::DrawLabels>("drawLabels"), InstanceMethod<&GanStepWrap::Generate>("generate"),
+                     InstanceMethod<&GanStepWrap::GraphStatus>("graphStatus"), InstanceMethod<&GanStepWrap::IsCapturable>("isCapturable"),
+                     InstanceMethod<&GanStepWrap::Path>("path"), InstanceMethod<&GanStepWrap::Profile>("profile"),
+                     InstanceMethod<&GanStepWrap::Phases>("phases"), InstanceMethod<&GanStepWrap::EmaUpdates>("emaUpdates"),
+                     InstanceMethod<&GanStepWrap::LastGLoss>("lastGLoss"), InstanceMethod<&GanStepWrap::GradScale>("gradScale")});
     addonData(env).ganStepCtor = Napi::Persistent(ctor);
     exports.Set("NativeGanStep", ctor);
   }
@@ -76,7 +77,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       if (o.has("precision")) {
         static constexpr js::Choice<Precision> kPrecisions[] = {
             {"fp32", Precision::Fp32}, {"bf16", Precision::Bf16}, {"fp16", Precision::Fp16}};
-        step_->precision = o["precision"].oneOf(kPrecisions);
+        step_->setPrecision(o["precision"].oneOf(kPrecisions));
         std::string why = precisionUnsupportedReason(step_->precision, step_->device);
         if (!why.empty()) throwError(env, "GanStep: " + why);
       }
@@ -130,6 +131,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       at::Tensor y = o["labels"].tensorOrNone(), z = o["z"].tensorOrNone(), yFake = o["yFake"].tensorOrNone();
       return resultToJs(env, onTrainThread(env, "trainDiscriminator", true, [&] {
         StepTensors r = step_->stepD(real, y, z, yFake);
+        step_->updateScale();  // one update alone is a step for fp16's loss scale
         return step_->finishStep(r, false);
       }));
     });
@@ -145,6 +147,7 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       at::Tensor z = o["z"].tensorOrNone(), yFake = o["yFake"].tensorOrNone();
       return resultToJs(env, onTrainThread(env, "trainGenerator", true, [&] {
         StepTensors r = step_->stepG(n, z, yFake);
+        step_->updateScale();
         return step_->finishStep(r, false);
       }));
     });
@@ -285,6 +288,17 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
       if (!v.isUndefined()) step_->setLastGLoss(v.finite());
       std::optional<double> out = step_->lastGLoss();
       return out ? Napi::Number::New(env, *out) : env.Null();
+    });
+  }
+
+  // gradScale(): fp16's current loss scale (GradScaler.get_scale()), or null for another precision.
+  Napi::Value GradScale(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      ensureIdle(env);
+      at::Tensor s = step_->gradScale();
+      if (!s.defined()) return env.Null();
+      return Napi::Number::New(env, onTrainThread(env, "GanStep.gradScale", false, [&] { return s.item<double>(); }));
     });
   }
 

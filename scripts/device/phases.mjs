@@ -200,6 +200,50 @@ async function stepAgainstCpu(name, steps, n) {
   };
 }
 
+/**
+ * Mixed precision on the device (issue 26): `precision` steps against fp32 steps from the same weights and
+ * draws. Adam moves a weight by at most lr * max(1, (1 - beta1) / sqrt(1 - beta2)) per step (Kingma & Ba,
+ * section 2.1), so two runs stay within twice that per step whatever their precision; the losses within 5%
+ * (autocast's rounding); fp16's loss scale at GradScaler's 65536 unless a
+ * step overflowed (then halved, and that step's updates skipped). Not parity with PyTorch's autocast on
+ * CUDA (the CPU's bf16 step is, bit for bit: test/parity/precision.test.ts).
+ */
+async function precisionAgainstFp32(name, precision, steps = 4, n = 32) {
+  const a = model(name, dev, {}, { evalDropout: true });
+  const b = model(name, dev, { precision }, { evalDropout: true });
+  const conv = isConv(a.p);
+  const cond = !!a.p.step.conditioning;
+  const losses = [[], []];
+  for (let i = 0; i < steps; i++) {
+    const x = torch
+      .rand(conv ? [n, 1, 28, 28] : [n, 784])
+      .mul(2)
+      .sub(1)
+      .to(dev);
+    const inputs = { zD: a.gan.noise(n), zG: a.gan.noise(n) };
+    if (cond)
+      Object.assign(inputs, { labels: torch.randint(0, 10, [n]).to(dev), yD: torch.randint(0, 10, [n]).to(dev), yG: torch.randint(0, 10, [n]).to(dev) });
+    losses[0].push(...lossesOf(a.gan.step(x, inputs)));
+    losses[1].push(...lossesOf(b.gan.step(x, inputs)));
+  }
+  const scale = Math.max(1, ...losses[0].map(Math.abs));
+  const { lr, betas = [0.9, 0.999] } = a.p.optimizer;
+  const perStep = lr * Math.max(1, (1 - betas[0]) / Math.sqrt(1 - betas[1]));
+  const gs = b.gan.gradScale;
+  return {
+    measures: [
+      { what: 'losses', maxAbsDiff: maxDiffArrays(losses[1], losses[0]), bound: 0.05 * scale },
+      { what: "weights (Adam's per-step bound, twice, per step)", maxAbsDiff: maxDiff(weights(b), weights(a)), bound: 2 * perStep * steps },
+    ],
+    facts: [
+      { what: 'precision', got: b.gan.precision, want: precision },
+      { what: 'path', got: b.gan.path.startsWith('autograd'), want: true },
+      { what: 'loss scale (fp16: 65536 or halved by an overflow)', got: precision === 'fp16' ? [65536, 32768, 16384].includes(gs) : gs === null, want: true },
+    ],
+    note: `loss scale after ${steps} steps: ${gs}`,
+  };
+}
+
 /** An epoch replayed as a CUDA graph against the same epoch of eager steps, from the same seeds. */
 async function graphAgainstEager(name, options = {}, { batch = 64, batches = 10, secondEpoch = false } = {}) {
   const p = getPreset(name);
@@ -449,6 +493,16 @@ async function phaseCorrectness() {
     });
   }
   await check('a new lr between replays: no recapture, steps = eager', lrBetweenReplays, { rehearsal, estimateS: 3 });
+  for (const [name, precision] of dry
+    ? [['dcgan', 'bf16']]
+    : [
+        ['dcgan', 'bf16'],
+        ['dcgan', 'fp16'],
+        ['cgan', 'fp16'],
+        ['wgan-gp', 'fp16'],
+      ]) {
+    await check(`${name}: ${precision} steps on CUDA near fp32 ones`, () => precisionAgainstFp32(name, precision), { rehearsal, estimateS: 6 });
+  }
   for (const name of ['vanilla', 'cgan']) {
     await check(`${name}: a loaded Generator on CUDA = on the CPU, coalesced calls`, () => generatorAgainstCpu(name), { rehearsal, estimateS: 10 });
   }

@@ -133,6 +133,14 @@ export class GanStep {
     this._native.emaUpdates(n);
   }
 
+  /**
+   * fp16's dynamic loss scale (torch.amp.GradScaler's: 65536 at first, halved after a step whose
+   * gradients overflowed, whose updates were skipped, doubled after 2000 steps without); null otherwise.
+   */
+  get gradScale(): number | null {
+    return this._native.gradScale();
+  }
+
   /** Whether updates run sync-free (see GanStepOptions.capturable). */
   get capturable(): boolean {
     return this._native.isCapturable();

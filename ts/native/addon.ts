@@ -198,6 +198,7 @@ export interface NativeGanStep {
   emaUpdates(n?: number): number;
   /** The G loss a D-only step reports (null before the first G update); with v, sets it. */
   lastGLoss(v?: number): number | null;
+  gradScale(): number | null;
 }
 
 /** Milliseconds per phase of the MLP fast path since profile(true), over `steps` steps. */
