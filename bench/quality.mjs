@@ -10,9 +10,10 @@
 // per-epoch training seconds and FID, FID at equal epochs (mean and spread over seeds), and the wall
 // seconds until FID <= the lowest FID both reach. Training seconds exclude the evaluations.
 //
-// --matrix: the recipes on the datasets (issue 25), cells `preset[+aug]@dataset:epochs`: `+aug` trains
-// with DiffAugment 'color,translation,cutout' (config key augment on ours, the preset's step.augment on
-// PyTorch's side), dataset `mnist`, `mnist1k` (its first 1,000 training images: the Trainer's limit,
+// --matrix: the recipes on the datasets (issue 25), cells `preset[+aug][+bf16]@dataset:epochs`: `+aug`
+// trains with DiffAugment 'color,translation,cutout' (config key augment on ours, the preset's step.augment
+// on PyTorch's side), `+bf16` under autocast to bf16 (config precision on ours, torch_eager.py's
+// --precision on PyTorch's: issue 26's quality check), dataset `mnist`, `mnist1k` (its first 1,000 training images: the Trainer's limit,
 // torch_eager.py's --limit) or `fashion` (Fashion-MNIST, scored with the Fashion-MNIST classifier).
 // One markdown table at the end, a row per cell: the last epoch's FID, IS and coverage, the total
 // training seconds, and the ratio of the seconds to the lowest FID both reach.
@@ -53,15 +54,22 @@ function cellsOf() {
   if (!a.matrix) {
     const names = a.presets.split(',');
     const ep = a.epochs.split(',');
-    return names.map((p, i) => ({ label: p, preset: p, augment: undefined, ...DATASETS.mnist, epochs: Number(ep[i] ?? ep.at(-1)) }));
+    return names.map((p, i) => ({ label: p, preset: p, augment: undefined, precision: 'fp32', ...DATASETS.mnist, epochs: Number(ep[i] ?? ep.at(-1)) }));
   }
   return a.matrix.split(',').map((cell) => {
-    const m = /^([\w-]+)(\+aug)?@(\w+):(\d+)$/.exec(cell.trim());
-    if (!m || !presets[m[1]] || !DATASETS[m[3]] || Number(m[4]) < 1)
+    const m = /^([\w-]+)(\+aug)?(\+bf16)?@(\w+):(\d+)$/.exec(cell.trim());
+    if (!m || !presets[m[1]] || !DATASETS[m[4]] || Number(m[5]) < 1)
       throw new Error(
-        `--matrix: bad cell ${JSON.stringify(cell)}; expected preset[+aug]@dataset:epochs with a preset of ${Object.keys(presets).join(', ')}, dataset ${Object.keys(DATASETS).join(', ')}, epochs >= 1`,
+        `--matrix: bad cell ${JSON.stringify(cell)}; expected preset[+aug][+bf16]@dataset:epochs with a preset of ${Object.keys(presets).join(', ')}, dataset ${Object.keys(DATASETS).join(', ')}, epochs >= 1`,
       );
-    return { label: cell.trim(), preset: m[1], augment: m[2] ? AUGMENT : undefined, ...DATASETS[m[3]], epochs: Number(m[4]) };
+    return {
+      label: cell.trim(),
+      preset: m[1],
+      augment: m[2] ? AUGMENT : undefined,
+      precision: m[3] ? 'bf16' : 'fp32',
+      ...DATASETS[m[4]],
+      epochs: Number(m[5]),
+    };
   });
 }
 const cells = cellsOf();
@@ -93,11 +101,12 @@ function presetOf(cell) {
 }
 
 async function ours(cell, seed) {
-  const { preset: name, epochs, augment, dataset, limit } = cell;
+  const { preset: name, epochs, augment, precision, dataset, limit } = cell;
   const t = await Trainer.create(
     {
       preset: name,
       ...(augment ? { augment } : {}),
+      precision,
       data: { dataset },
       epochs,
       seed,
@@ -141,6 +150,8 @@ function pytorch(cell, seed, evaluator) {
       fashionDir,
       ...(cell.limit ? ['--limit', String(cell.limit)] : []),
       '--flush-denormal',
+      '--precision',
+      cell.precision,
       '--train-epochs',
       String(epochs),
       '--seed',

@@ -16,6 +16,7 @@ preset and batch is built and warmed at its first request and kept) or {"op": "e
 answer line ({"error": ...} when it failed).
 """
 import argparse
+import contextlib
 import copy
 import json
 import sys
@@ -44,14 +45,17 @@ from reference import (  # noqa: E402
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
 
-def make_trainer(preset, dev, seed=0, world=1):
+def make_trainer(preset, dev, seed=0, world=1, precision="fp32"):
     """G and D of the preset on dev (its init scheme and spectral norm, from seed: reference.py's
     build_models) and one training step over them, as a script writes it; with world > 1 the gradients
     are averaged across the ranks before each update. The step runs the preset's recipes as
     test/parity/reference.py's run_preset does, op for op (loss, penalty with its lazy `every`, dSteps,
     EMA, DiffAugment); step(x, y, i) takes the batch's index in the epoch (the penalty is due when it is
-    a multiple of `every`, G updates when it is a multiple of dSteps). Returns the generator to sample
-    from (the EMA generator when the preset has ema, else G) and the step."""
+    a multiple of `every`, G updates when it is a multiple of dSteps). With precision 'bf16' or 'fp16'
+    the forward passes and losses run under torch.autocast on dev (backward passes and the penalty's
+    autograd.grad outside it), fp16 with torch.amp.GradScaler, as reference.py's precision protocol and
+    the fused step do. Returns the generator to sample from (the EMA generator when the preset has ema,
+    else G) and the step."""
     if world > 1:
         import torch.distributed as dist
 
@@ -84,6 +88,25 @@ def make_trainer(preset, dev, seed=0, world=1):
 
     shape = tuple(noise.get("shape") or [noise["dim"]])
     classes = classes_of(preset)
+    lower = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler(dev.type) if precision == "fp16" else None
+
+    def mixed():
+        return torch.autocast(dev.type, dtype=lower) if lower else contextlib.nullcontext()
+
+    def unmixed():
+        return torch.autocast(dev.type, enabled=False) if lower else contextlib.nullcontext()
+
+    def scaled(loss):
+        return scaler.scale(loss) if scaler else loss
+
+    def update(opt):
+        if scaler:
+            scaler.unscale_(opt)  # averaged() then sees unscaled gradients, as the fused step's update
+            for group in opt.param_groups:  # an overflow skips this update (GradScaler.step's rule)
+                if any(not torch.isfinite(p.grad).all() for p in group["params"] if p.grad is not None):
+                    return
+        averaged(opt)
 
     def z(n):
         if noise["dist"] == "normal":
@@ -132,6 +155,8 @@ def make_trainer(preset, dev, seed=0, world=1):
         opt_d.zero_grad(set_to_none=True)
         zd = z(n)
         yd = fake_labels(n)
+        region = mixed()
+        region.__enter__()  # D's forward passes and losses (left before its update)
         if detach and not reuse:
             with torch.no_grad():
                 fake = g(cond(zd, yd))
@@ -147,34 +172,47 @@ def make_trainer(preset, dev, seed=0, world=1):
                 eps = torch.rand(n, *([1] * (x.dim() - 1)), device=dev)
                 xi = (eps * x.detach() + (1 - eps) * fake.detach()).requires_grad_()
                 out = d(cond(xi, y))
-                (grad,) = torch.autograd.grad(out, xi, torch.ones_like(out), retain_graph=True, create_graph=True)
+                with unmixed():  # through the scaled output, then unscaled (PyTorch's AMP recipe for penalties)
+                    (grad,) = torch.autograd.grad(scaled(out), xi, torch.ones_like(out), retain_graph=True, create_graph=True)
+                grad = grad / scaler.get_scale() if scaler else grad
                 return (grad.reshape(n, -1).norm(2, dim=1) - 1).pow(2).mean() * (pen["weight"] * every)
-            (grad,) = torch.autograd.grad(d_real_out.sum(), real_in, retain_graph=True, create_graph=True)
+            with unmixed():
+                (grad,) = torch.autograd.grad(scaled(d_real_out.sum()), real_in, retain_graph=True, create_graph=True)
+            grad = grad / scaler.get_scale() if scaler else grad
             return grad.pow(2).sum(dim=list(range(1, real_in.dim()))).mean() * ((pen["weight"] / 2) * every)
 
         retain = reuse and not detach
         if spec["separateDBackward"]:
-            l_real.backward(retain_graph=r1)
+            with unmixed():
+                scaled(l_real).backward(retain_graph=r1)
             l_fake = d_term(d(fake_in), False)
             if due:
                 l_fake = l_fake + penalty()
-            l_fake.backward(retain_graph=retain)
+            with unmixed():
+                scaled(l_fake).backward(retain_graph=retain)
             d_loss = l_real + l_fake
         else:
             l_fake = d_term(d(fake_in), False)
             d_loss = (l_real + l_fake) / 2 if spec["dLossReduction"] == "mean" else l_real + l_fake
             if due:
                 d_loss = d_loss + penalty()
-            d_loss.backward(retain_graph=retain)
-        averaged(opt_d)
+            with unmixed():
+                scaled(d_loss).backward(retain_graph=retain)
+        region.__exit__(None, None, None)
+        update(opt_d)
         if i % d_steps != 0:
+            if scaler:
+                scaler.update()
             return d_loss.item(), None  # scripts log their losses every step
         yg = yd if reuse else fake_labels(n)
-        fake_g = fake if reuse else g(cond(z(n), yg))
-        opt_g.zero_grad(set_to_none=True)
-        g_loss = g_term(d(cond(aug(fake_g), yg)))
-        g_loss.backward()
-        averaged(opt_g)
+        with mixed():
+            fake_g = fake if reuse else g(cond(z(n), yg))
+            opt_g.zero_grad(set_to_none=True)
+            g_loss = g_term(d(cond(aug(fake_g), yg)))
+        scaled(g_loss).backward()
+        update(opt_g)
+        if scaler:
+            scaler.update()
         if e is not None:  # the EMA follows G
             ema_updates += 1
             ema_update(e, g, ema_spec, ema_updates)
@@ -236,6 +274,7 @@ def main() -> None:
     ap.add_argument("--presets", help="read the presets' JSON from this file instead of stdin")
     ap.add_argument("--data-parallel", action="store_true", help="one rank of a torchrun launch (Gloo): average gradients each update")
     ap.add_argument("--save-g", help="with --train-epochs: write G's state_dict after each epoch to DIR/epoch-N.safetensors")
+    ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="forward passes under autocast (the fused step's precision option)")
     ap.add_argument("--serve", action="store_true", help="answer requests on stdin, one JSON line each (see above; needs --presets)")
     ap.add_argument("--images", type=int, default=60000, help="with --serve: load only the first N training images (a quick run)")
     args = ap.parse_args()
@@ -258,7 +297,7 @@ def main() -> None:
 
         dist.init_process_group("gloo")
         world, rank = dist.get_world_size(), dist.get_rank()
-    g, step = make_trainer(preset, dev, args.seed, world)
+    g, step = make_trainer(preset, dev, args.seed, world, args.precision)
     data, labels = load_data(preset, args.fashion_mnist if args.dataset == "fashion-mnist" else args.mnist, dev, args.limit)
     if args.train_epochs:
         train_epochs(args, g, step, data, labels, sync)
