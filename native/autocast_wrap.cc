@@ -14,19 +14,27 @@ namespace {
 constexpr js::Choice<c10::DeviceType> kAutocastDevices[] = {{"cpu", c10::kCPU}, {"cuda", c10::kCUDA}};
 c10::DeviceType autocastDevice(const js::Value& v) { return v.oneOf(kAutocastDevices); }
 
+// The (deviceType, enabled, dtype) arguments both calls take.
+struct Setting {
+  c10::DeviceType type;
+  bool enabled;
+  c10::ScalarType dtype;
+};
+Setting readSetting(const Napi::CallbackInfo& info, const char* who) {
+  js::Args args(info, who);
+  return {autocastDevice(args(0, "deviceType")), args(1, "enabled").boolean(), args(2, "dtype").dtype()};
+}
+
 // autocastEnter(deviceType, enabled, dtype) -> [enabled, dtype] it replaced, as torch.autocast's __enter__
 Napi::Value AutocastEnter(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    js::Args args(info, "autocastEnter");
-    c10::DeviceType type = autocastDevice(args(0, "deviceType"));
-    bool enabled = args(1, "enabled").boolean();
-    c10::ScalarType dtype = args(2, "dtype").dtype();
+    Setting s = readSetting(info, "autocastEnter");
     Napi::Array prev = Napi::Array::New(env, 2);
-    prev.Set(0u, Napi::Boolean::New(env, at::autocast::is_autocast_enabled(type)));
-    prev.Set(1u, Napi::String::New(env, js::dtypeName(at::autocast::get_autocast_dtype(type))));
-    at::autocast::set_autocast_enabled(type, enabled);
-    at::autocast::set_autocast_dtype(type, dtype);
+    prev.Set(0u, Napi::Boolean::New(env, at::autocast::is_autocast_enabled(s.type)));
+    prev.Set(1u, Napi::String::New(env, js::dtypeName(at::autocast::get_autocast_dtype(s.type))));
+    at::autocast::set_autocast_enabled(s.type, s.enabled);
+    at::autocast::set_autocast_dtype(s.type, s.dtype);
     at::autocast::increment_nesting();
     return prev;
   });
@@ -37,13 +45,10 @@ Napi::Value AutocastEnter(const Napi::CallbackInfo& info) {
 Napi::Value AutocastExit(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    js::Args args(info, "autocastExit");
-    c10::DeviceType type = autocastDevice(args(0, "deviceType"));
-    bool enabled = args(1, "enabled").boolean();
-    c10::ScalarType dtype = args(2, "dtype").dtype();
+    Setting s = readSetting(info, "autocastExit");
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(type, enabled);
-    at::autocast::set_autocast_dtype(type, dtype);
+    at::autocast::set_autocast_enabled(s.type, s.enabled);
+    at::autocast::set_autocast_dtype(s.type, s.dtype);
     return env.Undefined();
   });
 }
