@@ -139,7 +139,7 @@ describe('GanStep and trainEpoch name a bad argument and the expected form', () 
     expect(() => new GanStep(any(null), D, optG, optD, p.step)).toThrow('GanStep(generator): expected an nn.Module, got null');
     expect(() => new GanStep(G, D, optG, optD, any(null))).toThrow('GanStep: spec: expected an object, got null');
     expect(() => new GanStep(G, D, optG, optD, p.step, any(5))).toThrow(
-      'GanStep(options): expected an object { capturable?, cudaGraphs?, fastPath?, processGroup? }, got 5',
+      'GanStep(options): expected an object { capturable?, cudaGraphs?, fastPath?, precision?, processGroup? }, got 5',
     );
     expect(() => new GanStep(G, D, optG, optD, p.step, { processGroup: any({ rank: 0 }) })).toThrow(
       'GanStep(options): processGroup: expected a dist.ProcessGroup (dist.group.WORLD), got an object',
