@@ -29,7 +29,10 @@ export function padRows(n: number): number {
   return Math.ceil(n / ROW_QUANTUM) * ROW_QUANTUM;
 }
 
-/** fn under the process's draw lock (WorkerInit.lock): one batch at a time seeds and draws from the global generator. */
+/**
+ * fn under the process's draw lock (WorkerInit.lock): one worker at a time draws from the global
+ * generator (a batch's seeded noise, a loading G's init).
+ */
 function locked<T>(buffer: SharedArrayBuffer, fn: () => T): T {
   const lock = new Int32Array(buffer);
   while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) Atomics.wait(lock, 0, 1);
@@ -94,7 +97,9 @@ function main(): void {
   let preset: Preset;
   try {
     preset = init.preset; // resolved by the caller (a run folder's config.json or a named preset)
-    G = loadGeneratorModule(init.source, preset, init.device, init.ema);
+    // Building G draws its default init from the global generator before the checkpoint overwrites it:
+    // under the lock, or a generator loading (a swap) takes numbers another one's seeded batch is drawing.
+    G = locked(init.lock, () => loadGeneratorModule(init.source, preset, init.device, init.ema));
     G.eval();
   } catch (e) {
     port.postMessage({ type: 'error', error: errorOf(e) });

@@ -10,9 +10,9 @@ export interface WorkerInit {
   /** One image's shape: [H, W] (grayscale) or [C, H, W]. */
   imageShape: number[];
   /**
-   * The process's one lock (an Int32Array's SharedArrayBuffer) around a batch's seeded draws and forward:
-   * the global generator is the process's, so two workers seeding and drawing at once would take each
-   * other's numbers.
+   * The process's one lock (an Int32Array's SharedArrayBuffer) around a batch's seeded draws and forward
+   * and around loading G (its default init draws too): the global generator is the process's, so two
+   * workers drawing at once would take each other's numbers.
    */
   lock: SharedArrayBuffer;
 }
