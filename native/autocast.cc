@@ -33,17 +33,23 @@ AutocastSetting AutocastSetting::of(c10::DeviceType type) {
   return {at::autocast::is_autocast_enabled(type), at::autocast::get_autocast_dtype(type)};
 }
 
-AutocastScope::AutocastScope(c10::DeviceType type, AutocastSetting setting) : type_(type), prev_(AutocastSetting::of(type)) {
-  at::autocast::set_autocast_enabled(type_, setting.enabled);
-  at::autocast::set_autocast_dtype(type_, setting.dtype);
+AutocastSetting autocastEnter(c10::DeviceType type, AutocastSetting setting) {
+  AutocastSetting prev = AutocastSetting::of(type);
+  at::autocast::set_autocast_enabled(type, setting.enabled);
+  at::autocast::set_autocast_dtype(type, setting.dtype);
   at::autocast::increment_nesting();
+  return prev;
 }
 
-AutocastScope::~AutocastScope() {
+void autocastExit(c10::DeviceType type, AutocastSetting prev) {
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  at::autocast::set_autocast_enabled(type_, prev_.enabled);
-  at::autocast::set_autocast_dtype(type_, prev_.dtype);
+  at::autocast::set_autocast_enabled(type, prev.enabled);
+  at::autocast::set_autocast_dtype(type, prev.dtype);
 }
+
+AutocastScope::AutocastScope(c10::DeviceType type, AutocastSetting setting) : type_(type), prev_(autocastEnter(type, setting)) {}
+
+AutocastScope::~AutocastScope() { autocastExit(type_, prev_); }
 
 // Both return a prvalue: a scope is neither copied nor moved (it restores the thread's setting once).
 std::optional<AutocastScope> autocastFor(Precision precision, const c10::Device& device) {

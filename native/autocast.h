@@ -25,9 +25,14 @@ struct AutocastSetting {
   static AutocastSetting of(c10::DeviceType type);
 };
 
+// torch.autocast's __enter__ and __exit__ on the calling thread: enter sets `setting` for `type` and
+// returns the one it replaced; exit restores that one, and the outermost exit (nesting back to 0) clears
+// the cache of casted weights, so an update after it never meets stale casts.
+AutocastSetting autocastEnter(c10::DeviceType type, AutocastSetting setting);
+void autocastExit(c10::DeviceType type, AutocastSetting prev);
+
 // As `with torch.autocast(device_type, dtype=..., enabled=...)`: sets the calling thread's autocast for
-// `type` until destroyed, then restores it; scopes nest, and the cache of casted weights is cleared when
-// the outermost ends (torch.autocast's __exit__), so an update after the scope never meets stale casts.
+// `type` until destroyed, then restores it (autocastEnter / autocastExit); scopes nest.
 class AutocastScope {
  public:
   AutocastScope(c10::DeviceType type, AutocastSetting setting);
@@ -50,7 +55,6 @@ std::optional<AutocastScope> autocastPaused(const c10::Device& device);
 struct ThreadAutocast {
   AutocastSetting cpu, cuda;
   static ThreadAutocast current();
-  bool any() const { return cpu.enabled || cuda.enabled; }
 };
 class ThreadAutocastScope {
  public:

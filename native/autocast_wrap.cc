@@ -1,8 +1,9 @@
 // N-API glue of autocast.h for the facade's torch.autocast (ts/tensor/autocast.ts): enter sets this JS
 // thread's autocast for a device type and returns what it replaced; exit restores it. Ops run on the
 // training thread (torch.onTrainingThread) take the JS thread's setting along (on_train_thread.h).
-#include <ATen/autocast_mode.h>
+#include <utility>
 
+#include "autocast.h"
 #include "bindings.h"
 #include "errors.h"
 #include "js_args.h"
@@ -15,40 +16,30 @@ constexpr js::Choice<c10::DeviceType> kAutocastDevices[] = {{"cpu", c10::kCPU}, 
 c10::DeviceType autocastDevice(const js::Value& v) { return v.oneOf(kAutocastDevices); }
 
 // The (deviceType, enabled, dtype) arguments both calls take.
-struct Setting {
-  c10::DeviceType type;
-  bool enabled;
-  c10::ScalarType dtype;
-};
-Setting readSetting(const Napi::CallbackInfo& info, const char* who) {
+std::pair<c10::DeviceType, AutocastSetting> readSetting(const Napi::CallbackInfo& info, const char* who) {
   js::Args args(info, who);
-  return {autocastDevice(args(0, "deviceType")), args(1, "enabled").boolean(), args(2, "dtype").dtype()};
+  return {autocastDevice(args(0, "deviceType")), AutocastSetting{args(1, "enabled").boolean(), args(2, "dtype").dtype()}};
 }
 
 // autocastEnter(deviceType, enabled, dtype) -> [enabled, dtype] it replaced, as torch.autocast's __enter__
 Napi::Value AutocastEnter(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    Setting s = readSetting(info, "autocastEnter");
-    Napi::Array prev = Napi::Array::New(env, 2);
-    prev.Set(0u, Napi::Boolean::New(env, at::autocast::is_autocast_enabled(s.type)));
-    prev.Set(1u, Napi::String::New(env, js::dtypeName(at::autocast::get_autocast_dtype(s.type))));
-    at::autocast::set_autocast_enabled(s.type, s.enabled);
-    at::autocast::set_autocast_dtype(s.type, s.dtype);
-    at::autocast::increment_nesting();
-    return prev;
+    auto [type, setting] = readSetting(info, "autocastEnter");
+    AutocastSetting prev = autocastEnter(type, setting);
+    Napi::Array out = Napi::Array::New(env, 2);
+    out.Set(0u, Napi::Boolean::New(env, prev.enabled));
+    out.Set(1u, Napi::String::New(env, js::dtypeName(prev.dtype)));
+    return out;
   });
 }
 
-// autocastExit(deviceType, enabled, dtype): restores what enter returned; the outermost exit clears the
-// cache of casted weights (torch.autocast's __exit__).
+// autocastExit(deviceType, enabled, dtype): restores what enter returned (autocast.h's autocastExit).
 Napi::Value AutocastExit(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    Setting s = readSetting(info, "autocastExit");
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(s.type, s.enabled);
-    at::autocast::set_autocast_dtype(s.type, s.dtype);
+    auto [type, prev] = readSetting(info, "autocastExit");
+    autocastExit(type, prev);
     return env.Undefined();
   });
 }
@@ -56,7 +47,7 @@ Napi::Value AutocastExit(const Napi::CallbackInfo& info) {
 Napi::Value IsAutocastEnabled(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    return Napi::Boolean::New(env, at::autocast::is_autocast_enabled(autocastDevice(js::Args(info, "isAutocastEnabled")(0, "deviceType"))));
+    return Napi::Boolean::New(env, AutocastSetting::of(autocastDevice(js::Args(info, "isAutocastEnabled")(0, "deviceType"))).enabled);
   });
 }
 

@@ -101,6 +101,16 @@ at::Tensor GanCore::penalty(const at::Tensor& realIn, const at::Tensor& realOut,
   const PenaltySpec& p = spec.penalty;
   const int64_t n = realIn.size(0);
   GradOptions create{/*retainGraph=*/true, /*createGraph=*/true, /*allowUnused=*/false, /*checkLocks=*/false};
+  // d out / d in outside autocast, and for fp16 through the scaled output, unscaled after (PyTorch's AMP
+  // recipe for gradient penalties).
+  auto gradOf = [&](const at::Tensor& out, const at::Tensor& in, const at::Tensor& gradOut, const char* who) {
+    at::Tensor g;
+    {
+      auto paused = autocastPaused(device);
+      g = grad({scaled(out)}, {in}, {gradOut}, create, who)[0];
+    }
+    return gradScale_.defined() ? g / gradScale_ : g;
+  };
   at::Tensor term;
   if (p.kind == PenaltySpec::Kind::WganGp) {
     // ganLosses.wganGpPenalty's ops: eps ~ U[0, 1) per sample, interpolates a leaf, ||grad||_2 per sample.
@@ -109,22 +119,11 @@ at::Tensor GanCore::penalty(const at::Tensor& realIn, const at::Tensor& realOut,
     at::Tensor eps = at::rand(shape, realIn.options());
     at::Tensor x = eps.mul(realIn.detach()).add(eps.neg().add(1).mul(fake.detach())).requires_grad_(true);
     at::Tensor out = D.forward(dInput(x, y));
-    at::Tensor g;
-    {
-      auto paused = autocastPaused(device);  // the gradient outside autocast (PyTorch's AMP recipe for penalties)
-      // fp16: through the scaled output, then unscaled (PyTorch's AMP recipe for gradient penalties)
-      g = grad({out}, {x}, {scaled(at::ones_like(out))}, create, "GanStep: the wgan-gp penalty")[0];
-    }
-    if (gradScale_.defined()) g = g / gradScale_;
+    at::Tensor g = gradOf(out, x, at::ones_like(out), "GanStep: the wgan-gp penalty");
     term = at::linalg_vector_norm(g.reshape({n, -1}), 2, {1}).sub(1).pow(2).mean();
   } else {
     // ganLosses.r1Penalty's: the squared gradient of D's output on reals, summed per sample, averaged.
-    at::Tensor g;
-    {
-      auto paused = autocastPaused(device);
-      g = grad({scaled(realOut.sum())}, {realIn}, {at::Tensor()}, create, "GanStep: the r1 penalty")[0];
-    }
-    if (gradScale_.defined()) g = g / gradScale_;
+    at::Tensor g = gradOf(realOut.sum(), realIn, at::Tensor(), "GanStep: the r1 penalty");
     std::vector<int64_t> dims;
     for (int64_t i = 1; i < realIn.dim(); ++i) dims.push_back(i);
     term = g.pow(2).sum(dims).mean();

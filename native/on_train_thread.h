@@ -1,9 +1,8 @@
 // Runs LibTorch work from a JS thread on the process's training thread (train_thread.h), carrying the
 // caller's intra-op thread count, flush-denormal mode and autocast settings (torch.autocast), with the
-// grad mode given. Then only one thread
-// of the process ever runs parallel work: libgomp keeps a team per thread that runs parallel regions,
-// and more team threads than cores throttle its spin-waiting (two computing threads made every fused
-// step ~2x slower here).
+// grad mode given. Then only one thread of the process ever runs parallel work: libgomp keeps a team
+// per thread that runs parallel regions, and more team threads than cores throttle its spin-waiting
+// (two computing threads made every fused step ~2x slower here).
 #pragma once
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>

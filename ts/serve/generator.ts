@@ -2,8 +2,8 @@
  * A loaded generator for other Node programs: G held in eval mode on a worker thread, loaded once, its
  * images asked for many times while the caller's event loop keeps serving. Calls made together, or
  * while a forward pass runs, or within `maxWaitMs` (up to `maxBatch` images) run as one forward pass and
- * are split back; each call's noise
- * comes from its own seed, so its images equal what it gets alone (padRows says how closely).
+ * are split back; each call's noise comes from its own seed, so its images equal what it gets alone
+ * (padRows says how closely).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
