@@ -1,7 +1,7 @@
-// What both paths of the fused GAN step share (the autograd path in gan_step.cc, the MLP fast path in
-// mlp_path.cc): the spec, the models and their optimizers, the checks of a step's inputs, its draws,
+// What both paths of the fused GAN step share (the autograd path in gan_step.cc, the fast path in
+// fast_path.cc): the spec, the models and their optimizers, the checks of a step's inputs, its draws,
 // losses and updates, with the non-finite guard and, data-parallel, the averaging across ranks
-// (gan_step_dist.cc). GanStep (gan_step.h) adds the paths, the CUDA graph and the epoch loop; the MLP path
+// (gan_step_dist.cc). GanStep (gan_step.h) adds the paths, the CUDA graph and the epoch loop; the fast path
 // gets a GanCore, so it depends on this header and not on GanStep. Plain C++ over LibTorch.
 #pragma once
 #include <ATen/ATen.h>
@@ -87,7 +87,7 @@ class GanCore {
   // Sync-free mode (default on CUDA): optimizers update through stepCapturable and a non-finite loss
   // skips updates on the device instead of a per-step host check. CUDA graphs need it.
   bool capturable = false;
-  // The MLP fast path: 1 on (CPU and CUDA), 0 off, -1 (default) on the CPU only, until it has been
+  // The fast path (fast_path.h): 1 on (CPU and CUDA), 0 off, -1 (default) on the CPU only, until it has been
   // verified on a GPU.
   int fastPath = -1;
   // Mixed precision: the forward passes and losses of both updates under autocast to bf16 or fp16 (the

@@ -181,9 +181,9 @@ StepTensors GanStep::stepG(int64_t n, const at::Tensor& zIn, const at::Tensor& y
 
 StepTensors GanStep::step(const at::Tensor& real, const at::Tensor& y, const at::Tensor& zD, const at::Tensor& yD, const at::Tensor& zG,
                           const at::Tensor& yG) {
-  if (fastPath != 0 && MlpPath::unsupported(*this).empty()) {
+  if (fastPath != 0 && FastPath::unsupported(*this).empty()) {
     if (group && !synced_) syncStart();
-    StepTensors r = ensureMlpPath()->step(real, y, zD, yD, zG, yG);
+    StepTensors r = ensureFastPath()->step(real, y, zD, yD, zG, yG);
     ++batchIndex;
     ++stepCount_;
     return r;
@@ -211,15 +211,15 @@ std::optional<double> GanStep::lastGLoss() const {
 
 void GanStep::setLastGLoss(double v) { lastGLoss_ = at::scalar_tensor(v, at::TensorOptions().dtype(dtype).device(device)); }
 
-MlpPath* GanStep::ensureMlpPath() {
-  if (!mlp_) mlp_ = std::make_unique<MlpPath>(*this);
-  return mlp_.get();
+FastPath* GanStep::ensureFastPath() {
+  if (!fast_) fast_ = std::make_unique<FastPath>(*this);
+  return fast_.get();
 }
 
 std::string GanStep::path() const {
-  if (fastPath == 0) return "autograd: the MLP fast path is off (fastPath: false)";
-  std::string why = MlpPath::unsupported(*this);
-  return why.empty() ? "mlp" : "autograd: " + why;
+  if (fastPath == 0) return "autograd: the fast path is off (fastPath: false)";
+  std::string why = FastPath::unsupported(*this);
+  return why.empty() ? "fast" : "autograd: " + why;
 }
 
 bool GanStep::graphUsable() const {

@@ -1,7 +1,7 @@
 // The fused GAN training step: a whole discriminator update and generator update in one native call,
 // covering the variants of the seeds' scripts (gan_spec.h, ts/gan/step-spec.ts), and the epoch loop over
-// a device-resident dataset. What its paths share is GanCore (gan_core.h); the MLP fast path is
-// mlp_path.h. Plain C++ over LibTorch; the N-API side is gan_step_wrap.cc (the epoch's JS side,
+// a device-resident dataset. What its paths share is GanCore (gan_core.h); the fast path is
+// fast_path.h. Plain C++ over LibTorch; the N-API side is gan_step_wrap.cc (the epoch's JS side,
 // epoch_job.cc).
 #pragma once
 #include <ATen/ATen.h>
@@ -12,8 +12,8 @@
 #include <optional>
 #include <string>
 
+#include "fast_path.h"
 #include "gan_core.h"
-#include "mlp_path.h"
 #include "step_graph.h"
 
 namespace ltg {
@@ -65,12 +65,12 @@ class GanStep : public GanCore {
   // throws when its update was skipped for a non-finite loss, naming the step; counted: a full step.
   StepValues finishStep(const StepTensors& r, bool counted);
   std::string graphStatus() const;
-  // Which path step() takes now: "mlp" (MlpPath, the explicit MLP forward and backward) or
+  // Which path step() takes now: "fast" (FastPath, the explicit forward and backward) or
   // "autograd: <why not mlp>".
   std::string path() const;
-  // The MLP path's time per phase while profiling (see MlpPath); null before its first step.
-  MlpPath* mlpPath() { return mlp_.get(); }
-  MlpPath* ensureMlpPath();
+  // The fast path's time per phase while profiling (see FastPath); null before its first step.
+  FastPath* fast() { return fast_.get(); }
+  FastPath* ensureFastPath();
 
   // labels: one per image of data (conditional GANs), else undefined.
   EpochResult trainEpoch(const at::Tensor& data, const at::Tensor& labels, const EpochOptions& opt,
@@ -101,7 +101,7 @@ class GanStep : public GanCore {
   uint64_t graphVerG_ = 0, graphVerD_ = 0;
   bool graphTrainG_ = true, graphTrainD_ = true;
   std::string graphFailure_;  // set when capture failed: steps stay eager
-  std::unique_ptr<MlpPath> mlp_;
+  std::unique_ptr<FastPath> fast_;
   at::Tensor lastGLoss_;  // the last G update's loss: what a D-only step (dSteps > 1) reports
 };
 

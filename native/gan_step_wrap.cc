@@ -302,33 +302,33 @@ class GanStepWrap : public Napi::ObjectWrap<GanStepWrap> {
     });
   }
 
-  // profile(on): resets the MLP path's phase times and turns their measuring on or off.
+  // profile(on): resets the fast path's phase times and turns their measuring on or off.
   Napi::Value Profile(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
       bool on = js::Args(info, "GanStep.profile")(0, "on").boolean();
       if (step_->busy) throwError(env, "GanStep.profile: a trainEpoch is running; call it before or after");
-      bool onMlp = step_->path() == "mlp";
-      MlpPath* m = onMlp ? step_->ensureMlpPath() : step_->mlpPath();
+      bool onFast = step_->path() == "fast";
+      FastPath* m = onFast ? step_->ensureFastPath() : step_->fast();
       if (m) {
         m->profiling = on;
         m->phaseMs.fill(0);
         m->profiledSteps = 0;
       }
-      return Napi::Boolean::New(env, onMlp);
+      return Napi::Boolean::New(env, onFast);
     });
   }
 
-  // phases(): milliseconds per phase of the MLP path since profile(true), or null when it never ran.
+  // phases(): milliseconds per phase of the fast path since profile(true), or null when it never ran.
   Napi::Value Phases(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      MlpPath* m = step_->mlpPath();
+      FastPath* m = step_->fast();
       if (!m) return env.Null();
       if (step_->busy) throwError(env, "GanStep.phases: a trainEpoch is running; read them after it");
       static const char* names[] = {"dForward", "dBackward", "gForward", "gBackward", "updates", "losses", "masks"};
       auto o = Napi::Object::New(env);
-      for (int i = 0; i < MlpPath::kPhases; ++i) o.Set(names[i], m->phaseMs[i]);
+      for (int i = 0; i < FastPath::kPhases; ++i) o.Set(names[i], m->phaseMs[i]);
       o.Set("steps", double(m->profiledSteps));
       return o;
     });

@@ -9,9 +9,6 @@
 
 namespace ltg {
 
-namespace {
-// A convolution's input must be [N, C, H, W] with its channels, and its kernel must fit the padded
-// input: ATen would say so too, but without the layer's name or the shapes a user wrote.
 void checkConvInput(const Layer& l, const at::Tensor& x) {
   bool transposed = l.kind == Layer::Kind::ConvTranspose2d;
   int64_t channels = transposed ? l.weight.size(0) : l.weight.size(1) * l.groups;
@@ -27,6 +24,7 @@ void checkConvInput(const Layer& l, const at::Tensor& x) {
   }
 }
 
+namespace {
 // x / max(||x||_2, eps) into `out`: F.normalize(x, dim=0, eps=eps, out=out) on a vector, op for op.
 void normalizeInto(at::Tensor out, const at::Tensor& x, double eps) {
   at::Tensor denom = at::linalg_vector_norm(x, 2, {0}, true).clamp_min_(eps).expand_as(x);

@@ -62,6 +62,11 @@ struct Layer {
 // An optional tensor argument of an ATen op: nullopt for an undefined tensor (a layer without bias, ...).
 inline std::optional<at::Tensor> optionalTensor(const at::Tensor& t) { return t.defined() ? std::optional<at::Tensor>(t) : std::nullopt; }
 
+// Throws (naming the layer) unless x fits the Conv2d or ConvTranspose2d layer l: [N, C, H, W] with its
+// channels, the kernel within the padded input. ATen would say so too, but without the layer's name or the
+// shapes a user wrote.
+void checkConvInput(const Layer& l, const at::Tensor& x);
+
 struct Sequential {
   std::vector<Layer> layers;
   bool training = true;

@@ -265,7 +265,7 @@ async function graphAgainstEager(name, options = {}, { batch = 64, batches = 10,
     { what: 'steps', got: a.steps, want: batches + 1 },
     { what: 'graph after the epoch', got: a.cudaGraph, want: dev === 'cpu' ? 'off: not on a CUDA device' : `replaying (batch ${batch})` },
   ];
-  if (options.fastPath) facts.push({ what: 'path', got: graphed.gan.path, want: 'mlp' });
+  if (options.fastPath) facts.push({ what: 'path', got: graphed.gan.path, want: 'fast' });
   const measures = [
     { what: 'per-step losses', maxAbsDiff: maxDiffArrays(pa, pb), bound: bound * Math.max(1, ...pb.map(Math.abs)) },
     { what: 'weights', maxAbsDiff: maxDiff(weights(graphed), weights(eager)), bound },
@@ -298,8 +298,8 @@ async function fastPathAgainstAutograd(n) {
       { what: 'weights', maxAbsDiff: maxDiff(weights(fast), weights(slow)), bound: 1e-4 },
     ],
     facts: [
-      { what: 'fast path', got: fast.gan.path, want: 'mlp' },
-      { what: 'reference path', got: slow.gan.path, want: 'autograd: the MLP fast path is off (fastPath: false)' },
+      { what: 'fast path', got: fast.gan.path, want: 'fast' },
+      { what: 'reference path', got: slow.gan.path, want: 'autograd: the fast path is off (fastPath: false)' },
     ],
   };
 }

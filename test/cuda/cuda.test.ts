@@ -143,10 +143,10 @@ describeCuda('CUDA (needs a GPU)', () => {
   // The MLP fast path on CUDA (opt-in, fastPath: true): ganist has no dropout, whose masks the two paths
   // draw differently on CUDA (bernoulli_ against CUDA dropout's fused kernel).
   test('MLP fast path on CUDA (fastPath: true): equals the autograd path eagerly, and replays as a CUDA graph', async () => {
-    expect(model('ganist', 'cuda').gan.path).toBe('autograd: on cuda:0 the MLP fast path is opt-in (fastPath: true) until it has been verified on a GPU');
+    expect(model('ganist', 'cuda').gan.path).toBe('autograd: on cuda:0 the fast path is opt-in (fastPath: true) until it has been verified on a GPU');
     const fast = model('ganist', 'cuda', { fastPath: true, cudaGraphs: false });
     const slow = model('ganist', 'cuda', { cudaGraphs: false });
-    expect(fast.gan.path).toBe('mlp');
+    expect(fast.gan.path).toBe('fast');
     for (let i = 0; i < 4; i++) {
       const x = torch.rand([64, 784]).cuda();
       const zD = torch.randn([64, 10]).cuda();
@@ -159,7 +159,7 @@ describeCuda('CUDA (needs a GPU)', () => {
     expect(maxDiff(weights(fast), weights(slow))).toBeLessThan(1e-4);
     for (const name of ['ganist', 'vanilla'] as PresetName[]) {
       const { graphed } = await graphedAgainstEager(name, { fastPath: true });
-      expect(graphed.gan.path).toBe('mlp');
+      expect(graphed.gan.path).toBe('fast');
     }
   });
 

@@ -22,12 +22,12 @@ const maxDiff = (a: number[], b: number[]) => a.reduce((m, v, i) => Math.max(m, 
 
 describe('data-parallel GanStep (Gloo, 2 ranks)', () => {
   test.each([
-    ['the MLP fast path', '1', 'mlp'],
-    ['the autograd path', '0', 'autograd: the MLP fast path is off (fastPath: false)'],
+    ['the MLP fast path', '1', 'fast'],
+    ['the autograd path', '0', 'autograd: the fast path is off (fastPath: false)'],
     [
       'the recipes (hinge, lazy R1, dSteps 2, EMA: its weights from rank 0 too)',
       '2',
-      "autograd: the MLP fast path writes out only the BCE losses' gradients, not this step's loss",
+      "autograd: the fast path writes out only the BCE losses' gradients, not this step's loss",
     ],
   ])(
     '2 ranks at batch 32 reproduce 1 rank at batch 64 on %s: weights within 1e-5, losses the ranks mean',

@@ -51,7 +51,9 @@ describe('conditioning', () => {
     const fused = a.gan.step(x, { labels, zD, zG });
     torch.manualSeed(21);
     const facade = imperativeStep(b.G, b.D, b.optG, b.optD, b.p.step, x, { labels, zD, zG });
-    expect(fused).toEqual(facade);
+    // The fast path sums D's real and fake batches in one convolution (channels-last): equal to rounding.
+    // Labels drawn in another order would give other losses entirely.
+    for (const k of ['dLoss', 'gLoss', 'dReal', 'dFake'] as const) expect(Math.abs(fused[k] - facade[k]) / Math.abs(facade[k])).toBeLessThan(1e-5);
     torch.manualSeed(5);
     const drawn = drawLabels(10, 1000);
     torch.manualSeed(5);

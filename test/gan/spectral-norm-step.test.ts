@@ -159,7 +159,7 @@ withTorch.each(Object.keys(VARIANTS) as Name[])('spectral norm in the fused step
     const { G, D, gan } = build(p);
     expect(gan.path).toBe(
       conv(name)
-        ? 'autograd: the generator has a ConvTranspose2d layer (generator.0)'
+        ? "autograd: the generator's ConvTranspose2d generator.0 has spectral norm"
         : "autograd: the discriminator's Linear discriminator.0 has spectral norm",
     );
     const noise = tensors(name, 'noise');

@@ -1,7 +1,7 @@
 /**
  * native/ has no include cycles (issue 24, item 3). A file pair (foo.h and foo.cc) is one unit: foo
  * depends on bar when either of its files includes "bar.h". A cycle of such units (gan_step.h including
- * mlp_path.h while mlp_path.cc includes gan_step.h, say) compiles, but neither side can be read, built or
+ * fast_path.h while fast_path.cc includes gan_step.h, say) compiles, but neither side can be read, built or
  * changed without the other; the lower one should get what it needs from a smaller header or an
  * interface instead.
  */

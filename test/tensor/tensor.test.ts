@@ -163,6 +163,21 @@ describe('ops match PyTorch semantics', () => {
   });
 });
 
+describe('memory format', () => {
+  test('contiguous({ memoryFormat: "channelsLast" }) lays [N, C, H, W] out NHWC, values unchanged', () => {
+    const x = torch.arange(24).reshape([1, 2, 3, 4]);
+    expect(x.isContiguous()).toBe(true);
+    expect(x.isContiguous({ memoryFormat: 'channelsLast' })).toBe(false);
+    const y = x.contiguous({ memoryFormat: 'channelsLast' });
+    expect(y.isContiguous({ memoryFormat: 'channelsLast' })).toBe(true);
+    expect(y.isContiguous()).toBe(false);
+    expect(y.tolist()).toEqual(x.tolist());
+    expect(y.contiguous().isContiguous()).toBe(true);
+    expect(() => x.contiguous({ memoryFormat: 'nhwc' as 'channelsLast' })).toThrow(/Tensor.contiguous: memoryFormat/);
+    expect(() => x.contiguous({ format: 'channelsLast' } as object)).toThrow('Tensor.contiguous: unknown option "format"');
+  });
+});
+
 describe('autograd', () => {
   it('backward computes PyTorch’s gradients; noGrad stops tracking', () => {
     const w = torch.tensor([1, 2, 3], { requiresGrad: true });

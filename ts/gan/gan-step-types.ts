@@ -89,9 +89,11 @@ export interface GanStepOptions {
    */
   cudaGraphs?: boolean;
   /**
-   * MLP GANs (Linear, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d) take the MLP fast path:
-   * forward and backward written out over buffers reused every step, D's real and fake batches through
-   * one product, G's two fakes through one. Default: on the CPU; on CUDA only with `true` (it runs there,
+   * MLP and DCGAN-style GANs (Linear, Conv2d, ConvTranspose2d, ReLU, LeakyReLU, Tanh, Sigmoid, BatchNorm1d/2d,
+   * Flatten, Unflatten; Dropout in MLPs) with the BCE losses take the fast path: forward and backward
+   * written out over buffers reused every step, D's real and fake batches through one product or
+   * convolution per layer (BatchNorm still sees each alone), G's two fakes through one; convolutional nets
+   * in channels-last memory format on the CPU. Default: on the CPU; on CUDA only with `true` (it runs there,
    * CUDA graph included, but has not been verified on a GPU yet; its dropout masks are then drawn with
    * bernoulli_, not CUDA dropout's fused kernel). `false` always takes the autograd path. `path` says which
    * path step() takes.

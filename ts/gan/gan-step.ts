@@ -153,20 +153,20 @@ export class GanStep {
     return this._native.graphStatus();
   }
   /**
-   * Which path step() (and so trainEpoch) takes: 'mlp' (the MLP fast path) or 'autograd: <why not>'
+   * Which path step() (and so trainEpoch) takes: 'fast' (the fast path: explicit forward and backward for MLP and DCGAN-style nets) or 'autograd: <why not>'
    * (a convolutional model, a CUDA device, a frozen parameter, fastPath: false, ...).
    */
   get path(): string {
     return this._native.path();
   }
   /**
-   * Times the MLP fast path's phases from now on (on: true) or stops (false), resetting them; false
+   * Times the fast path's phases from now on (on: true) or stops (false), resetting them; false
    * when step() takes the autograd path. Read them with phases().
    */
   profile(on: boolean): boolean {
     return this._native.profile(on);
   }
-  /** Milliseconds per phase of the MLP fast path since profile(true) (null before its first step). */
+  /** Milliseconds per phase of the fast path since profile(true) (null before its first step). */
   phases(): MlpPhases | null {
     return this._native.phases();
   }

@@ -10,7 +10,7 @@
  *   ts/gan/step-spec.ts       its name and facade arithmetic in LOSSES (the schema, the TS types, the
  *                             config.json check and imperativeStep follow)
  *   native/gan_spec.h + _js.cc  GanSpec's enum value and the name ganSpecFromJs maps to it (a line each)
- *   native/gan_core.cc        the loss on the fused step (mlp_path.cc: its gradient, or the fast path refuses it)
+ *   native/gan_core.cc        the loss on the fused step (fast_path.cc: its gradient, or the fast path refuses it)
  *   test/parity/reference.py  the step as PyTorch writes it; regenerate test/parity/fixtures (regenerate.sh)
  */
 import { z } from 'zod';

@@ -189,9 +189,9 @@ export interface NativeGanStep {
   generate(z: NativeTensor, labels?: NativeTensor | null, ema?: boolean): NativeTensor;
   graphStatus(): string;
   isCapturable(): boolean;
-  /** "mlp" or "autograd: <why>" */
+  /** "fast" or "autograd: <why>" */
   path(): string;
-  /** Resets the MLP path's phase times and turns their measuring on or off; false when step() takes the autograd path. */
+  /** Resets the fast path's phase times and turns their measuring on or off; false when step() takes the autograd path. */
   profile(on: boolean): boolean;
   phases(): MlpPhases | null;
   /** The G updates the EMA has followed; with n, sets it (a resumed run). */
@@ -201,7 +201,7 @@ export interface NativeGanStep {
   gradScale(): number | null;
 }
 
-/** Milliseconds per phase of the MLP fast path since profile(true), over `steps` steps. */
+/** Milliseconds per phase of the fast path since profile(true), over `steps` steps. */
 export interface MlpPhases {
   dForward: number;
   dBackward: number;

@@ -44,3 +44,20 @@ export function parseToTarget(target: unknown, who: string): ToTarget {
   }
   throw new TypeError(`${who}: expected a dtype (${DTYPES.join(', ')}) or a device ('cpu', 'cuda', 'cuda:N'), got ${describeValue(target)}`);
 }
+
+export function checkShape(shape: unknown, what: string): number[] {
+  if (!Array.isArray(shape) || shape.some((d) => typeof d !== 'number' || !Number.isInteger(d))) {
+    throw new TypeError(`${what}: expected an array of integers, got ${JSON.stringify(shape)}`);
+  }
+  return shape as number[];
+}
+
+export interface MemoryFormatOptions {
+  memoryFormat?: 'contiguous' | 'channelsLast';
+}
+
+/** The ATen memory_format argument for `{ memoryFormat }` (default 'contiguous'); another value is an error naming it. */
+export function memoryFormatArg(fn: string, options: MemoryFormatOptions | undefined): string {
+  const f = readOptions(fn, options, ['memoryFormat'], { optional: true }).oneOfOr('memoryFormat', ['contiguous', 'channelsLast'] as const, 'contiguous');
+  return f === 'channelsLast' ? 'channels_last' : 'contiguous';
+}

@@ -3,7 +3,7 @@
  * dispatched by LibTorch, so autograd, broadcasting, type promotion and error messages are PyTorch's.
  */
 import { type NativeTensor } from '../native/addon';
-import { type Device, type DType, describeValue, parseToTarget } from './dtype';
+import { checkShape, type Device, type DType, describeValue, type MemoryFormatOptions, memoryFormatArg, parseToTarget } from './dtype';
 import { checkGradFits } from './grad-check';
 import { isNative, op } from './op-cache';
 import { track } from './scope';
@@ -37,13 +37,6 @@ export type TensorLike = Tensor | number;
 /** Picks the Scalar or Tensor overload, as Python does for `x + 1` vs `x + y`. */
 function binary(name: string, self: Tensor, other: TensorLike, extra: unknown[] = [], inplace = false): Tensor {
   return t1(`aten::${inplace ? `${name}_` : name}`, typeof other === 'number' ? 'Scalar' : 'Tensor', [self, other, ...extra]);
-}
-
-function checkShape(shape: unknown, what: string): number[] {
-  if (!Array.isArray(shape) || shape.some((d) => typeof d !== 'number' || !Number.isInteger(d))) {
-    throw new TypeError(`${what}: expected an array of integers, got ${JSON.stringify(shape)}`);
-  }
-  return shape as number[];
 }
 
 export class Tensor {
@@ -182,9 +175,15 @@ export class Tensor {
   clone(): Tensor {
     return t1('aten::clone', '', [this]);
   }
-  contiguous(): Tensor {
-    return t1('aten::contiguous', '', [this]);
+  /** contiguous(), or `{ memoryFormat: 'channelsLast' }` as PyTorch's memory_format=torch.channels_last (NHWC strides). */
+  contiguous(options?: MemoryFormatOptions): Tensor {
+    return t1('aten::contiguous', '', [this], { memory_format: memoryFormatArg('Tensor.contiguous', options) });
   }
+  /** Whether the strides are contiguous in that memory format ('contiguous' by default), as PyTorch's is_contiguous. */
+  isContiguous(options?: MemoryFormatOptions): boolean {
+    return callOp('aten::is_contiguous', 'memory_format', [this], { memory_format: memoryFormatArg('Tensor.isContiguous', options) }) as boolean;
+  }
+
   /** to('cuda'), to('float64'), or to({ device, dtype }). */
   to(target: Device | DType | { device?: Device; dtype?: DType }): Tensor {
     const { device, dtype } = parseToTarget(target, 'Tensor.to');

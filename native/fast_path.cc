@@ -1,4 +1,4 @@
-#include "mlp_path.h"
+#include "fast_path.h"
 
 #include <c10/core/GradMode.h>
 #include <c10/util/Exception.h>
@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "conv_gemm.h"
 #include "dropout_mask.h"
 
 namespace ltg {
@@ -16,68 +17,109 @@ bool isActivation(Layer::Kind k) {
   return k == Layer::Kind::ReLU || k == Layer::Kind::LeakyReLU || k == Layer::Kind::Tanh || k == Layer::Kind::Sigmoid;
 }
 
+bool dropoutActive(const Layer& l, bool training) { return training && l.p > 0; }
+
 const char* kindName(Layer::Kind k) {
-  switch (k) {
-    case Layer::Kind::BatchNorm2d: return "BatchNorm2d";
-    case Layer::Kind::Flatten: return "Flatten";
-    case Layer::Kind::Unflatten: return "Unflatten";
-    case Layer::Kind::Conv2d: return "Conv2d";
-    case Layer::Kind::ConvTranspose2d: return "ConvTranspose2d";
-    default: return "layer";
-  }
+  return k == Layer::Kind::Linear ? "Linear" : k == Layer::Kind::Conv2d ? "Conv2d" : "ConvTranspose2d";
 }
 
-bool dropoutActive(const Layer& l, bool training) { return training && l.p > 0; }
+// A Sequential's layers by the rank of what they read: 2 ([N, features]) or 4 ([N, C, H, W]).
+std::vector<int> layerRanks(const Sequential& s) {
+  std::vector<int> out;
+  int rank = s.layers.empty() || s.layers[0].kind == Layer::Kind::Linear ? 2 : 4;
+  for (const auto& l : s.layers) {
+    out.push_back(rank);
+    if (l.kind == Layer::Kind::Flatten) rank = 2;
+    if (l.kind == Layer::Kind::Unflatten) rank = 4;
+  }
+  return out;
+}
 }  // namespace
 
-std::string MlpNet::unsupported(const Sequential& s, const char* which) {
-  for (const auto& l : s.layers) {
+std::string FastNet::unsupported(const Sequential& s, const char* which) {
+  const std::string the = std::string("the ") + which + "'s ";
+  if (s.layers.empty() || (s.layers[0].kind != Layer::Kind::Linear && !s.layers[0].isConv()))
+    return the + "first layer is not a Linear, Conv2d or ConvTranspose2d";
+  std::vector<int> ranks = layerRanks(s);
+  bool conv = false;
+  for (const auto& l : s.layers) conv = conv || l.isConv();
+  for (size_t i = 0; i < s.layers.size(); ++i) {
+    const Layer& l = s.layers[i];
     switch (l.kind) {
       case Layer::Kind::Linear:
+      case Layer::Kind::Conv2d:
+      case Layer::Kind::ConvTranspose2d:
         // Its backward runs through weight / sigma, which this path does not write out: autograd does.
-        if (l.spectralNorm) return std::string("the ") + which + "'s Linear " + l.name + " has spectral norm";
+        if (l.spectralNorm) return the + kindName(l.kind) + " " + l.name + " has spectral norm";
+        if ((l.kind == Layer::Kind::Linear) != (ranks[i] == 2))
+          return the + kindName(l.kind) + " " + l.name + " reads an input of another rank";
         break;
       case Layer::Kind::ReLU:
       case Layer::Kind::Tanh:
-      case Layer::Kind::Sigmoid:
-      case Layer::Kind::BatchNorm1d: break;
+      case Layer::Kind::Sigmoid: break;
+      case Layer::Kind::BatchNorm1d:
+      case Layer::Kind::BatchNorm2d:
+        if ((l.kind == Layer::Kind::BatchNorm2d) != (ranks[i] == 4)) return the + "BatchNorm " + l.name + " reads an input of another rank";
+        break;
       case Layer::Kind::LeakyReLU:
-        if (l.slope < 0) return std::string("the ") + which + "'s LeakyReLU " + l.name + " has a negative slope";
+        if (l.slope < 0) return the + "LeakyReLU " + l.name + " has a negative slope";
         break;
       case Layer::Kind::Dropout:
-        if (l.p >= 1) return std::string("the ") + which + "'s Dropout " + l.name + " has p = 1";
+        if (l.p >= 1) return the + "Dropout " + l.name + " has p = 1";
         break;
-      default: return std::string("the ") + which + " has a " + kindName(l.kind) + " layer (" + l.name + ")";
+      case Layer::Kind::Flatten:
+        if (ranks[i] != 4 || l.startDim != 1 || (l.endDim != -1 && l.endDim != 3))
+          return the + "Flatten " + l.name + " is not [N, C, H, W] -> [N, C*H*W]";
+        break;
+      case Layer::Kind::Unflatten:
+        if (ranks[i] != 2 || l.dim != 1 || l.sizes.size() != 3)
+          return the + "Unflatten " + l.name + " is not [N, features] -> [N, C, H, W]";
+        break;
     }
   }
-  if (s.layers.empty() || s.layers[0].kind != Layer::Kind::Linear) return std::string("the ") + which + "'s first layer is not a Linear";
+  // A dropout mask is drawn before its layer's input exists (in the order of separate passes), so its
+  // width must be known beforehand: an MLP's (its last Linear's), not a feature map's.
+  if (conv)
+    for (const auto& l : s.layers)
+      if (l.kind == Layer::Kind::Dropout) return the + "Dropout " + l.name + " is in a convolutional net";
+  for (const auto& l : s.layers)
+    if (!conv && (l.kind == Layer::Kind::Flatten || l.kind == Layer::Kind::Unflatten))
+      return the + (l.kind == Layer::Kind::Flatten ? "Flatten " : "Unflatten ") + l.name + " is in an MLP";
   return "";
 }
 
-MlpNet::MlpNet(const Sequential& s) : seq(s) {
+FastNet::FastNet(const Sequential& s) : seq(s) {
   opts_ = s.layers[0].weight.options().requires_grad(false);
+  // oneDNN's convolutions run fastest on channels-last feature maps on the CPU (bench/RESULTS.md).
+  bool conv = false;
+  for (const auto& l : s.layers) conv = conv || l.isConv();
+  if (conv && opts_.device().is_cpu()) format_ = at::MemoryFormat::ChannelsLast;
   int cur = -1;
-  int64_t width = -1;
-  auto fresh = [&](int64_t w) {
-    widths_.push_back(w);
-    return int(widths_.size()) - 1;
-  };
+  int64_t width = -1;  // an MLP's features after the last Linear (a Dropout mask's width)
+  maskWidths_.assign(s.layers.size(), -1);
   for (size_t i = 0; i < s.layers.size(); ++i) {
     const Layer& l = s.layers[i];
     Node nd{Op::Linear, i, cur, cur};
     if (l.kind == Layer::Kind::Linear) {
       width = l.weight.size(0);
-      nd.out = fresh(width);
+      nd.out = buffers_++;
+    } else if (l.isConv()) {
+      nd.op = Op::Conv;
+      nd.out = buffers_++;
     } else if (isActivation(l.kind)) {
       nd.op = Op::Act;
       // In place unless the previous layer is an activation, whose backward reads its own output.
-      if (nodes_.back().op == Op::Act) nd.out = fresh(width);
+      if (nodes_.back().op == Op::Act) nd.out = buffers_++;
     } else if (l.kind == Layer::Kind::Dropout) {
       nd.op = Op::Dropout;
-      nd.out = fresh(width);
-    } else {
+      maskWidths_[i] = width;
+      nd.out = buffers_++;
+    } else if (l.isBatchNorm()) {
       nd.op = Op::BatchNorm;
-      nd.out = fresh(width);
+      nd.out = buffers_++;
+    } else {
+      nd.op = Op::Reshape;
+      nd.out = buffers_++;
     }
     nodes_.push_back(nd);
     cur = nd.out;
@@ -90,91 +132,133 @@ MlpNet::MlpNet(const Sequential& s) : seq(s) {
   }
 }
 
-int64_t MlpNet::outFeatures() const { return widths_[nodes_.back().out]; }
+FastNet::Buffers& FastNet::current() { return byRows_.at(rows_); }
+const FastNet::Buffers& FastNet::current() const { return byRows_.at(rows_); }
 
-MlpNet::Buffers& MlpNet::current() { return byRows_.at(rows_); }
-
-void MlpNet::reserve(int64_t rows) {
+void FastNet::reserve(int64_t rows) {
   rows_ = rows;
   if (byRows_.count(rows)) return;
   // Kept for every batch size seen (an epoch has at most two): a captured CUDA graph reads and writes
   // the very buffers of its batch size on every replay.
   Buffers& b = byRows_[rows];
   b.rows = rows;
-  for (int64_t w : widths_) {
-    b.vals.push_back(at::empty({rows, w}, opts_));
-    b.grads.push_back(at::empty({rows, w}, opts_));
-  }
+  b.vals.resize(buffers_);
+  b.grads.resize(buffers_);
   b.masks.resize(nodes_.size());
   b.saveMean.resize(nodes_.size());
   b.saveInvstd.resize(nodes_.size());
-  for (size_t i = 0; i < nodes_.size(); ++i) {
-    const Node& nd = nodes_[i];
-    if (nd.op == Op::Dropout) b.masks[i] = at::empty({rows, widths_[nd.out]}, opts_);
-    if (nd.op == Op::BatchNorm)
-      for (int h = 0; h < 2; ++h) {
-        b.saveMean[i][h] = at::empty({widths_[nd.out]}, opts_);
-        b.saveInvstd[i][h] = at::empty({widths_[nd.out]}, opts_);
-      }
+}
+
+at::Tensor FastNet::take(at::Tensor& t, int64_t start, int64_t rows, const at::Tensor& like) const {
+  const int64_t cap = std::max(current().rows, start + rows);
+  const at::MemoryFormat format = like.dim() == 4 ? format_ : at::MemoryFormat::Contiguous;
+  bool fits = t.defined() && t.size(0) >= start + rows && t.dim() == like.dim() && t.is_contiguous(format);
+  for (int64_t d = 1; fits && d < like.dim(); ++d) fits = t.size(d) == like.size(d);
+  if (!fits) {
+    std::vector<int64_t> sizes = like.sizes().vec();
+    sizes[0] = cap;
+    t = at::empty(sizes, opts_.memory_format(format));
   }
+  return t.narrow(0, start, rows);
 }
 
 // As at::dropout on CPU: mask = bernoulli(1 - p) / (1 - p), drawn from the global generator (dropout_mask.h).
-void MlpNet::drawMasks(int64_t start, int64_t rows) {
+void FastNet::drawMasks(int64_t start, int64_t rows) {
   Buffers& b = current();
   for (size_t i = 0; i < nodes_.size(); ++i) {
     const Layer& l = seq.layers[nodes_[i].layer];
     if (nodes_[i].op != Op::Dropout || !dropoutActive(l, seq.training)) continue;
-    at::Tensor m = b.masks[i].narrow(0, start, rows);
+    at::Tensor m = take(b.masks[i], start, rows, at::empty({1, maskWidths_[nodes_[i].layer]}, opts_));
     drawDropoutMask(m, l.p);
   }
 }
 
-at::Tensor MlpNet::forward(const at::Tensor& input, int64_t rows, int64_t halves) {
+at::Tensor FastNet::inFormat(const at::Tensor& x) const {
+  // clone, not contiguous(): a [N, C, 1, 1] tensor counts as both formats, but oneDNN picks its output's
+  // format from the strides, which only clone(format) sets.
+  return x.dim() == 4 && x.suggest_memory_format() != format_ ? x.clone(format_) : x;
+}
+
+at::Tensor FastNet::forward(const at::Tensor& input, int64_t rows, int64_t halves) {
   Buffers& b = current();
   const int64_t per = rows / halves;
   for (size_t i = 0; i < nodes_.size(); ++i) {
     const Node& nd = nodes_[i];
     const Layer& l = seq.layers[nd.layer];
     at::Tensor x = nd.in < 0 ? input : b.vals[nd.in].narrow(0, 0, rows);
-    at::Tensor y = b.vals[nd.out].narrow(0, 0, rows);
+    at::Tensor& slot = b.vals[nd.out];
     switch (nd.op) {
-      case Op::Linear:
+      case Op::Linear: {
         TORCH_CHECK(x.dim() == 2 && x.size(1) == l.weight.size(1), "Linear ", l.name, ": expected input with last dimension ",
                     l.weight.size(1), ", got shape ", x.sizes());
+        at::Tensor y = take(slot, 0, rows, at::empty({1, l.weight.size(0)}, opts_));
         // What at::linear runs for a 2-D input, into the layer's buffer.
         if (l.bias.defined()) at::addmm_out(y, l.bias, x, l.weight.t());
         else at::mm_out(y, x, l.weight.t());
         break;
-      case Op::Act:
+      }
+      case Op::Conv:
+        // The kernel at::conv2d / at::conv_transpose2d runs; it allocates its output, which the slot keeps.
+        checkConvInput(l, x);
+        if (convAsProducts(l, x)) {
+          slot = inFormat(convProductsForward(l, inFormat(x)));
+          break;
+        }
+        slot = inFormat(l.kind == Layer::Kind::Conv2d
+                            ? at::conv2d(inFormat(x), l.weight, optionalTensor(l.bias), l.stride, l.padding, l.dilation, l.groups)
+                            : at::conv_transpose2d(inFormat(x), l.weight, optionalTensor(l.bias), l.stride, l.padding, l.outputPadding,
+                                                   l.groups, l.dilation));
+        break;
+      case Op::Act: {
+        at::Tensor y = nd.in == nd.out ? x : take(slot, 0, rows, x);
         if (nd.in != nd.out) y.copy_(x);
         if (l.kind == Layer::Kind::ReLU) y.relu_();
         else if (l.kind == Layer::Kind::LeakyReLU) at::leaky_relu_(y, l.slope);
         else if (l.kind == Layer::Kind::Tanh) y.tanh_();
         else y.sigmoid_();
         break;
-      case Op::Dropout:
+      }
+      case Op::Dropout: {
+        at::Tensor y = take(slot, 0, rows, x);
         if (dropoutActive(l, seq.training)) at::mul_out(y, x, b.masks[i].narrow(0, 0, rows));
         else y.copy_(x);
         break;
-      case Op::BatchNorm:
+      }
+      case Op::BatchNorm: {
+        const bool twoD = l.kind == Layer::Kind::BatchNorm2d;
+        int64_t features = l.runningMean.defined() ? l.runningMean.size(0) : l.weight.defined() ? l.weight.size(0) : x.size(1);
+        TORCH_CHECK(x.dim() == (twoD ? 4 : 2) && x.size(1) == features, twoD ? "BatchNorm2d " : "BatchNorm1d ", l.name, ": expected ",
+                    features, " channels (num_features) in dimension 1, got shape ", x.sizes());
+        at::Tensor y = take(slot, 0, rows, x);
         for (int64_t h = 0; h < halves; ++h) {
           if (seq.training && l.numBatchesTracked.defined()) l.numBatchesTracked.add_(1);
           at::Tensor yh = y.narrow(0, h * per, per);
+          for (at::Tensor* t : {&b.saveMean[i][h], &b.saveInvstd[i][h]})
+            if (!t->defined() || t->size(0) != features) *t = at::empty({features}, opts_);
           at::native_batch_norm_out(yh, b.saveMean[i][h], b.saveInvstd[i][h], x.narrow(0, h * per, per), optionalTensor(l.weight),
                                     optionalTensor(l.bias), optionalTensor(l.runningMean), optionalTensor(l.runningVar),
                                     l.usesBatchStats(seq.training), l.momentum, l.eps);
         }
         break;
+      }
+      case Op::Reshape: {
+        at::Tensor shaped = l.kind == Layer::Kind::Flatten ? x.flatten(1) : x.unflatten(1, l.sizes);
+        take(slot, 0, rows, shaped).copy_(shaped);
+        break;
+      }
     }
   }
   return b.vals[nodes_.back().out].narrow(0, 0, rows);
 }
 
-at::Tensor MlpNet::outputGrad(int64_t start, int64_t rows) { return current().grads[nodes_.back().out].narrow(0, start, rows); }
+at::Tensor FastNet::outputGrad(int64_t start, int64_t rows) {
+  Buffers& b = current();
+  int out = nodes_.back().out;
+  return take(b.grads[out], start, rows, b.vals[out]);
+}
 
 // The kernels autograd's ReluBackward/LeakyReluBackward/TanhBackward/SigmoidBackward call, from the output.
-void MlpNet::activationBackward(const Node& nd, const at::Tensor& dY, const at::Tensor& y, const at::Tensor& dX) const {
+void FastNet::activationBackward(const Node& nd, const at::Tensor& dY, const at::Tensor& y, const at::Tensor& dX) const {
   const Layer& l = seq.layers[nd.layer];
   at::Tensor out = dX;
   if (l.kind == Layer::Kind::ReLU) at::threshold_backward_out(out, dY, y, 0);
@@ -183,7 +267,8 @@ void MlpNet::activationBackward(const Node& nd, const at::Tensor& dY, const at::
   else at::sigmoid_backward_out(out, dY, y);
 }
 
-void MlpNet::backward(const at::Tensor& input, int64_t start, int64_t rows, int64_t halves, bool weightGrads, const at::Tensor& inputGrad) {
+void FastNet::backward(const at::Tensor& input, int64_t start, int64_t rows, int64_t halves, bool weightGrads,
+                       const at::Tensor& inputGrad) {
   Buffers& b = current();
   const int64_t per = rows / halves, block0 = start / per;  // BatchNorm's row blocks, as forward numbered them
   for (size_t k = nodes_.size(); k-- > 0;) {
@@ -191,24 +276,49 @@ void MlpNet::backward(const at::Tensor& input, int64_t start, int64_t rows, int6
     const Layer& l = seq.layers[nd.layer];
     at::Tensor dY = b.grads[nd.out].narrow(0, start, rows);
     bool wantDX = nd.in >= 0 || inputGrad.defined();
-    at::Tensor dX = nd.in >= 0 ? b.grads[nd.in].narrow(0, start, rows) : inputGrad;
     at::Tensor x = nd.in < 0 ? input : b.vals[nd.in].narrow(0, start, rows);
+    // The input's gradient: a buffer shaped as the input (the convolution below assigns its own instead).
+    auto dXof = [&]() { return nd.in >= 0 ? take(b.grads[nd.in], start, rows, b.vals[nd.in]) : inputGrad; };
     auto& g = layerGrads_[nd.layer];
     switch (nd.op) {
-      case Op::Linear:
+      case Op::Linear: {
         // AddmmBackward0's products: dW = dY^T x, db = sum of dY's rows, dx = dY W.
         if (weightGrads) {
           at::mm_out(g[0], dY.t(), x);
           if (l.bias.defined()) at::sum_out(g[1], dY, {0});
         }
-        if (wantDX) at::mm_out(dX, dY, l.weight);
+        if (wantDX) {
+          at::Tensor dX = dXof();
+          at::mm_out(dX, dY, l.weight);
+        }
         break;
-      case Op::Act: activationBackward(nd, dY, b.vals[nd.out].narrow(0, start, rows), dX); break;
-      case Op::Dropout:
+      }
+      case Op::Conv: {
+        // ConvolutionBackward0's kernel, for the gradients wanted.
+        const bool transposed = l.kind == Layer::Kind::ConvTranspose2d;
+        const bool wb = weightGrads && l.bias.defined();
+        at::OptionalIntArrayRef biasSizes = l.bias.defined() ? at::OptionalIntArrayRef(l.bias.sizes()) : std::nullopt;
+        auto [gi, gw, gb] = convAsProducts(l, x)
+                                ? convProductsBackward(l, dY, inFormat(x), {wantDX, weightGrads, wb})
+                                : at::convolution_backward(dY, inFormat(x), l.weight, biasSizes, l.stride, l.padding, l.dilation,
+                                                           transposed, l.outputPadding, l.groups, {wantDX, weightGrads, wb});
+        if (weightGrads) g[0].copy_(gw);
+        if (wb) g[1].copy_(gb);
+        if (!wantDX) break;
+        // A gradient of whole rows from 0 becomes the buffer itself (no copy); other rows are copied in.
+        if (nd.in >= 0 && start == 0) b.grads[nd.in] = inFormat(gi);
+        else dXof().copy_(gi);
+        break;
+      }
+      case Op::Act: activationBackward(nd, dY, b.vals[nd.out].narrow(0, start, rows), dXof()); break;
+      case Op::Dropout: {
+        at::Tensor dX = dXof();
         if (dropoutActive(l, seq.training)) at::mul_out(dX, dY, b.masks[k].narrow(0, start, rows));
         else dX.copy_(dY);
         break;
-      case Op::BatchNorm:
+      }
+      case Op::BatchNorm: {
+        at::Tensor dX = wantDX ? dXof() : at::Tensor();
         // Each batch alone, as its forward; parameter gradients of two batches add up as autograd accumulates them.
         for (int64_t h = 0; h < halves; ++h) {
           bool wg = weightGrads && l.weight.defined();
@@ -221,12 +331,14 @@ void MlpNet::backward(const at::Tensor& input, int64_t start, int64_t rows, int6
           if (wg && l.bias.defined()) h == 0 ? g[1].copy_(gb) : g[1].add_(gb);
         }
         break;
+      }
+      case Op::Reshape: dXof().copy_(dY.reshape(x.sizes())); break;
     }
     if (nd.in < 0) break;
   }
 }
 
-void MlpNet::attachGrads() {
+void FastNet::attachGrads() {
   for (size_t i = 0; i < seq.layers.size(); ++i) {
     const Layer& l = seq.layers[i];
     const at::Tensor* ps[2] = {&l.weight, &l.bias};
@@ -242,31 +354,38 @@ namespace {
 // gradient and one D update per G update, without double backward, augmentation or an EMA.
 std::string recipesUnsupported(const GanSpec& sp) {
   if (sp.loss != GanSpec::Loss::BceWithLogits && sp.loss != GanSpec::Loss::Bce)
-    return "the MLP fast path writes out only the BCE losses' gradients, not this step's loss";
+    return "the fast path writes out only the BCE losses' gradients, not this step's loss";
   if (sp.penalty.kind != PenaltySpec::Kind::None) return "a gradient penalty needs double backward (autograd)";
   if (sp.dSteps != 1) return "dSteps > 1 (the fast path runs one D update per G update)";
   if (sp.ema.on) return "the EMA of G is updated on the autograd path";
-  if (!sp.augment.empty()) return "DiffAugment needs a convolutional discriminator";
+  if (!sp.augment.empty()) return "DiffAugment runs on the autograd path";
   return "";
 }
 }  // namespace
 
-std::string MlpPath::unsupported(const GanCore& s) {
+std::string FastPath::unsupported(const GanCore& s) {
   if (s.device.is_cuda() && s.fastPath != 1)
-    return "on " + s.device.str() + " the MLP fast path is opt-in (fastPath: true) until it has been verified on a GPU";
-  if (!s.device.is_cpu() && !s.device.is_cuda()) return "the MLP fast path runs on CPU and CUDA, not on " + s.device.str();
+    return "on " + s.device.str() + " the fast path is opt-in (fastPath: true) until it has been verified on a GPU";
+  if (!s.device.is_cpu() && !s.device.is_cuda()) return "the fast path runs on CPU and CUDA, not on " + s.device.str();
   for (auto [seq, which] : {std::pair{&s.G, "generator"}, std::pair{&s.D, "discriminator"}}) {
-    std::string why = MlpNet::unsupported(*seq, which);
+    std::string why = FastNet::unsupported(*seq, which);
     if (!why.empty()) return why;
   }
   std::string recipe = recipesUnsupported(s.spec);
   if (!recipe.empty()) return recipe;
   if (s.precision != Precision::Fp32)
     return "precision " + precisionName(s.precision) + " runs under autocast on the autograd path (the fast path computes in fp32)";
-  int64_t gOut = -1;
-  for (const auto& l : s.G.layers)
-    if (l.kind == Layer::Kind::Linear) gOut = l.weight.size(0);
-  if (gOut != s.D.inFeatures() - s.spec.conditioning.classes) return "the generator's output does not fit the discriminator's input";
+  // G's samples must be what D reads: as many features or channels (D's first layer also takes the
+  // one-hot labels), of the same rank. (Sizes are checked each step: they depend on the input's.)
+  int64_t gOut = -1, gRank = s.G.layers[0].kind == Layer::Kind::Linear ? 2 : 4;
+  for (const auto& l : s.G.layers) {
+    if (l.kind == Layer::Kind::Linear || l.kind == Layer::Kind::Conv2d) gOut = l.weight.size(0);
+    if (l.kind == Layer::Kind::ConvTranspose2d) gOut = l.weight.size(1) * l.groups;
+    if (l.kind == Layer::Kind::Flatten) gRank = 2;
+    if (l.kind == Layer::Kind::Unflatten) gRank = 4;
+  }
+  if (gOut != s.D.inFeatures() - s.spec.conditioning.classes || gRank != s.D.inputRank())
+    return "the generator's output does not fit the discriminator's input";
   // Each parameter once, trained by its own model's optimizer (what zero_grad + backward + step would touch).
   std::set<const void*> seen;
   for (auto [seq, o, which] : {std::tuple{&s.G, s.optG.get(), "generator"}, std::tuple{&s.D, s.optD.get(), "discriminator"}}) {
@@ -285,7 +404,7 @@ std::string MlpPath::unsupported(const GanCore& s) {
   return "";
 }
 
-MlpPath::MlpPath(GanCore& s) : s_(s), g_(s.G), d_(s.D) {}
+FastPath::FastPath(GanCore& s) : s_(s), g_(s.G), d_(s.D) {}
 
 namespace {
 // The gradient of BCE (on probabilities) or BCE-with-logits (mean over `out`) times `scale`, into dst:
@@ -301,8 +420,8 @@ void lossGrad(at::Tensor dst, const at::Tensor& out, double label, double scale,
 }
 }  // namespace
 
-StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const at::Tensor& zIn, const at::Tensor& yDIn,
-                          const at::Tensor& zGIn, const at::Tensor& yGIn) {
+StepTensors FastPath::step(const at::Tensor& real, const at::Tensor& yIn, const at::Tensor& zIn, const at::Tensor& yDIn,
+                           const at::Tensor& zGIn, const at::Tensor& yGIn) {
   GanCore& s = s_;
   const GanSpec& sp = s.spec;
   const int64_t classes = sp.conditioning.classes;
@@ -354,11 +473,19 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
   lap(GForward);
 
   // D's update on the real and fake rows at once.
-  const int64_t dInF = s.D.inFeatures();
-  auto& io = io_[n];  // per batch size, as the nets' buffers
-  if (!io[0].defined()) io[0] = at::empty({2 * n, dInF}, real.options());
-  at::Tensor dIn = io[0];
-  dIn.narrow(0, 0, n).copy_(s.dInput(real, y));
+  TORCH_CHECK(fake.sizes().slice(1) == real.sizes().slice(1), "the generator's samples have shape ", fake.sizes().slice(1),
+              ", the real images ", real.sizes().slice(1), ": the discriminator takes one shape");
+  at::Tensor realIn = s.dInput(real, y);
+  auto& io = io_[n];  // per batch size, as the nets' buffers: D's input [2n, ...], its gradient [n, ...]
+  auto fit = [&](at::Tensor& t, int64_t rows) {
+    std::vector<int64_t> sizes = realIn.sizes().vec();
+    sizes[0] = rows;
+    at::MemoryFormat format = realIn.dim() == 4 ? d_.format() : at::MemoryFormat::Contiguous;
+    if (!t.defined() || t.sizes() != at::IntArrayRef(sizes)) t = at::empty(sizes, real.options().memory_format(format));
+    return t;
+  };
+  at::Tensor dIn = fit(io[0], 2 * n);
+  dIn.narrow(0, 0, n).copy_(realIn);
   dIn.narrow(0, n, n).copy_(s.dInput(fake, yFake));
   at::Tensor out = d_.forward(dIn, 2 * n, 2);
   lap(DForward);
@@ -401,9 +528,8 @@ StepTensors MlpPath::step(const at::Tensor& real, const at::Tensor& yIn, const a
   const int64_t gRow = fresh ? n : 0;  // G's rows of this update
   at::Tensor gOutGrad = g_.outputGrad(gRow, n);
   if (classes) {
-    if (!io[1].defined()) io[1] = at::empty({n, dInF}, real.options());
-    d_.backward(dIn2, 0, n, 1, /*weightGrads=*/false, io[1]);
-    gOutGrad.copy_(io[1].narrow(1, 0, g_.outFeatures()));
+    d_.backward(dIn2, 0, n, 1, /*weightGrads=*/false, fit(io[1], n));
+    gOutGrad.copy_(io[1].narrow(1, 0, fakeG.size(1)));
   } else {
     d_.backward(dIn2, 0, n, 1, /*weightGrads=*/false, gOutGrad);
   }

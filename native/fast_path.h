@@ -1,12 +1,16 @@
-// The fused step's fast path for MLP GANs (Sequential stacks of Linear, ReLU, LeakyReLU, Tanh, Sigmoid,
-// Dropout and BatchNorm1d): forward and backward written out, no autograd graph. Every activation,
-// gradient and scratch buffer is allocated once per batch size and reused; matrix products go into them
-// (addmm_out/mm_out), activations run in place, and each backward calls the very ATen kernel autograd
-// would (threshold_backward, leaky_relu_backward, ...), so results match the autograd path to rounding.
-// D's real and fake batches go through its row-wise layers as one batched product; BatchNorm layers
-// still see each batch alone, and dropout masks are drawn in the order of two separate passes.
-// G's update computes no weight gradients for D. Plain C++ over LibTorch; GanStep::step calls it, handing it
-// the GanCore (gan_core.h) whose checks, draws, losses and updates it shares with the autograd path.
+// The fused step's fast path for MLP and DCGAN-style GANs (Sequential stacks of Linear, Conv2d,
+// ConvTranspose2d, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d/2d, Flatten and Unflatten): forward
+// and backward written out, no autograd graph. Activations, gradients and scratch buffers are kept per
+// batch size and reused: matrix products, BatchNorm and activations write into them (addmm_out, mm_out,
+// native_batch_norm_out, in-place activations); a convolution's kernel returns its own tensor, which the
+// buffer then holds. Each backward calls the very ATen kernel autograd would (convolution_backward,
+// native_batch_norm_backward, threshold_backward, ...), so results match the autograd path to rounding.
+// D's real and fake batches go through D as one batch (one product or convolution per layer); BatchNorm
+// layers still see each batch alone, and dropout masks are drawn in the order of two separate passes.
+// Convolutional nets run in channels-last memory format on the CPU (oneDNN's fastest layout here:
+// bench/RESULTS.md). G's update computes no weight gradients for D. Plain C++ over LibTorch; GanStep::step
+// calls it, handing it the GanCore (gan_core.h) whose checks, draws, losses and updates it shares with the
+// autograd path.
 #pragma once
 #include <ATen/ATen.h>
 
@@ -21,13 +25,14 @@
 namespace ltg {
 
 // One network of the fast path: its layers as ops over numbered buffers, and those buffers per batch size.
-class MlpNet {
+class FastNet {
  public:
   // Why this Sequential cannot run on the fast path (empty: it can).
   static std::string unsupported(const Sequential& s, const char* which);
-  explicit MlpNet(const Sequential& s);
+  explicit FastNet(const Sequential& s);
 
-  // Buffers for `rows` rows (kept for every size asked).
+  // Buffers for up to `rows` rows (kept for every size asked; each is allocated at its first use, in the
+  // shape and memory format of what is written to it).
   void reserve(int64_t rows);
   // Draws the dropout masks of rows [start, start + rows) in layer order, as one forward pass would.
   void drawMasks(int64_t start, int64_t rows);
@@ -41,12 +46,13 @@ class MlpNet {
   void backward(const at::Tensor& input, int64_t start, int64_t rows, int64_t halves, bool weightGrads, const at::Tensor& inputGrad);
   // Sets each parameter's .grad to its gradient buffer (what the optimizer then reads).
   void attachGrads();
-  int64_t outFeatures() const;
+  // The memory format the net computes in (channels-last for convolutional nets on the CPU).
+  at::MemoryFormat format() const { return format_; }
 
   const Sequential& seq;
 
  private:
-  enum class Op { Linear, Act, Dropout, BatchNorm };
+  enum class Op { Linear, Conv, Act, Dropout, BatchNorm, Reshape };
   struct Node {
     Op op;
     size_t layer;  // index in seq.layers
@@ -55,25 +61,33 @@ class MlpNet {
   };
   struct Buffers {
     int64_t rows = 0;
-    std::vector<at::Tensor> vals, grads;  // per buffer: [rows, width]
+    std::vector<at::Tensor> vals, grads;  // per buffer: [rows, ...] (a convolution's may hold fewer rows: its last call's)
     std::vector<at::Tensor> masks;        // per node (dropout only)
     std::vector<std::array<at::Tensor, 2>> saveMean, saveInvstd;  // per node (BatchNorm only), per half
   };
   Buffers& current();
+  const Buffers& current() const;
+  // Rows [start, start + rows) of buffer slot `t`, (re)allocated to the reserved rows in the sizes and
+  // memory format of `like` (one sample's sizes from it) when it is missing, too small or differently shaped.
+  at::Tensor take(at::Tensor& t, int64_t start, int64_t rows, const at::Tensor& like) const;
+  // x in the net's memory format (a copy when it is not).
+  at::Tensor inFormat(const at::Tensor& x) const;
   void activationBackward(const Node& nd, const at::Tensor& dY, const at::Tensor& y, const at::Tensor& dX) const;
   std::vector<Node> nodes_;
-  std::vector<int64_t> widths_;                        // per buffer
+  int buffers_ = 0;
+  std::vector<int64_t> maskWidths_;  // per layer: a Dropout's mask width (its MLP's last Linear's)
   std::vector<std::array<at::Tensor, 2>> layerGrads_;  // per layer: its weight's and bias's gradient buffers
   std::map<int64_t, Buffers> byRows_;
   int64_t rows_ = 0;
   at::TensorOptions opts_;
+  at::MemoryFormat format_ = at::MemoryFormat::Contiguous;
 };
 
-class MlpPath {
+class FastPath {
  public:
   // Why this step cannot take the fast path now (empty: it can); part is checked once, part every step.
   static std::string unsupported(const GanCore& s);
-  explicit MlpPath(GanCore& s);
+  explicit FastPath(GanCore& s);
   StepTensors step(const at::Tensor& real, const at::Tensor& y, const at::Tensor& zD, const at::Tensor& yD, const at::Tensor& zG,
                    const at::Tensor& yG);
   // Milliseconds spent per phase since the last reset, while profiling is on.
@@ -84,7 +98,7 @@ class MlpPath {
 
  private:
   GanCore& s_;
-  MlpNet g_, d_;
+  FastNet g_, d_;
   // Per batch size n: D's batched input [2n, in], and a conditional G update's D input gradient [n, in].
   std::map<int64_t, std::array<at::Tensor, 2>> io_;
 };
