@@ -277,6 +277,9 @@ void FastNet::backward(const at::Tensor& input, int64_t start, int64_t rows, int
     at::Tensor dY = b.grads[nd.out].narrow(0, start, rows);
     bool wantDX = nd.in >= 0 || inputGrad.defined();
     at::Tensor x = nd.in < 0 ? input : b.vals[nd.in].narrow(0, start, rows);
+    // The net's input gradient may be asked for its first features or channels only (a conditional D's
+    // image, not its one-hot labels): the first layer's weight and input narrowed to them give exactly those.
+    const bool part = nd.in < 0 && inputGrad.defined() && inputGrad.size(1) < x.size(1);
     // The input's gradient: a buffer shaped as the input (the convolution below assigns its own instead).
     auto dXof = [&]() { return nd.in >= 0 ? take(b.grads[nd.in], start, rows, b.vals[nd.in]) : inputGrad; };
     auto& g = layerGrads_[nd.layer];
@@ -289,7 +292,7 @@ void FastNet::backward(const at::Tensor& input, int64_t start, int64_t rows, int
         }
         if (wantDX) {
           at::Tensor dX = dXof();
-          at::mm_out(dX, dY, l.weight);
+          at::mm_out(dX, dY, part ? l.weight.narrow(1, 0, dX.size(1)) : l.weight);
         }
         break;
       }
@@ -298,10 +301,21 @@ void FastNet::backward(const at::Tensor& input, int64_t start, int64_t rows, int
         const bool transposed = l.kind == Layer::Kind::ConvTranspose2d;
         const bool wb = weightGrads && l.bias.defined();
         at::OptionalIntArrayRef biasSizes = l.bias.defined() ? at::OptionalIntArrayRef(l.bias.sizes()) : std::nullopt;
-        auto [gi, gw, gb] = convAsProducts(l, x)
-                                ? convProductsBackward(l, dY, inFormat(x), {wantDX, weightGrads, wb})
-                                : at::convolution_backward(dY, inFormat(x), l.weight, biasSizes, l.stride, l.padding, l.dilation,
-                                                           transposed, l.outputPadding, l.groups, {wantDX, weightGrads, wb});
+        auto conv = [&](const Layer& c, const at::Tensor& in, std::array<bool, 3> mask) {
+          return convAsProducts(c, in) ? convProductsBackward(c, dY, inFormat(in), mask)
+                                       : at::convolution_backward(dY, inFormat(in), c.weight, biasSizes, c.stride, c.padding, c.dilation,
+                                                                  transposed, c.outputPadding, c.groups, mask);
+        };
+        at::Tensor gi, gw, gb;
+        if (part) {
+          // The input's first channels alone: the same convolution over them and their slice of the weight.
+          Layer sliced = l;
+          sliced.weight = l.weight.narrow(transposed ? 0 : 1, 0, inputGrad.size(1));
+          gi = std::get<0>(conv(sliced, x.narrow(1, 0, inputGrad.size(1)), {true, false, false}));
+          if (weightGrads) std::tie(std::ignore, gw, gb) = conv(l, x, {false, true, wb});
+        } else {
+          std::tie(gi, gw, gb) = conv(l, x, {wantDX, weightGrads, wb});
+        }
         if (weightGrads) g[0].copy_(gw);
         if (wb) g[1].copy_(gb);
         if (!wantDX) break;
@@ -318,7 +332,9 @@ void FastNet::backward(const at::Tensor& input, int64_t start, int64_t rows, int
         break;
       }
       case Op::BatchNorm: {
-        at::Tensor dX = wantDX ? dXof() : at::Tensor();
+        // One batch's input gradient from row 0 becomes the buffer itself, as a convolution's (no copy).
+        const bool own = wantDX && halves == 1 && start == 0 && nd.in >= 0;
+        at::Tensor dX = wantDX && !own ? dXof() : at::Tensor();
         // Each batch alone, as its forward; parameter gradients of two batches add up as autograd accumulates them.
         for (int64_t h = 0; h < halves; ++h) {
           bool wg = weightGrads && l.weight.defined();
@@ -326,7 +342,8 @@ void FastNet::backward(const at::Tensor& input, int64_t start, int64_t rows, int
               dY.narrow(0, h * per, per), x.narrow(0, h * per, per), optionalTensor(l.weight), optionalTensor(l.runningMean),
               optionalTensor(l.runningVar), b.saveMean[k][block0 + h], b.saveInvstd[k][block0 + h], l.usesBatchStats(seq.training), l.eps,
               {wantDX, wg, wg && l.bias.defined()});
-          if (wantDX) dX.narrow(0, h * per, per).copy_(gi);
+          if (own) b.grads[nd.in] = inFormat(gi);
+          else if (wantDX) dX.narrow(0, h * per, per).copy_(gi);
           if (wg) h == 0 ? g[0].copy_(gw) : g[0].add_(gw);
           if (wg && l.bias.defined()) h == 0 ? g[1].copy_(gb) : g[1].add_(gb);
         }
@@ -476,15 +493,12 @@ StepTensors FastPath::step(const at::Tensor& real, const at::Tensor& yIn, const 
   TORCH_CHECK(fake.sizes().slice(1) == real.sizes().slice(1), "the generator's samples have shape ", fake.sizes().slice(1),
               ", the real images ", real.sizes().slice(1), ": the discriminator takes one shape");
   at::Tensor realIn = s.dInput(real, y);
-  auto& io = io_[n];  // per batch size, as the nets' buffers: D's input [2n, ...], its gradient [n, ...]
-  auto fit = [&](at::Tensor& t, int64_t rows) {
-    std::vector<int64_t> sizes = realIn.sizes().vec();
-    sizes[0] = rows;
-    at::MemoryFormat format = realIn.dim() == 4 ? d_.format() : at::MemoryFormat::Contiguous;
-    if (!t.defined() || t.sizes() != at::IntArrayRef(sizes)) t = at::empty(sizes, real.options().memory_format(format));
-    return t;
-  };
-  at::Tensor dIn = fit(io[0], 2 * n);
+  // D's batched input [2n, ...], kept per batch size as the nets' buffers.
+  std::vector<int64_t> sizes = realIn.sizes().vec();
+  sizes[0] = 2 * n;
+  at::Tensor& dIn = dIn_[n];
+  if (!dIn.defined() || dIn.sizes() != at::IntArrayRef(sizes))
+    dIn = at::empty(sizes, real.options().memory_format(realIn.dim() == 4 ? d_.format() : at::MemoryFormat::Contiguous));
   dIn.narrow(0, 0, n).copy_(realIn);
   dIn.narrow(0, n, n).copy_(s.dInput(fake, yFake));
   at::Tensor out = d_.forward(dIn, 2 * n, 2);
@@ -527,12 +541,8 @@ StepTensors FastPath::step(const at::Tensor& real, const at::Tensor& yIn, const 
   lap(Losses);
   const int64_t gRow = fresh ? n : 0;  // G's rows of this update
   at::Tensor gOutGrad = g_.outputGrad(gRow, n);
-  if (classes) {
-    d_.backward(dIn2, 0, n, 1, /*weightGrads=*/false, fit(io[1], n));
-    gOutGrad.copy_(io[1].narrow(1, 0, fakeG.size(1)));
-  } else {
-    d_.backward(dIn2, 0, n, 1, /*weightGrads=*/false, gOutGrad);
-  }
+  // A conditional D's input gradient for the image's channels or features only (not the one-hot labels').
+  d_.backward(dIn2, 0, n, 1, /*weightGrads=*/false, gOutGrad);
   lap(DBackward);
   g_.backward(gIn.narrow(0, gRow, n), gRow, n, 1, /*weightGrads=*/true, {});
   lap(GBackward);

@@ -99,8 +99,7 @@ class FastPath {
  private:
   GanCore& s_;
   FastNet g_, d_;
-  // Per batch size n: D's batched input [2n, in], and a conditional G update's D input gradient [n, in].
-  std::map<int64_t, std::array<at::Tensor, 2>> io_;
+  std::map<int64_t, at::Tensor> dIn_;  // per batch size n: D's batched input [2n, ...]
 };
 
 }  // namespace ltg
