@@ -16,37 +16,44 @@ const linears = (spec) => {
 };
 
 /**
- * The matrix products of one step of the MLP fast path (native/fast_path.cc) for batch n, as
- * { m, k, n, what, count }: C[m, n] = A[m, k] B[k, n].
+ * The passes of one fast-path step (native/fast_path.cc) for batch n, in order: G's fakes for both
+ * updates at once (one batch when G reuses D's fake), D's update over the real and fake rows at once, then
+ * G's update: D forward and input gradients, G backward. `visit(layer, rows, what, netInput)` sees each
+ * layer's forward, weight gradient (dW) and input gradient (dx: below the first layer, and of D's first
+ * layer in G's update, netInput true: a conditional D's for the image's features or channels only).
  */
+function stepPasses(preset, n, nets, visit) {
+  const forward = (net, rows) => {
+    for (const l of nets[net]) visit(l, rows, 'forward', false);
+  };
+  const backward = (net, rows, weights, input) =>
+    nets[net].forEach((l, i) => {
+      if (weights) visit(l, rows, 'dW', false);
+      if (i > 0 || input) visit(l, rows, 'dx', i === 0);
+    });
+  forward('g', preset.step.gNoise === 'reuse' ? n : 2 * n);
+  forward('d', 2 * n);
+  backward('d', 2 * n, true, false);
+  forward('d', n);
+  backward('d', n, false, true);
+  backward('g', n, true, false);
+}
+
+/** The matrix products of one MLP step for batch n, as { m, k, n, what, count }: C[m, n] = A[m, k] B[k, n]. */
 export function stepGemms(preset, n) {
-  const g = linears(preset.generator);
-  const d = linears(preset.discriminator);
-  const reuse = preset.step.gNoise === 'reuse';
+  const classes = preset.step.conditioning?.classes ?? 0;
   const list = [];
   const add = (m, k, nn, what) => {
     const e = list.find((x) => x.m === m && x.k === k && x.n === nn && x.what === what);
     if (e) e.count++;
     else list.push({ m, k, n: nn, what, count: 1 });
   };
-  const forward = (layers, rows) => {
-    for (const l of layers) add(rows, l.inF, l.outF, 'forward');
-  };
-  // backward: weight gradients (dW = dY^T x) when asked, input gradients (dx = dY W) below the first layer unless asked
-  const backward = (layers, rows, weights, input) =>
-    layers.forEach((l, i) => {
-      if (weights) add(l.outF, rows, l.inF, 'dW');
-      if (i > 0 || input) add(rows, l.outF, l.inF, 'dx');
-    });
-  // G's fakes for both updates at once (one batch when G reuses D's fake), then D's update over the
-  // real and fake rows at once
-  forward(g, reuse ? n : 2 * n);
-  forward(d, 2 * n);
-  backward(d, 2 * n, true, false);
-  // G's update: D forward and input gradients, G backward
-  forward(d, n);
-  backward(d, n, false, true);
-  backward(g, n, true, false);
+  // forward x W^T, dW = dY^T x, dx = dY W
+  stepPasses(preset, n, { g: linears(preset.generator), d: linears(preset.discriminator) }, (l, rows, what, netInput) => {
+    if (what === 'forward') add(rows, l.inF, l.outF, what);
+    else if (what === 'dW') add(l.outF, rows, l.inF, what);
+    else add(rows, l.outF, netInput ? l.inF - classes : l.inF, what);
+  });
   return list;
 }
 
@@ -92,26 +99,12 @@ export function stepConvs(preset, n) {
     else {
       const pixels = layer.type === 'Conv2d' ? layer.ho * layer.wo : layer.h * layer.w;
       const gflop = (2 * rows * pixels * layer.cin * (layer.cout / layer.groups) * layer.k[0] * layer.k[1]) / 1e9;
-      list.push({ name: convName(layer), layer, rows, what, count: 1, gflop });
+      list.push({ name: convName(layer) + (layer.note ?? ''), layer, rows, what, count: 1, gflop });
     }
   };
-  const forward = (layers, rows) => {
-    for (const l of layers) add(l, rows, 'forward');
-  };
-  const backward = (layers, rows, weights, input) =>
-    layers.forEach((l, i) => {
-      if (weights) add(l, rows, 'dW');
-      if (i > 0 || input) add(l, rows, 'dx');
-    });
-  const reuse = preset.step.gNoise === 'reuse';
-  // G's fakes (both updates' at once with fresh noise), D's update over real and fake rows at once, then
-  // G's update: D forward and input gradients, G backward.
-  forward(g, reuse ? n : 2 * n);
-  forward(d, 2 * n);
-  backward(d, 2 * n, true, false);
-  forward(d, n);
-  backward(d, n, false, true);
-  backward(g, n, true, false);
+  stepPasses(preset, n, { g, d }, (l, rows, what, netInput) =>
+    add(netInput && classes ? { ...l, cin: preset.image.channels, note: ` (the image's of ${l.cin} channels)` } : l, rows, what),
+  );
   return list;
 }
 

@@ -10,7 +10,8 @@
  * by every GanStep of the process, so while an epoch runs, step(), trainDiscriminator(),
  * trainGenerator(), generate() and trainEpoch() of any GanStep throw instead of waiting.
  */
-import { loadAddon, type MlpPhases, type NativeGanStep, type NativeTensor } from '../native/addon';
+import { loadAddon, type FastPathPhases, type NativeGanStep, type NativeTensor } from '../native/addon';
+import { Conv2d } from '../nn/conv';
 import { toNativeLayers } from '../nn/from-spec';
 import { Module } from '../nn/module';
 import { Optimizer } from '../optim/optimizer';
@@ -82,7 +83,10 @@ export class GanStep {
     this.processGroup = (pg as ProcessGroup | null | undefined) ?? null;
     const asked = o.oneOfOr('precision', PRECISIONS, 'fp32');
     const first = generator.parameters()[0];
-    ({ precision: this.precision, reason: this.precisionReason } = resolvePrecision(asked, first?.device.startsWith('cuda') ? 'cuda' : 'cpu'));
+    const convolutional = [...discriminator.namedModules()].some(([, m]) => m instanceof Conv2d);
+    ({ precision: this.precision, reason: this.precisionReason } = resolvePrecision(asked, first?.device.startsWith('cuda') ? 'cuda' : 'cpu', {
+      convolutional,
+    }));
     // The EMA generator starts as a copy of G (torch's AveragedModel deep-copies its model too).
     this.emaGenerator = spec?.ema ? deepCopyModule(generator, 'GanStep(spec.ema)').eval() : null;
     // The spec goes as it is: the native reader names a missing or wrong field ("GanStep: spec.loss: ...").
@@ -167,7 +171,7 @@ export class GanStep {
     return this._native.profile(on);
   }
   /** Milliseconds per phase of the fast path since profile(true) (null before its first step). */
-  phases(): MlpPhases | null {
+  phases(): FastPathPhases | null {
     return this._native.phases();
   }
 

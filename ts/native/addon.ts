@@ -193,7 +193,7 @@ export interface NativeGanStep {
   path(): string;
   /** Resets the fast path's phase times and turns their measuring on or off; false when step() takes the autograd path. */
   profile(on: boolean): boolean;
-  phases(): MlpPhases | null;
+  phases(): FastPathPhases | null;
   /** The G updates the EMA has followed; with n, sets it (a resumed run). */
   emaUpdates(n?: number): number;
   /** The G loss a D-only step reports (null before the first G update); with v, sets it. */
@@ -202,7 +202,7 @@ export interface NativeGanStep {
 }
 
 /** Milliseconds per phase of the fast path since profile(true), over `steps` steps. */
-export interface MlpPhases {
+export interface FastPathPhases {
   dForward: number;
   dBackward: number;
   gForward: number;
