@@ -10,3 +10,6 @@ const names = Object.keys(require(path.join(lib, 'index.js'))).filter((n) => n !
 const mjs = `import cjs from './index.js';\nexport const { ${names.join(', ')} } = cjs;\nexport default cjs;\n`;
 fs.writeFileSync(path.join(lib, 'index.mjs'), mjs);
 fs.writeFileSync(path.join(lib, 'index.d.mts'), "export * from './index.js';\nimport * as all from './index.js';\nexport default all;\n");
+// lib/cli/main.js is the package's bin: `npx libtorch-gan` in a clone runs it directly, and tsc writes it
+// without the execute bit (npm sets it only when linking an installed package's bins).
+fs.chmodSync(path.join(lib, 'cli', 'main.js'), 0o755);
