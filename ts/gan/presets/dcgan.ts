@@ -71,7 +71,7 @@ export function dcganPreset(shape: ConvShape = { channels: 1, size: 28 }, classe
     description: conditional
       ? `Conditional DCGAN (${size}): the dcgan preset with the label's one-hot vector concatenated to z and as ${classes} constant planes to D's input; ` +
         'real batches carry their labels, G draws its labels uniformly; batch 64 (twice the updates per epoch: recognizable digits of every class ' +
-        'after one MNIST epoch, about 60 s on 2 CPU cores); sample({ labels }) draws the digit asked for.'
+        'after one MNIST epoch, about 70 s on 2 CPU cores); sample({ labels }) draws the digit asked for.'
       : `pytorch/examples' DCGAN scaled to ${size}: ConvTranspose2d/BatchNorm2d/ReLU G from z ~ N(0,1) [100,1,1] to Tanh, Conv2d/BatchNorm2d/LeakyReLU(0.2) D to one logit, ` +
         'BCEWithLogits, Adam 2e-4 betas (0.5, 0.999), batch 128, conv weights N(0, 0.02), BatchNorm weights N(1, 0.02) and biases 0.',
     differsFromReadme: conditional

@@ -74,7 +74,7 @@ export const IMAGE_FEATURES = 784;
 
 /**
  * The default: the conditional DCGAN, which draws recognizable digits of every class after one epoch
- * (about 60 s on 2 CPU cores, measured; two epochs draw them cleanly), where the MLP seeds need tens of epochs.
+ * (about 70 s on 2 CPU cores through the CLI, measured 2026-12-07; two epochs draw them cleanly), where the MLP seeds need tens of epochs.
  */
 export const DEFAULT_PRESET: PresetName = 'cgan';
 
