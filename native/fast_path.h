@@ -1,16 +1,9 @@
-// The fused step's fast path for MLP and DCGAN-style GANs (Sequential stacks of Linear, Conv2d,
-// ConvTranspose2d, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm1d/2d, Flatten and Unflatten): forward
-// and backward written out, no autograd graph. Activations, gradients and scratch buffers are kept per
-// batch size and reused: matrix products, BatchNorm and activations write into them (addmm_out, mm_out,
-// native_batch_norm_out, in-place activations); a convolution's kernel returns its own tensor, which the
-// buffer then holds. Each backward calls the very ATen kernel autograd would (convolution_backward,
-// native_batch_norm_backward, threshold_backward, ...), so results match the autograd path to rounding.
-// D's real and fake batches go through D as one batch (one product or convolution per layer); BatchNorm
-// layers still see each batch alone, and dropout masks are drawn in the order of two separate passes.
-// Convolutional nets run in channels-last memory format on the CPU (oneDNN's fastest layout here:
-// bench/RESULTS.md). G's update computes no weight gradients for D. Plain C++ over LibTorch; GanStep::step
-// calls it, handing it the GanCore (gan_core.h) whose checks, draws, losses and updates it shares with the
-// autograd path.
+// The fused step's fast path for MLP and DCGAN-style GANs: the whole step (checks, draws, D's update over
+// the real and fake batches as one batch, G's update without D's weight gradients, the losses' gradients
+// written out) over a FastNet (fast_net.h) per model, no autograd graph, so results match the autograd
+// path to rounding. Dropout masks are drawn in the order of two separate passes. Plain C++ over LibTorch;
+// GanStep::step calls it, handing it the GanCore (gan_core.h) whose checks, draws, losses and updates it
+// shares with the autograd path.
 #pragma once
 #include <ATen/ATen.h>
 
@@ -19,69 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "fast_net.h"
 #include "gan_core.h"
-#include "sequential.h"
 
 namespace ltg {
-
-// One network of the fast path: its layers as ops over numbered buffers, and those buffers per batch size.
-class FastNet {
- public:
-  // Why this Sequential cannot run on the fast path (empty: it can).
-  static std::string unsupported(const Sequential& s, const char* which);
-  explicit FastNet(const Sequential& s);
-
-  // Buffers for up to `rows` rows (kept for every size asked; each is allocated at its first use, in the
-  // shape and memory format of what is written to it).
-  void reserve(int64_t rows);
-  // Draws the dropout masks of rows [start, start + rows) in layer order, as one forward pass would.
-  void drawMasks(int64_t start, int64_t rows);
-  // Forward over `rows` rows of input (masks drawn before); BatchNorm sees each of `halves` row blocks alone
-  // (at most 2).
-  at::Tensor forward(const at::Tensor& input, int64_t rows, int64_t halves);
-  // The gradient of the output rows [start, start + rows), to be written before backward().
-  at::Tensor outputGrad(int64_t start, int64_t rows);
-  // Backward over rows [start, start + rows) of the last forward (input: those rows of its input) from
-  // outputGrad(): parameter gradients when weightGrads, the input's gradient into inputGrad when defined.
-  void backward(const at::Tensor& input, int64_t start, int64_t rows, int64_t halves, bool weightGrads, const at::Tensor& inputGrad);
-  // Sets each parameter's .grad to its gradient buffer (what the optimizer then reads).
-  void attachGrads();
-  // The memory format the net computes in (channels-last for convolutional nets on the CPU).
-  at::MemoryFormat format() const { return format_; }
-
-  const Sequential& seq;
-
- private:
-  enum class Op { Linear, Conv, Act, Dropout, BatchNorm, Reshape };
-  struct Node {
-    Op op;
-    size_t layer;  // index in seq.layers
-    int in;   // buffer read (-1: the net's input)
-    int out;  // buffer written (== in for an in-place activation)
-  };
-  struct Buffers {
-    int64_t rows = 0;
-    std::vector<at::Tensor> vals, grads;  // per buffer: [rows, ...] (a convolution's may hold fewer rows: its last call's)
-    std::vector<at::Tensor> masks;        // per node (dropout only)
-    std::vector<std::array<at::Tensor, 2>> saveMean, saveInvstd;  // per node (BatchNorm only), per half
-  };
-  Buffers& current();
-  const Buffers& current() const;
-  // Rows [start, start + rows) of buffer slot `t`, (re)allocated to the reserved rows in the sizes and
-  // memory format of `like` (one sample's sizes from it) when it is missing, too small or differently shaped.
-  at::Tensor take(at::Tensor& t, int64_t start, int64_t rows, const at::Tensor& like) const;
-  // x in the net's memory format (a copy when it is not).
-  at::Tensor inFormat(const at::Tensor& x) const;
-  void activationBackward(const Node& nd, const at::Tensor& dY, const at::Tensor& y, const at::Tensor& dX) const;
-  std::vector<Node> nodes_;
-  int buffers_ = 0;
-  std::vector<int64_t> maskWidths_;  // per layer: a Dropout's mask width (its MLP's last Linear's)
-  std::vector<std::array<at::Tensor, 2>> layerGrads_;  // per layer: its weight's and bias's gradient buffers
-  std::map<int64_t, Buffers> byRows_;
-  int64_t rows_ = 0;
-  at::TensorOptions opts_;
-  at::MemoryFormat format_ = at::MemoryFormat::Contiguous;
-};
 
 class FastPath {
  public:
